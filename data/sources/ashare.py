@@ -1,0 +1,170 @@
+"""Preset for the staged real data in ``../shared/ashare`` (see its SOURCE.md; read in place).
+
+Steps (each names the function that owns it):
+  1. ``read_xbx``: unadjusted xbx bars 2010-01-04..2022-01-14 (shares, CNY, caps, dated name);
+     adj_factor = cumulative product of close[t-1] / 前收盘价[t]; ST from the name prefix;
+  2. ``read_qlib``: back-adjusted qlib bars with a factor (raw = price / factor, rounded to the
+     cent; volume is raw shares; volume 0/NaN = suspended flat bar), sz300114 -> 302132.SZ;
+  3. ``stitch``: xbx through its last day, qlib after it, the qlib factor rescaled per symbol so
+     it continues the xbx factor on their last common day;
+  4. ``files.assemble``: calendar (trading_days file), dense bars (suspended days filled),
+     instruments (list_date: first listed trade from symbols.csv, else the first bar);
+  5. ``read_index_bars``: Eastmoney CSVs for 000905/000300/000001 (qlib has a known error in
+     000905), the qlib index file for the other indices;
+  6. ``read_members``: CSI 500 from qlib intervals through 2023-02-09, sqlib snapshots after;
+     CSI 300 from qlib intervals; each change date becomes a dated snapshot.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from data import panel
+from data.sources import files
+from data.sources.presets import QLIB, XBX
+
+DEFAULT_ROOT = "../shared/ashare"
+RENAMED = {"300114.SZ": "302132.SZ"}   # 中航电测: the qlib file carries its history under the new code
+QLIB_RAW_VOLUME = dataclasses.replace(QLIB, name="qlib-raw-volume", volume_adjusted=False)
+EM_INDEXES = {"000905.SH": "em_sh000905_*.csv", "000300.SH": "em_sh000300_*.csv", "000001.SH": "em_sh000001_*.csv"}
+CSI500, CSI300 = "000905.SH", "000300.SH"
+_BAR_KEEP = ("symbol", "date", "open", "high", "low", "close", "volume", "amount", "adj_factor",
+             "is_st", "is_suspended", "total_cap", "float_cap", "name")
+
+
+def resolve_root(root: str | os.PathLike = DEFAULT_ROOT) -> Path:
+    """``root`` as given, else relative to the repository root (so tests run from anywhere)."""
+    path = Path(root)
+    if not path.is_absolute() and not path.exists():
+        alt = Path(__file__).resolve().parents[2] / path
+        if alt.exists():
+            return alt
+    if not path.exists():
+        raise files.SourceError(f"{path}: the ashare data folder does not exist")
+    return path
+
+
+def read(root: str | os.PathLike = DEFAULT_ROOT, start: dt.date | None = None,
+         end: dt.date | None = None) -> dict[str, pl.DataFrame]:
+    """All store frames from the staged data: calendar, instruments, bars, index_bars, index_members."""
+    base = resolve_root(root)
+    bars = stitch(read_xbx(base), read_qlib(base))
+    lo, hi = bars["date"].min(), bars["date"].max()
+    days = read_calendar(base).filter((pl.col("date") >= lo) & (pl.col("date") <= hi))["date"]
+    out = files.assemble(bars, days, start, end)
+    out["instruments"] = _listing_dates(out["instruments"], base)
+    first, last = start or lo, min(end or hi, hi)
+    out["index_bars"] = files._clip(read_index_bars(base), max(first, lo), last)
+    out["index_members"] = panel.clip_snapshots(read_members(base, days), first, last)
+    return out
+
+
+def ingest(store: Any, root: str | os.PathLike = DEFAULT_ROOT, **options: Any) -> Any:
+    """Read the staged data (see :func:`read`) and write it in one ``store.write``."""
+    frames = read(root, options.get("start"), options.get("end"))
+    return store.write("ashare", frames, options.get("start"), options.get("end"))
+
+
+def _one(base: Path, pattern: str) -> Path:
+    found = sorted(base.glob(pattern))
+    if not found:
+        raise files.SourceError(f"{base}: no file matches {pattern}")
+    return found[-1]
+
+
+# ---------------------------------------------------------------------------- steps 1-3
+def read_xbx(base: Path) -> pl.DataFrame:
+    """xbx unadjusted bars in store columns (+ name), 300114.SZ renamed, factor from 前收盘价."""
+    raw = files.read_bar_file(_one(base, "daily/xbx_unadj_*.parquet"), XBX)
+    raw = raw.with_columns(pl.col("symbol").replace(RENAMED))
+    return files.to_bars(raw, XBX).select(_BAR_KEEP)
+
+
+def read_qlib(base: Path) -> pl.DataFrame:
+    """qlib hfq bars -> raw prices (price / factor), factor kept as adj_factor, suspended flagged."""
+    raw = files.read_bar_file(_one(base, "daily/qlib_hfq_*.parquet"), QLIB_RAW_VOLUME)
+    bars = files.to_bars(raw, QLIB_RAW_VOLUME)
+    return bars.with_columns(pl.lit(None, pl.Utf8).alias("name"), pl.lit(None, pl.Float64).alias("total_cap"),
+                             pl.lit(None, pl.Float64).alias("float_cap")).select(_BAR_KEEP)
+
+
+def stitch(xbx: pl.DataFrame, qlib: pl.DataFrame) -> pl.DataFrame:
+    """xbx rows through its last date, qlib rows after it (all qlib rows for symbols xbx lacks).
+
+    The qlib factor is multiplied per symbol by xbx_factor / qlib_factor on their last common date
+    so the hfq factor runs on continuously; symbols with no common date keep qlib's factor.
+    """
+    cut = xbx["date"].max()
+    common = (xbx.select("symbol", "date", pl.col("adj_factor").alias("_fx"))
+              .join(qlib.filter(pl.col("date") <= cut).select("symbol", "date", pl.col("adj_factor").alias("_fq")),
+                    on=["symbol", "date"])
+              .sort("date").group_by("symbol").last()
+              .select("symbol", (pl.col("_fx") / pl.col("_fq")).alias("_scale")))
+    in_xbx = xbx["symbol"].unique().implode()
+    tail = (qlib.filter((pl.col("date") > cut) | ~pl.col("symbol").is_in(in_xbx))
+            .join(common, on="symbol", how="left")
+            .with_columns((pl.col("adj_factor") * pl.col("_scale").fill_null(1.0)).alias("adj_factor"))
+            .drop("_scale"))
+    return pl.concat([xbx, tail]).sort("symbol", "date")
+
+
+# ---------------------------------------------------------------------------- steps 4-6
+def read_calendar(base: Path) -> pl.DataFrame:
+    """The derived SSE/SZSE calendar (1990-12-19 ..) as a ``date`` frame."""
+    path = _one(base, "calendar/trading_days_*.txt")
+    return pl.read_csv(path, has_header=False, new_columns=["date"], try_parse_dates=True).select(
+        pl.col("date").cast(pl.Date))
+
+
+def _listing_dates(instruments: pl.DataFrame, base: Path) -> pl.DataFrame:
+    """list_date = first listed trade (symbols.csv, xbx full history) where earlier than the first bar;
+    name = the latest name from symbols.csv where the bars carry none."""
+    path = base / "daily" / "symbols.csv"
+    if not path.exists():
+        return instruments
+    raw = pl.read_csv(path, infer_schema=False)
+    info = raw.select(
+        files._normalize_symbols(raw["code"]).replace(RENAMED).alias("symbol"),
+        pl.col("name_last").alias("_name"),
+        pl.col("listing_first_trade_xbx").str.to_date("%Y-%m-%d", strict=False).alias("_listed"),
+    ).unique("symbol", keep="last")
+    return (instruments.join(info, on="symbol", how="left")
+            .with_columns(pl.min_horizontal("list_date", "_listed").alias("list_date"),
+                          pl.coalesce("_name", "name").alias("name"))
+            .drop("_name", "_listed"))
+
+
+def read_index_bars(base: Path) -> pl.DataFrame:
+    """Index bars: Eastmoney CSVs (volume lots -> shares) where staged, the qlib file for the rest."""
+    em = []
+    for code, pattern in EM_INDEXES.items():
+        found = sorted((base / "index").glob(pattern))
+        if found:
+            df = pl.read_csv(found[-1], try_parse_dates=True)
+            em.append(df.select(pl.lit(code).alias("index_code"), pl.col("date").cast(pl.Date),
+                                *(pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close")),
+                                (pl.col("volume").cast(pl.Float64) * 100).alias("volume"),
+                                pl.col("amount").cast(pl.Float64)))
+    raw = pl.read_parquet(_one(base, "index/qlib_index_daily_*.parquet"))
+    qlib = raw.select(
+        files._normalize_symbols(raw["instrument"]).alias("index_code"),
+        "date", *(pl.col(c).cast(pl.Float64).round(3) for c in ("open", "high", "low", "close")),
+        pl.col("volume").cast(pl.Float64), pl.lit(None, pl.Float64).alias("amount"))
+    have = [e["index_code"][0] for e in em]
+    qlib = qlib.filter(~pl.col("index_code").is_in(have))
+    return pl.concat([*em, qlib]).sort("index_code", "date")
+
+
+def read_members(base: Path, days: pl.Series) -> pl.DataFrame:
+    """CSI 500 (qlib intervals to their end, then sqlib snapshots) and CSI 300 (qlib) snapshots."""
+    cal = read_calendar(base)["date"]
+    q500 = panel.intervals_to_snapshots(files.read_intervals(_one(base, "constituents/qlib_csi500_*.txt"), CSI500), cal)
+    q_end = files.read_intervals(_one(base, "constituents/qlib_csi500_*.txt"), CSI500)["end"].max()
+    s500 = panel.intervals_to_snapshots(files.read_intervals(_one(base, "constituents/sqlib_csi500.txt.gz"), CSI500), cal)
+    q300 = panel.intervals_to_snapshots(files.read_intervals(_one(base, "constituents/qlib_csi300_*.txt"), CSI300), cal)
+    return pl.concat([q500, s500.filter(pl.col("date") > q_end), q300])
