@@ -1,0 +1,22 @@
+"""flyer's factor engine: a formula language, factor libraries, computation and evaluation.
+
+Public API::
+
+    parse(text) -> Expr                       # formula text -> expression tree
+    compile_set(factor_set, qlib_compat=False) -> CompiledSet
+    compute(bars, factor_set, *, qlib_compat=False, industries=None) -> pl.DataFrame
+    library.load(name_or_path) -> FactorSet   # alpha158, alpha360, wq101, or a TOML/YAML file
+"""
+from __future__ import annotations
+
+from factors.engine import CompiledSet, as_factor_set, compile_set, compute, compute_chunks
+from factors.expr import (BinOp, Const, CrossSection, Expr, Field, Func, PairRolling, Rolling,
+                          FIELDS, FUNCS, ROLLING_OPS, PAIR_OPS, CS_OPS)
+from factors.factorset import FactorSet
+from factors.parser import FormulaError, parse
+
+__all__ = [
+    "BinOp", "CS_OPS", "CompiledSet", "Const", "CrossSection", "Expr", "FIELDS", "FUNCS", "FactorSet",
+    "Field", "FormulaError", "Func", "PAIR_OPS", "PairRolling", "ROLLING_OPS", "Rolling",
+    "as_factor_set", "compile_set", "compute", "compute_chunks", "parse",
+]

@@ -1,0 +1,415 @@
+"""Compile a factor set into ONE polars lazy plan and compute it on a bars panel.
+
+Algorithm:
+  1. ``prepare_panel``: sort bars by (symbol, date), keep the fields the set reads as Float64,
+     set traded fields (prices, volume, amount, vwap, turnover) to null on suspended days (they
+     stay rows, so windows count market days, and are skipped like qlib's NaNs), join industry,
+     add ``_gid`` (instrument block id) and ``_age`` (row number inside the block).
+  2. ``compile_set``: hash-cons every factor tree into unique nodes (structural equality), count
+     each node's parents, and choose the nodes to materialise as temp columns: every windowed or
+     cross-sectional node and every node shared by two parents or factors.
+  3. ``CompiledSet.plan``: emit one ``with_columns`` per dependency level; native rolling ops
+     run ``.over("_gid")``, numba kernels (``factors.kernels``) run on the whole column with the
+     block offsets via ``map_batches``; cross-sectional ops run ``.over("date")``.
+  4. ``CompiledSet.plan`` (end): per factor, null rows whose ``_age`` is under the factor's
+     lookback (full windows; skipped in ``qlib_compat`` mode, which instead rounds fields and
+     results through float32), then select ``date, symbol, <factors>``.
+  5. ``compute``: 1-4 on a frame; ``compute_chunks`` yields date chunks (each loaded with the
+     lookback it needs) so memory stays bounded on large panels.
+
+Missing values: null everywhere (a NaN from 0/0 or Log of a negative becomes null). Rolling
+windows skip nulls inside them (pandas ``min_periods=1``); in the default mode a value exists
+only once the instrument has ``lookback`` rows of history. Comparisons with a null give null
+(default) or 0 (qlib mode, where ``NaN > x`` is False).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping
+
+import numpy as np
+import polars as pl
+
+from factors import kernels as kn
+from factors.expr import (TRADED_FIELDS, BinOp, Const, CrossSection, Expr, Field, Func,
+                          PairRolling, Rolling, fields_of)
+from factors.factorset import FactorSet
+from flyer.errors import FlyerError
+
+G, AGE, IND = "_gid", "_age", "_ind"
+#: rolling ops computed by numba kernels (the rest are native polars)
+KERNEL_OPS = frozenset({"Skew", "Kurt", "Rank", "IdxMax", "IdxMin", "Slope", "Rsquare", "Resi",
+                        "Mad", "WMA", "DecayLinear", "Prod"})
+
+
+# ----------------------------------------------------------------------------- 1. panel
+def group_starts(symbols: pl.Series) -> np.ndarray:
+    """Row offsets (int64, length G + 1) of the blocks of equal symbols in a sorted column."""
+    n = symbols.len()
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    change = (symbols != symbols.shift(1)).fill_null(True).to_numpy()
+    return np.append(np.flatnonzero(change), n).astype(np.int64)
+
+
+def prepare_panel(bars: pl.DataFrame, fields: set[str], *, qlib_compat: bool = False,
+                  industries: pl.DataFrame | None = None) -> tuple[pl.DataFrame, np.ndarray]:
+    """Step 1: the working panel ``[symbol, date, _gid, _age, <fields>, (_ind)]`` and block starts."""
+    need = {"symbol", "date"} | (fields - {"industry"})
+    missing = sorted(need - set(bars.columns))
+    if missing:
+        raise FlyerError(f"bars lack column(s) {', '.join(missing)} needed by the factors")
+    if not _is_sorted(bars):
+        bars = bars.sort("symbol", "date")
+    starts = group_starts(bars["symbol"])
+    cols = sorted(fields - {"industry"})
+    suspended = pl.col("is_suspended").fill_null(False) if "is_suspended" in bars.columns else pl.lit(False)
+
+    def field_expr(c: str) -> pl.Expr:
+        e = pl.col(c).cast(pl.Float64).fill_nan(None)
+        if c in TRADED_FIELDS:
+            e = pl.when(suspended).then(None).otherwise(e)
+        if qlib_compat:
+            e = e.cast(pl.Float32).cast(pl.Float64)
+        return e.alias(c)
+
+    sizes = np.diff(starts)
+    gid = np.repeat(np.arange(sizes.size, dtype=np.int32), sizes)
+    age = (np.arange(bars.height, dtype=np.int64) - np.repeat(starts[:-1], sizes)).astype(np.int32)
+    panel = bars.select("symbol", "date", *[field_expr(c) for c in cols]).with_columns(
+        pl.Series(G, gid), pl.Series(AGE, age))
+    if "industry" in fields:
+        panel = _join_industry(panel, bars, industries)
+    return panel, starts
+
+
+def _is_sorted(bars: pl.DataFrame) -> bool:
+    if bars.height < 2:
+        return True
+    s, d = bars["symbol"], bars["date"]
+    s_prev, d_prev = s.shift(1), d.shift(1)
+    ok = (s > s_prev) | ((s == s_prev) & (d > d_prev))
+    return bool(ok.slice(1).all())
+
+
+def _join_industry(panel: pl.DataFrame, bars: pl.DataFrame,
+                   industries: pl.DataFrame | None) -> pl.DataFrame:
+    if industries is not None:
+        ind = industries.select("symbol", pl.col("industry").cast(pl.String).alias(IND)).unique("symbol")
+        return panel.join(ind, on="symbol", how="left", maintain_order="left")
+    if "industry" in bars.columns:
+        return panel.with_columns(bars["industry"].cast(pl.String).alias(IND))
+    raise FlyerError("factors need industries: pass industries=[symbol, industry] or an 'industry' column")
+
+
+# ----------------------------------------------------------------------------- 2. compile
+@dataclass(frozen=True)
+class CompiledSet:
+    """A factor set hash-consed into unique nodes; ``plan`` emits the polars lazy plan.
+
+    ``nodes``: the unique nodes in dependency order (children first); ``temps``: the nodes
+    materialised as temp columns, each with its column name and level.
+    """
+
+    factor_set: FactorSet
+    qlib_compat: bool
+    nodes: tuple[Expr, ...]
+    temps: dict[Expr, tuple[str, int]] = field(repr=False)
+
+    @property
+    def n_levels(self) -> int:
+        return max((lv for _, lv in self.temps.values()), default=0)
+
+    def plan(self, panel: pl.LazyFrame, starts: np.ndarray) -> pl.LazyFrame:
+        """Steps 3-4: the lazy plan computing every factor on a prepared panel."""
+        ctx = _Ctx(self, starts)
+        lf = panel
+        for level in range(1, self.n_levels + 1):
+            exprs = [ctx.build(node).alias(name) for node, (name, lv) in self.temps.items() if lv == level]
+            lf = lf.with_columns(exprs)
+        outs = [ctx.finish(name, expr) for name, expr in self.factor_set.factors]
+        return lf.select("date", "symbol", *outs)
+
+
+def compile_set(factor_set: FactorSet, *, qlib_compat: bool = False) -> CompiledSet:
+    """Step 2: hash-cons the trees and choose the temp columns (see module docstring)."""
+    parents: dict[Expr, set[Expr]] = {}
+    order: list[Expr] = []
+
+    def visit(node: Expr) -> None:
+        if node in parents:
+            return
+        for c in node.children():
+            visit(c)
+        parents[node] = set()
+        order.append(node)
+        for c in node.children():
+            parents[c].add(node)
+
+    roots: dict[Expr, int] = {}
+    for _, expr in factor_set:
+        _check(expr)
+        visit(expr)
+        roots[expr] = roots.get(expr, 0) + 1
+    temps: dict[Expr, tuple[str, int]] = {}
+    for node in order:
+        uses = len(parents[node]) + roots.get(node, 0)
+        windowed = isinstance(node, (Rolling, PairRolling, CrossSection))
+        if windowed or (uses > 1 and not isinstance(node, (Field, Const))):
+            level = 1 + _dep_level(node, temps)
+            temps[node] = (f"_t{len(temps)}", level)
+    return CompiledSet(factor_set, qlib_compat, tuple(order), temps)
+
+
+def _dep_level(node: Expr, temps: Mapping[Expr, tuple[str, int]]) -> int:
+    """Highest level among the temps that ``node``'s inline subtree reads (0 if none)."""
+    best = 0
+    for c in node.children():
+        best = max(best, temps[c][1] if c in temps else _dep_level(c, temps))
+    return best
+
+
+def _check(expr: Expr) -> None:
+    for node in expr.walk():
+        if isinstance(node, Field) and node.name == "industry":
+            raise FlyerError("$industry is categorical: use it through Neutralize(x, industry)")
+
+
+# ----------------------------------------------------------------------------- 3. emit
+class _Ctx:
+    """Builds polars expressions for nodes; children that are temps are read by column."""
+
+    def __init__(self, compiled: CompiledSet, starts: np.ndarray) -> None:
+        self.c = compiled
+        self.compat = compiled.qlib_compat
+        self.starts = starts
+
+    def ref(self, node: Expr) -> pl.Expr:
+        if node in self.c.temps:
+            return pl.col(self.c.temps[node][0])
+        return self.build(node)
+
+    def build(self, node: Expr) -> pl.Expr:
+        if isinstance(node, Field):
+            return pl.col(node.name)
+        if isinstance(node, Const):
+            return pl.lit(node.value, dtype=pl.Float64)
+        if isinstance(node, BinOp):
+            return _binop(node.op, self.ref(node.left), self.ref(node.right), self.compat)
+        if isinstance(node, Func):
+            return _func(node.name, [self.ref(a) for a in node.args], self.compat)
+        if isinstance(node, Rolling):
+            return self.rolling(node)
+        if isinstance(node, PairRolling):
+            x, y = self.ref(node.left), self.ref(node.right)
+            fn = lambda a, b, s, w=node.window, c=(node.op == "Corr"): kn.rolling_pair_nb(a, b, s, w, c)  # noqa: E731
+            return _kernel2(x, y, fn, self.starts)
+        if isinstance(node, CrossSection):
+            return _cross_section(node, self.masked(node.x))
+        raise TypeError(f"unknown node {type(node).__name__}")
+
+    def masked(self, node: Expr) -> pl.Expr:
+        """The node's values, null during its warm-up (default mode only)."""
+        e = self.ref(node)
+        if self.compat or node.lookback == 0:
+            return e
+        return pl.when(pl.col(AGE) >= node.lookback).then(e)
+
+    def finish(self, name: str, expr: Expr) -> pl.Expr:
+        e = self.masked(expr).cast(pl.Float64)
+        if self.compat:
+            e = e.cast(pl.Float32).cast(pl.Float64)
+        return e.alias(name)
+
+    def rolling(self, node: Rolling) -> pl.Expr:
+        x, w, op = self.ref(node.x), node.window, node.op
+        if op in KERNEL_OPS:
+            return _kernel1(x, _KERNELS[op](w, self.compat), self.starts)
+        if op == "Ref":
+            return x.shift(w).over(G) if w else x
+        if op == "Delta":
+            return x - x.shift(w).over(G)
+        if op == "EMA":
+            return x.ewm_mean(span=w, adjust=True, min_samples=1, ignore_nulls=False).over(G)
+        if op == "Count":
+            return x.is_not_null().cast(pl.Float64).rolling_sum(w, min_samples=1).over(G)
+        if op == "Quantile":
+            return x.rolling_quantile(node.q, "linear", w, min_samples=1).over(G)  # type: ignore[arg-type]
+        native = {"Mean": "rolling_mean", "Sum": "rolling_sum", "Max": "rolling_max",
+                  "Min": "rolling_min", "Med": "rolling_median"}
+        if op in native:
+            return getattr(x, native[op])(w, min_samples=1).over(G)
+        if op in ("Std", "Var"):
+            fn = x.rolling_std if op == "Std" else x.rolling_var
+            return fn(w, min_samples=1, ddof=1).over(G)
+        raise ValueError(f"no implementation for {op}")
+
+
+_KERNELS: dict[str, Callable[[int, bool], Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
+    "Skew": lambda w, c: lambda x, s: kn.rolling_moment_nb(x, s, w, 3),
+    "Kurt": lambda w, c: lambda x, s: kn.rolling_moment_nb(x, s, w, 4),
+    "Rank": lambda w, c: lambda x, s: kn.rolling_rank_nb(x, s, w),
+    "IdxMax": lambda w, c: lambda x, s: kn.rolling_argext_nb(x, s, w, True, c),
+    "IdxMin": lambda w, c: lambda x, s: kn.rolling_argext_nb(x, s, w, False, c),
+    "Slope": lambda w, c: lambda x, s: kn.rolling_reg_nb(x, s, w, 0),
+    "Rsquare": lambda w, c: lambda x, s: kn.rolling_reg_nb(x, s, w, 1),
+    "Resi": lambda w, c: lambda x, s: kn.rolling_reg_nb(x, s, w, 2),
+    "Mad": lambda w, c: lambda x, s: kn.rolling_mad_nb(x, s, w),
+    "WMA": lambda w, c: lambda x, s: kn.rolling_wma_nb(x, s, w, c),
+    "DecayLinear": lambda w, c: lambda x, s: kn.rolling_wma_nb(x, s, w, False),
+    "Prod": lambda w, c: lambda x, s: kn.rolling_prod_nb(x, s, w),
+}
+
+
+def _as_array(s: pl.Series) -> np.ndarray:
+    return s.cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+
+def _kernel1(x: pl.Expr, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+             starts: np.ndarray) -> pl.Expr:
+    """Run a one-input kernel on the whole column (rows in panel order)."""
+    def run(s: pl.Series) -> pl.Series:
+        return pl.Series(s.name, fn(_as_array(s), starts)).fill_nan(None)
+    return x.map_batches(run, return_dtype=pl.Float64)
+
+
+def _kernel2(x: pl.Expr, y: pl.Expr, fn: Callable[..., np.ndarray], starts: np.ndarray) -> pl.Expr:
+    """Run a two-input kernel on the whole columns."""
+    def run(s: pl.Series) -> pl.Series:
+        a, b = _as_array(s.struct.field("x")), _as_array(s.struct.field("y"))
+        return pl.Series("xy", fn(a, b, starts)).fill_nan(None)
+    return pl.struct(x.alias("x"), y.alias("y")).map_batches(run, return_dtype=pl.Float64)
+
+
+def _flag(e: pl.Expr, compat: bool) -> pl.Expr:
+    e = e.cast(pl.Float64)
+    return e.fill_null(0.0) if compat else e
+
+
+def _binop(op: str, a: pl.Expr, b: pl.Expr, compat: bool) -> pl.Expr:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        return (a / b).fill_nan(None)
+    cmp = {">": a > b, "<": a < b, ">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b}
+    if op in cmp:
+        return _flag(cmp[op], compat)
+    truth_a, truth_b = a != 0, b != 0
+    return _flag(truth_a & truth_b if op == "&" else truth_a | truth_b, compat)
+
+
+def _func(name: str, args: list[pl.Expr], compat: bool) -> pl.Expr:
+    if name == "Abs":
+        return args[0].abs()
+    if name == "Sign":
+        return args[0].sign().cast(pl.Float64)
+    if name == "Log":
+        return args[0].log().fill_nan(None)
+    if name == "Power":
+        return args[0].pow(args[1]).fill_nan(None)
+    if name == "SignedPower":
+        return (args[0].sign() * args[0].abs().pow(args[1])).fill_nan(None)
+    if name in ("Greater", "Less"):
+        a, b = args
+        pick = pl.max_horizontal(a, b) if name == "Greater" else pl.min_horizontal(a, b)
+        return pl.when(a.is_null() | b.is_null()).then(None).otherwise(pick)
+    if name == "If":
+        c, a, b = args
+        chosen = pl.when(c != 0).then(a).otherwise(b)
+        return chosen if compat else pl.when(c.is_null()).then(None).otherwise(chosen)
+    raise ValueError(f"no implementation for {name}")
+
+
+def _cross_section(node: CrossSection, x: pl.Expr) -> pl.Expr:
+    """Per-date operators; nulls are left out of every statistic and stay null."""
+    d = "date"
+    if node.op == "CSRank":
+        return x.rank("average").over(d) / x.count().over(d)
+    if node.op == "CSZScore":
+        return ((x - x.mean().over(d)) / x.std(ddof=1).over(d)).fill_nan(None)
+    if node.op == "CSDemean":
+        return x - x.mean().over(d)
+    if node.op == "CSScale":
+        return (x / x.abs().sum().over(d)).fill_nan(None)
+    return _neutralize(x, node.by)
+
+
+def _neutralize(x: pl.Expr, by: tuple[str, ...]) -> pl.Expr:
+    """Residual of a per-date OLS of x on industry dummies and/or log cap (with intercept).
+
+    With both, industry effects are removed first (within-industry demeaning of x and log cap),
+    then the demeaned x is regressed on demeaned log cap: the Frisch-Waugh form of the joint fit.
+    """
+    lcap = pl.when(pl.col("cap") > 0).then(pl.col("cap").log())
+    if "cap" in by:
+        ok = x.is_not_null() & lcap.is_not_null()
+        x, lcap = pl.when(ok).then(x), pl.when(ok).then(lcap)
+    groups = ["date", IND] if "industry" in by else ["date"]
+    xd = x - x.mean().over(groups)
+    if "cap" not in by:
+        return xd
+    ld = lcap - lcap.mean().over(groups)
+    beta = (xd * ld).sum().over("date") / (ld * ld).sum().over("date")
+    return (xd - beta.fill_nan(0.0) * ld).fill_nan(None)
+
+
+# ----------------------------------------------------------------------------- 5. compute
+FactorSpec = FactorSet | Mapping[str, "str | Expr"] | str
+
+
+def as_factor_set(spec: FactorSpec) -> FactorSet:
+    """A FactorSet from a FactorSet, a ``{name: formula}`` mapping or a library name/path."""
+    if isinstance(spec, FactorSet):
+        return spec
+    if isinstance(spec, str):
+        from factors.library import load
+        return load(spec)
+    return FactorSet.from_formulas("custom", spec)
+
+
+def compute(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
+            industries: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Factor values ``[date, symbol, <one Float64 column per factor>]`` sorted by (symbol, date).
+
+    ``bars``: the bars contract (``store.bars(adjust=True)`` columns; at least symbol, date and
+    the fields used). ``qlib_compat``: qlib's partial windows and float32 rounding (see module
+    docstring). ``industries``: ``[symbol, industry]`` for Neutralize by industry.
+    """
+    fs = as_factor_set(factor_set)
+    compiled = compile_set(fs, qlib_compat=qlib_compat)
+    fields = set().union(*(fields_of(e) for e in fs.exprs)) if len(fs) else set()
+    if any(isinstance(n, CrossSection) and "cap" in n.by for n in compiled.nodes):
+        fields.add("cap")
+    if any(isinstance(n, CrossSection) and "industry" in n.by for n in compiled.nodes):
+        fields.add("industry")
+    panel, starts = prepare_panel(bars, fields, qlib_compat=qlib_compat, industries=industries)
+    return compiled.plan(panel.lazy(), starts).collect()
+
+
+def compute_chunks(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
+                   industries: pl.DataFrame | None = None, chunk_rows: int = 2_000_000,
+                   start: object | None = None) -> Iterator[pl.DataFrame]:
+    """``compute`` over consecutive date chunks of about ``chunk_rows`` output rows each.
+
+    Each chunk is computed from its dates plus ``lookback`` earlier trading days of ``bars``
+    and yields only its own dates (>= ``start`` when given), so results equal ``compute`` on the
+    whole panel (EMA aside, whose memory is unbounded). Memory is bounded by the chunk size.
+    """
+    fs = as_factor_set(factor_set)
+    dates = bars["date"].unique().sort()
+    if start is not None:
+        first = int(dates.search_sorted(start, side="left"))
+    else:
+        first = 0
+    n_sym = max(bars["symbol"].n_unique(), 1)
+    step = max(fs.lookback + 1, chunk_rows // n_sym, 20)
+    for i in range(first, dates.len(), step):
+        lo = dates[max(i - fs.lookback, 0)]
+        d0, d1 = dates[i], dates[min(i + step, dates.len()) - 1]
+        piece = bars.filter(pl.col("date").is_between(lo, d1))
+        out = compute(piece, fs, qlib_compat=qlib_compat, industries=industries)
+        yield out.filter(pl.col("date") >= d0)

@@ -1,0 +1,283 @@
+"""Numba rolling kernels on flat panels: one float64 array sorted by (symbol, date).
+
+Every kernel takes ``x`` (float64, NaN = missing) and ``starts`` (int64, length G + 1: row
+offsets of the G instruments' blocks, ``starts[-1] == len(x)``) and a window ``w`` in rows. The
+window at row ``i`` of a block starting at ``lo`` is ``x[max(lo, i - w + 1) : i + 1]``: partial
+during warm-up (callers mask warm-up rows when they want full windows), NaNs inside are skipped
+unless stated, and a window with no valid value gives NaN. Semantics follow pandas
+``rolling(w, min_periods=1)`` as qlib uses it. Kernels are pure: no labels, no I/O.
+"""
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+_NB = dict(cache=True, nogil=True, fastmath=False)
+#: rolling std at or under this is treated as zero by Corr and Rsquare (qlib's guard)
+STD_GUARD = 2e-5
+
+
+@nb.njit(**_NB)
+def _std1(x: np.ndarray, a: int, b: int) -> float:
+    """Sample std (ddof 1) of the non-NaN values of x[a:b]; NaN with fewer than 2."""
+    n, s = 0, 0.0
+    for k in range(a, b):
+        if not math.isnan(x[k]):
+            n += 1
+            s += x[k]
+    if n < 2:
+        return np.nan
+    m, ss = s / n, 0.0
+    for k in range(a, b):
+        if not math.isnan(x[k]):
+            ss += (x[k] - m) ** 2
+    return math.sqrt(ss / (n - 1))
+
+
+@nb.njit(**_NB)
+def rolling_moment_nb(x: np.ndarray, starts: np.ndarray, w: int, kind: int) -> np.ndarray:
+    """Unbiased skewness (kind 3, >= 3 values) or excess kurtosis (kind 4, >= 4 values), as pandas.
+
+    A constant window gives 0 (skew) / -3 (kurt); a variance under 1e-14 otherwise gives NaN.
+    """
+    out = np.full(x.shape[0], np.nan)
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        for i in range(lo, hi):
+            a = max(lo, i - w + 1)
+            n, s, first, same = 0, 0.0, np.nan, True
+            for k in range(a, i + 1):
+                v = x[k]
+                if not math.isnan(v):
+                    if n == 0:
+                        first = v
+                    elif v != first:
+                        same = False
+                    n += 1
+                    s += v
+            if n < kind:
+                continue
+            if same:
+                out[i] = 0.0 if kind == 3 else -3.0
+                continue
+            m = s / n
+            m2, m3, m4 = 0.0, 0.0, 0.0
+            for k in range(a, i + 1):
+                v = x[k]
+                if not math.isnan(v):
+                    d = v - m
+                    m2 += d * d
+                    m3 += d * d * d
+                    m4 += d * d * d * d
+            m2, m3, m4 = m2 / n, m3 / n, m4 / n
+            if m2 <= 1e-14:
+                continue
+            if kind == 3:
+                out[i] = math.sqrt(n * (n - 1.0)) * m3 / ((n - 2.0) * m2 ** 1.5)
+            else:
+                k_ = (n * n - 1.0) * m4 / (m2 * m2) - 3.0 * (n - 1.0) ** 2
+                out[i] = k_ / ((n - 2.0) * (n - 3.0))
+    return out
+
+
+@nb.njit(**_NB)
+def rolling_rank_nb(x: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
+    """Percentile rank (ties averaged, in (0, 1]) of the latest value among the window's values."""
+    out = np.full(x.shape[0], np.nan)
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        for i in range(lo, hi):
+            v = x[i]
+            if math.isnan(v):
+                continue
+            n, less, eq = 0, 0, 0
+            for k in range(max(lo, i - w + 1), i + 1):
+                u = x[k]
+                if not math.isnan(u):
+                    n += 1
+                    if u < v:
+                        less += 1
+                    elif u == v:
+                        eq += 1
+            out[i] = (less + (eq + 1) / 2.0) / n
+    return out
+
+
+@nb.njit(**_NB)
+def rolling_argext_nb(x: np.ndarray, starts: np.ndarray, w: int, is_max: bool,
+                      nan_wins: bool) -> np.ndarray:
+    """1-based position (from the window's oldest row) of the first max (or min).
+
+    ``nan_wins``: a NaN in the window counts as the extreme (numpy argmax, qlib's behaviour);
+    otherwise NaNs are skipped. A window without valid values gives NaN.
+    """
+    out = np.full(x.shape[0], np.nan)
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        for i in range(lo, hi):
+            a = max(lo, i - w + 1)
+            best, pos, n, nan_pos = 0.0, -1, 0, -1
+            for k in range(a, i + 1):
+                u = x[k]
+                if math.isnan(u):
+                    if nan_pos < 0:
+                        nan_pos = k
+                    continue
+                n += 1
+                if pos < 0 or (u > best if is_max else u < best):
+                    best, pos = u, k
+            if n == 0:
+                continue
+            if nan_wins and nan_pos >= 0:
+                pos = nan_pos
+            out[i] = pos - a + 1.0
+    return out
+
+
+@nb.njit(**_NB)
+def rolling_reg_nb(x: np.ndarray, starts: np.ndarray, w: int, kind: int) -> np.ndarray:
+    """OLS of the window's valid values on their positions: slope (0), R^2 (1), residual (2).
+
+    The residual is the latest value minus its fitted value (NaN when the latest is NaN).
+    R^2 is NaN where the window's sample std is <= ``STD_GUARD`` (qlib). Fewer than 2 valid
+    values give NaN.
+    """
+    out = np.full(x.shape[0], np.nan)
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        for i in range(lo, hi):
+            a = max(lo, i - w + 1)
+            n, sj, sy = 0, 0.0, 0.0
+            for k in range(a, i + 1):
+                if not math.isnan(x[k]):
+                    n += 1
+                    sj += k - a
+                    sy += x[k]
+            if n < 2 or (kind == 2 and math.isnan(x[i])):
+                continue
+            mj, my = sj / n, sy / n
+            sjj, sjy, syy = 0.0, 0.0, 0.0
+            for k in range(a, i + 1):
+                if not math.isnan(x[k]):
+                    dj, dy = k - a - mj, x[k] - my
+                    sjj += dj * dj
+                    sjy += dj * dy
+                    syy += dy * dy
+            slope = sjy / sjj
+            if kind == 0:
+                out[i] = slope
+            elif kind == 1:
+                if math.sqrt(syy / (n - 1)) > STD_GUARD:
+                    out[i] = sjy * sjy / (sjj * syy)
+            else:
+                out[i] = x[i] - (my + slope * (i - a - mj))
+    return out
+
+
+@nb.njit(**_NB)
+def rolling_mad_nb(x: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
+    """Mean absolute deviation from the window mean (valid values only)."""
+    out = np.full(x.shape[0], np.nan)
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        for i in range(lo, hi):
+            a = max(lo, i - w + 1)
+            n, s = 0, 0.0
+            for k in range(a, i + 1):
+                if not math.isnan(x[k]):
+                    n += 1
+                    s += x[k]
+            if n == 0:
+                continue
+            m, d = s / n, 0.0
+            for k in range(a, i + 1):
+                if not math.isnan(x[k]):
+                    d += abs(x[k] - m)
+            out[i] = d / n
+    return out
+
+
+@nb.njit(**_NB)
+def rolling_wma_nb(x: np.ndarray, starts: np.ndarray, w: int, quirk: bool) -> np.ndarray:
+    """Linearly weighted mean, weights 1 (oldest) .. L (latest) over the window's L rows.
+
+    Default: sum(w x) / sum(w) over valid values. ``quirk`` (qlib's WMA): weights normalised to
+    sum 1 over all L rows, then the plain mean of the valid ``w x`` terms.
+    """
+    out = np.full(x.shape[0], np.nan)
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        for i in range(lo, hi):
+            a = max(lo, i - w + 1)
+            n, swx, sw = 0, 0.0, 0.0
+            for k in range(a, i + 1):
+                if not math.isnan(x[k]):
+                    wk = k - a + 1.0
+                    n += 1
+                    swx += wk * x[k]
+                    sw += wk
+            if n == 0:
+                continue
+            if quirk:
+                length = i - a + 1.0
+                out[i] = swx / (length * (length + 1.0) / 2.0) / n
+            else:
+                out[i] = swx / sw
+    return out
+
+
+@nb.njit(**_NB)
+def rolling_prod_nb(x: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
+    """Product of the window's valid values."""
+    out = np.full(x.shape[0], np.nan)
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        for i in range(lo, hi):
+            n, p = 0, 1.0
+            for k in range(max(lo, i - w + 1), i + 1):
+                if not math.isnan(x[k]):
+                    n += 1
+                    p *= x[k]
+            if n:
+                out[i] = p
+    return out
+
+
+@nb.njit(**_NB)
+def rolling_pair_nb(x: np.ndarray, y: np.ndarray, starts: np.ndarray, w: int,
+                    is_corr: bool) -> np.ndarray:
+    """Sample covariance (ddof 1) or Pearson correlation over rows where both are valid.
+
+    Corr is NaN where either input's own window std is <= ``STD_GUARD`` (qlib's guard).
+    """
+    out = np.full(x.shape[0], np.nan)
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        for i in range(lo, hi):
+            a = max(lo, i - w + 1)
+            n, sx, sy = 0, 0.0, 0.0
+            for k in range(a, i + 1):
+                if not (math.isnan(x[k]) or math.isnan(y[k])):
+                    n += 1
+                    sx += x[k]
+                    sy += y[k]
+            if n < 2:
+                continue
+            mx, my = sx / n, sy / n
+            cxy, cxx, cyy = 0.0, 0.0, 0.0
+            for k in range(a, i + 1):
+                if not (math.isnan(x[k]) or math.isnan(y[k])):
+                    dx, dy = x[k] - mx, y[k] - my
+                    cxy += dx * dy
+                    cxx += dx * dx
+                    cyy += dy * dy
+            if not is_corr:
+                out[i] = cxy / (n - 1)
+                continue
+            if _std1(x, a, i + 1) <= STD_GUARD or _std1(y, a, i + 1) <= STD_GUARD:
+                continue
+            if cxx > 0 and cyy > 0:
+                out[i] = cxy / math.sqrt(cxx * cyy)
+    return out
