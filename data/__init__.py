@@ -1,0 +1,1 @@
+"""flyer.data: the point-in-time A-share market store and its sources (sim, files, akshare)."""

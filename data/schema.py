@@ -1,0 +1,111 @@
+"""Tables of the market store and the column contract of the frames that feed them.
+
+Every source (sim, files, akshare) produces frames with exactly these columns (polars dtypes);
+``MarketStore.write`` validates and upserts them. Units: prices in CNY (raw, unadjusted),
+volume in shares, amount in CNY, caps in CNY, weights as fractions summing to ~1 per snapshot.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+CALENDAR = {"date": pl.Date}
+
+INSTRUMENTS = {
+    "symbol": pl.Utf8,        # 600000.SH
+    "name": pl.Utf8,
+    "exchange": pl.Utf8,      # SH / SZ / BJ
+    "board": pl.Utf8,         # main / chinext / star / bse
+    "industry": pl.Utf8,      # nullable
+    "list_date": pl.Date,
+    "delist_date": pl.Date,   # null while listed
+}
+
+BARS = {
+    "symbol": pl.Utf8,
+    "date": pl.Date,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,     # shares
+    "amount": pl.Float64,     # CNY
+    "adj_factor": pl.Float64, # back-adjustment (hfq) factor: adjusted price = raw * adj_factor
+    "is_st": pl.Boolean,
+    "is_suspended": pl.Boolean,  # suspended days are stored as flat bars at the last close, volume 0
+    "total_cap": pl.Float64,  # CNY, nullable
+    "float_cap": pl.Float64,  # CNY, nullable
+}
+
+INDEX_BARS = {
+    "index_code": pl.Utf8,    # 000905.SH
+    "date": pl.Date,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,     # shares, nullable
+    "amount": pl.Float64,     # CNY, nullable
+}
+
+INDEX_MEMBERS = {
+    "index_code": pl.Utf8,
+    "date": pl.Date,          # snapshot effective date: membership holds from here to the next snapshot
+    "symbol": pl.Utf8,
+    "weight": pl.Float64,     # fraction, nullable when the source has no weights
+}
+
+TABLES: dict[str, dict[str, pl.DataType]] = {
+    "calendar": CALENDAR,
+    "instruments": INSTRUMENTS,
+    "bars": BARS,
+    "index_bars": INDEX_BARS,
+    "index_members": INDEX_MEMBERS,
+}
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "calendar": ("date",),
+    "instruments": ("symbol",),
+    "bars": ("symbol", "date"),
+    "index_bars": ("index_code", "date"),
+    "index_members": ("index_code", "date", "symbol"),
+}
+
+_DUCK = {pl.Utf8: "VARCHAR", pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN"}
+
+
+def ddl(table: str) -> str:
+    """CREATE TABLE statement for one store table."""
+    cols = ", ".join(f"{c} {_DUCK[t]}" for c, t in TABLES[table].items())
+    return f"CREATE TABLE IF NOT EXISTS {table} ({cols})"
+
+
+INGEST_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS ingest_log (
+    id BIGINT, source VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
+    start_date DATE, end_date DATE, status VARCHAR,
+    rows_written BIGINT, rows_rejected BIGINT, message VARCHAR
+)"""
+
+REJECTS_DDL = """
+CREATE TABLE IF NOT EXISTS rejects (
+    ingest_id BIGINT, tbl VARCHAR, symbol VARCHAR, date DATE, rule VARCHAR, detail VARCHAR
+)"""
+
+
+def conform(table: str, df: pl.DataFrame) -> pl.DataFrame:
+    """Select and cast ``df`` to the table's columns; missing nullable columns become null.
+
+    Raises ValueError naming the missing required columns.
+    """
+    spec = TABLES[table]
+    required = set(KEYS[table]) | ({"open", "high", "low", "close"} & set(spec))
+    missing = sorted(required - set(df.columns))
+    if missing:
+        raise ValueError(f"{table}: missing required column(s) {', '.join(missing)}")
+    exprs = []
+    for col, dtype in spec.items():
+        if col in df.columns:
+            exprs.append(pl.col(col).cast(dtype, strict=False))
+        else:
+            exprs.append(pl.lit(None, dtype=dtype).alias(col))
+    return df.select(exprs)

@@ -1,0 +1,1 @@
+"""Market data sources: sim (offline default), files (CSV/Parquet) and akshare."""

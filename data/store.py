@@ -1,0 +1,302 @@
+"""The market store: one DuckDB file holding calendar, instruments, bars, index bars and members.
+
+Writes (``MarketStore.write``):
+  1. conform each incoming frame to its table's columns (``data.schema.conform``);
+  2. validate (``data.validate.check``) against the stored plus incoming calendar;
+  3. in ONE transaction, upsert every table (delete matching keys, insert) and log the ingest;
+     any exception rolls the whole batch back, so the store is as it was;
+  4. rejected rows are counted in ``ingest_log`` and kept in ``rejects`` with symbol, date and rule.
+Reads return polars frames; nothing here touches the network.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from data import schema
+from data.validate import REJECT_SCHEMA, Checked, check
+
+DB_NAME = "market.duckdb"
+CSI500 = "000905.SH"
+CSI300 = "000300.SH"
+
+
+def flyer_home(home: str | os.PathLike | None = None) -> Path:
+    """The flyer home folder: ``home``, else ``$FLYER_HOME``, else ``~/.flyer`` (created)."""
+    path = Path(home or os.environ.get("FLYER_HOME") or Path.home() / ".flyer").expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class StoreError(RuntimeError):
+    """A store operation that could not be completed (message is one line)."""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one ``write`` did: rows written and rejected per table, with sample messages."""
+
+    ingest_id: int
+    source: str
+    written: dict[str, int]
+    rejected: dict[str, int]
+    messages: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(self.written.values())
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+
+_ORDER = ("calendar", "instruments", "bars", "index_bars", "index_members")
+
+
+class MarketStore:
+    """Point-in-time A-share market data in a DuckDB file (see module docstring)."""
+
+    def __init__(self, path: str | os.PathLike, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
+        except duckdb.Error as exc:  # locked by another process, corrupt file, ...
+            raise StoreError(f"cannot open store {self.path}: {exc}".splitlines()[0]) from exc
+        self.con.execute("SET enable_progress_bar = false")
+        if not read_only:
+            for table in _ORDER:
+                self.con.execute(schema.ddl(table))
+            self.con.execute(schema.INGEST_LOG_DDL)
+            self.con.execute(schema.REJECTS_DDL)
+
+    @classmethod
+    def open(cls, home: str | os.PathLike | None = None, read_only: bool = False) -> "MarketStore":
+        """Open (creating if needed) the store under the flyer home folder."""
+        return cls(flyer_home(home) / DB_NAME, read_only=read_only)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "MarketStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writes
+    def write(self, source: str, frames: dict[str, pl.DataFrame],
+              start: dt.date | None = None, end: dt.date | None = None) -> IngestReport:
+        """Validate and upsert ``frames`` (table name -> frame) in one transaction.
+
+        Re-writing identical rows changes nothing. On any error the store is rolled back and a
+        ``failed`` row is added to the ingest log; the error is re-raised as ``StoreError``.
+        """
+        unknown = set(frames) - set(schema.TABLES)
+        if unknown:
+            raise StoreError(f"unknown table(s): {', '.join(sorted(unknown))}")
+        ingest_id = self._next_ingest_id()
+        started = dt.datetime.now()
+        checked: dict[str, Checked] = {}
+        try:
+            conformed = {t: _with_defaults(t, schema.conform(t, frames[t])) for t in _ORDER if t in frames}
+            cal = self._calendar_for_check(conformed.get("calendar"))
+            checked = {t: check(t, df, cal) for t, df in conformed.items()}
+        except (ValueError, pl.exceptions.PolarsError) as exc:
+            self._log(ingest_id, source, started, start, end, "failed", {}, {}, str(exc))
+            raise StoreError(f"{source}: {exc}".splitlines()[0]) from exc
+        written = {t: c.good.height for t, c in checked.items()}
+        rejected = {t: c.rejects.height for t, c in checked.items()}
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            for table, c in checked.items():
+                self._upsert(table, c.good)
+                if c.rejects.height:
+                    rej = c.rejects.with_columns(pl.lit(ingest_id, pl.Int64).alias("ingest_id"))
+                    self.con.register("_rej", rej.select("ingest_id", *REJECT_SCHEMA).to_arrow())
+                    self.con.execute("INSERT INTO rejects SELECT * FROM _rej")
+                    self.con.unregister("_rej")
+            msg = "; ".join(m for c in checked.values() for m in c.messages(3))
+            self._log(ingest_id, source, started, start, end, "ok", written, rejected, msg)
+            self.con.execute("COMMIT")
+        except BaseException as exc:
+            self.con.execute("ROLLBACK")
+            self._log(ingest_id, source, started, start, end, "failed", {}, {}, str(exc))
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise StoreError(f"{source}: write failed, store unchanged: {exc}".splitlines()[0]) from exc
+        messages = tuple(m for c in checked.values() for m in c.messages(20))
+        return IngestReport(ingest_id, source, written, rejected, messages)
+
+    def _upsert(self, table: str, df: pl.DataFrame) -> None:
+        if df.height == 0:
+            return
+        keys = schema.KEYS[table]
+        if table == "index_members":  # a snapshot is replaced whole
+            keys = ("index_code", "date")
+        self.con.register("_new", df.to_arrow())
+        if self._one(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)")[0]:
+            match = " AND ".join(f"{table}.{k} = _new.{k}" for k in keys)
+            distinct = ", ".join(keys)
+            self.con.execute(
+                f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM (SELECT DISTINCT {distinct} FROM _new) _new WHERE {match})")
+        cols = ", ".join(schema.TABLES[table])
+        self.con.execute(f"INSERT INTO {table} SELECT {cols} FROM _new ORDER BY {', '.join(schema.KEYS[table])}")
+        self.con.unregister("_new")
+
+    def _calendar_for_check(self, incoming: pl.DataFrame | None) -> pl.Series | None:
+        stored = self.calendar()
+        if incoming is not None:
+            stored = pl.concat([stored, incoming["date"].drop_nulls()]).unique()
+        return stored if stored.len() else None
+
+    def _next_ingest_id(self) -> int:
+        return int(self._one("SELECT coalesce(max(id), 0) + 1 FROM ingest_log")[0])
+
+    def _log(self, ingest_id: int, source: str, started: dt.datetime, start: dt.date | None,
+             end: dt.date | None, status: str, written: dict[str, int], rejected: dict[str, int],
+             message: str) -> None:
+        self.con.execute(
+            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [ingest_id, source, started, dt.datetime.now(), start, end, status,
+             sum(written.values()), sum(rejected.values()), message[:2000]],
+        )
+
+    # ------------------------------------------------------------------ reads
+    def _one(self, sql: str, params: list | None = None) -> tuple:
+        """First row of a query, consuming the whole result (duckdb 2 needs results finished)."""
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0] if rows else ()
+
+    def _pl(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        rel = self.con.sql(sql, params=params or None)
+        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb 2.x / 1.x
+        return pl.from_arrow(fetch())
+
+    def calendar(self, start: dt.date | None = None, end: dt.date | None = None) -> pl.Series:
+        """Trading days in [start, end], ascending, as a ``date`` Series."""
+        df = self._pl("SELECT date FROM calendar WHERE (? IS NULL OR date >= ?) AND (? IS NULL OR date <= ?) "
+                      "ORDER BY date", [start, start, end, end])
+        return df["date"] if df.height else pl.Series("date", [], dtype=pl.Date)
+
+    def instruments(self) -> pl.DataFrame:
+        """All instruments ever stored (listed and delisted), one row per symbol."""
+        return self._pl(f"SELECT * FROM instruments ORDER BY symbol")
+
+    def bars(self, start: dt.date | None = None, end: dt.date | None = None,
+             symbols: list[str] | None = None, adjust: bool = True) -> pl.DataFrame:
+        """Daily bars sorted by (symbol, date).
+
+        ``adjust=True`` (default) returns back-adjusted prices (raw x adj_factor) and volume in
+        adjusted shares (raw / adj_factor), so price x volume stays the traded amount; ``False``
+        returns raw prices. Extra columns: ``vwap`` (amount / volume on the same adjustment, the
+        close on zero-volume days), ``turnover`` (amount / float_cap, null without caps) and
+        ``cap`` (total market cap, CNY).
+        """
+        where, params = _range_clause(start, end)
+        if symbols is not None:
+            where += " AND symbol IN (SELECT unnest(?::VARCHAR[]))"
+            params.append(list(symbols))
+        df = self._pl(f"SELECT * FROM bars WHERE {where}", params)
+        return _derive(_sorted(df, ("symbol", "date")), adjust)
+
+    def index_bars(self, index_code: str = CSI500, start: dt.date | None = None,
+                   end: dt.date | None = None) -> pl.DataFrame:
+        """Index OHLC for ``index_code`` (e.g. ``000905.SH``) in [start, end]."""
+        where, params = _range_clause(start, end)
+        return self._pl(f"SELECT * FROM index_bars WHERE index_code = ? AND {where} ORDER BY date",
+                        [index_code, *params])
+
+    def members(self, index_code: str, date: dt.date) -> pl.DataFrame:
+        """Point-in-time members of ``index_code`` on ``date`` (latest snapshot on or before it)."""
+        return self._pl(
+            "SELECT symbol, weight FROM index_members WHERE index_code = ? AND date = "
+            "(SELECT max(date) FROM index_members WHERE index_code = ? AND date <= ?) ORDER BY symbol",
+            [index_code, index_code, date])
+
+    def membership(self, index_code: str, start: dt.date | None = None,
+                   end: dt.date | None = None) -> pl.DataFrame:
+        """Daily point-in-time membership: one row per (trading date, member) with its weight."""
+        where, params = _range_clause(start, end, "c.date")
+        return self._pl(
+            f"""WITH snaps AS (SELECT DISTINCT date FROM index_members WHERE index_code = ?),
+                asof AS (SELECT c.date, (SELECT max(s.date) FROM snaps s WHERE s.date <= c.date) AS snap
+                         FROM calendar c WHERE {where})
+                SELECT a.date, m.symbol, m.weight FROM asof a
+                JOIN index_members m ON m.index_code = ? AND m.date = a.snap
+                ORDER BY a.date, m.symbol""",
+            [index_code, *params, index_code])
+
+    def ingest_log(self) -> pl.DataFrame:
+        """Every ingest attempt, newest first."""
+        return self._pl("SELECT * FROM ingest_log ORDER BY id DESC")
+
+    def rejects(self, ingest_id: int | None = None) -> pl.DataFrame:
+        """Rejected rows (all, or of one ingest) with table, symbol, date, rule and detail."""
+        return self._pl("SELECT * FROM rejects WHERE ? IS NULL OR ingest_id = ?", [ingest_id, ingest_id])
+
+    def info(self) -> dict[str, object]:
+        """Summary of what the store holds (for ``flyer info``)."""
+        q = self._one
+        n_sym, first, last, rows = q("SELECT count(DISTINCT symbol), min(date), max(date), count(*) FROM bars")
+        indexes = self._pl("SELECT index_code, min(date) AS first, max(date) AS last, count(*) AS rows "
+                           "FROM index_bars GROUP BY index_code ORDER BY index_code")
+        members = self._pl("SELECT index_code, count(DISTINCT date) AS snapshots, max(date) AS last "
+                           "FROM index_members GROUP BY index_code ORDER BY index_code")
+        last_ingest = self._pl("SELECT id, source, finished_at, status, rows_written, rows_rejected "
+                               "FROM ingest_log ORDER BY id DESC LIMIT 1")
+        return {
+            "path": str(self.path), "symbols": n_sym, "first_date": first, "last_date": last, "bar_rows": rows,
+            "calendar_days": q("SELECT count(*) FROM calendar")[0],
+            "instruments": q("SELECT count(*) FROM instruments")[0],
+            "indexes": indexes, "memberships": members,
+            "last_ingest": last_ingest.row(0, named=True) if last_ingest.height else None,
+        }
+
+
+def _sorted(df: pl.DataFrame, keys: tuple[str, str]) -> pl.DataFrame:
+    """``df`` sorted by ``keys``; skips the sort when rows already come in order (bulk loads are
+    inserted sorted and DuckDB preserves insertion order)."""
+    if df.height < 2:
+        return df
+    a, b = (pl.col(k) for k in keys)
+    out_of_order = df.select(((a < a.shift(1)) | ((a == a.shift(1)) & (b <= b.shift(1)))).any()).item()
+    return df.sort(*keys) if out_of_order else df
+
+
+def _range_clause(start: dt.date | None, end: dt.date | None, col: str = "date") -> tuple[str, list]:
+    return f"(? IS NULL OR {col} >= ?) AND (? IS NULL OR {col} <= ?)", [start, start, end, end]
+
+
+def _with_defaults(table: str, df: pl.DataFrame) -> pl.DataFrame:
+    """Fill optional bar fields: adj_factor 1, is_st False, is_suspended where volume is 0 or null."""
+    if table != "bars":
+        return df
+    return df.with_columns(
+        pl.col("adj_factor").fill_null(1.0),
+        pl.col("is_st").fill_null(False),
+        pl.col("is_suspended").fill_null(pl.col("volume").fill_null(0) <= 0),
+    )
+
+
+def _derive(df: pl.DataFrame, adjust: bool) -> pl.DataFrame:
+    """Add vwap/turnover/cap and apply the back-adjustment when ``adjust``."""
+    f = pl.col("adj_factor") if adjust else pl.lit(1.0)
+    traded = (pl.col("volume") > 0) & (pl.col("amount") > 0)
+    typical = (pl.col("high") + pl.col("low") + pl.col("close")) / 3
+    return df.with_columns(
+        *(pl.col(c) * f for c in ("open", "high", "low", "close")),
+        pl.col("volume") / f,
+        # vwap: amount / volume; the typical price where the source has no amount
+        pl.when(traded).then(pl.col("amount") / pl.col("volume") * f)
+        .when(pl.col("volume") > 0).then(typical * f)
+        .otherwise(pl.col("close") * f).alias("vwap"),
+        (pl.col("amount") / pl.col("float_cap")).alias("turnover"),
+        pl.col("total_cap").alias("cap"),
+    )

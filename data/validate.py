@@ -1,0 +1,88 @@
+"""Validation of incoming frames before they are written (pure, no I/O).
+
+Each check returns the offending rows tagged with a rule name; ``split_valid`` separates the
+good rows from the rejected ones so the store writes only the former and logs the latter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from data.schema import KEYS
+from data.symbols import is_canonical_expr
+
+REJECT_SCHEMA = {"tbl": pl.Utf8, "symbol": pl.Utf8, "date": pl.Date, "rule": pl.Utf8, "detail": pl.Utf8}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Rows that passed validation and the rejected ones (``tbl, symbol, date, rule, detail``)."""
+
+    good: pl.DataFrame
+    rejects: pl.DataFrame
+
+    def messages(self, limit: int = 10) -> list[str]:
+        """One readable line per rejected row (at most ``limit``)."""
+        rows = self.rejects.head(limit).iter_rows(named=True)
+        return [f"{r['tbl']}: {r['symbol']} {r['date']}: {r['rule']} ({r['detail']})" for r in rows]
+
+
+def _price_rules(df: pl.DataFrame) -> list[tuple[str, pl.Expr, pl.Expr]]:
+    """(rule, condition for a bad row, detail) for OHLC/volume frames."""
+    o, h, l, c = (pl.col(x) for x in ("open", "high", "low", "close"))
+    rules = [
+        ("missing_price", pl.any_horizontal(o.is_null(), h.is_null(), l.is_null(), c.is_null())
+         | pl.any_horizontal(o.is_nan(), h.is_nan(), l.is_nan(), c.is_nan()), pl.lit("an OHLC value is missing")),
+        ("non_positive_price", pl.any_horizontal(o <= 0, h <= 0, l <= 0, c <= 0),
+         pl.format("o={} h={} l={} c={}", o, h, l, c)),
+        ("high_below_low", h < l, pl.format("high={} < low={}", h, l)),
+        ("open_outside_range", (o < l) | (o > h), pl.format("open={} not in [{}, {}]", o, l, h)),
+        ("close_outside_range", (c < l) | (c > h), pl.format("close={} not in [{}, {}]", c, l, h)),
+    ]
+    if "volume" in df.columns:
+        rules.append(("negative_volume", pl.col("volume") < 0, pl.format("volume={}", pl.col("volume"))))
+    return rules
+
+
+def check(table: str, df: pl.DataFrame, calendar: pl.Series | None) -> Checked:
+    """Validate a conformed frame for ``table`` against the trading ``calendar`` (None: skip).
+
+    Rules: duplicate_key, bad_symbol, off_calendar, missing/non-positive prices, high_below_low,
+    open/close outside [low, high], negative_volume. A row failing several rules is reported once
+    per rule and dropped once.
+    """
+    keys = list(KEYS[table])
+    sym = "symbol" if "symbol" in df.columns else ("index_code" if "index_code" in df.columns else None)
+    df = df.with_row_index("_row")
+    bad: list[pl.DataFrame] = []
+
+    def tag(rule: str, cond: pl.Expr, detail: pl.Expr) -> None:
+        hit = df.filter(cond.fill_null(False))
+        if hit.height:
+            bad.append(hit.select(
+                "_row",
+                pl.lit(table).alias("tbl"),
+                (pl.col(sym) if sym else pl.lit(None, pl.Utf8)).cast(pl.Utf8).alias("symbol"),
+                (pl.col("date") if "date" in df.columns else pl.lit(None, pl.Date)).alias("date"),
+                pl.lit(rule).alias("rule"),
+                detail.cast(pl.Utf8).alias("detail"),
+            ))
+
+    tag("duplicate_key", pl.struct(keys).is_duplicated(), pl.lit("same key appears more than once in the batch"))
+    for col in ("symbol", "index_code"):
+        if col in df.columns:
+            tag("bad_symbol", ~is_canonical_expr(pl.col(col)), pl.format("{} is not NNNNNN.SH/SZ/BJ", pl.col(col)))
+    if "date" in df.columns:
+        tag("missing_date", pl.col("date").is_null(), pl.lit("date is missing"))
+        if calendar is not None and table != "calendar" and table != "index_members":
+            tag("off_calendar", ~pl.col("date").is_in(calendar.implode()), pl.lit("date is not a trading day"))
+    if {"open", "high", "low", "close"} <= set(df.columns):
+        for rule, cond, detail in _price_rules(df):
+            tag(rule, cond, detail)
+
+    if not bad:
+        return Checked(df.drop("_row"), pl.DataFrame(schema=REJECT_SCHEMA))
+    rejects = pl.concat(bad)
+    good = df.join(rejects.select("_row").unique(), on="_row", how="anti").drop("_row")
+    return Checked(good, rejects.sort("_row").drop("_row"))
