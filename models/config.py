@@ -1,0 +1,198 @@
+"""Frozen, JSON-serialisable configs of a training run; their content hash names the run.
+
+A ``TrainConfig`` holds a ``DataConfig`` (features, label, universe, processors), a
+``SplitConfig`` (fixed or walk-forward date ranges) and a ``ModelConfig`` (model kind, loss,
+hyper-parameters). ``config_id`` is the first 12 hex digits of the sha256 of the canonical JSON
+(sorted keys, no spaces), so the same config always names the same run folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from flyer.errors import FlyerError
+
+MODEL_KINDS = ("lgbm", "linear", "mlp", "gru", "lstm", "transformer")
+SEQ_KINDS = ("gru", "lstm", "transformer")
+TORCH_KINDS = ("mlp", "gru", "lstm", "transformer")
+UNIVERSES = {"all": None, "csi500": "000905.SH", "csi300": "000300.SH"}
+
+DateRange = tuple[dt.date, dt.date]
+
+# Per-kind default hyper-parameters; a ModelConfig stores the resolved (merged) values.
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    # qlib's LightGBM benchmark (workflow_config_lightgbm_Alpha158.yaml)
+    "lgbm": {"learning_rate": 0.2, "num_leaves": 210, "max_depth": 8, "colsample_bytree": 0.8879,
+             "subsample": 0.8789, "lambda_l1": 205.6999, "lambda_l2": 580.9768,
+             "num_boost_round": 1000, "early_stopping": 50, "grades": 5},
+    "linear": {"alpha": 1.0},
+    "mlp": {"hidden": 256, "layers": 2, "dropout": 0.1, "lr": 1e-3, "weight_decay": 0.0,
+            "epochs": 30, "patience": 5, "dates_per_batch": 4},
+    "gru": {"hidden": 64, "layers": 2, "dropout": 0.0, "lr": 1e-3, "weight_decay": 0.0,
+            "epochs": 30, "patience": 5, "dates_per_batch": 2},
+    "lstm": {"hidden": 64, "layers": 2, "dropout": 0.0, "lr": 1e-3, "weight_decay": 0.0,
+             "epochs": 30, "patience": 5, "dates_per_batch": 2},
+    "transformer": {"hidden": 64, "layers": 2, "heads": 4, "dropout": 0.1, "lr": 1e-4,
+                    "weight_decay": 0.0, "epochs": 30, "patience": 5, "dates_per_batch": 2},
+}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Features, label, universe and processors.
+
+    * ``factors``: factor set name (``alpha158``, ... or a built-in of ``models.features``).
+    * label: ``price[t+1+h] / price[t+1] - 1`` on back-adjusted prices, ``h = label_horizon``.
+    * ``feature_norm``: ``robust_pooled`` (qlib RobustZScoreNorm: median/MAD pooled over the
+      fit period), ``robust_date`` (per-date median/MAD), ``zscore_date`` or ``none``; z-scores
+      are clipped to ``[-clip, clip]``; NaN features are filled with ``fillna`` (None: kept).
+    * ``label_norm``: ``csrank`` (qlib CSRankNorm), ``cszscore`` or ``none``.
+    * ``seq_input``: what recurrent models see: ``ohlcv`` (Alpha360-style last ``seq_len`` days of
+      OHLCV, vwap and volume relative to the last day) or ``factors`` (windows of the processed
+      factor rows).
+    """
+
+    factors: str = "alpha158"
+    universe: str = "all"
+    label_horizon: int = 1
+    label_price: str = "close"
+    feature_norm: str = "robust_pooled"
+    clip: float = 3.0
+    fillna: float | None = 0.0
+    label_norm: str = "csrank"
+    seq_len: int = 60
+    seq_input: str = "ohlcv"
+    drop_suspended: bool = True
+    lookback: int = 130
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Fixed train/valid/test ranges; with ``walk_forward`` the test range is cut into chunks of
+    ``retrain_months`` and train/valid move with each chunk (``rolling``) or grow (``expanding``)."""
+
+    train: DateRange
+    valid: DateRange
+    test: DateRange
+    walk_forward: bool = False
+    retrain_months: int = 6
+    window: str = "rolling"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Model kind, objective/loss and resolved hyper-parameters.
+
+    ``objective`` for lgbm: ``regression`` or ``lambdarank``; for torch models the loss:
+    ``mse`` or ``ic`` (negative per-date Pearson correlation).
+    """
+
+    kind: str = "lgbm"
+    objective: str = "regression"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: DataConfig
+    split: SplitConfig
+    model: ModelConfig
+    seed: int = 0
+
+    @property
+    def id(self) -> str:
+        return config_id(self)
+
+
+def make_config(model: str, train: DateRange, valid: DateRange, test: DateRange, *,
+                objective: str | None = None, params: dict[str, Any] | None = None,
+                seed: int = 0, walk_forward: bool = False, retrain_months: int = 6,
+                window: str = "rolling", **data: Any) -> TrainConfig:
+    """A validated ``TrainConfig`` with the per-kind defaults filled in.
+
+    ``data`` keywords go to ``DataConfig``; gradient-boosted trees default to qlib's processors for
+    them (no feature norm, per-date z-scored label) unless given.
+    """
+    if model not in MODEL_KINDS:
+        raise FlyerError(f"unknown model {model!r}; choose one of {', '.join(MODEL_KINDS)}")
+    if model == "lgbm":
+        data.setdefault("feature_norm", "none")
+        data.setdefault("fillna", None)
+        data.setdefault("label_norm", "cszscore")
+    objective = objective or ("regression" if model in ("lgbm", "linear") else "mse")
+    merged = {**DEFAULT_PARAMS[model], **(params or {})}
+    cfg = TrainConfig(DataConfig(**data),
+                      SplitConfig(train, valid, test, walk_forward, retrain_months, window),
+                      ModelConfig(model, objective, merged), seed)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Raise ``FlyerError`` naming the first inconsistent field."""
+    d, s, m = cfg.data, cfg.split, cfg.model
+    checks = [
+        (m.kind in MODEL_KINDS, f"unknown model {m.kind!r}"),
+        (d.universe in UNIVERSES, f"unknown universe {d.universe!r}; use {', '.join(UNIVERSES)}"),
+        (d.label_horizon >= 1, "label horizon must be >= 1 day"),
+        (d.label_price in ("close", "open", "vwap"), f"label price must be close, open or vwap, not {d.label_price!r}"),
+        (d.feature_norm in ("robust_pooled", "robust_date", "zscore_date", "none"), f"unknown feature_norm {d.feature_norm!r}"),
+        (d.label_norm in ("csrank", "cszscore", "none"), f"unknown label_norm {d.label_norm!r}"),
+        (d.seq_input in ("ohlcv", "factors"), f"unknown seq_input {d.seq_input!r}"),
+        (s.window in ("rolling", "expanding"), f"window must be rolling or expanding, not {s.window!r}"),
+        (s.retrain_months >= 1, "retrain months must be >= 1"),
+        (m.objective in (("regression", "lambdarank") if m.kind == "lgbm" else ("regression",) if m.kind == "linear"
+                         else ("mse", "ic")), f"objective {m.objective!r} does not fit model {m.kind}"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise FlyerError(msg)
+    for name, (a, b) in (("train", s.train), ("valid", s.valid), ("test", s.test)):
+        if a > b:
+            raise FlyerError(f"{name} range starts after it ends: {a}:{b}")
+    if not (s.train[1] < s.valid[0] and s.valid[1] < s.test[0]):
+        raise FlyerError("ranges must be ordered and disjoint: train < valid < test")
+
+
+def to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Plain JSON-ready dict (dates as ISO strings)."""
+    def conv(x: Any) -> Any:
+        if isinstance(x, dt.date):
+            return x.isoformat()
+        if isinstance(x, (list, tuple)):
+            return [conv(v) for v in x]
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        return x
+    return conv(dataclasses.asdict(cfg))
+
+
+def canonical_json(cfg: TrainConfig) -> str:
+    return json.dumps(to_dict(cfg), sort_keys=True, separators=(",", ":"))
+
+
+def config_id(cfg: TrainConfig) -> str:
+    """First 12 hex digits of sha256 of the canonical JSON."""
+    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:12]
+
+
+def from_dict(d: dict[str, Any]) -> TrainConfig:
+    """Inverse of ``to_dict``."""
+    rng = lambda v: (dt.date.fromisoformat(v[0]), dt.date.fromisoformat(v[1]))  # noqa: E731
+    s = dict(d["split"])
+    for k in ("train", "valid", "test"):
+        s[k] = rng(s[k])
+    return TrainConfig(DataConfig(**d["data"]), SplitConfig(**s), ModelConfig(**d["model"]), d.get("seed", 0))
+
+
+def parse_range(text: str) -> DateRange:
+    """``YYYY-MM-DD:YYYY-MM-DD`` -> (start, end)."""
+    try:
+        a, b = text.split(":")
+        return dt.date.fromisoformat(a.strip()), dt.date.fromisoformat(b.strip())
+    except ValueError:
+        raise FlyerError(f"bad date range {text!r}; expected YYYY-MM-DD:YYYY-MM-DD") from None

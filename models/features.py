@@ -1,0 +1,104 @@
+"""Feature frames, labels and universes: the inputs a dataset is assembled from.
+
+* ``compute_features(bars, name)`` -> ``[date, symbol, f1..fn]``: a built-in set (``BUILTIN``,
+  plain polars, full windows only: warm-up rows are null) or a set of the factor engine
+  (``factors.compute(bars, factors.library.load(name))``).
+* ``compute_label(bars, horizon, price)`` -> ``[date, symbol, label]``: ``p[t+1+h]/p[t+1] - 1``
+  on back-adjusted prices (qlib's ``Ref($close,-2)/Ref($close,-1)-1`` for h=1); null where a
+  future price is missing.
+* ``universe_mask(store, universe, start, end)`` -> ``[date, symbol]`` point-in-time members,
+  or None for all stocks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Callable
+
+import polars as pl
+
+from flyer.errors import FlyerError
+from models.config import UNIVERSES
+
+SEQ_FIELDS = ("open", "high", "low", "close", "vwap", "volume")
+
+
+def _ret(n: int) -> pl.Expr:
+    return (pl.col("close") / pl.col("close").shift(n) - 1).over("symbol")
+
+
+def _basic(bars: pl.DataFrame) -> pl.DataFrame:
+    """A small set for tests and sims: momentum, 20-day volatility, range, volume ratio."""
+    r1 = (pl.col("close") / pl.col("close").shift(1) - 1)
+    out = bars.sort("symbol", "date").with_columns(r1.over("symbol").alias("_r1")).with_columns(
+        pl.col("_r1").alias("ret1"),
+        _ret(5).alias("ret5"),
+        _ret(20).alias("ret20"),
+        pl.col("_r1").rolling_std(20).over("symbol").alias("vol20"),
+        ((pl.col("high") - pl.col("low")) / pl.col("close")).alias("range1"),
+        (pl.col("close") / pl.col("close").rolling_mean(20) - 1).over("symbol").alias("ma20"),
+        (pl.col("volume") / pl.col("volume").rolling_mean(20).over("symbol")).log().alias("vratio20"),
+    )
+    return out.select("date", "symbol", "ret1", "ret5", "ret20", "vol20", "range1", "ma20", "vratio20")
+
+
+BUILTIN: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {"basic": _basic}
+BUILTIN_LOOKBACK = {"basic": 21}
+
+
+def compute_features(bars: pl.DataFrame, name: str) -> pl.DataFrame:
+    """Feature frame ``[date, symbol, f...]`` (Float64/32) for factor set ``name``.
+
+    ``bars`` as ``MarketStore.bars(adjust=True)``. Infinite values become null.
+    """
+    if name in BUILTIN:
+        df = BUILTIN[name](bars)
+    else:
+        try:
+            import factors
+            from factors import library
+        except ImportError as exc:
+            raise FlyerError(f"factor set {name!r} needs the factors package ({exc})") from exc
+        try:
+            fset = library.load(name)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise FlyerError(f"unknown factor set {name!r}: {exc}".splitlines()[0]) from exc
+        df = factors.compute(bars, fset)
+    feats = [c for c in df.columns if c not in ("date", "symbol")]
+    return df.with_columns(
+        pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None).cast(pl.Float32).alias(c) for c in feats
+    ).select("date", "symbol", *feats)
+
+
+def compute_label(bars: pl.DataFrame, horizon: int = 1, price: str = "close") -> pl.DataFrame:
+    """``[date, symbol, label]`` with label = p[t+1+h] / p[t+1] - 1 (fraction, back-adjusted).
+
+    Rows of suspended days count as trading days (their price is the last close); a label whose
+    future rows do not exist (end of data, delisting) is null.
+    """
+    p = pl.col(price)
+    lab = (p.shift(-(1 + horizon)) / p.shift(-1) - 1).over("symbol")
+    return bars.sort("symbol", "date").select("date", "symbol", lab.alias("label"))
+
+
+def universe_mask(store, universe: str, start: dt.date, end: dt.date) -> pl.DataFrame | None:
+    """Point-in-time ``[date, symbol]`` members of the universe's index, or None for ``all``."""
+    code = UNIVERSES.get(universe, "?")
+    if code == "?":
+        raise FlyerError(f"unknown universe {universe!r}; use {', '.join(UNIVERSES)}")
+    if code is None:
+        return None
+    mem = store.membership(code, start, end)
+    if mem.height == 0:
+        raise FlyerError(f"no {universe} membership in the store between {start} and {end}")
+    return mem.select("date", "symbol")
+
+
+def sequence_columns(bars: pl.DataFrame) -> pl.DataFrame:
+    """Per-row log prices and log volume ``[date, symbol, open..volume]`` (Float32) for
+    Alpha360-style windows: a window minus its last row's log close / log volume is the log of
+    qlib's ``$x/$close`` and ``$volume/$volume_t`` ratios. Non-positive values become null."""
+    cols = []
+    for c in SEQ_FIELDS:
+        x = pl.col(c) + (1.0 if c == "volume" else 0.0)
+        cols.append(pl.when(x > 0).then(x.log()).otherwise(None).cast(pl.Float32).alias(c))
+    return bars.select("date", "symbol", *cols)
