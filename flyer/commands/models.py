@@ -1,0 +1,104 @@
+"""``flyer train``, ``flyer predict`` and ``flyer runs``: train models, score a day, list runs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from flyer.commands.common import HomeOpt, console, open_store, parse_date, parse_span
+from flyer.errors import FlyerError
+
+
+def train(
+    model: str = typer.Option("lgbm", "--model", help="lgbm | linear | mlp | gru | lstm | transformer"),
+    factors: str = typer.Option("alpha158", "--factors", help="factor set (alpha158, ...; 'basic' is built in)"),
+    universe: str = typer.Option("all", "--universe", help="all | csi500 | csi300 (point-in-time members)"),
+    label_horizon: int = typer.Option(1, "--label-horizon", help="label: close[t+1+h]/close[t+1]-1, h days"),
+    train_span: str = typer.Option("2016-01-01:2019-12-31", "--train", help="START:END"),
+    valid_span: str = typer.Option("2020-01-01:2020-12-31", "--valid", help="START:END"),
+    test_span: str = typer.Option("2021-01-01:2024-12-31", "--test", help="START:END"),
+    walk_forward: bool = typer.Option(False, "--walk-forward", help="retrain every --retrain-months over the test span"),
+    retrain_months: int = typer.Option(6, "--retrain-months"),
+    window: str = typer.Option("rolling", "--window", help="walk-forward window: rolling | expanding"),
+    objective: Optional[str] = typer.Option(None, "--objective", help="lgbm: regression | lambdarank; nets: mse | ic"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="torch models: maximum epochs"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(0, "--threads", help="LightGBM threads (0 = all cores)"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """Train a model; writes runs/<id>/ with config, model, processors, metrics and predictions."""
+    import models
+
+    params = {"epochs": epochs} if epochs is not None else None
+    cfg = models.make_config(model, parse_span(train_span, "--train"), parse_span(valid_span, "--valid"),
+                             parse_span(test_span, "--test"), objective=objective, params=params, seed=seed,
+                             walk_forward=walk_forward, retrain_months=retrain_months, window=window,
+                             factors=factors, universe=universe, label_horizon=label_horizon)
+    with open_store(home, read_only=True, must_exist=True) as store:
+        with console.status(f"training {model} on {factors} ({universe}) ..."):
+            run = models.train(store, cfg, home=home, threads=threads, log=console.print)
+    console.print(f"[green]run {run.id}[/] -> {run.path}")
+    print_metrics(run.metrics)
+
+
+def print_metrics(metrics: dict) -> None:
+    table = Table("split", "IC", "RankIC", "ICIR", "RankICIR", "MSE", "dates", "samples")
+    for name in ("train", "valid", "test"):
+        m = metrics.get(name, {})
+        f = lambda k: "-" if m.get(k) is None else f"{m[k]:.4f}"  # noqa: E731
+        table.add_row(name, f("IC"), f("RankIC"), f("ICIR"), f("RankICIR"), f("MSE"),
+                      str(m.get("n_dates", "")), f"{m.get('n', 0):,}")
+    console.print(table)
+
+
+def predict(
+    run_id: str = typer.Option(..., "--run", help="run id (or a unique prefix)"),
+    date: str = typer.Option(..., "--date", help="trading day YYYY-MM-DD"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write date,symbol,score here (.parquet or .csv)"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """Score one trading day with a saved run (features recomputed from the store)."""
+    import models
+
+    day = parse_date(date, "--date")
+    run = models.load_run(home, run_id)
+    with open_store(home, read_only=True, must_exist=True) as store:
+        scores = run.predict(store, day)
+    if out is not None:
+        if out.suffix == ".csv":
+            scores.write_csv(out)
+        elif out.suffix == ".parquet":
+            scores.write_parquet(out)
+        else:
+            raise FlyerError(f"--out must end in .parquet or .csv, not {out.name!r}")
+        console.print(f"{scores.height} scores for {day} -> {out}")
+        return
+    top = scores.sort("score", descending=True)
+    table = Table("rank", "symbol", "score", title=f"run {run.id} scores for {day} ({scores.height} stocks)")
+    for i, r in enumerate(top.head(20).iter_rows(named=True), 1):
+        table.add_row(str(i), r["symbol"], f"{r['score']:.5f}")
+    console.print(table)
+
+
+def runs(home: Optional[Path] = HomeOpt) -> None:
+    """List the saved runs with their test-period IC."""
+    import models
+
+    df = models.list_runs(home)
+    if df.height == 0:
+        console.print("no runs yet: `flyer train ...` creates one")
+        return
+    table = Table("id", "created", "model", "factors", "universe", "h", "test", "wf", "IC", "RankIC", "ICIR")
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    for r in df.iter_rows(named=True):
+        table.add_row(r["id"], r["created"][:16], r["model"], r["factors"], r["universe"], str(r["horizon"] or ""),
+                      r["test"], "yes" if r["walk_forward"] else "", fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["ICIR"]))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("predict")(predict)
+    app.command("runs")(runs)
