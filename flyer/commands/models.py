@@ -1,4 +1,8 @@
-"""``flyer train``, ``flyer predict`` and ``flyer runs``: train models, score a day, list runs."""
+"""``flyer train``, ``flyer predict`` and ``flyer runs``: train models, score a day, list runs.
+
+Imports go to the ``models`` submodules (not ``import models``) so that the commands work even
+where an old editable install maps ``models`` as a namespace package.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,16 +33,17 @@ def train(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Train a model; writes runs/<id>/ with config, model, processors, metrics and predictions."""
-    import models
+    from models.config import make_config
+    from models.pipeline import train as train_run
 
     params = {"epochs": epochs} if epochs is not None else None
-    cfg = models.make_config(model, parse_span(train_span, "--train"), parse_span(valid_span, "--valid"),
+    cfg = make_config(model, parse_span(train_span, "--train"), parse_span(valid_span, "--valid"),
                              parse_span(test_span, "--test"), objective=objective, params=params, seed=seed,
                              walk_forward=walk_forward, retrain_months=retrain_months, window=window,
                              factors=factors, universe=universe, label_horizon=label_horizon)
     with open_store(home, read_only=True, must_exist=True) as store:
         with console.status(f"training {model} on {factors} ({universe}) ..."):
-            run = models.train(store, cfg, home=home, threads=threads, log=console.print)
+            run = train_run(store, cfg, home=home, threads=threads, log=console.print)
     console.print(f"[green]run {run.id}[/] -> {run.path}")
     print_metrics(run.metrics)
 
@@ -60,10 +65,10 @@ def predict(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Score one trading day with a saved run (features recomputed from the store)."""
-    import models
+    from models.runs import load_run
 
     day = parse_date(date, "--date")
-    run = models.load_run(home, run_id)
+    run = load_run(home, run_id)
     with open_store(home, read_only=True, must_exist=True) as store:
         scores = run.predict(store, day)
     if out is not None:
@@ -84,9 +89,9 @@ def predict(
 
 def runs(home: Optional[Path] = HomeOpt) -> None:
     """List the saved runs with their test-period IC."""
-    import models
+    from models.runs import list_runs
 
-    df = models.list_runs(home)
+    df = list_runs(home)
     if df.height == 0:
         console.print("no runs yet: `flyer train ...` creates one")
         return
