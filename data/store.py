@@ -226,9 +226,9 @@ class MarketStore:
         where, params = _range_clause(start, end, "c.date")
         return self._pl(
             f"""WITH snaps AS (SELECT DISTINCT date FROM index_members WHERE index_code = ?),
-                asof AS (SELECT c.date, (SELECT max(s.date) FROM snaps s WHERE s.date <= c.date) AS snap
+                cal_snap AS (SELECT c.date, (SELECT max(s.date) FROM snaps s WHERE s.date <= c.date) AS snap
                          FROM calendar c WHERE {where})
-                SELECT a.date, m.symbol, m.weight FROM asof a
+                SELECT a.date, m.symbol, m.weight FROM cal_snap a
                 JOIN index_members m ON m.index_code = ? AND m.date = a.snap
                 ORDER BY a.date, m.symbol""",
             [index_code, *params, index_code])

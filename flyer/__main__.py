@@ -1,0 +1,4 @@
+"""``python -m flyer``: the CLI."""
+from flyer.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""Helpers shared by the CLI command modules: home option, dates, store opening, console."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from data.store import MarketStore, flyer_home
+from flyer.errors import FlyerError
+
+console = Console()
+
+HomeOpt = typer.Option(None, "--home", help="flyer home folder (default $FLYER_HOME or ~/.flyer)")
+
+
+def parse_date(text: Optional[str], name: str = "date") -> Optional[dt.date]:
+    """``YYYY-MM-DD`` (or ``YYYYMMDD``) -> date; None stays None; bad text -> FlyerError."""
+    if text is None or text == "":
+        return None
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise FlyerError(f"bad {name} {text!r}: expected YYYY-MM-DD")
+
+
+def parse_span(text: Optional[str], name: str) -> Optional[tuple[dt.date, dt.date]]:
+    """``START:END`` -> (start, end)."""
+    if not text:
+        return None
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise FlyerError(f"bad {name} {text!r}: expected START:END, e.g. 2016-01-01:2020-12-31")
+    a, b = parse_date(parts[0], name), parse_date(parts[1], name)
+    if a is None or b is None or a > b:
+        raise FlyerError(f"bad {name} {text!r}: start must be on or before end")
+    return a, b
+
+
+def open_store(home: Optional[Path], read_only: bool = False, must_exist: bool = False) -> MarketStore:
+    """Open the market store under ``home``; with ``must_exist`` a missing store is a FlyerError."""
+    path = flyer_home(home) / "market.duckdb"
+    if must_exist and not path.exists():
+        raise FlyerError(f"no market store at {path}: run `flyer ingest --source sim` first")
+    return MarketStore.open(home, read_only=read_only)
