@@ -230,7 +230,8 @@ class _Ctx:
         if op == "Delta":
             return x - x.shift(w).over(G)
         if op == "EMA":
-            return x.ewm_mean(span=w, adjust=True, min_samples=1, ignore_nulls=False).over(G)
+            ewm = x.ewm_mean(span=w, adjust=True, min_samples=1, ignore_nulls=False)
+            return ewm.forward_fill().over(G)  # pandas carries the mean over missing rows
         if op == "Count":
             return x.is_not_null().cast(pl.Float64).rolling_sum(w, min_samples=1).over(G)
         if op == "Quantile":

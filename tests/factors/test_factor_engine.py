@@ -1,0 +1,173 @@
+"""Element-wise and cross-sectional operators, modes, CSE and chunked computation."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from factors import FactorSet, compile_set, compute, compute_chunks, parse
+from factors.engine import group_starts
+
+from factor_reference import TRADED
+
+
+def _frame(bars: pl.DataFrame) -> pd.DataFrame:
+    """Bars as pandas with suspended traded fields set to NaN and the row's age per symbol."""
+    df = bars.sort("symbol", "date").to_pandas()
+    for c in TRADED:
+        df[c] = df[c].astype(float).where(~df["is_suspended"].astype(bool))
+    df["age"] = df.groupby("symbol").cumcount()
+    return df
+
+
+def _values(out: pl.DataFrame, name: str) -> np.ndarray:
+    return out[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+
+ELEMENTWISE = {
+    "add": ("$close + $open", lambda d: d.close + d.open),
+    "sub": ("$close - 2 * $open", lambda d: d.close - 2 * d.open),
+    "div": ("$close / ($open - $open)", lambda d: (d.close / (d.open - d.open)).replace([np.nan], np.nan)),
+    "gt": ("$close > $open", lambda d: (d.close > d.open).astype(float).where(d.close.notna() & d.open.notna())),
+    "le": ("$close <= $open", lambda d: (d.close <= d.open).astype(float).where(d.close.notna() & d.open.notna())),
+    "and": ("($close > $open) & ($high > 0)",
+            lambda d: ((d.close > d.open) & (d.high > 0)).astype(float).where(d.close.notna() & d.open.notna())),
+    "abs": ("Abs($close - $open)", lambda d: (d.close - d.open).abs()),
+    "sign": ("Sign($close - $open)", lambda d: np.sign(d.close - d.open)),
+    "log": ("Log($volume - 20000)", lambda d: np.log((d.volume - 20000).where(d.volume > 20000))
+            .where(d.volume != 20000, -np.inf)),
+    "power": ("Power($close, 2)", lambda d: d.close ** 2),
+    "spow": ("SignedPower($close - $open, 0.5)", lambda d: np.sign(d.close - d.open) * (d.close - d.open).abs() ** 0.5),
+    "greater": ("Greater($close, $open)", lambda d: np.maximum(d.close, d.open)),
+    "less": ("Less($close, $open)", lambda d: np.minimum(d.close, d.open)),
+    "if": ("If($close > $open, $volume, 0)",
+           lambda d: pd.Series(np.where(d.close > d.open, d.volume, 0.0)).where(d.close.notna() & d.open.notna())),
+}
+
+
+def test_elementwise_operators(bars):
+    out = compute(bars, {k: f for k, (f, _) in ELEMENTWISE.items()})
+    d = _frame(bars)
+    for name, (_, ref) in ELEMENTWISE.items():
+        exp = pd.Series(np.asarray(ref(d), dtype=float))
+        exp = exp.where(~np.isnan(exp.to_numpy()), np.nan)
+        np.testing.assert_allclose(_values(out, name), exp.to_numpy(), rtol=1e-12, equal_nan=True, err_msg=name)
+
+
+def test_comparison_with_missing_is_false_in_qlib_mode(bars):
+    out = compute(bars, {"gt": "$close > $open"}, qlib_compat=True)
+    d = _frame(bars)
+    np.testing.assert_array_equal(_values(out, "gt"), (d.close > d.open).astype(float).to_numpy())
+
+
+def _cs_reference(d: pd.DataFrame, x: pd.Series, op: str) -> pd.Series:
+    d = d.assign(x=x)
+    g = d.groupby("date")["x"]
+    if op == "CSRank":
+        return g.rank(pct=True)
+    if op == "CSZScore":
+        return (d.x - g.transform("mean")) / g.transform("std")
+    if op == "CSDemean":
+        return d.x - g.transform("mean")
+    if op == "CSScale":
+        return d.x / g.transform(lambda v: v.abs().sum())
+    raise ValueError(op)
+
+
+def _neutral_reference(d: pd.DataFrame, x: pd.Series, by: tuple[str, ...]) -> pd.Series:
+    out = pd.Series(np.nan, index=d.index)
+    d = d.assign(x=x, lcap=np.log(d.cap))
+    for _, day in d.groupby("date"):
+        day = day[day.x.notna()]
+        cols = [np.ones(len(day))]
+        if "cap" in by:
+            cols.append(day.lcap.to_numpy())
+        if "industry" in by:
+            dummies = pd.get_dummies(day.industry).to_numpy(dtype=float)
+            cols = [dummies] + cols[1:]
+        X = np.column_stack(cols)
+        if len(day) == 0:
+            continue
+        beta, *_ = np.linalg.lstsq(X, day.x.to_numpy(), rcond=None)
+        out[day.index] = day.x.to_numpy() - X @ beta
+    return out
+
+
+@pytest.mark.parametrize("op", ["CSRank", "CSZScore", "CSDemean", "CSScale"])
+def test_cross_sectional_operators_mask_warmup_inputs(bars, op):
+    out = compute(bars, {"f": f"{op}(Mean($close, 3))"})
+    d = _frame(bars)
+    inner = d.groupby("symbol")["close"].transform(lambda s: s.rolling(3, min_periods=1).mean())
+    inner = inner.where(d.age >= 2)
+    exp = _cs_reference(d, inner, op)
+    np.testing.assert_allclose(_values(out, "f"), exp.to_numpy(dtype=float), rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("by", [("industry",), ("cap",), ("industry", "cap")])
+def test_neutralize_is_ols_residual(bars, by):
+    out = compute(bars, {"f": f"Neutralize($close / $open, {', '.join(by)})"})
+    d = _frame(bars)
+    exp = _neutral_reference(d, d.close / d.open, by)
+    np.testing.assert_allclose(_values(out, "f"), exp.to_numpy(dtype=float), rtol=1e-7, atol=1e-9, equal_nan=True)
+
+
+def test_industries_argument_and_missing_industry(bars):
+    ind = bars.select("symbol", "industry").unique()
+    a = compute(bars.drop("industry"), {"f": "IndNeutralize($close)"}, industries=ind)
+    b = compute(bars, {"f": "IndNeutralize($close)"})
+    assert a.equals(b)
+    with pytest.raises(Exception, match="industr"):
+        compute(bars.drop("industry"), {"f": "IndNeutralize($close)"})
+
+
+def test_output_contract(bars):
+    out = compute(bars, {"MA5": "Mean($close, 5)/$close", "K": "$close"})
+    assert out.columns == ["date", "symbol", "MA5", "K"]
+    assert out.schema["MA5"] == pl.Float64 and out.height == bars.height
+    assert out.select(pl.col("MA5").is_nan().any()).item() is False
+    shuffled = compute(bars.sample(fraction=1.0, shuffle=True, seed=3), {"MA5": "Mean($close, 5)/$close", "K": "$close"})
+    assert shuffled.equals(out)
+
+
+def test_shared_subexpressions_are_materialised_once(bars):
+    fs = FactorSet.from_formulas("t", {
+        "a": "Mean($close / Ref($close, 1), 5)",
+        "b": "Std($close / Ref($close, 1), 5) / Mean($close / Ref($close, 1), 5)",
+        "c": "Corr($close / Ref($close, 1), Log($volume + 1), 5)",
+        "d": "Mean($close / Ref($close, 1), 5) - 1",
+    })
+    compiled = compile_set(fs)
+    keys = [str(n) for n in compiled.temps]
+    assert len(keys) == len(set(keys))
+    assert keys.count("Mean($close / Ref($close, 1), 5)") == 1
+    assert "$close / Ref($close, 1)" in keys  # shared element-wise node becomes a temp column
+    assert sum(1 for n in compiled.temps if str(n) == "Ref($close, 1)") == 1
+    total_nodes = sum(len(list(e.walk())) for e in fs.exprs)
+    assert len(compiled.nodes) < total_nodes
+    # the plan text holds exactly one shift for Ref($close, 1)
+    from factors.engine import prepare_panel
+    panel, starts = prepare_panel(bars, {"close", "volume"})
+    plan = compiled.plan(panel.lazy(), starts).explain(optimized=False)
+    assert plan.count("shift") == 1
+
+
+def test_chunked_compute_equals_whole(clean_bars):
+    fs = {"a": "Mean($close, 5)/$close", "b": "CSRank(Corr($close, $volume, 10))", "c": "Slope($close, 7)"}
+    whole = compute(clean_bars, fs)
+    parts = pl.concat(list(compute_chunks(clean_bars, fs, chunk_rows=60))).sort("symbol", "date")
+    assert len(list(compute_chunks(clean_bars, fs, chunk_rows=60))) > 3
+    assert_frame_equal(parts, whole, rel_tol=1e-10, abs_tol=1e-12)
+
+
+def test_group_starts():
+    s = pl.Series(["a", "a", "b", "c", "c", "c"])
+    assert group_starts(s).tolist() == [0, 2, 3, 6]
+    assert group_starts(pl.Series([], dtype=pl.String)).tolist() == [0]
+
+
+def test_industry_field_is_rejected_outside_neutralize(bars):
+    with pytest.raises(Exception, match="categorical"):
+        compute(bars, {"f": "$industry + 1"})
+    assert parse("$industry").lookback == 0
