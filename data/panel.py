@@ -23,13 +23,15 @@ def _calendar_frame(calendar: pl.Series | pl.DataFrame | list[dt.date]) -> pl.Da
     return pl.DataFrame({"date": days.cast(pl.Date)}).drop_nulls().unique().sort("date").with_row_index("_i")
 
 
-def fill_suspended(bars: pl.DataFrame, calendar: pl.Series | pl.DataFrame | list[dt.date]) -> pl.DataFrame:
+def fill_suspended(bars: pl.DataFrame, calendar: pl.Series | pl.DataFrame | list[dt.date],
+                   until: dt.date | None = None) -> pl.DataFrame:
     """Add a flat suspended row for every trading day with no row between a stock's first and last bar.
 
     ``bars``: one row per (symbol, date) in the ``data.schema.BARS`` columns (others are forward
     filled). Filled rows: open = high = low = close = the last close, volume 0, amount 0,
     ``is_suspended`` True; ``adj_factor``, ``is_st``, caps and any other column carry the last value.
     Rows whose date is not in ``calendar`` are kept unchanged (the store rejects them).
+    ``until``: also fill every symbol through the last trading day <= ``until`` (still listed).
     Returns the frame sorted by (symbol, date).
     """
     if "is_suspended" not in bars.columns:
@@ -39,6 +41,9 @@ def fill_suspended(bars: pl.DataFrame, calendar: pl.Series | pl.DataFrame | list
     off = tagged.filter(pl.col("_i").is_null()).drop("_i", "_have")
     on = tagged.filter(pl.col("_i").is_not_null())
     spans = on.group_by("symbol").agg(pl.col("_i").min().alias("_lo"), pl.col("_i").max().alias("_hi"))
+    if until is not None and cal.filter(pl.col("date") <= until).height:
+        last = cal.filter(pl.col("date") <= until)["_i"].max()
+        spans = spans.with_columns(pl.max_horizontal("_hi", pl.lit(last, pl.UInt32)).alias("_hi"))
     if int((spans["_hi"] - spans["_lo"] + 1).sum() or 0) == on.height:
         return bars.sort("symbol", "date")  # already dense
     grid = spans.select("symbol", pl.int_ranges("_lo", pl.col("_hi") + 1, dtype=pl.UInt32).alias("_i")).explode("_i")

@@ -82,13 +82,16 @@ def ingest(store: Any, path: str | os.PathLike, layout: str | Layout = "auto", *
 
 
 def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
-             start: dt.date | None, end: dt.date | None) -> dict[str, pl.DataFrame]:
-    """Stock bars (store columns, any order) -> ``calendar``, dense ``bars`` and ``instruments``."""
+             start: dt.date | None, end: dt.date | None, listed: bool = False) -> dict[str, pl.DataFrame]:
+    """Stock bars (store columns, any order) -> ``calendar``, dense ``bars`` and ``instruments``.
+
+    ``listed``: every symbol is still listed, so its panel is filled through the calendar's end.
+    """
     if stocks.height == 0:
         return {}
     lo, hi = stocks["date"].min(), stocks["date"].max()
     days = pl.Series("date", calendar if calendar is not None else sse_calendar(lo, hi), dtype=pl.Date)
-    bars = panel.fill_suspended(stocks.sort("symbol", "date"), days)
+    bars = panel.fill_suspended(stocks.sort("symbol", "date"), days, until=days.max() if listed else None)
     instruments = instruments_from_bars(bars)
     return {"calendar": _clip(pl.DataFrame({"date": days}), start, end), "instruments": instruments,
             "bars": _clip(bars, start, end)}
@@ -137,11 +140,17 @@ def _headers(file: Path, skip: int) -> list[str]:
 def read_bar_file(file: Path, layout: str | Layout = "auto", columns: Mapping[str, str] | None = None) -> pl.DataFrame:
     """One bar file -> frame with store column names and types (symbol from the stem if absent)."""
     lay = _resolve(layout, file, columns)
-    raw = _read_raw(file, lay)
-    renamed = _rename(raw, lay, file)
+    return parse_frame(_read_raw(file, lay), lay, file, default_symbol=_stem(file))
+
+
+def parse_frame(raw: pl.DataFrame, lay: Layout, origin: Path | str, default_symbol: str | None = None) -> pl.DataFrame:
+    """A frame with the layout's headers -> store column names and types; ``origin`` names it in errors."""
+    renamed = _rename(raw, lay, origin)
     if "symbol" not in renamed.columns:
-        renamed = renamed.with_columns(pl.lit(_stem(file)).alias("symbol"))
-    return _typed(renamed, file, lay)
+        if default_symbol is None:
+            raise SourceError(f"{origin}: missing required column 'symbol' for layout {lay.name}")
+        renamed = renamed.with_columns(pl.lit(default_symbol).alias("symbol"))
+    return _typed(renamed, origin, lay)
 
 
 def _read_raw(file: Path, lay: Layout) -> pl.DataFrame:
@@ -159,7 +168,7 @@ def _banner(file: Path, lay: Layout) -> int:
     return 0 if first & set(lay.columns) else 1
 
 
-def _rename(raw: pl.DataFrame, lay: Layout, file: Path) -> pl.DataFrame:
+def _rename(raw: pl.DataFrame, lay: Layout, file: Path | str) -> pl.DataFrame:
     clean = {c: c.strip().lstrip("\ufeff") for c in raw.columns}
     mapping: dict[str, str] = {}
     for col, cleaned in clean.items():
@@ -174,7 +183,7 @@ def _rename(raw: pl.DataFrame, lay: Layout, file: Path) -> pl.DataFrame:
     return raw.select([pl.col(c).alias(t) for c, t in mapping.items()])
 
 
-def _typed(df: pl.DataFrame, file: Path, lay: Layout) -> pl.DataFrame:
+def _typed(df: pl.DataFrame, file: Path | str, lay: Layout) -> pl.DataFrame:
     exprs = []
     for col in df.columns:
         if col == "date":
@@ -186,16 +195,16 @@ def _typed(df: pl.DataFrame, file: Path, lay: Layout) -> pl.DataFrame:
         else:
             exprs.append(df[col].cast(pl.Utf8).str.strip_chars().alias(col))
     typed = pl.DataFrame(exprs)
-    return typed.with_columns(_normalize_symbols(typed["symbol"]).alias("symbol"))
+    return typed.with_columns(normalize_symbols(typed["symbol"]).alias("symbol"))
 
 
-def _bad(file: Path, col: str, orig: pl.Series, parsed: pl.Series, what: str) -> SourceError:
+def _bad(file: Path | str, col: str, orig: pl.Series, parsed: pl.Series, what: str) -> SourceError:
     mask = parsed.is_null() & orig.is_not_null()
     idx = int(mask.arg_true()[0])
     return SourceError(f"{file}: column '{col}' row {idx + 1}: cannot parse {orig[idx]!r} as {what}")
 
 
-def _parse_dates(s: pl.Series, file: Path, lay: Layout) -> pl.Series:
+def _parse_dates(s: pl.Series, file: Path | str, lay: Layout) -> pl.Series:
     if s.dtype == pl.Date:
         return s
     if isinstance(s.dtype, pl.Datetime):
@@ -213,7 +222,7 @@ def _parse_dates(s: pl.Series, file: Path, lay: Layout) -> pl.Series:
     return out
 
 
-def _parse_floats(s: pl.Series, file: Path) -> pl.Series:
+def _parse_floats(s: pl.Series, file: Path | str) -> pl.Series:
     if s.dtype.is_numeric():
         return s.cast(pl.Float64)
     text = s.cast(pl.Utf8).str.strip_chars().replace("", None)
@@ -223,7 +232,7 @@ def _parse_floats(s: pl.Series, file: Path) -> pl.Series:
     return out
 
 
-def _parse_bools(s: pl.Series, file: Path) -> pl.Series:
+def _parse_bools(s: pl.Series, file: Path | str) -> pl.Series:
     if s.dtype == pl.Boolean:
         return s
     text = s.cast(pl.Utf8).str.strip_chars().str.to_lowercase().replace("", None)
@@ -234,7 +243,7 @@ def _parse_bools(s: pl.Series, file: Path) -> pl.Series:
     return out
 
 
-def _normalize_symbols(s: pl.Series) -> pl.Series:
+def normalize_symbols(s: pl.Series) -> pl.Series:
     """Canonical ``600000.SH`` form; unparseable values are kept (the store rejects them)."""
     s = s.cast(pl.Utf8).str.strip_chars()
     uniq = s.drop_nulls().unique().to_list()
@@ -332,7 +341,7 @@ def read_intervals(file: Path, index_code: str | None = None) -> pl.DataFrame:
     lay = LAYOUTS["long"]
     starts = _parse_dates(raw["start"].rename("start"), file, lay)
     ends = _parse_dates(raw["end"].rename("end"), file, lay)
-    return pl.DataFrame({"index_code": [code] * raw.height, "symbol": _normalize_symbols(raw["symbol"]),
+    return pl.DataFrame({"index_code": [code] * raw.height, "symbol": normalize_symbols(raw["symbol"]),
                          "start": starts, "end": ends})
 
 
