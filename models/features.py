@@ -48,10 +48,18 @@ BUILTIN_LOOKBACK = {"basic": 21}
 def compute_features(bars: pl.DataFrame, name: str) -> pl.DataFrame:
     """Feature frame ``[date, symbol, f...]`` (Float64/32) for factor set ``name``.
 
-    ``bars`` as ``MarketStore.bars(adjust=True)``. Infinite values become null.
+    ``bars`` as ``MarketStore.bars(adjust=True)``. Infinite values become null. A built-in set
+    takes a column subset as ``name:col1,col2`` (e.g. ``basic:ret20,vol20``).
     """
-    if name in BUILTIN:
-        df = BUILTIN[name](bars)
+    base, _, subset = name.partition(":")
+    if base in BUILTIN:
+        df = BUILTIN[base](bars)
+        if subset:
+            cols = [c.strip() for c in subset.split(",") if c.strip()]
+            unknown = [c for c in cols if c not in df.columns or c in ("date", "symbol")]
+            if unknown:
+                raise FlyerError(f"factor set {base!r} has no column(s) {', '.join(unknown)}")
+            df = df.select("date", "symbol", *cols)
     else:
         try:
             import factors

@@ -153,7 +153,7 @@ def list_runs(home=None) -> pl.DataFrame:
         data, split = cfg.get("data", {}), cfg.get("split", {})
         rows.append({
             "id": p.name, "created": meta.get("created", ""),
-            "model": cfg.get("model", {}).get("kind", cfg.get("kind", "")),
+            "model": cfg["model"]["kind"] if isinstance(cfg.get("model"), dict) else cfg.get("kind", ""),
             "factors": data.get("factors", ""), "universe": data.get("universe", ""),
             "horizon": data.get("label_horizon"),
             "test": ":".join(split.get("test", [])) if split else "",

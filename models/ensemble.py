@@ -1,0 +1,88 @@
+"""Combining runs: a per-date rank average of several runs, and stacking of runs with
+different label horizons (e.g. 1-, 5- and 20-day models) fitted on their validation scores.
+
+Both return ``[date, symbol, score]`` and can be saved as a combined run folder
+(``save_combined``) whose ``predictions.parquet`` the backtest reads like any run's.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
+
+from flyer.errors import FlyerError
+from models import metrics
+from models.runs import Run, runs_dir
+
+
+def _pct_rank(col: str = "score") -> pl.Expr:
+    return (pl.col(col).rank("average").over("date") / pl.col(col).count().over("date")).cast(pl.Float64)
+
+
+def rank_average(frames: Sequence[pl.DataFrame], weights: Sequence[float] | None = None) -> pl.DataFrame:
+    """Per date, each frame's score becomes its percentile rank (ties averaged); the ensemble
+    score is the weighted mean of the ranks a stock has (a stock missing from a run averages
+    over the others). Frames: ``[date, symbol, score]``."""
+    if not frames:
+        raise FlyerError("rank_average needs at least one score frame")
+    w = list(weights) if weights is not None else [1.0] * len(frames)
+    parts = [f.select("date", "symbol", _pct_rank().alias("r"), pl.lit(float(wi)).alias("w"))
+             .filter(pl.col("r").is_not_null()) for f, wi in zip(frames, w)]
+    out = pl.concat(parts).group_by("date", "symbol").agg(((pl.col("r") * pl.col("w")).sum() / pl.col("w").sum())
+                                                          .alias("score"))
+    return out.sort("date", "symbol")
+
+
+def _ranked(df: pl.DataFrame, i: int) -> pl.DataFrame:
+    return df.select("fold", "date", "symbol", (_pct_rank() - 0.5).alias(f"s{i}"))
+
+
+def stack(runs: Sequence[Run], target: int = 0, alpha: float = 1.0) -> tuple[pl.DataFrame, list[list[float]]]:
+    """Stack ``runs`` (same folds; e.g. horizons 1, 5, 20): per fold, a ridge of the target run's
+    per-date ranked label on the runs' per-date ranked validation scores, applied to their test
+    scores. Returns the stacked ``[date, symbol, score]`` and the weights per fold."""
+    folds = {r.n_folds() for r in runs}
+    if len(folds) != 1:
+        raise FlyerError("stacking needs runs with the same number of folds (same split config)")
+    val = _ranked(runs[0].valid_predictions(), 0)
+    oos = _ranked(runs[0].oos(), 0)
+    for i, r in enumerate(runs[1:], 1):
+        val = val.join(_ranked(r.valid_predictions(), i), on=["fold", "date", "symbol"], how="inner")
+        oos = oos.join(_ranked(r.oos(), i), on=["fold", "date", "symbol"], how="inner")
+    lab = runs[target].valid_predictions().select("fold", "date", "symbol", "label").drop_nulls()
+    val = val.join(lab, on=["fold", "date", "symbol"]).with_columns((_pct_rank("label") - 0.5).alias("y"))
+    cols = [f"s{i}" for i in range(len(runs))]
+    out, weights = [], []
+    for k in sorted(oos["fold"].unique().to_list()):
+        v = val.filter(pl.col("fold") == k).drop_nulls(cols + ["y"])
+        if v.height == 0:
+            raise FlyerError(f"stacking: no common validation rows in fold {k}")
+        x, y = v.select(cols).to_numpy(), v["y"].to_numpy()
+        coef = np.linalg.solve(x.T @ x + alpha * np.eye(len(cols)), x.T @ y)
+        weights.append(coef.tolist())
+        t = oos.filter(pl.col("fold") == k)
+        out.append(t.select("date", "symbol", pl.Series("score", t.select(cols).fill_null(0.0).to_numpy() @ coef)))
+    return pl.concat(out).sort("date", "symbol"), weights
+
+
+def save_combined(home, kind: str, runs: Sequence[Run], scores: pl.DataFrame,
+                  extra: dict[str, Any] | None = None) -> Path:
+    """Write a combined run (``ensemble`` or ``stack``) folder: config, predictions, metrics
+    (against the first run's labels). Returns the folder; its name is the content hash."""
+    cfg = {"kind": kind, "runs": [r.id for r in runs], **(extra or {})}
+    rid = hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
+    path = runs_dir(home) / rid
+    path.mkdir(parents=True, exist_ok=True)
+    labels = runs[0].oos().select("date", "symbol", "label")
+    met = {"test": metrics.summary(scores.join(labels, on=["date", "symbol"], how="left"), target=None)}
+    (path / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
+    (path / "metrics.json").write_text(json.dumps(met, indent=1, sort_keys=True))
+    (path / "meta.json").write_text(json.dumps({
+        "id": rid, "model": kind, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
+    scores.select("date", "symbol", pl.col("score").cast(pl.Float64)).write_parquet(path / "predictions.parquet")
+    return path
