@@ -52,6 +52,9 @@ from data.rules import (BSE_START, CHINEXT_REFORM, IPO_FREE_DAYS, MAIN_IPO_DOWN,
 ALPHA_SCALE = 0.0011
 W_REVERSAL, W_VOLPRICE, W_NONLINEAR = 0.45, 0.35, 0.45
 CSI300, CSI500 = "000300.SH", "000905.SH"
+# The market is always simulated up to HORIZON_END and then cut at ``end``, so a run ending
+# earlier is an exact prefix of a run ending later (the nightly job relies on this).
+HORIZON_END = dt.date(2026, 12, 31)
 INDUSTRIES = (
     "Agriculture", "Mining", "Chemicals", "Steel", "Nonferrous", "Electronics", "Autos",
     "Appliances", "Food&Beverage", "Textiles", "LightIndustry", "Pharma", "Utilities",
@@ -199,6 +202,13 @@ def _round(x: np.ndarray) -> np.ndarray:
 class _Path:
     """Output arrays (T, N) filled day by day."""
 
+    @staticmethod
+    def select(p: "_Path", cols: np.ndarray) -> "_Path":
+        """The same path restricted to the stocks where ``cols`` is True."""
+        q = object.__new__(_Path)
+        q.__dict__.update({k: v[:, cols] for k, v in vars(p).items()})
+        return q
+
     def __init__(self, t: int, n: int) -> None:
         f = lambda: np.full((t, n), np.nan)  # noqa: E731
         self.open, self.high, self.low, self.close = f(), f(), f(), f()
@@ -207,6 +217,13 @@ class _Path:
         self.st = np.zeros((t, n), dtype=bool)
         self.live = np.zeros((t, n), dtype=bool)
         self.shares = np.full((t, n), np.nan)
+
+
+def _truncate(p: _Path, t: int) -> _Path:
+    """The first ``t`` days of a path (views, no copy)."""
+    q = object.__new__(_Path)
+    q.__dict__.update({k: v[:t] for k, v in vars(p).items()})
+    return q
 
 
 def _market(rng: np.random.Generator, t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -329,11 +346,16 @@ def _alpha(hist_r: np.ndarray, hist_lv: np.ndarray, i: int, ok: np.ndarray) -> n
 def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
     """Simulate the market; returns table frames (``data.schema``) ready for ``MarketStore.write``."""
     rng = np.random.default_rng(cfg.seed)
-    dates = sse_calendar(cfg.start, cfg.end)
+    horizon = sse_calendar(cfg.start, max(cfg.end, HORIZON_END))
+    dates = [d for d in horizon if d <= cfg.end]
     if len(dates) < 60:
         raise ValueError(f"sim span {cfg.start}..{cfg.end} has only {len(dates)} trading days (need 60)")
-    u = _universe(cfg, dates, rng)
-    p = _simulate(cfg, dates, u, rng)
+    u = _universe(cfg, horizon, rng)
+    p = _truncate(_simulate(cfg, horizon, u, rng), len(dates))
+    keep = u.list_idx < len(dates)            # stocks that list after ``end`` do not exist yet
+    u = _Universe(**{k: ([x for x, ok in zip(v, keep) if ok] if isinstance(v, list) else v[keep])
+                     for k, v in vars(u).items()})
+    p = _Path.select(p, keep)
     bars = _bars_frame(dates, u, p)
     members, index_bars = _indexes(dates, u, p)
     return {
@@ -415,6 +437,7 @@ def _indexes(dates: list[dt.date], u: _Universe, p: _Path) -> tuple[pl.DataFrame
     snaps, levels = [], {CSI300: [], CSI500: []}
     weights = {c: np.zeros(n) for c in members}
     level = {CSI300: 1000.0, CSI500: 1000.0}
+    in_index = {c: np.zeros((t, n), dtype=bool) for c in members}
     for k in range(t):
         if k in reviews:
             lo = max(0, k - 250)
@@ -429,6 +452,7 @@ def _indexes(dates: list[dt.date], u: _Universe, p: _Path) -> tuple[pl.DataFrame
             if k > 0:  # chain yesterday's weights with today's price returns
                 level[code] *= 1 + float(np.nansum(weights[code] * p.pret[k]))
             mm = m & p.live[k]
+            in_index[code][k] = mm
             w = np.where(mm, fcap[k], 0.0)
             weights[code] = w / w.sum() if w.sum() > 0 else w
             levels[code].append(level[code])
@@ -442,7 +466,7 @@ def _indexes(dates: list[dt.date], u: _Universe, p: _Path) -> tuple[pl.DataFrame
     for code, lv in levels.items():
         close = np.array(lv)
         prev = np.concatenate([[close[0]], close[:-1]])
-        m = members[code]
+        m = in_index[code]
         bars.append(pl.DataFrame({
             "index_code": code, "date": dates, "open": _round(prev * (1 + (close / prev - 1) * 0.3)),
             "close": _round(close), "volume": np.nansum(np.where(m, p.volume, 0), axis=1),

@@ -93,3 +93,14 @@ def test_planted_reversal_is_weak_but_present(sim_bars) -> None:
     ).drop_nulls(["r5", "fwd"]).filter(~pl.col("is_suspended"))
     ic = df.group_by("date").agg(pl.corr(-pl.col("r5").rank(), pl.col("fwd").rank()).alias("ic"))["ic"]
     assert 0.005 < ic.mean() < 0.12
+
+
+def test_shorter_run_is_a_prefix_of_a_longer_one() -> None:
+    short = generate(SimConfig(n_stocks=40, start=dt.date(2019, 1, 1), end=dt.date(2019, 6, 28), seed=3))
+    long = generate(TINY)
+    end = dt.date(2019, 6, 28)
+    for table in ("bars", "index_bars"):
+        assert short[table].equals(long[table].filter(pl.col("date") <= end))
+    assert short["index_members"].equals(long["index_members"].filter(pl.col("date") <= end))
+    listed = long["instruments"].filter(pl.col("list_date") <= end)["symbol"].sort()
+    assert short["instruments"]["symbol"].sort().equals(listed)
