@@ -189,6 +189,13 @@ class _Ctx:
             return pl.col(self.c.temps[node][0])
         return self.build(node)
 
+    def column(self, node: Expr) -> pl.Expr:
+        """``ref`` broadcast to the panel's length (a constant subtree is a scalar in polars)."""
+        e = self.ref(node)
+        if fields_of(node):
+            return e
+        return e + pl.col(AGE).cast(pl.Float64) * 0.0
+
     def build(self, node: Expr) -> pl.Expr:
         if isinstance(node, Field):
             return pl.col(node.name)
@@ -201,7 +208,7 @@ class _Ctx:
         if isinstance(node, Rolling):
             return self.rolling(node)
         if isinstance(node, PairRolling):
-            x, y = self.ref(node.left), self.ref(node.right)
+            x, y = self.column(node.left), self.column(node.right)
             fn = lambda a, b, s, w=node.window, c=(node.op == "Corr"): kn.rolling_pair_nb(a, b, s, w, c)  # noqa: E731
             return _kernel2(x, y, fn, self.starts)
         if isinstance(node, CrossSection):
@@ -210,7 +217,7 @@ class _Ctx:
 
     def masked(self, node: Expr) -> pl.Expr:
         """The node's values, null during its warm-up (default mode only)."""
-        e = self.ref(node)
+        e = self.column(node)
         if self.compat or node.lookback == 0:
             return e
         return pl.when(pl.col(AGE) >= node.lookback).then(e)
@@ -222,7 +229,7 @@ class _Ctx:
         return e.alias(name)
 
     def rolling(self, node: Rolling) -> pl.Expr:
-        x, w, op = self.ref(node.x), node.window, node.op
+        x, w, op = self.column(node.x), node.window, node.op
         if op in KERNEL_OPS:
             return _kernel1(x, _KERNELS[op](w, self.compat), self.starts)
         if op == "Ref":
@@ -262,22 +269,26 @@ _KERNELS: dict[str, Callable[[int, bool], Callable[[np.ndarray, np.ndarray], np.
 }
 
 
-def _as_array(s: pl.Series) -> np.ndarray:
-    return s.cast(pl.Float64).fill_null(float("nan")).to_numpy()
+def _as_array(s: pl.Series, n: int) -> np.ndarray:
+    """Float64 values with NaN for null; refuses a length other than the panel's ``n``."""
+    if s.len() != n:
+        raise ValueError(f"kernel input has {s.len()} rows, panel has {n}")
+    return np.ascontiguousarray(s.cast(pl.Float64).fill_null(float("nan")).to_numpy())
 
 
 def _kernel1(x: pl.Expr, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
              starts: np.ndarray) -> pl.Expr:
     """Run a one-input kernel on the whole column (rows in panel order)."""
     def run(s: pl.Series) -> pl.Series:
-        return pl.Series(s.name, fn(_as_array(s), starts)).fill_nan(None)
+        return pl.Series(s.name, fn(_as_array(s, int(starts[-1])), starts)).fill_nan(None)
     return x.map_batches(run, return_dtype=pl.Float64)
 
 
 def _kernel2(x: pl.Expr, y: pl.Expr, fn: Callable[..., np.ndarray], starts: np.ndarray) -> pl.Expr:
     """Run a two-input kernel on the whole columns."""
     def run(s: pl.Series) -> pl.Series:
-        a, b = _as_array(s.struct.field("x")), _as_array(s.struct.field("y"))
+        n = int(starts[-1])
+        a, b = _as_array(s.struct.field("x"), n), _as_array(s.struct.field("y"), n)
         return pl.Series("xy", fn(a, b, starts)).fill_nan(None)
     return pl.struct(x.alias("x"), y.alias("y")).map_batches(run, return_dtype=pl.Float64)
 
