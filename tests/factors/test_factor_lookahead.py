@@ -12,7 +12,7 @@ from factors import (CS_OPS, FUNCS, PAIR_OPS, ROLLING_OPS, BinOp, Const, CrossSe
                      Field, Func, PairRolling, Rolling, compute, parse)
 from factors.library import load
 
-from conftest import make_bars
+from factor_panels import make_bars
 
 PRICE_FIELDS = ("open", "high", "low", "close", "vwap", "volume", "amount", "cap")
 BARS = make_bars(n_symbols=4, n_days=30, seed=7)
