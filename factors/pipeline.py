@@ -1,0 +1,92 @@
+"""Compute factor values from a ``MarketStore`` and store them (what the CLI and nightly call).
+
+1. ``load_bars``: the store's adjusted bars for [start, end] plus the ``lookback`` trading days
+   before ``start`` that the set needs, with each symbol's industry.
+2. ``compute_range``: date chunks of about ``chunk_rows`` rows, each loaded by ``load_bars`` and
+   computed by ``factors.engine.compute``, yielded one by one (memory bounded by a chunk).
+3. ``update``: ``compute_range`` -> ``factors.storage.write``; without ``start`` it continues after
+   the last stored date, so a nightly run computes and appends just the new dates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import polars as pl
+
+from factors import storage
+from factors.engine import FactorSpec, as_factor_set, compute
+from factors.factorset import FactorSet
+from flyer.errors import FlyerError
+
+
+def load_bars(store, factor_set: FactorSet, start: dt.date | None = None,  # noqa: ANN001
+              end: dt.date | None = None, symbols: list[str] | None = None) -> pl.DataFrame:
+    """Step 1: bars for [start, end] plus the set's lookback in trading days before ``start``."""
+    lo = start
+    if start is not None:
+        before = store.calendar(end=start)
+        before = before.filter(before < start)
+        lo = before[max(before.len() - factor_set.lookback, 0)] if before.len() and factor_set.lookback else start
+    bars = store.bars(start=lo, end=end, symbols=symbols)
+    ind = store.instruments().select("symbol", "industry")
+    return bars.join(ind, on="symbol", how="left", maintain_order="left")
+
+
+def compute_range(store, factor_set: FactorSpec, start: dt.date | None = None,  # noqa: ANN001
+                  end: dt.date | None = None, *, qlib_compat: bool = False,
+                  chunk_rows: int = 1_500_000) -> Iterator[pl.DataFrame]:
+    """Step 2: factor values for trading days in [start, end], one date chunk at a time."""
+    fs = as_factor_set(factor_set)
+    days = store.calendar(start, end)
+    if days.len() == 0:
+        return
+    n_sym = max(store.bars(start=days[-1], end=days[-1]).height, 1)
+    step = max(chunk_rows // n_sym, 20)
+    for i in range(0, days.len(), step):
+        d0, d1 = days[i], days[min(i + step, days.len()) - 1]
+        bars = load_bars(store, fs, d0, d1)
+        if bars.height == 0:
+            continue
+        out = compute(bars, fs, qlib_compat=qlib_compat)
+        yield out.filter(pl.col("date") >= d0)
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    """What ``update`` did."""
+
+    set_name: str
+    root: str
+    dates_written: int
+    rows: int
+    first: dt.date | None
+    last: dt.date | None
+    seconds: float
+
+
+def update(store, home: str | os.PathLike, factor_set: FactorSpec,  # noqa: ANN001
+           start: dt.date | None = None, end: dt.date | None = None, *,
+           qlib_compat: bool = False, chunk_rows: int = 1_500_000) -> UpdateReport:
+    """Step 3: compute and write; ``start`` defaults to the day after the last stored date."""
+    t0 = time.perf_counter()
+    fs = as_factor_set(factor_set)
+    root = storage.set_root(home, fs.name)
+    if start is None:
+        have = storage.stored_dates(root)
+        start = have[-1] + dt.timedelta(days=1) if have else None
+    if start is not None and end is not None and start > end:
+        raise FlyerError(f"start {start} is after end {end}")
+    n_dates = rows = 0
+    first = last = None
+    for chunk in compute_range(store, fs, start, end, qlib_compat=qlib_compat, chunk_rows=chunk_rows):
+        if chunk.height == 0:
+            continue
+        n_dates += storage.write(chunk, root)
+        rows += chunk.height
+        first = first or chunk["date"].min()
+        last = chunk["date"].max()
+    return UpdateReport(fs.name, str(root), n_dates, rows, first, last, time.perf_counter() - t0)
