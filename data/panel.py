@@ -120,3 +120,36 @@ def clip_snapshots(snaps: pl.DataFrame, start: dt.date | None, end: dt.date | No
     if end is not None:
         snaps = snaps.filter(pl.col("date") <= end)
     return snaps.sort("index_code", "date", "symbol")
+
+
+def snapshot_difference(a: pl.DataFrame, b: pl.DataFrame, index_code: str) -> pl.DataFrame:
+    """Snapshots of "members of ``a`` that are not members of ``b``" at every change date of either
+    (e.g. CSI 300 = CSI 800 - CSI 500). Both inputs: ``date, symbol`` snapshot frames."""
+    dates = pl.concat([a.select("date"), b.select("date")]).unique().sort("date")
+
+    def asof(snaps: pl.DataFrame) -> pl.DataFrame:
+        snap_dates = snaps.select(pl.col("date").alias("_snap")).unique().sort("_snap")
+        keyed = dates.join_asof(snap_dates, left_on="date", right_on="_snap", strategy="backward")
+        return keyed.join(snaps.select(pl.col("date").alias("_snap"), "symbol"), on="_snap").drop("_snap")
+
+    diff = asof(a).join(asof(b), on=["date", "symbol"], how="anti")
+    return diff.select(pl.lit(index_code).alias("index_code"), "date", "symbol",
+                       pl.lit(None, pl.Float64).alias("weight")).sort("date", "symbol")
+
+
+def stitch_snapshots(parts: list[pl.DataFrame], cuts: list[dt.date]) -> pl.DataFrame:
+    """Snapshots from ``parts[0]`` through ``cuts[0]``, ``parts[1]`` after it through ``cuts[1]``, ...
+
+    A later part contributes only its own change dates after the cut, so the earlier source's
+    last snapshot stays in force until the later source's first change (no stale re-dating).
+    """
+    bounds = [None, *cuts, None]
+    kept = []
+    for part, lo, hi in zip(parts, bounds[:-1], bounds[1:]):
+        keep = pl.lit(True)
+        if lo is not None:
+            keep = keep & (pl.col("date") > lo)
+        if hi is not None:
+            keep = keep & (pl.col("date") <= hi)
+        kept.append(part.filter(keep))
+    return pl.concat(kept).sort("index_code", "date", "symbol")

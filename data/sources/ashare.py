@@ -12,7 +12,8 @@ Steps (each names the function that owns it):
   5. ``read_index_bars``: Eastmoney CSVs for 000905/000300/000001 (qlib has a known error in
      000905), the qlib index file for the other indices;
   6. ``read_members``: CSI 500 from qlib intervals through 2023-02-09, sqlib snapshots after;
-     CSI 300 from qlib intervals; each change date becomes a dated snapshot.
+     CSI 300 = qlib CSI 800 - CSI 500 to 2023-02-09, then sqlib, then qlib's csi300 file;
+     each change date becomes a dated snapshot.
 """
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def read_xbx(base: Path) -> pl.DataFrame:
 def read_qlib(base: Path) -> pl.DataFrame:
     """qlib hfq bars -> raw prices (price / factor), factor kept as adj_factor, suspended flagged."""
     raw = files.read_bar_file(_one(base, "daily/qlib_hfq_*.parquet"), QLIB_RAW_VOLUME)
-    bars = files.to_bars(raw, QLIB_RAW_VOLUME)
+    bars = files.to_bars(raw, QLIB_RAW_VOLUME).with_columns(pl.col("volume").round(0))  # float32 noise
     return bars.with_columns(pl.lit(None, pl.Utf8).alias("name"), pl.lit(None, pl.Float64).alias("total_cap"),
                              pl.lit(None, pl.Float64).alias("float_cap")).select(_BAR_KEEP)
 
@@ -129,7 +130,7 @@ def _listing_dates(instruments: pl.DataFrame, base: Path) -> pl.DataFrame:
         return instruments
     raw = pl.read_csv(path, infer_schema=False)
     info = raw.select(
-        files._normalize_symbols(raw["code"]).replace(RENAMED).alias("symbol"),
+        files.normalize_symbols(raw["code"]).replace(RENAMED).alias("symbol"),
         pl.col("name_last").alias("_name"),
         pl.col("listing_first_trade_xbx").str.to_date("%Y-%m-%d", strict=False).alias("_listed"),
     ).unique("symbol", keep="last")
@@ -152,7 +153,7 @@ def read_index_bars(base: Path) -> pl.DataFrame:
                                 pl.col("amount").cast(pl.Float64)))
     raw = pl.read_parquet(_one(base, "index/qlib_index_daily_*.parquet"))
     qlib = raw.select(
-        files._normalize_symbols(raw["instrument"]).alias("index_code"),
+        files.normalize_symbols(raw["instrument"]).alias("index_code"),
         "date", *(pl.col(c).cast(pl.Float64).round(3) for c in ("open", "high", "low", "close")),
         pl.col("volume").cast(pl.Float64), pl.lit(None, pl.Float64).alias("amount"))
     have = [e["index_code"][0] for e in em]
@@ -161,10 +162,24 @@ def read_index_bars(base: Path) -> pl.DataFrame:
 
 
 def read_members(base: Path, days: pl.Series) -> pl.DataFrame:
-    """CSI 500 (qlib intervals to their end, then sqlib snapshots) and CSI 300 (qlib) snapshots."""
+    """Point-in-time CSI 500 and CSI 300 snapshots stitched from the staged membership files.
+
+    CSI 500: qlib intervals (actual effective dates) through their end, then sqlib's semiannual
+    snapshots. CSI 300: qlib CSI 800 minus CSI 500 through the same end (qlib's own csi300 file
+    drops members that later left its dataset), then sqlib snapshots through their end, then
+    the qlib csi300 file's later changes.
+    """
     cal = read_calendar(base)["date"]
-    q500 = panel.intervals_to_snapshots(files.read_intervals(_one(base, "constituents/qlib_csi500_*.txt"), CSI500), cal)
-    q_end = files.read_intervals(_one(base, "constituents/qlib_csi500_*.txt"), CSI500)["end"].max()
-    s500 = panel.intervals_to_snapshots(files.read_intervals(_one(base, "constituents/sqlib_csi500.txt.gz"), CSI500), cal)
-    q300 = panel.intervals_to_snapshots(files.read_intervals(_one(base, "constituents/qlib_csi300_*.txt"), CSI300), cal)
-    return pl.concat([q500, s500.filter(pl.col("date") > q_end), q300])
+
+    def snaps(pattern: str, code: str) -> tuple[pl.DataFrame, dt.date]:
+        iv = files.read_intervals(_one(base, pattern), code)
+        return panel.intervals_to_snapshots(iv, cal), iv["end"].max()
+
+    q500, q_end = snaps("constituents/qlib_csi500_*.txt", CSI500)
+    q800, _ = snaps("constituents/qlib_csi800_*.txt", "000906.SH")
+    s500, _ = snaps("constituents/sqlib_csi500.txt.gz", CSI500)
+    s300, s_end = snaps("constituents/sqlib_csi300.txt.gz", CSI300)
+    q300, _ = snaps("constituents/qlib_csi300_*.txt", CSI300)
+    csi500 = panel.stitch_snapshots([q500, s500], [q_end])
+    csi300 = panel.stitch_snapshots([panel.snapshot_difference(q800, q500, CSI300), s300, q300], [q_end, s_end])
+    return pl.concat([csi500, csi300])

@@ -214,6 +214,8 @@ def _parse_dates(s: pl.Series, file: Path | str, lay: Layout) -> pl.Series:
     out = pl.Series("date", [None] * len(text), dtype=pl.Date)
     for fmt in lay.date_formats:
         out = out.fill_null(text.str.to_date(fmt, strict=False))
+        if out.null_count() == text.null_count():
+            break
     if out.null_count() > text.null_count():
         raise _bad(file, "date", text, out, "a date")
     if text.null_count():
