@@ -90,3 +90,60 @@ def update(store, home: str | os.PathLike, factor_set: FactorSpec,  # noqa: ANN0
         first = first or chunk["date"].min()
         last = chunk["date"].max()
     return UpdateReport(fs.name, str(root), n_dates, rows, first, last, time.perf_counter() - t0)
+
+
+UNIVERSES = {"all": None, "csi500": "000905.SH", "csi300": "000300.SH"}
+
+
+def universe_frame(store, universe: str, start: dt.date | None,  # noqa: ANN001
+                   end: dt.date | None) -> pl.DataFrame | None:
+    """Point-in-time ``[date, symbol]`` of ``universe`` (all | csi500 | csi300 | an index code)."""
+    code = UNIVERSES.get(universe.lower(), universe) if universe else None
+    if code is None:
+        return None
+    members = store.membership(code, start, end)
+    if members.height == 0:
+        raise FlyerError(f"no membership data for universe {universe!r} ({code}) in the store")
+    return members.select("date", "symbol")
+
+
+def factor_values(store, home: str | os.PathLike, factor_set: FactorSpec,  # noqa: ANN001
+                  start: dt.date | None = None, end: dt.date | None = None, *,
+                  universe: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Values ``[date, symbol, <factors>]`` for [start, end]: read from storage when every
+    trading day is stored, else computed from the store (kept to ``universe`` rows if given)."""
+    fs = as_factor_set(factor_set)
+    root = storage.set_root(home, fs.name)
+    days = store.calendar(start, end)
+    have = set(storage.stored_dates(root))
+    if days.len() and all(d in have for d in days):
+        out = storage.read(root, days[0], days[-1], factors=list(fs.names))
+    else:
+        parts = []
+        for chunk in compute_range(store, fs, start, end):
+            if universe is not None:
+                chunk = chunk.join(universe, on=["date", "symbol"], how="semi")
+            parts.append(chunk)
+        if not parts:
+            raise FlyerError(f"no bars in the store for {start or '...'}..{end or '...'}")
+        out = pl.concat(parts)
+    return out.join(universe, on=["date", "symbol"], how="semi") if universe is not None else out
+
+
+def evaluate(store, home: str | os.PathLike, factor_set: FactorSpec, *,  # noqa: ANN001
+             start: dt.date | None = None, end: dt.date | None = None, universe: str = "all",
+             horizon: int = 5, quantiles: int = 5):  # -> tuple[dict[str, FactorEvaluation], pl.DataFrame]
+    """Evaluate a set over a universe: ``(evaluations by factor, factor values)``."""
+    from factors import evaluation as ev
+
+    fs = as_factor_set(factor_set)
+    univ = universe_frame(store, universe, start, end)
+    values = factor_values(store, home, fs, start, end, universe=univ)
+    horizons = tuple(sorted({*ev.HORIZONS, horizon}))
+    last = values["date"].max()
+    after = store.calendar(start=last)
+    end_ret = after[min(max(horizons) + 1, after.len() - 1)] if after.len() else last
+    bars = store.bars(start=values["date"].min(), end=end_ret).select("symbol", "date", "close")
+    fwd = ev.forward_returns(bars, horizons)
+    evals = ev.evaluate_set(values, fwd, horizon=horizon, universe=univ, quantiles=quantiles, horizons=horizons)
+    return evals, values

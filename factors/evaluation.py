@@ -1,0 +1,251 @@
+"""Factor evaluation on one canonical long table (alphalens style): tables in, tables out.
+
+Forward returns (``forward_returns``): the signal at date t is known after t's close; a
+position is opened at t+1's close and held h trading days, so
+``ret_h[t] = close[t+1+h] / close[t+1] - 1`` on the back-adjusted close, counted in rows of the
+instrument's own series (the store is dense inside a listed span, so rows are market days; a
+suspended day carries the last close). Missing when the stock has no row at t+1+h.
+
+The canonical table (``factor_table``): ``[date, symbol, value, ret_1, ret_5, ..., quantile]``
+for one factor over a universe; rows with a null/non-finite factor value or a missing forward
+return (at the longest horizon kept) are dropped and COUNTED in a ``Cleaning`` record; losing
+more than ``max_loss`` of the rows raises.
+
+Statistics per date: IC (Pearson) and RankIC (Spearman) of value vs ret_h (``ic_table``);
+summaries: mean, std, ICIR = mean/std, t = ICIR * sqrt(days) (``ic_summary``); quantile
+portfolios (equal weight per date, 1 = lowest value) with mean returns, the top quantile's
+excess over the universe mean, top-quantile turnover and the factor's rank autocorrelation.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from flyer.errors import FlyerError
+
+HORIZONS: tuple[int, ...] = (1, 5, 10, 20)
+
+
+def ret_col(h: int) -> str:
+    return f"ret_{h}"
+
+
+def forward_returns(bars: pl.DataFrame, horizons: tuple[int, ...] = HORIZONS) -> pl.DataFrame:
+    """``[date, symbol, ret_h...]`` from ``bars[symbol, date, close]`` (adjusted close; see module doc)."""
+    c = pl.col("close")
+    entry = c.shift(-1).over("symbol")
+    return bars.select("symbol", "date", "close").sort("symbol", "date").select(
+        "date", "symbol",
+        *[(c.shift(-1 - h).over("symbol") / entry - 1).alias(ret_col(h)) for h in horizons])
+
+
+@dataclass(frozen=True)
+class Cleaning:
+    """Rows of the factor table before and after cleaning (what was dropped and why)."""
+
+    factor: str
+    rows_in: int
+    outside_universe: int
+    missing_factor: int
+    missing_return: int
+    rows_kept: int
+
+    @property
+    def loss(self) -> float:
+        """Fraction of in-universe rows dropped."""
+        base = self.rows_in - self.outside_universe
+        return 1.0 - self.rows_kept / base if base else 0.0
+
+    def line(self) -> str:
+        return (f"{self.factor}: {self.rows_in:,} rows, {self.outside_universe:,} outside universe, "
+                f"{self.missing_factor:,} missing factor, {self.missing_return:,} missing return, "
+                f"{self.rows_kept:,} kept ({self.loss:.1%} dropped)")
+
+
+def factor_table(values: pl.DataFrame, factor: str, fwd: pl.DataFrame, *,
+                 universe: pl.DataFrame | None = None, quantiles: int = 5,
+                 horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6) -> tuple[pl.DataFrame, Cleaning]:
+    """The canonical table for one factor column of ``values[date, symbol, ...]``.
+
+    ``universe``: ``[date, symbol]`` rows to keep (e.g. CSI 500 point-in-time members), or None
+    for all. ``quantiles``: groups per date by value (1 = lowest). Returns the table and its
+    ``Cleaning`` record; raises ``FlyerError`` when more than ``max_loss`` of rows are dropped.
+    """
+    df = values.select("date", "symbol", pl.col(factor).cast(pl.Float64).alias("value"))
+    n_in = df.height
+    if universe is not None:
+        df = df.join(universe.select("date", "symbol").unique(), on=["date", "symbol"], how="semi")
+    n_univ = df.height
+    df = df.filter(pl.col("value").is_finite())
+    n_val = df.height
+    rets = [ret_col(h) for h in horizons]
+    df = df.join(fwd.select("date", "symbol", *rets), on=["date", "symbol"], how="inner")
+    df = df.filter(pl.all_horizontal(pl.col(r).is_not_null() & pl.col(r).is_finite() for r in rets))
+    clean = Cleaning(factor, n_in, n_in - n_univ, n_univ - n_val, n_val - df.height, df.height)
+    if n_univ and clean.loss > max_loss:
+        raise FlyerError(f"{clean.line()}: more than max_loss={max_loss:.0%} of rows dropped")
+    rank = pl.col("value").rank("average").over("date")
+    count = pl.len().over("date")
+    q = (rank / count * quantiles).ceil().clip(1, quantiles).cast(pl.Int32).alias("quantile")
+    return df.with_columns(q).sort("date", "symbol"), clean
+
+
+def ic_table(table: pl.DataFrame, horizons: tuple[int, ...] | None = None) -> pl.DataFrame:
+    """Daily IC and RankIC per horizon: ``[date, horizon, ic, rank_ic, n]`` (dates with n >= 3)."""
+    horizons = horizons or tuple(int(c[4:]) for c in table.columns if c.startswith("ret_"))
+    vr = pl.col("value").rank("average").over("date")
+    frames = []
+    for h in horizons:
+        r = pl.col(ret_col(h))
+        daily = table.with_columns(vr.alias("_vr"), r.rank("average").over("date").alias("_rr")).group_by("date").agg(
+            pl.corr("value", ret_col(h)).alias("ic"), pl.corr("_vr", "_rr").alias("rank_ic"), pl.len().alias("n"))
+        frames.append(daily.filter(pl.col("n") >= 3).with_columns(pl.lit(h, pl.Int32).alias("horizon")))
+    out = pl.concat(frames).select("date", "horizon", "ic", "rank_ic", "n").sort("horizon", "date")
+    return out.with_columns(pl.col("ic", "rank_ic").fill_nan(None))
+
+
+def ic_summary(ic: pl.DataFrame) -> pl.DataFrame:
+    """Per horizon: mean, std, ICIR, t-stat of IC and RankIC, and days: the IC decay table."""
+    def stats(c: str, p: str) -> list[pl.Expr]:
+        m, s, n = pl.col(c).mean(), pl.col(c).std(), pl.col(c).count()
+        return [m.alias(f"{p}_mean"), s.alias(f"{p}_std"), (m / s).alias(f"{p}ir"),
+                (m / s * n.cast(pl.Float64).sqrt()).alias(f"{p}_t")]
+    return ic.group_by("horizon").agg(*stats("ic", "ic"), *stats("rank_ic", "rank_ic"),
+                                      pl.col("rank_ic").count().alias("days")).sort("horizon")
+
+
+def quantile_daily(table: pl.DataFrame, horizon: int) -> pl.DataFrame:
+    """Equal-weight mean forward return per (date, quantile): ``[date, quantile, ret, n]``."""
+    return table.group_by("date", "quantile").agg(pl.col(ret_col(horizon)).mean().alias("ret"),
+                                                  pl.len().alias("n")).sort("date", "quantile")
+
+
+def quantile_returns(table: pl.DataFrame, horizon: int) -> pl.DataFrame:
+    """Mean over dates of each quantile's return, per trading day of holding: ``[quantile, mean_ret, mean_ret_per_day]``."""
+    return quantile_daily(table, horizon).group_by("quantile").agg(
+        pl.col("ret").mean().alias("mean_ret")).with_columns(
+        (pl.col("mean_ret") / horizon).alias("mean_ret_per_day")).sort("quantile")
+
+
+def top_excess(table: pl.DataFrame, horizon: int) -> pl.DataFrame:
+    """Per date, the top quantile's mean return minus the universe mean: ``[date, top, universe, excess]``."""
+    top_q = table["quantile"].max()
+    r = pl.col(ret_col(horizon))
+    return table.group_by("date").agg(r.filter(pl.col("quantile") == top_q).mean().alias("top"),
+                                      r.mean().alias("universe")).with_columns(
+        (pl.col("top") - pl.col("universe")).alias("excess")).sort("date")
+
+
+def turnover(table: pl.DataFrame, quantile: int | None = None) -> pl.DataFrame:
+    """Share of a quantile's names (default: the top) not in it the previous date: ``[date, turnover]``."""
+    q = quantile or int(table["quantile"].max())
+    members = table.filter(pl.col("quantile") == q).select("date", "symbol")
+    dates = members["date"].unique().sort()
+    prev = pl.DataFrame({"date": dates.slice(1), "prev": dates.slice(0, dates.len() - 1)})
+    held = members.join(prev, on="date").join(
+        members.rename({"date": "prev"}).with_columns(pl.lit(True).alias("was")), on=["prev", "symbol"], how="left")
+    return held.group_by("date").agg((1 - pl.col("was").fill_null(False).mean()).alias("turnover")).sort("date")
+
+
+def rank_autocorr(table: pl.DataFrame, lag: int = 1) -> pl.DataFrame:
+    """Spearman correlation of each symbol's factor rank at t and t-lag (dates of the table): ``[date, autocorr]``."""
+    dates = table["date"].unique().sort()
+    shift = pl.DataFrame({"date": dates.slice(lag), "prev": dates.slice(0, dates.len() - lag)})
+    ranked = table.select("date", "symbol", (pl.col("value").rank().over("date") / pl.len().over("date")).alias("r"))
+    pairs = ranked.join(shift, on="date").join(ranked.rename({"date": "prev", "r": "r_prev"}), on=["prev", "symbol"])
+    return pairs.group_by("date").agg(pl.corr("r", "r_prev", method="spearman").alias("autocorr")).sort("date")
+
+
+@dataclass(frozen=True)
+class FactorEvaluation:
+    """All tables for one factor at one chosen horizon (plus the IC decay over all horizons)."""
+
+    factor: str
+    horizon: int
+    cleaning: Cleaning
+    ic: pl.DataFrame
+    summary: pl.DataFrame
+    quantiles: pl.DataFrame
+    quantile_daily: pl.DataFrame
+    top_excess: pl.DataFrame
+    turnover: pl.DataFrame
+    autocorr: pl.DataFrame
+
+    def row(self) -> dict[str, float | int | str]:
+        """One summary row: the chosen horizon's IC stats, quantile spread, turnover, cleaning."""
+        s = self.summary.filter(pl.col("horizon") == self.horizon).row(0, named=True)
+        q = self.quantiles["mean_ret"].to_list()
+        return {"factor": self.factor, "horizon": self.horizon, "ic_mean": s["ic_mean"], "icir": s["icir"],
+                "ic_t": s["ic_t"], "rank_ic_mean": s["rank_ic_mean"], "rank_icir": s["rank_icir"],
+                "rank_ic_t": s["rank_ic_t"], "days": s["days"],
+                "top_minus_bottom": (q[-1] - q[0]) if q else float("nan"),
+                "top_excess": _mean(self.top_excess["excess"]), "turnover": _mean(self.turnover["turnover"]),
+                "rank_autocorr": _mean(self.autocorr["autocorr"]), "rows_kept": self.cleaning.rows_kept,
+                "dropped": self.cleaning.loss}
+
+
+def _mean(s: pl.Series) -> float:
+    v = s.drop_nulls().drop_nans().mean() if s.len() else None
+    return float(v) if v is not None else float("nan")  # type: ignore[arg-type]
+
+
+def evaluate_factor(values: pl.DataFrame, factor: str, fwd: pl.DataFrame, *, horizon: int = 5,
+                    universe: pl.DataFrame | None = None, quantiles: int = 5,
+                    horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6) -> FactorEvaluation:
+    """Every table for ``factor`` (a column of ``values``) against ``fwd`` (``forward_returns``)."""
+    if horizon not in horizons:
+        horizons = tuple(sorted({*horizons, horizon}))
+    table, clean = factor_table(values, factor, fwd, universe=universe, quantiles=quantiles,
+                                horizons=horizons, max_loss=max_loss)
+    if table.height == 0:
+        raise FlyerError(f"{clean.line()}: nothing left to evaluate")
+    ic = ic_table(table, horizons)
+    return FactorEvaluation(factor, horizon, clean, ic, ic_summary(ic), quantile_returns(table, horizon),
+                            quantile_daily(table, horizon), top_excess(table, horizon), turnover(table),
+                            rank_autocorr(table))
+
+
+def evaluate_set(values: pl.DataFrame, fwd: pl.DataFrame, *, horizon: int = 5,
+                 universe: pl.DataFrame | None = None, quantiles: int = 5,
+                 horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6) -> dict[str, FactorEvaluation]:
+    """``evaluate_factor`` for every factor column of ``values``."""
+    names = [c for c in values.columns if c not in ("date", "symbol")]
+    return {n: evaluate_factor(values, n, fwd, horizon=horizon, universe=universe, quantiles=quantiles,
+                               horizons=horizons, max_loss=max_loss) for n in names}
+
+
+def summary_table(evals: dict[str, FactorEvaluation], by: str = "rank_icir") -> pl.DataFrame:
+    """One row per factor (``FactorEvaluation.row``), ranked by ``|by|`` descending."""
+    if not evals:
+        return pl.DataFrame()
+    df = pl.DataFrame([e.row() for e in evals.values()])
+    return df.sort(pl.col(by).abs(), descending=True, nulls_last=True)
+
+
+def ic_decay(evals: dict[str, FactorEvaluation]) -> pl.DataFrame:
+    """RankIC mean per (factor, horizon): ``[factor, horizon, ic_mean, rank_ic_mean, rank_icir]``."""
+    return pl.concat([e.summary.select(pl.lit(n).alias("factor"), "horizon", "ic_mean", "rank_ic_mean", "rank_icir")
+                      for n, e in evals.items()])
+
+
+def correlation_matrix(values: pl.DataFrame, factors: list[str] | None = None) -> pl.DataFrame:
+    """Pooled Spearman correlation of factors: per-date ranks, centred per date, missing ranks
+    set to the date's centre (0). Returns ``[factor, <one column per factor>]``."""
+    names = factors or [c for c in values.columns if c not in ("date", "symbol")]
+    ranked = values.select([
+        ((pl.col(n).rank("average") / pl.col(n).count()).over("date")
+         - (pl.col(n).rank("average") / pl.col(n).count()).mean().over("date")).fill_null(0.0).fill_nan(0.0).alias(n)
+        for n in names])
+    x = ranked.to_numpy()
+    norms = np.sqrt((x * x).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = (x.T @ x) / np.outer(norms, norms)
+    return pl.DataFrame({"factor": names, **{n: corr[:, i] for i, n in enumerate(names)}})
+
+
+def t_to_p(t: float) -> float:
+    """Two-sided normal p-value of a t statistic (large-sample)."""
+    return math.erfc(abs(t) / math.sqrt(2)) if math.isfinite(t) else float("nan")

@@ -1,0 +1,139 @@
+"""``flyer factors compute | eval | list``: factor values into storage, evaluation, libraries."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from flyer.commands.common import HomeOpt, console, open_store, parse_date
+from flyer.errors import FlyerError
+
+sub = typer.Typer(no_args_is_help=True, help="Factor values: compute, evaluate, list libraries.")
+
+
+def _load(set_name: str, factors: Optional[str]):
+    from factors.library import load
+
+    fs = load(set_name)
+    return fs.select([f.strip() for f in factors.split(",")]) if factors else fs
+
+
+@sub.command("compute")
+def compute_cmd(
+    set_name: str = typer.Option("alpha158", "--set", help="alpha158 | alpha360 | wq101 | a .toml/.yaml file"),
+    start: Optional[str] = typer.Option(None, "--start", help="first date (default: after the last stored date)"),
+    end: Optional[str] = typer.Option(None, "--end", help="last date (default: the store's last day)"),
+    qlib_compat: bool = typer.Option(False, "--qlib-compat", help="qlib's partial windows and float32 values"),
+    chunk_rows: int = typer.Option(1_500_000, "--chunk-rows", help="rows per computed date chunk (memory bound)"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """Compute a factor set and write it under $FLYER_HOME/factors/<set>/date=YYYY-MM-DD/."""
+    from data.store import flyer_home
+    from factors.pipeline import update
+
+    fs = _load(set_name, None)
+    with open_store(home, read_only=True, must_exist=True) as store:
+        with console.status(f"computing {fs.name} ({len(fs)} factors) ..."):
+            rep = update(store, flyer_home(home), fs, parse_date(start, "--start"), parse_date(end, "--end"),
+                         qlib_compat=qlib_compat, chunk_rows=chunk_rows)
+    if rep.dates_written == 0:
+        console.print(f"{fs.name}: nothing to compute (already up to date in {rep.root})")
+        return
+    console.print(f"[green]{fs.name}[/]: {rep.dates_written:,} dates {rep.first}..{rep.last}, {rep.rows:,} rows "
+                  f"x {len(fs)} factors in {rep.seconds:.1f}s -> {rep.root}")
+
+
+@sub.command("eval")
+def eval_cmd(
+    set_name: str = typer.Option("alpha158", "--set", help="alpha158 | alpha360 | wq101 | a .toml/.yaml file"),
+    factors: Optional[str] = typer.Option(None, "--factors", help="comma-separated subset of the set"),
+    universe: str = typer.Option("all", "--universe", help="all | csi500 | csi300 | an index code"),
+    horizon: int = typer.Option(5, "--horizon", help="forward-return horizon in trading days"),
+    quantiles: int = typer.Option(5, "--quantiles", help="quantile groups per date (5 or 10)"),
+    start: Optional[str] = typer.Option(None, "--start", help="first date"),
+    end: Optional[str] = typer.Option(None, "--end", help="last date"),
+    report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
+    top: int = typer.Option(20, "--top", help="rows of the ranked table to print"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """Evaluate factors (IC, RankIC, quantiles, turnover) and print a table ranked by |RankIC ICIR|."""
+    from data.store import flyer_home
+    from factors import evaluation as ev
+    from factors import report as rep
+    from factors.pipeline import evaluate
+
+    if horizon < 1 or quantiles < 2:
+        raise FlyerError("--horizon must be >= 1 and --quantiles >= 2")
+    fs = _load(set_name, factors)
+    t0 = time.perf_counter()
+    with open_store(home, read_only=True, must_exist=True) as store:
+        with console.status(f"evaluating {fs.name} ({len(fs)} factors) on {universe} ..."):
+            evals, values = evaluate(store, flyer_home(home), fs, start=parse_date(start, "--start"),
+                                     end=parse_date(end, "--end"), universe=universe, horizon=horizon,
+                                     quantiles=quantiles)
+    summary = ev.summary_table(evals)
+    _print_summary(summary.head(top), f"{fs.name} on {universe}, {horizon}-day forward return")
+    dropped = sum(e.cleaning.rows_in - e.cleaning.rows_kept for e in evals.values())
+    kept = sum(e.cleaning.rows_kept for e in evals.values())
+    console.print(f"rows kept {kept:,}, dropped {dropped:,} (outside universe / missing factor / missing return; "
+                  f"per factor in the report) in {time.perf_counter() - t0:.1f}s")
+    if report:
+        page = rep.build(evals, title=f"{fs.name}: {universe}, {horizon}-day horizon", values=values)
+        console.print(f"report -> {rep.write(report, page)}")
+
+
+def _print_summary(summary, title: str) -> None:  # noqa: ANN001 - pl.DataFrame
+    cols = ["factor", "rank_ic_mean", "rank_icir", "rank_ic_t", "ic_mean", "icir", "top_minus_bottom",
+            "top_excess", "turnover", "rank_autocorr", "dropped"]
+    table = Table(*cols, title=title)
+    for r in summary.iter_rows(named=True):
+        table.add_row(r["factor"], *[_fmt(c, r[c]) for c in cols[1:]])
+    console.print(table)
+
+
+def _fmt(col: str, v: object) -> str:
+    if not isinstance(v, float):
+        return str(v)
+    if col in ("top_minus_bottom", "top_excess"):
+        return f"{v:.3%}"
+    if col in ("turnover", "dropped"):
+        return f"{v:.1%}"
+    return f"{v:.3f}" if "t" not in col.split("_")[-1:] else f"{v:.2f}"
+
+
+@sub.command("list")
+def list_cmd(
+    set_name: Optional[str] = typer.Option(None, "--set", help="show this set's factors and formulas"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """List factor libraries (and stored sets), or one set's factors with lookback and formula."""
+    from data.store import flyer_home
+    from factors import storage
+    from factors.library import load, names
+
+    if set_name:
+        fs = load(set_name)
+        table = Table("factor", "lookback", "formula", title=f"{fs.name}: {len(fs)} factors")
+        for n, e in fs:
+            table.add_row(n, str(e.lookback), str(e))
+        console.print(table)
+        return
+    table = Table("set", "factors", "lookback", "stored dates")
+    root = flyer_home(home) / "factors"
+    stored = {p.name for p in root.iterdir() if p.is_dir()} if root.exists() else set()
+    for n in sorted(set(names()) | stored):
+        days = storage.stored_dates(root / n)
+        span = f"{len(days):,} ({days[0]}..{days[-1]})" if days else "-"
+        if n in names():
+            fs = load(n)
+            table.add_row(n, str(len(fs)), str(fs.lookback), span)
+        else:
+            table.add_row(n, "?", "?", span)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sub, name="factors")
