@@ -1,0 +1,48 @@
+"""``flyer nightly``: today's close in, tomorrow's orders out (see ``flyer.nightly``).
+
+Exit codes: 0 done (or nothing to do: a non-trading day, a finished date), 1 a stage failed
+(rerun to resume at it), 2 bad usage, 3 another run holds the lock.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from data.store import MarketStore, flyer_home
+from flyer import config as nightly_config
+from flyer.commands.common import HomeOpt, console, parse_date
+from flyer.nightly import default_date, plan, run_night
+
+
+def nightly(
+    date: Optional[str] = typer.Option(None, "--date", help="trading day YYYY-MM-DD (default: the latest)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="nightly config, TOML or YAML"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show the stages that would run, change nothing"),
+    force: bool = typer.Option(False, "--force", help="rerun every stage even if done"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """Run the nightly job for one trading day: ingest, validate, factors, score, portfolio, orders."""
+    cfg = nightly_config.load(config)
+    day = parse_date(date, "--date") or default_date(cfg)
+    if dry_run:
+        with MarketStore.open(home) as store:
+            todo = plan(store, cfg, day) if not force else ["ingest", "validate", "factors", "score", "portfolio", "orders"]
+        console.print(f"nightly {day} (config {cfg.key()}, home {flyer_home(home)}): would run "
+                      + (", ".join(todo) if todo else "nothing (all stages done)"))
+        return
+    result = run_night(home, cfg, day, force=force)
+    if not result.trading_day:
+        console.print(result.messages[0])
+        return
+    for msg in result.messages:
+        console.print(f"  {msg}")
+    done = ", ".join(result.ran) or "nothing (already done)"
+    console.print(f"[green]nightly {day} complete[/]: ran {done}"
+                  + (f"; skipped {', '.join(result.skipped)}" if result.skipped and result.ran else "")
+                  + f"\n  outputs: {result.outdir}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("nightly")(nightly)

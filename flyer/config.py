@@ -1,0 +1,154 @@
+"""Configuration of the nightly job: frozen, typed, loaded from TOML or YAML, content-hashed.
+
+Example (``nightly.toml``)::
+
+    factor_set = "alpha158"
+    runs = ["3f2a9c1b7d4e"]          # one run, or several for a rank-averaged ensemble
+
+    [source]
+    kind = "sim"                     # sim | files | akshare
+    stocks = 800
+    end = "2024-12-31"
+
+    [portfolio]
+    k = 50
+    n_drop = 5
+    capital = 10000000
+    deal_price = "open"
+    # holdings_file = "holdings.csv" # symbol,shares; default: the previous night's targets
+
+    [retrain]
+    schedule = "never"               # never | monthly (first trading day of each month)
+    model = "lgbm"
+    train_years = 3
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flyer.errors import FlyerError
+
+SOURCE_KINDS = ("sim", "files", "akshare")
+SCHEDULES = ("never", "monthly")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where each night's bars come from."""
+
+    kind: str = "sim"
+    stocks: int = 800                 # sim
+    seed: int = 42                    # sim
+    start: dt.date = dt.date(2016, 1, 1)
+    end: dt.date = dt.date(2024, 12, 31)   # sim: last day the simulated feed provides
+    path: str | None = None           # files: file or folder re-read each night
+    layout: str = "auto"              # files
+
+
+@dataclass(frozen=True)
+class PortfolioConfig:
+    """Top-k dropout portfolio for the next trading day."""
+
+    k: int = 50
+    n_drop: int = 5
+    capital: float = 10_000_000.0
+    deal_price: str = "open"
+    holdings_file: str | None = None  # CSV/Parquet with symbol, shares (overrides last night's targets)
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Optional scheduled retraining (a LightGBM run on a rolling window ending before the day)."""
+
+    schedule: str = "never"
+    model: str = "lgbm"
+    train_years: int = 3
+    valid_months: int = 6
+
+
+@dataclass(frozen=True)
+class NightlyConfig:
+    """Everything a nightly run depends on besides the date and the store."""
+
+    factor_set: str = "alpha158"
+    runs: tuple[str, ...] = ()
+    source: SourceConfig = field(default_factory=SourceConfig)
+    portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.source.kind not in SOURCE_KINDS:
+            raise FlyerError(f"config: source.kind must be one of {', '.join(SOURCE_KINDS)}, got {self.source.kind!r}")
+        if self.retrain.schedule not in SCHEDULES:
+            raise FlyerError(f"config: retrain.schedule must be one of {', '.join(SCHEDULES)}")
+        if self.portfolio.k < 1 or not 0 <= self.portfolio.n_drop <= self.portfolio.k:
+            raise FlyerError("config: portfolio needs k >= 1 and 0 <= n_drop <= k")
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    def key(self) -> str:
+        """Content hash (12 hex) of the canonical JSON of the config."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(raw) - set(names)
+    if unknown:
+        raise FlyerError(f"config: unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+    out = {}
+    for k, v in raw.items():
+        default = names[k].default
+        if isinstance(default, dt.date) and isinstance(v, str):
+            try:
+                v = dt.date.fromisoformat(v)
+            except ValueError:
+                raise FlyerError(f"config: {where}.{k} must be a date YYYY-MM-DD, got {v!r}") from None
+        out[k] = v
+    return cls(**out)
+
+
+def from_dict(raw: dict[str, Any]) -> NightlyConfig:
+    """Build a config from a parsed TOML/YAML mapping; unknown keys are errors."""
+    raw = dict(raw)
+    parts = {"source": SourceConfig, "portfolio": PortfolioConfig, "retrain": RetrainConfig}
+    kwargs: dict[str, Any] = {}
+    for name, cls in parts.items():
+        section = raw.pop(name, {}) or {}
+        if not isinstance(section, dict):
+            raise FlyerError(f"config: [{name}] must be a table")
+        kwargs[name] = _build(cls, section, name)
+    if "runs" in raw:
+        runs = raw.pop("runs")
+        kwargs["runs"] = tuple([runs] if isinstance(runs, str) else runs)
+    top = _build(NightlyConfig, raw, "the top level") if raw else None
+    return dataclasses.replace(top, **kwargs) if top else NightlyConfig(**kwargs)
+
+
+def load(path: str | Path | None) -> NightlyConfig:
+    """Read a TOML or YAML nightly config; None gives the defaults (sim source)."""
+    if path is None:
+        return NightlyConfig()
+    p = Path(path)
+    if not p.exists():
+        raise FlyerError(f"config file not found: {p}")
+    text = p.read_text()
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text) or {}
+        else:
+            raw = tomllib.loads(text)
+    except Exception as exc:  # noqa: BLE001 - report any parse error in one line
+        raise FlyerError(f"config {p}: cannot parse: {str(exc).splitlines()[0]}") from exc
+    return from_dict(raw)

@@ -1,0 +1,159 @@
+"""The bodies of the nightly stages (orchestrated by ``flyer.nightly.run_night``).
+
+Each takes the ``Night`` context, reads what earlier stages left in the store or in
+``night.outdir``, and writes its own output atomically.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from pathlib import Path
+
+import polars as pl
+
+from flyer.errors import FlyerError
+
+
+# ---------------------------------------------------------------------------------- ingest
+@functools.lru_cache(maxsize=4)
+def _sim_frames(stocks: int, seed: int, start: dt.date, end: dt.date) -> dict[str, pl.DataFrame]:
+    from data.sources.sim import SimConfig, generate
+
+    return generate(SimConfig(n_stocks=stocks, seed=seed, start=start, end=end))
+
+
+def sim_rows(stocks: int, seed: int, start: dt.date, first: dt.date | None, day: dt.date) -> dict[str, pl.DataFrame]:
+    """The sim feed as known on ``day``: rows dated in (first, day] (all up to ``day`` when
+    ``first`` is None). The sim is generated up to ``day`` itself, so nothing after ``day``
+    (delistings, later reviews) leaks into the instruments; runs ending earlier are exact
+    prefixes of later ones, so day-by-day ingestion equals one batch ingestion."""
+    frames = _sim_frames(stocks, seed, start, day)
+    in_span = pl.col("date") <= day if first is None else pl.col("date").is_between(first, day, closed="right")
+    return {
+        "calendar": frames["calendar"],
+        "instruments": frames["instruments"],
+        "bars": frames["bars"].filter(in_span),
+        "index_bars": frames["index_bars"].filter(in_span),
+        "index_members": frames["index_members"].filter(in_span),
+    }
+
+
+def ingest(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
+    """Stage 1: the source's rows after the store's last bar date, through ``night.date``."""
+    src, store, day = night.config.source, night.store, night.date
+    last = store._one("SELECT max(date) FROM bars")[0] if store.info()["bar_rows"] else None
+    if last is not None and last >= day and src.kind == "sim":
+        night.note(f"store already holds {day}")
+        return
+    if src.kind == "sim":
+        if day > src.end:
+            raise FlyerError(f"the sim feed ends on {src.end}; no data for {day}")
+        report = store.write("sim", sim_rows(src.stocks, src.seed, src.start, last, day), start=last, end=day)
+    elif src.kind == "files":
+        from data.sources import files
+
+        if not src.path:
+            raise FlyerError("config: source.path is required for kind = 'files'")
+        report = files.ingest(store, Path(src.path), layout=src.layout)
+    else:
+        from data.sources import akshare_source
+
+        start = (last + dt.timedelta(days=1)) if last else src.start
+        report = akshare_source.ingest(store, start=start, end=day, home=night.home)
+    night.note(f"ingested {report.rows_written:,} rows ({report.rows_rejected:,} rejected)")
+
+
+# -------------------------------------------------------------------------------- validate
+def validate(night) -> None:  # noqa: ANN001
+    """Stage 2: the day has bars, and the last ingest did not reject more than it kept."""
+    n = night.store._one("SELECT count(*) FROM bars WHERE date = ?", [night.date])[0]
+    if n == 0:
+        raise FlyerError(f"no bars for {night.date} in the store (source {night.config.source.kind})")
+    last = night.store.ingest_log().row(0, named=True)
+    if last["rows_rejected"] > max(last["rows_written"], 100):
+        raise FlyerError(f"ingest #{last['id']} rejected {last['rows_rejected']:,} rows (kept {last['rows_written']:,})")
+    night.note(f"{n:,} bars on {night.date}")
+
+
+# --------------------------------------------------------------------------------- factors
+def factors(night) -> None:  # noqa: ANN001
+    """Stage 3: factor values for the dates after the last stored one, through the day."""
+    from factors.library import load
+    from factors.pipeline import update
+
+    rep = update(night.store, night.home, load(night.config.factor_set), end=night.date)
+    night.note(f"factors {rep.set_name}: {rep.dates_written} date(s) computed in {rep.seconds:.1f}s")
+
+
+# ----------------------------------------------------------------------------------- score
+def score(night) -> None:  # noqa: ANN001
+    """Stage 4: scores for the day from the configured runs (rank-averaged when several)."""
+    from models import load_run
+
+    run_ids = list(night.config.runs) + _retrained(night)
+    if not run_ids:
+        raise FlyerError("no model run configured: set runs = [\"<id>\"] in the config (see `flyer runs`) "
+                         "or [retrain] schedule = \"monthly\"")
+    parts = []
+    for rid in run_ids:
+        s = load_run(night.home, rid).predict(night.store, night.date)
+        parts.append(s.with_columns(pl.col("score").rank("average").truediv(pl.len()).alias("score"),
+                                    pl.lit(rid).alias("run")))
+    scores = (pl.concat(parts).group_by("date", "symbol").agg(pl.col("score").mean())
+              .sort("score", "symbol", descending=[True, False]))
+    from flyer.nightly import atomic_write
+
+    atomic_write(scores, night.outdir / "scores.parquet")
+    night.note(f"scored {scores.height} stocks with {len(run_ids)} run(s)")
+
+
+def _retrained(night) -> list[str]:  # noqa: ANN001
+    """Run ids from scheduled retraining: a new LightGBM run on the first trading day of a month."""
+    cfg = night.config.retrain
+    if cfg.schedule == "never":
+        return []
+    marker = night.home / "nightly" / "retrained_run.txt"
+    cal = night.store.calendar(end=night.date)
+    first_of_month = cal.len() < 2 or cal[-2].month != night.date.month
+    if marker.exists() and not first_of_month:
+        return [marker.read_text().strip()]
+    from models import make_config, train
+
+    horizon_pad = dt.timedelta(days=10)
+    valid_start = night.date - dt.timedelta(days=30 * cfg.valid_months)
+    train_start = valid_start - dt.timedelta(days=365 * cfg.train_years)
+    mc = make_config(cfg.model, train=(train_start, valid_start - horizon_pad),
+                     valid=(valid_start, night.date - horizon_pad), test=None,
+                     factors=night.config.factor_set)
+    run = train(night.store, mc, home=night.home)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(run.id)
+    night.note(f"retrained {cfg.model} run {run.id}")
+    return [run.id]
+
+
+# ------------------------------------------------------------------------------- portfolio
+def portfolio(night) -> None:  # noqa: ANN001
+    """Stage 5: top-k dropout targets for the next trading day from the current holdings."""
+    from flyer.portfolio import current_holdings, targets_for
+
+    scores = pl.read_parquet(night.outdir / "scores.parquet")
+    holdings = current_holdings(night)
+    targets = targets_for(night, scores, holdings)
+    night.log.replace("nightly_targets", night.date, targets)
+    night.note(f"{targets.height} target holdings for {night.next_date}")
+
+
+# ---------------------------------------------------------------------------------- orders
+def orders(night) -> None:  # noqa: ANN001
+    """Stage 6: orders (lots) that move the holdings to the targets; store + CSV + Parquet."""
+    from flyer.nightly import atomic_write
+    from flyer.portfolio import current_holdings, orders_for
+
+    targets = night.log.read("nightly_targets", night.date)
+    book = orders_for(night, current_holdings(night), targets)
+    night.log.replace("nightly_orders", night.date, book)
+    atomic_write(book, night.outdir / "orders.parquet")
+    atomic_write(book, night.outdir / "orders.csv")
+    atomic_write(targets, night.outdir / "targets.parquet")
+    night.note(f"{book.height} orders for {night.next_date} -> {night.outdir / 'orders.csv'}")
