@@ -1,0 +1,186 @@
+"""Prepare dense (date x symbol) execution arrays from the market store.
+
+Steps (``load_market``):
+  1. the trading calendar from ``start`` to ``end`` plus ``LOOKBACK`` earlier days (previous
+     close for price limits, and whether a stock listed recently);
+  2. raw bars (``adjust=False``) of the requested symbols;
+  3. per stock-day in polars: raw previous close ``close[t-1] * adj[t-1] / adj[t]``, day of
+     listing (from the stock's first bar), board (``data.symbols.board_expr``), limit prices
+     (``data.rules.limit_prices_expr``), the deal price (open / close / vwap);
+  4. buy/sell blocking flags per stock-day (``rules_nb.buy_blocked_nb`` / ``sell_blocked_nb``);
+  5. scatter into dense arrays, forward-fill the adjusted close and adj factor;
+     ``delist_row``: the first row after a stock's last bar when the calendar goes on.
+
+Positions are simulated in *adjusted shares* q = raw shares / adj_factor, valued at the
+adjusted price raw x adj_factor. q is unchanged by a split or dividend, so raw share counts
+scale by adj[t]/adj[t-1] on an adj_factor change: dividends and splits are reinvested and NAV
+follows the total-return (back-adjusted) price. Lots apply to raw shares q x adj.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+from backtest import rules_nb
+from data import rules
+from data.symbols import board_expr
+
+LOOKBACK = 10  # > rules.IPO_FREE_DAYS, so a listing inside the lookback is seen
+EXCHANGES = ("SH", "SZ", "BJ")
+
+
+@dataclass(frozen=True, eq=False)
+class Market:
+    """Dense execution inputs; rows are trading days, columns symbols (axis order as named).
+
+    deal: (T, N) raw deal price in CNY, NaN where the stock has no bar.
+    adj: (T, N) adj factor, forward-filled (1 before the first bar).
+    close_val: (T, N) adjusted close raw x adj, forward-filled, NaN before the first bar.
+    buy_block / sell_block: (T, N) bool, no bar, suspended or at the limit.
+    delist_row: (N,) int, row of the forced sale at the last close (T when never delisted).
+    min_lot / lot_inc: (N,) shares; exch: (N,) 0 SH, 1 SZ, 2 BJ.
+    stamp: (T,) seller stamp duty rate; transfer: (T, 3) transfer fee rate by exchange.
+    """
+
+    dates: tuple[dt.date, ...]
+    symbols: tuple[str, ...]
+    deal: np.ndarray
+    adj: np.ndarray
+    close_val: np.ndarray
+    buy_block: np.ndarray
+    sell_block: np.ndarray
+    delist_row: np.ndarray
+    min_lot: np.ndarray
+    lot_inc: np.ndarray
+    exch: np.ndarray
+    stamp: np.ndarray
+    transfer: np.ndarray
+    deal_price: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.deal.shape
+
+
+def trade_calendar(store, start: dt.date | None, end: dt.date | None) -> tuple[list[dt.date], list[dt.date]]:
+    """(lookback days, days in [start, end]) from the store's calendar."""
+    cal = store.calendar(None, end).to_list()
+    first = next((i for i, d in enumerate(cal) if start is None or d >= start), len(cal))
+    return cal[max(0, first - LOOKBACK):first], cal[first:]
+
+
+def stock_days(store, days: list[dt.date], symbols: list[str], deal_price: str) -> pl.DataFrame:
+    """Long frame of raw bars with prev close, day of listing, limit prices and block flags."""
+    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False)
+    lists = store.instruments().select("symbol", "list_date")
+    c = pl.col
+    df = (
+        bars.join(lists, on="symbol", how="left")
+        .with_columns(
+            (c("close").shift(1) * c("adj_factor").shift(1) / c("adj_factor")).over("symbol").alias("prev_close"),
+            c("date").min().over("symbol").alias("first"),
+            (c("date").cum_count().over("symbol")).alias("nth"),
+            board_expr(c("symbol")).alias("board"),
+        )
+        .with_columns(
+            pl.when((c("first") > days[0]) | (c("first") == c("list_date")))
+            .then(c("nth")).otherwise(c("nth") + 1000).alias("dol"),
+        )
+    )
+    up, down = rules.limit_prices_expr(c("prev_close"), c("board"), c("is_st"), c("date"), c("dol"))
+    df = df.with_columns(up.alias("limit_up"), down.alias("limit_down"), c(deal_price).alias("deal"))
+    buy, sell = block_flags_nb(
+        df["deal"].to_numpy().astype(np.float64), df["close"].to_numpy().astype(np.float64),
+        df["limit_up"].fill_null(np.nan).to_numpy().astype(np.float64),
+        df["limit_down"].fill_null(np.nan).to_numpy().astype(np.float64),
+        df["is_suspended"].fill_null(False).to_numpy(), deal_price == "open")
+    return df.with_columns(pl.Series("buy_block", buy), pl.Series("sell_block", sell))
+
+
+@njit(cache=True)
+def block_flags_nb(deal: np.ndarray, close: np.ndarray, up: np.ndarray, down: np.ndarray,
+                   suspended: np.ndarray, deal_is_open: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per stock-day buy / sell block flags (flat arrays, one entry per bar)."""
+    n = deal.shape[0]
+    buy = np.empty(n, dtype=np.bool_)
+    sell = np.empty(n, dtype=np.bool_)
+    for r in range(n):
+        ok = not np.isnan(deal[r]) and deal[r] > 0
+        buy[r] = rules_nb.buy_blocked_nb(ok, suspended[r], deal[r], close[r], up[r], deal_is_open)
+        sell[r] = rules_nb.sell_blocked_nb(ok, suspended[r], deal[r], close[r], down[r], deal_is_open)
+    return buy, sell
+
+
+@njit(cache=True)
+def ffill_nb(a: np.ndarray, fill_first: float) -> np.ndarray:
+    """Forward-fill NaN down each column in place; leading NaN become ``fill_first``."""
+    for j in range(a.shape[1]):
+        last = fill_first
+        for i in range(a.shape[0]):
+            if np.isnan(a[i, j]):
+                a[i, j] = last
+            else:
+                last = a[i, j]
+    return a
+
+
+def _dense(ri: np.ndarray, ci: np.ndarray, values: np.ndarray, shape: tuple[int, int], fill) -> np.ndarray:
+    out = np.full(shape, fill, dtype=np.asarray(values).dtype)
+    out[ri, ci] = values
+    return out
+
+
+def fee_rates(days: list[dt.date]) -> tuple[np.ndarray, np.ndarray]:
+    """(stamp (T,), transfer (T, 3)) rates by trade date from ``data.rules``."""
+    stamp = np.array([rules.stamp_duty_rate(d) for d in days], dtype=np.float64)
+    transfer = np.array([[rules.transfer_fee_rate(d, ex) for ex in EXCHANGES] for d in days], dtype=np.float64)
+    return stamp.reshape(len(days)), transfer.reshape(len(days), 3)
+
+
+def load_market(store, symbols: list[str], start: dt.date | None, end: dt.date | None,
+                deal_price: str = "open") -> Market:
+    """Dense execution arrays for ``symbols`` over the trading days in [start, end]."""
+    lookback, days = trade_calendar(store, start, end)
+    if not days:
+        raise ValueError(f"no trading days in the store between {start} and {end}")
+    symbols = sorted(set(symbols))
+    long = stock_days(store, lookback + days, symbols, deal_price)
+    present = sorted(set(long["symbol"].unique().to_list()))
+    last_bar = long.group_by("symbol").agg(pl.col("date").max().alias("last"))
+    long = long.filter(pl.col("date") >= days[0])
+    shape = (len(days), len(present))
+    row_of = pl.DataFrame({"date": days, "ri": np.arange(len(days))}, schema={"date": pl.Date, "ri": pl.Int64})
+    col_of = pl.DataFrame({"symbol": present, "ci": np.arange(len(present))}, schema={"symbol": pl.Utf8, "ci": pl.Int64})
+    long = long.join(row_of, on="date").join(col_of, on="symbol")
+    ri, ci = long["ri"].to_numpy(), long["ci"].to_numpy()
+    adj = ffill_nb(_dense(ri, ci, long["adj_factor"].to_numpy().astype(np.float64), shape, np.nan), 1.0)
+    close_val = ffill_nb(_dense(ri, ci, (long["close"] * long["adj_factor"]).to_numpy(), shape, np.nan), np.nan)
+    return Market(
+        dates=tuple(days), symbols=tuple(present),
+        deal=_dense(ri, ci, long["deal"].to_numpy().astype(np.float64), shape, np.nan),
+        adj=adj, close_val=close_val,
+        buy_block=_dense(ri, ci, long["buy_block"].to_numpy(), shape, True),
+        sell_block=_dense(ri, ci, long["sell_block"].to_numpy(), shape, True),
+        delist_row=_delist_rows(last_bar, present, days),
+        min_lot=np.array([rules.lot_rules(b)[0] for b in _boards(present)], dtype=np.float64),
+        lot_inc=np.array([rules.lot_rules(b)[1] for b in _boards(present)], dtype=np.float64),
+        exch=np.array([EXCHANGES.index(s.split(".")[1]) for s in present], dtype=np.int64),
+        stamp=fee_rates(days)[0], transfer=fee_rates(days)[1], deal_price=deal_price,
+    )
+
+
+def _boards(symbols: list[str]) -> list[str]:
+    frame = pl.DataFrame({"s": symbols}, schema={"s": pl.Utf8})
+    return frame.select(board_expr(pl.col("s")).alias("b"))["b"].to_list()
+
+
+def _delist_rows(last_bar: pl.DataFrame, symbols: list[str], days: list[dt.date]) -> np.ndarray:
+    """Row of the first trading day after each symbol's last bar (len(days) if none in range)."""
+    last = dict(zip(last_bar["symbol"].to_list(), last_bar["last"].to_list()))
+    idx = np.searchsorted(np.array(days, dtype="datetime64[D]"),
+                          np.array([last[s] for s in symbols], dtype="datetime64[D]"), side="right")
+    return idx.astype(np.int64)

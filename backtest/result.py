@@ -1,0 +1,186 @@
+"""The immutable backtest result, built from vectorbt order records.
+
+Everything derived (NAV, cash, positions, trades with each fee, turnover) is computed from the
+records and the market arrays, on demand. Money in CNY, shares are raw (exchange) shares.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+from backtest.config import BacktestConfig
+from backtest.market import Market
+
+
+@njit(cache=True)
+def book_nb(col: np.ndarray, idx: np.ndarray, size: np.ndarray, price: np.ndarray, fees: np.ndarray,
+            side: np.ndarray, close_val: np.ndarray, capital: float
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Replay one portfolio's records (sorted by idx) -> (nav, cash, traded value, holdings count), each (T,).
+
+    ``size`` adjusted shares, ``price`` adjusted fill price; side 0 buy, 1 sell (vectorbt).
+    """
+    t, n = close_val.shape
+    pos = np.zeros(n)
+    nav, cash_out, traded, count = np.zeros(t), np.zeros(t), np.zeros(t), np.zeros(t)
+    cash = capital
+    r = 0
+    for i in range(t):
+        while r < col.shape[0] and idx[r] == i:
+            value = size[r] * price[r]
+            if side[r] == 0:
+                cash -= value + fees[r]
+                pos[col[r]] += size[r]
+            else:
+                cash += value - fees[r]
+                pos[col[r]] -= size[r]
+                if abs(pos[col[r]]) < 1e-12:
+                    pos[col[r]] = 0.0
+            traded[i] += value
+            r += 1
+        total = cash
+        held = 0
+        for j in range(n):
+            if pos[j] != 0.0:
+                total += pos[j] * close_val[i, j]
+                held += 1
+        nav[i], cash_out[i], count[i] = total, cash, held
+    return nav, cash_out, traded, count
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    """One portfolio's run. ``records``: vectorbt order records of this portfolio (columns 0..N-1).
+
+    ``benchmark``: [date, close] of the benchmark series named ``benchmark_name`` (may be empty).
+    ``blocked``: (T, 2) counts of orders not sent per day [buys, sells] (limits / suspension).
+    """
+
+    config: BacktestConfig
+    market: Market
+    records: np.ndarray
+    blocked: np.ndarray
+    benchmark: pl.DataFrame
+    benchmark_name: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def _book(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        r = self.records
+        return book_nb(r["col"].astype(np.int64), r["idx"].astype(np.int64), r["size"], r["price"],
+                       r["fees"], r["side"].astype(np.int64), self.market.close_val, self.config.capital)
+
+    @property
+    def dates(self) -> list[dt.date]:
+        return list(self.market.dates)
+
+    @property
+    def nav(self) -> np.ndarray:
+        """(T,) NAV in CNY at each day's close."""
+        return self._book[0]
+
+    @property
+    def cash(self) -> np.ndarray:
+        """(T,) cash in CNY at each day's close."""
+        return self._book[1]
+
+    def daily(self) -> pl.DataFrame:
+        """[date, nav, cash, positions_value, n_holdings, traded_value, turnover, costs, benchmark].
+
+        turnover = traded value / 2 / previous NAV (two-sided average, fraction);
+        costs = commission + stamp duty + transfer fee + slippage of the day (CNY).
+        """
+        nav, cash, traded, count = self._book
+        prev = np.concatenate([[self.config.capital], nav[:-1]])
+        trades = self.trades()
+        per_day = trades.group_by("date").agg(pl.col("total_cost").sum()) if trades.height else None
+        df = pl.DataFrame({
+            "date": self.dates, "nav": nav, "cash": cash, "positions_value": nav - cash,
+            "n_holdings": count.astype(np.int64), "traded_value": traded,
+            "turnover": traded / 2 / prev,
+        }, schema_overrides={"date": pl.Date})
+        if per_day is not None:
+            df = df.join(per_day.rename({"total_cost": "costs"}), on="date", how="left")
+        else:
+            df = df.with_columns(pl.lit(0.0).alias("costs"))
+        df = df.with_columns(pl.col("costs").fill_null(0.0))
+        if self.benchmark.height:
+            df = df.join(self.benchmark.select("date", pl.col("close").alias("benchmark")), on="date", how="left")
+        else:
+            df = df.with_columns(pl.lit(None, pl.Float64).alias("benchmark"))
+        return df
+
+    def trades(self) -> pl.DataFrame:
+        """Fills: [date, symbol, side, shares, price, value, commission, stamp_duty, transfer_fee,
+        slippage, total_cost, reason] with raw shares and the raw fill price (slippage included).
+
+        reason: ``trade`` or ``delisted`` (forced sale at the last close).
+        """
+        m, r, c = self.market, self.records, self.config.costs
+        if r.shape[0] == 0:
+            return _empty_trades()
+        col, idx = r["col"].astype(np.int64), r["idx"].astype(np.int64)
+        adj = m.adj[idx, col]
+        shares = r["size"] * adj
+        value = r["size"] * r["price"]
+        sell = r["side"] == 1
+        delisted = m.delist_row[col] == idx
+        comm = np.maximum(value * c.commission, c.min_commission)
+        duty = np.where(sell, value * m.stamp[idx], 0.0) * c.stamp_duty
+        transfer = value * m.transfer[idx, m.exch[col]] * c.transfer_fee
+        base = np.where(delisted, value / shares, m.deal[idx, col])
+        slip = np.abs(r["price"] / adj - base) * shares
+        slip = np.where(delisted, 0.0, slip)
+        return pl.DataFrame({
+            "date": np.array(m.dates, dtype="datetime64[D]")[idx],
+            "symbol": np.array(m.symbols, dtype=object)[col].astype(str),
+            "side": np.where(sell, "sell", "buy"), "shares": shares, "price": r["price"] / adj,
+            "value": value, "commission": comm, "stamp_duty": duty, "transfer_fee": transfer,
+            "slippage": slip, "total_cost": comm + duty + transfer + slip,
+            "reason": np.where(delisted, "delisted", "trade"),
+        }).with_columns(pl.col("date").cast(pl.Date)).sort("date", "side", "symbol")
+
+    def positions(self) -> pl.DataFrame:
+        """Holdings at each day's close: [date, symbol, shares (raw), value (CNY)], non-zero only."""
+        m, r = self.market, self.records
+        if r.shape[0] == 0:
+            return pl.DataFrame(schema={"date": pl.Date, "symbol": pl.Utf8, "shares": pl.Float64, "value": pl.Float64})
+        signed = np.where(r["side"] == 0, r["size"], -r["size"])
+        df = pl.DataFrame({"col": r["col"].astype(np.int64), "idx": r["idx"].astype(np.int64), "q": signed})
+        df = df.group_by("col", "idx").agg(pl.col("q").sum()).sort("col", "idx")
+        df = df.with_columns(pl.col("q").cum_sum().over("col"),
+                             pl.col("idx").shift(-1).over("col").fill_null(len(m.dates)).alias("until"))
+        df = df.filter(pl.col("q").abs() > 1e-12)
+        df = df.with_columns(pl.int_ranges("idx", "until").alias("day")).explode("day")
+        day, col = df["day"].to_numpy(), df["col"].to_numpy()
+        q = df["q"].to_numpy()
+        return pl.DataFrame({
+            "date": np.array(m.dates, dtype="datetime64[D]")[day],
+            "symbol": np.array(m.symbols, dtype=object)[col].astype(str),
+            "shares": q * m.adj[day, col], "value": q * m.close_val[day, col],
+        }).with_columns(pl.col("date").cast(pl.Date)).sort("date", "symbol")
+
+    def metrics(self) -> dict[str, float | str]:
+        """Headline metrics (see ``backtest.metrics.summary``)."""
+        from backtest.metrics import summary
+
+        return summary(self.daily(), self.benchmark_name)
+
+    def yearly(self) -> pl.DataFrame:
+        """Per-year table (see ``backtest.metrics.yearly``)."""
+        from backtest.metrics import yearly
+
+        return yearly(self.daily())
+
+
+def _empty_trades() -> pl.DataFrame:
+    schema = {"date": pl.Date, "symbol": pl.Utf8, "side": pl.Utf8, "shares": pl.Float64, "price": pl.Float64,
+              "value": pl.Float64, "commission": pl.Float64, "stamp_duty": pl.Float64,
+              "transfer_fee": pl.Float64, "slippage": pl.Float64, "total_cost": pl.Float64, "reason": pl.Utf8}
+    return pl.DataFrame(schema=schema)
