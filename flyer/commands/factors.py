@@ -85,23 +85,26 @@ def eval_cmd(
         console.print(f"report -> {rep.write(report, page)}")
 
 
+#: (summary column, header, format) of the printed ranked table
+_COLUMNS = (("rank_ic_mean", "RankIC", "{:.4f}"), ("rank_icir", "RankICIR", "{:.3f}"), ("rank_ic_t", "t", "{:.2f}"),
+            ("ic_mean", "IC", "{:.4f}"), ("icir", "ICIR", "{:.3f}"), ("top_minus_bottom", "Q5-Q1", "{:.2%}"),
+            ("top_excess", "top-univ", "{:.2%}"), ("turnover", "turn", "{:.0%}"),
+            ("rank_autocorr", "autoc", "{:.2f}"), ("dropped", "drop", "{:.1%}"))
+
+
 def _print_summary(summary, title: str) -> None:  # noqa: ANN001 - pl.DataFrame
-    cols = ["factor", "rank_ic_mean", "rank_icir", "rank_ic_t", "ic_mean", "icir", "top_minus_bottom",
-            "top_excess", "turnover", "rank_autocorr", "dropped"]
-    table = Table(*cols, title=title)
+    table = Table(title=title)
+    width = max([len(f) for f in summary["factor"].to_list()] + [6])
+    table.add_column("factor", no_wrap=True, min_width=width)
+    for _, header, _ in _COLUMNS:
+        table.add_column(header)
     for r in summary.iter_rows(named=True):
-        table.add_row(r["factor"], *[_fmt(c, r[c]) for c in cols[1:]])
+        table.add_row(r["factor"], *[_fmt(f, r[c]) for c, _, f in _COLUMNS])
     console.print(table)
 
 
-def _fmt(col: str, v: object) -> str:
-    if not isinstance(v, float):
-        return str(v)
-    if col in ("top_minus_bottom", "top_excess"):
-        return f"{v:.3%}"
-    if col in ("turnover", "dropped"):
-        return f"{v:.1%}"
-    return f"{v:.3f}" if "t" not in col.split("_")[-1:] else f"{v:.2f}"
+def _fmt(fmt: str, v: object) -> str:
+    return fmt.format(v) if isinstance(v, (int, float)) and v == v else "-"
 
 
 @sub.command("list")

@@ -1,0 +1,101 @@
+"""Evaluation tables on tiny hand-made frames with known answers."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from factors import evaluation as ev
+from factors import report
+from flyer.errors import FlyerError
+
+D = [dt.date(2022, 1, 3) + dt.timedelta(days=i) for i in range(30)]
+
+
+def _bars() -> pl.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(12):
+        close = 10 * np.cumprod(1 + rng.normal(0.001 * s, 0.02, len(D)))
+        rows.append(pl.DataFrame({"symbol": f"S{s:02d}", "date": D, "close": close}))
+    return pl.concat(rows)
+
+
+def test_forward_returns_start_at_next_close():
+    bars = _bars()
+    fwd = ev.forward_returns(bars, (1, 5))
+    s0 = bars.filter(pl.col("symbol") == "S00")["close"].to_numpy()
+    f0 = fwd.filter(pl.col("symbol") == "S00")
+    assert f0["ret_1"][0] == pytest.approx(s0[2] / s0[1] - 1)
+    assert f0["ret_5"][3] == pytest.approx(s0[9] / s0[4] - 1)
+    assert f0["ret_5"].tail(6).null_count() == 6 and f0["ret_1"].tail(2).null_count() == 2
+
+
+def _values(bars: pl.DataFrame) -> pl.DataFrame:
+    fwd = ev.forward_returns(bars, (1, 5))
+    noise = np.random.default_rng(1).normal(0, 0.02, fwd.height)
+    return fwd.select("date", "symbol", (pl.col("ret_5").fill_null(0) + noise).alias("good"),
+                      pl.Series("noise", noise), (-pl.col("ret_1").fill_null(0)).alias("bad"))
+
+
+def test_ic_table_matches_scipy_and_cleaning_counts():
+    bars = _bars()
+    fwd = ev.forward_returns(bars, (1, 5))
+    values = _values(bars).with_columns(pl.when(pl.col("symbol") == "S03").then(None).otherwise(pl.col("good")).alias("good"))
+    table, clean = ev.factor_table(values, "good", fwd, horizons=(1, 5))
+    assert clean.missing_factor == len(D)  # S03 is null throughout
+    assert clean.missing_return == 11 * 6  # the last 6 days lack a 5-day return
+    assert clean.rows_kept == table.height == 11 * (len(D) - 6)
+    ic = ev.ic_table(table, (5,))
+    day = table.filter(pl.col("date") == D[4])
+    row = ic.filter(pl.col("date") == D[4]).row(0, named=True)
+    assert row["ic"] == pytest.approx(stats.pearsonr(day["value"], day["ret_5"])[0])
+    assert row["rank_ic"] == pytest.approx(stats.spearmanr(day["value"], day["ret_5"])[0])
+    summ = ev.ic_summary(ic).row(0, named=True)
+    vals = ic["rank_ic"].to_numpy()
+    assert summ["rank_icir"] == pytest.approx(vals.mean() / vals.std(ddof=1))
+    assert summ["rank_ic_t"] == pytest.approx(vals.mean() / vals.std(ddof=1) * np.sqrt(len(vals)))
+
+
+def test_universe_and_max_loss():
+    bars = _bars()
+    fwd = ev.forward_returns(bars, (1,))
+    values = _values(bars)
+    univ = values.filter(pl.col("symbol") < "S06").select("date", "symbol")
+    table, clean = ev.factor_table(values, "noise", fwd, universe=univ, horizons=(1,))
+    assert clean.outside_universe == 6 * len(D) and set(table["symbol"]) == {f"S{i:02d}" for i in range(6)}
+    holey = values.with_columns(pl.when(pl.col("symbol") < "S09").then(None).otherwise(pl.col("noise")).alias("noise"))
+    with pytest.raises(FlyerError, match="max_loss"):
+        ev.factor_table(holey, "noise", fwd, horizons=(1,), max_loss=0.5)
+
+
+def test_quantiles_turnover_autocorr_and_set():
+    bars = _bars()
+    fwd = ev.forward_returns(bars, (1, 5))
+    values = _values(bars)
+    e = ev.evaluate_factor(values, "good", fwd, horizon=5, horizons=(1, 5), quantiles=4)
+    q = e.quantiles["mean_ret"].to_list()
+    assert len(q) == 4 and q[-1] > q[0]
+    assert set(e.quantile_daily.filter(pl.col("date") == D[0])["n"].to_list()) == {3}
+    assert (e.top_excess["excess"].drop_nulls() > -1).all()
+    assert e.turnover["turnover"].is_between(0, 1).all()
+    assert e.autocorr["autocorr"].is_between(-1, 1).all()
+    evals = ev.evaluate_set(values, fwd, horizon=5, horizons=(1, 5))
+    summary = ev.summary_table(evals)
+    assert summary["factor"][0] == "good" and summary.height == 3
+    decay = ev.ic_decay(evals)
+    assert decay.filter(pl.col("factor") == "good").height == 2
+    corr = ev.correlation_matrix(values)
+    assert corr.columns == ["factor", "good", "noise", "bad"]
+    assert np.allclose(np.diag(corr.select("good", "noise", "bad").to_numpy()), 1.0)
+    page = report.build(evals, title="t", values=values)
+    assert "<table>" in page and "plotly" in page.lower() and "missing return" in page
+
+
+def test_turnover_hand_case():
+    t = pl.DataFrame({"date": [D[0]] * 2 + [D[1]] * 2, "symbol": ["A", "B", "A", "C"],
+                      "value": [1.0, 1.0, 1.0, 1.0], "quantile": [5, 5, 5, 5]})
+    assert ev.turnover(t)["turnover"].to_list() == [0.5]
