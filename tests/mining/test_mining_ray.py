@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from factors.mining import MiningData, RayEvaluator, SearchConfig, SerialEvaluator, mine
+
+ray = pytest.importorskip("ray")
+
+
+def test_ray_and_serial_give_the_same_result(mining_data: MiningData) -> None:
+    cfg = SearchConfig(population=24, generations=2, seed=4, seeds=("$industry + $close",))
+    serial = mine(SerialEvaluator(mining_data, batch_size=6), cfg)
+    assert not ray.is_initialized()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        with RayEvaluator(mining_data, batch_size=6) as evaluator:
+            assert not evaluator._owns
+            seen: list[tuple[int, int, int]] = []
+            parallel = mine(evaluator, cfg, progress=lambda g, d, n: seen.append((g, d, n)))
+    finally:
+        ray.shutdown()
+    assert [dataclasses.astuple(p) for p in parallel.pool] == [dataclasses.astuple(p) for p in serial.pool]
+    assert parallel.history == serial.history
+    assert seen and seen[-1][1] == seen[-1][2]
