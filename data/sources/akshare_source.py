@@ -113,17 +113,22 @@ class Cache:
 
 
 # ---------------------------------------------------------------------------- public API
-def ingest(store: Any, path: Any = None, *, start: dt.date | str, end: dt.date | str,
+DEFAULT_START = dt.date(2010, 1, 1)
+
+
+def ingest(store: Any, path: Any = None, *, start: dt.date | str | None = None, end: dt.date | str | None = None,
            symbols: list[str] | tuple[str, ...] | str | None = None, ak: Any = None,
            sleep: Callable[[float], None] = time.sleep, cache_dir: str | os.PathLike | None = None,
            **options: Any) -> Any:
     """Fetch from akshare (resumable through the cache) and write everything in one ``store.write``.
 
-    ``path`` is unused (the CLI's common signature). ``options``: fields of ``AkshareConfig``
+    ``path`` is unused (the CLI's common signature); ``start`` defaults to 2010-01-01, ``end`` to
+    today. ``options``: fields of ``AkshareConfig``
     (delay, tries, backoff, indexes, weights, progress). Returns the store's ``IngestReport``
     with a first message counting symbols that returned no bars.
     """
-    cfg = AkshareConfig(start=_date(start), end=_date(end), symbols=_symbols(symbols), **options)
+    cfg = AkshareConfig(start=_date(start or DEFAULT_START), end=_date(end or dt.date.today()),
+                        symbols=_symbols(symbols), **options)
     folder = Path(cache_dir) if cache_dir else Path(store.path).parent / "cache" / "akshare" / cfg.key
     frames, empty = read(cfg, ak=ak, sleep=sleep, cache=Cache(folder))
     report = store.write(SOURCE, frames, cfg.start, cfg.end)
