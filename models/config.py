@@ -40,6 +40,10 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
                     "weight_decay": 0.0, "epochs": 30, "patience": 5, "dates_per_batch": 2},
 }
 
+# LambdaRank gradients are on another scale: qlib's strong L1/L2 would stop every split.
+LAMBDARANK_PARAMS = {"lambda_l1": 0.0, "lambda_l2": 1.0, "learning_rate": 0.05, "num_leaves": 31,
+                     "max_depth": -1, "min_data_in_leaf": 100}
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -124,7 +128,8 @@ def make_config(model: str, train: DateRange, valid: DateRange, test: DateRange,
         data.setdefault("fillna", None)
         data.setdefault("label_norm", "cszscore")
     objective = objective or ("regression" if model in ("lgbm", "linear") else "mse")
-    merged = {**DEFAULT_PARAMS[model], **(params or {})}
+    rank = LAMBDARANK_PARAMS if (model, objective) == ("lgbm", "lambdarank") else {}
+    merged = {**DEFAULT_PARAMS[model], **rank, **(params or {})}
     cfg = TrainConfig(DataConfig(**data),
                       SplitConfig(train, valid, test, walk_forward, retrain_months, window),
                       ModelConfig(model, objective, merged), seed)

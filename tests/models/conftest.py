@@ -1,4 +1,4 @@
-"""Fixtures of the models tests: a session-scoped sim market (200 stocks, 2018-01..2021-06)
+"""Fixtures of the models tests: a session-scoped sim market (400 stocks, 2018-01..2021-06)
 and a small LightGBM run on it. Both are read-only for tests; tests that write use tmp_path."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("models_home")
-    cfg = SimConfig(n_stocks=200, start=D(2018, 1, 1), end=D(2021, 6, 30), seed=7)
+    cfg = SimConfig(n_stocks=400, start=D(2018, 1, 1), end=D(2021, 6, 30), seed=7)
     with MarketStore.open(home) as store:
         store.write("sim", generate(cfg), start=cfg.start, end=cfg.end)
     return home
