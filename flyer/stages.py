@@ -22,16 +22,26 @@ def _sim_frames(stocks: int, seed: int, start: dt.date, end: dt.date) -> dict[st
     return generate(SimConfig(n_stocks=stocks, seed=seed, start=start, end=end))
 
 
-def sim_rows(stocks: int, seed: int, start: dt.date, first: dt.date | None, day: dt.date) -> dict[str, pl.DataFrame]:
+def sim_rows(stocks: int, seed: int, start: dt.date, end: dt.date, first: dt.date | None,
+             day: dt.date) -> dict[str, pl.DataFrame]:
     """The sim feed as known on ``day``: rows dated in (first, day] (all up to ``day`` when
-    ``first`` is None). The sim is generated up to ``day`` itself, so nothing after ``day``
-    (delistings, later reviews) leaks into the instruments; runs ending earlier are exact
-    prefixes of later ones, so day-by-day ingestion equals one batch ingestion."""
-    frames = _sim_frames(stocks, seed, start, day)
+    ``first`` is None). The market is generated once up to the feed's ``end`` (runs ending
+    earlier are exact prefixes of later ones), and the instruments are cut back to what was
+    known on ``day``: listed by then, delisting dates only when past, ST prefix as of ``day``."""
+    frames = _sim_frames(stocks, seed, start, end)
     in_span = pl.col("date") <= day if first is None else pl.col("date").is_between(first, day, closed="right")
+    st_today = frames["bars"].filter(pl.col("date") == day).select("symbol", "is_st")
+    inst = (frames["instruments"].filter(pl.col("list_date") <= day)
+            .join(st_today, on="symbol", how="left")
+            .with_columns(
+                pl.when(pl.col("delist_date") <= day).then(pl.col("delist_date")).otherwise(None).alias("delist_date"),
+                pl.when(pl.col("is_st").fill_null(False))
+                .then(pl.lit("*ST ") + pl.col("name").str.strip_prefix("*ST "))
+                .otherwise(pl.col("name").str.strip_prefix("*ST ")).alias("name"))
+            .drop("is_st"))
     return {
-        "calendar": frames["calendar"],
-        "instruments": frames["instruments"],
+        "calendar": frames["calendar"].filter(pl.col("date") <= day),
+        "instruments": inst,
         "bars": frames["bars"].filter(in_span),
         "index_bars": frames["index_bars"].filter(in_span),
         "index_members": frames["index_members"].filter(in_span),
@@ -48,7 +58,7 @@ def ingest(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
     if src.kind == "sim":
         if day > src.end:
             raise FlyerError(f"the sim feed ends on {src.end}; no data for {day}")
-        report = store.write("sim", sim_rows(src.stocks, src.seed, src.start, last, day), start=last, end=day)
+        report = store.write("sim", sim_rows(src.stocks, src.seed, src.start, src.end, last, day), start=last, end=day)
     elif src.kind == "files":
         from data.sources import files
 

@@ -34,7 +34,7 @@ def _cfg(factor_file: Path, run_id: str) -> NightlyConfig:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    """A home bootstrapped through BOOT by the nightly ingest, with a small LightGBM run."""
+    """A home with the sim market through BOOT and a small ridge run (fast, never constant)."""
     import models
 
     root = tmp_path_factory.mktemp("nightly")
@@ -43,10 +43,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     home = root / "base"
     with MarketStore.open(home) as store:
         ingest_source(store, "sim", start=START, end=BOOT, stocks=60, seed=11)
-        cfg = models.make_config("lgbm", train=(dt.date(2019, 2, 1), dt.date(2019, 9, 30)),
+        cfg = models.make_config("linear", train=(dt.date(2019, 2, 1), dt.date(2019, 9, 30)),
                                  valid=(dt.date(2019, 10, 15), dt.date(2019, 12, 31)),
-                                 test=(dt.date(2020, 1, 15), dt.date(2020, 3, 20)), factors=str(factor_file),
-                                 params={"num_boost_round": 20})
+                                 test=(dt.date(2020, 1, 15), dt.date(2020, 3, 20)), factors=str(factor_file))
         run = models.train(store, cfg, home=home)
     return home, factor_file, run.id
 
