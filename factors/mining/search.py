@@ -13,7 +13,8 @@ Algorithm (``mine``), one generation at a time:
   5. ``breed``: elites by fitness, then offspring by tournament selection and crossover /
      subtree / point mutation, never repeating a formula seen before in the run;
   6. write the checkpoint (``save_checkpoint``, atomic): generation, population, pool, RNG state
-     and seen keys; a rerun with the same identity resumes from it.
+     and seen keys; a rerun with the same identity resumes from it (``generations`` is not part
+     of the identity, so a finished run can be extended).
 
 All randomness lives here, in one ``random.Random`` seeded by ``SearchConfig.seed``; evaluation
 is deterministic, so serial and parallel runs and resumed runs give the same pool.
@@ -118,6 +119,7 @@ class MiningResult:
     pool: tuple[PoolEntry, ...]
     history: tuple[GenerationReport, ...]
     evaluated: int
+    resumed_from: int = 0    # generations already done in the checkpoint this run started from
 
 
 class Evaluator(Protocol):
@@ -279,7 +281,8 @@ def mine(evaluator: Evaluator, cfg: SearchConfig, *, checkpoint: Path | None = N
     as evaluation batches finish. ``stop_after``: stop after that many generations of this call
     (to simulate an interruption in tests).
     """
-    ident = _jsonable({"data": identity or {}, "search": cfg.to_dict()})
+    search = {k: v for k, v in cfg.to_dict().items() if k != "generations"}  # a rerun may extend a run
+    ident = _jsonable({"data": identity or {}, "search": search})
     state = load_checkpoint(checkpoint, ident) if checkpoint else None
     if state is None:
         rng = random.Random(cfg.seed)
@@ -290,6 +293,7 @@ def mine(evaluator: Evaluator, cfg: SearchConfig, *, checkpoint: Path | None = N
     results: dict[str, EvalResult] = {}
     sigs: dict[str, np.ndarray] = {}
     evaluated = _restore_pool(evaluator, state, sigs)
+    resumed_from = state.generation
     done_here = 0
     while state.generation < cfg.generations and (stop_after is None or done_here < stop_after):
         pop = [canonical(parse(t)) for t in state.population]
@@ -308,7 +312,7 @@ def mine(evaluator: Evaluator, cfg: SearchConfig, *, checkpoint: Path | None = N
         done_here += 1
         if on_generation:
             on_generation(report)
-    return MiningResult(tuple(state.pool), tuple(state.history), evaluated)
+    return MiningResult(tuple(state.pool), tuple(state.history), evaluated, resumed_from)
 
 
 def _generation(rng: random.Random, pop: list[Expr], results: dict[str, EvalResult],
