@@ -20,7 +20,9 @@ Bad rows (prices, symbols, dates off the calendar) are left for the store's vali
 """
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import gzip
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -68,6 +70,9 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
     out = assemble(stocks, calendar, start, end)
     if indexes.height:
         out["index_bars"] = index_frame(indexes, start, end)
+        if "calendar" not in out:
+            days = calendar if calendar is not None else sse_calendar(indexes["date"].min(), indexes["date"].max())
+            out["calendar"] = _clip(pl.DataFrame({"date": pl.Series(days, dtype=pl.Date)}), start, end)
     if member_files:
         cal = sse_calendar()
         snaps = pl.concat([panel.intervals_to_snapshots(read_intervals(f), cal) for f in member_files])
@@ -131,7 +136,7 @@ def _headers(file: Path, skip: int) -> list[str]:
     if _is_parquet(file):
         return list(pl.read_parquet_schema(file))
     try:
-        return list(pl.read_csv(file, n_rows=0, infer_schema=False, skip_rows=skip).columns)
+        return list(_read_csv(file, n_rows=0, skip_rows=skip).columns)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SourceError(f"{file}: malformed CSV: {_first_line(exc)}") from exc
 
@@ -157,9 +162,31 @@ def _read_raw(file: Path, lay: Layout) -> pl.DataFrame:
     try:
         if _is_parquet(file):
             return pl.read_parquet(file)
-        return pl.read_csv(file, infer_schema=False, skip_rows=lay.skip_rows or _banner(file, lay))
+        return _read_csv(file, skip_rows=lay.skip_rows or _banner(file, lay))
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"{file}: malformed {'Parquet' if _is_parquet(file) else 'CSV'}: {_first_line(exc)}") from exc
+
+
+def _read_csv(file: Path, **kwargs: Any) -> pl.DataFrame:
+    """All columns as strings; files that are not UTF-8 are read as GB18030 (GBK), common for A-share data."""
+    if _is_utf8(file):
+        return pl.read_csv(file, infer_schema=False, **kwargs)
+    data = file.read_bytes()
+    if file.name.lower().endswith(".gz"):
+        data = gzip.decompress(data)
+    return pl.read_csv(data.decode("gb18030").encode("utf-8"), infer_schema=False, **kwargs)
+
+
+def _is_utf8(file: Path) -> bool:
+    """Whether the first 64 KiB decode as UTF-8 (an incomplete last character is fine)."""
+    opener = gzip.open if file.name.lower().endswith(".gz") else open
+    with opener(file, "rb") as fh:
+        head = fh.read(65536)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _banner(file: Path, lay: Layout) -> int:
@@ -332,7 +359,6 @@ def read_intervals(file: Path, index_code: str | None = None) -> pl.DataFrame:
         raise SourceError(f"{file}: unknown index file (expected one of {', '.join(QLIB_INDEX_FILES)})")
     text = Path(file).read_bytes()
     if str(file).endswith(".gz"):
-        import gzip
         text = gzip.decompress(text)
     sep = "\t" if b"\t" in text[:200] else ","
     try:

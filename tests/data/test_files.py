@@ -166,3 +166,21 @@ def test_intervals_to_snapshots_change_dates() -> None:
     assert got == {DAYS[0]: ["a", "b"], DAYS[3]: ["b"], DAYS[4]: ["b", "c"]}
     clipped = panel.clip_snapshots(snaps, DAYS[1], None)
     assert sorted(clipped["date"].unique().to_list()) == [DAYS[1], DAYS[3], DAYS[4]]
+
+
+XBX_CSV = """数据由邢不行整理
+股票代码,股票名称,交易日期,开盘价,最高价,最低价,收盘价,前收盘价,成交量,成交额,流通市值,总市值
+sh600000,浦发银行,2024-01-02,10.0,10.5,9.9,10.2,10.0,100000,1020000,1e10,2e10
+sh600000,ST浦发,2024-01-03,10.2,10.4,10.0,10.1,10.2,200000,2030000,1e10,2e10
+"""
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gbk"])
+def test_xbx_csv_with_banner_bom_or_gbk(tmp_path: Path, encoding: str) -> None:
+    folder = tmp_path / "xbx"
+    folder.mkdir()
+    (folder / "sh600000.csv").write_bytes(XBX_CSV.encode(encoding))
+    out = files.read(folder)  # auto: the header is on the second line
+    bars = out["bars"]
+    assert bars["is_st"].to_list() == [False, True] and bars["total_cap"][0] == 2e10
+    assert out["instruments"]["name"].item() == "ST浦发"
