@@ -233,18 +233,18 @@ def fetch_weights(fetch: Fetcher, index_code: str) -> pl.DataFrame:
     if df.height == 0:
         return _empty("index_members")
     origin = f"akshare index_stock_cons_weight_csindex({index_code})"
-    dates = files._parse_dates(df["日期"], origin, AKSHARE)
+    dates = files.parse_dates(df["日期"], origin, AKSHARE)
     ex = df["交易所"].cast(pl.Utf8).replace_strict(EXCHANGES, default=None)
     code = df["成分券代码"].cast(pl.Utf8).str.zfill(6)
     sym = pl.Series(code + "." + ex).fill_null(files.normalize_symbols(code))
     return pl.DataFrame({"index_code": [index_code] * df.height, "date": [dates.max()] * df.height,
-                         "symbol": sym, "weight": files._parse_floats(df["权重"], origin) / 100.0})
+                         "symbol": sym, "weight": files.parse_floats(df["权重"], origin) / 100.0})
 
 
 def fetch_calendar(fetch: Fetcher) -> pl.DataFrame:
     """Every SSE/SZSE trading day Sina lists, as a ``date`` frame."""
     df = pl.from_pandas(fetch.call("tool_trade_date_hist_sina"))
-    return pl.DataFrame({"date": files._parse_dates(df["trade_date"], "akshare tool_trade_date_hist_sina",
+    return pl.DataFrame({"date": files.parse_dates(df["trade_date"], "akshare tool_trade_date_hist_sina",
                                                      AKSHARE)}).sort("date")
 
 

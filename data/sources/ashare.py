@@ -60,7 +60,7 @@ def read(root: str | os.PathLike = DEFAULT_ROOT, start: dt.date | None = None,
     out = files.assemble(bars, days, start, end)
     out["instruments"] = _listing_dates(out["instruments"], base)
     first, last = start or lo, min(end or hi, hi)
-    out["index_bars"] = files._clip(read_index_bars(base), max(first, lo), last)
+    out["index_bars"] = files.clip_dates(read_index_bars(base), max(first, lo), last)
     out["index_members"] = panel.clip_snapshots(read_members(base, days), first, last)
     return out
 

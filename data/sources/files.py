@@ -72,7 +72,7 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
         out["index_bars"] = index_frame(indexes, start, end)
         if "calendar" not in out:
             days = calendar if calendar is not None else sse_calendar(indexes["date"].min(), indexes["date"].max())
-            out["calendar"] = _clip(pl.DataFrame({"date": pl.Series(days, dtype=pl.Date)}), start, end)
+            out["calendar"] = clip_dates(pl.DataFrame({"date": pl.Series(days, dtype=pl.Date)}), start, end)
     if member_files:
         cal = sse_calendar()
         snaps = pl.concat([panel.intervals_to_snapshots(read_intervals(f), cal) for f in member_files])
@@ -98,8 +98,8 @@ def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
     days = pl.Series("date", calendar if calendar is not None else sse_calendar(lo, hi), dtype=pl.Date)
     bars = panel.fill_suspended(stocks.sort("symbol", "date"), days, until=days.max() if listed else None)
     instruments = instruments_from_bars(bars)
-    return {"calendar": _clip(pl.DataFrame({"date": days}), start, end), "instruments": instruments,
-            "bars": _clip(bars, start, end)}
+    return {"calendar": clip_dates(pl.DataFrame({"date": days}), start, end), "instruments": instruments,
+            "bars": clip_dates(bars, start, end)}
 
 
 # ---------------------------------------------------------------------------- step 1
@@ -214,9 +214,9 @@ def _typed(df: pl.DataFrame, file: Path | str, lay: Layout) -> pl.DataFrame:
     exprs = []
     for col in df.columns:
         if col == "date":
-            exprs.append(_parse_dates(df["date"], file, lay).alias("date"))
+            exprs.append(parse_dates(df["date"], file, lay).alias("date"))
         elif col in FLOATS:
-            exprs.append(_parse_floats(df[col], file).alias(col))
+            exprs.append(parse_floats(df[col], file).alias(col))
         elif col in BOOLS:
             exprs.append(_parse_bools(df[col], file).alias(col))
         else:
@@ -231,7 +231,7 @@ def _bad(file: Path | str, col: str, orig: pl.Series, parsed: pl.Series, what: s
     return SourceError(f"{file}: column '{col}' row {idx + 1}: cannot parse {orig[idx]!r} as {what}")
 
 
-def _parse_dates(s: pl.Series, file: Path | str, lay: Layout) -> pl.Series:
+def parse_dates(s: pl.Series, file: Path | str, lay: Layout) -> pl.Series:
     if s.dtype == pl.Date:
         return s
     if isinstance(s.dtype, pl.Datetime):
@@ -251,7 +251,7 @@ def _parse_dates(s: pl.Series, file: Path | str, lay: Layout) -> pl.Series:
     return out
 
 
-def _parse_floats(s: pl.Series, file: Path | str) -> pl.Series:
+def parse_floats(s: pl.Series, file: Path | str) -> pl.Series:
     if s.dtype.is_numeric():
         return s.cast(pl.Float64)
     text = s.cast(pl.Utf8).str.strip_chars().replace("", None)
@@ -329,7 +329,7 @@ def index_frame(rows: pl.DataFrame, start: dt.date | None, end: dt.date | None) 
     """Index rows in bar columns -> ``index_bars`` frame."""
     out = rows.select(pl.col("symbol").alias("index_code"), "date", "open", "high", "low", "close",
                       "volume", "amount")
-    return _clip(out, start, end).sort("index_code", "date")
+    return clip_dates(out, start, end).sort("index_code", "date")
 
 
 # ---------------------------------------------------------------------------- step 5
@@ -367,14 +367,14 @@ def read_intervals(file: Path, index_code: str | None = None) -> pl.DataFrame:
     except pl.exceptions.PolarsError as exc:
         raise SourceError(f"{file}: malformed instruments file: {_first_line(exc)}") from exc
     lay = LAYOUTS["long"]
-    starts = _parse_dates(raw["start"].rename("start"), file, lay)
-    ends = _parse_dates(raw["end"].rename("end"), file, lay)
+    starts = parse_dates(raw["start"].rename("start"), file, lay)
+    ends = parse_dates(raw["end"].rename("end"), file, lay)
     return pl.DataFrame({"index_code": [code] * raw.height, "symbol": normalize_symbols(raw["symbol"]),
                          "start": starts, "end": ends})
 
 
 # ---------------------------------------------------------------------------- helpers
-def _clip(df: pl.DataFrame, start: dt.date | None, end: dt.date | None) -> pl.DataFrame:
+def clip_dates(df: pl.DataFrame, start: dt.date | None, end: dt.date | None) -> pl.DataFrame:
     if start is not None:
         df = df.filter(pl.col("date") >= start)
     if end is not None:
