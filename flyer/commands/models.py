@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date, parse_span
@@ -95,11 +96,21 @@ def runs(home: Optional[Path] = HomeOpt) -> None:
     if df.height == 0:
         console.print("no runs yet: `flyer train ...` creates one")
         return
-    table = Table("id", "created", "model", "factors", "universe", "h", "test", "wf", "IC", "RankIC", "ICIR")
-    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    table = Table(title=f"{df.height} runs (newest first)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 1), collapse_padding=True)
+    table.add_column("id", no_wrap=True, min_width=12)
+    table.add_column("model", no_wrap=True)
+    table.add_column("factors", overflow="ellipsis", no_wrap=True, max_width=10)
+    table.add_column("universe", no_wrap=True)
+    table.add_column("h", no_wrap=True)
+    table.add_column("test", no_wrap=True)
+    for col in ("IC", "RankIC", "ICIR"):
+        table.add_column(col, no_wrap=True, justify="right", min_width=6)
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for r in df.iter_rows(named=True):
-        table.add_row(r["id"], r["created"][:16], r["model"], r["factors"], r["universe"], str(r["horizon"] or ""),
-                      r["test"], "yes" if r["walk_forward"] else "", fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["ICIR"]))
+        test = f"{r['test'][2:7]}..{r['test'][13:18]}" if r["test"] else ""
+        table.add_row(r["id"], r["model"] + ("/wf" if r["walk_forward"] else ""), r["factors"], r["universe"],
+                      str(r["horizon"] or ""), test, fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["ICIR"]))
     console.print(table)
 
 
