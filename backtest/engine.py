@@ -17,7 +17,7 @@ sweep stacks G groups side by side (G x N columns) and runs in one call. Each tr
 (row i) and group:
   1. ``pre_segment_nb``: forced sale of holdings whose stock is delisted (``delist_row == i``);
      on a rebalance day, ``plan_nb`` turns scores of day i-1 and current holdings into target
-     positions (``strategies.topk_dropout_nb`` + ``topk_weights_nb``, or given weights); the
+     positions, sized on the NAV before the day's trades (delisted holdings at their last close) (``strategies.topk_dropout_nb`` + ``topk_weights_nb``, or given weights); the
      targets not yet reached stay *pending*; sells are listed, then buys in score order; an
      order for a blocked stock (no bar, suspended, limit-up buy, limit-down sell) is not sent
      and stays pending (``retry="next_day"``) or is dropped at the next day

@@ -7,9 +7,10 @@ by tests to check ``backtest.engine`` (NAV agreement to 1e-6), never for speed.
 
 Daily sequence (the engine's contract):
   1. scale holdings (and pending targets) on adj_factor changes;
-  2. sell a holding whose stock had its last bar before today at that last close (no slippage);
-  3. on a rebalance day, plan targets from the previous day's scores; otherwise keep targets
+  2. on a rebalance day, plan targets from the previous day's scores, sized on the NAV before
+     the day's trades (a delisted holding counts at its last close); otherwise keep targets
      that were blocked (retry ``next_day``) or forget them (``next_rebalance``);
+  3. sell a holding whose stock had its last bar yesterday at that last close (no slippage);
   4. sells (symbol order), then buys (best score first); a blocked stock keeps its target;
   5. NAV = cash + shares x close (the last close when there is no bar).
 """
@@ -130,11 +131,11 @@ class Reference:
                 rebalance_days.add(self.days[nxt])
         for i, d in enumerate(self.days):
             self.corporate_actions(d)
-            self.delistings(d)
             if d in rebalance_days:
                 self.plan(d, self.days[i - 1])
             elif self.cfg.retry == "next_rebalance":
                 self.pending = {}
+            self.delistings(d)
             self.trade(d)
             for s in self.symbols:
                 if (s, d) in self.bar:
