@@ -39,7 +39,7 @@ from flyer.errors import FlyerError
 G, AGE, IND = "_gid", "_age", "_ind"
 #: rolling ops computed by numba kernels (the rest are native polars)
 KERNEL_OPS = frozenset({"Skew", "Kurt", "Rank", "IdxMax", "IdxMin", "Slope", "Rsquare", "Resi",
-                        "Mad", "WMA", "DecayLinear", "Prod"})
+                        "Mad", "WMA", "DecayLinear", "Prod", "Quantile"})
 
 
 # ----------------------------------------------------------------------------- 1. panel
@@ -231,26 +231,33 @@ class _Ctx:
     def rolling(self, node: Rolling) -> pl.Expr:
         x, w, op = self.column(node.x), node.window, node.op
         if op in KERNEL_OPS:
+            if op == "Quantile":
+                fn = lambda a, s, w=w, q=node.q: kn.rolling_quantile_nb(a, s, w, q)  # noqa: E731
+                return _kernel1(x, fn, self.starts)
             return _kernel1(x, _KERNELS[op](w, self.compat), self.starts)
-        if op == "Ref":
-            return x.shift(w).over(G) if w else x
-        if op == "Delta":
-            return x - x.shift(w).over(G)
-        if op == "EMA":
+        if op == "EMA":  # unbounded memory: always per instrument
             ewm = x.ewm_mean(span=w, adjust=True, min_samples=1, ignore_nulls=False)
             return ewm.forward_fill().over(G)  # pandas carries the mean over missing rows
-        if op == "Count":
-            return x.is_not_null().cast(pl.Float64).rolling_sum(w, min_samples=1).over(G)
-        if op == "Quantile":
-            return x.rolling_quantile(node.q, "linear", w, min_samples=1).over(G)  # type: ignore[arg-type]
-        native = {"Mean": "rolling_mean", "Sum": "rolling_sum", "Max": "rolling_max",
-                  "Min": "rolling_min", "Med": "rolling_median"}
-        if op in native:
-            return getattr(x, native[op])(w, min_samples=1).over(G)
-        if op in ("Std", "Var"):
-            fn = x.rolling_std if op == "Std" else x.rolling_var
-            return fn(w, min_samples=1, ddof=1).over(G)
-        raise ValueError(f"no implementation for {op}")
+        return _native(node, x).over(G)
+
+
+def _native(node: Rolling, x: pl.Expr) -> pl.Expr:
+    """A rolling operator polars has natively (partial windows, nulls skipped)."""
+    w, op = node.window, node.op
+    if op == "Ref":
+        return x.shift(w) if w else x
+    if op == "Delta":
+        return x - x.shift(w)
+    if op == "Count":
+        return x.is_not_null().cast(pl.Float64).rolling_sum(w, min_samples=1)
+    if op in ("Std", "Var"):
+        fn = x.rolling_std if op == "Std" else x.rolling_var
+        return fn(w, min_samples=1, ddof=1)
+    native = {"Mean": "rolling_mean", "Sum": "rolling_sum", "Max": "rolling_max",
+              "Min": "rolling_min", "Med": "rolling_median"}
+    if op in native:
+        return getattr(x, native[op])(w, min_samples=1)
+    raise ValueError(f"no implementation for {op}")
 
 
 _KERNELS: dict[str, Callable[[int, bool], Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
@@ -273,14 +280,14 @@ def _as_array(s: pl.Series, n: int) -> np.ndarray:
     """Float64 values with NaN for null; refuses a length other than the panel's ``n``."""
     if s.len() != n:
         raise ValueError(f"kernel input has {s.len()} rows, panel has {n}")
-    return np.ascontiguousarray(s.cast(pl.Float64).fill_null(float("nan")).to_numpy())
+    return np.ascontiguousarray(s.cast(pl.Float64).to_numpy(), dtype=np.float64)  # nulls -> NaN
 
 
 def _kernel1(x: pl.Expr, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
              starts: np.ndarray) -> pl.Expr:
     """Run a one-input kernel on the whole column (rows in panel order)."""
     def run(s: pl.Series) -> pl.Series:
-        return pl.Series(s.name, fn(_as_array(s, int(starts[-1])), starts)).fill_nan(None)
+        return pl.Series(s.name, fn(_as_array(s, int(starts[-1])), starts), nan_to_null=True)
     return x.map_batches(run, return_dtype=pl.Float64)
 
 
@@ -289,7 +296,7 @@ def _kernel2(x: pl.Expr, y: pl.Expr, fn: Callable[..., np.ndarray], starts: np.n
     def run(s: pl.Series) -> pl.Series:
         n = int(starts[-1])
         a, b = _as_array(s.struct.field("x"), n), _as_array(s.struct.field("y"), n)
-        return pl.Series("xy", fn(a, b, starts)).fill_nan(None)
+        return pl.Series("xy", fn(a, b, starts), nan_to_null=True)
     return pl.struct(x.alias("x"), y.alias("y")).map_batches(run, return_dtype=pl.Float64)
 
 

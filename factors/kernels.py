@@ -83,25 +83,45 @@ def rolling_moment_nb(x: np.ndarray, starts: np.ndarray, w: int, kind: int) -> n
 
 
 @nb.njit(**_NB)
+def _sorted_remove(buf: np.ndarray, m: int, v: float) -> int:
+    """Remove one ``v`` from the sorted ``buf[:m]``; returns the new length."""
+    j = np.searchsorted(buf[:m], v)
+    for k in range(j, m - 1):
+        buf[k] = buf[k + 1]
+    return m - 1
+
+
+@nb.njit(**_NB)
+def _sorted_insert(buf: np.ndarray, m: int, v: float) -> int:
+    """Insert ``v`` into the sorted ``buf[:m]``; returns the new length."""
+    j = np.searchsorted(buf[:m], v)
+    for k in range(m, j, -1):
+        buf[k] = buf[k - 1]
+    buf[j] = v
+    return m + 1
+
+
+@nb.njit(**_NB)
 def rolling_rank_nb(x: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
-    """Percentile rank (ties averaged, in (0, 1]) of the latest value among the window's values."""
+    """Percentile rank (ties averaged, in (0, 1]) of the latest value among the window's values.
+
+    Keeps the window's valid values sorted (binary-search insert/remove), as the quantile.
+    """
     out = np.full(x.shape[0], np.nan)
+    buf = np.empty(w)
     for g in range(starts.shape[0] - 1):
         lo, hi = starts[g], starts[g + 1]
+        m = 0
         for i in range(lo, hi):
+            if i - w >= lo and not math.isnan(x[i - w]):
+                m = _sorted_remove(buf, m, x[i - w])
             v = x[i]
             if math.isnan(v):
                 continue
-            n, less, eq = 0, 0, 0
-            for k in range(max(lo, i - w + 1), i + 1):
-                u = x[k]
-                if not math.isnan(u):
-                    n += 1
-                    if u < v:
-                        less += 1
-                    elif u == v:
-                        eq += 1
-            out[i] = (less + (eq + 1) / 2.0) / n
+            m = _sorted_insert(buf, m, v)
+            less = np.searchsorted(buf[:m], v, side="left")
+            eq = np.searchsorted(buf[:m], v, side="right") - less
+            out[i] = (less + (eq + 1) / 2.0) / m
     return out
 
 
@@ -246,38 +266,101 @@ def rolling_prod_nb(x: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
 
 
 @nb.njit(**_NB)
+def _pair_add(st: np.ndarray, xv: float, yv: float, sign: float, px: float, py: float) -> None:
+    """Add (sign 1) or remove (sign -1) one row's terms; values are taken relative to pivots."""
+    xn, yn = math.isnan(xv), math.isnan(yv)
+    if not xn:
+        d = xv - px
+        st[6] += sign
+        st[7] += sign * d
+        st[8] += sign * d * d
+    if not yn:
+        d = yv - py
+        st[9] += sign
+        st[10] += sign * d
+        st[11] += sign * d * d
+    if not (xn or yn):
+        dx, dy = xv - px, yv - py
+        st[0] += sign
+        st[1] += sign * dx
+        st[2] += sign * dy
+        st[3] += sign * dx * dx
+        st[4] += sign * dy * dy
+        st[5] += sign * dx * dy
+
+
+@nb.njit(**_NB)
+def _pair_value(st: np.ndarray, is_corr: bool) -> float:
+    n = st[0]
+    if n < 2:
+        return np.nan
+    cxy = st[5] - st[1] * st[2] / n
+    if not is_corr:
+        return cxy / (n - 1)
+    for k in (6, 9):  # each input's own sample std against the guard
+        m = st[k]
+        if m >= 2:
+            var = (st[k + 2] - st[k + 1] * st[k + 1] / m) / (m - 1)
+            if math.sqrt(max(var, 0.0)) <= STD_GUARD:
+                return np.nan
+    cxx = st[3] - st[1] * st[1] / n
+    cyy = st[4] - st[2] * st[2] / n
+    if cxx <= 0 or cyy <= 0:
+        return np.nan
+    return cxy / math.sqrt(cxx * cyy)
+
+
+@nb.njit(**_NB)
 def rolling_pair_nb(x: np.ndarray, y: np.ndarray, starts: np.ndarray, w: int,
                     is_corr: bool) -> np.ndarray:
     """Sample covariance (ddof 1) or Pearson correlation over rows where both are valid.
 
     Corr is NaN where either input's own window std is <= ``STD_GUARD`` (qlib's guard).
+    Running sums (O(1) per row) on values centred at a pivot; the sums are rebuilt from the
+    window every ``w`` rows so rounding cannot drift.
     """
     out = np.full(x.shape[0], np.nan)
+    st = np.zeros(12)
     for g in range(starts.shape[0] - 1):
         lo, hi = starts[g], starts[g + 1]
+        px, py = 0.0, 0.0
         for i in range(lo, hi):
             a = max(lo, i - w + 1)
-            n, sx, sy = 0, 0.0, 0.0
-            for k in range(a, i + 1):
-                if not (math.isnan(x[k]) or math.isnan(y[k])):
-                    n += 1
-                    sx += x[k]
-                    sy += y[k]
-            if n < 2:
+            if (i - lo) % w == 0:
+                st[:] = 0.0
+                px = x[i] if not math.isnan(x[i]) else px
+                py = y[i] if not math.isnan(y[i]) else py
+                for k in range(a, i + 1):
+                    _pair_add(st, x[k], y[k], 1.0, px, py)
+            else:
+                _pair_add(st, x[i], y[i], 1.0, px, py)
+                if i - w >= lo:
+                    _pair_add(st, x[i - w], y[i - w], -1.0, px, py)
+            out[i] = _pair_value(st, is_corr)
+    return out
+
+
+@nb.njit(**_NB)
+def rolling_quantile_nb(x: np.ndarray, starts: np.ndarray, w: int, q: float) -> np.ndarray:
+    """Linear-interpolated quantile ``q`` of the window's valid values (pandas' ``linear``).
+
+    Keeps the window's valid values sorted in a buffer (insert/remove by binary search).
+    """
+    out = np.full(x.shape[0], np.nan)
+    buf = np.empty(w)
+    for g in range(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        m = 0
+        for i in range(lo, hi):
+            if i - w >= lo and not math.isnan(x[i - w]):
+                m = _sorted_remove(buf, m, x[i - w])
+            v = x[i]
+            if not math.isnan(v):
+                m = _sorted_insert(buf, m, v)
+            if m == 0:
                 continue
-            mx, my = sx / n, sy / n
-            cxy, cxx, cyy = 0.0, 0.0, 0.0
-            for k in range(a, i + 1):
-                if not (math.isnan(x[k]) or math.isnan(y[k])):
-                    dx, dy = x[k] - mx, y[k] - my
-                    cxy += dx * dy
-                    cxx += dx * dx
-                    cyy += dy * dy
-            if not is_corr:
-                out[i] = cxy / (n - 1)
-                continue
-            if _std1(x, a, i + 1) <= STD_GUARD or _std1(y, a, i + 1) <= STD_GUARD:
-                continue
-            if cxx > 0 and cyy > 0:
-                out[i] = cxy / math.sqrt(cxx * cyy)
+            pos = q * (m - 1)
+            k = int(math.floor(pos))
+            frac = pos - k
+            out[i] = buf[k] if k + 1 >= m else buf[k] + (buf[k + 1] - buf[k]) * frac
     return out

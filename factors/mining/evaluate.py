@@ -98,8 +98,8 @@ def _score(data: MiningData, text: str, col: object) -> EvalResult:
     f = np.full(data.shape, np.nan)
     f[d, s] = vals
     f[~np.isfinite(f)] = np.nan
-    tr = rank_ic_nb(f, data.label, data.train_idx, MIN_SYMBOLS)
-    va = rank_ic_nb(f, data.label, data.valid_idx, MIN_SYMBOLS)
+    tr = rank_ic_nb(f, data.label, data.train_idx, MIN_SYMBOLS, data.label_order)
+    va = rank_ic_nb(f, data.label, data.valid_idx, MIN_SYMBOLS, data.label_order)
     tr, va = tr[np.isfinite(tr)], va[np.isfinite(va)]
     if tr.size < MIN_DATES:
         return EvalResult(text, False, f"only {tr.size} training dates with a rank IC")

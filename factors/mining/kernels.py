@@ -12,8 +12,13 @@ import numpy as np
 @nb.njit(cache=True)
 def _avg_ranks_nb(v: np.ndarray) -> np.ndarray:
     """Average ranks (0-based) of a 1-D array without NaN."""
+    return _ranks_in_order_nb(v, np.argsort(v))
+
+
+@nb.njit(cache=True)
+def _ranks_in_order_nb(v: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Average ranks of ``v`` given ``order``, the permutation that sorts it."""
     n = v.size
-    order = np.argsort(v, kind="mergesort")
     r = np.empty(n)
     i = 0
     while i < n:
@@ -42,19 +47,39 @@ def _pearson_nb(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @nb.njit(cache=True)
-def rank_ic_nb(f: np.ndarray, y: np.ndarray, idx: np.ndarray, min_n: int) -> np.ndarray:
+def label_order_nb(y: np.ndarray) -> np.ndarray:
+    """Per date, the symbols with a finite ``y`` sorted by ``y`` (padded with -1) -> (T, N) int32.
+
+    Computed once per panel so that ``rank_ic_nb`` sorts only the factor.
+    """
+    out = np.full(y.shape, -1, dtype=np.int32)
+    for t in range(y.shape[0]):
+        keep = np.flatnonzero(np.isfinite(y[t]))
+        o = keep[np.argsort(y[t, keep])]
+        out[t, :o.size] = o
+    return out
+
+
+@nb.njit(cache=True)
+def rank_ic_nb(f: np.ndarray, y: np.ndarray, idx: np.ndarray, min_n: int,
+               y_order: np.ndarray) -> np.ndarray:
     """Spearman correlation of ``f[t]`` and ``y[t]`` for each date ``t`` in ``idx`` -> (len(idx),).
 
-    NaN where fewer than ``min_n`` symbols have both values or either side is constant.
+    ``y_order``: ``label_order_nb(y)``. NaN where fewer than ``min_n`` symbols have both values
+    or either side is constant.
     """
     out = np.full(idx.size, np.nan)
     n_sym = f.shape[1]
     for k in range(idx.size):
         t = idx[k]
-        keep = np.empty(n_sym, dtype=np.int64)
+        # symbols with both values, in label order
         m = 0
-        for j in range(n_sym):
-            if np.isfinite(f[t, j]) and np.isfinite(y[t, j]):
+        keep = np.empty(n_sym, dtype=np.int64)
+        for q in range(n_sym):
+            j = y_order[t, q]
+            if j < 0:
+                break
+            if np.isfinite(f[t, j]):
                 keep[m] = j
                 m += 1
         if m < min_n:
@@ -62,7 +87,8 @@ def rank_ic_nb(f: np.ndarray, y: np.ndarray, idx: np.ndarray, min_n: int) -> np.
         a, b = np.empty(m), np.empty(m)
         for q in range(m):
             a[q], b[q] = f[t, keep[q]], y[t, keep[q]]
-        out[k] = _pearson_nb(_avg_ranks_nb(a), _avg_ranks_nb(b))
+        rb = _ranks_in_order_nb(b, np.arange(m))
+        out[k] = _pearson_nb(_avg_ranks_nb(a), rb)
     return out
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from factors.mining.kernels import label_order_nb
 from flyer.errors import FlyerError
 
 UNIVERSES: dict[str, str | None] = {"all": None, "csi500": "000905.SH", "csi300": "000300.SH"}
@@ -29,6 +30,7 @@ class MiningData:
 
     ``columns``: name -> array of the panel rows (``symbol``/``date``: int32 codes, fields:
     float64, ``is_suspended``: bool). ``label``: (T, N) float64, NaN = not usable.
+    ``label_order``: (T, N) int32, per date the symbols with a label sorted by it (-1 padded).
     ``train_idx``/``valid_idx``: int64 date indices; ``sig_idx``: the training dates on which
     signatures (for correlations between factors) are taken.
     """
@@ -37,6 +39,7 @@ class MiningData:
     row_date: np.ndarray
     row_sym: np.ndarray
     label: np.ndarray
+    label_order: np.ndarray
     dates: tuple[dt.date, ...]
     symbols: tuple[str, ...]
     train_idx: np.ndarray
@@ -91,7 +94,7 @@ def build_data(bars: pl.DataFrame, members: pl.DataFrame | None, horizon: int,
             cols[f] = bars[f].cast(pl.Float64).fill_null(np.nan).to_numpy()
     cols["is_suspended"] = bars["is_suspended"].fill_null(False).to_numpy() if "is_suspended" in bars.columns \
         else np.zeros(bars.height, dtype=bool)
-    return MiningData(cols, row_date, row_sym, label, tuple(date_list), tuple(symbols.to_list()),
+    return MiningData(cols, row_date, row_sym, label, label_order_nb(label), tuple(date_list), tuple(symbols.to_list()),
                       train_idx, valid_idx, np.unique(sig), horizon)
 
 

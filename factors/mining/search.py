@@ -351,7 +351,7 @@ def write_pool(path: Path, pool: tuple[PoolEntry, ...] | list[PoolEntry], header
     lines = [f"# {line}" for line in header.splitlines()] if header else []
     for p in pool:
         lines.append(f"# train RankIC {p.train_ic:.4f} ICIR {p.train_icir:.3f} | valid RankIC "
-                     f"{p.valid_ic:.4f} ICIR {p.valid_icir:.3f} | {p.nodes} nodes, generation {p.generation}")
+                     f"{p.valid_ic:.4f} ICIR {p.valid_icir:.3f} | {p.nodes} nodes, generation {p.generation + 1}")
         lines.append(f"{p.name} = {json.dumps(p.formula)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
