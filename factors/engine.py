@@ -406,7 +406,7 @@ def compute(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = F
     if any(isinstance(n, CrossSection) and "industry" in n.by for n in compiled.nodes):
         fields.add("industry")
     panel, starts = prepare_panel(bars, fields, qlib_compat=qlib_compat, industries=industries)
-    return compiled.plan(panel.lazy(), starts).collect()
+    return compiled.plan(panel.lazy(), starts).collect(engine="in-memory")
 
 
 def compute_chunks(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
