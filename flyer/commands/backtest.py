@@ -1,0 +1,144 @@
+"""``flyer backtest``: backtest a scores file or a model run's predictions, print metrics, write a report."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from backtest.api import run as run_backtest
+from backtest.config import BacktestConfig
+from backtest.report import fmt, write_report
+from backtest.result import BacktestResult
+from data.store import flyer_home
+from flyer.commands.common import HomeOpt, console, open_store, parse_date
+from flyer.errors import FlyerError
+
+_CLI_KEYS = ("scores", "run", "report")
+
+
+def read_scores(path: Path) -> pl.DataFrame:
+    """[date, symbol, score] from a Parquet or CSV file (FlyerError when missing or malformed)."""
+    if not path.exists():
+        raise FlyerError(f"scores file not found: {path}")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            df = pl.read_parquet(path)
+        else:
+            df = pl.read_csv(path, try_parse_dates=True)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise FlyerError(f"cannot read scores {path}: {str(exc).splitlines()[0]}") from exc
+    missing = [c for c in ("date", "symbol", "score") if c not in df.columns]
+    if missing:
+        raise FlyerError(f"scores file {path} is missing column(s): {', '.join(missing)} (need date, symbol, score)")
+    if df.schema["date"] == pl.Utf8:
+        df = df.with_columns(pl.col("date").str.to_date(strict=False))
+    return df
+
+
+def run_scores_path(home: Optional[Path], run_id: str) -> Path:
+    """``$FLYER_HOME/runs/<ID>/predictions.parquet`` (FlyerError when absent)."""
+    path = flyer_home(home) / "runs" / run_id / "predictions.parquet"
+    if not path.exists():
+        raise FlyerError(f"run {run_id!r} has no predictions at {path}")
+    return path
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings dict of a TOML/YAML file (its ``[backtest]`` table when there is one)."""
+    if not path.exists():
+        raise FlyerError(f"config file not found: {path}")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            raw = tomllib.loads(path.read_text())
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(path.read_text()) or {}
+        else:
+            raise FlyerError(f"config file must be .toml, .yaml or .yml: {path}")
+    except FlyerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - toml/yaml parse errors
+        raise FlyerError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from exc
+    return dict(raw["backtest"]) if isinstance(raw.get("backtest"), dict) else dict(raw)
+
+
+def build_config(config_file: Optional[Path], overrides: dict[str, Any]) -> tuple[BacktestConfig, dict[str, Any]]:
+    """Config from the file (if any) with command-line ``overrides`` on top; also returns the
+    file's CLI keys (scores / run / report)."""
+    data = read_config_file(config_file) if config_file is not None else {}
+    cli = {k: data.pop(k) for k in _CLI_KEYS if k in data}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return BacktestConfig.from_dict(data), cli
+    except (ValueError, TypeError) as exc:
+        raise FlyerError(f"bad backtest settings: {str(exc).splitlines()[0]}") from exc
+
+
+def print_result(result: BacktestResult) -> None:
+    """Metrics and the per-year table as rich tables."""
+    table = Table("metric", "value", title=f"backtest vs {result.benchmark_name}")
+    for k, v in result.metrics().items():
+        table.add_row(k, fmt(k, v))
+    console.print(table)
+    yearly = result.yearly()
+    ytable = Table(*yearly.columns, title="per year")
+    for row in yearly.iter_rows(named=True):
+        ytable.add_row(*(fmt(k, v) for k, v in row.items()))
+    console.print(ytable)
+    meta = result.meta
+    console.print(f"orders blocked by limits/suspension: {meta.get('blocked_buys', 0)} buys, "
+                  f"{meta.get('blocked_sells', 0)} sells; trades {result.trades().height}")
+
+
+def backtest_cmd(
+    scores: Optional[Path] = typer.Option(None, "--scores", help="Parquet/CSV with date, symbol, score"),
+    run_id: Optional[str] = typer.Option(None, "--run", help="use $FLYER_HOME/runs/<ID>/predictions.parquet"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML/YAML file with backtest settings"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="topk | benchmark"),
+    k: Optional[int] = typer.Option(None, "--k", help="names held (topk)"),
+    n_drop: Optional[int] = typer.Option(None, "--n-drop", help="names replaced per rebalance (topk)"),
+    weighting: Optional[str] = typer.Option(None, "--weighting", help="equal | score"),
+    rebalance_every: Optional[int] = typer.Option(None, "--rebalance-every", help="rebalance every n score days"),
+    deal_price: Optional[str] = typer.Option(None, "--deal-price", help="open | close | vwap"),
+    retry: Optional[str] = typer.Option(None, "--retry", help="next_rebalance | next_day"),
+    start: Optional[str] = typer.Option(None, "--start", help="first signal day YYYY-MM-DD"),
+    end: Optional[str] = typer.Option(None, "--end", help="last trading day YYYY-MM-DD"),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="index code, e.g. 000905.SH"),
+    capital: Optional[float] = typer.Option(None, "--capital", help="starting cash, CNY"),
+    commission: Optional[float] = typer.Option(None, "--commission", help="commission rate (fraction)"),
+    slippage_bps: Optional[float] = typer.Option(None, "--slippage-bps", help="slippage, basis points"),
+    active_limit: Optional[float] = typer.Option(None, "--active-limit", help="max active weight (benchmark)"),
+    report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """Backtest scores under A-share rules against CSI 500; print metrics, optionally write a report."""
+    overrides = dict(strategy=strategy, k=k, n_drop=n_drop, weighting=weighting, rebalance_every=rebalance_every,
+                     deal_price=deal_price, retry=retry, start=parse_date(start, "--start"),
+                     end=parse_date(end, "--end"), benchmark=benchmark, capital=capital, commission=commission,
+                     slippage_bps=slippage_bps, active_limit=active_limit)
+    cfg, from_file = build_config(config, overrides)
+    scores = scores or (Path(from_file["scores"]) if "scores" in from_file else None)
+    run_id = run_id or from_file.get("run")
+    report = report or (Path(from_file["report"]) if "report" in from_file else None)
+    if (scores is None) == (run_id is None):
+        raise FlyerError("give exactly one of --scores PATH or --run ID")
+    frame = read_scores(scores if scores is not None else run_scores_path(home, str(run_id)))
+    with open_store(home, read_only=True, must_exist=True) as store:
+        result = run_backtest(store, frame, cfg)
+    print_result(result)
+    if report is not None:
+        path = write_report(result, report, title=f"flyer backtest {cfg.strategy} {result.config.key()}")
+        console.print(f"report saved: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``flyer backtest``."""
+    app.command("backtest")(backtest_cmd)
+
+
