@@ -96,7 +96,11 @@ def _run(evaluator, cfg, ckpt: Path, identity: dict):
 
 
 def _print_pool(pool) -> None:
-    table = Table("name", "formula", "train RankIC", "train ICIR", "valid RankIC", "valid ICIR", "gen")
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("formula", overflow="fold", ratio=1)
+    for head in ("train RankIC", "train ICIR", "valid RankIC", "valid ICIR", "gen"):
+        table.add_column(head, justify="right")
     for p in pool:
         row = dataclasses.asdict(p)
         table.add_row(p.name, p.formula, *(f"{row[k]:.4f}" for k in ("train_ic", "train_icir", "valid_ic", "valid_icir")),

@@ -8,7 +8,7 @@ import pytest
 
 from factors.mining import MiningData, evaluate_batch
 from factors.mining import evaluate as ev
-from factors.mining.kernels import rank_ic_nb, rank_signature_nb
+from factors.mining.kernels import label_order_nb, rank_ic_nb, rank_signature_nb
 
 
 def _slow_rank_ic(f: np.ndarray, y: np.ndarray, t: int, min_n: int) -> float:
@@ -30,7 +30,8 @@ def test_rank_ic_kernel_matches_a_slow_reference(seed: int) -> None:
     y[rng.random(f.shape) < 0.1] = np.nan
     f[3, :] = np.nan
     idx = np.arange(30)
-    got = rank_ic_nb(f, y, idx, 5)
+    y[5, :] = np.round(y[5, :])                         # ties in the label too
+    got = rank_ic_nb(f, y, idx, 5, label_order_nb(y))
     want = np.array([_slow_rank_ic(f, y, t, 5) for t in idx])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     sig = rank_signature_nb(f, y, idx, 5)

@@ -10,7 +10,7 @@ ray = pytest.importorskip("ray")
 
 
 def test_ray_and_serial_give_the_same_result(mining_data: MiningData) -> None:
-    cfg = SearchConfig(population=24, generations=2, seed=4, seeds=("$industry + $close",))
+    cfg = SearchConfig(population=16, generations=2, seed=4, seeds=("$industry + $close",))
     serial = mine(SerialEvaluator(mining_data, batch_size=6), cfg)
     assert not ray.is_initialized()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")

@@ -67,7 +67,7 @@ def test_seeded_runs_are_reproducible(mining_data: MiningData) -> None:
 
 
 def test_resume_from_checkpoint_gives_the_same_pool(tmp_path, mining_data: MiningData) -> None:
-    cfg = SearchConfig(population=20, generations=3, seed=2, min_train_icir=0.1)
+    cfg = SearchConfig(population=16, generations=3, seed=2, min_train_icir=0.1)
     whole = mine(SerialEvaluator(mining_data), cfg)
     ck = tmp_path / "ck.json"
     first = mine(SerialEvaluator(mining_data), cfg, checkpoint=ck, identity={"x": 1}, stop_after=1)
