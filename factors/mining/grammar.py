@@ -17,7 +17,8 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from factors.expr import BinOp, Const, CrossSection, Expr, Field, Func, PairRolling, Rolling
+from factors.expr import (BIN_OPS, CS_OPS, PAIR_OPS, ROLLING_OPS, BinOp, Const, CrossSection, Expr,
+                          Field, Func, PairRolling, Rolling)
 
 Path = tuple[int, ...]
 
@@ -30,6 +31,8 @@ KEEP_UNIT = frozenset({"Ref", "Delta", "Mean", "Sum", "Std", "Max", "Min", "Med"
 COMMUTATIVE_BIN = frozenset({"+", "*", "==", "!=", "&", "|"})
 COMMUTATIVE_FUNC = frozenset({"Greater", "Less"})
 COMMUTATIVE_PAIR = frozenset({"Corr", "Cov"})
+#: element-wise functions the generator can build (one argument, or two for Greater / Less)
+GEN_FUNCS = ("Abs", "Sign", "Log", "Greater", "Less")
 TRIES = 20
 
 
@@ -55,6 +58,11 @@ class Grammar:
             raise ValueError(f"grammar fields must be among {sorted(FIELD_UNITS)}, got {bad}")
         if not self.windows or min(self.windows) < 1 or self.max_depth < 1:
             raise ValueError("grammar needs positive windows and max_depth >= 1")
+        ops = ((set(self.binary) - set(BIN_OPS)) | (set(self.funcs) - set(GEN_FUNCS))
+               | (set(self.rolling) - (set(ROLLING_OPS) - {"Quantile"})) | (set(self.pair) - set(PAIR_OPS))
+               | (set(self.cross) - (set(CS_OPS) - {"Neutralize"})))
+        if ops:
+            raise ValueError(f"grammar: unsupported operator(s) {', '.join(sorted(ops))}")
 
 
 # ----------------------------------------------------------------------------- typing

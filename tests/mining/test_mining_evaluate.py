@@ -6,7 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from factors.mining import MiningData, evaluate_batch
+from factors.mining import Grammar, MiningData, evaluate_batch, load_data
+from flyer.errors import FlyerError
 from factors.mining import evaluate as ev
 from factors.mining.kernels import label_order_nb, rank_ic_nb, rank_signature_nb
 
@@ -69,3 +70,21 @@ def test_planted_reversal_has_a_positive_rank_ic(mining_data: MiningData) -> Non
     r = evaluate_batch(mining_data, ["0 - ($close / Ref($close, 5) - 1)"])[0]
     assert r.ok and r.train_ic > 0.01 and r.train_icir > 0.1
     assert r.n_train >= 400 and mining_data.train_idx.max() < mining_data.valid_idx.min()
+
+
+def test_csi500_labels_are_point_in_time_members(sim_store) -> None:
+    import datetime as dt
+
+    train, valid = (dt.date(2018, 6, 1), dt.date(2019, 12, 31)), (dt.date(2020, 1, 1), dt.date(2020, 12, 31))
+    data = load_data(sim_store, "csi500", 5, train, valid, Grammar().fields, 60)
+    mem = sim_store.membership("000905.SH", train[0], valid[1])
+    t = data.train_idx[0]
+    day = data.dates[t]
+    members = set(mem.filter(pl.col("date") == day)["symbol"].to_list())
+    labelled = {data.symbols[j] for j in np.flatnonzero(np.isfinite(data.label[t]))}
+    assert labelled and labelled <= members
+    assert data.dates[0] < train[0]                      # history loaded for the lookback
+    with pytest.raises(FlyerError):
+        load_data(sim_store, "csi1000", 5, train, valid, Grammar().fields, 60)
+    with pytest.raises(FlyerError):
+        load_data(sim_store, "all", 5, valid, train, Grammar().fields, 60)

@@ -66,3 +66,10 @@ def test_genetic_operators_give_valid_new_trees() -> None:
         for child in (crossover(rng, G, a, b), subtree_mutation(rng, G, a), point_mutation(rng, G, a)):
             assert is_valid(child, G) and canonical(child) == child
     assert random_tree(random.Random(0), Grammar(fields=("close",), max_depth=1)) == Field("close")
+
+
+@pytest.mark.parametrize("kw", [{"rolling": ("Quantile",)}, {"funcs": ("If",)}, {"fields": ("industry",)},
+                                {"windows": ()}, {"cross": ("Neutralize",)}])
+def test_grammar_rejects_what_the_generator_cannot_build(kw: dict) -> None:
+    with pytest.raises(ValueError):
+        Grammar(**kw)
