@@ -157,42 +157,65 @@ def rolling_argext_nb(x: np.ndarray, starts: np.ndarray, w: int, is_max: bool,
 
 
 @nb.njit(**_NB)
+def _reg_add(st: np.ndarray, j: float, v: float, sign: float, pivot: float) -> None:
+    """Add (sign 1) or remove (-1) the point (j, v) from the regression sums (v - pivot)."""
+    if math.isnan(v):
+        return
+    d = v - pivot
+    st[0] += sign
+    st[1] += sign * j
+    st[2] += sign * j * j
+    st[3] += sign * d
+    st[4] += sign * j * d
+    st[5] += sign * d * d
+
+
+@nb.njit(**_NB)
+def _reg_value(st: np.ndarray, kind: int, j_last: float, v_last: float, pivot: float) -> float:
+    n = st[0]
+    if n < 2 or (kind == 2 and math.isnan(v_last)):
+        return np.nan
+    sjj = st[2] - st[1] * st[1] / n
+    sjy = st[4] - st[1] * st[3] / n
+    syy = st[5] - st[3] * st[3] / n
+    if sjj <= 0:
+        return np.nan
+    slope = sjy / sjj
+    if kind == 0:
+        return slope
+    if kind == 1:
+        if syy <= 0 or math.sqrt(syy / (n - 1)) <= STD_GUARD:
+            return np.nan
+        return sjy * sjy / (sjj * syy)
+    return (v_last - pivot) - (st[3] / n + slope * (j_last - st[1] / n))
+
+
+@nb.njit(**_NB)
 def rolling_reg_nb(x: np.ndarray, starts: np.ndarray, w: int, kind: int) -> np.ndarray:
     """OLS of the window's valid values on their positions: slope (0), R^2 (1), residual (2).
 
     The residual is the latest value minus its fitted value (NaN when the latest is NaN).
     R^2 is NaN where the window's sample std is <= ``STD_GUARD`` (qlib). Fewer than 2 valid
-    values give NaN.
+    values give NaN. Running sums (O(1) per row), rebuilt from the window every ``w`` rows.
     """
     out = np.full(x.shape[0], np.nan)
+    st = np.zeros(6)
     for g in range(starts.shape[0] - 1):
         lo, hi = starts[g], starts[g + 1]
+        base, pivot = lo, 0.0
         for i in range(lo, hi):
             a = max(lo, i - w + 1)
-            n, sj, sy = 0, 0.0, 0.0
-            for k in range(a, i + 1):
-                if not math.isnan(x[k]):
-                    n += 1
-                    sj += k - a
-                    sy += x[k]
-            if n < 2 or (kind == 2 and math.isnan(x[i])):
-                continue
-            mj, my = sj / n, sy / n
-            sjj, sjy, syy = 0.0, 0.0, 0.0
-            for k in range(a, i + 1):
-                if not math.isnan(x[k]):
-                    dj, dy = k - a - mj, x[k] - my
-                    sjj += dj * dj
-                    sjy += dj * dy
-                    syy += dy * dy
-            slope = sjy / sjj
-            if kind == 0:
-                out[i] = slope
-            elif kind == 1:
-                if math.sqrt(syy / (n - 1)) > STD_GUARD:
-                    out[i] = sjy * sjy / (sjj * syy)
+            if (i - lo) % w == 0:
+                st[:] = 0.0
+                base = a
+                pivot = x[i] if not math.isnan(x[i]) else pivot
+                for k in range(a, i + 1):
+                    _reg_add(st, float(k - base), x[k], 1.0, pivot)
             else:
-                out[i] = x[i] - (my + slope * (i - a - mj))
+                _reg_add(st, float(i - base), x[i], 1.0, pivot)
+                if i - w >= lo:
+                    _reg_add(st, float(i - w - base), x[i - w], -1.0, pivot)
+            out[i] = _reg_value(st, kind, float(i - base), x[i], pivot)
     return out
 
 
