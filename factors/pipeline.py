@@ -41,6 +41,10 @@ def compute_range(store, factor_set: FactorSpec, start: dt.date | None = None,  
                   chunk_rows: int = 1_500_000) -> Iterator[pl.DataFrame]:
     """Step 2: factor values for trading days in [start, end], one date chunk at a time."""
     fs = as_factor_set(factor_set)
+    last_bar = store.info()["last_date"]
+    if last_bar is None:
+        return
+    end = min(end, last_bar) if end else last_bar
     days = store.calendar(start, end)
     if days.len() == 0:
         return
@@ -114,6 +118,11 @@ def factor_values(store, home: str | os.PathLike, factor_set: FactorSpec,  # noq
     trading day is stored, else computed from the store (kept to ``universe`` rows if given)."""
     fs = as_factor_set(factor_set)
     root = storage.set_root(home, fs.name)
+    info = store.info()
+    if info["last_date"] is None:
+        raise FlyerError("the market store holds no bars")
+    end = min(end or info["last_date"], info["last_date"])
+    start = max(start or info["first_date"], info["first_date"])
     days = store.calendar(start, end)
     have = set(storage.stored_dates(root))
     if days.len() and all(d in have for d in days):

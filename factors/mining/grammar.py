@@ -125,14 +125,17 @@ def size_of(expr: Expr) -> int:
 
 
 def is_valid(expr: Expr, grammar: Grammar) -> bool:
-    """Well-typed, reads a field, and within the grammar's depth, size and lookback bounds."""
+    """Well-typed, reads a field, no degenerate node (``x - x``, ``Corr(x, x, w)``: two equal
+    operands), and within the grammar's depth, size and lookback bounds."""
     try:
         unit_of(expr)
     except UnitError:
         return False
-    has_field = any(isinstance(n, Field) for n in expr.walk())
-    return (has_field and depth_of(expr) <= grammar.max_depth and size_of(expr) <= grammar.max_nodes
-            and expr.lookback <= grammar.max_lookback)
+    nodes = list(expr.walk())
+    has_field = any(isinstance(n, Field) for n in nodes)
+    degenerate = any(len(n.children()) == 2 and n.children()[0] == n.children()[1] for n in nodes)
+    return (has_field and not degenerate and depth_of(expr) <= grammar.max_depth
+            and size_of(expr) <= grammar.max_nodes and expr.lookback <= grammar.max_lookback)
 
 
 # ----------------------------------------------------------------------------- canonical form
