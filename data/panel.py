@@ -52,7 +52,8 @@ def fill_suspended(bars: pl.DataFrame, calendar: pl.Series | pl.DataFrame | list
     gap = pl.col("_have").is_null()
     last_close = pl.col("close").forward_fill().over("symbol")
     fixed = {"open", "high", "low", "close", "volume", "amount", "is_suspended", "symbol", "date", "_i", "_have"}
-    carried = [pl.col(c).forward_fill().over("symbol") for c in bars.columns if c not in fixed]
+    carried = [pl.when(gap).then(pl.col(c).forward_fill().over("symbol")).otherwise(pl.col(c)).alias(c)
+               for c in bars.columns if c not in fixed]
     filled = full.with_columns(
         *(pl.when(gap).then(last_close).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close")),
         *(pl.when(gap).then(pl.lit(0.0)).otherwise(pl.col(c)).alias(c) for c in ("volume", "amount") if c in bars.columns),

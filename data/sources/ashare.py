@@ -5,6 +5,8 @@ Steps (each names the function that owns it):
      adj_factor = cumulative product of close[t-1] / 前收盘价[t]; ST from the name prefix;
   2. ``read_qlib``: back-adjusted qlib bars with a factor (raw = price / factor, rounded to the
      cent; volume is raw shares; volume 0/NaN = suspended flat bar), sz300114 -> 302132.SZ;
+     qlib has no names, amount or caps: after 2022-01-14 ``is_st`` is unknown (stored False),
+     amount and caps are null (0 amount on suspended days);
   3. ``stitch``: xbx through its last day, qlib after it, the qlib factor rescaled per symbol so
      it continues the xbx factor on their last common day;
   4. ``files.assemble``: calendar (trading_days file), dense bars (suspended days filled),

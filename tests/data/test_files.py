@@ -146,9 +146,10 @@ def test_fill_suspended_keeps_dense_panels_and_off_calendar_rows() -> None:
         "symbol": ["A", "A", "A"], "date": [DAYS[0], DAYS[3], D(2024, 1, 6)],  # 01-06 is a Saturday
         "open": [1.0, 2.0, 3.0], "high": [1.0, 2.0, 3.0], "low": [1.0, 2.0, 3.0], "close": [1.5, 2.0, 3.0],
         "volume": [5.0, 6.0, 7.0], "amount": [1.0, 1.0, 1.0], "adj_factor": [1.0, 2.0, 2.0],
-        "is_suspended": [False, False, False],
+        "is_suspended": [False, False, False], "total_cap": [9.0, None, 8.0],
     })
     out = panel.fill_suspended(bars, DAYS)
+    assert out["total_cap"].to_list() == [9.0, 9.0, 9.0, None, 8.0]  # carried into gaps only
     assert out["date"].to_list() == [*DAYS[:4], D(2024, 1, 6)]
     assert out["close"].to_list() == [1.5, 1.5, 1.5, 2.0, 3.0]
     assert out["adj_factor"].to_list() == [1.0, 1.0, 1.0, 2.0, 2.0]

@@ -96,6 +96,8 @@ def test_qlib_suspended_fills_after_the_stitch(imported: Any) -> None:
     after = store.bars(D(2022, 1, 17), adjust=False)
     assert after["is_suspended"].sum() == untraded
     assert after["amount"].null_count() == after.height - untraded  # no amount after 2022-01-14
+    assert after["total_cap"].null_count() == after.height  # nor caps: nothing carried over from xbx
+    assert after["is_st"].sum() == 0  # no dated names after 2022-01-14 (see ashare docstring)
 
 
 def test_factor_continues_across_the_stitch(imported: Any) -> None:
