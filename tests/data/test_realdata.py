@@ -29,10 +29,10 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = tmp_path_factory.mktemp("realdata")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     store = MarketStore.open(home)
     report = ashare.ingest(store, ROOT)
-    seconds = time.perf_counter() - t0
+    seconds = (time.perf_counter() - t0, time.process_time() - c0)
     yield store, report, seconds
     store.close()
 
@@ -55,8 +55,9 @@ def test_counts_and_span(imported: Any) -> None:
     filled = xbx_part.filter(pl.col("is_suspended") & (pl.col("volume") == 0))
     assert xbx_part.height - filled.height + 7 == 4_147_979  # every xbx row; 7 of them had zero volume
     assert bars.group_by("symbol").agg(pl.col("date").diff().max()).height == 1835
-    print(f"real-data import: {seconds:.1f} s")
-    assert seconds < 180
+    wall, cpu = seconds
+    print(f"real-data import: {wall:.1f} s wall, {cpu:.1f} s CPU")
+    assert cpu < 120  # CPU, not wall: the test machine is shared (about 20-40 s CPU when healthy)
 
 
 def test_panel_is_dense_inside_each_listed_span(imported: Any) -> None:
