@@ -58,6 +58,8 @@ class DataConfig:
     * ``seq_input``: what recurrent models see: ``ohlcv`` (Alpha360-style last ``seq_len`` days of
       OHLCV, vwap and volume relative to the last day) or ``factors`` (windows of the processed
       factor rows).
+    * ``lookback``: trading days of history loaded before the first sample (0: the factor
+      set's own lookback, plus a few days).
     """
 
     factors: str = "alpha158"
@@ -71,7 +73,7 @@ class DataConfig:
     seq_len: int = 60
     seq_input: str = "ohlcv"
     drop_suspended: bool = True
-    lookback: int = 130
+    lookback: int = 0
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,25 @@ BUILTIN: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {"basic": _basic}
 BUILTIN_LOOKBACK = {"basic": 21}
 
 
+def _factor_set(name: str):
+    try:
+        from factors import library
+    except ImportError as exc:
+        raise FlyerError(f"factor set {name!r} needs the factors package ({exc})") from exc
+    try:
+        return library.load(name)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise FlyerError(f"unknown factor set {name!r}: {exc}".splitlines()[0]) from exc
+
+
+def feature_lookback(name: str) -> int:
+    """Trading days of history the set needs before its first full value."""
+    base = name.partition(":")[0]
+    if base in BUILTIN:
+        return BUILTIN_LOOKBACK[base]
+    return int(_factor_set(name).lookback)
+
+
 def compute_features(bars: pl.DataFrame, name: str) -> pl.DataFrame:
     """Feature frame ``[date, symbol, f...]`` (Float64/32) for factor set ``name``.
 
@@ -61,16 +80,9 @@ def compute_features(bars: pl.DataFrame, name: str) -> pl.DataFrame:
                 raise FlyerError(f"factor set {base!r} has no column(s) {', '.join(unknown)}")
             df = df.select("date", "symbol", *cols)
     else:
-        try:
-            import factors
-            from factors import library
-        except ImportError as exc:
-            raise FlyerError(f"factor set {name!r} needs the factors package ({exc})") from exc
-        try:
-            fset = library.load(name)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise FlyerError(f"unknown factor set {name!r}: {exc}".splitlines()[0]) from exc
-        df = factors.compute(bars, fset)
+        import factors
+
+        df = factors.compute(bars, _factor_set(name))
     feats = [c for c in df.columns if c not in ("date", "symbol")]
     return df.with_columns(
         pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None).cast(pl.Float32).alias(c) for c in feats

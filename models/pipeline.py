@@ -23,7 +23,7 @@ from flyer.errors import FlyerError
 from models import metrics
 from models.config import SEQ_KINDS, TrainConfig, validate
 from models.dataset import FoldData, Panel, Split, build_panel, prepare_fold
-from models.features import compute_features, compute_label, universe_mask
+from models.features import compute_features, compute_label, feature_lookback, universe_mask
 from models.learners import Learner, make_learner
 from models.splits import Fold, make_folds
 
@@ -60,7 +60,7 @@ def needed_lookback(cfg: TrainConfig) -> int:
     """Trading days of history before the first sample: the feature lookback, plus the window
     length for sequence models."""
     extra = cfg.data.seq_len if cfg.model.kind in SEQ_KINDS else 0
-    return cfg.data.lookback + extra
+    return (cfg.data.lookback or feature_lookback(cfg.data.factors) + 5) + extra
 
 
 def load_inputs(store, cfg: TrainConfig, start: dt.date, end: dt.date, with_label: bool = True) -> Inputs:
@@ -72,6 +72,8 @@ def load_inputs(store, cfg: TrainConfig, start: dt.date, end: dt.date, with_labe
     bars = store.bars(first, last, symbols=symbols)
     if bars.height == 0:
         raise FlyerError(f"no bars in the store between {first} and {last}")
+    bars = bars.join(store.instruments().select("symbol", "industry"), on="symbol", how="left",
+                     maintain_order="left")
     feats = compute_features(bars, cfg.data.factors)
     if with_label:
         label = compute_label(bars, cfg.data.label_horizon, cfg.data.label_price)

@@ -85,10 +85,10 @@ def mse_loss(pred: torch.Tensor, y: torch.Tensor, group: torch.Tensor) -> torch.
 class TorchLearner(Learner):
     suffix = ".pt"
 
-    def __init__(self, cfg: TrainConfig, threads: int = 0) -> None:
+    def __init__(self, cfg: TrainConfig, threads: int = 0, device: str | None = None) -> None:
         super().__init__(cfg, threads)
         self.kind = cfg.model.kind
-        self.device = pick_device()
+        self.device = pick_device(device)
         self.seq = self.kind in SEQ_KINDS
         self.T = cfg.data.seq_len
         self.ohlcv = self.seq and cfg.data.seq_input == "ohlcv"
@@ -109,7 +109,8 @@ class TorchLearner(Learner):
         return panel.seq.shape[1] if self.ohlcv else panel.x.shape[1]
 
     # ------------------------------------------------------------ fit
-    def fit(self, fd: FoldData, panel: Panel) -> None:
+    def setup(self, fd: FoldData, panel: Panel):
+        """Seed, build the network and optimizer; returns (train loader, valid loader, loss, optimizer)."""
         seed_everything(self.cfg.seed + fd.fold.index)
         p = self.params
         self.net = build_net(self.kind, self._n_feat(panel), p, self.T).to(self.device)
@@ -118,6 +119,11 @@ class TorchLearner(Learner):
         opt = torch.optim.Adam(self.net.parameters(), lr=float(p["lr"]), weight_decay=float(p.get("weight_decay", 0)))
         train = self._loader(xt, panel, fd.train, fd.state, shuffle=True, seed=self.cfg.seed)
         valid = self._loader(xt, panel, fd.valid, fd.state, shuffle=False, seed=0)
+        return train, valid, loss_fn, opt
+
+    def fit(self, fd: FoldData, panel: Panel) -> None:
+        p = self.params
+        train, valid, loss_fn, opt = self.setup(fd, panel)
         best, best_state, bad, history = float("inf"), None, 0, []
         t0 = time.perf_counter()
         for epoch in range(int(p["epochs"])):
@@ -140,13 +146,17 @@ class TorchLearner(Learner):
         ds = self._data(xt, panel, split.rows, state)
         return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=lambda b: b)
 
-    def _epoch(self, loader, split: Split, loss_fn, opt) -> float:
+    def _epoch(self, loader, split: Split, loss_fn, opt, max_batches: int | None = None) -> float:
+        """One pass (or ``max_batches`` batches) over ``loader``; trains when ``opt`` is given.
+        Returns the mean loss per sample; ``self.last_samples`` holds the samples seen."""
         y_all = torch.from_numpy(split.target).to(self.device)
         g_all = torch.from_numpy(np.repeat(np.arange(split.n_dates), np.diff(split.offsets))).to(self.device)
         self.net.train(opt is not None)
         total, n = 0.0, 0
         dtype = autocast_dtype(self.device)
-        for xb, idx in loader:
+        for b, (xb, idx) in enumerate(loader):
+            if max_batches is not None and b >= max_batches:
+                break
             y, g = y_all[idx], g_all[idx]
             ok = ~torch.isnan(y)
             with torch.set_grad_enabled(opt is not None), \
@@ -160,6 +170,7 @@ class TorchLearner(Learner):
                 opt.step()
             total += float(loss.detach()) * int(ok.sum())
             n += int(ok.sum())
+        self.last_samples = n
         return total / max(n, 1)
 
     # ------------------------------------------------------------ predict
