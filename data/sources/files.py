@@ -298,7 +298,7 @@ def to_bars(df: pl.DataFrame, lay: Layout) -> pl.DataFrame:
     if lay.prices == "adjusted":
         if "factor" not in cols:
             raise SourceError(f"layout {lay.name}: adjusted prices need a 'factor' column")
-        f = pl.col("factor")
+        f = pl.when(pl.col("factor") > 0).then(pl.col("factor"))  # null (-> rejected row) when missing or <= 0
         df = df.with_columns(*((pl.col(c) / f).round(2).alias(c) for c in ("open", "high", "low", "close")),
                              f.alias("adj_factor"))
         if lay.volume_adjusted:
