@@ -390,15 +390,29 @@ def as_factor_set(spec: FactorSpec) -> FactorSet:
     return FactorSet.from_formulas("custom", spec)
 
 
+#: panels above this many rows are computed in date chunks (bounded temp-column memory)
+AUTO_CHUNK_ROWS = 4_000_000
+
+
 def compute(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
-            industries: pl.DataFrame | None = None) -> pl.DataFrame:
+            industries: pl.DataFrame | None = None, chunk_rows: int = AUTO_CHUNK_ROWS) -> pl.DataFrame:
     """Factor values ``[date, symbol, <one Float64 column per factor>]`` sorted by (symbol, date).
 
     ``bars``: the bars contract (``store.bars(adjust=True)`` columns; at least symbol, date and
     the fields used). ``qlib_compat``: qlib's partial windows and float32 rounding (see module
-    docstring). ``industries``: ``[symbol, industry]`` for Neutralize by industry.
+    docstring). ``industries``: ``[symbol, industry]`` for Neutralize by industry. Panels over
+    ``chunk_rows`` rows are computed in date chunks (``compute_chunks``) and concatenated.
     """
     fs = as_factor_set(factor_set)
+    if bars.height > chunk_rows:
+        parts = compute_chunks(bars, fs, qlib_compat=qlib_compat, industries=industries, chunk_rows=chunk_rows)
+        return pl.concat(list(parts)).sort("symbol", "date")
+    return _compute_frame(bars, fs, qlib_compat, industries)
+
+
+def _compute_frame(bars: pl.DataFrame, fs: FactorSet, qlib_compat: bool,
+                   industries: pl.DataFrame | None) -> pl.DataFrame:
+    """Steps 1-4 on one frame, no chunking."""
     compiled = compile_set(fs, qlib_compat=qlib_compat)
     fields = set().union(*(fields_of(e) for e in fs.exprs)) if len(fs) else set()
     if any(isinstance(n, CrossSection) and "cap" in n.by for n in compiled.nodes):
@@ -430,5 +444,5 @@ def compute_chunks(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: b
         lo = dates[max(i - fs.lookback, 0)]
         d0, d1 = dates[i], dates[min(i + step, dates.len()) - 1]
         piece = bars.filter(pl.col("date").is_between(lo, d1))
-        out = compute(piece, fs, qlib_compat=qlib_compat, industries=industries)
+        out = _compute_frame(piece, fs, qlib_compat, industries)
         yield out.filter(pl.col("date") >= d0)

@@ -158,6 +158,7 @@ def test_chunked_compute_equals_whole(clean_bars):
     whole = compute(clean_bars, fs)
     parts = pl.concat(list(compute_chunks(clean_bars, fs, chunk_rows=60))).sort("symbol", "date")
     assert len(list(compute_chunks(clean_bars, fs, chunk_rows=60))) > 3
+    assert_frame_equal(compute(clean_bars, fs, chunk_rows=100), whole, rel_tol=1e-10, abs_tol=1e-12)
     assert_frame_equal(parts, whole, rel_tol=1e-10, abs_tol=1e-12)
 
 
