@@ -92,6 +92,7 @@ class TorchLearner(Learner):
         self.seq = self.kind in SEQ_KINDS
         self.T = cfg.data.seq_len
         self.ohlcv = self.seq and cfg.data.seq_input == "ohlcv"
+        self.amp = True  # bf16 autocast on CUDA; set False to train in float32
 
     # ------------------------------------------------------------ data
     def _source(self, x: np.ndarray, panel: Panel) -> torch.Tensor:
@@ -152,8 +153,9 @@ class TorchLearner(Learner):
         y_all = torch.from_numpy(split.target).to(self.device)
         g_all = torch.from_numpy(np.repeat(np.arange(split.n_dates), np.diff(split.offsets))).to(self.device)
         self.net.train(opt is not None)
-        total, n = 0.0, 0
-        dtype = autocast_dtype(self.device)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        n = torch.zeros((), dtype=torch.int64, device=self.device)
+        dtype = autocast_dtype(self.device) if self.amp else None
         for b, (xb, idx) in enumerate(loader):
             if max_batches is not None and b >= max_batches:
                 break
@@ -168,10 +170,10 @@ class TorchLearner(Learner):
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), 3.0)
                 opt.step()
-            total += float(loss.detach()) * int(ok.sum())
-            n += int(ok.sum())
-        self.last_samples = n
-        return total / max(n, 1)
+            total += loss.detach().double() * ok.sum()  # stays on the device: no sync per batch
+            n += ok.sum()
+        self.last_samples = int(n)
+        return float(total) / max(self.last_samples, 1)
 
     # ------------------------------------------------------------ predict
     def predict_split(self, x, panel, split, state):
@@ -179,7 +181,7 @@ class TorchLearner(Learner):
         ds = self._data(xt, panel, split.rows, state)
         out = np.empty(split.n, dtype=np.float32)
         self.net.eval()
-        dtype = autocast_dtype(self.device)
+        dtype = autocast_dtype(self.device) if self.amp else None
         with torch.no_grad(), torch.autocast(self.device.split(":")[0], dtype=dtype, enabled=dtype is not None):
             for a, b in zip(split.offsets[:-1], split.offsets[1:]):
                 xb, _ = ds.__getitems__(torch.arange(int(a), int(b)))
