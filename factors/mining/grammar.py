@@ -124,9 +124,28 @@ def size_of(expr: Expr) -> int:
     return sum(1 for _ in expr.walk())
 
 
+#: rolling operators that keep a positive input positive
+POSITIVE_ROLLING = frozenset({"Ref", "Mean", "Sum", "Max", "Min", "Med", "EMA", "WMA", "DecayLinear", "Std"})
+
+
+def positive(expr: Expr) -> bool:
+    """Whether a tree is positive by construction (fields, their means and ratios, ranks), so
+    that ``Log`` of it is defined; ``Log`` of anything else is rejected by ``is_valid``."""
+    if isinstance(expr, Field):
+        return expr.name in FIELD_UNITS
+    if isinstance(expr, Rolling):
+        return expr.op in POSITIVE_ROLLING and positive(expr.x)
+    if isinstance(expr, BinOp):
+        return expr.op in ("+", "*", "/") and positive(expr.left) and positive(expr.right)
+    if isinstance(expr, Func):
+        return expr.name in ("Greater", "Less") and all(positive(a) for a in expr.args)
+    return isinstance(expr, CrossSection) and expr.op == "CSRank"
+
+
 def is_valid(expr: Expr, grammar: Grammar) -> bool:
     """Well-typed, reads a field, no degenerate node (``x - x``, ``Corr(x, x, w)``: two equal
-    operands), and within the grammar's depth, size and lookback bounds."""
+    operands; ``Log`` of a tree that is not ``positive``), and within the grammar's depth,
+    size and lookback bounds."""
     try:
         unit_of(expr)
     except UnitError:
@@ -134,13 +153,16 @@ def is_valid(expr: Expr, grammar: Grammar) -> bool:
     nodes = list(expr.walk())
     has_field = any(isinstance(n, Field) for n in nodes)
     degenerate = any(len(n.children()) == 2 and n.children()[0] == n.children()[1] for n in nodes)
+    degenerate |= any(isinstance(n, Func) and n.name == "Log" and not positive(n.args[0]) for n in nodes)
     return (has_field and not degenerate and depth_of(expr) <= grammar.max_depth
             and size_of(expr) <= grammar.max_nodes and expr.lookback <= grammar.max_lookback)
 
 
 # ----------------------------------------------------------------------------- canonical form
 def canonical(expr: Expr) -> Expr:
-    """Equivalent tree in canonical form: commutative operands sorted by text, ``Ref(x, 0)`` -> x."""
+    """Equivalent tree in canonical form: commutative operands sorted by text, ``Ref(x, 0)`` -> x,
+    ``Abs(Abs(x))`` -> ``Abs(x)`` (also Sign), ``CSRank(CSZScore(x))`` and ``CSRank(CSRank(x))`` ->
+    ``CSRank(x)``, ``CSZScore(CSZScore(x))`` -> ``CSZScore(x)``."""
     if isinstance(expr, BinOp):
         a, b = canonical(expr.left), canonical(expr.right)
         if expr.op in COMMUTATIVE_BIN and b.key < a.key:
@@ -148,6 +170,8 @@ def canonical(expr: Expr) -> Expr:
         return BinOp(expr.op, a, b)
     if isinstance(expr, Func):
         args = tuple(canonical(x) for x in expr.args)
+        if expr.name in ("Abs", "Sign") and isinstance(args[0], Func) and args[0].name == expr.name:
+            return args[0]
         if expr.name in COMMUTATIVE_FUNC:
             args = tuple(sorted(args, key=lambda e: e.key))
         return Func(expr.name, args)
@@ -162,7 +186,11 @@ def canonical(expr: Expr) -> Expr:
             a, b = b, a
         return PairRolling(expr.op, a, b, expr.window)
     if isinstance(expr, CrossSection):
-        return CrossSection(expr.op, canonical(expr.x), expr.by)
+        x = canonical(expr.x)
+        inner = x.op if isinstance(x, CrossSection) else ""
+        if (expr.op, inner) in (("CSRank", "CSRank"), ("CSRank", "CSZScore"), ("CSZScore", "CSZScore")):
+            x = x.x  # type: ignore[union-attr]  # the inner transform does not change the result
+        return CrossSection(expr.op, x, expr.by)
     return expr
 
 

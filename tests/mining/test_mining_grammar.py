@@ -37,6 +37,8 @@ def test_random_trees_are_reproducible_from_a_seed() -> None:
     ("$close + $open", "$open + $close"),
     ("Corr($volume, $close, 10) * $turnover", "$turnover * Corr($close, $volume, 10)"),
     ("Greater($high, $low) - Ref($close, 0)", "Greater($low, $high) - $close"),
+    ("CSRank(CSRank($volume))", "CSRank(CSZScore($volume))"),
+    ("Abs(Abs($close - $open))", "Abs($close - $open)"),
 ])
 def test_canonical_form_normalises_equivalent_formulas(x: str, y: str) -> None:
     assert canonical(parse(x)).key == canonical(parse(y)).key
@@ -56,6 +58,10 @@ def test_units() -> None:
     assert not is_valid(parse("Greater($close, $volume)"), G)
     assert not is_valid(BinOp("-", parse("1"), parse("2")), G)   # no field
     assert not is_valid(parse("Mean(Mean(Mean($close, 60), 60), 60)"), G)   # lookback 177 > 120
+    assert is_valid(parse("Log(Mean($volume, 5) / $volume)"), G)
+    for degenerate in ("IdxMin($open - $open, 60)", "Corr($close, $close, 10)", "Greater($low, $low)",
+                       "Log(Delta($close, 5))", "Log($close - $open)"):
+        assert not is_valid(parse(degenerate), G)
 
 
 def test_genetic_operators_give_valid_new_trees() -> None:
