@@ -391,7 +391,7 @@ def as_factor_set(spec: FactorSpec) -> FactorSet:
 
 
 #: panels above this many rows are computed in date chunks (bounded temp-column memory)
-AUTO_CHUNK_ROWS = 4_000_000
+AUTO_CHUNK_ROWS = 2_000_000
 
 
 def compute(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
@@ -424,7 +424,7 @@ def _compute_frame(bars: pl.DataFrame, fs: FactorSet, qlib_compat: bool,
 
 
 def compute_chunks(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
-                   industries: pl.DataFrame | None = None, chunk_rows: int = 2_000_000,
+                   industries: pl.DataFrame | None = None, chunk_rows: int = 1_000_000,
                    start: object | None = None) -> Iterator[pl.DataFrame]:
     """``compute`` over consecutive date chunks of about ``chunk_rows`` output rows each.
 

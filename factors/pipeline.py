@@ -38,7 +38,7 @@ def load_bars(store, factor_set: FactorSet, start: dt.date | None = None,  # noq
 
 def compute_range(store, factor_set: FactorSpec, start: dt.date | None = None,  # noqa: ANN001
                   end: dt.date | None = None, *, qlib_compat: bool = False,
-                  chunk_rows: int = 1_500_000) -> Iterator[pl.DataFrame]:
+                  chunk_rows: int = 750_000) -> Iterator[pl.DataFrame]:
     """Step 2: factor values for trading days in [start, end], one date chunk at a time."""
     fs = as_factor_set(factor_set)
     last_bar = store.info()["last_date"]
@@ -74,7 +74,7 @@ class UpdateReport:
 
 def update(store, home: str | os.PathLike, factor_set: FactorSpec,  # noqa: ANN001
            start: dt.date | None = None, end: dt.date | None = None, *,
-           qlib_compat: bool = False, chunk_rows: int = 1_500_000) -> UpdateReport:
+           qlib_compat: bool = False, chunk_rows: int = 750_000) -> UpdateReport:
     """Step 3: compute and write; ``start`` defaults to the day after the last stored date."""
     t0 = time.perf_counter()
     fs = as_factor_set(factor_set)
@@ -126,7 +126,10 @@ def factor_values(store, home: str | os.PathLike, factor_set: FactorSpec,  # noq
     days = store.calendar(start, end)
     have = set(storage.stored_dates(root))
     if days.len() and all(d in have for d in days):
-        out = storage.read(root, days[0], days[-1], factors=list(fs.names))
+        lf = storage.scan(root, days[0], days[-1], factors=list(fs.names))
+        if universe is not None:
+            lf = lf.join(universe.lazy(), on=["date", "symbol"], how="semi")
+        out = lf.sort("date", "symbol").collect()
     else:
         parts = []
         for chunk in compute_range(store, fs, start, end):

@@ -51,18 +51,25 @@ def write(values: pl.DataFrame, root: Path) -> int:
     return n
 
 
-def read(root: Path, start: dt.date | None = None, end: dt.date | None = None,
-         factors: list[str] | None = None, symbols: list[str] | None = None) -> pl.DataFrame:
-    """Stored values ``[date, symbol, <factors>]`` for dates in [start, end], sorted by (date, symbol)."""
+def scan(root: Path, start: dt.date | None = None, end: dt.date | None = None,
+         factors: list[str] | None = None) -> pl.LazyFrame:
+    """Lazy ``[date, symbol, <factors>]`` over the partitions with dates in [start, end]."""
     days = [d for d in stored_dates(root) if (start is None or d >= start) and (end is None or d <= end)]
     if not days:
         raise FlyerError(f"no stored factor values in {root} for {start or '...'}..{end or '...'}")
     files = [str(root / f"date={d.isoformat()}" / PART) for d in days]
     lf = pl.scan_parquet(files, hive_partitioning=True, hive_schema={"date": pl.Date})
     cols = ["date", "symbol", *(factors or [c for c in lf.collect_schema().names() if c not in ("date", "symbol")])]
+    return lf.select(cols)
+
+
+def read(root: Path, start: dt.date | None = None, end: dt.date | None = None,
+         factors: list[str] | None = None, symbols: list[str] | None = None) -> pl.DataFrame:
+    """Stored values ``[date, symbol, <factors>]`` for dates in [start, end], sorted by (date, symbol)."""
+    lf = scan(root, start, end, factors)
     if symbols is not None:
         lf = lf.filter(pl.col("symbol").is_in(symbols))
-    return lf.select(cols).sort("date", "symbol").collect()
+    return lf.sort("date", "symbol").collect()
 
 
 def remove(root: Path) -> None:

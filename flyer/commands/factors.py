@@ -27,7 +27,7 @@ def compute_cmd(
     start: Optional[str] = typer.Option(None, "--start", help="first date (default: after the last stored date)"),
     end: Optional[str] = typer.Option(None, "--end", help="last date (default: the store's last day)"),
     qlib_compat: bool = typer.Option(False, "--qlib-compat", help="qlib's partial windows and float32 values"),
-    chunk_rows: int = typer.Option(1_500_000, "--chunk-rows", help="rows per computed date chunk (memory bound)"),
+    chunk_rows: int = typer.Option(750_000, "--chunk-rows", help="rows per computed date chunk (memory bound)"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Compute a factor set and write it under $FLYER_HOME/factors/<set>/date=YYYY-MM-DD/."""
