@@ -64,11 +64,14 @@ def feature_lookback(name: str) -> int:
     return int(_factor_set(name).lookback)
 
 
-def compute_features(bars: pl.DataFrame, name: str) -> pl.DataFrame:
-    """Feature frame ``[date, symbol, f...]`` (Float64/32) for factor set ``name``.
+def compute_features(bars: pl.DataFrame, name: str, keep: pl.DataFrame | None = None,
+                     chunk_rows: int = 1_000_000) -> pl.DataFrame:
+    """Feature frame ``[date, symbol, f...]`` (Float32) for factor set ``name``.
 
     ``bars`` as ``MarketStore.bars(adjust=True)``. Infinite values become null. A built-in set
-    takes a column subset as ``name:col1,col2`` (e.g. ``basic:ret20,vol20``).
+    takes a column subset as ``name:col1,col2`` (e.g. ``basic:ret20,vol20``). ``keep``
+    ``[date, symbol]``: only these rows are returned (factor sets are then computed in date
+    chunks of about ``chunk_rows`` rows, each cut to ``keep`` at once, to bound memory).
     """
     base, _, subset = name.partition(":")
     if base in BUILTIN:
@@ -82,7 +85,20 @@ def compute_features(bars: pl.DataFrame, name: str) -> pl.DataFrame:
     else:
         import factors
 
-        df = factors.compute(bars, _factor_set(name))
+        fs = _factor_set(name)
+        if keep is None or bars.height <= chunk_rows:
+            df = factors.compute(bars, fs)
+        else:
+            parts = [_clean(c).join(keep, on=["date", "symbol"], how="semi")
+                     for c in factors.compute_chunks(bars, fs, chunk_rows=chunk_rows)]
+            return pl.concat(parts).sort("symbol", "date")
+    if keep is not None:
+        df = df.join(keep, on=["date", "symbol"], how="semi")
+    return _clean(df)
+
+
+def _clean(df: pl.DataFrame) -> pl.DataFrame:
+    """Features as Float32 with +-inf and NaN as null, columns ``date, symbol, f...``."""
     feats = [c for c in df.columns if c not in ("date", "symbol")]
     return df.with_columns(
         pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None).cast(pl.Float32).alias(c) for c in feats

@@ -74,7 +74,9 @@ def load_inputs(store, cfg: TrainConfig, start: dt.date, end: dt.date, with_labe
         raise FlyerError(f"no bars in the store between {first} and {last}")
     bars = bars.join(store.instruments().select("symbol", "industry"), on="symbol", how="left",
                      maintain_order="left")
-    feats = compute_features(bars, cfg.data.factors)
+    # tabular models need feature rows of universe members only
+    keep = universe if cfg.model.kind not in SEQ_KINDS else None
+    feats = compute_features(bars, cfg.data.factors, keep=keep)
     if with_label:
         label = compute_label(bars, cfg.data.label_horizon, cfg.data.label_price)
     else:
