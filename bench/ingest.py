@@ -23,19 +23,24 @@ from data.store import MarketStore  # noqa: E402
 ASHARE = REPO.parent / "shared" / "ashare"
 
 
-def _cpu() -> str:
-    """Process CPU seconds so far (all threads): wall times below are inflated on a busy machine."""
-    return f"cpu {time.process_time():.1f} s"
+class _Clock:
+    """Wall and process-CPU seconds per phase (CPU is what to read on a shared, busy machine)."""
+
+    def __init__(self) -> None:
+        self.marks = [(time.perf_counter(), time.process_time())]
+
+    def lap(self) -> tuple[float, float]:
+        self.marks.append((time.perf_counter(), time.process_time()))
+        (w0, c0), (w1, c1) = self.marks[-2:]
+        return w1 - w0, c1 - c0
+
+
+def _fmt(lap: tuple[float, float]) -> str:
+    return f"{lap[0]:.1f} s (cpu {lap[1]:.1f} s)"
 
 
 def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # KiB on Linux
-
-
-def _load(store: MarketStore) -> tuple[float, int]:
-    t0 = time.perf_counter()
-    n = store.bars().height
-    return time.perf_counter() - t0, n
 
 
 def bench_ashare() -> None:
@@ -44,33 +49,38 @@ def bench_ashare() -> None:
         print(f"ashare: skipped ({ASHARE} not present)")
         return
     with tempfile.TemporaryDirectory() as home, MarketStore.open(home) as store:
-        t0 = time.perf_counter()
+        clock = _Clock()
         frames = ashare.read(ASHARE)
-        t1 = time.perf_counter()
+        read = clock.lap()
         report = store.write("ashare", frames)
-        t2 = time.perf_counter()
-        load_s, n = _load(store)
+        write = clock.lap()
+        del frames
+        n = store.bars().height
+        load = clock.lap()
     rows = report.rows_written + report.rows_rejected
-    print(f"ashare: {report.written['bars']:,} bar rows ({rows:,} rows in all) | read {t1 - t0:.1f} s, "
-          f"write {t2 - t1:.1f} s, total {t2 - t0:.1f} s = {rows / (t2 - t0):,.0f} rows/s | "
-          f"bars() {load_s:.2f} s for {n:,} rows | peak {_peak_gb():.2f} GB | {_cpu()}")
+    total = (read[0] + write[0], read[1] + write[1])
+    print(f"ashare: {report.written['bars']:,} bar rows ({rows:,} rows in all) | read {_fmt(read)}, "
+          f"write {_fmt(write)}, total {_fmt(total)} = {rows / total[0]:,.0f} rows/s wall | "
+          f"bars() {_fmt(load)} for {n:,} rows | peak {_peak_gb():.2f} GB")
 
 
 def bench_sim(stocks: int, years: int) -> None:
     from data.sources.sim import SimConfig, generate
     cfg = SimConfig(n_stocks=stocks, start=dt.date(2024 - years + 1, 1, 1), end=dt.date(2024, 12, 31))
     with tempfile.TemporaryDirectory() as home, MarketStore.open(home) as store:
-        t0 = time.perf_counter()
+        clock = _Clock()
         frames = generate(cfg)
-        t1 = time.perf_counter()
+        gen = clock.lap()
         report = store.write("sim", frames, cfg.start, cfg.end)
-        t2 = time.perf_counter()
+        write = clock.lap()
         del frames
-        load_s, n = _load(store)
+        n = store.bars().height
+        load = clock.lap()
     rows = report.rows_written + report.rows_rejected
-    print(f"sim {stocks} x {years} y: {report.written['bars']:,} bar rows | generate {t1 - t0:.1f} s, "
-          f"write {t2 - t1:.1f} s, total {t2 - t0:.1f} s (target < 60) = {rows / (t2 - t0):,.0f} rows/s | "
-          f"bars() {load_s:.2f} s (target < 3) for {n:,} rows | peak {_peak_gb():.2f} GB (target < 6) | {_cpu()}")
+    total = (gen[0] + write[0], gen[1] + write[1])
+    print(f"sim {stocks} x {years} y: {report.written['bars']:,} bar rows | generate {_fmt(gen)}, "
+          f"write {_fmt(write)}, total {_fmt(total)} (target < 60 s) = {rows / total[0]:,.0f} rows/s wall | "
+          f"bars() {_fmt(load)} (target < 3 s) for {n:,} rows | peak {_peak_gb():.2f} GB (target < 6)")
 
 
 def main() -> None:
