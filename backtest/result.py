@@ -127,7 +127,7 @@ class BacktestResult:
             return _empty_trades()
         col, idx = r["col"].astype(np.int64), r["idx"].astype(np.int64)
         adj = m.adj[idx, col]
-        shares = r["size"] * adj
+        shares = _snap(r["size"] * adj)
         value = r["size"] * r["price"]
         sell = r["side"] == 1
         delisted = m.delist_row[col] == idx
@@ -163,7 +163,7 @@ class BacktestResult:
         return pl.DataFrame({
             "date": np.array(m.dates, dtype="datetime64[D]")[day],
             "symbol": np.array(m.symbols, dtype=object)[col].astype(str),
-            "shares": q * m.adj[day, col], "value": q * m.close_val[day, col],
+            "shares": _snap(q * m.adj[day, col]), "value": q * m.close_val[day, col],
         }).with_columns(pl.col("date").cast(pl.Date)).sort("date", "symbol")
 
     def metrics(self) -> dict[str, float | str]:
@@ -177,6 +177,12 @@ class BacktestResult:
         from backtest.metrics import yearly
 
         return yearly(self.daily())
+
+
+def _snap(shares: np.ndarray) -> np.ndarray:
+    """Share counts within 1e-6 of an integer are that integer (undo float noise of q x adj)."""
+    whole = np.round(shares)
+    return np.where(np.abs(shares - whole) < 1e-6, whole, shares)
 
 
 def _empty_trades() -> pl.DataFrame:

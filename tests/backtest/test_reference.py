@@ -62,3 +62,20 @@ def test_vectorbt_backend_identical(markets) -> None:
     assert loop.records.shape == vbt.records.shape and len(loop.records) > 0
     for field in ("col", "idx", "size", "price", "fees", "side"):
         np.testing.assert_array_equal(loop.records[field], vbt.records[field])
+
+
+def test_engine_matches_reference_on_sim_market(sim_store) -> None:
+    """150 simulated stocks, half a year, random scores: IPOs, delistings, ST, limits, suspensions."""
+    import datetime as dt
+
+    import polars as pl
+
+    bars = sim_store.bars(dt.date(2019, 12, 1), dt.date(2020, 6, 30), adjust=False)
+    rng = np.random.default_rng(0)
+    scores = bars.select("date", "symbol").with_columns(pl.Series("score", rng.normal(size=bars.height)))
+    cfg = BacktestConfig(k=15, n_drop=4, deal_price="vwap", retry="next_day", capital=2e6,
+                         start=dt.date(2020, 1, 2), end=dt.date(2020, 6, 30)).replace(slippage_bps=5)
+    res = run(sim_store, scores, cfg)
+    ref = np.array(reference_nav(sim_store, scores, res.config))
+    np.testing.assert_allclose(res.nav, ref, rtol=1e-6)
+    assert res.trades().height > 200
