@@ -65,24 +65,38 @@ class Cleaning:
                 f"{self.rows_kept:,} kept ({self.loss:.1%} dropped)")
 
 
-def factor_table(values: pl.DataFrame, factor: str, fwd: pl.DataFrame, *,
+def join_inputs(values: pl.DataFrame, fwd: pl.DataFrame, universe: pl.DataFrame | None,
+                horizons: tuple[int, ...]) -> tuple[pl.DataFrame, int]:
+    """``values`` kept to ``universe`` rows with the forward returns joined (left), and the row
+    count before the universe filter: the shared input of ``factor_table`` (joined once per set)."""
+    n_in = values.height
+    if universe is not None:
+        values = values.join(universe.select("date", "symbol").unique(), on=["date", "symbol"], how="semi")
+    rets = [ret_col(h) for h in horizons]
+    return values.join(fwd.select("date", "symbol", *rets), on=["date", "symbol"], how="left"), n_in
+
+
+def factor_table(values: pl.DataFrame, factor: str, fwd: pl.DataFrame | None, *,
                  universe: pl.DataFrame | None = None, quantiles: int = 5,
-                 horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6) -> tuple[pl.DataFrame, Cleaning]:
+                 horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6,
+                 rows_in: int | None = None) -> tuple[pl.DataFrame, Cleaning]:
     """The canonical table for one factor column of ``values[date, symbol, ...]``.
 
-    ``universe``: ``[date, symbol]`` rows to keep (e.g. CSI 500 point-in-time members), or None
-    for all. ``quantiles``: groups per date by value (1 = lowest). Returns the table and its
+    ``fwd``: ``forward_returns`` output, or None when ``values`` already went through
+    ``join_inputs`` (then ``rows_in`` is its count before the universe filter). ``universe``:
+    ``[date, symbol]`` rows to keep (e.g. CSI 500 point-in-time members), or None for all.
+    ``quantiles``: groups per date by value (1 = lowest). Returns the table and its
     ``Cleaning`` record; raises ``FlyerError`` when more than ``max_loss`` of rows are dropped.
     """
-    df = values.select("date", "symbol", pl.col(factor).cast(pl.Float64).alias("value"))
-    n_in = df.height
-    if universe is not None:
-        df = df.join(universe.select("date", "symbol").unique(), on=["date", "symbol"], how="semi")
+    rets = [ret_col(h) for h in horizons]
+    df = values.select("date", "symbol", pl.col(factor).cast(pl.Float64).alias("value"),
+                       *(rets if fwd is None else []))
+    if fwd is not None:
+        df, rows_in = join_inputs(df, fwd, universe, horizons)
+    n_in = df.height if rows_in is None else rows_in
     n_univ = df.height
     df = df.filter(pl.col("value").is_finite())
     n_val = df.height
-    rets = [ret_col(h) for h in horizons]
-    df = df.join(fwd.select("date", "symbol", *rets), on=["date", "symbol"], how="inner")
     df = df.filter(pl.all_horizontal(pl.col(r).is_not_null() & pl.col(r).is_finite() for r in rets))
     clean = Cleaning(factor, n_in, n_in - n_univ, n_univ - n_val, n_val - df.height, df.height)
     if n_univ and clean.loss > max_loss:
@@ -192,14 +206,16 @@ def _mean(s: pl.Series) -> float:
     return float(v) if v is not None else float("nan")  # type: ignore[arg-type]
 
 
-def evaluate_factor(values: pl.DataFrame, factor: str, fwd: pl.DataFrame, *, horizon: int = 5,
+def evaluate_factor(values: pl.DataFrame, factor: str, fwd: pl.DataFrame | None, *, horizon: int = 5,
                     universe: pl.DataFrame | None = None, quantiles: int = 5,
-                    horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6) -> FactorEvaluation:
-    """Every table for ``factor`` (a column of ``values``) against ``fwd`` (``forward_returns``)."""
+                    horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6,
+                    rows_in: int | None = None) -> FactorEvaluation:
+    """Every table for ``factor`` (a column of ``values``) against ``fwd`` (``forward_returns``;
+    None when ``values`` went through ``join_inputs``, see ``factor_table``)."""
     if horizon not in horizons:
         horizons = tuple(sorted({*horizons, horizon}))
     table, clean = factor_table(values, factor, fwd, universe=universe, quantiles=quantiles,
-                                horizons=horizons, max_loss=max_loss)
+                                horizons=horizons, max_loss=max_loss, rows_in=rows_in)
     if table.height == 0:
         raise FlyerError(f"{clean.line()}: nothing left to evaluate")
     ic = ic_table(table, horizons)
@@ -211,10 +227,12 @@ def evaluate_factor(values: pl.DataFrame, factor: str, fwd: pl.DataFrame, *, hor
 def evaluate_set(values: pl.DataFrame, fwd: pl.DataFrame, *, horizon: int = 5,
                  universe: pl.DataFrame | None = None, quantiles: int = 5,
                  horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6) -> dict[str, FactorEvaluation]:
-    """``evaluate_factor`` for every factor column of ``values``."""
+    """``evaluate_factor`` for every factor column of ``values`` (inputs joined once)."""
     names = [c for c in values.columns if c not in ("date", "symbol")]
-    return {n: evaluate_factor(values, n, fwd, horizon=horizon, universe=universe, quantiles=quantiles,
-                               horizons=horizons, max_loss=max_loss) for n in names}
+    horizons = tuple(sorted({*horizons, horizon}))
+    base, n_in = join_inputs(values, fwd, universe, horizons)
+    return {n: evaluate_factor(base, n, None, horizon=horizon, quantiles=quantiles, horizons=horizons,
+                               max_loss=max_loss, rows_in=n_in) for n in names}
 
 
 def summary_table(evals: dict[str, FactorEvaluation], by: str = "rank_icir") -> pl.DataFrame:

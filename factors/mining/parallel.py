@@ -84,7 +84,11 @@ class RayEvaluator:
             if progress:
                 progress(done, len(formulas))
         out: list[EvalResult] = []
-        for part in self._ray.get(refs):
+        try:
+            parts = self._ray.get(refs)
+        except self._ray.exceptions.RayError as exc:  # a worker died or cannot import flyer
+            raise FlyerError(f"Ray evaluation failed: {_first_line(exc)}") from exc
+        for part in parts:
             out.extend(part)
         return out
 
@@ -110,8 +114,12 @@ def _init_ray(ray: Any, num_cpus: int | None, address: str | None) -> None:
         else:
             ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **opts)
     except Exception as exc:  # noqa: BLE001 - connection problems are user errors
-        raise FlyerError(f"cannot start Ray{' at ' + address if address else ''}: "
-                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
+        raise FlyerError(f"cannot start Ray{' at ' + address if address else ''}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def make_evaluator(data: MiningData, mode: str = "serial", *, num_cpus: int | None = None,

@@ -67,6 +67,8 @@ def test_universe_and_max_loss():
     univ = values.filter(pl.col("symbol") < "S06").select("date", "symbol")
     table, clean = ev.factor_table(values, "noise", fwd, universe=univ, horizons=(1,))
     assert clean.outside_universe == 6 * len(D) and set(table["symbol"]) == {f"S{i:02d}" for i in range(6)}
+    via_set = ev.evaluate_set(values, fwd, horizon=1, universe=univ, horizons=(1,))["noise"]
+    assert via_set.cleaning == clean
     holey = values.with_columns(pl.when(pl.col("symbol") < "S09").then(None).otherwise(pl.col("noise")).alias("noise"))
     with pytest.raises(FlyerError, match="max_loss"):
         ev.factor_table(holey, "noise", fwd, horizons=(1,), max_loss=0.5)
