@@ -7,10 +7,12 @@ For one trading day D (``run_night``), under a lock file (``flyer.lock``):
                     (``factors.pipeline.update``: reads only the lookback they need);
   4. ``score``      the configured run(s) score D (``models.Run.predict``); several runs are
                     averaged on per-date ranks; optional retraining on a schedule first;
-  5. ``portfolio``  top-k dropout targets for the next trading day from the current holdings
-                    (last night's targets, or a holdings file) -> ``nightly_targets``;
-  6. ``orders``     the difference, in lots, as orders -> ``nightly_orders`` and
-                    ``$FLYER_HOME/nightly/D/orders.{csv,parquet}``.
+  5. ``portfolio``  top-k dropout orders in lots for the next trading day from the current
+                    book (last night's targets and cash, or a holdings file), via the
+                    backtester's ``backtest.orders``; the resulting holdings and cash ->
+                    ``nightly_targets`` / ``nightly_book``;
+  6. ``orders``     the orders (symbol, side, shares, reference price, reason) ->
+                    ``nightly_orders`` and ``$FLYER_HOME/nightly/D/orders.{csv,parquet}``.
 Each stage's status lands in ``nightly_log``; a rerun skips ``done`` stages (so a finished date
 changes nothing) and resumes at the first one that is not done. Stage outputs are written
 atomically (temp file + rename, or one DuckDB transaction), so a crash never leaves half a file.

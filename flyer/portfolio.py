@@ -1,27 +1,30 @@
-"""Tomorrow's portfolio for the nightly job: holdings -> top-k dropout targets -> orders in lots.
+"""Tomorrow's book for the nightly job, using the backtester's own order logic.
 
-The name choice is the backtester's own TopkDropout kernel (``backtest.strategies``), so the
-nightly job trades exactly what a backtest of the same scores would choose. Sizing: each new
-name gets ``capital / k`` CNY at the day's raw close, rounded down to the board's lot
-(``data.rules.lot_rules``); kept names keep their shares (qlib TopkDropout does not resize them).
+``backtest.orders.orders_for_tomorrow`` turns tonight's scores and the current holdings and cash
+into lot-sized orders (TopkDropout names, sells first, buys within the cash the sells free, fees
+by date); this module keeps the book between nights: holdings and cash after the orders are
+assumed filled at their reference prices (tonight's raw close) and fees.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
-from backtest.strategies import topk_dropout_nb
-from data.rules import lot_rules
-from data.symbols import board_of
+from backtest.config import BacktestConfig
+from backtest.orders import _fee, orders_for_tomorrow
 from flyer.errors import FlyerError
 
 TARGET_SCHEMA = {"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "score": pl.Float64,
                  "weight": pl.Float64, "shares": pl.Float64, "ref_price": pl.Float64}
 ORDER_SCHEMA = {"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "side": pl.Utf8,
                 "shares": pl.Float64, "ref_price": pl.Float64, "reason": pl.Utf8}
+EMPTY = pl.DataFrame(schema={"symbol": pl.Utf8, "shares": pl.Float64})
+
+
+def backtest_config(night) -> BacktestConfig:  # noqa: ANN001 - flyer.nightly.Night
+    p = night.config.portfolio
+    return BacktestConfig(strategy="topk", k=p.k, n_drop=p.n_drop, capital=p.capital, deal_price=p.deal_price)
 
 
 def read_holdings_file(path: str | Path) -> pl.DataFrame:
@@ -36,80 +39,45 @@ def read_holdings_file(path: str | Path) -> pl.DataFrame:
     return df.select(pl.col("symbol").cast(pl.Utf8), pl.col("shares").cast(pl.Float64)).filter(pl.col("shares") > 0)
 
 
-def current_holdings(night) -> pl.DataFrame:  # noqa: ANN001 - flyer.nightly.Night
-    """``[symbol, shares]`` before trading on the next day: the holdings file when configured,
-    else the targets of the latest earlier night (assumed filled), else empty."""
-    if night.config.portfolio.holdings_file:
-        return read_holdings_file(night.config.portfolio.holdings_file)
+def current_book(night) -> tuple[pl.DataFrame, float]:  # noqa: ANN001
+    """(holdings ``[symbol, shares]``, cash CNY) before the next trading day.
+
+    A configured holdings file wins (its cash is ``portfolio.capital``); else the book left by
+    the latest earlier night; else nothing held and all capital in cash.
+    """
+    cfg = night.config.portfolio
+    if cfg.holdings_file:
+        return read_holdings_file(cfg.holdings_file), cfg.capital
     prev = night.log.last_date_before("nightly_targets", night.date)
     if prev is None:
-        return pl.DataFrame(schema={"symbol": pl.Utf8, "shares": pl.Float64})
-    return night.log.read("nightly_targets", prev).select("symbol", "shares").filter(pl.col("shares") > 0)
+        return EMPTY, cfg.capital
+    held = night.log.read("nightly_targets", prev).select("symbol", "shares").filter(pl.col("shares") > 0)
+    cash = night.store._one("SELECT cash FROM nightly_book WHERE date = ?", [prev])
+    return held, float(cash[0]) if cash else cfg.capital
 
 
-def _closes(store, day) -> pl.DataFrame:  # noqa: ANN001
-    bars = store.bars(day, day, adjust=False)
-    return bars.select("symbol", pl.col("close").alias("ref_price"), "is_suspended", "is_st")
-
-
-def lot_shares(symbol: str, value: float, price: float) -> float:
-    """Shares worth at most ``value`` CNY at ``price``, in the board's buy lots (0 if under one lot)."""
-    if price <= 0 or not math.isfinite(price):
-        return 0.0
-    minimum, step = lot_rules(board_of(symbol))
-    raw = value / price
-    if raw < minimum:
-        return 0.0
-    return float(minimum + math.floor((raw - minimum) / step) * step)
-
-
-def targets_for(night, scores: pl.DataFrame, holdings: pl.DataFrame) -> pl.DataFrame:  # noqa: ANN001
-    """Target holdings ``nightly_targets`` rows for ``night.next_date``."""
-    cfg = night.config.portfolio
-    px = _closes(night.store, night.date)
-    buyable = px.filter(~pl.col("is_suspended") & ~pl.col("is_st")).select("symbol")
-    universe = (scores.join(buyable, on="symbol", how="semi").select("symbol", "score")
-                .join(holdings, on="symbol", how="full", coalesce=True)
-                .with_columns(pl.col("shares").fill_null(0.0)).sort("symbol"))
-    score = universe["score"].to_numpy().astype(np.float64)
-    held = (universe["shares"] > 0).to_numpy()
-    sell, buy = topk_dropout_nb(np.where(np.isnan(score), np.nan, score), held, cfg.k, cfg.n_drop)
-    keep = held & ~sell
-    new = np.zeros(len(score), dtype=bool)
-    new[buy] = True
-    chosen = universe.with_columns(pl.Series("keep", keep), pl.Series("new", new)).filter(pl.col("keep") | pl.col("new"))
-    chosen = chosen.join(px.select("symbol", "ref_price"), on="symbol", how="left")
-    per_name = cfg.capital / cfg.k
-    shares = [s if k else lot_shares(sym, per_name, p or 0.0)
-              for sym, s, k, p in zip(chosen["symbol"], chosen["shares"], chosen["keep"], chosen["ref_price"])]
-    out = chosen.with_columns(pl.Series("shares", shares, dtype=pl.Float64)).filter(pl.col("shares") > 0)
-    value = (out["shares"] * out["ref_price"].fill_null(0)).sum()
-    return out.select(
-        pl.lit(night.date).alias("date"), pl.lit(night.next_date).alias("trade_date"), "symbol",
-        pl.col("score").cast(pl.Float64),
-        (pl.col("shares") * pl.col("ref_price") / (value or 1.0)).alias("weight"),
-        "shares", pl.col("ref_price").cast(pl.Float64),
+def plan_book(night, scores: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, float]:  # noqa: ANN001
+    """(orders, targets, cash after) for ``night.next_date`` from tonight's ``scores``."""
+    holdings, cash = current_book(night)
+    cfg = backtest_config(night)
+    book = orders_for_tomorrow(night.store, scores, holdings, cash, cfg, night.date)
+    delta = book.select("symbol", pl.when(pl.col("side") == "buy").then(pl.col("shares"))
+                        .otherwise(-pl.col("shares")).cast(pl.Float64).alias("delta"))
+    fees = sum(_fee(r["value"], r["side"] == "sell", cfg, night.date, r["symbol"]) for r in book.iter_rows(named=True))
+    flow = float(book.select(pl.when(pl.col("side") == "sell").then(pl.col("value")).otherwise(-pl.col("value")).sum()).item() or 0.0)
+    cash_after = cash + flow - fees
+    px = night.store.bars(night.date, night.date, adjust=False).select("symbol", pl.col("close").alias("ref_price"))
+    targets = (holdings.join(delta, on="symbol", how="full", coalesce=True)
+               .with_columns((pl.col("shares").fill_null(0.0) + pl.col("delta").fill_null(0.0)).alias("shares"))
+               .filter(pl.col("shares") > 0)
+               .join(scores.select("symbol", "score"), on="symbol", how="left")
+               .join(px, on="symbol", how="left"))
+    value = float((targets["shares"] * targets["ref_price"].fill_null(0.0)).sum()) + cash_after
+    targets = targets.select(
+        pl.lit(night.date).alias("date"), pl.lit(night.next_date).alias("trade_date"), "symbol", "score",
+        (pl.col("shares") * pl.col("ref_price") / (value or 1.0)).alias("weight"), "shares", "ref_price",
     ).cast(TARGET_SCHEMA).sort("symbol")
-
-
-def orders_for(night, holdings: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:  # noqa: ANN001
-    """Orders that move ``holdings`` to ``targets``: sells of dropped names, buys of new ones."""
-    px = _closes(night.store, night.date).select("symbol", "ref_price", "is_suspended")
-    both = (holdings.rename({"shares": "have"})
-            .join(targets.select("symbol", "score", pl.col("shares").alias("want")), on="symbol",
-                  how="full", coalesce=True)
-            .with_columns(pl.col("have").fill_null(0.0), pl.col("want").fill_null(0.0))
-            .join(px, on="symbol", how="left")
-            .with_columns((pl.col("want") - pl.col("have")).alias("delta"))
-            .filter(pl.col("delta") != 0))
-    reason = (pl.when(pl.col("want") == 0).then(pl.lit("dropped from top-k"))
-              .when(pl.col("have") == 0).then(pl.format("new in top-k (score rank {})", pl.col("rank")))
-              .otherwise(pl.lit("resize")))
-    suspended = pl.when(pl.col("is_suspended").fill_null(False)).then(pl.lit("; suspended today, may not fill")).otherwise(pl.lit(""))
-    ranked = targets.select("symbol", pl.col("score").rank("ordinal", descending=True).cast(pl.Int64).alias("rank"))
-    return (both.join(ranked, on="symbol", how="left").select(
-        pl.lit(night.date).alias("date"), pl.lit(night.next_date).alias("trade_date"), "symbol",
-        pl.when(pl.col("delta") > 0).then(pl.lit("buy")).otherwise(pl.lit("sell")).alias("side"),
-        pl.col("delta").abs().alias("shares"), "ref_price",
-        pl.concat_str([reason, suspended]).alias("reason"),
-    ).cast(ORDER_SCHEMA).sort("side", "symbol"))
+    orders = book.select(
+        pl.lit(night.date).alias("date"), pl.lit(night.next_date).alias("trade_date"), "symbol", "side",
+        "shares", "ref_price", "reason").cast(ORDER_SCHEMA)
+    return orders, targets, cash_after

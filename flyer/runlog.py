@@ -14,6 +14,7 @@ DDL = (
        started TIMESTAMP, finished TIMESTAMP, config_key VARCHAR, message VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS nightly_targets (date DATE, trade_date DATE, symbol VARCHAR,
        score DOUBLE, weight DOUBLE, shares DOUBLE, ref_price DOUBLE)""",
+    "CREATE TABLE IF NOT EXISTS nightly_book (date DATE, trade_date DATE, cash DOUBLE)",
     """CREATE TABLE IF NOT EXISTS nightly_orders (date DATE, trade_date DATE, symbol VARCHAR,
        side VARCHAR, shares DOUBLE, ref_price DOUBLE, reason VARCHAR)""",
 )
@@ -42,16 +43,20 @@ class RunLog:
         return self.store._pl("SELECT * FROM nightly_log WHERE ? IS NULL OR date = ? ORDER BY date, started",
                               [date, date])
 
-    def replace(self, table: str, date: dt.date, frame: pl.DataFrame) -> None:
-        """Replace one date's rows of ``nightly_targets`` / ``nightly_orders`` in one transaction."""
+    def replace(self, table: str, date: dt.date, frame: pl.DataFrame, book: pl.DataFrame | None = None) -> None:
+        """Replace one date's rows of ``table`` (and of ``nightly_book`` when ``book`` is given)
+        in one transaction."""
         con = self.store.con
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"DELETE FROM {table} WHERE date = ?", [date])
-            if frame.height:
-                con.register("_frame", frame.to_arrow())
-                con.execute(f"INSERT INTO {table} SELECT * FROM _frame")
-                con.unregister("_frame")
+            for name, df in ((table, frame), ("nightly_book", book)):
+                if df is None:
+                    continue
+                con.execute(f"DELETE FROM {name} WHERE date = ?", [date])
+                if df.height:
+                    con.register("_frame", df.to_arrow())
+                    con.execute(f"INSERT INTO {name} SELECT * FROM _frame")
+                    con.unregister("_frame")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -144,26 +144,27 @@ def _retrained(night) -> list[str]:  # noqa: ANN001
 
 # ------------------------------------------------------------------------------- portfolio
 def portfolio(night) -> None:  # noqa: ANN001
-    """Stage 5: top-k dropout targets for the next trading day from the current holdings."""
-    from flyer.portfolio import current_holdings, targets_for
+    """Stage 5: orders and target holdings for the next trading day (``flyer.portfolio``);
+    targets and the cash left are stored in one transaction, the orders kept for stage 6."""
+    from flyer.nightly import atomic_write
+    from flyer.portfolio import plan_book
 
     scores = pl.read_parquet(night.outdir / "scores.parquet")
-    holdings = current_holdings(night)
-    targets = targets_for(night, scores, holdings)
-    night.log.replace("nightly_targets", night.date, targets)
-    night.note(f"{targets.height} target holdings for {night.next_date}")
+    orders, targets, cash = plan_book(night, scores)
+    atomic_write(orders, night.outdir / "orders_plan.parquet")
+    night.log.replace("nightly_targets", night.date, targets,
+                      book=pl.DataFrame({"date": [night.date], "trade_date": [night.next_date], "cash": [cash]}))
+    night.note(f"{targets.height} target holdings for {night.next_date}, cash {cash:,.0f} CNY")
 
 
 # ---------------------------------------------------------------------------------- orders
 def orders(night) -> None:  # noqa: ANN001
-    """Stage 6: orders (lots) that move the holdings to the targets; store + CSV + Parquet."""
+    """Stage 6: the orders (lots) into the store and ``orders.csv`` / ``orders.parquet``."""
     from flyer.nightly import atomic_write
-    from flyer.portfolio import current_holdings, orders_for
 
-    targets = night.log.read("nightly_targets", night.date)
-    book = orders_for(night, current_holdings(night), targets)
+    book = pl.read_parquet(night.outdir / "orders_plan.parquet")
     night.log.replace("nightly_orders", night.date, book)
     atomic_write(book, night.outdir / "orders.parquet")
     atomic_write(book, night.outdir / "orders.csv")
-    atomic_write(targets, night.outdir / "targets.parquet")
+    atomic_write(night.log.read("nightly_targets", night.date), night.outdir / "targets.parquet")
     night.note(f"{book.height} orders for {night.next_date} -> {night.outdir / 'orders.csv'}")
