@@ -301,7 +301,7 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, rebalance:
     otarget, ostate = np.zeros(n), np.zeros(2, dtype=np.int64)
     blocked = np.zeros((t, g, 2), dtype=np.int64)
     if max_orders is None:
-        max_orders = int(t * g * min(n, 4 * int(params[:, K].max()) + 64))
+        max_orders = order_capacity(t, n, params)
     seg_args = (market.deal, market.adj, market.close_val, market.buy_block, market.sell_block,
                 market.delist_row, scores, weights, rebalance, params, pending, prio,
                 ocol, okind, otarget, ostate, blocked)
@@ -311,8 +311,18 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, rebalance:
         warnings.filterwarnings("ignore", message=".*simulate_vbt_nb.*", category=NumbaWarning)
         kernel = simulate_vbt_nb if backend == "vectorbt" else simulate_loop_nb
         records = kernel(t, g, n, float(capital), seg_args, order_args, pending, max_orders)
-    except IndexError:
+    except IndexError:  # more fills than the estimate: grow the record buffer and rerun
         if max_orders >= t * g * n:
             raise
-        return simulate(market, scores, weights, rebalance, params, capital, t * g * n, backend)
+        return simulate(market, scores, weights, rebalance, params, capital,
+                        min(4 * max_orders, t * g * n), backend)
     return records, blocked
+
+
+def order_capacity(t: int, n: int, params: np.ndarray) -> int:
+    """First guess of the number of fills: per portfolio, k to start, then per day 2 x n_drop
+    (dropout) or up to k + n_drop (kept names rebalanced) or N (weights), plus slack."""
+    per_day = np.where(params[:, MODE] == MODE_WEIGHTS, n,
+                       np.where(params[:, KEPT] > 0, params[:, K] + params[:, NDROP], 2 * params[:, NDROP]))
+    per_day = np.minimum(per_day + 8, n)
+    return int(np.sum(t * per_day + params[:, K]) + 1024)

@@ -75,7 +75,8 @@ def trade_calendar(store, start: dt.date | None, end: dt.date | None) -> tuple[l
 
 def stock_days(store, days: list[dt.date], symbols: list[str], deal_price: str) -> pl.DataFrame:
     """Long frame of raw bars with prev close, day of listing, limit prices and block flags."""
-    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False)
+    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False).select(
+        "symbol", "date", "close", "adj_factor", "is_st", "is_suspended", *{deal_price, "close"} - {"close"})
     lists = store.instruments().select("symbol", "list_date")
     c = pl.col
     df = (
@@ -157,6 +158,7 @@ def load_market(store, symbols: list[str], start: dt.date | None, end: dt.date |
     col_of = pl.DataFrame({"symbol": present, "ci": np.arange(len(present))}, schema={"symbol": pl.Utf8, "ci": pl.Int64})
     long = long.join(row_of, on="date").join(col_of, on="symbol")
     ri, ci = long["ri"].to_numpy(), long["ci"].to_numpy()
+    stamp, transfer = fee_rates(days)
     adj = ffill_nb(_dense(ri, ci, long["adj_factor"].to_numpy().astype(np.float64), shape, np.nan), 1.0)
     close_val = ffill_nb(_dense(ri, ci, (long["close"] * long["adj_factor"]).to_numpy(), shape, np.nan), np.nan)
     return Market(
@@ -169,7 +171,7 @@ def load_market(store, symbols: list[str], start: dt.date | None, end: dt.date |
         min_lot=np.array([rules.lot_rules(b)[0] for b in _boards(present)], dtype=np.float64),
         lot_inc=np.array([rules.lot_rules(b)[1] for b in _boards(present)], dtype=np.float64),
         exch=np.array([EXCHANGES.index(s.split(".")[1]) for s in present], dtype=np.int64),
-        stamp=fee_rates(days)[0], transfer=fee_rates(days)[1], deal_price=deal_price,
+        stamp=stamp, transfer=transfer, deal_price=deal_price,
     )
 
 
