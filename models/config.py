@@ -79,11 +79,12 @@ class DataConfig:
 @dataclass(frozen=True)
 class SplitConfig:
     """Fixed train/valid/test ranges; with ``walk_forward`` the test range is cut into chunks of
-    ``retrain_months`` and train/valid move with each chunk (``rolling``) or grow (``expanding``)."""
+    ``retrain_months`` and train/valid move with each chunk (``rolling``) or grow (``expanding``).
+    ``test`` None: a model to deploy (nightly), trained and validated with no test period."""
 
     train: DateRange
     valid: DateRange
-    test: DateRange
+    test: DateRange | None = None
     walk_forward: bool = False
     retrain_months: int = 6
     window: str = "rolling"
@@ -114,7 +115,7 @@ class TrainConfig:
         return config_id(self)
 
 
-def make_config(model: str, train: DateRange, valid: DateRange, test: DateRange, *,
+def make_config(model: str, train: DateRange, valid: DateRange, test: DateRange | None = None, *,
                 objective: str | None = None, params: dict[str, Any] | None = None,
                 seed: int = 0, walk_forward: bool = False, retrain_months: int = 6,
                 window: str = "rolling", **data: Any) -> TrainConfig:
@@ -158,11 +159,14 @@ def validate(cfg: TrainConfig) -> None:
     for ok, msg in checks:
         if not ok:
             raise FlyerError(msg)
-    for name, (a, b) in (("train", s.train), ("valid", s.valid), ("test", s.test)):
+    ranges = [("train", s.train), ("valid", s.valid)] + ([("test", s.test)] if s.test is not None else [])
+    for name, (a, b) in ranges:
         if a > b:
             raise FlyerError(f"{name} range starts after it ends: {a}:{b}")
-    if not (s.train[1] < s.valid[0] and s.valid[1] < s.test[0]):
+    if not (s.train[1] < s.valid[0] and (s.test is None or s.valid[1] < s.test[0])):
         raise FlyerError("ranges must be ordered and disjoint: train < valid < test")
+    if s.walk_forward and s.test is None:
+        raise FlyerError("walk-forward needs a test range")
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
@@ -192,7 +196,7 @@ def from_dict(d: dict[str, Any]) -> TrainConfig:
     rng = lambda v: (dt.date.fromisoformat(v[0]), dt.date.fromisoformat(v[1]))  # noqa: E731
     s = dict(d["split"])
     for k in ("train", "valid", "test"):
-        s[k] = rng(s[k])
+        s[k] = rng(s[k]) if s.get(k) is not None else None
     return TrainConfig(DataConfig(**d["data"]), SplitConfig(**s), ModelConfig(**d["model"]), d.get("seed", 0))
 
 

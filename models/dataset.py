@@ -146,7 +146,7 @@ def prepare_fold(panel: Panel, fold: Fold, cfg: DataConfig, seq_ohlcv: bool = Fa
     """Fit processors on the fold's train rows, apply them, and build the three splits."""
     tr = select_rows(panel, fold.train, need_label=True)
     va = select_rows(panel, fold.valid, need_label=True)
-    te = select_rows(panel, fold.test, need_label=False)
+    te = select_rows(panel, fold.test, need_label=False) if fold.test else np.zeros(0, dtype=np.int64)
     fit_df = pl.DataFrame(panel.x[tr], schema=panel.features, orient="row") if tr.size else \
         pl.DataFrame(schema={c: pl.Float32 for c in panel.features})
     state = P.fit_features(fit_df, panel.features, cfg.feature_norm, cfg.clip, cfg.fillna)

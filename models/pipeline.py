@@ -119,8 +119,8 @@ def fit_folds(inputs: Inputs, cfg: TrainConfig, threads: int = 0,
             res.scores[name] = _frame(panel, split, learner.predict_split(fd.x, panel, split, fd.state))
         learner.info["fit_seconds"] = time.perf_counter() - t0
         if log:
-            log(f"fold {fold.index}: train {fold.train[0]}..{fold.train[1]} test {fold.test[0]}..{fold.test[1]}"
-                f" ({time.perf_counter() - t0:.1f}s)")
+            test = f"{fold.test[0]}..{fold.test[1]}" if fold.test else "none"
+            log(f"fold {fold.index}: train {fold.train[0]}..{fold.train[1]} test {test} ({time.perf_counter() - t0:.1f}s)")
         results.append(res)
     return panel, results
 
@@ -142,6 +142,7 @@ def train(store, cfg: TrainConfig, home=None, threads: int = 0, log: Callable[[s
 
     validate(cfg)
     t0 = time.perf_counter()
-    inputs = load_inputs(store, cfg, cfg.split.train[0], cfg.split.test[1])
+    last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
+    inputs = load_inputs(store, cfg, cfg.split.train[0], last)
     _, results = fit_folds(inputs, cfg, threads, log)
     return save_run(home, cfg, results, fold_metrics(results), {"seconds": time.perf_counter() - t0})

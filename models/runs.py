@@ -156,7 +156,7 @@ def list_runs(home=None) -> pl.DataFrame:
             "model": cfg["model"]["kind"] if isinstance(cfg.get("model"), dict) else cfg.get("kind", ""),
             "factors": data.get("factors", ""), "universe": data.get("universe", ""),
             "horizon": data.get("label_horizon"),
-            "test": ":".join(split.get("test", [])) if split else "",
+            "test": ":".join(split.get("test") or []),
             "walk_forward": bool(split.get("walk_forward", False)),
             "IC": test.get("IC"), "RankIC": test.get("RankIC"), "ICIR": test.get("ICIR"),
         })

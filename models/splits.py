@@ -21,7 +21,7 @@ class Fold:
     index: int
     train: DateRange
     valid: DateRange
-    test: DateRange
+    test: DateRange | None
 
 
 def add_months(d: dt.date, n: int) -> dt.date:
@@ -42,6 +42,11 @@ def embargo(days: list[dt.date], rng: DateRange, n: int) -> DateRange | None:
 def make_folds(split: SplitConfig, days: list[dt.date], horizon: int) -> list[Fold]:
     """The folds of ``split`` over trading ``days`` (ascending), embargo ``horizon + 1``."""
     n = horizon + 1
+    if split.test is None:  # deployment model: train and valid only
+        train, valid = embargo(days, split.train, n), embargo(days, split.valid, n)
+        if train is None or valid is None:
+            raise FlyerError("train or valid window has no trading days after the embargo")
+        return [Fold(0, train, valid, None)]
     chunks: list[DateRange] = [split.test]
     if split.walk_forward:
         chunks = []

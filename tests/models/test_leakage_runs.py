@@ -104,3 +104,18 @@ def test_walk_forward_stitches_out_of_sample(mstore, tmp_path) -> None:
         assert str(part["date"].min()) >= f["test"][0] and str(part["date"].max()) <= f["test"][1]
     assert oos.select("date", "symbol").is_duplicated().sum() == 0
     assert run.predictions().height == oos.height
+
+
+def test_deployment_run_without_test_period(mstore, tmp_path) -> None:
+    """``test=None`` (the nightly retrain): train + valid only, empty predictions, predict works."""
+    from models.config import make_config
+    from models_kit import TRAIN, VALID
+
+    cfg = make_config("linear", train=TRAIN, valid=VALID, test=None, factors="basic", lookback=25)
+    run = train(mstore, cfg, home=tmp_path)
+    assert run.predictions().height == 0 and run.config.split.test is None
+    assert load_run(tmp_path, run.id).config == cfg
+    day = mstore.calendar().to_list()[-3]
+    s = run.predict(mstore, day)
+    assert s.height > 100 and s["score"].is_finite().all()
+    assert list_runs(tmp_path)["test"].to_list() == [""]
