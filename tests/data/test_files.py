@@ -185,3 +185,12 @@ def test_xbx_csv_with_banner_bom_or_gbk(tmp_path: Path, encoding: str) -> None:
     bars = out["bars"]
     assert bars["is_st"].to_list() == [False, True] and bars["total_cap"][0] == 2e10
     assert out["instruments"]["name"].item() == "ST浦发"
+
+
+def test_start_end_clip_after_the_factor_is_computed(tmp_path: Path) -> None:
+    out = files.read(_write(tmp_path / "daily.csv", TUSHARE), layout="tushare", start=D(2024, 1, 5))
+    bars = out["bars"]
+    assert bars["date"].to_list() == [D(2024, 1, 5)]
+    assert bars["adj_factor"].to_list() == pytest.approx([2.0])  # the split before start still counts
+    assert out["calendar"]["date"].to_list() == [D(2024, 1, 5)]
+    assert out["instruments"].filter(pl.col("symbol") == "600000.SH")["list_date"].item() == D(2024, 1, 2)
