@@ -119,3 +119,18 @@ def test_deployment_run_without_test_period(mstore, tmp_path) -> None:
     s = run.predict(mstore, day)
     assert s.height > 100 and s["score"].is_finite().all()
     assert list_runs(tmp_path)["test"].to_list() == [""]
+
+
+def test_gru_run_predict_reproduces_saved_scores(mstore, tmp_path) -> None:
+    from models_kit import D
+
+    cfg = config("gru", seq_len=6, params={"hidden": 8, "layers": 1, "epochs": 1, "dates_per_batch": 16},
+                 train=(D(2019, 6, 1), D(2019, 12, 31)), test=(D(2020, 7, 1), D(2020, 8, 31)))
+    run = train(mstore, cfg, home=tmp_path)
+    assert (run.path / "model_0.pt").exists() and "seq" in run.processors()[0]
+    day = run.predictions()["date"].max()
+    one = load_run(tmp_path, run.id).predict(mstore, day)
+    ref = run.predictions().filter(pl.col("date") == day)
+    j = ref.join(one, on=["date", "symbol"], how="inner")
+    assert j.height == ref.height == one.height
+    assert (j["score"] == j["score_right"]).all()
