@@ -34,9 +34,11 @@ def train(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Train a model; writes runs/<id>/ with config, model, processors, metrics and predictions."""
-    from models.config import make_config
+    from models.config import TORCH_KINDS, make_config
     from models.pipeline import train as train_run
 
+    if epochs is not None and model not in TORCH_KINDS:
+        raise FlyerError(f"--epochs applies to torch models ({', '.join(TORCH_KINDS)}), not {model}")
     params = {"epochs": epochs} if epochs is not None else None
     cfg = make_config(model, parse_span(train_span, "--train"), parse_span(valid_span, "--valid"),
                              parse_span(test_span, "--test"), objective=objective, params=params, seed=seed,
