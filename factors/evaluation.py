@@ -101,24 +101,22 @@ def factor_table(values: pl.DataFrame, factor: str, fwd: pl.DataFrame | None, *,
     clean = Cleaning(factor, n_in, n_in - n_univ, n_univ - n_val, n_val - df.height, df.height)
     if n_univ and clean.loss > max_loss:
         raise FlyerError(f"{clean.line()}: more than max_loss={max_loss:.0%} of rows dropped")
-    rank = pl.col("value").rank("average").over("date")
-    count = pl.len().over("date")
-    q = (rank / count * quantiles).ceil().clip(1, quantiles).cast(pl.Int32).alias("quantile")
-    return df.with_columns(q).sort("date", "symbol"), clean
+    pct = (pl.col("value").rank("average") / pl.len()).over("date")
+    q = (pl.col("rank") * quantiles).ceil().clip(1, quantiles).cast(pl.Int32).alias("quantile")
+    return df.with_columns(pct.alias("rank")).with_columns(q), clean
 
 
 def ic_table(table: pl.DataFrame, horizons: tuple[int, ...] | None = None) -> pl.DataFrame:
     """Daily IC and RankIC per horizon: ``[date, horizon, ic, rank_ic, n]`` (dates with n >= 3)."""
     horizons = horizons or tuple(int(c[4:]) for c in table.columns if c.startswith("ret_"))
-    vr = pl.col("value").rank("average").over("date")
-    frames = []
+    ranked = table.with_columns(pl.col(ret_col(h)).rank("average").over("date").alias(f"_rr{h}") for h in horizons)
+    aggs = [pl.len().alias("n")]
     for h in horizons:
-        r = pl.col(ret_col(h))
-        daily = table.with_columns(vr.alias("_vr"), r.rank("average").over("date").alias("_rr")).group_by("date").agg(
-            pl.corr("value", ret_col(h)).alias("ic"), pl.corr("_vr", "_rr").alias("rank_ic"), pl.len().alias("n"))
-        frames.append(daily.filter(pl.col("n") >= 3).with_columns(pl.lit(h, pl.Int32).alias("horizon")))
-    out = pl.concat(frames).select("date", "horizon", "ic", "rank_ic", "n").sort("horizon", "date")
-    return out.with_columns(pl.col("ic", "rank_ic").fill_nan(None))
+        aggs += [pl.corr("value", ret_col(h)).alias(f"ic{h}"), pl.corr("rank", f"_rr{h}").alias(f"rank_ic{h}")]
+    daily = ranked.group_by("date").agg(aggs).filter(pl.col("n") >= 3)
+    out = pl.concat([daily.select("date", pl.lit(h, pl.Int32).alias("horizon"), pl.col(f"ic{h}").alias("ic"),
+                                  pl.col(f"rank_ic{h}").alias("rank_ic"), "n") for h in horizons])
+    return out.sort("horizon", "date").with_columns(pl.col("ic", "rank_ic").fill_nan(None))
 
 
 def ic_summary(ic: pl.DataFrame) -> pl.DataFrame:
@@ -165,12 +163,13 @@ def turnover(table: pl.DataFrame, quantile: int | None = None) -> pl.DataFrame:
 
 
 def rank_autocorr(table: pl.DataFrame, lag: int = 1) -> pl.DataFrame:
-    """Spearman correlation of each symbol's factor rank at t and t-lag (dates of the table): ``[date, autocorr]``."""
+    """Pearson correlation of the per-date percentile ranks at t and t-lag over the symbols
+    present on both dates (alphalens' factor rank autocorrelation): ``[date, autocorr]``."""
     dates = table["date"].unique().sort()
     shift = pl.DataFrame({"date": dates.slice(lag), "prev": dates.slice(0, dates.len() - lag)})
-    ranked = table.select("date", "symbol", (pl.col("value").rank().over("date") / pl.len().over("date")).alias("r"))
+    ranked = table.select("date", "symbol", pl.col("rank").alias("r"))
     pairs = ranked.join(shift, on="date").join(ranked.rename({"date": "prev", "r": "r_prev"}), on=["prev", "symbol"])
-    return pairs.group_by("date").agg(pl.corr("r", "r_prev", method="spearman").alias("autocorr")).sort("date")
+    return pairs.group_by("date").agg(pl.corr("r", "r_prev").alias("autocorr")).sort("date")
 
 
 @dataclass(frozen=True)
