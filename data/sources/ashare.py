@@ -63,7 +63,7 @@ def read(root: str | os.PathLike = DEFAULT_ROOT, start: dt.date | None = None,
     out["instruments"] = _listing_dates(out["instruments"], base)
     first, last = start or lo, min(end or hi, hi)
     out["index_bars"] = files.clip_dates(read_index_bars(base), max(first, lo), last)
-    out["index_members"] = panel.clip_snapshots(read_members(base, days), first, last)
+    out["index_members"] = panel.clip_snapshots(read_members(base), first, last)
     return out
 
 
@@ -163,7 +163,7 @@ def read_index_bars(base: Path) -> pl.DataFrame:
     return pl.concat([*em, qlib]).sort("index_code", "date")
 
 
-def read_members(base: Path, days: pl.Series) -> pl.DataFrame:
+def read_members(base: Path) -> pl.DataFrame:
     """Point-in-time CSI 500 and CSI 300 snapshots stitched from the staged membership files.
 
     CSI 500: qlib intervals (actual effective dates) through their end, then sqlib's semiannual

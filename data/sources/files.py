@@ -37,7 +37,6 @@ from data.symbols import SymbolError, board_expr, normalize
 FLOATS = ("open", "high", "low", "close", "volume", "amount", "pre_close", "factor", "adj_factor",
           "total_cap", "float_cap")
 BOOLS = ("is_st", "is_suspended")
-STRINGS = ("symbol", "name", "industry")
 REQUIRED = ("date", "open", "high", "low", "close")
 INDEX_PATTERN = r"^(000\d{3}\.SH|399\d{3}\.SZ)$"
 _BAR_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
