@@ -1,18 +1,11 @@
 """Mining fixtures: the small shared sim market as ``MiningData`` and one small search on it."""
 from __future__ import annotations
 
-import datetime as dt
-
 import polars as pl
 import pytest
+from mining_setup import SMALL, TRAIN, VALID  # type: ignore[import-not-found]
 
-from factors.mining import Grammar, MiningData, MiningResult, SearchConfig, SerialEvaluator, build_data, mine
-
-TRAIN = (dt.date(2018, 1, 1), dt.date(2019, 12, 31))
-VALID = (dt.date(2020, 1, 1), dt.date(2020, 12, 31))
-#: the sim's planted 5-day reversal, written in the factor language
-PLANTED = "0 - ($close / Ref($close, 5) - 1)"
-SMALL = SearchConfig(population=40, generations=4, seed=1)
+from factors.mining import Grammar, MiningData, MiningResult, SerialEvaluator, build_data, mine
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import polars as pl
 
-from conftest import PLANTED, SMALL  # type: ignore[import-not-found]
 from factors import compute
 from factors.library import load
 from factors.mining import MiningData, MiningResult, SearchConfig, SerialEvaluator, evaluate_batch, mine, write_pool
 from factors.mining import evaluate as ev
+from mining_setup import PLANTED, SMALL  # type: ignore[import-not-found]
 from factors.parser import parse
 
 
