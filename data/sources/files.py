@@ -203,9 +203,9 @@ def _rename(raw: pl.DataFrame, lay: Layout, file: Path | str) -> pl.DataFrame:
             mapping[col] = target
     missing = [c for c in REQUIRED if c not in mapping.values()]
     if missing:
-        want = [h for h, t in lay.columns.items() if t == missing[0]]
-        raise SourceError(f"{file}: missing required column '{want[0] if want else missing[0]}' "
-                          f"({missing[0]}) for layout {lay.name}")
+        header = next((h for h, t in lay.columns.items() if t == missing[0]), missing[0])
+        what = f"'{header}'" + (f" ({missing[0]})" if header != missing[0] else "")
+        raise SourceError(f"{file}: missing required column {what} for layout {lay.name}")
     return raw.select([pl.col(c).alias(t) for c, t in mapping.items()])
 
 
