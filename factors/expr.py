@@ -144,6 +144,12 @@ class Const(Expr):
 
     value: float
 
+    def __post_init__(self) -> None:
+        value = float(self.value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"constants must be finite, got {value}")
+        object.__setattr__(self, "value", value + 0.0)  # -0.0 -> 0.0 (hash agrees with ==)
+
     def __str__(self) -> str:
         return _num(self.value)
 

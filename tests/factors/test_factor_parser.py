@@ -84,3 +84,6 @@ def test_nodes_are_frozen_and_hash_structurally():
     with pytest.raises(Exception):
         a.window = 3  # type: ignore[misc]
     assert str(Field("close") / Rolling("Mean", Field("close"), 5)) == "$close / Mean($close, 5)"
+    assert parse("-0") == Const(0.0) and hash(parse("-0")) == hash(Const(0.0))
+    with pytest.raises(ValueError):
+        Const(float("nan"))
