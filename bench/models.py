@@ -71,9 +71,12 @@ def bench_lgbm(store, threads: int, walk_forward: bool) -> dict:
     fit_s = time.perf_counter() - t
     m = fold_metrics(results)
     n_train = m["train"]["n"]
+    t = m["test"]
     print(f"lgbm: Alpha158 x CSI 500: features {feat_s:.0f} s ({inputs.features.height:,} rows x "
           f"{inputs.features.width - 2} factors); fit+score {fit_s:.0f} s over {len(results)} fold(s), "
-          f"{n_train:,} train rows, best iterations {[r.learner.info.get('best_iteration') for r in results]}")
+          f"{n_train:,} train rows, best iterations {[r.learner.info.get('best_iteration') for r in results]}; "
+          f"test IC {t['IC']:.4f} ICIR {t['ICIR']:.3f} RankIC {t['RankIC']:.4f} RankICIR {t['RankICIR']:.3f}",
+          flush=True)
     return m
 
 
@@ -98,7 +101,8 @@ def bench_epochs(store, batches: int) -> None:
         sec = time.perf_counter() - t
         per = sec / min(batches, len(train))
         print(f"{kind}: CPU {lr.last_samples / sec:,.0f} samples/s, {per:.2f} s/batch, ~{per * len(train):.0f} s/epoch "
-              f"({fd.train.n:,} train samples, {len(train)} batches of {cfg.model.params['dates_per_batch']} dates)")
+              f"({fd.train.n:,} train samples, {len(train)} batches of {cfg.model.params['dates_per_batch']} dates)",
+              flush=True)
 
 
 def show(rows: list[tuple[str, dict]]) -> None:

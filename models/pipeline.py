@@ -58,9 +58,12 @@ def shift_days(store, day: dt.date, n: int) -> dt.date:
 
 def needed_lookback(cfg: TrainConfig) -> int:
     """Trading days of history before the first sample: the feature lookback, plus the window
-    length for sequence models."""
-    extra = cfg.data.seq_len if cfg.model.kind in SEQ_KINDS else 0
-    return (cfg.data.lookback or feature_lookback(cfg.data.factors) + 5) + extra
+    length for sequence models (OHLCV windows need no factor lookback)."""
+    if cfg.model.kind in SEQ_KINDS:
+        if cfg.data.seq_input == "ohlcv":
+            return cfg.data.seq_len + 1
+        return (cfg.data.lookback or feature_lookback(cfg.data.factors) + 5) + cfg.data.seq_len
+    return cfg.data.lookback or feature_lookback(cfg.data.factors) + 5
 
 
 def load_inputs(store, cfg: TrainConfig, start: dt.date, end: dt.date, with_label: bool = True) -> Inputs:
@@ -74,9 +77,11 @@ def load_inputs(store, cfg: TrainConfig, start: dt.date, end: dt.date, with_labe
         raise FlyerError(f"no bars in the store between {first} and {last}")
     bars = bars.join(store.instruments().select("symbol", "industry"), on="symbol", how="left",
                      maintain_order="left")
-    # tabular models need feature rows of universe members only
-    keep = universe if cfg.model.kind not in SEQ_KINDS else None
-    feats = compute_features(bars, cfg.data.factors, keep=keep)
+    if cfg.model.kind in SEQ_KINDS and cfg.data.seq_input == "ohlcv":
+        feats = bars.select("date", "symbol")  # windows of OHLCV only: no factor needed
+    else:  # tabular models need feature rows of universe members only
+        keep = universe if cfg.model.kind not in SEQ_KINDS else None
+        feats = compute_features(bars, cfg.data.factors, keep=keep)
     if with_label:
         label = compute_label(bars, cfg.data.label_horizon, cfg.data.label_price)
     else:
