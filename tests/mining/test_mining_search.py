@@ -11,6 +11,7 @@ from factors import compute
 from factors.library import load
 from factors.mining import MiningData, MiningResult, SearchConfig, SerialEvaluator, evaluate_batch, mine, write_pool
 from factors.mining import evaluate as ev
+from factors.mining.search import max_corr
 from mining_setup import PLANTED, SMALL  # type: ignore[import-not-found]
 from factors.parser import parse
 
@@ -20,6 +21,9 @@ def test_search_rediscovers_a_planted_signal(mining_data: MiningData, mined: Min
     assert mined.pool, "nothing accepted"
     best = max(p.valid_ic for p in mined.pool)
     assert best >= 0.5 * planted.valid_ic > 0
+    # the same signal: some accepted formula ranks stocks like the planted reversal (e.g. -Slope($low, 5))
+    sigs = [evaluate_batch(mining_data, [p.formula])[0].signature for p in mined.pool]
+    assert max(max_corr(s, planted.signature[None].astype(np.float64)) for s in sigs) >= 0.5
     for p in mined.pool:
         assert p.train_ic > 0 and p.valid_ic > 0 and p.train_icir >= SMALL.min_train_icir
     assert len({p.key for p in mined.pool}) == len(mined.pool)
