@@ -1,0 +1,29 @@
+"""The research notebooks run top to bottom on the simulated market (outputs are not committed)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+
+
+def test_notebooks_exist_without_outputs() -> None:
+    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_factor_research", "03_models", "04_backtest"]
+    for path in NOTEBOOKS:
+        book = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in book.cells if c.cell_type == "code"), f"{path.name} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYER_NB_HOME", str(tmp_path))
+    monkeypatch.setenv("FLYER_NB_STOCKS", os.environ.get("FLYER_NB_STOCKS", "120"))
+    book = nbformat.read(path, as_version=4)
+    NotebookClient(book, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    errors = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
