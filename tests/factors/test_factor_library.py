@@ -109,3 +109,20 @@ def test_user_factor_files(tmp_path):
         load(bad)
     with pytest.raises(Exception, match="unknown factor set"):
         load("no_such_set")
+
+
+def test_wq101_samples_match_hand_computation(clean_bars):
+    fs = load("wq101")
+    assert len(fs) == 101 and fs.names[0] == "ALPHA001" and fs.names[-1] == "ALPHA101"
+    out = compute(clean_bars, fs.select(["ALPHA101", "ALPHA012", "ALPHA041", "ALPHA006"]))
+    d = clean_bars.sort("symbol", "date").to_pandas()
+    g = d.groupby("symbol")
+    exp = {
+        "ALPHA101": (d.close - d.open) / (d.high - d.low + 0.001),
+        "ALPHA012": np.sign(g.volume.diff()) * -g.close.diff(),
+        "ALPHA041": np.sqrt(d.high * d.low) - d.vwap,
+        "ALPHA006": -g.apply(lambda s: s.open.rolling(10).corr(s.volume), include_groups=False).reset_index(drop=True),
+    }
+    for name, e in exp.items():
+        np.testing.assert_allclose(out[name].fill_null(np.nan).to_numpy(), e.to_numpy(dtype=float),
+                                   rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=name)
