@@ -45,6 +45,24 @@ def _price_rules(df: pl.DataFrame) -> list[tuple[str, pl.Expr, pl.Expr]]:
     return rules
 
 
+def _duplicated(df: pl.DataFrame, keys: list[str]) -> pl.Expr:
+    """Rows whose key occurs more than once. On key-sorted frames (what sources produce) a
+    comparison with the neighbouring rows is enough and far cheaper than hashing the keys."""
+    prev = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
+    nxt = pl.all_horizontal([pl.col(k) == pl.col(k).shift(-1) for k in keys])
+    if len(keys) >= 1 and df.height > 1:
+        ordered = [pl.col(k) for k in keys]
+        later = pl.lit(False)
+        for i in range(len(keys) - 1, -1, -1):  # lexicographic "row > previous row"
+            gt = ordered[i] > ordered[i].shift(1)
+            eq_before = pl.all_horizontal([ordered[j] == ordered[j].shift(1) for j in range(i)]) if i else pl.lit(True)
+            later = later | (eq_before & gt)
+        in_order = df.select((later | prev).slice(1).all()).item()
+        if in_order:
+            return (prev | nxt).fill_null(False)
+    return pl.struct(keys).is_duplicated()
+
+
 def check(table: str, df: pl.DataFrame, calendar: pl.Series | None) -> Checked:
     """Validate a conformed frame for ``table`` against the trading ``calendar`` (None: skip).
 
@@ -69,10 +87,13 @@ def check(table: str, df: pl.DataFrame, calendar: pl.Series | None) -> Checked:
                 detail.cast(pl.Utf8).alias("detail"),
             ))
 
-    tag("duplicate_key", pl.struct(keys).is_duplicated(), pl.lit("same key appears more than once in the batch"))
+    tag("duplicate_key", _duplicated(df, keys), pl.lit("same key appears more than once in the batch"))
     for col in ("symbol", "index_code"):
         if col in df.columns:
-            tag("bad_symbol", ~is_canonical_expr(pl.col(col)), pl.format("{} is not NNNNNN.SH/SZ/BJ", pl.col(col)))
+            uniq = df.select(pl.col(col).unique())
+            bad_values = uniq.filter(~is_canonical_expr(pl.col(col)).fill_null(True))[col]
+            tag("bad_symbol", pl.col(col).is_in(bad_values.implode()) | pl.col(col).is_null(),
+                pl.format("{} is not NNNNNN.SH/SZ/BJ", pl.col(col)))
     if "date" in df.columns:
         tag("missing_date", pl.col("date").is_null(), pl.lit("date is missing"))
         if calendar is not None and table != "calendar" and table != "index_members":
