@@ -101,3 +101,18 @@ def test_turnover_hand_case():
     t = pl.DataFrame({"date": [D[0]] * 2 + [D[1]] * 2, "symbol": ["A", "B", "A", "C"],
                       "value": [1.0, 1.0, 1.0, 1.0], "quantile": [5, 5, 5, 5]})
     assert ev.turnover(t)["turnover"].to_list() == [0.5]
+
+
+def test_rank_ic_wide_equals_per_factor_ic_table():
+    bars = _bars()
+    fwd = ev.forward_returns(bars, (5,))
+    values = _values(bars).with_columns(
+        pl.when(pl.col("symbol") == "S02").then(None).otherwise(pl.col("noise")).alias("noise"))
+    wide = ev.rank_ic_wide(values, fwd, 5)
+    for name in ("good", "noise", "bad"):
+        table, _ = ev.factor_table(values, name, fwd, horizons=(5,))
+        per = ev.ic_table(table, (5,)).select("date", "rank_ic")
+        both = per.join(wide.select("date", pl.col(name).alias("w")), on="date")
+        np.testing.assert_allclose(both["rank_ic"].to_numpy(), both["w"].to_numpy(), rtol=1e-12)
+    summ = ev.wide_summary(wide)
+    assert summ["factor"][0] == "good" and summ.height == 3
