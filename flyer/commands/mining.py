@@ -20,7 +20,7 @@ from flyer.errors import FlyerError
 
 def mine_cmd(
     universe: str = typer.Option("csi500", "--universe", help="all | csi500 | csi300 (point-in-time members)"),
-    horizon: int = typer.Option(5, "--horizon", help="forward return close[t+1+h]/close[t+1]-1, h days"),
+    horizon: int = typer.Option(5, "--horizon", help="label: forward return close(t+1+h) / close(t+1) - 1 over h days (adjusted)"),
     generations: int = typer.Option(20, "--generations"),
     population: int = typer.Option(500, "--population"),
     train_span: str = typer.Option("2016-01-01:2020-12-31", "--train", help="START:END"),
