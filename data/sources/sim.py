@@ -68,7 +68,8 @@ INDUSTRIES = (
 class SimConfig:
     """Size and span of the simulated market (defaults: 800 stocks, 2016-2024)."""
 
-    n_stocks: int = 800
+    n_stocks: int = 800              # stocks over the simulation horizon (to 2026); those that
+                                     # list after ``end`` are not in the output
     start: dt.date = dt.date(2016, 1, 1)
     end: dt.date = dt.date(2024, 12, 31)
     seed: int = 42

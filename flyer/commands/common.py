@@ -11,7 +11,7 @@ from rich.console import Console
 from data.store import MarketStore, flyer_home
 from flyer.errors import FlyerError
 
-console = Console()
+console = Console(soft_wrap=True)  # long lines (paths) stay on one line when piped
 
 HomeOpt = typer.Option(None, "--home", help="flyer home folder (default $FLYER_HOME or ~/.flyer)")
 
