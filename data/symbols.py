@@ -58,13 +58,15 @@ def board_of(symbol: str) -> str:
 
 
 def board_expr(symbol: pl.Expr) -> pl.Expr:
-    """Vectorised :func:`board_of` as a polars expression."""
-    return (
+    """Vectorised :func:`board_of` as a polars expression (named like its input column)."""
+    out = (
         pl.when(symbol.str.ends_with(".BJ")).then(pl.lit("bse"))
         .when(symbol.str.starts_with("688") | symbol.str.starts_with("689")).then(pl.lit("star"))
         .when(symbol.str.starts_with("300") | symbol.str.starts_with("301")).then(pl.lit("chinext"))
         .otherwise(pl.lit("main"))
     )
+    name = symbol.meta.output_name(raise_if_undetermined=False)
+    return out.alias(name) if name else out
 
 
 def is_canonical_expr(symbol: pl.Expr) -> pl.Expr:
