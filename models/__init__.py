@@ -7,13 +7,22 @@ Python API (used by the CLI, the nightly job, the demo and notebooks)::
     run = models.load_run(home, run_id)
     scores = run.predict(store, date)              # -> [date, symbol, score]
     models.list_runs(home)                         # -> one row per run
+    models.rank_average([r.predictions() for r in runs])   # per-date rank ensemble
+    models.stack([run_h1, run_h5, run_h20])        # ridge on validation scores -> (scores, weights)
+
+Layout: ``config`` (frozen configs, content hash), ``features`` (feature sets, labels, universe),
+``processors`` / ``dataset`` (panel, processors fitted on train, lazy sequence windows),
+``splits`` (fixed and walk-forward folds with the label embargo), ``learners`` (LightGBM,
+ridge), ``nets`` + ``torch_learner`` (MLP, GRU, LSTM, Transformer), ``device``, ``metrics``,
+``pipeline`` (train), ``runs`` (run folders), ``predict`` (one day), ``ensemble``.
 """
 from __future__ import annotations
 
 from models.config import (DataConfig, ModelConfig, SplitConfig, TrainConfig, config_id, make_config,
                            parse_range)
 from models.pipeline import train
+from models.ensemble import rank_average, save_combined, stack
 from models.runs import Run, list_runs, load_run
 
 __all__ = ["DataConfig", "ModelConfig", "SplitConfig", "TrainConfig", "config_id", "make_config",
-           "parse_range", "train", "Run", "list_runs", "load_run"]
+           "parse_range", "train", "Run", "list_runs", "load_run", "rank_average", "save_combined", "stack"]
