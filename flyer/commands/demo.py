@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console
 from flyer.demo import DemoConfig, run_demo
@@ -18,21 +17,21 @@ def demo(home: Optional[Path] = HomeOpt,
     top-k backtest against CSI 500, HTML report, one-screen summary."""
     t0 = time.perf_counter()
     s = run_demo(home, DemoConfig(stocks=stocks), log=lambda m: console.print(m))
-    table = Table(title=f"flyer demo summary (run {s.run_id})", show_header=False)
     rows = [
         ("test IC / RankIC", f"{s.ic:.4f} / {s.rank_ic:.4f}"),
         ("test ICIR / RankICIR", f"{s.icir:.3f} / {s.rank_icir:.3f}"),
         ("annualized return", f"{s.annual_return:.2%}"),
-        (f"annualized excess vs {s.benchmark} (geometric)", f"{s.annual_excess:.2%}"),
+        ("annualized excess (geometric)", f"{s.annual_excess:.2%}  vs {s.benchmark}"),
         ("information ratio", f"{s.information_ratio:.2f}"),
         ("max drawdown", f"{s.max_drawdown:.2%}"),
         ("report", str(s.report)),
         ("wall time", f"{time.perf_counter() - t0:.0f}s ("
          + ", ".join(f"{k} {v:.0f}s" for k, v in s.seconds.items()) + ")"),
     ]
+    console.print(f"[bold]flyer demo summary[/] (run {s.run_id}, test {DemoConfig().test[0]}..{DemoConfig().test[1]})")
+    width = max(len(k) for k, _ in rows)
     for k, v in rows:
-        table.add_row(k, v)
-    console.print(table)
+        console.print(f"  {k:<{width}}  {v}")
 
 
 def register(app: typer.Typer) -> None:
