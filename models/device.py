@@ -35,7 +35,9 @@ def autocast_dtype(device: str):
 
 
 def seed_everything(seed: int) -> None:
-    """Fix python, numpy and torch seeds and ask torch for deterministic kernels."""
+    """Fix python, numpy and torch seeds and ask torch for deterministic kernels (cuBLAS needs
+    ``CUBLAS_WORKSPACE_CONFIG`` for that; set here unless the user set it)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import torch
 
     random.seed(seed)
