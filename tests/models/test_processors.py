@@ -65,3 +65,18 @@ def test_label_csrank_and_drop_missing() -> None:
     z = kept.with_columns(P.label_expr("cszscore")).group_by("date").agg(pl.col("target").mean().alias("m"),
                                                                           pl.col("target").std().alias("s"))
     assert np.allclose(z["m"].to_numpy(), 0, atol=1e-5) and np.allclose(z["s"].to_numpy(), 1, atol=1e-4)
+
+
+def test_apply_state_per_date_uses_sample_rows_only() -> None:
+    """Per-date stats come from the sample rows (``ok``); other rows are scaled by them."""
+    df = _frame()
+    x = df.select("b").to_numpy().astype(np.float32)
+    dates = df["date"].to_numpy()
+    ok = np.arange(df.height) % 3 != 0
+    st = P.fit_features(df, ["b"], "robust_date", clip=0, fillna=0.0)
+    out = apply_state(x, dates, st, ok)[:, 0]
+    day = (df["date"] == dt.date(2020, 1, 3)).to_numpy()
+    raw = x[day & ok, 0]
+    med = np.median(raw)
+    mad = np.median(np.abs(raw - med))
+    assert np.allclose(out[day], (x[day, 0] - med) / (mad * 1.4826), atol=1e-4)
