@@ -55,9 +55,11 @@ class DemoSummary:
 
 
 def _has_sim(store: MarketStore, cfg: DemoConfig) -> bool:
-    info = store.info()
-    return bool(info["bar_rows"]) and info["symbols"] == cfg.stocks and info["last_date"] is not None \
-        and info["last_date"] >= cfg.test[1] - dt.timedelta(days=7)
+    """True when an earlier successful ingest wrote this very sim market (same span)."""
+    log = store.ingest_log()
+    hits = log.filter((log["source"] == "sim") & (log["status"] == "ok") & (log["start_date"] == cfg.start)
+                      & (log["end_date"] == cfg.end) & (log["rows_written"] > 0))
+    return hits.height > 0 and store.info()["bar_rows"] > 0
 
 
 def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
