@@ -78,8 +78,8 @@ def eval_cmd(
     _print_summary(summary.head(top), f"{fs.name} on {universe}, {horizon}-day forward return")
     dropped = sum(e.cleaning.rows_in - e.cleaning.rows_kept for e in evals.values())
     kept = sum(e.cleaning.rows_kept for e in evals.values())
-    console.print(f"rows kept {kept:,}, dropped {dropped:,} (outside universe / missing factor / missing return; "
-                  f"per factor in the report) in {time.perf_counter() - t0:.1f}s")
+    console.print(f"factor-rows kept {kept:,}, dropped {dropped:,} (missing factor value or forward return; "
+                  f"per factor in the report; the universe is applied when loading) in {time.perf_counter() - t0:.1f}s")
     if report:
         page = rep.build(evals, title=f"{fs.name}: {universe}, {horizon}-day horizon", values=values)
         console.print(f"report -> {rep.write(report, page)}")
