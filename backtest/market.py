@@ -73,26 +73,62 @@ def trade_calendar(store, start: dt.date | None, end: dt.date | None) -> tuple[l
     return cal[max(0, first - LOOKBACK):first], cal[first:]
 
 
+def read_bars(store, days: list[dt.date], symbols: list[str], deal_price: str) -> pl.DataFrame:
+    """Raw bars sorted by (symbol, date) with only the columns execution needs."""
+    cols = ["symbol", "date", "close", "adj_factor", "is_st", "is_suspended"] + \
+        ([deal_price] if deal_price != "close" else [])
+    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False).select(cols)
+    if not bars["symbol"].is_sorted():
+        bars = bars.sort("symbol", "date")
+    return bars
+
+
+@njit(cache=True)
+def per_stock_nb(sid: np.ndarray, close: np.ndarray, adj: np.ndarray, date: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows sorted by (stock, date): (raw previous close in today's share basis
+    close[t-1] * adj[t-1] / adj[t] (NaN on a stock's first row), 1-based row number within the
+    stock, date (int days) of the stock's first row)."""
+    n = sid.shape[0]
+    prev = np.full(n, np.nan)
+    nth = np.ones(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    for r in range(n):
+        if r > 0 and sid[r] == sid[r - 1]:
+            prev[r] = close[r - 1] * adj[r - 1] / adj[r]
+            nth[r] = nth[r - 1] + 1
+            first[r] = first[r - 1]
+        else:
+            first[r] = date[r]
+    return prev, nth, first
+
+
 def stock_days(store, days: list[dt.date], symbols: list[str], deal_price: str) -> pl.DataFrame:
-    """Long frame of raw bars with prev close, day of listing, limit prices and block flags."""
-    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False).select(
-        "symbol", "date", "close", "adj_factor", "is_st", "is_suspended", *{deal_price, "close"} - {"close"})
-    lists = store.instruments().select("symbol", "list_date")
+    """Long frame of raw bars with prev close, day of listing, limit prices and block flags.
+
+    Day of listing counts the stock's bars from its first one; a stock whose first loaded bar is
+    the first lookback day (and not its list date) listed earlier: counted as listed long ago.
+    """
+    bars = read_bars(store, days, symbols, deal_price)
+    sid = bars["symbol"].rle_id().to_numpy()
+    names = bars["symbol"].unique(maintain_order=True)
+    lists = dict(zip(*store.instruments().select("symbol", "list_date").to_dict(as_series=False).values()))
+    info = pl.DataFrame({"board": _boards(names.to_list()),
+                         "list_date": [lists.get(x) for x in names.to_list()]},
+                        schema={"board": pl.Utf8, "list_date": pl.Date})
+    date_int = bars["date"].cast(pl.Int32).to_numpy().astype(np.int64)
+    prev, nth, first = per_stock_nb(sid, bars["close"].to_numpy().astype(np.float64),
+                                    bars["adj_factor"].to_numpy().astype(np.float64), date_int)
     c = pl.col
-    df = (
-        bars.join(lists, on="symbol", how="left")
-        .with_columns(
-            (c("close").shift(1) * c("adj_factor").shift(1) / c("adj_factor")).over("symbol").alias("prev_close"),
-            c("date").min().over("symbol").alias("first"),
-            (c("date").cum_count().over("symbol")).alias("nth"),
-            board_expr(c("symbol")).alias("board"),
-        )
-        .with_columns(
-            pl.when((c("first") > days[0]) | (c("first") == c("list_date")))
-            .then(c("nth")).otherwise(c("nth") + 1000).alias("dol"),
-        )
+    df = bars.with_columns(
+        pl.Series("sid", sid), pl.Series("prev_close", prev), pl.Series("nth", nth),
+        pl.Series("first", first).cast(pl.Int32).cast(pl.Date),
+        info["board"].gather(sid).alias("board"), info["list_date"].gather(sid).alias("list_date"),
+    ).with_columns(
+        pl.when((c("first") > days[0]) | (c("first") == c("list_date")))
+        .then(c("nth")).otherwise(c("nth") + 1000).alias("dol"),
     )
-    up, down = rules.limit_prices_expr(c("prev_close"), c("board"), c("is_st"), c("date"), c("dol"))
+    up, down = rules.limit_prices_expr(c("prev_close").fill_nan(None), c("board"), c("is_st"), c("date"), c("dol"))
     df = df.with_columns(up.alias("limit_up"), down.alias("limit_down"), c(deal_price).alias("deal"))
     buy, sell = block_flags_nb(
         df["deal"].to_numpy().astype(np.float64), df["close"].to_numpy().astype(np.float64),
@@ -150,14 +186,13 @@ def load_market(store, symbols: list[str], start: dt.date | None, end: dt.date |
         raise ValueError(f"no trading days in the store between {start} and {end}")
     symbols = sorted(set(symbols))
     long = stock_days(store, lookback + days, symbols, deal_price)
-    present = sorted(set(long["symbol"].unique().to_list()))
-    last_bar = long.group_by("symbol").agg(pl.col("date").max().alias("last"))
+    present = long["symbol"].unique(maintain_order=True).to_list()
+    last_bar = long.group_by("sid").agg(pl.col("date").max().alias("last")).sort("sid")
     long = long.filter(pl.col("date") >= days[0])
     shape = (len(days), len(present))
-    row_of = pl.DataFrame({"date": days, "ri": np.arange(len(days))}, schema={"date": pl.Date, "ri": pl.Int64})
-    col_of = pl.DataFrame({"symbol": present, "ci": np.arange(len(present))}, schema={"symbol": pl.Utf8, "ci": pl.Int64})
-    long = long.join(row_of, on="date").join(col_of, on="symbol")
-    ri, ci = long["ri"].to_numpy(), long["ci"].to_numpy()
+    day_int = np.array(days, dtype="datetime64[D]").astype(np.int64)
+    ri = np.searchsorted(day_int, long["date"].cast(pl.Int32).to_numpy().astype(np.int64))
+    ci = long["sid"].to_numpy().astype(np.int64)
     stamp, transfer = fee_rates(days)
     adj = ffill_nb(_dense(ri, ci, long["adj_factor"].to_numpy().astype(np.float64), shape, np.nan), 1.0)
     close_val = ffill_nb(_dense(ri, ci, (long["close"] * long["adj_factor"]).to_numpy(), shape, np.nan), np.nan)
@@ -167,7 +202,7 @@ def load_market(store, symbols: list[str], start: dt.date | None, end: dt.date |
         adj=adj, close_val=close_val,
         buy_block=_dense(ri, ci, long["buy_block"].to_numpy(), shape, True),
         sell_block=_dense(ri, ci, long["sell_block"].to_numpy(), shape, True),
-        delist_row=_delist_rows(last_bar, present, days),
+        delist_row=_delist_rows(last_bar["last"], days),
         min_lot=np.array([rules.lot_rules(b)[0] for b in _boards(present)], dtype=np.float64),
         lot_inc=np.array([rules.lot_rules(b)[1] for b in _boards(present)], dtype=np.float64),
         exch=np.array([EXCHANGES.index(s.split(".")[1]) for s in present], dtype=np.int64),
@@ -180,9 +215,8 @@ def _boards(symbols: list[str]) -> list[str]:
     return frame.select(board_expr(pl.col("s")).alias("b"))["b"].to_list()
 
 
-def _delist_rows(last_bar: pl.DataFrame, symbols: list[str], days: list[dt.date]) -> np.ndarray:
+def _delist_rows(last: pl.Series, days: list[dt.date]) -> np.ndarray:
     """Row of the first trading day after each symbol's last bar (len(days) if none in range)."""
-    last = dict(zip(last_bar["symbol"].to_list(), last_bar["last"].to_list()))
-    idx = np.searchsorted(np.array(days, dtype="datetime64[D]"),
-                          np.array([last[s] for s in symbols], dtype="datetime64[D]"), side="right")
+    idx = np.searchsorted(np.array(days, dtype="datetime64[D]"), last.to_numpy().astype("datetime64[D]"),
+                          side="right")
     return idx.astype(np.int64)
