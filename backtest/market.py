@@ -77,7 +77,7 @@ def read_bars(store, days: list[dt.date], symbols: list[str], deal_price: str) -
     """Raw bars sorted by (symbol, date) with only the columns execution needs."""
     cols = ["symbol", "date", "close", "adj_factor", "is_st", "is_suspended"] + \
         ([deal_price] if deal_price != "close" else [])
-    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False).select(cols)
+    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False, columns=cols)
     if not bars["symbol"].is_sorted():
         bars = bars.sort("symbol", "date")
     return bars

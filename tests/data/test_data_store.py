@@ -98,3 +98,15 @@ def test_adjusted_and_raw_bars(sim_store) -> None:
     assert (adj["volume"] * adj["close"] - raw["volume"] * raw["close"]).abs().max() < 1e-3
     syms = raw["symbol"].unique().sort().head(3).to_list()
     assert set(sim_store.bars(symbols=syms)["symbol"].unique()) == set(syms)
+
+
+def test_bars_columns_subset_matches_full(sim_store) -> None:
+    full = sim_store.bars()
+    for cols in (["close"], ["vwap", "turnover"], ["open", "volume", "cap", "is_st"]):
+        part = sim_store.bars(columns=cols)
+        assert part.columns == ["symbol", "date", *cols]
+        assert part.equals(full.select("symbol", "date", *cols))
+    raw = sim_store.bars(adjust=False, columns=["close", "adj_factor"])
+    assert raw.equals(sim_store.bars(adjust=False).select("symbol", "date", "close", "adj_factor"))
+    with pytest.raises(StoreError, match="unknown bar column"):
+        sim_store.bars(columns=["nope"])
