@@ -95,6 +95,14 @@ def atomic_write(frame: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def atomic_text(text: str, path: Path) -> None:
+    """Write a small text file through a temp file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def plan(store: MarketStore, config: NightlyConfig, date: dt.date) -> list[str]:
     """Stages a run for ``date`` would execute now (for ``--dry-run``)."""
     status = RunLog(store).status(date)

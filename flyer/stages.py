@@ -118,26 +118,32 @@ def score(night) -> None:  # noqa: ANN001
 
 
 def _retrained(night) -> list[str]:  # noqa: ANN001
-    """Run ids from scheduled retraining: a new LightGBM run on the first trading day of a month."""
+    """Run ids from scheduled retraining (``[retrain] schedule = "monthly"``): the first night
+    of each month trains a new run on a rolling window that ends ``horizon`` days before the
+    night; the other nights reuse it. The run id is the config's content hash, so a rerun of a
+    failed night trains the same run again."""
+    import json
+
+    from models import make_config, train
+
     cfg = night.config.retrain
     if cfg.schedule == "never":
         return []
-    marker = night.home / "nightly" / "retrained_run.txt"
-    cal = night.store.calendar(end=night.date)
-    first_of_month = cal.len() < 2 or cal[-2].month != night.date.month
-    if marker.exists() and not first_of_month:
-        return [marker.read_text().strip()]
-    from models import make_config, train
-
-    horizon_pad = dt.timedelta(days=10)
+    marker = night.home / "nightly" / "retrained_run.json"
+    month = f"{night.date:%Y-%m}"
+    if marker.exists():
+        last = json.loads(marker.read_text())
+        if last.get("month") == month:
+            return [last["run"]]
+    pad = dt.timedelta(days=10)  # keeps every label (t+1..t+2 closes) inside its window
     valid_start = night.date - dt.timedelta(days=30 * cfg.valid_months)
     train_start = valid_start - dt.timedelta(days=365 * cfg.train_years)
-    mc = make_config(cfg.model, train=(train_start, valid_start - horizon_pad),
-                     valid=(valid_start, night.date - horizon_pad), test=None,
-                     factors=night.config.factor_set)
+    mc = make_config(cfg.model, train=(train_start, valid_start - pad), valid=(valid_start, night.date - pad),
+                     test=None, factors=night.config.factor_set)
     run = train(night.store, mc, home=night.home)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(run.id)
+    from flyer.nightly import atomic_text
+
+    atomic_text(json.dumps({"month": month, "run": run.id}), marker)
     night.note(f"retrained {cfg.model} run {run.id}")
     return [run.id]
 

@@ -136,3 +136,20 @@ def test_non_trading_day_and_lock(base, tmp_path: Path) -> None:
     with RunLock(home / "nightly.lock"):
         assert (home / "nightly.lock").read_text() == str(os.getpid())
     assert not (home / "nightly.lock").exists()
+
+
+def test_monthly_retraining_without_configured_runs(base, tmp_path: Path) -> None:
+    import dataclasses
+
+    from flyer.config import RetrainConfig
+
+    home0, factor_file, _ = base
+    cfg = dataclasses.replace(_cfg(factor_file, "unused"), runs=(),
+                              retrain=RetrainConfig(schedule="monthly", model="linear", train_years=1, valid_months=3))
+    home = _clone(home0, tmp_path / "retrain")
+    d1, d2 = _days(home0, 2)
+    first = run_night(home, cfg, d1)
+    assert any("retrained linear run" in m for m in first.messages)
+    second = run_night(home, cfg, d2)
+    assert not any("retrained" in m for m in second.messages)
+    assert (home / "nightly" / d2.isoformat() / "orders.csv").exists()
