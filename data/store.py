@@ -204,7 +204,7 @@ class MarketStore:
         """
         where, params = _range_clause(start, end)
         if symbols is not None:
-            where += " AND symbol IN (SELECT unnest(?::VARCHAR[]))"
+            where += " AND list_contains(?::VARCHAR[], symbol)"  # a filter keeps scan order (a semi-join would not)
             params.append(list(symbols))
         wanted = None if columns is None else ["symbol", "date", *[c for c in columns if c not in ("symbol", "date")]]
         unknown = set(wanted or []) - set(schema.BARS) - set(_DERIVED)
@@ -271,12 +271,17 @@ class MarketStore:
 
 def _sorted(df: pl.DataFrame, keys: tuple[str, str]) -> pl.DataFrame:
     """``df`` sorted by ``keys``; skips the sort when rows already come in order (bulk loads are
-    inserted sorted and DuckDB preserves insertion order)."""
+    inserted sorted and DuckDB preserves insertion order). The check is cheap: the first key is
+    checked with ``is_sorted``, and every place where the second key does not increase must be
+    a change of the first key."""
     if df.height < 2:
         return df
-    a, b = (pl.col(k) for k in keys)
-    out_of_order = df.select(((a < a.shift(1)) | ((a == a.shift(1)) & (b <= b.shift(1)))).any()).item()
-    return df.sort(*keys) if out_of_order else df
+    a, b = df[keys[0]], df[keys[1]]
+    if a.is_sorted():
+        idx = (b.to_physical().diff() <= 0).arg_true()  # where the second key does not increase
+        if idx.len() == 0 or (a.gather(idx) != a.gather(idx - 1)).all():
+            return df
+    return df.sort(*keys)
 
 
 def _in_key_order(df: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:
