@@ -142,7 +142,7 @@ class MarketStore:
             keys = ("index_code", "date")
         df = _in_key_order(df, schema.KEYS[table])  # then INSERT needs no ORDER BY (~35% of its CPU)
         self.con.register("_new", df.to_arrow())
-        if self._one(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)")[0]:
+        if self.one(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)")[0]:
             match = " AND ".join(f"{table}.{k} = _new.{k}" for k in keys)
             distinct = ", ".join(keys)
             self.con.execute(
@@ -158,7 +158,7 @@ class MarketStore:
         return stored if stored.len() else None
 
     def _next_ingest_id(self) -> int:
-        return int(self._one("SELECT coalesce(max(id), 0) + 1 FROM ingest_log")[0])
+        return int(self.one("SELECT coalesce(max(id), 0) + 1 FROM ingest_log")[0])
 
     def _log(self, ingest_id: int, source: str, started: dt.datetime, start: dt.date | None,
              end: dt.date | None, status: str, written: dict[str, int], rejected: dict[str, int],
@@ -170,25 +170,26 @@ class MarketStore:
         )
 
     # ------------------------------------------------------------------ reads
-    def _one(self, sql: str, params: list | None = None) -> tuple:
-        """First row of a query, consuming the whole result (duckdb 2 needs results finished)."""
+    def one(self, sql: str, params: list | None = None) -> tuple:
+        """First row of a SQL query on the store (``()`` when none), consuming the whole result."""
         rows = self.con.execute(sql, params or []).fetchall()
         return rows[0] if rows else ()
 
-    def _pl(self, sql: str, params: list | None = None) -> pl.DataFrame:
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        """A SQL query on the store as a polars frame (for tables this class has no reader for)."""
         rel = self.con.sql(sql, params=params or None)
         fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb 2.x / 1.x
         return pl.from_arrow(fetch())
 
     def calendar(self, start: dt.date | None = None, end: dt.date | None = None) -> pl.Series:
         """Trading days in [start, end], ascending, as a ``date`` Series."""
-        df = self._pl("SELECT date FROM calendar WHERE (? IS NULL OR date >= ?) AND (? IS NULL OR date <= ?) "
+        df = self.query("SELECT date FROM calendar WHERE (? IS NULL OR date >= ?) AND (? IS NULL OR date <= ?) "
                       "ORDER BY date", [start, start, end, end])
         return df["date"] if df.height else pl.Series("date", [], dtype=pl.Date)
 
     def instruments(self) -> pl.DataFrame:
         """All instruments ever stored (listed and delisted), one row per symbol."""
-        return self._pl(f"SELECT * FROM instruments ORDER BY symbol")
+        return self.query(f"SELECT * FROM instruments ORDER BY symbol")
 
     def bars(self, start: dt.date | None = None, end: dt.date | None = None,
              symbols: list[str] | None = None, adjust: bool = True,
@@ -211,7 +212,7 @@ class MarketStore:
         if unknown:
             raise StoreError(f"unknown bar column(s): {', '.join(sorted(unknown))}")
         read = list(schema.BARS) if wanted is None else _needs(wanted)
-        df = self._pl(f"SELECT {', '.join(read)} FROM bars WHERE {where}", params)
+        df = self.query(f"SELECT {', '.join(read)} FROM bars WHERE {where}", params)
         out = _derive(_sorted(df, ("symbol", "date")), adjust, None if wanted is None else set(wanted))
         return out if wanted is None else out.select(wanted)
 
@@ -219,12 +220,12 @@ class MarketStore:
                    end: dt.date | None = None) -> pl.DataFrame:
         """Index OHLC for ``index_code`` (e.g. ``000905.SH``) in [start, end]."""
         where, params = _range_clause(start, end)
-        return self._pl(f"SELECT * FROM index_bars WHERE index_code = ? AND {where} ORDER BY date",
+        return self.query(f"SELECT * FROM index_bars WHERE index_code = ? AND {where} ORDER BY date",
                         [index_code, *params])
 
     def members(self, index_code: str, date: dt.date) -> pl.DataFrame:
         """Point-in-time members of ``index_code`` on ``date`` (latest snapshot on or before it)."""
-        return self._pl(
+        return self.query(
             "SELECT symbol, weight FROM index_members WHERE index_code = ? AND date = "
             "(SELECT max(date) FROM index_members WHERE index_code = ? AND date <= ?) ORDER BY symbol",
             [index_code, index_code, date])
@@ -233,7 +234,7 @@ class MarketStore:
                    end: dt.date | None = None) -> pl.DataFrame:
         """Daily point-in-time membership: one row per (trading date, member) with its weight."""
         where, params = _range_clause(start, end, "c.date")
-        return self._pl(
+        return self.query(
             f"""WITH snaps AS (SELECT DISTINCT date FROM index_members WHERE index_code = ?),
                 cal_snap AS (SELECT c.date, (SELECT max(s.date) FROM snaps s WHERE s.date <= c.date) AS snap
                          FROM calendar c WHERE {where})
@@ -244,21 +245,21 @@ class MarketStore:
 
     def ingest_log(self) -> pl.DataFrame:
         """Every ingest attempt, newest first."""
-        return self._pl("SELECT * FROM ingest_log ORDER BY id DESC")
+        return self.query("SELECT * FROM ingest_log ORDER BY id DESC")
 
     def rejects(self, ingest_id: int | None = None) -> pl.DataFrame:
         """Rejected rows (all, or of one ingest) with table, symbol, date, rule and detail."""
-        return self._pl("SELECT * FROM rejects WHERE ? IS NULL OR ingest_id = ?", [ingest_id, ingest_id])
+        return self.query("SELECT * FROM rejects WHERE ? IS NULL OR ingest_id = ?", [ingest_id, ingest_id])
 
     def info(self) -> dict[str, object]:
         """Summary of what the store holds (for ``flyer info``)."""
-        q = self._one
+        q = self.one
         n_sym, first, last, rows = q("SELECT count(DISTINCT symbol), min(date), max(date), count(*) FROM bars")
-        indexes = self._pl("SELECT index_code, min(date) AS first, max(date) AS last, count(*) AS rows "
+        indexes = self.query("SELECT index_code, min(date) AS first, max(date) AS last, count(*) AS rows "
                            "FROM index_bars GROUP BY index_code ORDER BY index_code")
-        members = self._pl("SELECT index_code, count(DISTINCT date) AS snapshots, max(date) AS last "
+        members = self.query("SELECT index_code, count(DISTINCT date) AS snapshots, max(date) AS last "
                            "FROM index_members GROUP BY index_code ORDER BY index_code")
-        last_ingest = self._pl("SELECT id, source, finished_at, status, rows_written, rows_rejected "
+        last_ingest = self.query("SELECT id, source, finished_at, status, rows_written, rows_rejected "
                                "FROM ingest_log ORDER BY id DESC LIMIT 1")
         return {
             "path": str(self.path), "symbols": n_sym, "first_date": first, "last_date": last, "bar_rows": rows,

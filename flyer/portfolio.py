@@ -52,7 +52,7 @@ def current_book(night) -> tuple[pl.DataFrame, float]:  # noqa: ANN001
     if prev is None:
         return EMPTY, cfg.capital
     held = night.log.read("nightly_targets", prev).select("symbol", "shares").filter(pl.col("shares") > 0)
-    cash = night.store._one("SELECT cash FROM nightly_book WHERE date = ?", [prev])
+    cash = night.store.one("SELECT cash FROM nightly_book WHERE date = ?", [prev])
     return held, float(cash[0]) if cash else cfg.capital
 
 

@@ -40,7 +40,7 @@ class RunLog:
                     [date, stage, status, started, dt.datetime.now(), key, message[:2000]])
 
     def log(self, date: dt.date | None = None) -> pl.DataFrame:
-        return self.store._pl("SELECT * FROM nightly_log WHERE ? IS NULL OR date = ? ORDER BY date, started",
+        return self.store.query("SELECT * FROM nightly_log WHERE ? IS NULL OR date = ? ORDER BY date, started",
                               [date, date])
 
     def replace(self, table: str, date: dt.date, frame: pl.DataFrame, book: pl.DataFrame | None = None) -> None:
@@ -63,8 +63,8 @@ class RunLog:
             raise
 
     def read(self, table: str, date: dt.date) -> pl.DataFrame:
-        return self.store._pl(f"SELECT * FROM {table} WHERE date = ? ORDER BY symbol", [date])
+        return self.store.query(f"SELECT * FROM {table} WHERE date = ? ORDER BY symbol", [date])
 
     def last_date_before(self, table: str, date: dt.date) -> dt.date | None:
-        row = self.store._one(f"SELECT max(date) FROM {table} WHERE date < ?", [date])
+        row = self.store.one(f"SELECT max(date) FROM {table} WHERE date < ?", [date])
         return row[0] if row else None

@@ -51,7 +51,7 @@ def sim_rows(stocks: int, seed: int, start: dt.date, end: dt.date, first: dt.dat
 def ingest(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
     """Stage 1: the source's rows after the store's last bar date, through ``night.date``."""
     src, store, day = night.config.source, night.store, night.date
-    last = store._one("SELECT max(date) FROM bars")[0] if store.info()["bar_rows"] else None
+    last = store.one("SELECT max(date) FROM bars")[0]  # None on an empty store
     if last is not None and last >= day and src.kind == "sim":
         night.note(f"store already holds {day}")
         return
@@ -76,7 +76,7 @@ def ingest(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
 # -------------------------------------------------------------------------------- validate
 def validate(night) -> None:  # noqa: ANN001
     """Stage 2: the day has bars, and the last ingest did not reject more than it kept."""
-    n = night.store._one("SELECT count(*) FROM bars WHERE date = ?", [night.date])[0]
+    n = night.store.one("SELECT count(*) FROM bars WHERE date = ?", [night.date])[0]
     if n == 0:
         raise FlyerError(f"no bars for {night.date} in the store (source {night.config.source.kind})")
     last = night.store.ingest_log().row(0, named=True)

@@ -55,7 +55,7 @@ def test_reingest_is_idempotent(fresh_store: MarketStore, sim_frames) -> None:
 
 def test_failure_mid_write_leaves_store_unchanged(fresh_store: MarketStore, sim_frames, monkeypatch) -> None:
     fresh_store.write("sim", {k: v for k, v in sim_frames.items() if k != "bars"})
-    before = {t: fresh_store._one(f"SELECT count(*) FROM {t}")[0] for t in ("calendar", "instruments", "bars")}
+    before = {t: fresh_store.one(f"SELECT count(*) FROM {t}")[0] for t in ("calendar", "instruments", "bars")}
     real = MarketStore._upsert
 
     def boom(self, table, df):
@@ -67,7 +67,7 @@ def test_failure_mid_write_leaves_store_unchanged(fresh_store: MarketStore, sim_
     changed = sim_frames["instruments"].with_columns(pl.lit("changed").alias("name"))
     with pytest.raises(StoreError, match="store unchanged: disk full"):
         fresh_store.write("sim", {"instruments": changed, "bars": sim_frames["bars"]})
-    after = {t: fresh_store._one(f"SELECT count(*) FROM {t}")[0] for t in ("calendar", "instruments", "bars")}
+    after = {t: fresh_store.one(f"SELECT count(*) FROM {t}")[0] for t in ("calendar", "instruments", "bars")}
     assert after == before
     assert "changed" not in fresh_store.instruments()["name"].to_list()
     assert fresh_store.ingest_log().row(0, named=True)["status"] == "failed"
