@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import polars as pl
 
 from data.calendar import sse_calendar
 from data.store import MarketStore, flyer_home
@@ -82,25 +81,6 @@ def default_date(config: NightlyConfig, today: dt.date | None = None) -> dt.date
     if not past:
         raise FlyerError(f"no trading day on or before {today}")
     return past[-1]
-
-
-def atomic_write(frame: pl.DataFrame, path: Path) -> None:
-    """Write Parquet or CSV (by suffix) through a temp file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".csv":
-        frame.write_csv(tmp)
-    else:
-        frame.write_parquet(tmp)
-    os.replace(tmp, path)
-
-
-def atomic_text(text: str, path: Path) -> None:
-    """Write a small text file through a temp file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def plan(store: MarketStore, config: NightlyConfig, date: dt.date) -> list[str]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from pathlib import Path
 
 import polars as pl
 
+from flyer.atomic import atomic_text, atomic_write
 from flyer.errors import FlyerError
 
 
@@ -111,7 +113,6 @@ def score(night) -> None:  # noqa: ANN001
                                     pl.lit(rid).alias("run")))
     scores = (pl.concat(parts).group_by("date", "symbol").agg(pl.col("score").mean())
               .sort("score", "symbol", descending=[True, False]))
-    from flyer.nightly import atomic_write
 
     atomic_write(scores, night.outdir / "scores.parquet")
     night.note(f"scored {scores.height} stocks with {len(run_ids)} run(s)")
@@ -122,8 +123,6 @@ def _retrained(night) -> list[str]:  # noqa: ANN001
     of each month trains a new run on a rolling window that ends ``horizon`` days before the
     night; the other nights reuse it. The run id is the config's content hash, so a rerun of a
     failed night trains the same run again."""
-    import json
-
     from models import make_config, train
 
     cfg = night.config.retrain
@@ -141,8 +140,6 @@ def _retrained(night) -> list[str]:  # noqa: ANN001
     mc = make_config(cfg.model, train=(train_start, valid_start - pad), valid=(valid_start, night.date - pad),
                      test=None, factors=night.config.factor_set)
     run = train(night.store, mc, home=night.home)
-    from flyer.nightly import atomic_text
-
     atomic_text(json.dumps({"month": month, "run": run.id}), marker)
     night.note(f"retrained {cfg.model} run {run.id}")
     return [run.id]
@@ -152,7 +149,6 @@ def _retrained(night) -> list[str]:  # noqa: ANN001
 def portfolio(night) -> None:  # noqa: ANN001
     """Stage 5: orders and target holdings for the next trading day (``flyer.portfolio``);
     targets and the cash left are stored in one transaction, the orders kept for stage 6."""
-    from flyer.nightly import atomic_write
     from flyer.portfolio import plan_book
 
     scores = pl.read_parquet(night.outdir / "scores.parquet")
@@ -166,7 +162,6 @@ def portfolio(night) -> None:  # noqa: ANN001
 # ---------------------------------------------------------------------------------- orders
 def orders(night) -> None:  # noqa: ANN001
     """Stage 6: the orders (lots) into the store and ``orders.csv`` / ``orders.parquet``."""
-    from flyer.nightly import atomic_write
 
     book = pl.read_parquet(night.outdir / "orders_plan.parquet")
     night.log.replace("nightly_orders", night.date, book)
