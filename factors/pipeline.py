@@ -17,6 +17,7 @@ from typing import Iterator
 
 import polars as pl
 
+from data.universe import members
 from factors import storage
 from factors.engine import FactorSpec, as_factor_set, compute
 from factors.factorset import FactorSet
@@ -92,19 +93,10 @@ def update(store, home: str | os.PathLike, factor_set: FactorSpec,  # noqa: ANN0
     return UpdateReport(fs.name, str(root), n_dates, rows, first, last, time.perf_counter() - t0)
 
 
-UNIVERSES = {"all": None, "csi500": "000905.SH", "csi300": "000300.SH"}
-
-
 def universe_frame(store, universe: str, start: dt.date | None,  # noqa: ANN001
                    end: dt.date | None) -> pl.DataFrame | None:
     """Point-in-time ``[date, symbol]`` of ``universe`` (all | csi500 | csi300 | an index code)."""
-    code = UNIVERSES.get(universe.lower(), universe) if universe else None
-    if code is None:
-        return None
-    members = store.membership(code, start, end)
-    if members.height == 0:
-        raise FlyerError(f"no membership data for universe {universe!r} ({code}) in the store")
-    return members.select("date", "symbol")
+    return members(store, universe, start, end)
 
 
 def factor_values(store, home: str | os.PathLike, factor_set: FactorSpec,  # noqa: ANN001

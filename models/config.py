@@ -14,12 +14,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from data.universe import UNIVERSES  # noqa: F401 - the universe names models accept
 from flyer.errors import FlyerError
 
 MODEL_KINDS = ("lgbm", "linear", "mlp", "gru", "lstm", "transformer")
 SEQ_KINDS = ("gru", "lstm", "transformer")
 TORCH_KINDS = ("mlp", "gru", "lstm", "transformer")
-UNIVERSES = {"all": None, "csi500": "000905.SH", "csi300": "000300.SH"}
 
 DateRange = tuple[dt.date, dt.date]
 

@@ -16,8 +16,8 @@ from typing import Callable
 
 import polars as pl
 
+from data.universe import members
 from flyer.errors import FlyerError
-from models.config import UNIVERSES
 
 SEQ_FIELDS = ("open", "high", "low", "close", "vwap", "volume")
 
@@ -118,15 +118,7 @@ def compute_label(bars: pl.DataFrame, horizon: int = 1, price: str = "close") ->
 
 def universe_mask(store, universe: str, start: dt.date, end: dt.date) -> pl.DataFrame | None:
     """Point-in-time ``[date, symbol]`` members of the universe's index, or None for ``all``."""
-    code = UNIVERSES.get(universe, "?")
-    if code == "?":
-        raise FlyerError(f"unknown universe {universe!r}; use {', '.join(UNIVERSES)}")
-    if code is None:
-        return None
-    mem = store.membership(code, start, end)
-    if mem.height == 0:
-        raise FlyerError(f"no {universe} membership in the store between {start} and {end}")
-    return mem.select("date", "symbol")
+    return members(store, universe, start, end)
 
 
 def sequence_columns(bars: pl.DataFrame) -> pl.DataFrame:

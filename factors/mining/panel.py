@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from data.universe import UNIVERSES
+from data.universe import members as universe_members
 from factors.mining.kernels import label_order_nb
 from flyer.errors import FlyerError
 
-UNIVERSES: dict[str, str | None] = {"all": None, "csi500": "000905.SH", "csi300": "000300.SH"}
 N_SIGNATURE_DATES = 40
 
 
@@ -133,12 +134,7 @@ def load_data(store, universe: str, horizon: int, train: tuple[dt.date, dt.date]
     if first >= cal.len() or last == 0:
         raise FlyerError(f"the store has no trading days in {train[0]}:{valid[1]}")
     start, end = cal[max(first - lookback, 0)], cal[min(last + horizon + 1, cal.len() - 1)]
-    code = UNIVERSES[universe]
-    members = None
-    if code is not None:
-        members = store.membership(code, train[0], valid[1]).select("date", "symbol")
-        if members.height == 0:
-            raise FlyerError(f"no {universe} membership in the store between {train[0]} and {valid[1]}")
+    members = universe_members(store, universe, train[0], valid[1])
     symbols = members["symbol"].unique().sort().to_list() if members is not None else None
     bars = store.bars(start, end, symbols=symbols)
     return build_data(bars, members, horizon, train, valid, fields)
