@@ -83,7 +83,8 @@ def orders_for_tomorrow(store, scores: pl.DataFrame, holdings: pl.DataFrame, cas
     return pl.DataFrame(rows, schema=ORDER_SCHEMA)
 
 
-def _fee(value: float, sell: bool, config: BacktestConfig, date: dt.date, symbol: str) -> float:
+def order_fee(value: float, sell: bool, config: BacktestConfig, date: dt.date, symbol: str) -> float:
+    """All fees (CNY) of one order of ``value`` CNY: commission with minimum, stamp duty, transfer fee."""
     c = config.costs
     return rules_nb.total_fee_nb(value, sell, c.commission, c.min_commission,
                                  rules.stamp_duty_rate(date) * c.stamp_duty,
@@ -102,7 +103,7 @@ def _sells(plan, shares, avail, price, nav, config, date, cash) -> tuple[list[di
         if n > 0:
             rows.append(dict(symbol=s, side="sell", shares=int(round(n)), ref_price=p, value=n * p,
                              reason="dropout" if r["action"] == "sell" else "rebalance"))
-            cash += n * p - _fee(n * p, True, config, date, s)
+            cash += n * p - order_fee(n * p, True, config, date, s)
     return rows, cash
 
 
@@ -120,5 +121,5 @@ def _buys(plan, shares, price, nav, config, date, cash) -> list[dict]:
         if n > 0:
             rows.append(dict(symbol=s, side="buy", shares=int(round(n)), ref_price=p, value=n * p,
                              reason="new" if r["action"] == "buy" else "rebalance"))
-            cash -= n * p + _fee(n * p, False, config, date, s)
+            cash -= n * p + order_fee(n * p, False, config, date, s)
     return rows

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from backtest.config import BacktestConfig
-from backtest.orders import _fee, orders_for_tomorrow
+from backtest.orders import order_fee, orders_for_tomorrow
 from flyer.errors import FlyerError
 
 TARGET_SCHEMA = {"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "score": pl.Float64,
@@ -63,7 +63,7 @@ def plan_book(night, scores: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, 
     book = orders_for_tomorrow(night.store, scores, holdings, cash, cfg, night.date)
     delta = book.select("symbol", pl.when(pl.col("side") == "buy").then(pl.col("shares"))
                         .otherwise(-pl.col("shares")).cast(pl.Float64).alias("delta"))
-    fees = sum(_fee(r["value"], r["side"] == "sell", cfg, night.date, r["symbol"]) for r in book.iter_rows(named=True))
+    fees = sum(order_fee(r["value"], r["side"] == "sell", cfg, night.date, r["symbol"]) for r in book.iter_rows(named=True))
     flow = float(book.select(pl.when(pl.col("side") == "sell").then(pl.col("value")).otherwise(-pl.col("value")).sum()).item() or 0.0)
     cash_after = cash + flow - fees
     px = night.store.bars(night.date, night.date, adjust=False).select("symbol", pl.col("close").alias("ref_price"))
