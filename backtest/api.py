@@ -1,9 +1,9 @@
 """Orchestration: scores + store + config -> ``BacktestResult`` (``run``) or many (``sweep``).
 
   1. ``check_scores``: validate the [date, symbol, score] frame (one-line ``FlyerError``s);
-  2. ``backtest.market.load_market``: dense execution arrays for the scored symbols;
+  2. ``flyer.backtest.market.load_market``: dense execution arrays for the scored symbols;
   3. ``dense_signals``: scores (and benchmark-tilt weights) as (T, N) arrays, rebalance mask;
-  4. ``backtest.engine.simulate``: one vectorbt call for all parameter sets (column groups);
+  4. ``flyer.backtest.engine.simulate``: one vectorbt call for all parameter sets (column groups);
   5. ``split_records``: one ``BacktestResult`` per parameter set, with the benchmark series.
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any, Sequence
 import numpy as np
 import polars as pl
 
-from backtest import engine
-from backtest.config import BacktestConfig
-from backtest.market import Market, load_market
-from backtest.result import BacktestResult
-from backtest.strategies import EQUAL, SCORE, benchmark_tilt
+from flyer.backtest import engine
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.market import Market, load_market
+from flyer.backtest.result import BacktestResult
+from flyer.backtest.strategies import EQUAL, SCORE, benchmark_tilt
 from flyer.errors import FlyerError
 
 SCORE_COLUMNS = ("date", "symbol", "score")
@@ -89,7 +89,7 @@ def rebalance_mask(scores: np.ndarray, every: Sequence[int]) -> np.ndarray:
 
 
 def param_row(cfg: BacktestConfig) -> np.ndarray:
-    """One row of the engine's parameter matrix (see ``backtest.engine`` column names)."""
+    """One row of the engine's parameter matrix (see ``flyer.backtest.engine`` column names)."""
     p = np.zeros(engine.N_PARAMS)
     p[engine.K], p[engine.NDROP] = cfg.k, cfg.n_drop
     p[engine.WEIGHTING] = EQUAL if cfg.weighting == "equal" else SCORE
@@ -163,7 +163,7 @@ def run(store, scores: pl.DataFrame, config: BacktestConfig = BacktestConfig(),
     """Backtest ``scores`` ([date, symbol, score], known after each date's close) on ``store``.
 
     ``backend``: ``loop`` (default, cached numba loop) or ``vectorbt`` (``flex_simulate_nb``,
-    identical results, recompiled in every process); see ``backtest.engine``.
+    identical results, recompiled in every process); see ``flyer.backtest.engine``.
     """
     prep = prepare(store, scores, config)
     return execute(prep, [prep.config], backend)[0]

@@ -27,7 +27,7 @@ RETRIES = ("next_rebalance", "next_day")
 
 @dataclass(frozen=True)
 class CostConfig:
-    """Trading costs. Stamp duty and transfer fee follow ``data.rules`` by trade date."""
+    """Trading costs. Stamp duty and transfer fee follow ``flyer.data.rules`` by trade date."""
 
     commission: float = 0.00025     # fraction of traded value, both sides
     min_commission: float = 5.0     # CNY per order
@@ -46,7 +46,7 @@ class BacktestConfig:
       minimum, scaled to |held set|/k); with ``rebalance_kept`` kept names are also traded back
       to their weight.
     * ``strategy="benchmark"``: CSI 500 weights tilted by score, each stock's active weight
-      within ``active_limit`` (see ``backtest.strategies.benchmark_tilt``).
+      within ``active_limit`` (see ``flyer.backtest.strategies.benchmark_tilt``).
     * ``rebalance_every``: rebalance on every n-th day that has scores (1 = daily).
     * ``retry``: an order blocked by a limit or suspension waits for the next rebalance
       (``next_rebalance``) or is retried every following day (``next_day``).

@@ -26,8 +26,8 @@ sweep stacks G groups side by side (G x N columns) and runs in one call. Each tr
      rules (``rules_nb.sell_lot_nb``), buy sizes are lot-rounded and capped by the cash left
      (``rules_nb.affordable_nb``), fees (commission with minimum, stamp duty, transfer fee) go
      in as vectorbt ``fixed_fees`` and slippage as vectorbt ``slippage``.
-Positions are adjusted shares (see ``backtest.market``); every fill is a vectorbt order
-record, from which ``backtest.result`` derives NAV, trades and fees.
+Positions are adjusted shares (see ``flyer.backtest.market``); every fill is a vectorbt order
+record, from which ``flyer.backtest.result`` derives NAV, trades and fees.
 Each symbol trades at most once a day and sells run before buys, so the T+1 rule (shares
 bought today are not sellable today) always holds; ``sell_lot_nb`` enforces it regardless.
 """
@@ -43,9 +43,9 @@ from vectorbt.portfolio.enums import Direction, NoOrder, ProcessOrderState
 from vectorbt.portfolio.enums import log_dt as vbt_log_dt
 from vectorbt.portfolio.enums import order_dt as vbt_order_dt
 
-from backtest import rules_nb
-from backtest.market import Market
-from backtest.strategies import rank_desc_nb, topk_dropout_nb, topk_weights_nb
+from flyer.backtest import rules_nb
+from flyer.backtest.market import Market
+from flyer.backtest.strategies import rank_desc_nb, topk_dropout_nb, topk_weights_nb
 
 # columns of the per-group parameter matrix (G, N_PARAMS)
 K, NDROP, WEIGHTING, KEPT, RETRY, COMM, MINC, SLIP, MODE, STAMP_ON, TRANSFER_ON = range(11)

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from backtest.metrics import curves, drawdown
+from flyer.backtest.metrics import curves, drawdown
 
 _LAYOUT = dict(template="plotly_white", height=360, margin=dict(l=50, r=20, t=50, b=40),
                legend=dict(orientation="h", y=1.1))

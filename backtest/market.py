@@ -5,8 +5,8 @@ Steps (``load_market``):
      close for price limits, and whether a stock listed recently);
   2. raw bars (``adjust=False``) of the requested symbols;
   3. per stock-day in polars: raw previous close ``close[t-1] * adj[t-1] / adj[t]``, day of
-     listing (from the stock's first bar), board (``data.symbols.board_expr``), limit prices
-     (``data.rules.limit_prices_expr``), the deal price (open / close / vwap);
+     listing (from the stock's first bar), board (``flyer.data.symbols.board_expr``), limit prices
+     (``flyer.data.rules.limit_prices_expr``), the deal price (open / close / vwap);
   4. buy/sell blocking flags per stock-day (``rules_nb.buy_blocked_nb`` / ``sell_blocked_nb``);
   5. scatter into dense arrays, forward-fill the adjusted close and adj factor;
      ``delist_row``: the first row after a stock's last bar when the calendar goes on.
@@ -25,9 +25,9 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from backtest import rules_nb
-from data import rules
-from data.symbols import board_expr
+from flyer.backtest import rules_nb
+from flyer.data import rules
+from flyer.data.symbols import board_expr
 
 LOOKBACK = 10  # > rules.IPO_FREE_DAYS, so a listing inside the lookback is seen
 EXCHANGES = ("SH", "SZ", "BJ")
@@ -172,7 +172,7 @@ def _dense(ri: np.ndarray, ci: np.ndarray, values: np.ndarray, shape: tuple[int,
 
 
 def fee_rates(days: list[dt.date]) -> tuple[np.ndarray, np.ndarray]:
-    """(stamp (T,), transfer (T, 3)) rates by trade date from ``data.rules``."""
+    """(stamp (T,), transfer (T, 3)) rates by trade date from ``flyer.data.rules``."""
     stamp = np.array([rules.stamp_duty_rate(d) for d in days], dtype=np.float64)
     transfer = np.array([[rules.transfer_fee_rate(d, ex) for ex in EXCHANGES] for d in days], dtype=np.float64)
     return stamp.reshape(len(days)), transfer.reshape(len(days), 3)

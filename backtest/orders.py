@@ -13,11 +13,11 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from backtest import rules_nb
-from backtest.config import BacktestConfig
-from backtest.strategies import EQUAL, SCORE, benchmark_tilt, topk_dropout_nb, topk_weights_nb
-from data import rules
-from data.symbols import board_of
+from flyer.backtest import rules_nb
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.strategies import EQUAL, SCORE, benchmark_tilt, topk_dropout_nb, topk_weights_nb
+from flyer.data import rules
+from flyer.data.symbols import board_of
 from flyer.errors import FlyerError
 
 ORDER_SCHEMA = {"symbol": pl.Utf8, "side": pl.Utf8, "shares": pl.Int64, "ref_price": pl.Float64,

@@ -1,9 +1,9 @@
 """A slow, obvious reference simulator written from the rules alone (loops and dicts).
 
-It shares no code with the engine except the rule tables of ``data.rules`` (limit fractions,
+It shares no code with the engine except the rule tables of ``flyer.data.rules`` (limit fractions,
 stamp duty and transfer fee by date, lot sizes). Holdings are raw shares, scaled by
 adj[t]/adj[t-1] when a stock's adj_factor changes (dividends and splits reinvested). Used only
-by tests to check ``backtest.engine`` (NAV agreement to 1e-6), never for speed.
+by tests to check ``flyer.backtest.engine`` (NAV agreement to 1e-6), never for speed.
 
 Daily sequence (the engine's contract):
   1. scale holdings (and pending targets) on adj_factor changes;
@@ -21,9 +21,9 @@ import math
 
 import polars as pl
 
-from backtest.config import BacktestConfig
-from data import rules
-from data.symbols import board_of
+from flyer.backtest.config import BacktestConfig
+from flyer.data import rules
+from flyer.data.symbols import board_of
 
 TINY = 1e-9
 EPS = 1e-6

@@ -1,6 +1,6 @@
 """Self-contained HTML report of one backtest (plotly.js inlined once; no network needed).
 
-Assembly only: metrics come from ``backtest.metrics``, figures from ``backtest.figures``.
+Assembly only: metrics come from ``flyer.backtest.metrics``, figures from ``flyer.backtest.figures``.
 """
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import polars as pl
 
-from backtest import figures
-from backtest.metrics import monthly
-from backtest.result import BacktestResult
+from flyer.backtest import figures
+from flyer.backtest.metrics import monthly
+from flyer.backtest.result import BacktestResult
 
 _PCT = {"total_return", "annual_return", "annual_volatility", "max_drawdown", "benchmark_annual_return",
         "excess_annual_return", "tracking_error", "excess_max_drawdown", "monthly_win_rate", "cost_drag",

@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from backtest.config import BacktestConfig
-from backtest.market import Market
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.market import Market
 
 
 @njit(cache=True)
@@ -167,14 +167,14 @@ class BacktestResult:
         }).with_columns(pl.col("date").cast(pl.Date)).sort("date", "symbol")
 
     def metrics(self) -> dict[str, float | str]:
-        """Headline metrics (see ``backtest.metrics.summary``)."""
-        from backtest.metrics import summary
+        """Headline metrics (see ``flyer.backtest.metrics.summary``)."""
+        from flyer.backtest.metrics import summary
 
         return summary(self.daily(), self.benchmark_name)
 
     def yearly(self) -> pl.DataFrame:
-        """Per-year table (see ``backtest.metrics.yearly``)."""
-        from backtest.metrics import yearly
+        """Per-year table (see ``flyer.backtest.metrics.yearly``)."""
+        from flyer.backtest.metrics import yearly
 
         return yearly(self.daily())
 

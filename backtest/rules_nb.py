@@ -1,8 +1,8 @@
 """A-share execution rules as small pure numba functions (no labels, no config, no I/O).
 
 Shares here are raw (exchange) shares, prices raw CNY, fee rates fractions. The rules follow
-``../shared/reference/ashare_rules.md``; rates by date come from ``data.rules`` through the
-arrays that ``backtest.market`` prepares.
+``../shared/reference/ashare_rules.md``; rates by date come from ``flyer.data.rules`` through the
+arrays that ``flyer.backtest.market`` prepares.
 """
 from __future__ import annotations
 

@@ -28,9 +28,9 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backtest.api import execute, grid_configs, prepare  # noqa: E402
-from backtest.config import BacktestConfig  # noqa: E402
-from data.store import MarketStore  # noqa: E402
+from flyer.backtest.api import execute, grid_configs, prepare  # noqa: E402
+from flyer.backtest.config import BacktestConfig  # noqa: E402
+from flyer.data.store import MarketStore  # noqa: E402
 
 ROOT = Path(os.environ.get("FLYER_BENCH_HOME", "/tmp/flyer_bench_backtest"))
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "ashare"
@@ -77,7 +77,7 @@ def real_store() -> MarketStore | None:
         if not (SHARED / "SOURCE.md").exists():
             print(f"real data: skipped, {SHARED} not found")
             return None
-        from data.sources import ashare
+        from flyer.data.sources import ashare
 
         store = MarketStore.open(path)
         timed("ingest ../shared/ashare (once)", ashare.ingest, store, SHARED)
@@ -88,7 +88,7 @@ def real_store() -> MarketStore | None:
 def sim_store(n_stocks: int) -> MarketStore:
     path = ROOT / f"sim{n_stocks}"
     if not (path / "market.duckdb").exists():
-        from data.sources.sim import SimConfig, generate
+        from flyer.data.sources.sim import SimConfig, generate
 
         cfg = SimConfig(n_stocks=n_stocks, start=dt.date(2010, 1, 1), end=dt.date(2024, 12, 31))
         frames = timed(f"generate sim {n_stocks} stocks x 15 years (once)", generate, cfg)

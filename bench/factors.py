@@ -30,7 +30,7 @@ def _peak_gb() -> float:
 
 def _contract(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Store frames -> the ``store.bars(adjust=True)`` contract, plus industry."""
-    from data.store import _derive  # the store's own adjustment, applied in memory
+    from flyer.data.store import _derive  # the store's own adjustment, applied in memory
 
     bars = _derive(frames["bars"].sort("symbol", "date"), True)
     ind = frames["instruments"].select("symbol", "industry")
@@ -38,8 +38,8 @@ def _contract(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
 
 
 def _run_chunks(bars: pl.DataFrame, label: str, chunk_rows: int) -> dict[str, object]:
-    from factors import compute_chunks
-    from factors.library import load
+    from flyer.factors import compute_chunks
+    from flyer.factors.library import load
 
     fs = load("alpha158")
     t0, c0 = time.perf_counter(), time.process_time()
@@ -56,7 +56,7 @@ def _run_chunks(bars: pl.DataFrame, label: str, chunk_rows: int) -> dict[str, ob
 def case_real(chunk_rows: int) -> dict[str, object]:
     home = Path("/tmp/fh_real")
     if (home / "market.duckdb").exists():
-        from data.store import MarketStore
+        from flyer.data.store import MarketStore
 
         with MarketStore.open(home, read_only=True) as store:
             bars = store.bars().join(store.instruments().select("symbol", "industry"), on="symbol", how="left",
@@ -65,7 +65,7 @@ def case_real(chunk_rows: int) -> dict[str, object]:
     if not XBX.exists():
         return {"case": "real", "skipped": f"no real data at {XBX}"}
     try:
-        from data.sources import ashare
+        from flyer.data.sources import ashare
 
         frames = ashare.read(ASHARE)
     except Exception as exc:  # noqa: BLE001 - a bench reports and moves on
@@ -74,7 +74,7 @@ def case_real(chunk_rows: int) -> dict[str, object]:
 
 
 def case_sim(stocks: int, years: int, chunk_rows: int) -> dict[str, object]:
-    from data.sources.sim import SimConfig, generate
+    from flyer.data.sources.sim import SimConfig, generate
 
     t0 = time.perf_counter()
     cfg = SimConfig(n_stocks=stocks, start=dt.date(2024 - years + 1, 1, 1), end=dt.date(2024, 12, 31))
@@ -89,10 +89,10 @@ def case_update(stocks: int) -> dict[str, object]:
     """One new date: load the lookback from a store, compute, append one partition."""
     import tempfile
 
-    from data.sources.sim import SimConfig, ingest
-    from data.store import MarketStore
-    from factors import storage
-    from factors.pipeline import update
+    from flyer.data.sources.sim import SimConfig, ingest
+    from flyer.data.store import MarketStore
+    from flyer.factors import storage
+    from flyer.factors.pipeline import update
 
     home = Path(tempfile.mkdtemp(prefix="flyer_bench_"))
     cfg = SimConfig(n_stocks=stocks, start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 31))

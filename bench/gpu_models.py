@@ -57,12 +57,12 @@ def parse_args() -> argparse.Namespace:
 
 def prepare(a: argparse.Namespace, home: Path):
     """Sim market -> store -> config, panel and fold data per model kind."""
-    from data.sources.sim import SimConfig, generate
-    from data.store import MarketStore
-    from models.config import make_config
-    from models.dataset import prepare_fold
-    from models.pipeline import load_inputs, make_panel
-    from models.splits import make_folds
+    from flyer.data.sources.sim import SimConfig, generate
+    from flyer.data.store import MarketStore
+    from flyer.models.config import make_config
+    from flyer.models.dataset import prepare_fold
+    from flyer.models.pipeline import load_inputs, make_panel
+    from flyer.models.splits import make_folds
 
     start, end = dt.date.fromisoformat(a.start), dt.date.fromisoformat(a.end)
     frames = generate(SimConfig(n_stocks=a.stocks, start=start, end=end, seed=1))
@@ -101,7 +101,7 @@ def measure(kind: str, cfg, panel, fd, device: str, a: argparse.Namespace, deadl
             amp: bool = True) -> dict:
     """Train/infer throughput of one model on one device (bf16 autocast on CUDA unless not ``amp``)."""
     import torch
-    from models.torch_learner import TorchLearner
+    from flyer.models.torch_learner import TorchLearner
 
     lr = TorchLearner(cfg, threads=0, device=device)
     lr.amp = amp
@@ -131,7 +131,7 @@ def measure(kind: str, cfg, panel, fd, device: str, a: argparse.Namespace, deadl
     # inference: one date per batch, as predict_split does (capped at 20 dates on CPU)
     split = fd.test
     if device == "cpu":
-        from models.dataset import Split
+        from flyer.models.dataset import Split
         k = min(split.n_dates, 10 if a.small else 20)
         split = Split(split.rows[:split.offsets[k]], split.offsets[:k + 1], split.label[:split.offsets[k]],
                       split.target[:split.offsets[k]])

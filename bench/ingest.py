@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from data.store import MarketStore  # noqa: E402
+from flyer.data.store import MarketStore  # noqa: E402
 
 ASHARE = REPO.parent / "shared" / "ashare"
 
@@ -44,7 +44,7 @@ def _peak_gb() -> float:
 
 
 def bench_ashare() -> None:
-    from data.sources import ashare
+    from flyer.data.sources import ashare
     if not (ASHARE / "daily").is_dir():
         print(f"ashare: skipped ({ASHARE} not present)")
         return
@@ -65,7 +65,7 @@ def bench_ashare() -> None:
 
 
 def bench_sim(stocks: int, years: int) -> None:
-    from data.sources.sim import SimConfig, generate
+    from flyer.data.sources.sim import SimConfig, generate
     cfg = SimConfig(n_stocks=stocks, start=dt.date(2024 - years + 1, 1, 1), end=dt.date(2024, 12, 31))
     with tempfile.TemporaryDirectory() as home, MarketStore.open(home) as store:
         clock = _Clock()

@@ -26,8 +26,8 @@ VALID = (dt.date(2020, 1, 1), dt.date(2021, 12, 31))
 
 def _store(home: str | None):
     """A store holding the real data: ``home`` as is, else a fresh temporary ingest."""
-    from data.sources import ashare
-    from data.store import MarketStore
+    from flyer.data.sources import ashare
+    from flyer.data.store import MarketStore
 
     if home and (Path(home) / "market.duckdb").exists():
         return MarketStore.open(home, read_only=True)
@@ -57,8 +57,8 @@ def main() -> None:
     if not (ASHARE / "SOURCE.md").exists():
         print(f"bench/mining.py: skipped, real data not found at {ASHARE}")
         return
-    from factors.mining import Grammar, RayEvaluator, SerialEvaluator, load_data
-    from factors.mining.grammar import ramped_population
+    from flyer.factors.mining import Grammar, RayEvaluator, SerialEvaluator, load_data
+    from flyer.factors.mining.grammar import ramped_population
 
     g = Grammar()
     store = _store(args.home)

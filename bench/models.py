@@ -1,6 +1,6 @@
 """Model benchmark on the real data (``../shared/ashare``): training seconds and test metrics.
 
-1. ingest ``../shared/ashare`` (``data.sources.ashare.ingest``) into a store once (a temp folder,
+1. ingest ``../shared/ashare`` (``flyer.data.sources.ashare.ingest``) into a store once (a temp folder,
    or ``--home``, reused when it already holds a store); skipped with a message when absent;
 2. LightGBM on Alpha158, CSI 500 point-in-time universe: feature seconds, fit seconds, and the
    test IC / RankIC / ICIR;
@@ -34,7 +34,7 @@ QLIB = {("csi300", "lgbm"): (0.0448, 0.3660, 0.0469, 0.3877), ("csi300", "mlp"):
 
 
 def open_store(home: Path):
-    from data.store import MarketStore
+    from flyer.data.store import MarketStore
 
     if (home / "market.duckdb").exists():
         store = MarketStore.open(home, read_only=True)
@@ -42,7 +42,7 @@ def open_store(home: Path):
             print(f"store: reusing {home}")
             return store
         store.close()
-    from data.sources import ashare
+    from flyer.data.sources import ashare
 
     t = time.perf_counter()
     with MarketStore.open(home) as store:
@@ -52,7 +52,7 @@ def open_store(home: Path):
 
 
 def cfg_for(kind: str, epochs: int | None = None, walk_forward: bool = False):
-    from models.config import make_config
+    from flyer.models.config import make_config
 
     params = {"epochs": epochs} if epochs else None
     return make_config(kind, TRAIN, VALID, TEST, params=params, factors="alpha158", universe="csi500",
@@ -60,7 +60,7 @@ def cfg_for(kind: str, epochs: int | None = None, walk_forward: bool = False):
 
 
 def bench_lgbm(store, threads: int, walk_forward: bool) -> dict:
-    from models.pipeline import fit_folds, fold_metrics, load_inputs
+    from flyer.models.pipeline import fit_folds, fold_metrics, load_inputs
 
     cfg = cfg_for("lgbm", walk_forward=walk_forward)
     t = time.perf_counter()
@@ -82,10 +82,10 @@ def bench_lgbm(store, threads: int, walk_forward: bool) -> dict:
 
 def bench_epochs(store, batches: int) -> None:
     """Seconds per CPU epoch of the MLP and the GRU, extrapolated from a few batches."""
-    from models.dataset import prepare_fold
-    from models.pipeline import load_inputs, make_panel
-    from models.splits import make_folds
-    from models.torch_learner import TorchLearner
+    from flyer.models.dataset import prepare_fold
+    from flyer.models.pipeline import load_inputs, make_panel
+    from flyer.models.splits import make_folds
+    from flyer.models.torch_learner import TorchLearner
 
     for kind in ("mlp", "gru"):
         cfg = cfg_for(kind)
@@ -142,7 +142,7 @@ def main() -> int:
     rows = [("lgbm", bench_lgbm(store, a.threads, a.walk_forward)["test"])]
     bench_epochs(store, a.batches)
     if a.results:
-        from models.pipeline import fit_folds, fold_metrics, load_inputs
+        from flyer.models.pipeline import fit_folds, fold_metrics, load_inputs
 
         cfg = cfg_for("mlp", epochs=8, walk_forward=a.walk_forward)
         t = time.perf_counter()

@@ -27,7 +27,7 @@ def fill_suspended(bars: pl.DataFrame, calendar: pl.Series | pl.DataFrame | list
                    until: dt.date | None = None) -> pl.DataFrame:
     """Add a flat suspended row for every trading day with no row between a stock's first and last bar.
 
-    ``bars``: one row per (symbol, date) in the ``data.schema.BARS`` columns (others are forward
+    ``bars``: one row per (symbol, date) in the ``flyer.data.schema.BARS`` columns (others are forward
     filled). Filled rows: open = high = low = close = the last close, volume 0, amount 0,
     ``is_suspended`` True; ``adj_factor``, ``is_st``, caps and any other column carry the last value.
     Rows whose date is not in ``calendar`` are kept unchanged (the store rejects them).

@@ -1,8 +1,8 @@
 """The market store: one DuckDB file holding calendar, instruments, bars, index bars and members.
 
 Writes (``MarketStore.write``):
-  1. conform each incoming frame to its table's columns (``data.schema.conform``);
-  2. validate (``data.validate.check``) against the stored plus incoming calendar;
+  1. conform each incoming frame to its table's columns (``flyer.data.schema.conform``);
+  2. validate (``flyer.data.validate.check``) against the stored plus incoming calendar;
   3. in ONE transaction, upsert every table (delete matching keys, insert) and log the ingest;
      any exception rolls the whole batch back, so the store is as it was;
   4. rejected rows are counted in ``ingest_log`` and kept in ``rejects`` with symbol, date and rule.
@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from data import schema
-from data.validate import REJECT_SCHEMA, Checked, check
+from flyer.data import schema
+from flyer.data.validate import REJECT_SCHEMA, Checked, check
 
 DB_NAME = "market.duckdb"
 CSI500 = "000905.SH"

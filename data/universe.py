@@ -9,8 +9,8 @@ import datetime as dt
 
 import polars as pl
 
-from data.store import CSI300, CSI500
-from data.symbols import CANONICAL
+from flyer.data.store import CSI300, CSI500
+from flyer.data.symbols import CANONICAL
 
 UNIVERSES: dict[str, str | None] = {"all": None, "csi500": CSI500, "csi300": CSI300}
 

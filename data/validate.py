@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from data.schema import KEYS
-from data.symbols import is_canonical_expr
+from flyer.data.schema import KEYS
+from flyer.data.symbols import is_canonical_expr
 
 REJECT_SCHEMA = {"tbl": pl.Utf8, "symbol": pl.Utf8, "date": pl.Date, "rule": pl.Utf8, "detail": pl.Utf8}
 

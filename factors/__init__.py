@@ -9,11 +9,11 @@ Public API::
 """
 from __future__ import annotations
 
-from factors.engine import CompiledSet, as_factor_set, compile_set, compute, compute_chunks
-from factors.expr import (BinOp, Const, CrossSection, Expr, Field, Func, PairRolling, Rolling,
+from flyer.factors.engine import CompiledSet, as_factor_set, compile_set, compute, compute_chunks
+from flyer.factors.expr import (BinOp, Const, CrossSection, Expr, Field, Func, PairRolling, Rolling,
                           FIELDS, FUNCS, ROLLING_OPS, PAIR_OPS, CS_OPS)
-from factors.factorset import FactorSet
-from factors.parser import FormulaError, parse
+from flyer.factors.factorset import FactorSet
+from flyer.factors.parser import FormulaError, parse
 
 __all__ = [
     "BinOp", "CS_OPS", "CompiledSet", "Const", "CrossSection", "Expr", "FIELDS", "FUNCS", "FactorSet",

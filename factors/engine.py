@@ -9,7 +9,7 @@ Algorithm:
      each node's parents, and choose the nodes to materialise as temp columns: every windowed or
      cross-sectional node and every node shared by two parents or factors.
   3. ``CompiledSet.plan``: emit one ``with_columns`` per dependency level; native rolling ops
-     run ``.over("_gid")``, numba kernels (``factors.kernels``) run on the whole column with the
+     run ``.over("_gid")``, numba kernels (``flyer.factors.kernels``) run on the whole column with the
      block offsets via ``map_batches``; cross-sectional ops run ``.over("date")``.
   4. ``CompiledSet.plan`` (end): per factor, null rows whose ``_age`` is under the factor's
      lookback (full windows; skipped in ``qlib_compat`` mode, which instead rounds fields and
@@ -30,10 +30,10 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import polars as pl
 
-from factors import kernels as kn
-from factors.expr import (TRADED_FIELDS, BinOp, Const, CrossSection, Expr, Field, Func,
+from flyer.factors import kernels as kn
+from flyer.factors.expr import (TRADED_FIELDS, BinOp, Const, CrossSection, Expr, Field, Func,
                           PairRolling, Rolling, fields_of)
-from factors.factorset import FactorSet
+from flyer.factors.factorset import FactorSet
 from flyer.errors import FlyerError
 
 G, AGE, IND = "_gid", "_age", "_ind"
@@ -385,7 +385,7 @@ def as_factor_set(spec: FactorSpec) -> FactorSet:
     if isinstance(spec, FactorSet):
         return spec
     if isinstance(spec, str):
-        from factors.library import load
+        from flyer.factors.library import load
         return load(spec)
     return FactorSet.from_formulas("custom", spec)
 

@@ -1,7 +1,7 @@
 """Factor expressions: immutable node classes forming an expression tree.
 
 A factor is a tree of frozen dataclasses; ``str(expr)`` prints it in the formula language and
-``factors.parser.parse(str(expr)) == expr`` (round trip). Node classes:
+``flyer.factors.parser.parse(str(expr)) == expr`` (round trip). Node classes:
 
 - ``Field(name)``: a bar column, ``$close`` (names in ``FIELDS``).
 - ``Const(value)``: a float literal.

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
-from factors.expr import Expr
-from factors.parser import FormulaError, parse
+from flyer.factors.expr import Expr
+from flyer.factors.parser import FormulaError, parse
 
 
 @dataclass(frozen=True)

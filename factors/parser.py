@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from factors.expr import (ALIASES, CS_OPS, FIELDS, FUNCS, NEUTRALIZE_BY, PAIR_OPS, PRECEDENCE,
+from flyer.factors.expr import (ALIASES, CS_OPS, FIELDS, FUNCS, NEUTRALIZE_BY, PAIR_OPS, PRECEDENCE,
                           ROLLING_OPS, BinOp, Const, CrossSection, Expr, Field, Func, PairRolling,
                           Rolling)
 from flyer.errors import FlyerError

@@ -3,8 +3,8 @@
 1. ``load_bars``: the store's adjusted bars for [start, end] plus the ``lookback`` trading days
    before ``start`` that the set needs, with each symbol's industry.
 2. ``compute_range``: date chunks of about ``chunk_rows`` rows, each loaded by ``load_bars`` and
-   computed by ``factors.engine.compute``, yielded one by one (memory bounded by a chunk).
-3. ``update``: ``compute_range`` -> ``factors.storage.write``; without ``start`` it continues after
+   computed by ``flyer.factors.engine.compute``, yielded one by one (memory bounded by a chunk).
+3. ``update``: ``compute_range`` -> ``flyer.factors.storage.write``; without ``start`` it continues after
    the last stored date, so a nightly run computes and appends just the new dates.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Iterator
 
 import polars as pl
 
-from data.universe import members
-from factors import storage
-from factors.engine import FactorSpec, as_factor_set, compute
-from factors.factorset import FactorSet
+from flyer.data.universe import members
+from flyer.factors import storage
+from flyer.factors.engine import FactorSpec, as_factor_set, compute
+from flyer.factors.factorset import FactorSet
 from flyer.errors import FlyerError
 
 
@@ -134,7 +134,7 @@ def evaluate(store, home: str | os.PathLike, factor_set: FactorSpec, *,  # noqa:
              start: dt.date | None = None, end: dt.date | None = None, universe: str = "all",
              horizon: int = 5, quantiles: int = 5):  # -> tuple[dict[str, FactorEvaluation], pl.DataFrame]
     """Evaluate a set over a universe: ``(evaluations by factor, factor values)``."""
-    from factors import evaluation as ev
+    from flyer.factors import evaluation as ev
 
     fs = as_factor_set(factor_set)
     univ = universe_frame(store, universe, start, end)

@@ -1,10 +1,10 @@
-"""Plotly figures of factor evaluation tables (``factors.evaluation``); no computation here."""
+"""Plotly figures of factor evaluation tables (``flyer.factors.evaluation``); no computation here."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
 import polars as pl
 
-from factors.evaluation import FactorEvaluation
+from flyer.factors.evaluation import FactorEvaluation
 
 
 def cumulative_ic(ev: FactorEvaluation) -> go.Figure:

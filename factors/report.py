@@ -7,8 +7,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import polars as pl
 
-from factors import plots
-from factors.evaluation import FactorEvaluation, correlation_matrix, ic_decay, summary_table
+from flyer.factors import plots
+from flyer.factors.evaluation import FactorEvaluation, correlation_matrix, ic_decay, summary_table
 
 _FMT = {"ic_mean": "{:.4f}", "icir": "{:.3f}", "ic_t": "{:.2f}", "rank_ic_mean": "{:.4f}",
         "rank_icir": "{:.3f}", "rank_ic_t": "{:.2f}", "top_minus_bottom": "{:.4%}", "top_excess": "{:.4%}",

@@ -36,7 +36,7 @@ _mount_optional()
 
 def main() -> None:
     """Console entry point with one-line error reporting."""
-    from data.store import StoreError
+    from flyer.data.store import StoreError
     from flyer.errors import FlyerError
 
     try:

@@ -2,9 +2,9 @@
 
   1. ingest the sim market into the store (skipped when the store already holds it);
   2. train LightGBM on Alpha158 features over the CSI 500 point-in-time universe with a
-     walk-forward split (``models.train``: features are computed by the factor engine);
-  3. backtest top-k dropout on the out-of-sample scores against CSI 500 (``backtest.run``);
-  4. write the HTML report (``backtest.report.write_report``) and return the summary.
+     walk-forward split (``flyer.models.train``: features are computed by the factor engine);
+  3. backtest top-k dropout on the out-of-sample scores against CSI 500 (``flyer.backtest.run``);
+  4. write the HTML report (``flyer.backtest.report.write_report``) and return the summary.
 Every step calls the same function as the corresponding CLI command.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from data.store import MarketStore, flyer_home
+from flyer.data.store import MarketStore, flyer_home
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,9 @@ def _has_sim(store: MarketStore, cfg: DemoConfig) -> bool:
 def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
              log: Callable[[str], None] = print) -> DemoSummary:
     """Run steps 1-4 of the module docstring under ``home``; returns the summary."""
-    import models
-    from backtest import BacktestConfig, run
-    from backtest.report import write_report
+    from flyer import models
+    from flyer.backtest import BacktestConfig, run
+    from flyer.backtest.report import write_report
     from flyer.commands.data import ingest_source
 
     home = flyer_home(home)

@@ -4,12 +4,12 @@ For one trading day D (``run_night``), under a lock file (``flyer.lock``):
   1. ``ingest``     the source's rows for D into the store (``flyer.sources_nightly``);
   2. ``validate``   D has bars for the universe and nothing was rejected wholesale;
   3. ``factors``    factor values for the dates after the last stored one, up to D
-                    (``factors.pipeline.update``: reads only the lookback they need);
-  4. ``score``      the configured run(s) score D (``models.Run.predict``); several runs are
+                    (``flyer.factors.pipeline.update``: reads only the lookback they need);
+  4. ``score``      the configured run(s) score D (``flyer.models.Run.predict``); several runs are
                     averaged on per-date ranks; optional retraining on a schedule first;
   5. ``portfolio``  top-k dropout orders in lots for the next trading day from the current
                     book (last night's targets and cash, or a holdings file), via the
-                    backtester's ``backtest.orders``; the resulting holdings and cash ->
+                    backtester's ``flyer.backtest.orders``; the resulting holdings and cash ->
                     ``nightly_targets`` / ``nightly_book``;
   6. ``orders``     the orders (symbol, side, shares, reference price, reason) ->
                     ``nightly_orders`` and ``$FLYER_HOME/nightly/D/orders.{csv,parquet}``.
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Callable
 
 
-from data.calendar import sse_calendar
-from data.store import MarketStore, flyer_home
+from flyer.data.calendar import sse_calendar
+from flyer.data.store import MarketStore, flyer_home
 from flyer.config import NightlyConfig
 from flyer.errors import FlyerError
 from flyer.lock import RunLock

@@ -1,6 +1,6 @@
 """Tomorrow's book for the nightly job, using the backtester's own order logic.
 
-``backtest.orders.orders_for_tomorrow`` turns tonight's scores and the current holdings and cash
+``flyer.backtest.orders.orders_for_tomorrow`` turns tonight's scores and the current holdings and cash
 into lot-sized orders (TopkDropout names, sells first, buys within the cash the sells free, fees
 by date); this module keeps the book between nights: holdings and cash after the orders are
 assumed filled at their reference prices (tonight's raw close) and fees.
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import polars as pl
 
-from backtest.config import BacktestConfig
-from backtest.orders import order_fee, orders_for_tomorrow
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.orders import order_fee, orders_for_tomorrow
 from flyer.errors import FlyerError
 
 TARGET_SCHEMA = {"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "score": pl.Float64,

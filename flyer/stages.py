@@ -19,7 +19,7 @@ from flyer.errors import FlyerError
 # ---------------------------------------------------------------------------------- ingest
 @functools.lru_cache(maxsize=4)
 def _sim_frames(stocks: int, seed: int, start: dt.date, end: dt.date) -> dict[str, pl.DataFrame]:
-    from data.sources.sim import SimConfig, generate
+    from flyer.data.sources.sim import SimConfig, generate
 
     return generate(SimConfig(n_stocks=stocks, seed=seed, start=start, end=end))
 
@@ -62,13 +62,13 @@ def ingest(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
             raise FlyerError(f"the sim feed ends on {src.end}; no data for {day}")
         report = store.write("sim", sim_rows(src.stocks, src.seed, src.start, src.end, last, day), start=last, end=day)
     elif src.kind == "files":
-        from data.sources import files
+        from flyer.data.sources import files
 
         if not src.path:
             raise FlyerError("config: source.path is required for kind = 'files'")
         report = files.ingest(store, Path(src.path), layout=src.layout)
     else:
-        from data.sources import akshare_source
+        from flyer.data.sources import akshare_source
 
         start = (last + dt.timedelta(days=1)) if last else src.start
         report = akshare_source.ingest(store, start=start, end=day, home=night.home)
@@ -90,8 +90,8 @@ def validate(night) -> None:  # noqa: ANN001
 # --------------------------------------------------------------------------------- factors
 def factors(night) -> None:  # noqa: ANN001
     """Stage 3: factor values for the dates after the last stored one, through the day."""
-    from factors.library import load
-    from factors.pipeline import update
+    from flyer.factors.library import load
+    from flyer.factors.pipeline import update
 
     rep = update(night.store, night.home, load(night.config.factor_set), end=night.date)
     night.note(f"factors {rep.set_name}: {rep.dates_written} date(s) computed in {rep.seconds:.1f}s")
@@ -100,7 +100,7 @@ def factors(night) -> None:  # noqa: ANN001
 # ----------------------------------------------------------------------------------- score
 def score(night) -> None:  # noqa: ANN001
     """Stage 4: scores for the day from the configured runs (rank-averaged when several)."""
-    from models import load_run
+    from flyer.models import load_run
 
     run_ids = list(night.config.runs) + _retrained(night)
     if not run_ids:
@@ -123,7 +123,7 @@ def _retrained(night) -> list[str]:  # noqa: ANN001
     of each month trains a new run on a rolling window that ends ``horizon`` days before the
     night; the other nights reuse it. The run id is the config's content hash, so a rerun of a
     failed night trains the same run again."""
-    from models import make_config, train
+    from flyer.models import make_config, train
 
     cfg = night.config.retrain
     if cfg.schedule == "never":

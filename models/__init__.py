@@ -18,11 +18,11 @@ ridge), ``nets`` + ``torch_learner`` (MLP, GRU, LSTM, Transformer), ``device``, 
 """
 from __future__ import annotations
 
-from models.config import (DataConfig, ModelConfig, SplitConfig, TrainConfig, config_id, make_config,
+from flyer.models.config import (DataConfig, ModelConfig, SplitConfig, TrainConfig, config_id, make_config,
                            parse_range)
-from models.pipeline import train
-from models.ensemble import rank_average, save_combined, stack
-from models.runs import Run, list_runs, load_run
+from flyer.models.pipeline import train
+from flyer.models.ensemble import rank_average, save_combined, stack
+from flyer.models.runs import Run, list_runs, load_run
 
 __all__ = ["DataConfig", "ModelConfig", "SplitConfig", "TrainConfig", "config_id", "make_config",
            "parse_range", "train", "Run", "list_runs", "load_run", "rank_average", "save_combined", "stack"]

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from data.universe import UNIVERSES  # noqa: F401 - the universe names models accept
+from flyer.data.universe import UNIVERSES  # noqa: F401 - the universe names models accept
 from flyer.errors import FlyerError
 
 MODEL_KINDS = ("lgbm", "linear", "mlp", "gru", "lstm", "transformer")
@@ -49,7 +49,7 @@ LAMBDARANK_PARAMS = {"lambda_l1": 0.0, "lambda_l2": 1.0, "learning_rate": 0.05, 
 class DataConfig:
     """Features, label, universe and processors.
 
-    * ``factors``: factor set name (``alpha158``, ... or a built-in of ``models.features``).
+    * ``factors``: factor set name (``alpha158``, ... or a built-in of ``flyer.models.features``).
     * label: ``price[t+1+h] / price[t+1] - 1`` on back-adjusted prices, ``h = label_horizon``.
     * ``feature_norm``: ``robust_pooled`` (qlib RobustZScoreNorm: median/MAD pooled over the
       fit period), ``robust_date`` (per-date median/MAD), ``zscore_date`` or ``none``; z-scores

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from models import processors as P
-from models.config import DataConfig
-from models.splits import Fold
+from flyer.models import processors as P
+from flyer.models.config import DataConfig
+from flyer.models.splits import Fold
 
 SEQ_STATS_SAMPLE = 20_000
 
@@ -93,7 +93,7 @@ def build_panel(features: pl.DataFrame, label: pl.DataFrame, bars: pl.DataFrame,
     if universe_rows_only:
         base = base.filter(pl.col("_ok"))
     if with_seq:
-        from models.features import SEQ_FIELDS, sequence_columns
+        from flyer.models.features import SEQ_FIELDS, sequence_columns
         base = base.join(sequence_columns(bars).rename({c: f"_s_{c}" for c in SEQ_FIELDS}),
                          on=["date", "symbol"], how="left")
     base = base.sort("symbol", "date")

@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 
 from flyer.errors import FlyerError
-from models import metrics
-from models.runs import Run, runs_dir
+from flyer.models import metrics
+from flyer.models.runs import Run, runs_dir
 
 
 def _pct_rank(col: str = "score") -> pl.Expr:

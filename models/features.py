@@ -2,7 +2,7 @@
 
 * ``compute_features(bars, name)`` -> ``[date, symbol, f1..fn]``: a built-in set (``BUILTIN``,
   plain polars, full windows only: warm-up rows are null) or a set of the factor engine
-  (``factors.compute(bars, factors.library.load(name))``).
+  (``flyer.factors.compute(bars, factors.library.load(name))``).
 * ``compute_label(bars, horizon, price)`` -> ``[date, symbol, label]``: ``p[t+1+h]/p[t+1] - 1``
   on back-adjusted prices (qlib's ``Ref($close,-2)/Ref($close,-1)-1`` for h=1); null where a
   future price is missing.
@@ -16,7 +16,7 @@ from typing import Callable
 
 import polars as pl
 
-from data.universe import members
+from flyer.data.universe import members
 from flyer.errors import FlyerError
 
 SEQ_FIELDS = ("open", "high", "low", "close", "vwap", "volume")
@@ -47,7 +47,7 @@ BUILTIN_LOOKBACK = {"basic": 21}
 
 def _factor_set(name: str):
     try:
-        from factors import library
+        from flyer.factors import library
     except ImportError as exc:
         raise FlyerError(f"factor set {name!r} needs the factors package ({exc})") from exc
     try:
@@ -83,7 +83,7 @@ def compute_features(bars: pl.DataFrame, name: str, keep: pl.DataFrame | None = 
                 raise FlyerError(f"factor set {base!r} has no column(s) {', '.join(unknown)}")
             df = df.select("date", "symbol", *cols)
     else:
-        import factors
+        from flyer import factors
 
         fs = _factor_set(name)
         if keep is None or bars.height <= chunk_rows:

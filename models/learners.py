@@ -3,7 +3,7 @@
 * ``LGBMLearner``: LightGBM regression (MSE on the normalized target) or LambdaRank grouped by
   date with integer relevance grades from per-date label quantiles; early stopping on valid.
 * ``RidgeLearner``: closed-form ridge regression with intercept (the linear baseline).
-* Torch learners (MLP, GRU, LSTM, Transformer) live in ``models.torch_learner``.
+* Torch learners (MLP, GRU, LSTM, Transformer) live in ``flyer.models.torch_learner``.
 All predict date by date (``predict_split``) so that scoring one day reproduces the run exactly.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from models.config import TrainConfig
-from models.dataset import FoldData, Panel, Split
+from flyer.models.config import TrainConfig
+from flyer.models.dataset import FoldData, Panel, Split
 
 
 class Learner:
@@ -144,5 +144,5 @@ def make_learner(cfg: TrainConfig, threads: int = 0) -> Learner:
         return LGBMLearner(cfg, threads)
     if kind == "linear":
         return RidgeLearner(cfg, threads)
-    from models.torch_learner import TorchLearner
+    from flyer.models.torch_learner import TorchLearner
     return TorchLearner(cfg, threads)

@@ -20,12 +20,12 @@ import numpy as np
 import polars as pl
 
 from flyer.errors import FlyerError
-from models import metrics
-from models.config import SEQ_KINDS, TrainConfig, validate
-from models.dataset import FoldData, Panel, Split, build_panel, prepare_fold
-from models.features import compute_features, compute_label, feature_lookback, universe_mask
-from models.learners import Learner, make_learner
-from models.splits import Fold, make_folds
+from flyer.models import metrics
+from flyer.models.config import SEQ_KINDS, TrainConfig, validate
+from flyer.models.dataset import FoldData, Panel, Split, build_panel, prepare_fold
+from flyer.models.features import compute_features, compute_label, feature_lookback, universe_mask
+from flyer.models.learners import Learner, make_learner
+from flyer.models.splits import Fold, make_folds
 
 
 @dataclass
@@ -143,7 +143,7 @@ def fold_metrics(results: list[FoldResult]) -> dict[str, Any]:
 
 def train(store, cfg: TrainConfig, home=None, threads: int = 0, log: Callable[[str], None] | None = None):
     """Train ``cfg`` on ``store`` and write the run folder; returns the ``runs.Run``."""
-    from models.runs import save_run
+    from flyer.models.runs import save_run
 
     validate(cfg)
     t0 = time.perf_counter()

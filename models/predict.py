@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 
 from flyer.errors import FlyerError
-from models.dataset import apply_state, select_rows
-from models.pipeline import load_inputs, make_panel
+from flyer.models.dataset import apply_state, select_rows
+from flyer.models.pipeline import load_inputs, make_panel
 
 
 def predict_day(run, store, day: dt.date, threads: int = 0) -> pl.DataFrame:

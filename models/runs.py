@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from data.store import flyer_home
+from flyer.data.store import flyer_home
 from flyer.errors import FlyerError
-from models.config import TrainConfig, from_dict, to_dict
+from flyer.models.config import TrainConfig, from_dict, to_dict
 
 
 def runs_dir(home: str | os.PathLike | None = None) -> Path:
@@ -102,7 +102,7 @@ class Run:
 
     def learner(self, fold: int | None = None, threads: int = 0):
         """The fitted learner of ``fold`` (default: the last, most recent)."""
-        from models.learners import make_learner
+        from flyer.models.learners import make_learner
 
         k = self.n_folds() - 1 if fold is None else fold
         lr = make_learner(self.config, threads)
@@ -114,7 +114,7 @@ class Run:
 
     def predict(self, store, date: dt.date | str, threads: int = 0) -> pl.DataFrame:
         """``[date, symbol, score]`` for the universe on ``date`` (trading day), from the store."""
-        from models.predict import predict_day
+        from flyer.models.predict import predict_day
 
         day = dt.date.fromisoformat(date) if isinstance(date, str) else date
         return predict_day(self, store, day, threads)

@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flyer.errors import FlyerError
-from models.config import DateRange, SplitConfig
+from flyer.models.config import DateRange, SplitConfig
 
 
 @dataclass(frozen=True)

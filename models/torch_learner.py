@@ -18,11 +18,11 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from models.config import SEQ_KINDS, TrainConfig
-from models.dataset import FoldData, Panel, SequenceData, Split
-from models.device import autocast_dtype, pick_device, seed_everything
-from models.learners import Learner
-from models.nets import build_net
+from flyer.models.config import SEQ_KINDS, TrainConfig
+from flyer.models.dataset import FoldData, Panel, SequenceData, Split
+from flyer.models.device import autocast_dtype, pick_device, seed_everything
+from flyer.models.learners import Learner
+from flyer.models.nets import build_net
 
 
 class TabularData:

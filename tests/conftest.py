@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from data.sources.sim import SimConfig, generate
-from data.store import MarketStore
+from flyer.data.sources.sim import SimConfig, generate
+from flyer.data.store import MarketStore
 
 SMALL_SIM = SimConfig(n_stocks=150, start=dt.date(2018, 1, 1), end=dt.date(2020, 12, 31), seed=7)
 SHARED_ASHARE = Path(__file__).resolve().parents[2] / "shared" / "ashare"

@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import polars as pl
 
-from data.sources import files
-from data.sources.presets import AKSHARE
+from flyer.data.sources import files
+from flyer.data.sources.presets import AKSHARE
 
 SOURCE = "akshare"
 EXCHANGES = {"上海证券交易所": "SH", "深圳证券交易所": "SZ", "北京证券交易所": "BJ"}
@@ -143,7 +143,7 @@ def read(cfg: AkshareConfig, ak: Any = None, sleep: Callable[[float], None] = ti
         import akshare as ak  # noqa: PLW0621 - the real module unless one is injected
     fetch = Fetcher(ak, cfg, sleep)
     if cache is None:
-        from data.store import flyer_home
+        from flyer.data.store import flyer_home
         cache = Cache(flyer_home() / "cache" / "akshare" / cfg.key)
     names = cache.through("_stock_list", lambda: fetch_stock_list(fetch))
     wanted = list(cfg.symbols) if cfg.symbols is not None else names["symbol"].to_list()
@@ -250,7 +250,7 @@ def fetch_calendar(fetch: Fetcher) -> pl.DataFrame:
 
 # ---------------------------------------------------------------------------- helpers
 def _empty(table: str) -> pl.DataFrame:
-    from data.schema import TABLES
+    from flyer.data.schema import TABLES
     return pl.DataFrame(schema=TABLES[table])
 
 

@@ -27,9 +27,9 @@ from typing import Any
 
 import polars as pl
 
-from data import panel
-from data.sources import files
-from data.sources.presets import QLIB, XBX
+from flyer.data import panel
+from flyer.data.sources import files
+from flyer.data.sources.presets import QLIB, XBX
 
 DEFAULT_ROOT = "../shared/ashare"
 RENAMED = {"300114.SZ": "302132.SZ"}   # 中航电测: the qlib file carries its history under the new code

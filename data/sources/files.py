@@ -6,16 +6,16 @@ file stem when the file has no symbol column), optionally with qlib ``instrument
 
 Steps (each names the function that owns it):
   1. ``_list_inputs``: bar files (``.csv``, ``.csv.gz``, ``.parquet``) and membership files;
-  2. ``read_bar_file``: read one file with its layout (``data.sources.presets``), rename headers
+  2. ``read_bar_file``: read one file with its layout (``flyer.data.sources.presets``), rename headers
      to store columns and parse types; any CSV problem raises ``SourceError`` (one line naming
      file, column and problem) before anything is written;
   3. ``to_bars``: units (lots -> shares, thousand CNY -> CNY), raw prices from adjusted ones
      (raw = price / factor), the hfq ``adj_factor`` (given, or from the previous close), the ST
      flag from a dated name, zero/NaN volume as suspended;
   4. index rows (``000xxx.SH``, ``399xxx.SZ``) go to ``index_bars``, stock rows are made dense
-     with ``data.panel.fill_suspended`` on the exchange calendar;
+     with ``flyer.data.panel.fill_suspended`` on the exchange calendar;
   5. ``instruments_from_bars``: name, exchange, board, list/delist dates from the bars;
-  6. ``read_intervals`` + ``data.panel.intervals_to_snapshots``: qlib membership -> snapshots.
+  6. ``read_intervals`` + ``flyer.data.panel.intervals_to_snapshots``: qlib membership -> snapshots.
 Bad rows (prices, symbols, dates off the calendar) are left for the store's validation.
 """
 from __future__ import annotations
@@ -29,10 +29,10 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from data import panel
-from data.calendar import sse_calendar
-from data.sources.presets import LAYOUTS, QLIB_INDEX_FILES, Layout, detect
-from data.symbols import SymbolError, board_expr, normalize
+from flyer.data import panel
+from flyer.data.calendar import sse_calendar
+from flyer.data.sources.presets import LAYOUTS, QLIB_INDEX_FILES, Layout, detect
+from flyer.data.symbols import SymbolError, board_expr, normalize
 
 FLOATS = ("open", "high", "low", "close", "volume", "amount", "pre_close", "factor", "adj_factor",
           "total_cap", "float_cap")
@@ -382,7 +382,7 @@ def clip_dates(df: pl.DataFrame, start: dt.date | None, end: dt.date | None) -> 
 
 
 def _empty_bars() -> pl.DataFrame:
-    from data.schema import BARS
+    from flyer.data.schema import BARS
     return pl.DataFrame(schema=BARS)
 
 

@@ -1,6 +1,6 @@
-"""Column layouts of the common A-share file formats, for ``data.sources.files``.
+"""Column layouts of the common A-share file formats, for ``flyer.data.sources.files``.
 
-A layout maps a file's headers to the store's column names (``data.schema.BARS``) and states
+A layout maps a file's headers to the store's column names (``flyer.data.schema.BARS``) and states
 its units: ``volume_scale`` turns the file's volume into shares (lots x100), ``amount_scale``
 turns its amount into CNY (tushare: thousand CNY x1000). ``prices="adjusted"`` means the file
 holds back-adjusted prices and a ``factor`` column (qlib): raw = price / factor.

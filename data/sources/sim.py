@@ -10,7 +10,7 @@ Dynamics (one pass over trading days, vectorised over stocks; see ``_simulate``)
      scaled by the market's volatility regime;
   4. volume co-moves with absolute returns and market volatility around a per-stock base
      turnover; amount = volume x a VWAP between low and high;
-  5. price limits by board, ST status and date (``data.rules``): closes are clipped to the
+  5. price limits by board, ST status and date (``flyer.data.rules``): closes are clipped to the
      limit prices, so a close can sit at limit-up or limit-down; IPO days follow the rules
      for new listings; suspensions (flat bars, volume 0), ST periods (5% limit), IPOs after
      the start and delistings (after an ST period, or after 20 closes under 1 CNY, the
@@ -45,8 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from data.calendar import sse_calendar
-from data.rules import (BSE_START, CHINEXT_REFORM, IPO_FREE_DAYS, MAIN_IPO_DOWN, MAIN_IPO_UP,
+from flyer.data.calendar import sse_calendar
+from flyer.data.rules import (BSE_START, CHINEXT_REFORM, IPO_FREE_DAYS, MAIN_IPO_DOWN, MAIN_IPO_UP,
                         MAIN_REGISTRATION, STAR_START)
 
 ALPHA_SCALE = 0.0011
@@ -345,7 +345,7 @@ def _alpha(hist_r: np.ndarray, hist_lv: np.ndarray, i: int, ok: np.ndarray) -> n
 
 
 def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
-    """Simulate the market; returns table frames (``data.schema``) ready for ``MarketStore.write``."""
+    """Simulate the market; returns table frames (``flyer.data.schema``) ready for ``MarketStore.write``."""
     rng = np.random.default_rng(cfg.seed)
     horizon = sse_calendar(cfg.start, max(cfg.end, HORIZON_END))
     dates = [d for d in horizon if d <= cfg.end]

@@ -12,7 +12,7 @@ from typing import Callable
 
 import yaml
 
-from factors.factorset import FactorSet
+from flyer.factors.factorset import FactorSet
 from flyer.errors import FlyerError
 
 from . import alpha158, alpha360, wq101

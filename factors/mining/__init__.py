@@ -15,11 +15,11 @@ arrays shipped to workers), ``kernels`` (numba rank IC), ``evaluate`` (one batch
 """
 from __future__ import annotations
 
-from factors.mining.evaluate import EvalResult, evaluate_batch
-from factors.mining.grammar import Grammar, canonical, random_tree, unit_of
-from factors.mining.panel import UNIVERSES, MiningData, build_data, load_data
-from factors.mining.parallel import RayEvaluator, SerialEvaluator, make_evaluator
-from factors.mining.search import (GenerationReport, MiningResult, PoolEntry, SearchConfig, mine,
+from flyer.factors.mining.evaluate import EvalResult, evaluate_batch
+from flyer.factors.mining.grammar import Grammar, canonical, random_tree, unit_of
+from flyer.factors.mining.panel import UNIVERSES, MiningData, build_data, load_data
+from flyer.factors.mining.parallel import RayEvaluator, SerialEvaluator, make_evaluator
+from flyer.factors.mining.search import (GenerationReport, MiningResult, PoolEntry, SearchConfig, mine,
                                    write_pool)
 
 __all__ = [

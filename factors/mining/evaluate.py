@@ -4,7 +4,7 @@
 formula text) and never raises for a bad candidate: a formula that does not parse, raises in
 the engine, or yields too few values gives an ``EvalResult`` with ``ok=False`` and the error.
 
-Steps: 1. compute the whole batch in one engine plan (``factors.compute``), falling back to one
+Steps: 1. compute the whole batch in one engine plan (``flyer.factors.compute``), falling back to one
 formula at a time when the batch raises; 2. scatter each column into a (T, N) matrix; 3. rank IC
 per date (``kernels.rank_ic_nb``) -> mean and ICIR (mean / std) over training and validation
 dates; 4. the rank signature on the signature dates (``kernels.rank_signature_nb``).
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from factors.engine import compute
-from factors.factorset import FactorSet
-from factors.mining.kernels import rank_ic_nb, rank_signature_nb
-from factors.mining.panel import MiningData
-from factors.parser import parse
+from flyer.factors.engine import compute
+from flyer.factors.factorset import FactorSet
+from flyer.factors.mining.kernels import rank_ic_nb, rank_signature_nb
+from flyer.factors.mining.panel import MiningData
+from flyer.factors.parser import parse
 
 MIN_SYMBOLS = 10      # per date, for a rank IC
 MIN_DATES = 20        # training dates with an IC, for a result

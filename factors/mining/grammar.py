@@ -1,7 +1,7 @@
 """The search space of the miner: random well-typed formula trees and the genetic operators.
 
 All randomness comes from a ``random.Random`` passed in by the caller (the driver), so a seed
-fixes every tree. Trees are ``factors.expr`` nodes; the operators return canonical trees
+fixes every tree. Trees are ``flyer.factors.expr`` nodes; the operators return canonical trees
 (``canonical``: commutative operands sorted, ``Ref(x, 0)`` dropped) so that equivalent formulas
 share one key (``str``) and are evaluated once.
 
@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from factors.expr import (BIN_OPS, CS_OPS, PAIR_OPS, ROLLING_OPS, BinOp, Const, CrossSection, Expr,
+from flyer.factors.expr import (BIN_OPS, CS_OPS, PAIR_OPS, ROLLING_OPS, BinOp, Const, CrossSection, Expr,
                           Field, Func, PairRolling, Rolling)
 
 Path = tuple[int, ...]

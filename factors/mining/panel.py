@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from data.universe import UNIVERSES
-from data.universe import members as universe_members
-from factors.mining.kernels import label_order_nb
+from flyer.data.universe import UNIVERSES
+from flyer.data.universe import members as universe_members
+from flyer.factors.mining.kernels import label_order_nb
 from flyer.errors import FlyerError
 
 N_SIGNATURE_DATES = 40

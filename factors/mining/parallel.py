@@ -11,8 +11,8 @@ import logging
 import os
 from typing import Any, Callable
 
-from factors.mining.evaluate import EvalResult, evaluate_batch
-from factors.mining.panel import MiningData
+from flyer.factors.mining.evaluate import EvalResult, evaluate_batch
+from flyer.factors.mining.panel import MiningData
 from flyer.errors import FlyerError
 
 Progress = Callable[[int, int], None]

@@ -4,7 +4,7 @@ Algorithm (``mine``), one generation at a time:
   1. ``initial_population``: seed formulas, then ramped half-and-half random trees, deduplicated
      by canonical key;
   2. evaluate the candidates not seen in memory yet (``Evaluator.evaluate``; serial or Ray, see
-     ``factors.mining.parallel``) -> ``EvalResult`` per formula;
+     ``flyer.factors.mining.parallel``) -> ``EvalResult`` per formula;
   3. ``fitness``: |train RankIC ICIR| x (1 - corr_penalty x max |corr| with the pool)
      - complexity_penalty x nodes; failed candidates get -inf;
   4. ``accept``: the fittest candidates that pass on training (|ICIR| >= min_train_icir) and on
@@ -32,11 +32,11 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from factors.expr import Expr
-from factors.mining.evaluate import EvalResult
-from factors.mining.grammar import (Grammar, canonical, crossover, is_valid, point_mutation,
+from flyer.factors.expr import Expr
+from flyer.factors.mining.evaluate import EvalResult
+from flyer.factors.mining.grammar import (Grammar, canonical, crossover, is_valid, point_mutation,
                                     ramped_population, random_tree, size_of, subtree_mutation)
-from factors.parser import parse
+from flyer.factors.parser import parse
 from flyer.errors import FlyerError
 
 CHECKPOINT_VERSION = 1

@@ -8,11 +8,11 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from backtest.api import run as run_backtest
-from backtest.config import BacktestConfig
-from backtest.report import fmt, write_report
-from backtest.result import BacktestResult
-from data.store import flyer_home
+from flyer.backtest.api import run as run_backtest
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.report import fmt, write_report
+from flyer.backtest.result import BacktestResult
+from flyer.data.store import flyer_home
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
 from flyer.errors import FlyerError
 

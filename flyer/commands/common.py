@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from data.store import MarketStore, flyer_home
+from flyer.data.store import MarketStore, flyer_home
 from flyer.errors import FlyerError
 
 console = Console(soft_wrap=True)  # long lines (paths) stay on one line when piped

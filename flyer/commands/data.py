@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from data.store import IngestReport, MarketStore
+from flyer.data.store import IngestReport, MarketStore
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
 from flyer.errors import FlyerError
 
@@ -20,23 +20,23 @@ def ingest_source(store: MarketStore, source: str, *, path: Optional[Path] = Non
                   stocks: int = 800, seed: int = 42, symbols: Optional[list[str]] = None) -> IngestReport:
     """Run one ingest from ``source`` into ``store`` (the function the CLI and nightly job share)."""
     if source == "sim":
-        from data.sources.sim import SimConfig, ingest
+        from flyer.data.sources.sim import SimConfig, ingest
 
         cfg = SimConfig(n_stocks=stocks, seed=seed, **{k: v for k, v in (("start", start), ("end", end)) if v})
         return ingest(store, cfg)
     if source == "files":
         if path is None:
             raise FlyerError("--source files needs --path (a CSV/Parquet file or a folder of them)")
-        from data.sources import files
+        from flyer.data.sources import files
 
         return files.ingest(store, path, layout=layout)
     if source == "ashare":
-        from data.sources import ashare
+        from flyer.data.sources import ashare
 
         root = path or Path(__file__).resolve().parents[3] / "shared" / "ashare"
         return ashare.ingest(store, root, start=start, end=end)
     if source == "akshare":
-        from data.sources import akshare_source
+        from flyer.data.sources import akshare_source
 
         return akshare_source.ingest(store, start=start, end=end, symbols=symbols)
     raise FlyerError(f"unknown source {source!r}: choose one of {', '.join(SOURCES)}")

@@ -15,7 +15,7 @@ sub = typer.Typer(no_args_is_help=True, help="Factor values: compute, evaluate, 
 
 
 def _load(set_name: str, factors: Optional[str]):
-    from factors.library import load
+    from flyer.factors.library import load
 
     fs = load(set_name)
     return fs.select([f.strip() for f in factors.split(",")]) if factors else fs
@@ -31,8 +31,8 @@ def compute_cmd(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Compute a factor set and write it under $FLYER_HOME/factors/<set>/date=YYYY-MM-DD/."""
-    from data.store import flyer_home
-    from factors.pipeline import update
+    from flyer.data.store import flyer_home
+    from flyer.factors.pipeline import update
 
     fs = _load(set_name, None)
     with open_store(home, read_only=True, must_exist=True) as store:
@@ -60,10 +60,10 @@ def eval_cmd(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Evaluate factors (IC, RankIC, quantiles, turnover) and print a table ranked by |RankIC ICIR|."""
-    from data.store import flyer_home
-    from factors import evaluation as ev
-    from factors import report as rep
-    from factors.pipeline import evaluate
+    from flyer.data.store import flyer_home
+    from flyer.factors import evaluation as ev
+    from flyer.factors import report as rep
+    from flyer.factors.pipeline import evaluate
 
     if horizon < 1 or quantiles < 2:
         raise FlyerError("--horizon must be >= 1 and --quantiles >= 2")
@@ -113,9 +113,9 @@ def list_cmd(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """List factor libraries (and stored sets), or one set's factors with lookback and formula."""
-    from data.store import flyer_home
-    from factors import storage
-    from factors.library import load, names
+    from flyer.data.store import flyer_home
+    from flyer.factors import storage
+    from flyer.factors.library import load, names
 
     if set_name:
         fs = load(set_name)

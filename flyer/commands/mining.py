@@ -1,4 +1,4 @@
-"""``flyer mine``: genetic-programming factor mining on the local store (``factors.mining``).
+"""``flyer mine``: genetic-programming factor mining on the local store (``flyer.factors.mining``).
 
 Loads the market panel once, evaluates candidates serially or on Ray, shows a progress bar per
 generation, checkpoints every generation next to ``--out`` (``<out>.ckpt.json``; a rerun with
@@ -36,8 +36,8 @@ def mine_cmd(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Mine formulaic factors by genetic programming; writes the accepted ones to --out."""
-    from data.store import flyer_home
-    from factors.mining import SearchConfig, load_data, make_evaluator, mine, write_pool
+    from flyer.data.store import flyer_home
+    from flyer.factors.mining import SearchConfig, load_data, make_evaluator, mine, write_pool
 
     train, valid = parse_span(train_span, "--train"), parse_span(valid_span, "--valid")
     assert train is not None and valid is not None
@@ -75,7 +75,7 @@ def mine_cmd(
 
 def _run(evaluator, cfg, ckpt: Path, identity: dict):
     """The search with a rich progress bar per generation and one summary line after each."""
-    from factors.mining import mine
+    from flyer.factors.mining import mine
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:

@@ -1,8 +1,4 @@
-"""``flyer train``, ``flyer predict`` and ``flyer runs``: train models, score a day, list runs.
-
-Imports go to the ``models`` submodules (not ``import models``) so that the commands work even
-where an old editable install maps ``models`` as a namespace package.
-"""
+"""``flyer train``, ``flyer predict`` and ``flyer runs``: train models, score a day, list runs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +30,8 @@ def train(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Train a model; writes runs/<id>/ with config, model, processors, metrics and predictions."""
-    from models.config import TORCH_KINDS, make_config
-    from models.pipeline import train as train_run
+    from flyer.models.config import TORCH_KINDS, make_config
+    from flyer.models.pipeline import train as train_run
 
     if epochs is not None and model not in TORCH_KINDS:
         raise FlyerError(f"--epochs applies to torch models ({', '.join(TORCH_KINDS)}), not {model}")
@@ -68,7 +64,7 @@ def predict(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Score one trading day with a saved run (features recomputed from the store)."""
-    from models.runs import load_run
+    from flyer.models.runs import load_run
 
     day = parse_date(date, "--date")
     run = load_run(home, run_id)
@@ -92,7 +88,7 @@ def predict(
 
 def runs(home: Optional[Path] = HomeOpt) -> None:
     """List the saved runs with their test-period IC."""
-    from models.runs import list_runs
+    from flyer.models.runs import list_runs
 
     df = list_runs(home)
     if df.height == 0:

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from data.store import MarketStore, flyer_home
+from flyer.data.store import MarketStore, flyer_home
 from flyer import config as nightly_config
 from flyer.commands.common import HomeOpt, console, parse_date
 from flyer.nightly import default_date, plan, run_night

@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from data.calendar import sse_calendar
-from data.store import MarketStore
+from flyer.data.calendar import sse_calendar
+from flyer.data.store import MarketStore
 
 HISTORY = 2
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from data.store import MarketStore
+from flyer.data.store import MarketStore
 from tests.backtest.conftest import days_from
 
 SYMBOLS = ("000001.SZ", "000002.SZ", "300001.SZ", "600001.SH", "600002.SH", "600003.SH",

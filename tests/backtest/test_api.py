@@ -7,11 +7,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from backtest.api import run, sweep
-from backtest.config import BacktestConfig
-from backtest.metrics import summary, yearly
-from backtest.orders import orders_for_tomorrow, targets
-from backtest.report import write_report
+from flyer.backtest.api import run, sweep
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.metrics import summary, yearly
+from flyer.backtest.orders import orders_for_tomorrow, targets
+from flyer.backtest.report import write_report
 from flyer.errors import FlyerError
 from tests.backtest.conftest import scores_frame
 from tests.backtest.randmarket import random_market, random_scores
@@ -37,7 +37,7 @@ def test_sweep_matches_single_runs(rand) -> None:
 
 def test_benchmark_strategy_stays_within_active_limit(rand) -> None:
     store, days, scores = rand
-    from backtest.strategies import benchmark_tilt
+    from flyer.backtest.strategies import benchmark_tilt
 
     members = store.membership("000905.SH", days[3], days[-1])
     w = benchmark_tilt(members, scores, 0.03)

@@ -14,7 +14,7 @@ from flyer.errors import FlyerError
 @pytest.fixture(scope="module")
 def scores_file(sim_home: Path, tmp_path_factory) -> Path:
     """20-day momentum of the sim market as [date, symbol, score] (Parquet)."""
-    from data.store import MarketStore
+    from flyer.data.store import MarketStore
 
     with MarketStore.open(sim_home, read_only=True) as store:
         bars = store.bars()

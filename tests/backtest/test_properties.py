@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backtest.api import run
-from backtest.config import BacktestConfig
+from flyer.backtest.api import run
+from flyer.backtest.config import BacktestConfig
 from tests.backtest.randmarket import SYMBOLS, random_market
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backtest.api import prepare, execute, run
-from backtest.config import BacktestConfig
-from backtest.reference import reference_nav
+from flyer.backtest.api import prepare, execute, run
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.reference import reference_nav
 from tests.backtest.randmarket import random_market, random_scores
 
 SETTINGS = [
@@ -42,7 +42,7 @@ def test_engine_matches_reference(markets, seed: int, setting: int) -> None:
     weights = None
     if cfg.strategy == "benchmark":
         import polars as pl
-        from backtest.strategies import benchmark_tilt
+        from flyer.backtest.strategies import benchmark_tilt
         weights = benchmark_tilt(store.membership("000905.SH", res.config.start, res.config.end),
                                  scores.filter(pl.col("date").is_between(res.config.start, res.config.end)),
                                  cfg.active_limit)

@@ -1,4 +1,4 @@
-"""One tiny hand-built market per A-share rule, run through ``backtest.api.run``."""
+"""One tiny hand-built market per A-share rule, run through ``flyer.backtest.api.run``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,10 +7,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from backtest import rules_nb
-from backtest.api import run
-from backtest.config import BacktestConfig
-from backtest.market import load_market
+from flyer.backtest import rules_nb
+from flyer.backtest.api import run
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.market import load_market
 from tests.backtest.conftest import HISTORY, scores_frame
 
 A, B, C = "600001.SH", "600002.SH", "600003.SH"

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 import requests
 
-from data.calendar import sse_calendar
-from data.sources import akshare_source as aks
-from data.store import MarketStore
+from flyer.data.calendar import sse_calendar
+from flyer.data.sources import akshare_source as aks
+from flyer.data.store import MarketStore
 
 D = dt.date
 START, END = D(2024, 1, 2), D(2024, 2, 8)

@@ -6,8 +6,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from data import rules
-from data.symbols import SymbolError, board_of, normalize
+from flyer.data import rules
+from flyer.data.symbols import SymbolError, board_of, normalize
 
 
 @pytest.mark.parametrize("raw,canon", [("sh600000", "600000.SH"), ("SZ000001", "000001.SZ"),

@@ -7,11 +7,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from data import rules
-from data.calendar import sse_calendar
-from data.sources.sim import SimConfig, generate
-from data.store import MarketStore
-from data.symbols import board_expr
+from flyer.data import rules
+from flyer.data.calendar import sse_calendar
+from flyer.data.sources.sim import SimConfig, generate
+from flyer.data.store import MarketStore
+from flyer.data.symbols import board_expr
 
 TINY = SimConfig(n_stocks=40, start=dt.date(2019, 1, 1), end=dt.date(2019, 12, 31), seed=3)
 

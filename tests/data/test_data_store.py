@@ -6,7 +6,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from data.store import MarketStore, StoreError
+from flyer.data.store import MarketStore, StoreError
 
 D = [dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)]
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from data.universe import UniverseError, index_code, members
+from flyer.data.universe import UniverseError, index_code, members
 
 
 def test_names_and_codes() -> None:

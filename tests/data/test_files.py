@@ -7,11 +7,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from data import panel
-from data.calendar import sse_calendar
-from data.sources import files
-from data.sources.files import SourceError
-from data.store import MarketStore
+from flyer.data import panel
+from flyer.data.calendar import sse_calendar
+from flyer.data.sources import files
+from flyer.data.sources.files import SourceError
+from flyer.data.store import MarketStore
 
 D = dt.date
 DAYS = sse_calendar(D(2024, 1, 2), D(2024, 1, 12))  # 9 trading days

@@ -13,8 +13,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from data.sources import ashare
-from data.store import MarketStore
+from flyer.data.sources import ashare
+from flyer.data.store import MarketStore
 
 ROOT = Path(__file__).resolve().parents[3] / "shared" / "ashare"
 D = dt.date

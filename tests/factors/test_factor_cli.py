@@ -9,10 +9,10 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from data.store import MarketStore
-from factors import compute, storage
-from factors.library import load
-from factors.pipeline import load_bars
+from flyer.data.store import MarketStore
+from flyer.factors import compute, storage
+from flyer.factors.library import load
+from flyer.factors.pipeline import load_bars
 
 
 @pytest.fixture()

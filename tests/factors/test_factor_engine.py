@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from factors import FactorSet, compile_set, compute, compute_chunks, parse
-from factors.engine import group_starts
+from flyer.factors import FactorSet, compile_set, compute, compute_chunks, parse
+from flyer.factors.engine import group_starts
 
 from factor_reference import TRADED
 
@@ -147,7 +147,7 @@ def test_shared_subexpressions_are_materialised_once(bars):
     total_nodes = sum(len(list(e.walk())) for e in fs.exprs)
     assert len(compiled.nodes) < total_nodes
     # the plan text holds exactly one shift for Ref($close, 1)
-    from factors.engine import prepare_panel
+    from flyer.factors.engine import prepare_panel
     panel, starts = prepare_panel(bars, {"close", "volume"})
     plan = compiled.plan(panel.lazy(), starts).explain(optimized=False)
     assert plan.count("shift") == 1

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from factors import evaluation as ev
-from factors import report
+from flyer.factors import evaluation as ev
+from flyer.factors import report
 from flyer.errors import FlyerError
 
 D = [dt.date(2022, 1, 3) + dt.timedelta(days=i) for i in range(30)]

@@ -9,8 +9,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from factors import FormulaError, compute, parse
-from factors.library import load, names
+from flyer.factors import FormulaError, compute, parse
+from flyer.factors.library import load, names
 
 from factor_reference import series_by_symbol
 

@@ -8,9 +8,9 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factors import (CS_OPS, FUNCS, PAIR_OPS, ROLLING_OPS, BinOp, Const, CrossSection, Expr,
+from flyer.factors import (CS_OPS, FUNCS, PAIR_OPS, ROLLING_OPS, BinOp, Const, CrossSection, Expr,
                      Field, Func, PairRolling, Rolling, compute, parse)
-from factors.library import load
+from flyer.factors.library import load
 
 from factor_panels import make_bars
 

@@ -5,8 +5,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from factors import compute
-from factors.expr import ROLLING_OPS
+from flyer.factors import compute
+from flyer.factors.expr import ROLLING_OPS
 
 from factor_reference import full, partial, partial_pair, series_by_symbol
 

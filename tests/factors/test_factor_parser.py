@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from factors import (BinOp, Const, CrossSection, Field, FormulaError, Func, PairRolling, Rolling,
+from flyer.factors import (BinOp, Const, CrossSection, Field, FormulaError, Func, PairRolling, Rolling,
                      parse)
 
 

@@ -19,7 +19,7 @@ def test_demo_pipeline_small(fresh_home: Path) -> None:
     assert all(math.isfinite(x) for x in (s.ic, s.rank_ic, s.annual_excess, s.information_ratio, s.max_drawdown))
     assert s.max_drawdown <= 0 and "000905.SH" in s.benchmark
     assert lines[0].startswith("1/4 ingested")
-    from data.store import MarketStore
+    from flyer.data.store import MarketStore
     from flyer.demo import _has_sim
 
     with MarketStore.open(fresh_home, read_only=True) as store:  # a second demo reuses the store

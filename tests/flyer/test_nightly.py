@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from data.store import MarketStore
+from flyer.data.store import MarketStore
 from flyer.commands.data import ingest_source
 from flyer.config import NightlyConfig, PortfolioConfig, SourceConfig
 from flyer.errors import FlyerError
@@ -35,7 +35,7 @@ def _cfg(factor_file: Path, run_id: str) -> NightlyConfig:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     """A home with the sim market through BOOT and a small ridge run (fast, never constant)."""
-    import models
+    from flyer import models
 
     root = tmp_path_factory.mktemp("nightly")
     factor_file = root / "small.toml"
@@ -56,13 +56,13 @@ def _clone(base_home: Path, dest: Path) -> Path:
 
 
 def _days(home: Path, n: int) -> list[dt.date]:
-    from data.calendar import sse_calendar
+    from flyer.data.calendar import sse_calendar
 
     return [d for d in sse_calendar(BOOT + dt.timedelta(days=1), dt.date(2020, 12, 31))][:n]
 
 
 def _outputs(home: Path, days: list[dt.date], factor_file: Path) -> dict[str, pl.DataFrame]:
-    from factors import storage
+    from flyer.factors import storage
 
     with MarketStore.open(home, read_only=True) as store:
         targets = store.query("SELECT * FROM nightly_targets WHERE date >= ? ORDER BY date, symbol", [days[0]])

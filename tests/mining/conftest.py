@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 from mining_setup import SMALL, TRAIN, VALID  # type: ignore[import-not-found]
 
-from factors.mining import Grammar, MiningData, MiningResult, SerialEvaluator, build_data, mine
+from flyer.factors.mining import Grammar, MiningData, MiningResult, SerialEvaluator, build_data, mine
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from factors.mining import SearchConfig
+from flyer.factors.mining import SearchConfig
 
 TRAIN = (dt.date(2018, 1, 1), dt.date(2019, 12, 31))
 VALID = (dt.date(2020, 1, 1), dt.date(2020, 12, 31))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from factors.library import load
+from flyer.factors.library import load
 from flyer.cli import app
 from flyer.errors import FlyerError
 

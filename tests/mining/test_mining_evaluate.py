@@ -6,10 +6,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from factors.mining import Grammar, MiningData, evaluate_batch, load_data
+from flyer.factors.mining import Grammar, MiningData, evaluate_batch, load_data
 from flyer.errors import FlyerError
-from factors.mining import evaluate as ev
-from factors.mining.kernels import label_order_nb, rank_ic_nb, rank_signature_nb
+from flyer.factors.mining import evaluate as ev
+from flyer.factors.mining.kernels import label_order_nb, rank_ic_nb, rank_signature_nb
 
 
 def _slow_rank_ic(f: np.ndarray, y: np.ndarray, t: int, min_n: int) -> float:

@@ -4,11 +4,11 @@ import random
 
 import pytest
 
-from factors.expr import BinOp, Field, Rolling
-from factors.mining.grammar import (Grammar, UnitError, canonical, crossover, depth_of, is_valid,
+from flyer.factors.expr import BinOp, Field, Rolling
+from flyer.factors.mining.grammar import (Grammar, UnitError, canonical, crossover, depth_of, is_valid,
                                     point_mutation, ramped_population, random_tree, size_of,
                                     subtree_mutation, unit_of)
-from factors.parser import parse
+from flyer.factors.parser import parse
 
 G = Grammar()
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from factors.mining import MiningData, RayEvaluator, SearchConfig, SerialEvaluator, mine
+from flyer.factors.mining import MiningData, RayEvaluator, SearchConfig, SerialEvaluator, mine
 
 ray = pytest.importorskip("ray")
 

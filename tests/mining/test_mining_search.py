@@ -7,13 +7,13 @@ import json
 import numpy as np
 import polars as pl
 
-from factors import compute
-from factors.library import load
-from factors.mining import MiningData, MiningResult, SearchConfig, SerialEvaluator, evaluate_batch, mine, write_pool
-from factors.mining import evaluate as ev
-from factors.mining.search import max_corr
+from flyer.factors import compute
+from flyer.factors.library import load
+from flyer.factors.mining import MiningData, MiningResult, SearchConfig, SerialEvaluator, evaluate_batch, mine, write_pool
+from flyer.factors.mining import evaluate as ev
+from flyer.factors.mining.search import max_corr
 from mining_setup import PLANTED, SMALL  # type: ignore[import-not-found]
-from factors.parser import parse
+from flyer.factors.parser import parse
 
 
 def test_search_rediscovers_a_planted_signal(mining_data: MiningData, mined: MiningResult) -> None:

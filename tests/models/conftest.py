@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from data.sources.sim import SimConfig, generate
-from data.store import MarketStore
+from flyer.data.sources.sim import SimConfig, generate
+from flyer.data.store import MarketStore
 from models_kit import D, config
 
 torch.set_num_threads(1)
@@ -33,6 +33,6 @@ def mstore(models_home: Path):
 @pytest.fixture(scope="session")
 def lgbm_run(mstore, tmp_path_factory: pytest.TempPathFactory):
     """A LightGBM run on the basic features (its own home for runs)."""
-    from models.pipeline import train
+    from flyer.models.pipeline import train
 
     return train(mstore, config("lgbm"), home=tmp_path_factory.mktemp("runs_home"), threads=1)

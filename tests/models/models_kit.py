@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from models.config import TrainConfig, make_config
+from flyer.models.config import TrainConfig, make_config
 
 D = dt.date
 TRAIN, VALID, TEST = (D(2018, 3, 1), D(2019, 12, 31)), (D(2020, 1, 1), D(2020, 6, 30)), (D(2020, 7, 1), D(2021, 6, 15))

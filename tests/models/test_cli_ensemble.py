@@ -8,9 +8,9 @@ import polars as pl
 from typer.testing import CliRunner
 
 from flyer.cli import app
-from models.ensemble import rank_average, save_combined, stack
-from models.pipeline import train
-from models.runs import list_runs
+from flyer.models.ensemble import rank_average, save_combined, stack
+from flyer.models.pipeline import train
+from flyer.models.runs import list_runs
 from models_kit import D, config
 
 

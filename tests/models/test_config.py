@@ -6,7 +6,7 @@ import json
 import pytest
 
 from flyer.errors import FlyerError
-from models.config import canonical_json, config_id, from_dict, make_config, parse_range, to_dict
+from flyer.models.config import canonical_json, config_id, from_dict, make_config, parse_range, to_dict
 
 from models_kit import TEST, TRAIN, VALID, config
 

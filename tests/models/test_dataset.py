@@ -4,10 +4,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from models.dataset import SequenceData, build_panel, prepare_fold, relative_windows, window_index
-from models.features import compute_features, compute_label
-from models.pipeline import load_inputs, make_panel
-from models.splits import make_folds
+from flyer.models.dataset import SequenceData, build_panel, prepare_fold, relative_windows, window_index
+from flyer.models.features import compute_features, compute_label
+from flyer.models.pipeline import load_inputs, make_panel
+from flyer.models.splits import make_folds
 from models_kit import config
 
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flyer.errors import FlyerError
-from models.dataset import apply_state, select_rows
-from models.pipeline import fit_folds, load_inputs, make_panel, train
-from models.runs import list_runs, load_run
+from flyer.models.dataset import apply_state, select_rows
+from flyer.models.pipeline import fit_folds, load_inputs, make_panel, train
+from flyer.models.runs import list_runs, load_run
 from models_kit import config
 
 
@@ -38,7 +38,7 @@ def test_perturbing_prices_after_fit_period_leaves_model_unchanged(mstore, leak_
     bars = inputs.bars.with_columns(
         *(pl.Series(c, np.where(after, inputs.bars[c].to_numpy() * noise, inputs.bars[c].to_numpy()))
           for c in ("open", "high", "low", "close", "vwap")))
-    from models.features import compute_features, compute_label
+    from flyer.models.features import compute_features, compute_label
     inputs2 = type(inputs)(bars, compute_features(bars, cfg.data.factors),
                            compute_label(bars, cfg.data.label_horizon), inputs.universe, inputs.days)
     assert not inputs2.label.equals(inputs.label)
@@ -70,7 +70,7 @@ def test_loaded_run_reproduces_predictions_exactly(mstore, lgbm_run) -> None:
     state = run.processors()[-1]
     rows = select_rows(panel, cfg.split.test, need_label=False)
     x = apply_state(panel.x, panel.dates, state["features"], panel.sample_ok)
-    from models.dataset import make_split
+    from flyer.models.dataset import make_split
     split = make_split(panel, rows, cfg.data.label_norm)
     score = run.learner(threads=1).predict_split(x, panel, split, state)
     got = panel.keys[rows].with_columns(pl.Series("s", score).cast(pl.Float64))
@@ -108,7 +108,7 @@ def test_walk_forward_stitches_out_of_sample(mstore, tmp_path) -> None:
 
 def test_deployment_run_without_test_period(mstore, tmp_path) -> None:
     """``test=None`` (the nightly retrain): train + valid only, empty predictions, predict works."""
-    from models.config import make_config
+    from flyer.models.config import make_config
     from models_kit import TRAIN, VALID
 
     cfg = make_config("linear", train=TRAIN, valid=VALID, test=None, factors="basic", lookback=25)

@@ -6,9 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.features import compute_features
-from models.learners import quantile_grades
-from models.pipeline import fit_folds, fold_metrics, load_inputs
+from flyer.models.features import compute_features
+from flyer.models.learners import quantile_grades
+from flyer.models.pipeline import fit_folds, fold_metrics, load_inputs
 from models_kit import D, config
 
 SHORT = {"train": (D(2019, 1, 1), D(2019, 12, 31)), "test": (D(2020, 7, 1), D(2020, 10, 31))}

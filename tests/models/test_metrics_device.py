@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from flyer.errors import FlyerError
-from models import device as dev
-from models.metrics import daily_ic, summary
-from models.torch_learner import ic_loss
+from flyer.models import device as dev
+from flyer.models.metrics import daily_ic, summary
+from flyer.models.torch_learner import ic_loss
 
 
 def _long(seed: int = 0) -> pl.DataFrame:

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models import processors as P
-from models.dataset import apply_state
+from flyer.models import processors as P
+from flyer.models.dataset import apply_state
 
 
 def _frame(n_dates: int = 5, n: int = 40, seed: int = 0) -> pl.DataFrame:

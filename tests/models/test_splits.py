@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from data.calendar import sse_calendar
-from models.config import SplitConfig
-from models.splits import add_months, embargo, make_folds
+from flyer.data.calendar import sse_calendar
+from flyer.models.config import SplitConfig
+from flyer.models.splits import add_months, embargo, make_folds
 
 D = dt.date
 DAYS = sse_calendar(D(2015, 1, 1), D(2022, 12, 31))
