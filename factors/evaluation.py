@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from flyer.data import returns
 from flyer.errors import FlyerError
 
 HORIZONS: tuple[int, ...] = (1, 5, 10, 20)
@@ -34,12 +35,8 @@ def ret_col(h: int) -> str:
 
 
 def forward_returns(bars: pl.DataFrame, horizons: tuple[int, ...] = HORIZONS) -> pl.DataFrame:
-    """``[date, symbol, ret_h...]`` from ``bars[symbol, date, close]`` (adjusted close; see module doc)."""
-    c = pl.col("close")
-    entry = c.shift(-1).over("symbol")
-    return bars.select("symbol", "date", "close").sort("symbol", "date").select(
-        "date", "symbol",
-        *[(c.shift(-1 - h).over("symbol") / entry - 1).alias(ret_col(h)) for h in horizons])
+    """``[date, symbol, ret_h...]`` from ``bars[symbol, date, close]`` (``flyer.data.returns``)."""
+    return returns.forward_returns(bars, horizons, names=tuple(ret_col(h) for h in horizons))
 
 
 @dataclass(frozen=True)

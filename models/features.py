@@ -16,6 +16,7 @@ from typing import Callable
 
 import polars as pl
 
+from flyer.data.returns import forward_returns
 from flyer.data.universe import members
 from flyer.errors import FlyerError
 
@@ -111,9 +112,7 @@ def compute_label(bars: pl.DataFrame, horizon: int = 1, price: str = "close") ->
     Rows of suspended days count as trading days (their price is the last close); a label whose
     future rows do not exist (end of data, delisting) is null.
     """
-    p = pl.col(price)
-    lab = (p.shift(-(1 + horizon)) / p.shift(-1) - 1).over("symbol")
-    return bars.sort("symbol", "date").select("date", "symbol", lab.alias("label"))
+    return forward_returns(bars, (horizon,), price, names=("label",))
 
 
 def universe_mask(store, universe: str, start: dt.date, end: dt.date) -> pl.DataFrame | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from flyer.data.returns import forward_return
 from flyer.data.universe import UNIVERSES
 from flyer.data.universe import members as universe_members
 from flyer.factors.mining.kernels import label_order_nb
@@ -78,8 +79,7 @@ def build_data(bars: pl.DataFrame, members: pl.DataFrame | None, horizon: int,
     row_sym = _codes(bars["symbol"], symbols)
     T, N = dates.len(), symbols.len()
     label = np.full((T, N), np.nan)
-    fwd = bars.select((pl.col("close").shift(-(1 + horizon)) / pl.col("close").shift(-1) - 1)
-                      .over("symbol").fill_nan(None))
+    fwd = bars.select(forward_return(horizon))
     label[row_date, row_sym] = fwd.to_series().cast(pl.Float64).fill_null(np.nan).to_numpy()
     if members is not None:
         label[~_member_mask(members, dates, symbols)] = np.nan
