@@ -77,10 +77,10 @@ def real_store() -> MarketStore | None:
         if not (SHARED / "SOURCE.md").exists():
             print(f"real data: skipped, {SHARED} not found")
             return None
-        from flyer.data.sources import ashare
+        from flyer.data.sources import ingest, make_source
 
         store = MarketStore.open(path)
-        timed("ingest ../shared/ashare (once)", ashare.ingest, store, SHARED)
+        timed("ingest ../shared/ashare (once)", ingest, store, make_source("ashare", path=str(SHARED)))
         return store
     return MarketStore.open(path, read_only=True)
 

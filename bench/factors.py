@@ -89,15 +89,15 @@ def case_update(stocks: int) -> dict[str, object]:
     """One new date: load the lookback from a store, compute, append one partition."""
     import tempfile
 
-    from flyer.data.sources.sim import SimConfig, ingest
+    from flyer.data.sources import ingest, make_source
     from flyer.data.store import MarketStore
     from flyer.factors import storage
     from flyer.factors.pipeline import update
 
     home = Path(tempfile.mkdtemp(prefix="flyer_bench_"))
-    cfg = SimConfig(n_stocks=stocks, start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 31))
+    src = make_source("sim", stocks=stocks, start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 31))
     with MarketStore.open(home) as store:
-        ingest(store, cfg)
+        ingest(store, src)
         last = store.calendar()[-1]
         prev = store.calendar()[-2]
         update(store, home, "alpha158", start=prev, end=prev)  # warm numba caches / history exists

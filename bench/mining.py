@@ -26,7 +26,7 @@ VALID = (dt.date(2020, 1, 1), dt.date(2021, 12, 31))
 
 def _store(home: str | None):
     """A store holding the real data: ``home`` as is, else a fresh temporary ingest."""
-    from flyer.data.sources import ashare
+    from flyer.data.sources import ingest, make_source
     from flyer.data.store import MarketStore
 
     if home and (Path(home) / "market.duckdb").exists():
@@ -34,7 +34,7 @@ def _store(home: str | None):
     path = home or tempfile.mkdtemp(prefix="flyer_bench_mining_")
     store = MarketStore.open(path)
     t = time.perf_counter()
-    ashare.ingest(store, ASHARE, start=dt.date(2015, 6, 1), end=dt.date(2022, 6, 30))
+    ingest(store, make_source("ashare", path=str(ASHARE), start=dt.date(2015, 6, 1), end=dt.date(2022, 6, 30)))
     print(f"ingested {ASHARE} into {path} in {time.perf_counter() - t:.0f} s")
     return store
 

@@ -1,6 +1,6 @@
 """Model benchmark on the real data (``../shared/ashare``): training seconds and test metrics.
 
-1. ingest ``../shared/ashare`` (``flyer.data.sources.ashare.ingest``) into a store once (a temp folder,
+1. ingest ``../shared/ashare`` (``flyer.data.sources.ingest``) into a store once (a temp folder,
    or ``--home``, reused when it already holds a store); skipped with a message when absent;
 2. LightGBM on Alpha158, CSI 500 point-in-time universe: feature seconds, fit seconds, and the
    test IC / RankIC / ICIR;
@@ -42,11 +42,11 @@ def open_store(home: Path):
             print(f"store: reusing {home}")
             return store
         store.close()
-    from flyer.data.sources import ashare
+    from flyer.data.sources import ingest, make_source
 
     t = time.perf_counter()
     with MarketStore.open(home) as store:
-        rep = ashare.ingest(store, ASHARE)
+        rep = ingest(store, make_source("ashare", path=str(ASHARE)))
     print(f"store: ingested ../shared/ashare in {time.perf_counter() - t:.0f} s ({rep.written.get('bars', 0):,} bars)")
     return MarketStore.open(home, read_only=True)
 

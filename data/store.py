@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from flyer.data import schema
+from flyer.errors import FlyerError
 from flyer.data.validate import REJECT_SCHEMA, Checked, check
 
 DB_NAME = "market.duckdb"
@@ -33,7 +34,7 @@ def flyer_home(home: str | os.PathLike | None = None) -> Path:
     return path
 
 
-class StoreError(RuntimeError):
+class StoreError(FlyerError):
     """A store operation that could not be completed (message is one line)."""
 
 

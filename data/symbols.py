@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import polars as pl
+from flyer.errors import FlyerError
 
 CANONICAL = re.compile(r"^\d{6}\.(SH|SZ|BJ)$")
 _PREFIXED = re.compile(r"^(sh|sz|bj)(\d{6})$", re.IGNORECASE)
@@ -13,7 +14,7 @@ _BARE = re.compile(r"^\d{6}$")
 BOARDS = ("main", "chinext", "star", "bse")
 
 
-class SymbolError(ValueError):
+class SymbolError(FlyerError, ValueError):
     """A symbol that cannot be put in canonical form."""
 
 

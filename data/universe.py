@@ -11,11 +11,12 @@ import polars as pl
 
 from flyer.data.store import CSI300, CSI500
 from flyer.data.symbols import CANONICAL
+from flyer.errors import FlyerError
 
 UNIVERSES: dict[str, str | None] = {"all": None, "csi500": CSI500, "csi300": CSI300}
 
 
-class UniverseError(ValueError):
+class UniverseError(FlyerError, ValueError):
     """An unknown universe, or one the store holds no membership for (one-line message)."""
 
 

@@ -1,61 +1,88 @@
 """The ``flyer`` command line: mounts the command groups of each area.
 
-Errors that users can cause (bad input, missing data, bad formulas) are printed as one line on
-stderr and exit with a non-zero code; tracebacks are shown only with ``FLYER_DEBUG=1``.
+Every failure is one line on stderr:
+  * usage errors (unknown command or option, a bad value): ``error: ...``, exit 2;
+  * errors a user can act on (``flyer.errors.FlyerError``: bad input, missing data, a source
+    that cannot be reached): ``error: ...``, exit 1 (or the error's own code, e.g. 3 for a held
+    lock);
+  * the environment (disk full, permission denied): ``error: ...``, exit 1;
+  * anything unexpected (a bug): ``error: unexpected <Type>: ... (run with FLYER_DEBUG=1 for
+    the traceback)``, exit 1.
+``FLYER_DEBUG=1`` re-raises instead, with the full traceback.
+
+Start-up is cheap: the command modules import only typer and rich at module level; the
+libraries behind a command (polars, DuckDB, vectorbt, torch, LightGBM, Ray, akshare, plotly)
+are imported inside the command that uses them.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import Sequence
 
 import typer
 
-from flyer.commands import data as data_cmds
+from flyer.errors import FlyerError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+COMMAND_MODULES = ("data", "factors", "backtest", "models", "mining", "nightly", "demo")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="flyer: A-share factors, models and backtests against CSI 500.")
-data_cmds.register(app)
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"flyer.commands.{_name}").register(app)
 
 
-def _mount_optional() -> None:
-    """Mount the command groups of the other areas (each module exposes ``register(app)``)."""
-    import importlib
-
-    for name in ("factors", "backtest", "models", "mining", "nightly", "demo"):
-        try:
-            mod = importlib.import_module(f"flyer.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"flyer.commands.{name}":
-                continue
-            raise
-        mod.register(app)
+def _usage_exception(exc: BaseException) -> bool:
+    """True for click's / typer's own usage errors (typer vendors click as ``typer._click``,
+    so the class is matched by its interface, not by ``isinstance`` on one click)."""
+    return hasattr(exc, "format_message") and hasattr(exc, "exit_code") and not isinstance(exc, FlyerError)
 
 
-_mount_optional()
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else ""
 
 
-def main() -> None:
-    """Console entry point with one-line error reporting."""
-    from flyer.data.store import StoreError
-    from flyer.errors import FlyerError
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: runs the app and turns every failure into one line (see module doc)."""
+    debug = bool(os.environ.get("FLYER_DEBUG"))
     try:
-        app(standalone_mode=False)
-    except (FlyerError, StoreError, ValueError, FileNotFoundError) as exc:
-        if os.environ.get("FLYER_DEBUG"):
-            raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        typer.echo(f"error: {msg}", err=True)
-        sys.exit(getattr(exc, "exit_code", 1))
-    except typer.Abort:
+        result = app(args=list(argv) if argv is not None else None, prog_name="flyer", standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+    except SystemExit:
         raise
+    except FlyerError as exc:
+        if debug:
+            raise
+        _fail(_one_line(str(exc)) or type(exc).__name__, getattr(exc, "exit_code", 1))
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        if debug:
+            raise
+        if isinstance(exc, typer.Exit) or type(exc).__name__ == "Exit":
+            sys.exit(getattr(exc, "exit_code", 0))
+        if _usage_exception(exc):
+            code = int(getattr(exc, "exit_code", 2) or 2)
+            message = _one_line(exc.format_message())  # type: ignore[attr-defined]
+            if not message:  # no arguments: the help was printed
+                sys.exit(code)
+            ctx = getattr(exc, "ctx", None)
+            path = getattr(ctx, "command_path", None) or "flyer"
+            _fail(f"{message} (see `{path} --help`)", code)
+        if isinstance(exc, OSError):
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            _fail(f"{exc.strerror or _one_line(str(exc)) or type(exc).__name__}{where}", 1)
+        _fail(f"unexpected {type(exc).__name__}: {_one_line(str(exc))[:300]} "
+              "(run with FLYER_DEBUG=1 for the traceback)", 1)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

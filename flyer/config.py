@@ -33,23 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flyer.data.sources.base import Source, source_from_dict
+from flyer.data.sources.base import to_dict as source_to_dict
+from flyer.data.sources.sim import SimSource
 from flyer.errors import FlyerError
 
-SOURCE_KINDS = ("sim", "files", "akshare")
+SOURCE_KINDS = ("sim", "files", "akshare")  # the sources a nightly job can follow
 SCHEDULES = ("never", "monthly")
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """Where each night's bars come from."""
-
-    kind: str = "sim"
-    stocks: int = 800                 # sim
-    seed: int = 42                    # sim
-    start: dt.date = dt.date(2016, 1, 1)
-    end: dt.date = dt.date(2024, 12, 31)   # sim: last day the simulated feed provides
-    path: str | None = None           # files: file or folder re-read each night
-    layout: str = "auto"              # files
 
 
 @dataclass(frozen=True)
@@ -79,7 +69,7 @@ class NightlyConfig:
 
     factor_set: str = "alpha158"
     runs: tuple[str, ...] = ()
-    source: SourceConfig = field(default_factory=SourceConfig)
+    source: Source = field(default_factory=SimSource)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
@@ -92,7 +82,10 @@ class NightlyConfig:
             raise FlyerError("config: portfolio needs k >= 1 and 0 <= n_drop <= k")
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["source"] = source_to_dict(self.source)
+        d = {k: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v) for k, v in d.items()}
+        return json.loads(json.dumps(d, default=str))
 
     def key(self) -> str:
         """Content hash (12 hex) of the canonical JSON of the config."""
@@ -120,8 +113,8 @@ def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
 def from_dict(raw: dict[str, Any]) -> NightlyConfig:
     """Build a config from a parsed TOML/YAML mapping; unknown keys are errors."""
     raw = dict(raw)
-    parts = {"source": SourceConfig, "portfolio": PortfolioConfig, "retrain": RetrainConfig}
-    kwargs: dict[str, Any] = {}
+    parts = {"portfolio": PortfolioConfig, "retrain": RetrainConfig}
+    kwargs: dict[str, Any] = {"source": source_from_dict(raw.pop("source", {}) or {})}
     for name, cls in parts.items():
         section = raw.pop(name, {}) or {}
         if not isinstance(section, dict):

@@ -68,7 +68,7 @@ def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
     from flyer import models
     from flyer.backtest import BacktestConfig, run
     from flyer.backtest.report import write_report
-    from flyer.commands.data import ingest_source
+    from flyer.data.sources import ingest, make_source
 
     home = flyer_home(home)
     secs: dict[str, float] = {}
@@ -77,7 +77,7 @@ def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
         if _has_sim(store, cfg):
             log(f"1/4 store already holds the sim market ({store.info()['bar_rows']:,} bars)")
         else:
-            rep = ingest_source(store, "sim", start=cfg.start, end=cfg.end, stocks=cfg.stocks, seed=cfg.seed)
+            rep = ingest(store, make_source("sim", start=cfg.start, end=cfg.end, stocks=cfg.stocks, seed=cfg.seed))
             log(f"1/4 ingested the sim market: {rep.rows_written:,} rows")
         secs["ingest"] = time.perf_counter() - t
         t = time.perf_counter()

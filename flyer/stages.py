@@ -6,7 +6,6 @@ Each takes the ``Night`` context, reads what earlier stages left in the store or
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from pathlib import Path
 
@@ -17,61 +16,17 @@ from flyer.errors import FlyerError
 
 
 # ---------------------------------------------------------------------------------- ingest
-@functools.lru_cache(maxsize=4)
-def _sim_frames(stocks: int, seed: int, start: dt.date, end: dt.date) -> dict[str, pl.DataFrame]:
-    from flyer.data.sources.sim import SimConfig, generate
-
-    return generate(SimConfig(n_stocks=stocks, seed=seed, start=start, end=end))
-
-
-def sim_rows(stocks: int, seed: int, start: dt.date, end: dt.date, first: dt.date | None,
-             day: dt.date) -> dict[str, pl.DataFrame]:
-    """The sim feed as known on ``day``: rows dated in (first, day] (all up to ``day`` when
-    ``first`` is None). The market is generated once up to the feed's ``end`` (runs ending
-    earlier are exact prefixes of later ones), and the instruments are cut back to what was
-    known on ``day``: listed by then, delisting dates only when past, ST prefix as of ``day``."""
-    frames = _sim_frames(stocks, seed, start, end)
-    in_span = pl.col("date") <= day if first is None else pl.col("date").is_between(first, day, closed="right")
-    st_today = frames["bars"].filter(pl.col("date") == day).select("symbol", "is_st")
-    inst = (frames["instruments"].filter(pl.col("list_date") <= day)
-            .join(st_today, on="symbol", how="left")
-            .with_columns(
-                pl.when(pl.col("delist_date") <= day).then(pl.col("delist_date")).otherwise(None).alias("delist_date"),
-                pl.when(pl.col("is_st").fill_null(False))
-                .then(pl.lit("*ST ") + pl.col("name").str.strip_prefix("*ST "))
-                .otherwise(pl.col("name").str.strip_prefix("*ST ")).alias("name"))
-            .drop("is_st"))
-    return {
-        "calendar": frames["calendar"].filter(pl.col("date") <= day),
-        "instruments": inst,
-        "bars": frames["bars"].filter(in_span),
-        "index_bars": frames["index_bars"].filter(in_span),
-        "index_members": frames["index_members"].filter(in_span),
-    }
-
-
 def ingest(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
-    """Stage 1: the source's rows after the store's last bar date, through ``night.date``."""
+    """Stage 1: the source's rows after the store's last bar date, through ``night.date``
+    (``flyer.data.sources.ingest``, the same call as ``flyer ingest``)."""
+    from flyer.data.sources import ingest as ingest_source
+
     src, store, day = night.config.source, night.store, night.date
     last = store.one("SELECT max(date) FROM bars")[0]  # None on an empty store
     if last is not None and last >= day and src.kind == "sim":
         night.note(f"store already holds {day}")
         return
-    if src.kind == "sim":
-        if day > src.end:
-            raise FlyerError(f"the sim feed ends on {src.end}; no data for {day}")
-        report = store.write("sim", sim_rows(src.stocks, src.seed, src.start, src.end, last, day), start=last, end=day)
-    elif src.kind == "files":
-        from flyer.data.sources import files
-
-        if not src.path:
-            raise FlyerError("config: source.path is required for kind = 'files'")
-        report = files.ingest(store, Path(src.path), layout=src.layout)
-    else:
-        from flyer.data.sources import akshare_source
-
-        start = (last + dt.timedelta(days=1)) if last else src.start
-        report = akshare_source.ingest(store, start=start, end=day, home=night.home)
+    report = ingest_source(store, src, since=last, until=day)
     night.note(f"ingested {report.rows_written:,} rows ({report.rows_rejected:,} rejected)")
 
 

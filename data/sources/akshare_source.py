@@ -20,19 +20,25 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import polars as pl
 
 from flyer.data.sources import files
+from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import AKSHARE
+from flyer.errors import FlyerError
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
 
 SOURCE = "akshare"
 EXCHANGES = {"上海证券交易所": "SH", "深圳证券交易所": "SZ", "北京证券交易所": "BJ"}
 
 
-class AkshareError(RuntimeError):
-    """A fetch that failed after all retries (one line; the cache keeps what was fetched)."""
+class AkshareError(FlyerError):
+    """A fetch that failed after all retries (one line naming the call and what to do; the
+    cache keeps what was fetched, the store is unchanged)."""
 
 
 def _retryable() -> tuple[type[BaseException], ...]:
@@ -84,7 +90,8 @@ class Fetcher:
                 if attempt == self.cfg.tries:
                     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
                     msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-                    raise AkshareError(f"akshare {name}({args}) failed after {attempt} tries: {msg}") from exc
+                    raise AkshareError(f"akshare {name}({args}) failed after {attempt} tries ({msg}): check the "
+                                       "network or retry later; what was fetched is cached and a rerun resumes") from exc
                 self.sleep(wait)
                 wait *= 2
         raise AssertionError("unreachable")  # pragma: no cover
@@ -116,24 +123,37 @@ class Cache:
 DEFAULT_START = dt.date(2010, 1, 1)
 
 
-def ingest(store: Any, path: Any = None, *, start: dt.date | str | None = None, end: dt.date | str | None = None,
-           symbols: list[str] | tuple[str, ...] | str | None = None, ak: Any = None,
-           sleep: Callable[[float], None] = time.sleep, cache_dir: str | os.PathLike | None = None,
-           **options: Any) -> Any:
-    """Fetch from akshare (resumable through the cache) and write everything in one ``store.write``.
+@dataclass(frozen=True)
+class AkshareSource:
+    """Source ``akshare``: stocks, index bars and CSI 500 weights fetched from the vendors akshare
+    wraps (needs internet). ``start`` defaults to 2010-01-01, ``end`` to today; ``symbols`` None
+    = every listed A-share. Answers are cached per symbol under ``$FLYER_HOME/cache/akshare/``,
+    so a rerun after a failure resumes."""
 
-    ``path`` is unused (the CLI's common signature); ``start`` defaults to 2010-01-01, ``end`` to
-    today. ``options``: fields of ``AkshareConfig``
-    (delay, tries, backoff, indexes, weights, progress). Returns the store's ``IngestReport``
-    with a first message counting symbols that returned no bars.
-    """
-    cfg = AkshareConfig(start=_date(start or DEFAULT_START), end=_date(end or dt.date.today()),
-                        symbols=_symbols(symbols), **options)
-    folder = Path(cache_dir) if cache_dir else Path(store.path).parent / "cache" / "akshare" / cfg.key
-    frames, empty = read(cfg, ak=ak, sleep=sleep, cache=Cache(folder))
-    report = store.write(SOURCE, frames, cfg.start, cfg.end)
-    note = f"akshare: {len(empty)} symbol(s) returned no bars" + (f": {', '.join(empty[:20])}" if empty else "")
-    return dataclasses.replace(report, messages=(note, *report.messages))
+    kind: ClassVar[str] = "akshare"
+    start: dt.date | None = None
+    end: dt.date | None = None
+    symbols: tuple[str, ...] | None = None
+    indexes: tuple[str, ...] = ("000905.SH", "000300.SH")
+    weights: tuple[str, ...] = ("000905.SH",)
+    delay: float = 0.3
+    tries: int = 3
+    backoff: float = 2.0
+    progress: bool = True
+
+    def config(self, since: dt.date | None = None, until: dt.date | None = None) -> AkshareConfig:
+        lo, hi = window_dates(since, until, self.start or DEFAULT_START, self.end)
+        return AkshareConfig(start=lo or DEFAULT_START, end=hi or dt.date.today(), symbols=_symbols(self.symbols),
+                             indexes=self.indexes, weights=self.weights, delay=self.delay, tries=self.tries,
+                             backoff=self.backoff, progress=self.progress)
+
+    def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None,
+             ak: Any = None, sleep: Callable[[float], None] = time.sleep) -> Batch:
+        """Fetch (through the cache) everything for the window; ``ak``/``sleep`` are injectable for tests."""
+        cfg = self.config(since, until)
+        frames, empty = read(cfg, ak=ak, sleep=sleep, cache=Cache(Path(store.path).parent / "cache" / "akshare" / cfg.key))
+        note = f"akshare: {len(empty)} symbol(s) returned no bars" + (f": {', '.join(empty[:20])}" if empty else "")
+        return Batch(frames, cfg.start, cfg.end, (note,))
 
 
 def read(cfg: AkshareConfig, ak: Any = None, sleep: Callable[[float], None] = time.sleep,
@@ -145,8 +165,12 @@ def read(cfg: AkshareConfig, ak: Any = None, sleep: Callable[[float], None] = ti
     if cache is None:
         from flyer.data.store import flyer_home
         cache = Cache(flyer_home() / "cache" / "akshare" / cfg.key)
-    names = cache.through("_stock_list", lambda: fetch_stock_list(fetch))
-    wanted = list(cfg.symbols) if cfg.symbols is not None else names["symbol"].to_list()
+    if cfg.symbols is None:  # every listed A-share: the stock list names them
+        names = cache.through("_stock_list", lambda: fetch_stock_list(fetch))
+        wanted = names["symbol"].to_list()
+    else:  # only the symbols asked for: no stock-list call (names unknown, left null)
+        wanted = list(cfg.symbols)
+        names = pl.DataFrame({"symbol": wanted, "name": [None] * len(wanted)}, schema={"symbol": pl.Utf8, "name": pl.Utf8})
     bars, empty = [], []
     for symbol in _progress(wanted, cfg.progress):
         got = cache.through(symbol, lambda s=symbol: fetch_symbol(fetch, s, cfg))

@@ -22,14 +22,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
 
 from flyer.data import panel
 from flyer.data.sources import files
+from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import QLIB, XBX
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
 
 DEFAULT_ROOT = "../shared/ashare"
 RENAMED = {"300114.SZ": "302132.SZ"}   # 中航电测: the qlib file carries its history under the new code
@@ -67,10 +72,18 @@ def read(root: str | os.PathLike = DEFAULT_ROOT, start: dt.date | None = None,
     return out
 
 
-def ingest(store: Any, root: str | os.PathLike = DEFAULT_ROOT, **options: Any) -> Any:
-    """Read the staged data (see :func:`read`) and write it in one ``store.write``."""
-    frames = read(root, options.get("start"), options.get("end"))
-    return store.write("ashare", frames, options.get("start"), options.get("end"))
+@dataclass(frozen=True)
+class AshareSource:
+    """Source ``ashare``: the staged real data in ``../shared/ashare`` (see :func:`read`)."""
+
+    kind: ClassVar[str] = "ashare"
+    path: str = DEFAULT_ROOT
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None) -> Batch:
+        lo, hi = window_dates(since, until, self.start, self.end)
+        return Batch(read(self.path, lo, hi), lo, hi)
 
 
 def _one(base: Path, pattern: str) -> Path:

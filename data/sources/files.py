@@ -24,15 +24,21 @@ import codecs
 import datetime as dt
 import gzip
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import polars as pl
 
 from flyer.data import panel
+from flyer.data.sources.base import Batch, window_dates
 from flyer.data.calendar import sse_calendar
 from flyer.data.sources.presets import LAYOUTS, QLIB_INDEX_FILES, Layout, detect
 from flyer.data.symbols import SymbolError, board_expr, normalize
+from flyer.errors import FlyerError
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
 
 FLOATS = ("open", "high", "low", "close", "volume", "amount", "pre_close", "factor", "adj_factor",
           "total_cap", "float_cap")
@@ -42,7 +48,7 @@ INDEX_PATTERN = r"^(000\d{3}\.SH|399\d{3}\.SZ)$"
 _BAR_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
 
-class SourceError(ValueError):
+class SourceError(FlyerError, ValueError):
     """A file that cannot be read as the layout says (message: one line naming file and column)."""
 
 
@@ -79,10 +85,24 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
     return out
 
 
-def ingest(store: Any, path: str | os.PathLike, layout: str | Layout = "auto", **options: Any) -> Any:
-    """Read ``path`` (see :func:`read`) and write everything in one ``store.write``; returns its IngestReport."""
-    frames = read(path, layout, **options)
-    return store.write("files", frames, options.get("start"), options.get("end"))
+@dataclass(frozen=True)
+class FilesSource:
+    """Source ``files``: bars (and memberships) from a CSV/Parquet file or a folder of them
+    (see :func:`read`), optionally kept to ``start..end``."""
+
+    kind: ClassVar[str] = "files"
+    path: str = ""
+    layout: str = "auto"
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("needs a path (a CSV/Parquet file or a folder of them): --path or path = ...")
+
+    def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None) -> Batch:
+        lo, hi = window_dates(since, until, self.start, self.end)
+        return Batch(read(self.path, self.layout, start=lo, end=hi), lo, hi)
 
 
 def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,

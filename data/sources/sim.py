@@ -38,16 +38,23 @@ finds almost nothing in it; trees and neural nets do.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import polars as pl
 
 from flyer.data.calendar import sse_calendar
+from flyer.data.sources.base import Batch
+from flyer.errors import FlyerError
 from flyer.data.rules import (BSE_START, CHINEXT_REFORM, IPO_FREE_DAYS, MAIN_IPO_DOWN, MAIN_IPO_UP,
                         MAIN_REGISTRATION, STAR_START)
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
 
 ALPHA_SCALE = 0.0011
 W_REVERSAL, W_VOLPRICE, W_NONLINEAR = 0.45, 0.35, 0.45
@@ -368,9 +375,59 @@ def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
     }
 
 
-def ingest(store, cfg: SimConfig = SimConfig()):  # noqa: ANN001 - MarketStore, IngestReport
-    """Generate the sim market and write it to ``store`` in one transaction."""
-    return store.write("sim", generate(cfg), start=cfg.start, end=cfg.end)
+@functools.lru_cache(maxsize=4)
+def _generated(cfg: SimConfig) -> dict[str, pl.DataFrame]:
+    """``generate(cfg)`` once per process: the nightly job cuts the same market night after night."""
+    return generate(cfg)
+
+
+def as_known_on(frames: dict[str, pl.DataFrame], since: dt.date | None, until: dt.date) -> dict[str, pl.DataFrame]:
+    """The sim feed as known on ``until``: rows dated in ``(since, until]`` (all up to ``until``
+    when ``since`` is None), instruments cut back to what was known that day: listed by then,
+    delisting dates only when past, the ST prefix as of ``until``."""
+    in_span = pl.col("date") <= until if since is None else pl.col("date").is_between(since, until, closed="right")
+    st_today = frames["bars"].filter(pl.col("date") == until).select("symbol", "is_st")
+    inst = (frames["instruments"].filter(pl.col("list_date") <= until)
+            .join(st_today, on="symbol", how="left")
+            .with_columns(
+                pl.when(pl.col("delist_date") <= until).then(pl.col("delist_date")).otherwise(None).alias("delist_date"),
+                pl.when(pl.col("is_st").fill_null(False))
+                .then(pl.lit("*ST ") + pl.col("name").str.strip_prefix("*ST "))
+                .otherwise(pl.col("name").str.strip_prefix("*ST ")).alias("name"))
+            .drop("is_st"))
+    return {
+        "calendar": frames["calendar"].filter(pl.col("date") <= until),
+        "instruments": inst,
+        "bars": frames["bars"].filter(in_span),
+        "index_bars": frames["index_bars"].filter(in_span),
+        "index_members": frames["index_members"].filter(in_span),
+    }
+
+
+@dataclass(frozen=True)
+class SimSource:
+    """Source ``sim``: the simulated market of ``stocks`` stocks over ``start..end`` (seeded).
+
+    Read whole (a plain ``flyer ingest``) it is the market as of ``end``; read with
+    ``until`` (the nightly job) it is the feed as known that day (``as_known_on``)."""
+
+    kind: ClassVar[str] = "sim"
+    stocks: int = 800
+    seed: int = 42
+    start: dt.date = dt.date(2016, 1, 1)
+    end: dt.date = dt.date(2024, 12, 31)
+
+    def config(self) -> SimConfig:
+        return SimConfig(n_stocks=self.stocks, start=self.start, end=self.end, seed=self.seed)
+
+    def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None) -> Batch:
+        cfg = self.config()
+        if since is None and until is None:
+            return Batch(generate(cfg), cfg.start, cfg.end)
+        day = min(until or cfg.end, cfg.end)
+        if until is not None and until > cfg.end:
+            raise FlyerError(f"the sim feed ends on {cfg.end}; no data for {until}")
+        return Batch(as_known_on(_generated(cfg), since, day), since, day)
 
 
 def _bars_frame(dates: list[dt.date], u: _Universe, p: _Path) -> pl.DataFrame:

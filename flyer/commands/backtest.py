@@ -4,23 +4,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-import polars as pl
-import typer
-from rich.table import Table
+from typing import TYPE_CHECKING
 
-from flyer.backtest.api import run as run_backtest
-from flyer.backtest.config import BacktestConfig
-from flyer.backtest.report import fmt, write_report
-from flyer.backtest.result import BacktestResult
-from flyer.data.store import flyer_home
+import typer
+
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
 from flyer.errors import FlyerError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from flyer.backtest.config import BacktestConfig
+    from flyer.backtest.result import BacktestResult
 
 _CLI_KEYS = ("scores", "run", "report")
 
 
 def read_scores(path: Path) -> pl.DataFrame:
     """[date, symbol, score] from a Parquet or CSV file (FlyerError when missing or malformed)."""
+    import polars as pl
+
     if not path.exists():
         raise FlyerError(f"scores file not found: {path}")
     try:
@@ -40,6 +43,8 @@ def read_scores(path: Path) -> pl.DataFrame:
 
 def run_scores_path(home: Optional[Path], run_id: str) -> Path:
     """``$FLYER_HOME/runs/<ID>/predictions.parquet`` (FlyerError when absent)."""
+    from flyer.data.store import flyer_home
+
     path = flyer_home(home) / "runs" / run_id / "predictions.parquet"
     if not path.exists():
         raise FlyerError(f"run {run_id!r} has no predictions at {path}")
@@ -71,6 +76,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def build_config(config_file: Optional[Path], overrides: dict[str, Any]) -> tuple[BacktestConfig, dict[str, Any]]:
     """Config from the file (if any) with command-line ``overrides`` on top; also returns the
     file's CLI keys (scores / run / report)."""
+    from flyer.backtest.config import BacktestConfig
+
     data = read_config_file(config_file) if config_file is not None else {}
     cli = {k: data.pop(k) for k in _CLI_KEYS if k in data}
     data.update({k: v for k, v in overrides.items() if v is not None})
@@ -82,6 +89,10 @@ def build_config(config_file: Optional[Path], overrides: dict[str, Any]) -> tupl
 
 def print_result(result: BacktestResult) -> None:
     """Metrics and the per-year table as rich tables."""
+    from rich.table import Table
+
+    from flyer.backtest.report import fmt
+
     table = Table("metric", "value", title=f"backtest vs {result.benchmark_name}")
     for k, v in result.metrics().items():
         table.add_row(k, fmt(k, v))
@@ -118,6 +129,9 @@ def backtest_cmd(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Backtest scores under A-share rules against CSI 500; print metrics, optionally write a report."""
+    from flyer.backtest.api import run as run_backtest
+    from flyer.backtest.report import write_report
+
     overrides = dict(strategy=strategy, k=k, n_drop=n_drop, weighting=weighting, rebalance_every=rebalance_every,
                      deal_price=deal_price, retry=retry, start=parse_date(start, "--start"),
                      end=parse_date(end, "--end"), benchmark=benchmark, capital=capital, commission=commission,

@@ -1,15 +1,19 @@
-"""Helpers shared by the CLI command modules: home option, dates, store opening, console."""
+"""Helpers shared by the CLI command modules: home option, dates, store opening, console.
+
+Nothing heavy is imported at module level: ``flyer --help`` imports every command module."""
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 
-from flyer.data.store import MarketStore, flyer_home
-from flyer.errors import FlyerError
+from flyer.errors import FlyerError, UsageError
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
 
 console = Console(soft_wrap=True)  # long lines (paths) stay on one line when piped
 
@@ -17,7 +21,7 @@ HomeOpt = typer.Option(None, "--home", help="flyer home folder (default $FLYER_H
 
 
 def parse_date(text: Optional[str], name: str = "date") -> Optional[dt.date]:
-    """``YYYY-MM-DD`` (or ``YYYYMMDD``) -> date; None stays None; bad text -> FlyerError."""
+    """``YYYY-MM-DD`` (or ``YYYYMMDD``) -> date; None stays None; bad text -> UsageError."""
     if text is None or text == "":
         return None
     for fmt in ("%Y-%m-%d", "%Y%m%d"):
@@ -25,7 +29,7 @@ def parse_date(text: Optional[str], name: str = "date") -> Optional[dt.date]:
             return dt.datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    raise FlyerError(f"bad {name} {text!r}: expected YYYY-MM-DD")
+    raise UsageError(f"bad {name} {text!r}: expected YYYY-MM-DD")
 
 
 def parse_span(text: Optional[str], name: str) -> Optional[tuple[dt.date, dt.date]]:
@@ -34,15 +38,17 @@ def parse_span(text: Optional[str], name: str) -> Optional[tuple[dt.date, dt.dat
         return None
     parts = text.split(":")
     if len(parts) != 2:
-        raise FlyerError(f"bad {name} {text!r}: expected START:END, e.g. 2016-01-01:2020-12-31")
+        raise UsageError(f"bad {name} {text!r}: expected START:END, e.g. 2016-01-01:2020-12-31")
     a, b = parse_date(parts[0], name), parse_date(parts[1], name)
     if a is None or b is None or a > b:
-        raise FlyerError(f"bad {name} {text!r}: start must be on or before end")
+        raise UsageError(f"bad {name} {text!r}: start must be on or before end")
     return a, b
 
 
 def open_store(home: Optional[Path], read_only: bool = False, must_exist: bool = False) -> MarketStore:
     """Open the market store under ``home``; with ``must_exist`` a missing store is a FlyerError."""
+    from flyer.data.store import MarketStore, flyer_home
+
     path = flyer_home(home) / "market.duckdb"
     if must_exist and not path.exists():
         raise FlyerError(f"no market store at {path}: run `flyer ingest --source sim` first")

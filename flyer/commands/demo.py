@@ -8,13 +8,14 @@ from typing import Optional
 import typer
 
 from flyer.commands.common import HomeOpt, console
-from flyer.demo import DemoConfig, run_demo
 
 
 def demo(home: Optional[Path] = HomeOpt,
          stocks: int = typer.Option(800, "--stocks", help="sim stocks (10-5000)")) -> None:
     """The whole pipeline on the simulated market: ingest, Alpha158, LightGBM walk-forward,
     top-k backtest against CSI 500, HTML report, one-screen summary."""
+    from flyer.demo import DemoConfig, run_demo
+
     t0 = time.perf_counter()
     s = run_demo(home, DemoConfig(stocks=stocks), log=lambda m: console.print(m))
     rows = [

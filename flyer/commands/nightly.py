@@ -10,10 +10,7 @@ from typing import Optional
 
 import typer
 
-from flyer.data.store import MarketStore, flyer_home
-from flyer import config as nightly_config
 from flyer.commands.common import HomeOpt, console, parse_date
-from flyer.nightly import default_date, plan, run_night
 
 
 def nightly(
@@ -24,6 +21,10 @@ def nightly(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Run the nightly job for one trading day: ingest, validate, factors, score, portfolio, orders."""
+    from flyer import config as nightly_config
+    from flyer.data.store import MarketStore, flyer_home
+    from flyer.nightly import default_date, plan, run_night
+
     cfg = nightly_config.load(config)
     day = parse_date(date, "--date") or default_date(cfg)
     if dry_run:

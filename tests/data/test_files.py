@@ -9,7 +9,7 @@ import pytest
 
 from flyer.data import panel
 from flyer.data.calendar import sse_calendar
-from flyer.data.sources import files
+from flyer.data.sources import files, ingest
 from flyer.data.sources.files import SourceError
 from flyer.data.store import MarketStore
 
@@ -107,7 +107,7 @@ def test_long_parquet_and_store_ingest(tmp_path: Path) -> None:
     path = tmp_path / "long.parquet"
     df.write_parquet(path)
     with MarketStore.open(tmp_path / "home") as store:
-        report = files.ingest(store, path, layout="long")
+        report = ingest(store, files.FilesSource(str(path), layout="long"))
         rules = sorted(store.rejects()["rule"].to_list())  # one bad row, reported once per rule
         assert rules == ["close_outside_range", "high_below_low", "open_outside_range"]
         assert report.rejected["bars"] == 3
@@ -128,7 +128,7 @@ def test_parse_errors_name_file_and_column_and_write_nothing(tmp_path: Path, tex
     path.write_text(text, encoding="utf-8")
     with MarketStore.open(tmp_path / "home") as store:
         with pytest.raises(SourceError) as err:
-            files.ingest(store, path, layout="tushare")
+            ingest(store, files.FilesSource(str(path), layout="tushare"))
         msg = str(err.value)
         assert needle in msg and "bad.csv" in msg and "\n" not in msg
         assert store.bars().height == 0 and store.ingest_log().height == 0

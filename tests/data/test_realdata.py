@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from flyer.data.sources import ashare
+from flyer.data.sources import ashare, ingest
 from flyer.data.store import MarketStore
 
 ROOT = Path(__file__).resolve().parents[3] / "shared" / "ashare"
@@ -31,7 +31,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = tmp_path_factory.mktemp("realdata")
     t0, c0 = time.perf_counter(), time.process_time()
     store = MarketStore.open(home)
-    report = ashare.ingest(store, ROOT)
+    report = ingest(store, ashare.AshareSource(str(ROOT)))
     seconds = (time.perf_counter() - t0, time.process_time() - c0)
     yield store, report, seconds
     store.close()

@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 
 from flyer.data.store import MarketStore
-from flyer.commands.data import ingest_source
-from flyer.config import NightlyConfig, PortfolioConfig, SourceConfig
+from flyer.config import NightlyConfig, PortfolioConfig
+from flyer.data.sources import ingest, make_source
+from flyer.data.sources.sim import SimSource
 from flyer.errors import FlyerError
 from flyer.lock import LockedError, RunLock
 from flyer.nightly import STAGES, run_night
@@ -28,7 +29,7 @@ CORR10 = "Corr($close, Log($volume+1), 10)"
 
 def _cfg(factor_file: Path, run_id: str) -> NightlyConfig:
     return NightlyConfig(factor_set=str(factor_file), runs=(run_id,),
-                         source=SourceConfig(kind="sim", stocks=60, seed=11, start=START, end=dt.date(2020, 12, 31)),
+                         source=SimSource(stocks=60, seed=11, start=START, end=dt.date(2020, 12, 31)),
                          portfolio=PortfolioConfig(k=10, n_drop=2, capital=2_000_000))
 
 
@@ -42,7 +43,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     factor_file.write_text(FORMULAS)
     home = root / "base"
     with MarketStore.open(home) as store:
-        ingest_source(store, "sim", start=START, end=BOOT, stocks=60, seed=11)
+        ingest(store, make_source("sim", start=START, end=BOOT, stocks=60, seed=11))
         cfg = models.make_config("linear", train=(dt.date(2019, 2, 1), dt.date(2019, 9, 30)),
                                  valid=(dt.date(2019, 10, 15), dt.date(2019, 12, 31)),
                                  test=(dt.date(2020, 1, 15), dt.date(2020, 3, 20)), factors=str(factor_file))
@@ -82,7 +83,7 @@ def test_incremental_equals_batch(base, tmp_path: Path) -> None:
         assert res.ran == STAGES
     batch = _clone(home0, tmp_path / "batch")
     with MarketStore.open(batch) as store:  # one batch ingest of the whole span first
-        ingest_source(store, "sim", start=START, end=days[-1], stocks=60, seed=11)
+        ingest(store, make_source("sim", start=START, end=days[-1], stocks=60, seed=11))
     for d in days:
         run_night(batch, cfg, d)
     a, b = _outputs(inc, days, factor_file), _outputs(batch, days, factor_file)
