@@ -148,10 +148,10 @@ class AkshareSource:
                              backoff=self.backoff, progress=self.progress)
 
     def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None,
-             ak: Any = None, sleep: Callable[[float], None] = time.sleep) -> Batch:
+             ak: Any = None, sleep: Callable[[float], None] | None = None) -> Batch:
         """Fetch (through the cache) everything for the window; ``ak``/``sleep`` are injectable for tests."""
         cfg = self.config(since, until)
-        frames, empty = read(cfg, ak=ak, sleep=sleep, cache=Cache(Path(store.path).parent / "cache" / "akshare" / cfg.key))
+        frames, empty = read(cfg, ak=ak, sleep=sleep or time.sleep, cache=Cache(Path(store.path).parent / "cache" / "akshare" / cfg.key))
         note = f"akshare: {len(empty)} symbol(s) returned no bars" + (f": {', '.join(empty[:20])}" if empty else "")
         return Batch(frames, cfg.start, cfg.end, (note,))
 

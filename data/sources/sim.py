@@ -71,6 +71,10 @@ INDUSTRIES = (
 )
 
 
+class SimError(FlyerError, ValueError):
+    """Settings the simulator cannot honour (one line)."""
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Size and span of the simulated market (defaults: 800 stocks, 2016-2024)."""
@@ -86,9 +90,9 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         if not 10 <= self.n_stocks <= 5000:
-            raise ValueError(f"n_stocks must be in [10, 5000], got {self.n_stocks}")
+            raise SimError(f"n_stocks must be in [10, 5000], got {self.n_stocks}")
         if self.start < dt.date(2005, 1, 1) or self.end <= self.start:
-            raise ValueError(f"bad sim span {self.start}..{self.end} (start from 2005, end after start)")
+            raise SimError(f"bad sim span {self.start}..{self.end} (start from 2005, end after start)")
 
 
 @dataclass
@@ -357,7 +361,7 @@ def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
     horizon = sse_calendar(cfg.start, max(cfg.end, HORIZON_END))
     dates = [d for d in horizon if d <= cfg.end]
     if len(dates) < 60:
-        raise ValueError(f"sim span {cfg.start}..{cfg.end} has only {len(dates)} trading days (need 60)")
+        raise SimError(f"sim span {cfg.start}..{cfg.end} has only {len(dates)} trading days (need 60)")
     u = _universe(cfg, horizon, rng)
     p = _truncate(_simulate(cfg, horizon, u, rng), len(dates))
     keep = u.list_idx < len(dates)            # stocks that list after ``end`` do not exist yet

@@ -1,0 +1,96 @@
+"""Every CLI failure is one line with the right exit code: the table of bad inputs.
+
+Add new bad inputs to ``CASES`` (args, expected exit code, a regex the one stderr line matches).
+``{home}`` is an empty flyer home, ``{store}`` a home holding the small sim market.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from flyer.cli import main
+
+CASES = [
+    # usage: exit 2
+    (["nope"], 2, r"^error: No such command 'nope'"),
+    (["factors", "eval", "--bogus", "x"], 2, r"^error: No such option: --bogus .*flyer factors eval --help"),
+    (["ingest", "--stocks", "ten"], 2, r"^error: Invalid value for '--stocks'"),
+    (["ingest", "--source", "nope"], 2, r"^error: unknown source 'nope'"),
+    (["ingest", "--source", "sim", "--symbols", "600000"], 2, r"^error: --source sim does not take --symbols"),
+    (["backtest", "--run", "x", "--start", "2020-13-01"], 2, r"^error: bad --start '2020-13-01'"),
+    (["train", "--train", "2020"], 2, r"^error: bad --train '2020'"),
+    # user errors: exit 1
+    (["info", "--home", "{home}"], 1, r"^error: no market store at "),
+    (["ingest", "--source", "files", "--path", "{home}/missing.csv", "--home", "{home}"], 1, r"^error: .*missing\.csv"),
+    (["backtest", "--run", "nosuchrun", "--home", "{store}"], 1, r"^error: run 'nosuchrun' has no predictions"),
+]
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as ex:
+        main(args)
+    return int(ex.value.code or 0), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,code,pattern", CASES, ids=[" ".join(c[0])[:40] for c in CASES])
+def test_failure_is_one_line(args: list[str], code: int, pattern: str, fresh_home: Path, sim_home: Path,
+                             capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLYER_DEBUG", raising=False)
+    args = [a.format(home=fresh_home, store=sim_home) for a in args]
+    got, err = _run(args, capsys)
+    lines = err.strip().splitlines()
+    assert got == code, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_unexpected_error_is_one_line_unless_debug(sim_home: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from flyer.data.store import MarketStore
+
+    def boom(self: MarketStore) -> dict:
+        raise ZeroDivisionError("injected")
+
+    monkeypatch.setattr(MarketStore, "info", boom)
+    monkeypatch.delenv("FLYER_DEBUG", raising=False)
+    code, err = _run(["info", "--home", str(sim_home)], capsys)
+    assert code == 1 and err.strip() == ("error: unexpected ZeroDivisionError: injected "
+                                         "(run with FLYER_DEBUG=1 for the traceback)")
+    monkeypatch.setenv("FLYER_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main(["info", "--home", str(sim_home)])
+
+
+def test_akshare_offline_is_one_line_and_writes_nothing(fresh_home: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network: one line naming the source, the call and what to do; exit 1; no bars stored;
+    ``--symbols`` limits the work to that symbol (no stock-list call)."""
+    import requests
+
+    calls: list[str] = []
+
+    def unreachable(name: str):
+        def call(**kwargs: object) -> None:
+            calls.append(name)
+            raise requests.exceptions.ConnectionError("Failed to resolve 'push2his.eastmoney.com'")
+        return call
+
+    fake = types.ModuleType("akshare")
+    fake.__getattr__ = unreachable  # type: ignore[attr-defined]  # every akshare function fails
+    monkeypatch.setitem(sys.modules, "akshare", fake)
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    monkeypatch.delenv("FLYER_DEBUG", raising=False)
+    code, err = _run(["ingest", "--source", "akshare", "--symbols", "600000", "--start", "2024-01-02",
+                      "--end", "2024-01-10", "--home", str(fresh_home)], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert re.match(r"^error: akshare stock_zh_a_hist\(symbol='600000'.*failed after 3 tries "
+                    r"\(ConnectionError.*check the network or retry later", err.strip()), err
+    assert set(calls) == {"stock_zh_a_hist"}  # only the symbol asked for, no stock list
+    from flyer.data.store import MarketStore
+
+    with MarketStore.open(fresh_home, read_only=True) as store:
+        assert store.bars().height == 0
