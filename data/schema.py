@@ -1,6 +1,6 @@
 """Tables of the market store and the column contract of the frames that feed them.
 
-Every source (sim, files, akshare) produces frames with exactly these columns (polars dtypes);
+Every source (sim, files, ashare, akshare) produces frames with exactly these columns (polars dtypes);
 ``MarketStore.write`` validates and upserts them. Units: prices in CNY (raw, unadjusted),
 volume in shares, amount in CNY, caps in CNY, weights as fractions summing to ~1 per snapshot.
 """
@@ -54,12 +54,35 @@ INDEX_MEMBERS = {
     "weight": pl.Float64,     # fraction, nullable when the source has no weights
 }
 
+INDUSTRIES = {
+    "symbol": pl.Utf8,
+    "standard": pl.Utf8,      # classification: "sw" (Shenwan), "citic", "csrc", "sim", ...
+    "level": pl.Int32,        # 1 = broadest
+    "code": pl.Utf8,          # the standard's industry code at that level
+    "name": pl.Utf8,
+    "start_date": pl.Date,    # in force from this day (inclusive)
+    "end_date": pl.Date,      # until this day (EXCLUSIVE); null while in force
+}
+
+FUNDAMENTALS = {
+    "symbol": pl.Utf8,
+    "date": pl.Date,
+    "pe_ttm": pl.Float64,       # price / trailing-12-month EPS (negative with losses), nullable
+    "pb_mrq": pl.Float64,       # price / book value per share of the latest report, nullable
+    "ps_ttm": pl.Float64,       # price / trailing-12-month sales per share, nullable
+    "turnover_rate": pl.Float64,  # traded shares / float shares, a FRACTION (0.012 = 1.2 %), nullable
+    "total_shares": pl.Float64,   # shares, nullable
+    "float_shares": pl.Float64,   # shares, nullable
+}
+
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "calendar": CALENDAR,
     "instruments": INSTRUMENTS,
     "bars": BARS,
     "index_bars": INDEX_BARS,
     "index_members": INDEX_MEMBERS,
+    "industries": INDUSTRIES,
+    "fundamentals": FUNDAMENTALS,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -68,9 +91,19 @@ KEYS: dict[str, tuple[str, ...]] = {
     "bars": ("symbol", "date"),
     "index_bars": ("index_code", "date"),
     "index_members": ("index_code", "date", "symbol"),
+    "industries": ("symbol", "standard", "level", "start_date"),
+    "fundamentals": ("symbol", "date"),
 }
 
-_DUCK = {pl.Utf8: "VARCHAR", pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN"}
+# What one incoming batch replaces as a whole (a source's answer for that group is complete):
+# an index snapshot, and a stock's whole classification history under one standard (vendors
+# rewrite past intervals, e.g. Shenwan moved its 2014 switch date in 2024).
+REPLACE_BY: dict[str, tuple[str, ...]] = {
+    "index_members": ("index_code", "date"),
+    "industries": ("symbol", "standard"),
+}
+
+_DUCK = {pl.Utf8: "VARCHAR", pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN", pl.Int32: "INTEGER"}
 
 
 def ddl(table: str) -> str:
@@ -98,7 +131,7 @@ def conform(table: str, df: pl.DataFrame) -> pl.DataFrame:
     Raises ValueError naming the missing required columns.
     """
     spec = TABLES[table]
-    required = set(KEYS[table]) | ({"open", "high", "low", "close"} & set(spec))
+    required = set(KEYS[table]) | ({"open", "high", "low", "close", "code"} & set(spec))
     missing = sorted(required - set(df.columns))
     if missing:
         raise ValueError(f"{table}: missing required column(s) {', '.join(missing)}")

@@ -57,7 +57,7 @@ class IngestReport:
         return sum(self.rejected.values())
 
 
-_ORDER = ("calendar", "instruments", "bars", "index_bars", "index_members")
+_ORDER = ("calendar", "instruments", "bars", "index_bars", "index_members", "industries", "fundamentals")
 
 
 class MarketStore:
@@ -138,9 +138,7 @@ class MarketStore:
     def _upsert(self, table: str, df: pl.DataFrame) -> None:
         if df.height == 0:
             return
-        keys = schema.KEYS[table]
-        if table == "index_members":  # a snapshot is replaced whole
-            keys = ("index_code", "date")
+        keys = schema.REPLACE_BY.get(table, schema.KEYS[table])  # e.g. a snapshot is replaced whole
         df = _in_key_order(df, schema.KEYS[table])  # then INSERT needs no ORDER BY (~35% of its CPU)
         self.con.register("_new", df.to_arrow())
         if self.one(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)")[0]:
@@ -243,6 +241,73 @@ class MarketStore:
                 JOIN index_members m ON m.index_code = ? AND m.date = a.snap
                 ORDER BY a.date, m.symbol""",
             [index_code, *params, index_code])
+
+    def has_table(self, table: str) -> bool:
+        """True when ``table`` exists (a store written by an older flyer may lack newer tables)."""
+        return bool(self.one("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])[0])
+
+    def industry_standards(self) -> list[str]:
+        """Classification standards stored, most rows first (``sw`` for the real data, ``sim``)."""
+        if not self.has_table("industries"):
+            return []
+        return self.query("SELECT standard FROM industries GROUP BY standard ORDER BY count(*) DESC, standard")[
+            "standard"].to_list()
+
+    def _standard(self, standard: str | None) -> str | None:
+        if standard is not None:
+            return standard
+        found = self.industry_standards()
+        return found[0] if found else None
+
+    def industries(self, on: dt.date | None = None, standard: str | None = None, level: int = 1) -> pl.DataFrame:
+        """Industry of every stock on day ``on`` (point in time: the interval in force that day)
+        as ``[symbol, code, name]``; without ``on`` every stored interval ``[symbol, code, name,
+        start_date, end_date]`` (end exclusive, null = in force). ``standard`` defaults to the
+        store's main one (see ``industry_standards``)."""
+        std = self._standard(standard)
+        if std is None:
+            return pl.DataFrame(schema={"symbol": pl.Utf8, "code": pl.Utf8, "name": pl.Utf8})
+        if on is None:
+            return self.query("SELECT symbol, code, name, start_date, end_date FROM industries "
+                              "WHERE standard = ? AND level = ? ORDER BY symbol, start_date", [std, level])
+        return self.query("SELECT symbol, code, name FROM industries WHERE standard = ? AND level = ? "
+                          "AND start_date <= ? AND (end_date IS NULL OR end_date > ?) ORDER BY symbol",
+                          [std, level, on, on])
+
+    def industry_panel(self, start: dt.date | None = None, end: dt.date | None = None,
+                       standard: str | None = None, level: int = 1,
+                       symbols: list[str] | None = None) -> pl.DataFrame:
+        """Point-in-time industry per trading day: ``[date, symbol, code, name]``, one row per
+        (trading day in [start, end], stock with an interval in force), sorted by (symbol, date)."""
+        std = self._standard(standard)
+        if std is None:
+            return pl.DataFrame(schema={"date": pl.Date, "symbol": pl.Utf8, "code": pl.Utf8, "name": pl.Utf8})
+        where, params = _range_clause(start, end, "c.date")
+        sym = ""
+        if symbols is not None:
+            sym, params = " AND list_contains(?::VARCHAR[], i.symbol)", [*params, list(symbols)]
+        return self.query(
+            f"""SELECT c.date, i.symbol, i.code, i.name FROM calendar c JOIN industries i
+                ON i.standard = ? AND i.level = ? AND i.start_date <= c.date
+                AND (i.end_date IS NULL OR i.end_date > c.date)
+                WHERE {where}{sym} ORDER BY i.symbol, c.date""", [std, level, *params])
+
+    def fundamentals(self, start: dt.date | None = None, end: dt.date | None = None,
+                     symbols: list[str] | None = None, columns: list[str] | None = None) -> pl.DataFrame:
+        """Daily valuation fields ``[symbol, date, <columns>]`` (default: all of
+        ``flyer.data.schema.FUNDAMENTALS``), sorted by (symbol, date); null where unknown."""
+        cols = [c for c in (columns or schema.FUNDAMENTALS) if c not in ("symbol", "date")]
+        unknown = set(cols) - set(schema.FUNDAMENTALS)
+        if unknown:
+            raise StoreError(f"unknown fundamentals column(s): {', '.join(sorted(unknown))}")
+        if not self.has_table("fundamentals"):
+            return pl.DataFrame(schema={c: schema.FUNDAMENTALS[c] for c in ("symbol", "date", *cols)})
+        where, params = _range_clause(start, end)
+        if symbols is not None:
+            where += " AND list_contains(?::VARCHAR[], symbol)"
+            params.append(list(symbols))
+        df = self.query(f"SELECT {', '.join(['symbol', 'date', *cols])} FROM fundamentals WHERE {where}", params)
+        return _sorted(df, ("symbol", "date"))
 
     def ingest_log(self) -> pl.DataFrame:
         """Every ingest attempt, newest first."""

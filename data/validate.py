@@ -45,6 +45,22 @@ def _price_rules(df: pl.DataFrame) -> list[tuple[str, pl.Expr, pl.Expr]]:
     return rules
 
 
+def _interval_rules(df: pl.DataFrame) -> list[tuple[str, pl.Expr, pl.Expr]]:
+    """(rule, condition, detail) for validity intervals ``[start_date, end_date)`` per
+    (symbol, standard, level): a start, an end after it, no overlap with the next interval."""
+    s, e = pl.col("start_date"), pl.col("end_date")
+    group = ["symbol", "standard", "level"]
+    prev_end = e.shift(1).over(group, order_by="start_date")
+    prev_start = s.shift(1).over(group, order_by="start_date")
+    return [
+        ("missing_start", s.is_null(), pl.lit("start_date is missing")),
+        ("bad_interval", e.is_not_null() & (e <= s), pl.format("end_date {} is not after start_date {}", e, s)),
+        ("missing_code", pl.col("code").is_null(), pl.lit("industry code is missing")),
+        ("overlapping_interval", prev_start.is_not_null() & (prev_end.is_null() | (prev_end > s)),
+         pl.format("starts {} before the previous interval ends", s)),
+    ] if df.height else []
+
+
 def _duplicated(df: pl.DataFrame, keys: list[str]) -> pl.Expr:
     """Rows whose key occurs more than once. On key-sorted frames (what sources produce) a
     comparison with the neighbouring rows is enough and far cheaper than hashing the keys."""
@@ -100,6 +116,9 @@ def check(table: str, df: pl.DataFrame, calendar: pl.Series | None) -> Checked:
             tag("off_calendar", ~pl.col("date").is_in(calendar.implode()), pl.lit("date is not a trading day"))
     if {"open", "high", "low", "close"} <= set(df.columns):
         for rule, cond, detail in _price_rules(df):
+            tag(rule, cond, detail)
+    if table == "industries":
+        for rule, cond, detail in _interval_rules(df):
             tag(rule, cond, detail)
 
     if not bad:

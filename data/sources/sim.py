@@ -363,19 +363,24 @@ def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
     if len(dates) < 60:
         raise SimError(f"sim span {cfg.start}..{cfg.end} has only {len(dates)} trading days (need 60)")
     u = _universe(cfg, horizon, rng)
+    books = _book_params(cfg.seed, cfg.n_stocks, u.value_load)  # own generator: the market path is unchanged
     p = _truncate(_simulate(cfg, horizon, u, rng), len(dates))
     keep = u.list_idx < len(dates)            # stocks that list after ``end`` do not exist yet
+    books = {k: v[keep] for k, v in books.items()}
     u = _Universe(**{k: ([x for x, ok in zip(v, keep) if ok] if isinstance(v, list) else v[keep])
                      for k, v in vars(u).items()})
     p = _Path.select(p, keep)
     bars = _bars_frame(dates, u, p)
     members, index_bars = _indexes(dates, u, p)
+    instruments = _instruments(dates, u)
     return {
         "calendar": pl.DataFrame({"date": dates}, schema={"date": pl.Date}),
-        "instruments": _instruments(dates, u),
+        "instruments": instruments,
         "bars": bars,
         "index_bars": index_bars,
         "index_members": members,
+        "industries": _industries(instruments),
+        "fundamentals": _fundamentals(bars, u.symbols, books),
     }
 
 
@@ -405,6 +410,8 @@ def as_known_on(frames: dict[str, pl.DataFrame], since: dt.date | None, until: d
         "bars": frames["bars"].filter(in_span),
         "index_bars": frames["index_bars"].filter(in_span),
         "index_members": frames["index_members"].filter(in_span),
+        "industries": frames["industries"].filter(pl.col("start_date") <= until),
+        "fundamentals": frames["fundamentals"].filter(in_span),
     }
 
 
@@ -472,6 +479,47 @@ def _instruments(dates: list[dt.date], u: _Universe) -> pl.DataFrame:
         "delist_date": [dates[j] if j < t - 1 else None for j in u.delist_idx],
     }, schema={"symbol": pl.Utf8, "name": pl.Utf8, "exchange": pl.Utf8, "board": pl.Utf8,
                "industry": pl.Utf8, "list_date": pl.Date, "delist_date": pl.Date})
+
+
+def _industries(instruments: pl.DataFrame) -> pl.DataFrame:
+    """The sim's classification (standard ``sim``, level 1): each stock stays in its industry
+    from its listing on (the sim has no reclassifications)."""
+    codes = {name: f"S{k + 1:02d}" for k, name in enumerate(INDUSTRIES)}
+    return instruments.select(
+        "symbol", pl.lit("sim").alias("standard"), pl.lit(1, pl.Int32).alias("level"),
+        pl.col("industry").replace_strict(codes).alias("code"), pl.col("industry").alias("name"),
+        pl.col("list_date").alias("start_date"), pl.lit(None, pl.Date).alias("end_date"))
+
+
+def _book_params(seed: int, n: int, value_load: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-stock accounting parameters, from a generator of their own: the starting
+    price-to-book (cheap stocks load on the value style), return on equity and sales / book."""
+    rng = np.random.default_rng([seed, 0xB00C])
+    return {"pb0": np.exp(0.6 - 0.45 * value_load + rng.normal(0.0, 0.3, n)),
+            "roe": rng.normal(0.08, 0.07, n), "sales_to_book": np.exp(rng.normal(-0.3, 0.5, n))}
+
+
+def _fundamentals(bars: pl.DataFrame, symbols: list[str], books: dict[str, np.ndarray]) -> pl.DataFrame:
+    """Daily PE (TTM), PB (MRQ), PS (TTM), turnover rate and share counts for every bar row.
+
+    Book value per (adjusted) share starts so that PB equals ``pb0`` on the stock's first day and
+    grows by ROE/4 at each quarterly report, published a month after the quarter ends (so PB
+    steps on report days and moves with the price in between); earnings and sales are ROE and
+    ``sales_to_book`` times book. Loss makers (ROE < 0) have a negative PE, as vendors report."""
+    params = pl.DataFrame({"symbol": symbols, **books})
+    adj_close = pl.col("close") * pl.col("adj_factor")
+    shifted = pl.col("date").dt.offset_by("-1mo")  # reports come a month after the quarter
+    quarter = shifted.dt.year() * 4 + (shifted.dt.month() - 1) // 3
+    q0 = quarter.first().over("symbol")
+    book = (adj_close.first().over("symbol") / pl.col("pb0")) * (1 + pl.col("roe") / 4) ** (quarter - q0)
+    pb = adj_close / book
+    return (bars.join(params, on="symbol", how="left", maintain_order="left")
+            .select("symbol", "date",
+                    pl.when(pl.col("roe") != 0).then(pb / pl.col("roe")).alias("pe_ttm"),
+                    pb.alias("pb_mrq"), (pb / pl.col("sales_to_book")).alias("ps_ttm"),
+                    (pl.col("volume") / (pl.col("float_cap") / pl.col("close"))).alias("turnover_rate"),
+                    (pl.col("total_cap") / pl.col("close")).alias("total_shares"),
+                    (pl.col("float_cap") / pl.col("close")).alias("float_shares")))
 
 
 def _review_days(dates: list[dt.date]) -> list[int]:
