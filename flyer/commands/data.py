@@ -82,6 +82,33 @@ def info(home: Optional[Path] = HomeOpt) -> None:
         print_info(store)
 
 
+def check(
+    area: Optional[str] = typer.Option(None, "--area", help="only this area's checks (comma-separated)"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """Data-health report of the store: findings (errors, warnings, info) with their tables.
+    Exits 1 when a check reports an error."""
+    from rich.table import Table
+
+    from flyer.data import health
+
+    areas = tuple(a.strip() for a in area.split(",")) if area else None
+    with open_store(home, read_only=True, must_exist=True) as store:
+        findings = health.run(store, areas)
+    style = {"error": "red", "warning": "yellow", "info": "cyan"}
+    for f in findings:
+        console.print(f"[{style[f.level]}]{f.level:<7}[/] {f.area:<10} {f.message}")
+        if f.table is not None and f.table.height:
+            table = Table(*f.table.columns)
+            for row in f.table.iter_rows():
+                table.add_row(*(f"{v:.4f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int)
+                                and not isinstance(v, bool) and abs(v) >= 10_000 else str(v) for v in row))
+            console.print(table)
+    if any(f.level == "error" for f in findings):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("info")(info)
+    app.command("check")(check)
