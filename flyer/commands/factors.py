@@ -120,6 +120,8 @@ def list_cmd(
     from flyer.factors.factorset import ENGINE_VERSION
     from flyer.factors.library import load, names
 
+    from rich import box
+
     if set_name:
         fs = load(set_name)
         table = Table("factor", "lookback", "formula", title=f"{fs.name}: {len(fs)} factors")
@@ -127,25 +129,25 @@ def list_cmd(
             table.add_row(n, str(e.lookback), str(e))
         console.print(table)
         return
-    table = Table("set", "key", "mode", "factors", "lookback", "stored dates",
-                  title="factor sets (stored values live in $FLYER_HOME/factors/<key>/)")
+    table = Table("set", "key", "mode", "factors", "lookback", "dates", "first", "last", box=box.SIMPLE_HEAD,
+                  show_edge=False, padding=(0, 0), title="factor sets (stored values: $FLYER_HOME/factors/<key>/)")
     stored = storage.list_sets(flyer_home(home))
     by_key = {st.root.name: st for st in stored if not st.legacy}
     for n in names():
         fs = load(n)
         st = by_key.pop(fs.key(), None)
-        table.add_row(n, fs.key(), "default", str(len(fs)), str(fs.lookback), _span(st.dates if st else ()))
+        table.add_row(n, fs.key(), "default", str(len(fs)), str(fs.lookback), *_span(st.dates if st else ()))
     for st in by_key.values():
         m = st.manifest or {}
         mode = "qlib-compat" if m.get("qlib_compat") else "default"
         if m.get("engine") != ENGINE_VERSION:
             mode += f" (stale: engine {m.get('engine')})"
         table.add_row(str(m.get("name", "?")), st.root.name, mode, str(len(m.get("formulas") or {})),
-                      _lookback(m), _span(st.dates))
+                      _lookback(m), *_span(st.dates))
     console.print(table)
     legacy = [st.root.name for st in stored if st.legacy]
     if legacy:
-        console.print(f"ignored (old layout, no manifest.json; recompute, then delete): "
+        console.print(f"old layout, not read (no manifest.json; recompute, then delete): "
                       f"{', '.join(f'factors/{n}/' for n in legacy)}")
 
 
@@ -159,8 +161,9 @@ def _lookback(manifest: dict) -> str:
         return "?"
 
 
-def _span(days: tuple) -> str:
-    return f"{len(days):,} ({days[0]}..{days[-1]})" if days else "-"
+def _span(days: tuple) -> tuple[str, str, str]:
+    """(count, first, last) of stored dates."""
+    return (f"{len(days):,}", str(days[0]), str(days[-1])) if days else ("-", "", "")
 
 
 def register(app: typer.Typer) -> None:
