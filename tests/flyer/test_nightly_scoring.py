@@ -11,8 +11,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flyer.commands.data import ingest_source
-from flyer.config import NightlyConfig, PortfolioConfig, SourceConfig
+from flyer.config import NightlyConfig, PortfolioConfig
+from flyer.data.sources import ingest, make_source
+from flyer.data.sources.sim import SimSource
 from flyer.data.store import MarketStore
 from flyer.errors import FlyerError
 from flyer.factors import storage
@@ -36,7 +37,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str
     toml.write_text(FORMULAS)
     home = root / "base"
     with MarketStore.open(home) as store:
-        ingest_source(store, "sim", start=START, end=BOOT, stocks=60, seed=5)
+        ingest(store, make_source("sim", start=START, end=BOOT, stocks=60, seed=5))
         ridge = models.train(store, models.make_config("linear", **SPANS, factors=str(toml)), home=home)
         gru = models.train(store, models.make_config("gru", **SPANS, seq_len=5, params={
             "hidden": 8, "layers": 1, "epochs": 1, "dates_per_batch": 16}), home=home)
@@ -45,7 +46,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str
 
 def _cfg(runs: tuple[str, ...], factor_set: str | None = None) -> NightlyConfig:
     return NightlyConfig(factor_set=factor_set, runs=runs,
-                         source=SourceConfig(kind="sim", stocks=60, seed=5, start=START, end=END),
+                         source=SimSource(stocks=60, seed=5, start=START, end=END),
                          portfolio=PortfolioConfig(k=10, n_drop=2, capital=2_000_000))
 
 
