@@ -104,7 +104,9 @@ def case_update(stocks: int) -> dict[str, object]:
         t0, c0 = time.perf_counter(), time.process_time()
         rep = update(store, home, "alpha158")  # appends just `last`
         sec, cpu = time.perf_counter() - t0, time.process_time() - c0
-    assert storage.stored_dates(storage.set_root(home, "alpha158"))[-1] == last
+    from flyer.factors.library import load
+
+    assert storage.stored_dates(storage.set_root(home, load("alpha158")))[-1] == last
     return {"case": f"one-day update ({stocks} stocks, from store)", "rows": rep.rows, "dates": rep.dates_written,
             "seconds": round(sec, 2), "cpu_s": round(cpu, 2), "peak_rss_gb": round(_peak_gb(), 2)}
 

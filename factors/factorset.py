@@ -1,11 +1,24 @@
-"""``FactorSet``: an ordered, named, immutable collection of factor expressions."""
+"""``FactorSet``: an ordered, named, immutable collection of factor expressions.
+
+A set's identity is its content: ``FactorSet.key(qlib_compat)`` hashes the engine version, the
+mode and the ordered ``(factor name, canonical formula)`` pairs. The set's own ``name`` (a
+library name or a file stem) is a label only: two files with the same formulas share a key, an
+edited file gets a new one.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
-from flyer.factors.expr import Expr
+from flyer.factors.expr import CrossSection, Expr
 from flyer.factors.parser import FormulaError, parse
+
+#: Version of the factor semantics (operators, warm-up, suspension and float handling in
+#: ``engine``/``kernels``). Bump it whenever a formula's values change: every content key
+#: changes with it, so values stored by an older engine are never read as current.
+ENGINE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,19 @@ class FactorSet:
     def lookback(self) -> int:
         """Rows of history before the first output date that every factor needs."""
         return max((e.lookback for e in self.exprs), default=0)
+
+    @property
+    def cross_sectional(self) -> bool:
+        """True when some factor uses a per-date operator (its values depend on which stocks
+        are computed together)."""
+        return any(isinstance(n, CrossSection) for e in self.exprs for n in e.walk())
+
+    def key(self, qlib_compat: bool = False) -> str:
+        """Content key, 12 hex digits: sha256 of ``ENGINE_VERSION``, the mode and the ordered
+        ``[name, canonical formula]`` pairs (not the set's name)."""
+        blob = json.dumps({"engine": ENGINE_VERSION, "qlib_compat": bool(qlib_compat),
+                           "factors": [[n, str(e)] for n, e in self.factors]}, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def formulas(self) -> dict[str, str]:
         """``{name: formula text}`` (round-trips through ``from_formulas``)."""

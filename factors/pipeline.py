@@ -4,8 +4,9 @@
    before ``start`` that the set needs, with each symbol's industry.
 2. ``compute_range``: date chunks of about ``chunk_rows`` rows, each loaded by ``load_bars`` and
    computed by ``flyer.factors.engine.compute``, yielded one by one (memory bounded by a chunk).
-3. ``update``: ``compute_range`` -> ``flyer.factors.storage.write``; without ``start`` it continues after
-   the last stored date, so a nightly run computes and appends just the new dates.
+3. ``update``: ``compute_range`` -> ``flyer.factors.storage.write`` into the folder of the set's
+   content key (``FactorSet.key(qlib_compat)``); without ``start`` it continues after the last
+   stored date, so a nightly run computes and appends just the new dates.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Iterator
 
 import polars as pl
 
+from flyer.data.store import MarketStore
 from flyer.data.universe import members
 from flyer.factors import storage
 from flyer.factors.engine import FactorSpec, as_factor_set, compute
@@ -24,7 +26,7 @@ from flyer.factors.factorset import FactorSet
 from flyer.errors import FlyerError
 
 
-def load_bars(store, factor_set: FactorSet, start: dt.date | None = None,  # noqa: ANN001
+def load_bars(store: MarketStore, factor_set: FactorSet, start: dt.date | None = None,
               end: dt.date | None = None, symbols: list[str] | None = None) -> pl.DataFrame:
     """Step 1: bars for [start, end] plus the set's lookback in trading days before ``start``."""
     lo = start
@@ -37,7 +39,7 @@ def load_bars(store, factor_set: FactorSet, start: dt.date | None = None,  # noq
     return bars.join(ind, on="symbol", how="left", maintain_order="left")
 
 
-def compute_range(store, factor_set: FactorSpec, start: dt.date | None = None,  # noqa: ANN001
+def compute_range(store: MarketStore, factor_set: FactorSpec, start: dt.date | None = None,
                   end: dt.date | None = None, *, qlib_compat: bool = False,
                   chunk_rows: int = 750_000) -> Iterator[pl.DataFrame]:
     """Step 2: factor values for trading days in [start, end], one date chunk at a time."""
@@ -58,9 +60,10 @@ def compute_range(store, factor_set: FactorSpec, start: dt.date | None = None,  
 
 @dataclass(frozen=True)
 class UpdateReport:
-    """What ``update`` did."""
+    """What ``update`` did (``key``: the content key naming the folder ``root``)."""
 
     set_name: str
+    key: str
     root: str
     dates_written: int
     rows: int
@@ -69,13 +72,14 @@ class UpdateReport:
     seconds: float
 
 
-def update(store, home: str | os.PathLike, factor_set: FactorSpec,  # noqa: ANN001
+def update(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec,
            start: dt.date | None = None, end: dt.date | None = None, *,
            qlib_compat: bool = False, chunk_rows: int = 750_000) -> UpdateReport:
     """Step 3: compute and write; ``start`` defaults to the day after the last stored date."""
     t0 = time.perf_counter()
     fs = as_factor_set(factor_set)
-    root = storage.set_root(home, fs.name)
+    root = storage.set_root(home, fs, qlib_compat)
+    storage.ensure_manifest(root, fs, qlib_compat)
     if start is None:
         have = storage.stored_dates(root)
         start = have[-1] + dt.timedelta(days=1) if have else None
@@ -90,22 +94,23 @@ def update(store, home: str | os.PathLike, factor_set: FactorSpec,  # noqa: ANN0
         rows += chunk.height
         first = first or chunk["date"].min()
         last = chunk["date"].max()
-    return UpdateReport(fs.name, str(root), n_dates, rows, first, last, time.perf_counter() - t0)
+    return UpdateReport(fs.name, fs.key(qlib_compat), str(root), n_dates, rows, first, last, time.perf_counter() - t0)
 
 
-def universe_frame(store, universe: str, start: dt.date | None,  # noqa: ANN001
+def universe_frame(store: MarketStore, universe: str, start: dt.date | None,
                    end: dt.date | None) -> pl.DataFrame | None:
     """Point-in-time ``[date, symbol]`` of ``universe`` (all | csi500 | csi300 | an index code)."""
     return members(store, universe, start, end)
 
 
-def factor_values(store, home: str | os.PathLike, factor_set: FactorSpec,  # noqa: ANN001
+def factor_values(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec,
                   start: dt.date | None = None, end: dt.date | None = None, *,
                   universe: pl.DataFrame | None = None) -> pl.DataFrame:
     """Values ``[date, symbol, <factors>]`` for [start, end]: read from storage when every
-    trading day is stored, else computed from the store (kept to ``universe`` rows if given)."""
+    trading day is stored (default mode, under the set's key), else computed from the store
+    (kept to ``universe`` rows if given)."""
     fs = as_factor_set(factor_set)
-    root = storage.set_root(home, fs.name)
+    root = storage.set_root(home, fs)
     info = store.info()
     if info["last_date"] is None:
         raise FlyerError("the market store holds no bars")
@@ -130,7 +135,7 @@ def factor_values(store, home: str | os.PathLike, factor_set: FactorSpec,  # noq
     return out.join(universe, on=["date", "symbol"], how="semi") if universe is not None else out
 
 
-def evaluate(store, home: str | os.PathLike, factor_set: FactorSpec, *,  # noqa: ANN001
+def evaluate(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec, *,
              start: dt.date | None = None, end: dt.date | None = None, universe: str = "all",
              horizon: int = 5, quantiles: int = 5):  # -> tuple[dict[str, FactorEvaluation], pl.DataFrame]
     """Evaluate a set over a universe: ``(evaluations by factor, factor values)``."""

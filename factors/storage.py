@@ -1,32 +1,79 @@
-"""Factor values on disk: Parquet partitioned by date under ``$FLYER_HOME/factors/<set>/``.
+"""Factor values on disk: Parquet partitioned by date under ``$FLYER_HOME/factors/<key>/``.
 
-Layout: ``<root>/date=YYYY-MM-DD/part.parquet`` holding ``[symbol, <factor columns>]`` for that
-date (the date lives in the folder name, hive style). Writing a date replaces only that date's
-folder (written to a temp file, then renamed), so a nightly run appends one date without
-rewriting history. Reads scan only the folders inside the requested date range.
+A folder holds the values of ONE factor set content (``FactorSet.key(qlib_compat)``: formulas,
+their names and order, the qlib-compat mode, the engine version), so values of an edited TOML or
+of the other mode never share a folder. Layout::
+
+    <home>/factors/<key>/manifest.json            # name, key, qlib_compat, engine, formulas, created
+    <home>/factors/<key>/date=YYYY-MM-DD/part.parquet   # [symbol, <factor columns>] of that date
+
+Writing a date replaces only that date's folder (written to a temp file, then renamed), so a
+nightly run appends one date without rewriting history. Reads scan only the folders inside the
+requested date range. A folder without a ``manifest.json`` (the old ``factors/<set name>/``
+layout) is never read: ``list_sets`` reports it as ``legacy``.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from flyer.errors import FlyerError
+from flyer.factors.factorset import ENGINE_VERSION, FactorSet
 
 PART = "part.parquet"
+MANIFEST = "manifest.json"
 
 
-def set_root(home: str | os.PathLike, set_name: str) -> Path:
-    """The folder of a factor set's values: ``<home>/factors/<set_name>``."""
-    return Path(home) / "factors" / set_name
+def set_root(home: str | os.PathLike, factor_set: FactorSet, qlib_compat: bool = False) -> Path:
+    """The folder of a factor set's values: ``<home>/factors/<key>``."""
+    return Path(home) / "factors" / factor_set.key(qlib_compat)
+
+
+def manifest(factor_set: FactorSet, qlib_compat: bool = False) -> dict[str, Any]:
+    """What ``manifest.json`` holds for this set and mode (``created`` is added on write)."""
+    return {"name": factor_set.name, "key": factor_set.key(qlib_compat), "qlib_compat": bool(qlib_compat),
+            "engine": ENGINE_VERSION, "formulas": factor_set.formulas()}
+
+
+def read_manifest(root: Path) -> dict[str, Any] | None:
+    """The folder's manifest, or None when it has none (old layout) or it is unreadable."""
+    try:
+        data = json.loads((root / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def ensure_manifest(root: Path, factor_set: FactorSet, qlib_compat: bool = False) -> None:
+    """Write ``manifest.json`` if absent; if present it must describe the same content."""
+    want = manifest(factor_set, qlib_compat)
+    have = read_manifest(root)
+    if have is not None:
+        formulas = have.get("formulas")
+        same = all(have.get(k) == want[k] for k in ("key", "qlib_compat", "engine")) and \
+            isinstance(formulas, dict) and list(formulas.items()) == list(want["formulas"].items())
+        if not same:
+            raise FlyerError(f"{root / MANIFEST} describes other factors than set {factor_set.name!r} "
+                             f"(key {want['key']}): the folder was edited by hand; move it away")
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({**want, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+                      indent=1)
+    tmp = root / f".{MANIFEST}.tmp{os.getpid()}"
+    tmp.write_text(text)
+    os.replace(tmp, root / MANIFEST)
 
 
 def stored_dates(root: Path) -> list[dt.date]:
-    """Dates with a stored partition, ascending."""
-    if not root.exists():
+    """Dates with a stored partition, ascending (none for a folder without a manifest)."""
+    if not (root / MANIFEST).exists():
         return []
     out = []
     for p in root.iterdir():
@@ -36,10 +83,12 @@ def stored_dates(root: Path) -> list[dt.date]:
 
 
 def write(values: pl.DataFrame, root: Path) -> int:
-    """Write ``[date, symbol, <factors>]`` into one partition per date; returns dates written."""
+    """Write ``[date, symbol, <factors>]`` into one partition per date; returns dates written.
+    The folder must have its manifest (``ensure_manifest``)."""
     if values.height == 0:
         return 0
-    root.mkdir(parents=True, exist_ok=True)
+    if not (root / MANIFEST).exists():
+        raise FlyerError(f"{root} has no {MANIFEST}: write it first (storage.ensure_manifest)")
     n = 0
     for (day,), part in values.sort("date", "symbol").group_by("date", maintain_order=True):
         folder = root / f"date={day.isoformat()}"
@@ -70,6 +119,30 @@ def read(root: Path, start: dt.date | None = None, end: dt.date | None = None,
     if symbols is not None:
         lf = lf.filter(pl.col("symbol").is_in(symbols))
     return lf.sort("date", "symbol").collect()
+
+
+@dataclass(frozen=True)
+class StoredSet:
+    """One folder under ``<home>/factors``: its manifest (None for the old layout) and dates."""
+
+    root: Path
+    manifest: dict[str, Any] | None
+    dates: tuple[dt.date, ...]
+
+    @property
+    def legacy(self) -> bool:
+        return self.manifest is None
+
+
+def list_sets(home: str | os.PathLike) -> list[StoredSet]:
+    """Every folder under ``<home>/factors`` (sorted by name, then key); old-layout folders
+    have ``manifest None`` and no dates (they are never read)."""
+    base = Path(home) / "factors"
+    if not base.exists():
+        return []
+    out = [StoredSet(p, read_manifest(p), tuple(stored_dates(p)))
+           for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(out, key=lambda s: ((s.manifest or {}).get("name", s.root.name), s.root.name))
 
 
 def remove(root: Path) -> None:

@@ -2,8 +2,9 @@
 
 Example (``nightly.toml``)::
 
-    factor_set = "alpha158"
     runs = ["3f2a9c1b7d4e"]          # one run, or several for a rank-averaged ensemble
+    # factor_set = "alpha158"        # optional check: every run must use this set (same content
+                                     # key); also what [retrain] trains on (default alpha158)
 
     [source]
     kind = "sim"                     # sim | files | akshare
@@ -65,15 +66,22 @@ class RetrainConfig:
 
 @dataclass(frozen=True)
 class NightlyConfig:
-    """Everything a nightly run depends on besides the date and the store."""
+    """Everything a nightly run depends on besides the date and the store.
 
-    factor_set: str = "alpha158"
+    ``runs``: the run ids scored each night; the factor sets the nightly computes and stores are
+    theirs (by content key). ``factor_set``: optional; when given, every run that reads factors
+    must use exactly this set (same ``FactorSet.key()``; the nightly refuses a mismatch), and
+    scheduled retraining trains on it (default ``alpha158``)."""
+
+    factor_set: str | None = None
     runs: tuple[str, ...] = ()
     source: Source = field(default_factory=SimSource)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
     def __post_init__(self) -> None:
+        if self.factor_set is not None and (not isinstance(self.factor_set, str) or not self.factor_set):
+            raise FlyerError(f"config: factor_set must be a factor set name or file, got {self.factor_set!r}")
         if self.source.kind not in SOURCE_KINDS:
             raise FlyerError(f"config: source.kind must be one of {', '.join(SOURCE_KINDS)}, got {self.source.kind!r}")
         if self.retrain.schedule not in SCHEDULES:

@@ -3,10 +3,13 @@
 For one trading day D (``run_night``), under a lock file (``flyer.lock``):
   1. ``ingest``     the source's rows for D into the store (``flyer.sources_nightly``);
   2. ``validate``   D has bars for the universe and nothing was rejected wholesale;
-  3. ``factors``    factor values for the dates after the last stored one, up to D
+  3. ``factors``    stored values of the factor sets of the runs scored in 4 (by content key),
+                    for the dates after the last stored one up to D
                     (``flyer.factors.pipeline.update``: reads only the lookback they need);
-  4. ``score``      the configured run(s) score D (``flyer.models.Run.predict``); several runs are
-                    averaged on per-date ranks; optional retraining on a schedule first;
+  4. ``score``      the configured run(s) score D from those stored values
+                    (``flyer.models.predict.predict_stored``; sequence models from bars,
+                    ``predict_day``); several runs are averaged on per-date ranks
+                    (``flyer.models.rank_average``); optional retraining on a schedule first;
   5. ``portfolio``  top-k dropout orders in lots for the next trading day from the current
                     book (last night's targets and cash, or a holdings file), via the
                     backtester's ``flyer.backtest.orders``; the resulting holdings and cash ->

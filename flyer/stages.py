@@ -44,41 +44,93 @@ def validate(night) -> None:  # noqa: ANN001
 
 # --------------------------------------------------------------------------------- factors
 def factors(night) -> None:  # noqa: ANN001
-    """Stage 3: factor values for the dates after the last stored one, through the day."""
-    from flyer.factors.library import load
+    """Stage 3: stored factor values, for the dates after the last stored one through the day,
+    of exactly the sets the score stage reads: those of the runs it scores (and of scheduled
+    retraining), each under its content key."""
     from flyer.factors.pipeline import update
 
-    rep = update(night.store, night.home, load(night.config.factor_set), end=night.date)
-    night.note(f"factors {rep.set_name}: {rep.dates_written} date(s) computed in {rep.seconds:.1f}s")
+    sets = _stored_sets(night)
+    if not sets:
+        night.note("no run scores from stored factor values: nothing to compute")
+        return
+    for key, fs in sets.items():
+        rep = update(night.store, night.home, fs, end=night.date)
+        night.note(f"factors {fs.name} ({key}): {rep.dates_written} date(s) computed in {rep.seconds:.1f}s")
+
+
+def _configured_runs(night) -> list:  # noqa: ANN001 - -> list[flyer.models.Run]
+    """The configured runs, checked against ``factor_set`` when the config names one."""
+    from flyer.models import load_run
+    from flyer.models.config import NO_FACTORS
+
+    runs = [load_run(night.home, rid) for rid in night.config.runs]
+    if night.config.factor_set is not None:
+        from flyer.models.features import resolve
+
+        want = resolve(night.config.factor_set)
+        for run in runs:
+            key = run.config.data.factor_key
+            if key != NO_FACTORS and key != want.key:
+                raise FlyerError(f"config: factor_set {night.config.factor_set!r} (key {want.key}) is not the "
+                                 f"factor set of run {run.id} ({run.config.data.factors!r}, key {key}): "
+                                 "drop factor_set or score runs trained on it")
+    return runs
+
+
+def _stored_sets(night) -> dict:  # noqa: ANN001 - -> dict[key, FactorSet]
+    """``{content key: FactorSet}`` the score stage will read from storage."""
+    from flyer.models.predict import stored_set
+
+    sets = {}
+    for fs in [stored_set(run)[0] for run in _configured_runs(night)] + [_retrain_set(night)]:
+        if fs is not None:
+            sets[fs.key()] = fs
+    return sets
 
 
 # ----------------------------------------------------------------------------------- score
 def score(night) -> None:  # noqa: ANN001
-    """Stage 4: scores for the day from the configured runs (rank-averaged when several)."""
-    from flyer.models import load_run
+    """Stage 4: scores for the day from the configured runs (rank-averaged when several,
+    ``flyer.models.rank_average``): tabular runs from the factor values the factors stage
+    stored, sequence models (and runs whose features are not stored) from bars."""
+    from flyer.models import predict_day, rank_average
+    from flyer.models.predict import predict_stored, stored_set
 
-    run_ids = list(night.config.runs) + _retrained(night)
-    if not run_ids:
+    runs = _configured_runs(night) + _retrained(night)
+    if not runs:
         raise FlyerError("no model run configured: set runs = [\"<id>\"] in the config (see `flyer runs`) "
                          "or [retrain] schedule = \"monthly\"")
-    parts = []
-    for rid in run_ids:
-        s = load_run(night.home, rid).predict(night.store, night.date)
-        parts.append(s.with_columns(pl.col("score").rank("average").truediv(pl.len()).alias("score"),
-                                    pl.lit(rid).alias("run")))
-    scores = (pl.concat(parts).group_by("date", "symbol").agg(pl.col("score").mean())
-              .sort("score", "symbol", descending=[True, False]))
-
+    parts, from_bars = [], 0
+    for run in runs:
+        fs, why = stored_set(run)
+        if fs is not None:
+            parts.append(predict_stored(run, night.store, night.home, night.date))
+        else:
+            night.note(f"run {run.id}: {why}: scored from bars")
+            parts.append(predict_day(run, night.store, night.date))
+            from_bars += 1
+    scores = rank_average(parts).sort("score", "symbol", descending=[True, False])
     atomic_write(scores, night.outdir / "scores.parquet")
-    night.note(f"scored {scores.height} stocks with {len(run_ids)} run(s)")
+    night.note(f"scored {scores.height} stocks with {len(runs)} run(s) "
+               f"({len(runs) - from_bars} from stored factor values, {from_bars} from bars)")
 
 
-def _retrained(night) -> list[str]:  # noqa: ANN001
-    """Run ids from scheduled retraining (``[retrain] schedule = "monthly"``): the first night
-    of each month trains a new run on a rolling window that ends ``horizon`` days before the
-    night; the other nights reuse it. The run id is the config's content hash, so a rerun of a
-    failed night trains the same run again."""
-    from flyer.models import make_config, train
+def _retrain_set(night):  # noqa: ANN001, ANN202 - -> FactorSet | None
+    """The factor set scheduled retraining trains a tabular model on (None: no retraining, or
+    a sequence model)."""
+    from flyer.models.config import SEQ_KINDS
+    from flyer.models.features import resolve
+
+    if night.config.retrain.schedule == "never" or night.config.retrain.model in SEQ_KINDS:
+        return None
+    return resolve(night.config.factor_set or "alpha158").factor_set
+
+
+def _retrained(night) -> list:  # noqa: ANN001 - -> list[flyer.models.Run]
+    """The run of scheduled retraining: the first night of each month trains it, the other
+    nights reuse it (``retrained_run.json``). The run id is the config's content hash, so a
+    rerun of a failed night finds the run already saved and reuses it."""
+    from flyer.models import load_run, make_config, train
 
     cfg = night.config.retrain
     if cfg.schedule == "never":
@@ -88,16 +140,16 @@ def _retrained(night) -> list[str]:  # noqa: ANN001
     if marker.exists():
         last = json.loads(marker.read_text())
         if last.get("month") == month:
-            return [last["run"]]
+            return [load_run(night.home, last["run"])]
     pad = dt.timedelta(days=10)  # keeps every label (t+1..t+2 closes) inside its window
     valid_start = night.date - dt.timedelta(days=30 * cfg.valid_months)
     train_start = valid_start - dt.timedelta(days=365 * cfg.train_years)
     mc = make_config(cfg.model, train=(train_start, valid_start - pad), valid=(valid_start, night.date - pad),
-                     test=None, factors=night.config.factor_set)
+                     test=None, factors=night.config.factor_set or "alpha158")
     run = train(night.store, mc, home=night.home)
     atomic_text(json.dumps({"month": month, "run": run.id}), marker)
-    night.note(f"retrained {cfg.model} run {run.id}")
-    return [run.id]
+    night.note(f"{'reused' if run.reused else 'retrained'} {cfg.model} run {run.id}")
+    return [run]
 
 
 # ------------------------------------------------------------------------------- portfolio

@@ -1,9 +1,11 @@
-"""Frozen, JSON-serialisable configs of a training run; their content hash names the run.
+"""Frozen, hashable, JSON-serialisable configs of a training run; their content hash names the run.
 
 A ``TrainConfig`` holds a ``DataConfig`` (features, label, universe, processors), a
 ``SplitConfig`` (fixed or walk-forward date ranges) and a ``ModelConfig`` (model kind, loss,
-hyper-parameters). ``config_id`` is the first 12 hex digits of the sha256 of the canonical JSON
-(sorted keys, no spaces), so the same config always names the same run folder.
+hyper-parameters as a frozen ``Params`` mapping). ``config_id`` is the first 12 hex digits of
+the sha256 of the canonical JSON of ``identity(cfg)``: the whole config with the factor set
+entering through its content key (``DataConfig.factor_key``), not its name or path. So the same
+content always names the same run folder, and an edited formula file names a new one.
 """
 from __future__ import annotations
 
@@ -12,16 +14,19 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 from flyer.data.universe import UNIVERSES  # noqa: F401 - the universe names models accept
 from flyer.errors import FlyerError
+from flyer.models.features import resolve
 
 MODEL_KINDS = ("lgbm", "linear", "mlp", "gru", "lstm", "transformer")
 SEQ_KINDS = ("gru", "lstm", "transformer")
 TORCH_KINDS = ("mlp", "gru", "lstm", "transformer")
 
 DateRange = tuple[dt.date, dt.date]
+#: ``DataConfig.factor_key`` of a model that reads no factor features (sequence models on OHLCV)
+NO_FACTORS = "none"
 
 # Per-kind default hyper-parameters; a ModelConfig stores the resolved (merged) values.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
@@ -45,11 +50,52 @@ LAMBDARANK_PARAMS = {"lambda_l1": 0.0, "lambda_l2": 1.0, "learning_rate": 0.05, 
                      "max_depth": -1, "min_data_in_leaf": 100}
 
 
+class Params(Mapping[str, Any]):
+    """Hyper-parameters: an immutable, hashable mapping (keys sorted; list values become tuples).
+    Compares equal to a dict with the same items."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | None = None) -> None:
+        frozen = {str(k): tuple(v) if isinstance(v, list) else v for k, v in dict(items or {}).items()}
+        self._items: tuple[tuple[str, Any], ...] = tuple(sorted(frozen.items()))
+
+    def __getitem__(self, key: str) -> Any:
+        for k, v in self._items:
+            if k == key:
+                return v
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self._items) == dict(other.items())
+
+    def __repr__(self) -> str:
+        return f"Params({dict(self._items)!r})"
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        return Params, (dict(self._items),)
+
+    def __deepcopy__(self, memo: dict) -> Params:
+        return self
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Features, label, universe and processors.
 
-    * ``factors``: factor set name (``alpha158``, ... or a built-in of ``flyer.models.features``).
+    * ``factors``: factor set name or file (``alpha158``, ``my.toml``, or a built-in of
+      ``flyer.models.features`` such as ``basic``): a label, resolved by ``make_config``.
+    * ``factor_key``: the content key of that set (``flyer.models.features.FeatureSpec.key``;
+      ``none`` when the model reads no factors). The run id hashes this, not ``factors``.
     * label: ``price[t+1+h] / price[t+1] - 1`` on back-adjusted prices, ``h = label_horizon``.
     * ``feature_norm``: ``robust_pooled`` (qlib RobustZScoreNorm: median/MAD pooled over the
       fit period), ``robust_date`` (per-date median/MAD), ``zscore_date`` or ``none``; z-scores
@@ -63,6 +109,7 @@ class DataConfig:
     """
 
     factors: str = "alpha158"
+    factor_key: str = ""
     universe: str = "all"
     label_horizon: int = 1
     label_price: str = "close"
@@ -100,7 +147,11 @@ class ModelConfig:
 
     kind: str = "lgbm"
     objective: str = "regression"
-    params: dict[str, Any] = field(default_factory=dict)
+    params: Params = field(default_factory=Params)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, Params):
+            object.__setattr__(self, "params", Params(self.params))
 
 
 @dataclass(frozen=True)
@@ -135,9 +186,25 @@ def make_config(model: str, train: DateRange, valid: DateRange, test: DateRange 
     merged = {**DEFAULT_PARAMS[model], **rank, **(params or {})}
     cfg = TrainConfig(DataConfig(**data),
                       SplitConfig(train, valid, test, walk_forward, retrain_months, window),
-                      ModelConfig(model, objective, merged), seed)
+                      ModelConfig(model, objective, Params(merged)), seed)
     validate(cfg)
-    return cfg
+    return with_factor_key(cfg)
+
+
+def reads_factors(cfg: TrainConfig) -> bool:
+    """False for sequence models on OHLCV windows (they read no factor values)."""
+    return not (cfg.model.kind in SEQ_KINDS and cfg.data.seq_input == "ohlcv")
+
+
+def with_factor_key(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with ``data.factor_key`` set to the current content key of ``data.factors``;
+    raises ``FlyerError`` when a key is already set and the set's content has changed since."""
+    key = resolve(cfg.data.factors).key if reads_factors(cfg) else NO_FACTORS
+    if cfg.data.factor_key and cfg.data.factor_key != key:
+        raise FlyerError(f"factor set {cfg.data.factors!r} changed since this config was made "
+                         f"(key {cfg.data.factor_key} -> {key}): make the config again")
+    return cfg if cfg.data.factor_key == key else dataclasses.replace(
+        cfg, data=dataclasses.replace(cfg.data, factor_key=key))
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -176,18 +243,28 @@ def to_dict(cfg: TrainConfig) -> dict[str, Any]:
             return x.isoformat()
         if isinstance(x, (list, tuple)):
             return [conv(v) for v in x]
-        if isinstance(x, dict):
+        if isinstance(x, Mapping):
             return {k: conv(v) for k, v in x.items()}
         return x
     return conv(dataclasses.asdict(cfg))
 
 
+def identity(d: dict[str, Any]) -> dict[str, Any]:
+    """What the run id hashes, from a ``to_dict`` form: everything except the factor set's
+    label ``data.factors`` (its content enters through ``data.factor_key``)."""
+    return {**d, "data": {k: v for k, v in d["data"].items() if k != "factors"}}
+
+
 def canonical_json(cfg: TrainConfig) -> str:
-    return json.dumps(to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    """Sorted-key, no-space JSON of ``identity(to_dict(cfg))``."""
+    return json.dumps(identity(to_dict(cfg)), sort_keys=True, separators=(",", ":"))
 
 
 def config_id(cfg: TrainConfig) -> str:
-    """First 12 hex digits of sha256 of the canonical JSON."""
+    """First 12 hex digits of sha256 of the canonical JSON; the config must carry its factor
+    key (``make_config`` / ``with_factor_key`` set it)."""
+    if not cfg.data.factor_key:
+        raise FlyerError("the config has no factor key: build it with make_config (or with_factor_key)")
     return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:12]
 
 

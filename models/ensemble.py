@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,17 +19,24 @@ import polars as pl
 
 from flyer.errors import FlyerError
 from flyer.models import metrics
-from flyer.models.runs import Run, runs_dir
+from flyer.models.runs import Home, Run, runs_dir
 
 
 def _pct_rank(col: str = "score") -> pl.Expr:
+    """Per date: rank (1 = lowest, ties get their average rank) / number of non-null values,
+    so in (0, 1], the highest score 1.0; null stays null."""
     return (pl.col(col).rank("average").over("date") / pl.col(col).count().over("date")).cast(pl.Float64)
 
 
 def rank_average(frames: Sequence[pl.DataFrame], weights: Sequence[float] | None = None) -> pl.DataFrame:
-    """Per date, each frame's score becomes its percentile rank (ties averaged); the ensemble
-    score is the weighted mean of the ranks a stock has (a stock missing from a run averages
-    over the others). Frames: ``[date, symbol, score]``."""
+    """The rank ensemble of score frames ``[date, symbol, score]`` -> ``[date, symbol, score]``
+    sorted by (date, symbol), score Float64 in (0, 1].
+
+    Per date and frame, a score becomes ``rank / n``: its rank among that frame's non-null
+    scores of the date (1 = lowest; ties get the average of their ranks) divided by the number
+    ``n`` of those non-null scores. A stock's ensemble score is the weighted mean (``weights``,
+    default equal) of the ranks it has; a stock missing (or null) in a frame averages over the
+    others. This is the one rank average: the nightly ``score`` stage uses it too."""
     if not frames:
         raise FlyerError("rank_average needs at least one score frame")
     w = list(weights) if weights is not None else [1.0] * len(frames)
@@ -70,19 +79,34 @@ def stack(runs: Sequence[Run], target: int = 0, alpha: float = 1.0) -> tuple[pl.
     return pl.concat(out).sort("date", "symbol"), weights
 
 
-def save_combined(home, kind: str, runs: Sequence[Run], scores: pl.DataFrame,
+def save_combined(home: Home, kind: str, runs: Sequence[Run], scores: pl.DataFrame,
                   extra: dict[str, Any] | None = None) -> Path:
     """Write a combined run (``ensemble`` or ``stack``) folder: config, predictions, metrics
     (against the first run's labels). Returns the folder; its name is the content hash."""
-    cfg = {"kind": kind, "runs": [r.id for r in runs], **(extra or {})}
+    cfg = json.loads(json.dumps({"kind": kind, "runs": [r.id for r in runs], **(extra or {})}))
     rid = hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
     path = runs_dir(home) / rid
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        try:
+            have = json.loads((path / "config.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            have = None
+        if have != cfg:
+            raise FlyerError(f"run folder {path} holds a different config than combined run {rid}; "
+                             "not overwriting it: move the folder away")
+    tmp = path.with_name(f".{rid}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     labels = runs[0].oos().select("date", "symbol", "label")
     met = {"test": metrics.summary(scores.join(labels, on=["date", "symbol"], how="left"), target=None)}
-    (path / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
-    (path / "metrics.json").write_text(json.dumps(met, indent=1, sort_keys=True))
-    (path / "meta.json").write_text(json.dumps({
+    (tmp / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
+    (tmp / "metrics.json").write_text(json.dumps(met, indent=1, sort_keys=True))
+    (tmp / "meta.json").write_text(json.dumps({
         "id": rid, "model": kind, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
-    scores.select("date", "symbol", pl.col("score").cast(pl.Float64)).write_parquet(path / "predictions.parquet")
+    scores.select("date", "symbol", pl.col("score").cast(pl.Float64)).write_parquet(tmp / "predictions.parquet")
+    old = path.with_name(f".{rid}.old{os.getpid()}")
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
     return path

@@ -1,8 +1,11 @@
 """Feature frames, labels and universes: the inputs a dataset is assembled from.
 
-* ``compute_features(bars, name)`` -> ``[date, symbol, f1..fn]``: a built-in set (``BUILTIN``,
-  plain polars, full windows only: warm-up rows are null) or a set of the factor engine
-  (``flyer.factors.compute(bars, factors.library.load(name))``).
+* ``resolve(name)`` -> ``FeatureSpec``: what a feature set name stands for, with its content
+  ``key`` (the factor set's ``FactorSet.key()``, or a hash of the built-in's name and version).
+  A run saves its spec (``to_json``) and scores later days from it, not from the name.
+* ``compute_features(bars, name_or_spec)`` -> ``[date, symbol, f1..fn]``: a built-in set
+  (``BUILTIN``, plain polars, full windows only: warm-up rows are null) or a set of the factor
+  engine (``flyer.factors.compute(bars, spec.factor_set)``).
 * ``compute_label(bars, horizon, price)`` -> ``[date, symbol, label]``: ``p[t+1+h]/p[t+1] - 1``
   on back-adjusted prices (qlib's ``Ref($close,-2)/Ref($close,-1)-1`` for h=1); null where a
   future price is missing.
@@ -12,13 +15,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import polars as pl
 
 from flyer.data.returns import forward_returns
 from flyer.data.universe import members
 from flyer.errors import FlyerError
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
+    from flyer.factors.factorset import FactorSet
 
 SEQ_FIELDS = ("open", "high", "low", "close", "vwap", "volume")
 
@@ -44,61 +54,111 @@ def _basic(bars: pl.DataFrame) -> pl.DataFrame:
 
 BUILTIN: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {"basic": _basic}
 BUILTIN_LOOKBACK = {"basic": 21}
+BUILTIN_COLUMNS = {"basic": ("ret1", "ret5", "ret20", "vol20", "range1", "ma20", "vratio20")}
+#: bump when a built-in set's values change (it is part of the built-ins' content key)
+BUILTIN_VERSION = 1
 
 
-def _factor_set(name: str):
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What a run's feature columns are computed from: a factor-engine set (``factor_set``) or
+    a built-in polars set (``factor_set`` None; ``name`` like ``basic`` or ``basic:ret20,vol20``)."""
+
+    name: str
+    factor_set: FactorSet | None = None
+
+    @property
+    def key(self) -> str:
+        """Content key (12 hex): ``FactorSet.key()`` (default mode), or for a built-in the hash
+        of its canonical name and ``BUILTIN_VERSION``."""
+        if self.factor_set is not None:
+            return self.factor_set.key()
+        blob = json.dumps({"builtin": self.name, "version": BUILTIN_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def lookback(self) -> int:
+        """Trading days of history the set needs before its first full value."""
+        if self.factor_set is None:
+            return BUILTIN_LOOKBACK[self.name.partition(":")[0]]
+        return int(self.factor_set.lookback)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{name, key, builtin, formulas}`` (what a run folder's ``factors.json`` holds);
+        ``formulas`` as ordered ``[name, formula]`` pairs (the order is part of the key)."""
+        formulas = [[n, str(e)] for n, e in self.factor_set] if self.factor_set is not None else None
+        return {"name": self.name, "key": self.key, "builtin": self.factor_set is None, "formulas": formulas}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FeatureSpec:
+        """Inverse of ``to_json``; raises ``FlyerError`` when the content no longer hashes to
+        its ``key`` (edited by hand, or saved by another engine version)."""
+        if d.get("builtin"):
+            spec = resolve(d["name"])
+        else:
+            from flyer.factors.factorset import FactorSet
+
+            spec = cls(d["name"], FactorSet.from_formulas(d["name"], dict(d.get("formulas") or [])))
+        if spec.key != d.get("key"):
+            raise FlyerError(f"feature set {d.get('name')!r}: its formulas hash to {spec.key}, not the saved "
+                             f"key {d.get('key')} (edited, or saved by another factor engine version)")
+        return spec
+
+
+def resolve(name: str) -> FeatureSpec:
+    """The ``FeatureSpec`` a feature set name stands for: a built-in (``basic[:cols]``), a
+    library set (``alpha158``, ...) or a TOML/YAML formula file (read now)."""
+    base, _, subset = name.partition(":")
+    if base in BUILTIN:
+        cols = [c.strip() for c in subset.split(",") if c.strip()]
+        unknown = [c for c in cols if c not in BUILTIN_COLUMNS[base]]
+        if unknown:
+            raise FlyerError(f"factor set {base!r} has no column(s) {', '.join(unknown)}")
+        return FeatureSpec(f"{base}:{','.join(cols)}" if cols else base)
+    from flyer.factors import library
+
     try:
-        from flyer.factors import library
-    except ImportError as exc:
-        raise FlyerError(f"factor set {name!r} needs the factors package ({exc})") from exc
-    try:
-        return library.load(name)
+        return FeatureSpec(name, library.load(name))
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise FlyerError(f"unknown factor set {name!r}: {exc}".splitlines()[0]) from exc
 
 
 def feature_lookback(name: str) -> int:
-    """Trading days of history the set needs before its first full value."""
-    base = name.partition(":")[0]
-    if base in BUILTIN:
-        return BUILTIN_LOOKBACK[base]
-    return int(_factor_set(name).lookback)
+    """Trading days of history the set ``name`` needs before its first full value."""
+    return resolve(name).lookback
 
 
-def compute_features(bars: pl.DataFrame, name: str, keep: pl.DataFrame | None = None,
+def compute_features(bars: pl.DataFrame, spec: str | FeatureSpec, keep: pl.DataFrame | None = None,
                      chunk_rows: int = 1_000_000) -> pl.DataFrame:
-    """Feature frame ``[date, symbol, f...]`` (Float32) for factor set ``name``.
+    """Feature frame ``[date, symbol, f...]`` (Float32) for a feature set (name or spec).
 
     ``bars`` as ``MarketStore.bars(adjust=True)``. Infinite values become null. A built-in set
     takes a column subset as ``name:col1,col2`` (e.g. ``basic:ret20,vol20``). ``keep``
     ``[date, symbol]``: only these rows are returned (factor sets are then computed in date
     chunks of about ``chunk_rows`` rows, each cut to ``keep`` at once, to bound memory).
     """
-    base, _, subset = name.partition(":")
-    if base in BUILTIN:
+    spec = resolve(spec) if isinstance(spec, str) else spec
+    if spec.factor_set is None:
+        base, _, subset = spec.name.partition(":")
         df = BUILTIN[base](bars)
         if subset:
-            cols = [c.strip() for c in subset.split(",") if c.strip()]
-            unknown = [c for c in cols if c not in df.columns or c in ("date", "symbol")]
-            if unknown:
-                raise FlyerError(f"factor set {base!r} has no column(s) {', '.join(unknown)}")
-            df = df.select("date", "symbol", *cols)
+            df = df.select("date", "symbol", *subset.split(","))
     else:
         from flyer import factors
 
-        fs = _factor_set(name)
+        fs = spec.factor_set
         if keep is None or bars.height <= chunk_rows:
             df = factors.compute(bars, fs)
         else:
-            parts = [_clean(c).join(keep, on=["date", "symbol"], how="semi")
+            parts = [clean(c).join(keep, on=["date", "symbol"], how="semi")
                      for c in factors.compute_chunks(bars, fs, chunk_rows=chunk_rows)]
             return pl.concat(parts).sort("symbol", "date")
     if keep is not None:
         df = df.join(keep, on=["date", "symbol"], how="semi")
-    return _clean(df)
+    return clean(df)
 
 
-def _clean(df: pl.DataFrame) -> pl.DataFrame:
+def clean(df: pl.DataFrame) -> pl.DataFrame:
     """Features as Float32 with +-inf and NaN as null, columns ``date, symbol, f...``."""
     feats = [c for c in df.columns if c not in ("date", "symbol")]
     return df.with_columns(
@@ -115,7 +175,7 @@ def compute_label(bars: pl.DataFrame, horizon: int = 1, price: str = "close") ->
     return forward_returns(bars, (horizon,), price, names=("label",))
 
 
-def universe_mask(store, universe: str, start: dt.date, end: dt.date) -> pl.DataFrame | None:
+def universe_mask(store: MarketStore, universe: str, start: dt.date, end: dt.date) -> pl.DataFrame | None:
     """Point-in-time ``[date, symbol]`` members of the universe's index, or None for ``all``."""
     return members(store, universe, start, end)
 

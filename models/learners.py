@@ -4,7 +4,7 @@
   date with integer relevance grades from per-date label quantiles; early stopping on valid.
 * ``RidgeLearner``: closed-form ridge regression with intercept (the linear baseline).
 * Torch learners (MLP, GRU, LSTM, Transformer) live in ``flyer.models.torch_learner``.
-All predict date by date (``predict_split``) so that scoring one day reproduces the run exactly.
+All implement ``flyer.models.learner.Learner``; ``flyer.models.registry`` maps kinds to classes.
 """
 from __future__ import annotations
 
@@ -14,40 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from flyer.models.config import TrainConfig
 from flyer.models.dataset import FoldData, Panel, Split
-
-
-class Learner:
-    """Interface: ``fit(fd, panel)``, ``predict_rows(x, panel, rows)``, ``save(path)``, ``load``."""
-
-    suffix = ".bin"
-
-    def __init__(self, cfg: TrainConfig, threads: int = 0) -> None:
-        self.cfg = cfg
-        self.params = dict(cfg.model.params)
-        self.threads = threads
-        self.info: dict[str, Any] = {}
-
-    def fit(self, fd: FoldData, panel: Panel) -> None:
-        raise NotImplementedError
-
-    def predict_rows(self, x: np.ndarray, panel: Panel, rows: np.ndarray, state: dict[str, Any]) -> np.ndarray:
-        """Scores of panel ``rows`` (all of one date) from the processed matrix ``x``."""
-        raise NotImplementedError
-
-    def save(self, path: Path) -> None:
-        raise NotImplementedError
-
-    def load(self, path: Path, n_features: int) -> None:
-        raise NotImplementedError
-
-    def predict_split(self, x: np.ndarray, panel: Panel, split: Split, state: dict[str, Any]) -> np.ndarray:
-        """Scores of every sample of ``split``, computed one date at a time (float32)."""
-        out = np.empty(split.n, dtype=np.float32)
-        for a, b in zip(split.offsets[:-1], split.offsets[1:]):
-            out[a:b] = self.predict_rows(x, panel, split.rows[a:b], state)
-        return out
+from flyer.models.learner import Learner
 
 
 def quantile_grades(target: np.ndarray, offsets: np.ndarray, grades: int) -> np.ndarray:
@@ -135,14 +103,3 @@ class RidgeLearner(Learner):
         d = json.loads(path.read_text())
         self.coef = np.asarray(d["coef"], dtype=np.float32)
         self.intercept = np.float32(d["intercept"])
-
-
-def make_learner(cfg: TrainConfig, threads: int = 0) -> Learner:
-    """The learner for ``cfg.model.kind``."""
-    kind = cfg.model.kind
-    if kind == "lgbm":
-        return LGBMLearner(cfg, threads)
-    if kind == "linear":
-        return RidgeLearner(cfg, threads)
-    from flyer.models.torch_learner import TorchLearner
-    return TorchLearner(cfg, threads)

@@ -6,26 +6,32 @@
 2. ``fit_folds`` builds the ``dataset.Panel`` once, cuts the folds (``splits.make_folds``,
    embargo included), and per fold fits processors + learner on train (early stopping on
    valid) and scores train, valid and test.
-3. ``train`` stitches the folds' test scores into one out-of-sample series, computes the
-   metrics per split and writes the run (``runs.save_run``).
+3. ``train`` reuses the saved run of the same config (``runs.find_run``; ``force`` retrains),
+   else stitches the folds' test scores into one out-of-sample series, computes the metrics
+   per split and writes the run (``runs.save_run``).
+
+``inputs_from_values`` is step 1 for one day from stored factor values instead of bars (the
+nightly's score stage; ``flyer.models.predict.predict_values``).
 """
 from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import polars as pl
 
+from flyer.data.store import MarketStore
 from flyer.errors import FlyerError
 from flyer.models import metrics
-from flyer.models.config import SEQ_KINDS, TrainConfig, validate
-from flyer.models.dataset import FoldData, Panel, Split, build_panel, prepare_fold
-from flyer.models.features import compute_features, compute_label, feature_lookback, universe_mask
-from flyer.models.learners import Learner, make_learner
-from flyer.models.splits import Fold, make_folds
+from flyer.models.config import SEQ_KINDS, TrainConfig, reads_factors, validate, with_factor_key
+from flyer.models.dataset import Panel, Split, build_panel, prepare_fold
+from flyer.models.features import FeatureSpec, clean, compute_features, compute_label, resolve, universe_mask
+from flyer.models.registry import make_learner
+from flyer.models.runs import FoldResult, Home, Run, find_run, save_run
+from flyer.models.splits import make_folds
 
 
 @dataclass
@@ -39,15 +45,7 @@ class Inputs:
     days: list[dt.date]
 
 
-@dataclass
-class FoldResult:
-    fold: Fold
-    learner: Learner
-    state: dict[str, Any]
-    scores: dict[str, pl.DataFrame] = field(default_factory=dict)  # split -> [date, symbol, score, label, target]
-
-
-def shift_days(store, day: dt.date, n: int) -> dt.date:
+def shift_days(store: MarketStore, day: dt.date, n: int) -> dt.date:
     """The trading day ``n`` trading days before (n > 0) or after (n < 0) ``day`` (clamped)."""
     if n >= 0:
         cal = store.calendar(None, day)
@@ -56,19 +54,33 @@ def shift_days(store, day: dt.date, n: int) -> dt.date:
     return cal[min(cal.len() - 1, -n)] if cal.len() else day
 
 
-def needed_lookback(cfg: TrainConfig) -> int:
+def current_spec(cfg: TrainConfig) -> FeatureSpec | None:
+    """The feature set ``cfg.data.factors`` names now (None for a model that reads no factors);
+    a ``FlyerError`` when its content no longer matches ``cfg.data.factor_key``."""
+    if not reads_factors(cfg):
+        return None
+    spec = resolve(cfg.data.factors)
+    if cfg.data.factor_key and spec.key != cfg.data.factor_key:
+        raise FlyerError(f"factor set {cfg.data.factors!r} changed since the config was made "
+                         f"(key {cfg.data.factor_key} -> {spec.key})")
+    return spec
+
+
+def needed_lookback(cfg: TrainConfig, spec: FeatureSpec | None = None) -> int:
     """Trading days of history before the first sample: the feature lookback, plus the window
     length for sequence models (OHLCV windows need no factor lookback)."""
-    if cfg.model.kind in SEQ_KINDS:
-        if cfg.data.seq_input == "ohlcv":
-            return cfg.data.seq_len + 1
-        return (cfg.data.lookback or feature_lookback(cfg.data.factors) + 5) + cfg.data.seq_len
-    return cfg.data.lookback or feature_lookback(cfg.data.factors) + 5
+    if not reads_factors(cfg):
+        return cfg.data.seq_len + 1
+    base = cfg.data.lookback or (spec or resolve(cfg.data.factors)).lookback + 5
+    return base + (cfg.data.seq_len if cfg.model.kind in SEQ_KINDS else 0)
 
 
-def load_inputs(store, cfg: TrainConfig, start: dt.date, end: dt.date, with_label: bool = True) -> Inputs:
-    """Bars and derived frames for samples dated in [start, end]."""
-    first = shift_days(store, start, needed_lookback(cfg))
+def load_inputs(store: MarketStore, cfg: TrainConfig, start: dt.date, end: dt.date, with_label: bool = True,
+                spec: FeatureSpec | None = None) -> Inputs:
+    """Bars and derived frames for samples dated in [start, end]; features from ``spec``
+    (default: ``current_spec(cfg)``)."""
+    spec = spec if spec is not None else current_spec(cfg)
+    first = shift_days(store, start, needed_lookback(cfg, spec))
     last = shift_days(store, end, -(cfg.data.label_horizon + 2)) if with_label else end
     universe = universe_mask(store, cfg.data.universe, start, end)
     symbols = universe["symbol"].unique().sort().to_list() if universe is not None else None
@@ -77,17 +89,35 @@ def load_inputs(store, cfg: TrainConfig, start: dt.date, end: dt.date, with_labe
         raise FlyerError(f"no bars in the store between {first} and {last}")
     bars = bars.join(store.instruments().select("symbol", "industry"), on="symbol", how="left",
                      maintain_order="left")
-    if cfg.model.kind in SEQ_KINDS and cfg.data.seq_input == "ohlcv":
+    if spec is None:
         feats = bars.select("date", "symbol")  # windows of OHLCV only: no factor needed
     else:  # tabular models need feature rows of universe members only
         keep = universe if cfg.model.kind not in SEQ_KINDS else None
-        feats = compute_features(bars, cfg.data.factors, keep=keep)
+        feats = compute_features(bars, spec, keep=keep)
     if with_label:
         label = compute_label(bars, cfg.data.label_horizon, cfg.data.label_price)
     else:
         label = bars.select("date", "symbol", pl.lit(None, pl.Float32).alias("label"))
     days = store.calendar(first, last).to_list()
     return Inputs(bars, feats, label, universe, days)
+
+
+def inputs_from_values(store: MarketStore, cfg: TrainConfig, day: dt.date, values: pl.DataFrame) -> Inputs:
+    """``Inputs`` of a tabular model for samples on ``day`` from stored factor values
+    ``[date, symbol, f...]`` (as ``flyer.factors.storage.read``) instead of bars: the day's
+    bars only give the suspension flags, the universe its members."""
+    if cfg.model.kind in SEQ_KINDS:
+        raise FlyerError(f"{cfg.model.kind} models score from bars (windows), not from one day's values")
+    universe = universe_mask(store, cfg.data.universe, day, day)
+    symbols = universe["symbol"].unique().sort().to_list() if universe is not None else None
+    bars = store.bars(day, day, symbols=symbols)
+    if bars.height == 0:
+        raise FlyerError(f"no bars in the store on {day}")
+    feats = clean(values.filter(pl.col("date") == day))
+    if universe is not None:
+        feats = feats.join(universe, on=["date", "symbol"], how="semi")
+    label = bars.select("date", "symbol", pl.lit(None, pl.Float32).alias("label"))
+    return Inputs(bars, feats, label, universe, [day])
 
 
 def make_panel(inputs: Inputs, cfg: TrainConfig) -> Panel:
@@ -141,13 +171,19 @@ def fold_metrics(results: list[FoldResult]) -> dict[str, Any]:
     return out
 
 
-def train(store, cfg: TrainConfig, home=None, threads: int = 0, log: Callable[[str], None] | None = None):
-    """Train ``cfg`` on ``store`` and write the run folder; returns the ``runs.Run``."""
-    from flyer.models.runs import save_run
-
+def train(store: MarketStore, cfg: TrainConfig, home: Home = None, threads: int = 0,
+          log: Callable[[str], None] | None = None, *, force: bool = False) -> Run:
+    """Train ``cfg`` on ``store`` and write the run folder ``runs/<cfg.id>``; returns the ``Run``.
+    When that folder already holds the same config the saved run is returned with
+    ``reused=True`` and nothing is trained, unless ``force`` (then it is retrained in place)."""
     validate(cfg)
+    cfg = with_factor_key(cfg)
+    if not force and (existing := find_run(home, cfg)) is not None:
+        existing.reused = True
+        return existing
     t0 = time.perf_counter()
+    spec = current_spec(cfg)
     last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
-    inputs = load_inputs(store, cfg, cfg.split.train[0], last)
+    inputs = load_inputs(store, cfg, cfg.split.train[0], last, spec=spec)
     _, results = fit_folds(inputs, cfg, threads, log)
-    return save_run(home, cfg, results, fold_metrics(results), {"seconds": time.perf_counter() - t0})
+    return save_run(home, cfg, spec, results, fold_metrics(results), {"seconds": time.perf_counter() - t0})

@@ -1,12 +1,18 @@
 """Run folders: ``$FLYER_HOME/runs/<id>/``, where ``id`` is the config's content hash.
 
-Files: ``config.json`` (full config), ``features.json`` (feature list), ``processors.json``
-(fitted state per fold), ``folds.json`` (effective date ranges), ``model_<k>.<ext>`` (one per
-fold: LightGBM text, ridge JSON or torch state_dict), ``metrics.json`` (IC, RankIC, ICIR,
-RankICIR, MSE per split), ``predictions.parquet`` (``date, symbol, score``: the stitched
-out-of-sample scores that ``flyer backtest --run ID`` reads), ``oos.parquet`` (the same plus
-fold, label and target), ``valid_predictions.parquet`` (fold, date, symbol, score, label) and
-``meta.json`` (time, seconds, device).
+Files: ``config.json`` (full config; ``config_id`` of it is the folder name), ``factors.json``
+(the feature set's name, content key and formulas: later days are scored from these, not from
+the file the name points at), ``features.json`` (feature list), ``processors.json`` (fitted
+state per fold), ``folds.json`` (effective date ranges), ``model_<k>.<ext>`` (one per fold:
+LightGBM text, ridge JSON or torch state_dict), ``metrics.json`` (IC, RankIC, ICIR, RankICIR,
+MSE per split), ``predictions.parquet`` (``date, symbol, score``: the stitched out-of-sample
+scores that ``flyer backtest --run ID`` reads), ``oos.parquet`` (the same plus fold, label and
+target), ``valid_predictions.parquet`` (fold, date, symbol, score, label) and ``meta.json``
+(id, created, seconds, device).
+
+A folder is only ever replaced by a run of the same config (``save_run`` checks its
+``config.json``), and opened only when its ``config.json`` still hashes to its name.
+Scoring a day lives in ``flyer.models.predict`` (it imports this module, never the reverse).
 """
 from __future__ import annotations
 
@@ -23,10 +29,28 @@ import polars as pl
 
 from flyer.data.store import flyer_home
 from flyer.errors import FlyerError
-from flyer.models.config import TrainConfig, from_dict, to_dict
+from flyer.models.config import TrainConfig, config_id, from_dict, identity, to_dict
+from flyer.models.features import FeatureSpec
+from flyer.models.registry import make_learner
+
+from flyer.models.learner import Learner
+from flyer.models.splits import Fold
+
+Home = str | os.PathLike | None
 
 
-def runs_dir(home: str | os.PathLike | None = None) -> Path:
+@dataclass
+class FoldResult:
+    """One fitted fold as ``save_run`` writes it: the learner, its fitted processor state and
+    its scores per split (``train``/``valid``/``test`` -> ``[date, symbol, score, label, target]``)."""
+
+    fold: Fold
+    learner: Learner
+    state: dict[str, Any]
+    scores: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def runs_dir(home: Home = None) -> Path:
     path = flyer_home(home) / "runs"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -44,14 +68,66 @@ def _default(x: Any) -> Any:
     raise TypeError(type(x))
 
 
-def save_run(home, cfg: TrainConfig, results: list, metrics: dict[str, Any], meta: dict[str, Any]) -> "Run":
-    """Write every artefact of a trained config into ``runs/<id>/`` (replacing a previous one)."""
+def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    """Dotted path of the first field where two JSON values differ (None: equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            diff = _first_difference(a.get(k), b.get(k), f"{where}.{k}" if where else k)
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{where}: {a!r} in the folder, {b!r} now"
+
+
+def check_same_config(path: Path, cfg: TrainConfig) -> None:
+    """Raise ``FlyerError`` unless the run folder ``path`` holds ``cfg`` (same identity)."""
+    try:
+        have = json.loads((path / "config.json").read_text())
+        diff = _first_difference(identity(have), identity(to_dict(cfg)))
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        diff = "config.json missing or unreadable"
+    if diff:
+        raise FlyerError(f"run folder {path} holds a different config than run {cfg.id} ({diff}); "
+                         "not overwriting it: move the folder away")
+
+
+def find_run(home: Home, cfg: TrainConfig) -> Run | None:
+    """The saved run of exactly ``cfg``, or None; a folder of that id holding another config
+    is an error (``check_same_config``)."""
+    path = runs_dir(home) / cfg.id
+    if not path.exists():
+        return None
+    check_same_config(path, cfg)
+    return load_run(home, cfg.id)
+
+
+def save_run(home: Home, cfg: TrainConfig, spec: FeatureSpec | None, results: list[FoldResult],
+             metrics: dict[str, Any], meta: dict[str, Any]) -> Run:
+    """Write every artefact of a trained config into ``runs/<id>/``. An existing folder is
+    replaced only when it holds the same config (a retrain with ``--force``)."""
     rid = cfg.id
     final = runs_dir(home) / rid
+    if final.exists():
+        check_same_config(final, cfg)
     tmp = final.with_name(f".{rid}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    _write_artefacts(tmp, cfg, spec, results, metrics)
+    _json(tmp / "meta.json", {"id": rid, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                              "model": cfg.model.kind, "learner": [r.learner.info for r in results], **meta})
+    old = final.with_name(f".{rid}.old{os.getpid()}")
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return load_run(home, rid)
+
+
+def _write_artefacts(tmp: Path, cfg: TrainConfig, spec: FeatureSpec | None, results: list[FoldResult],
+                     metrics: dict[str, Any]) -> None:
     _json(tmp / "config.json", to_dict(cfg))
+    if spec is not None:
+        _json(tmp / "factors.json", spec.to_json())
     _json(tmp / "features.json", list(results[0].state["features"]["features"]))
     _json(tmp / "processors.json", [r.state for r in results])
     _json(tmp / "folds.json", [{"fold": r.fold.index, "train": r.fold.train, "valid": r.fold.valid,
@@ -65,18 +141,13 @@ def save_run(home, cfg: TrainConfig, results: list, metrics: dict[str, Any], met
     oos.select("date", "symbol", pl.col("score").cast(pl.Float64)).write_parquet(tmp / "predictions.parquet")
     val = pl.concat([r.scores["valid"].with_columns(pl.lit(r.fold.index, pl.Int32).alias("fold")) for r in results])
     val.select("fold", "date", "symbol", "score", "label").write_parquet(tmp / "valid_predictions.parquet")
-    info = [r.learner.info for r in results]
-    _json(tmp / "meta.json", {"id": rid, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                              "model": cfg.model.kind, "learner": info, **meta})
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    return load_run(home, rid)
 
 
 @dataclass
 class Run:
-    """A saved run. ``predictions()`` -> out-of-sample ``[date, symbol, score]``;
-    ``predict(store, date)`` scores one day with the latest fold's model and processors."""
+    """A saved run. ``predictions()`` -> out-of-sample ``[date, symbol, score]``; a day is
+    scored by ``flyer.models.predict.predict_day(run, store, day)``. ``reused``: returned by
+    ``train`` for an existing run of the same config (not retrained)."""
 
     id: str
     path: Path
@@ -84,6 +155,7 @@ class Run:
     metrics: dict[str, Any]
     features: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False
 
     def predictions(self) -> pl.DataFrame:
         return pl.read_parquet(self.path / "predictions.parquet")
@@ -100,10 +172,20 @@ class Run:
     def n_folds(self) -> int:
         return len(json.loads((self.path / "folds.json").read_text()))
 
-    def learner(self, fold: int | None = None, threads: int = 0):
-        """The fitted learner of ``fold`` (default: the last, most recent)."""
-        from flyer.models.learners import make_learner
+    def feature_spec(self) -> FeatureSpec | None:
+        """The feature set the run was trained on (from ``factors.json``), None for a model
+        that reads no factors (sequence models on OHLCV windows)."""
+        path = self.path / "factors.json"
+        if not path.exists():
+            return None
+        spec = FeatureSpec.from_json(json.loads(path.read_text()))
+        if spec.key != self.config.data.factor_key:
+            raise FlyerError(f"run {self.id}: factors.json (key {spec.key}) does not match its config "
+                             f"(factor_key {self.config.data.factor_key})")
+        return spec
 
+    def learner(self, fold: int | None = None, threads: int = 0) -> Learner:
+        """The fitted learner of ``fold`` (default: the last, most recent)."""
         k = self.n_folds() - 1 if fold is None else fold
         lr = make_learner(self.config, threads)
         files = list(self.path.glob(f"model_{k}.*"))
@@ -112,36 +194,42 @@ class Run:
         lr.load(files[0], len(self.features))
         return lr
 
-    def predict(self, store, date: dt.date | str, threads: int = 0) -> pl.DataFrame:
-        """``[date, symbol, score]`` for the universe on ``date`` (trading day), from the store."""
-        from flyer.models.predict import predict_day
 
-        day = dt.date.fromisoformat(date) if isinstance(date, str) else date
-        return predict_day(self, store, day, threads)
-
-
-def load_run(home, run_id: str) -> Run:
-    """Open ``runs/<run_id>`` (a unique prefix of the id is accepted)."""
-    base = runs_dir(home)
+def _resolve_path(base: Path, run_id: str) -> Path:
     path = base / run_id
-    if not path.is_dir():
-        hits = [p for p in base.iterdir() if p.is_dir() and p.name.startswith(run_id) and not p.name.startswith(".")]
-        if len(hits) != 1:
-            raise FlyerError(f"no run {run_id!r} under {base}" if not hits else f"run id {run_id!r} is ambiguous")
-        path = hits[0]
+    if path.is_dir():
+        return path
+    hits = [p for p in base.iterdir() if p.is_dir() and p.name.startswith(run_id) and not p.name.startswith(".")]
+    if len(hits) != 1:
+        raise FlyerError(f"no run {run_id!r} under {base}" if not hits else f"run id {run_id!r} is ambiguous")
+    return hits[0]
+
+
+def load_run(home: Home, run_id: str) -> Run:
+    """Open ``runs/<run_id>`` (a unique prefix of the id is accepted). Refused when its
+    ``config.json`` does not hash to the folder name (edited, or written by an older flyer)."""
+    path = _resolve_path(runs_dir(home), run_id)
     try:
-        cfg = json.loads((path / "config.json").read_text())
+        raw = json.loads((path / "config.json").read_text())
     except FileNotFoundError:
         raise FlyerError(f"run {path.name} has no config.json") from None
-    if "model" not in cfg or "data" not in cfg:  # combined runs (ensemble / stack)
+    if "model" not in raw or "data" not in raw:  # combined runs (ensemble / stack)
         raise FlyerError(f"run {path.name} is a combined run; read its predictions.parquet directly")
+    try:
+        cfg = from_dict(raw)
+        rid = config_id(cfg)
+    except (FlyerError, KeyError, TypeError, ValueError):
+        rid = "?"
+    if rid != path.name:
+        raise FlyerError(f"run {path.name}: its config.json hashes to {rid}, not to the folder name "
+                         "(edited by hand, or saved by an older flyer): retrain it")
     read = lambda n, d: json.loads((path / n).read_text()) if (path / n).exists() else d  # noqa: E731
-    return Run(path.name, path, from_dict(cfg), read("metrics.json", {}), read("features.json", []),
-               read("meta.json", {}))
+    return Run(path.name, path, cfg, read("metrics.json", {}), read("features.json", []), read("meta.json", {}))
 
 
-def list_runs(home=None) -> pl.DataFrame:
-    """One row per run folder: id, created, model, factors, universe, horizon, test IC/RankIC/ICIR."""
+def list_runs(home: Home = None) -> pl.DataFrame:
+    """One row per run folder, newest first: id, created (UTC ISO time), model, factors (the
+    set's name), universe, horizon, test span, walk_forward, test IC/RankIC/ICIR."""
     rows = []
     for p in sorted(runs_dir(home).iterdir()):
         if not p.is_dir() or p.name.startswith(".") or not (p / "config.json").exists():
@@ -154,8 +242,8 @@ def list_runs(home=None) -> pl.DataFrame:
         rows.append({
             "id": p.name, "created": meta.get("created", ""),
             "model": cfg["model"]["kind"] if isinstance(cfg.get("model"), dict) else cfg.get("kind", ""),
-            "factors": data.get("factors", ""), "universe": data.get("universe", ""),
-            "horizon": data.get("label_horizon"),
+            "factors": Path(data.get("factors", "")).stem if data.get("factor_key") != "none" else "-",
+            "universe": data.get("universe", ""), "horizon": data.get("label_horizon"),
             "test": ":".join(split.get("test") or []),
             "walk_forward": bool(split.get("walk_forward", False)),
             "IC": test.get("IC"), "RankIC": test.get("RankIC"), "ICIR": test.get("ICIR"),

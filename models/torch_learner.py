@@ -21,7 +21,7 @@ import torch
 from flyer.models.config import SEQ_KINDS, TrainConfig
 from flyer.models.dataset import FoldData, Panel, SequenceData, Split
 from flyer.models.device import autocast_dtype, pick_device, seed_everything
-from flyer.models.learners import Learner
+from flyer.models.learner import Learner
 from flyer.models.nets import build_net
 
 

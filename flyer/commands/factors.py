@@ -30,7 +30,8 @@ def compute_cmd(
     chunk_rows: int = typer.Option(750_000, "--chunk-rows", help="rows per computed date chunk (memory bound)"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
-    """Compute a factor set and write it under $FLYER_HOME/factors/<set>/date=YYYY-MM-DD/."""
+    """Compute a factor set and write it under $FLYER_HOME/factors/<key>/date=YYYY-MM-DD/ (key: the
+    set's content hash: formulas, names, order, --qlib-compat mode, engine version)."""
     from flyer.data.store import flyer_home
     from flyer.factors.pipeline import update
 
@@ -39,11 +40,12 @@ def compute_cmd(
         with console.status(f"computing {fs.name} ({len(fs)} factors) ..."):
             rep = update(store, flyer_home(home), fs, parse_date(start, "--start"), parse_date(end, "--end"),
                          qlib_compat=qlib_compat, chunk_rows=chunk_rows)
+    mode = ", qlib-compat" if qlib_compat else ""
     if rep.dates_written == 0:
-        console.print(f"{fs.name}: nothing to compute (already up to date in {rep.root})")
+        console.print(f"{fs.name} (key {rep.key}{mode}): nothing to compute (already up to date in {rep.root})")
         return
-    console.print(f"[green]{fs.name}[/]: {rep.dates_written:,} dates {rep.first}..{rep.last}, {rep.rows:,} rows "
-                  f"x {len(fs)} factors in {rep.seconds:.1f}s -> {rep.root}")
+    console.print(f"[green]{fs.name}[/] (key {rep.key}{mode}): {rep.dates_written:,} dates {rep.first}..{rep.last}, "
+                  f"{rep.rows:,} rows x {len(fs)} factors in {rep.seconds:.1f}s -> {rep.root}")
 
 
 @sub.command("eval")
@@ -112,10 +114,13 @@ def list_cmd(
     set_name: Optional[str] = typer.Option(None, "--set", help="show this set's factors and formulas"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
-    """List factor libraries (and stored sets), or one set's factors with lookback and formula."""
+    """List factor libraries and stored sets (name, content key, mode, dates), or one set's factors."""
     from flyer.data.store import flyer_home
     from flyer.factors import storage
+    from flyer.factors.factorset import ENGINE_VERSION
     from flyer.factors.library import load, names
+
+    from rich import box
 
     if set_name:
         fs = load(set_name)
@@ -124,18 +129,41 @@ def list_cmd(
             table.add_row(n, str(e.lookback), str(e))
         console.print(table)
         return
-    table = Table("set", "factors", "lookback", "stored dates")
-    root = flyer_home(home) / "factors"
-    stored = {p.name for p in root.iterdir() if p.is_dir()} if root.exists() else set()
-    for n in sorted(set(names()) | stored):
-        days = storage.stored_dates(root / n)
-        span = f"{len(days):,} ({days[0]}..{days[-1]})" if days else "-"
-        if n in names():
-            fs = load(n)
-            table.add_row(n, str(len(fs)), str(fs.lookback), span)
-        else:
-            table.add_row(n, "?", "?", span)
+    table = Table("set", "key", "mode", "factors", "lookback", "dates", "first", "last", box=box.SIMPLE_HEAD,
+                  show_edge=False, padding=(0, 0), title="factor sets (stored values: $FLYER_HOME/factors/<key>/)")
+    stored = storage.list_sets(flyer_home(home))
+    by_key = {st.root.name: st for st in stored if not st.legacy}
+    for n in names():
+        fs = load(n)
+        st = by_key.pop(fs.key(), None)
+        table.add_row(n, fs.key(), "default", str(len(fs)), str(fs.lookback), *_span(st.dates if st else ()))
+    for st in by_key.values():
+        m = st.manifest or {}
+        mode = "qlib-compat" if m.get("qlib_compat") else "default"
+        if m.get("engine") != ENGINE_VERSION:
+            mode += f" (stale: engine {m.get('engine')})"
+        table.add_row(str(m.get("name", "?")), st.root.name, mode, str(len(m.get("formulas") or {})),
+                      _lookback(m), *_span(st.dates))
     console.print(table)
+    legacy = [st.root.name for st in stored if st.legacy]
+    if legacy:
+        console.print(f"old layout, not read (no manifest.json; recompute, then delete): "
+                      f"{', '.join(f'factors/{n}/' for n in legacy)}")
+
+
+def _lookback(manifest: dict) -> str:
+    from flyer.factors.factorset import FactorSet
+    from flyer.factors.parser import FormulaError
+
+    try:
+        return str(FactorSet.from_formulas(str(manifest.get("name")), manifest["formulas"]).lookback)
+    except (FormulaError, KeyError, TypeError, ValueError):
+        return "?"
+
+
+def _span(days: tuple) -> tuple[str, str, str]:
+    """(count, first, last) of stored dates."""
+    return (f"{len(days):,}", str(days[0]), str(days[-1])) if days else ("-", "", "")
 
 
 def register(app: typer.Typer) -> None:

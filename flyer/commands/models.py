@@ -27,9 +27,11 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="torch models: maximum epochs"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", help="LightGBM threads (0 = all cores)"),
+    force: bool = typer.Option(False, "--force", help="retrain even when a run of the same config exists"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
-    """Train a model; writes runs/<id>/ with config, model, processors, metrics and predictions."""
+    """Train a model; writes runs/<id>/ with config, model, processors, metrics and predictions.
+    The id hashes the whole config (factor set content included): the same config reuses its run."""
     from flyer.models.config import TORCH_KINDS, make_config
     from flyer.models.pipeline import train as train_run
 
@@ -42,8 +44,11 @@ def train(
                              factors=factors, universe=universe, label_horizon=label_horizon)
     with open_store(home, read_only=True, must_exist=True) as store:
         with console.status(f"training {model} on {factors} ({universe}) ..."):
-            run = train_run(store, cfg, home=home, threads=threads, log=console.print)
-    console.print(f"[green]run {run.id}[/] -> {run.path}")
+            run = train_run(store, cfg, home=home, threads=threads, log=console.print, force=force)
+    if run.reused:
+        console.print(f"run {run.id} exists with the same config: reused (--force retrains it) -> {run.path}")
+    else:
+        console.print(f"[green]run {run.id}[/] -> {run.path}")
     print_metrics(run.metrics)
 
 
@@ -64,12 +69,13 @@ def predict(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Score one trading day with a saved run (features recomputed from the store)."""
+    from flyer.models.predict import predict_day
     from flyer.models.runs import load_run
 
     day = parse_date(date, "--date")
     run = load_run(home, run_id)
     with open_store(home, read_only=True, must_exist=True) as store:
-        scores = run.predict(store, day)
+        scores = predict_day(run, store, day)
     if out is not None:
         if out.suffix == ".csv":
             scores.write_csv(out)
@@ -87,27 +93,30 @@ def predict(
 
 
 def runs(home: Optional[Path] = HomeOpt) -> None:
-    """List the saved runs with their test-period IC."""
+    """List the saved runs, newest first, with their creation time and test-period IC."""
     from flyer.models.runs import list_runs
 
     df = list_runs(home)
     if df.height == 0:
         console.print("no runs yet: `flyer train ...` creates one")
         return
-    table = Table(title=f"{df.height} runs (newest first)", box=box.SIMPLE_HEAD, pad_edge=False,
-                  padding=(0, 1), collapse_padding=True)
+    # fits 80 columns: fixed columns never wrap, factors/univ shrink with an ellipsis
+    table = Table(title=f"{df.height} runs (newest first; created in UTC, test = years)", box=box.SIMPLE_HEAD,
+                  show_edge=False, padding=(0, 0))
     table.add_column("id", no_wrap=True, min_width=12)
-    table.add_column("model", no_wrap=True)
-    table.add_column("factors", overflow="ellipsis", no_wrap=True, max_width=10)
-    table.add_column("universe", no_wrap=True)
-    table.add_column("h", no_wrap=True)
+    table.add_column("created", no_wrap=True, min_width=14)
+    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=8)
+    table.add_column("factors", overflow="ellipsis", min_width=4, max_width=12)
+    table.add_column("univ", overflow="ellipsis", min_width=3, max_width=9)
+    table.add_column("h", no_wrap=True, justify="right")
     table.add_column("test", no_wrap=True)
     for col in ("IC", "RankIC", "ICIR"):
-        table.add_column(col, no_wrap=True, justify="right", min_width=6)
+        table.add_column(col, no_wrap=True, justify="right")
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for r in df.iter_rows(named=True):
-        test = f"{r['test'][2:7]}..{r['test'][13:18]}" if r["test"] else ""
-        table.add_row(r["id"], r["model"] + ("/wf" if r["walk_forward"] else ""), r["factors"], r["universe"],
+        test = f"{r['test'][2:4]}-{r['test'][13:15]}" if r["test"] else "-"
+        created = r["created"][2:16].replace("T", " ")  # YY-MM-DD HH:MM
+        table.add_row(r["id"], created, r["model"] + ("/wf" if r["walk_forward"] else ""), r["factors"], r["universe"],
                       str(r["horizon"] or ""), test, fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["ICIR"]))
     console.print(table)
 

@@ -35,7 +35,7 @@ def test_compute_then_nightly_append_then_read(home):
     r = _run(["factors", "compute", "--set", "alpha158", "--start", "2020-06-01", "--end", "2020-06-30",
               "--home", str(home)])
     assert r.exit_code == 0, r.output
-    root = storage.set_root(home, "alpha158")
+    root = storage.set_root(home, load("alpha158"))
     days = storage.stored_dates(root)
     assert days[0] == dt.date(2020, 6, 1) and days[-1] == dt.date(2020, 6, 30)
     mtime = (root / f"date={days[0]}" / storage.PART).stat().st_mtime_ns

@@ -64,12 +64,13 @@ def _days(home: Path, n: int) -> list[dt.date]:
 
 def _outputs(home: Path, days: list[dt.date], factor_file: Path) -> dict[str, pl.DataFrame]:
     from flyer.factors import storage
+    from flyer.factors.library import load
 
     with MarketStore.open(home, read_only=True) as store:
         targets = store.query("SELECT * FROM nightly_targets WHERE date >= ? ORDER BY date, symbol", [days[0]])
         orders = store.query("SELECT * FROM nightly_orders WHERE date >= ? ORDER BY date, symbol, side", [days[0]])
     scores = pl.concat([pl.read_parquet(home / "nightly" / d.isoformat() / "scores.parquet") for d in days])
-    facs = storage.read(storage.set_root(home, factor_file.stem), days[0], days[-1])
+    facs = storage.read(storage.set_root(home, load(factor_file)), days[0], days[-1])
     return {"targets": targets, "orders": orders, "scores": scores.sort("date", "symbol"), "factors": facs}
 
 

@@ -47,7 +47,7 @@ def test_config_roundtrip(tmp_path: Path) -> None:
     assert cfg.runs == ("abc",) and cfg.portfolio.k == 30 and str(cfg.source.end) == "2020-12-31"
     assert cfg.key() == load(p).key() != NightlyConfig().key()
     y = tmp_path / "n.yaml"
-    y.write_text("runs: [abc]\nsource: {kind: sim, end: '2020-12-31'}\nportfolio: {k: 30}\n")
+    y.write_text("factor_set: alpha158\nruns: [abc]\nsource: {kind: sim, end: '2020-12-31'}\nportfolio: {k: 30}\n")
     assert load(y).key() == cfg.key()
     with pytest.raises(FlyerError, match="unknown source .ftp."):
         from_dict({"source": {"kind": "ftp"}})

@@ -53,3 +53,19 @@ def test_stack_horizons_and_save(mstore, tmp_path) -> None:
     assert (path / "predictions.parquet").exists()
     listed = list_runs(tmp_path)
     assert "ensemble" in listed["model"].to_list() and listed.height == 4
+
+
+def test_rank_average_definition_ties_nulls_weights() -> None:
+    """Per date: average rank / number of non-null scores (ties averaged); weighted mean of the
+    ranks a stock has; dates ranked apart."""
+    d1, d2 = D(2021, 1, 4), D(2021, 1, 5)
+    a = pl.DataFrame({"date": [d1] * 4 + [d2] * 2, "symbol": list("abcd") + list("ab"),
+                      "score": [1.0, 1.0, None, 3.0, 5.0, 4.0]})
+    b = pl.DataFrame({"date": [d1] * 2, "symbol": list("ab"), "score": [2.0, 1.0]})
+    e = rank_average([a, b], weights=[1.0, 3.0])
+    got = {(r["date"], r["symbol"]): r["score"] for r in e.iter_rows(named=True)}
+    # d1 in a: a,b tie -> 1.5/3, d -> 3/3, c null (not ranked); in b: a 2/2, b 1/2
+    assert np.isclose(got[(d1, "a")], (0.5 + 3 * 1.0) / 4) and np.isclose(got[(d1, "b")], (0.5 + 3 * 0.5) / 4)
+    assert np.isclose(got[(d1, "d")], 1.0) and (d1, "c") not in got
+    assert np.isclose(got[(d2, "a")], 1.0) and np.isclose(got[(d2, "b")], 0.5)
+    assert e.columns == ["date", "symbol", "score"] and e["score"].dtype == pl.Float64

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from flyer.errors import FlyerError
 from flyer.models.dataset import apply_state, select_rows
 from flyer.models.pipeline import fit_folds, load_inputs, make_panel, train
+from flyer.models.predict import predict_day
 from flyer.models.runs import list_runs, load_run
 from models_kit import config
 
@@ -79,7 +80,7 @@ def test_loaded_run_reproduces_predictions_exactly(mstore, lgbm_run) -> None:
     # and the nightly path: features recomputed from the store for one day only
     for day in (cfg.split.test[1], cfg.split.test[0]):
         d = mstore.calendar(None, day)[-1]
-        one = run.predict(mstore, d, threads=1)
+        one = predict_day(run, mstore, d, threads=1)
         ref = run.predictions().filter(pl.col("date") == d)
         j = ref.join(one, on=["date", "symbol"], how="full", coalesce=True)
         assert j.height == ref.height == one.height
@@ -88,7 +89,7 @@ def test_loaded_run_reproduces_predictions_exactly(mstore, lgbm_run) -> None:
 
 def test_predict_errors(mstore, lgbm_run) -> None:
     with pytest.raises(FlyerError, match="not a trading day"):
-        lgbm_run.predict(mstore, "2021-01-02")
+        predict_day(lgbm_run, mstore, "2021-01-02")
     with pytest.raises(FlyerError, match="no run"):
         load_run(lgbm_run.path.parent.parent, "nope")
 
@@ -116,7 +117,7 @@ def test_deployment_run_without_test_period(mstore, tmp_path) -> None:
     assert run.predictions().height == 0 and run.config.split.test is None
     assert load_run(tmp_path, run.id).config == cfg
     day = mstore.calendar().to_list()[-3]
-    s = run.predict(mstore, day)
+    s = predict_day(run, mstore, day)
     assert s.height > 100 and s["score"].is_finite().all()
     assert list_runs(tmp_path)["test"].to_list() == [""]
 
@@ -129,7 +130,7 @@ def test_gru_run_predict_reproduces_saved_scores(mstore, tmp_path) -> None:
     run = train(mstore, cfg, home=tmp_path)
     assert (run.path / "model_0.pt").exists() and "seq" in run.processors()[0]
     day = run.predictions()["date"].max()
-    one = load_run(tmp_path, run.id).predict(mstore, day)
+    one = predict_day(load_run(tmp_path, run.id), mstore, day)
     ref = run.predictions().filter(pl.col("date") == day)
     j = ref.join(one, on=["date", "symbol"], how="inner")
     assert j.height == ref.height == one.height
