@@ -85,6 +85,8 @@ def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
                                   retrain_months=cfg.retrain_months, factors=cfg.factors, universe=cfg.universe)
         log(f"2/4 training LightGBM on {cfg.factors} ({cfg.universe}, walk-forward every {cfg.retrain_months} months) ...")
         trained = models.train(store, mcfg, home=home)
+        if trained.reused:
+            log(f"    run {trained.id} exists with the same config: reused")
         secs["train"] = time.perf_counter() - t
         t = time.perf_counter()
         bcfg = BacktestConfig(k=cfg.k, n_drop=cfg.n_drop, start=cfg.test[0], end=cfg.test[1])
