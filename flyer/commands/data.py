@@ -44,14 +44,14 @@ def print_info(store: MarketStore) -> None:
 
 
 def ingest(
-    source: str = typer.Option("sim", "--source", help="sim | files | ashare | akshare"),
+    source: str = typer.Option("sim", "--source", help="sim | files | ashare | akshare | baostock"),
     path: Optional[Path] = typer.Option(None, "--path", help="files: file or folder; ashare: the ../shared/ashare folder"),
     layout: Optional[str] = typer.Option(None, "--layout", help="files layout: auto, long, tushare, akshare, qlib, xbx"),
     start: Optional[str] = typer.Option(None, "--start", help="first date YYYY-MM-DD"),
     end: Optional[str] = typer.Option(None, "--end", help="last date YYYY-MM-DD"),
     stocks: Optional[int] = typer.Option(None, "--stocks", help="sim: number of stocks (10-5000, default 800)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="sim: random seed (default 42)"),
-    symbols: Optional[str] = typer.Option(None, "--symbols", help="akshare: comma-separated codes (default: all)"),
+    symbols: Optional[str] = typer.Option(None, "--symbols", help="akshare, baostock: comma-separated codes (default: all)"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Ingest market data into the store (validated, transactional, idempotent)."""
