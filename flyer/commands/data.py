@@ -23,7 +23,9 @@ def print_report(report: IngestReport) -> None:
 
 
 def print_info(store: MarketStore) -> None:
-    """What the store holds: symbols, span, rows, indexes, last ingest."""
+    """What the store holds: symbols, span, rows, indexes, industries, valuations, from when
+    each table is point-in-time and from when back-filled, the span where ST is unknown, and
+    the last ingest."""
     from rich.table import Table
 
     info = store.info()
@@ -37,10 +39,31 @@ def print_info(store: MarketStore) -> None:
         table.add_row(r["index_code"], str(r["first"]), str(r["last"]), f"{r['rows']:,}",
                       str(m.get("snapshots", 0)), str(m.get("last", "-")))
     console.print(table)
+    _print_tables(store)
     last = info["last_ingest"]
     if last:
         console.print(f"  last ingest #{last['id']} {last['source']} {last['status']} at {last['finished_at']:%Y-%m-%d %H:%M}: "
                       f"{last['rows_written']:,} rows written, {last['rows_rejected']:,} rejected")
+
+
+def _print_tables(store: MarketStore) -> None:
+    """Industries, valuations and the coverage lines (point-in-time / back-filled / unknown)."""
+    from flyer.data.coverage import summary, valuation_coverage
+
+    for std in store.industry_standards():
+        n, first = store.one("SELECT count(DISTINCT symbol), min(start_date) FROM industries WHERE standard = ?", [std])
+        console.print(f"  industries {std}: {n:,} stocks, intervals from {first}")
+    vals = valuation_coverage(store)
+    if vals.height:
+        parts = [f"{r['exchange']} PE {r['pe']:.1%} PB {r['pb']:.1%}" for r in vals.iter_rows(named=True)]
+        console.print("  valuations (share of traded stock-days): " + ", ".join(parts))
+    spans = summary(store)
+    if not spans:
+        console.print("  coverage: not recorded (store written before coverage was tracked)")
+    for sp in spans:
+        console.print(f"  coverage {sp.line()}")
+    if not any(sp.tbl == "st" for sp in spans) and store.info()["bar_rows"]:
+        console.print("  coverage st *: unknown (no source recorded where ST flags come from)")
 
 
 def ingest(
