@@ -58,16 +58,22 @@ def summary(store: MarketStore) -> list[Span]:
         b_first = back["first"].min() if back.height else None
         b_last = back["last"].max() if back.height else None
         if b_last is not None and pit_first is not None:
-            b_last = min(b_last, pit_first - dt.timedelta(days=1))
+            b_last = min(b_last, _day_before(store, pit_first))
         unk = part.filter(pl.col("mode") == "unknown")
         u_first = unk["first"].min() if unk.height else None
         u_last = unk["last"].max() if unk.height else None
         if u_first is not None and pit_first is not None and u_first < pit_first:
-            u_last = min(u_last, pit_first - dt.timedelta(days=1))  # later nights were captured
+            u_last = min(u_last, _day_before(store, pit_first))  # later nights were captured
         out.append(Span(tbl, key, b_first, b_last, pit_first, len(pit_days),
                         u_first, u_last,
                         ", ".join(sorted(set(part["source"].to_list())))))
     return out
+
+
+def _day_before(store: MarketStore, day: dt.date) -> dt.date:
+    """The last trading day before ``day`` (the day before it when the calendar has none)."""
+    got = store.one("SELECT max(date) FROM calendar WHERE date < ?", [day])
+    return got[0] if got and got[0] is not None else day - dt.timedelta(days=1)
 
 
 def valuation_coverage(store: MarketStore, start: dt.date | None = None, end: dt.date | None = None,

@@ -85,7 +85,21 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
         cal = sse_calendar()
         snaps = pl.concat([panel.intervals_to_snapshots(read_intervals(f), cal) for f in member_files])
         out["index_members"] = panel.clip_snapshots(snaps, start, end)
-    return {**out, **clip_tables(extra, start, end)}
+    out = {**out, **clip_tables(extra, start, end)}
+    if out.get("bars") is not None and out["bars"].height:
+        out["coverage"] = _st_coverage(out["bars"], "is_st" in data.columns and data["is_st"].null_count() < data.height)
+    return out
+
+
+def _st_coverage(bars: pl.DataFrame, known: bool) -> pl.DataFrame:
+    """Where the files say whether a stock was ST (a dated name or an is_st column) or not."""
+    from flyer.data.sources.akshare_archive import coverage_frame, span
+
+    first, last = bars["date"].min(), bars["date"].max()
+    if known:
+        return coverage_frame([span("st", "*", "backfill", first, last, "dated names / is_st in the files", "files")])
+    return coverage_frame([span("st", "*", "unknown", first, last, "the files have no names or is_st (stored False)",
+                                "files")])
 
 
 def _split_tables(bar_files: list[Path]) -> tuple[list[Path], dict[str, pl.DataFrame]]:

@@ -59,11 +59,9 @@ def _print_tables(store: MarketStore) -> None:
         console.print("  valuations (share of traded stock-days): " + ", ".join(parts))
     spans = summary(store)
     if not spans:
-        console.print("  coverage: not recorded (store written before coverage was tracked)")
+        console.print("  coverage: not recorded by this store's sources (sim, or a store from before coverage)")
     for sp in spans:
         console.print(f"  coverage {sp.line()}")
-    if not any(sp.tbl == "st" for sp in spans) and store.info()["bar_rows"]:
-        console.print("  coverage st *: unknown (no source recorded where ST flags come from)")
 
 
 def ingest(

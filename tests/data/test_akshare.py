@@ -231,6 +231,14 @@ def test_archive_accumulates_point_in_time_over_nights(tmp_path: Path) -> None:
         snaps = store.query("SELECT DISTINCT date FROM index_members ORDER BY date")["date"].to_list()
         assert snaps == [DAYS[19], *nights]  # one per night (the month-end weights fall on a night: 01-31)
         assert store.members("000905.SH", D(2024, 1, 31))["weight"].sum() == pytest.approx(1.0)
+    from typer.testing import CliRunner
+
+    from flyer.cli import app
+
+    out = CliRunner().invoke(app, ["info", "--home", str(tmp_path)], env={"COLUMNS": "200"}).output
+    assert f"coverage st *: point-in-time from {DAYS[19]} (7 snapshot day(s)); unknown {START} .. {DAYS[18]}" in out
+    assert f"coverage index_members 000905.SH: point-in-time from {DAYS[19]}" in out
+    assert f"coverage industries sw: back-filled 1991-01-14 .. {DAYS[18]}; point-in-time from {DAYS[19]}" in out
 
 
 def test_stable_factor_ignores_rounding_noise() -> None:

@@ -90,3 +90,13 @@ def test_shenwan_intervals_split_at_versions_and_name_each_piece() -> None:
     rows = bank.filter(pl.col("level") == 1).select("name", "start_date", "end_date").rows()
     # a pre-2014 code still in force after the 2014 switch: its prefix has no SW2014 name
     assert rows == [("金融服务", D(1999, 11, 10), D(2014, 2, 21)), (None, D(2014, 2, 21), None)]
+
+
+def test_st_coverage_follows_what_the_files_hold(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _bars(folder)  # tushare daily bars without names: ST unknown
+    with MarketStore.open(tmp_path / "home") as store:
+        ingest(store, make_source("files", path=str(folder)))
+        assert store.query("SELECT mode, first, last FROM coverage WHERE tbl = 'st'").rows() == [
+            ("unknown", DAYS[0], DAYS[-1])]
