@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 SOURCE = "akshare"
 EXCHANGES = {"上海证券交易所": "SH", "深圳证券交易所": "SZ", "北京证券交易所": "BJ"}
 DEFAULT_START = dt.date(2010, 1, 1)
-PIT_LAG = dt.timedelta(days=7)  # a snapshot read within a week of its date counts as point-in-time
+CACHE_VERSION = "v2"  # rows with a vendor column, canonical factors (v1 caches are not read)
 
 
 class AkshareError(FlyerError):
@@ -124,6 +124,8 @@ class AkshareSource:
             import akshare as ak  # noqa: PLW0621 - the real module unless one is injected
         lo, hi = window_dates(since, until, self.start or DEFAULT_START, self.end)
         lo, hi = lo or DEFAULT_START, hi or dt.date.today()
+        if lo > hi:
+            return Batch({}, lo, hi, (f"akshare: nothing to fetch after {since} through {hi}",))
         caller = Caller(self.politeness, sleep=sleep or (lambda s: time.sleep(s)), clock=clock or time.monotonic)
         run = _Run(self, store, ak, caller, lo, hi, today or dt.date.today())
         return run.batch()
@@ -147,7 +149,7 @@ class _Run:
         self.anchor = _previous_day(self.store, self.lo)
         self.first = self.anchor or self.lo  # read from the store's previous day to chain factors
         key = f"{self.first:%Y%m%d}-{self.hi:%Y%m%d}"
-        self.cache = Cache(Path(self.store.path).parent / "cache" / "akshare" / key)
+        self.cache = Cache(Path(self.store.path).parent / "cache" / "akshare" / CACHE_VERSION / key)
 
     def call(self, vendor: str, name: str, **kwargs: Any) -> Any:
         """A single-vendor call (stock list, calendar, snapshots): AkshareError when it fails."""
@@ -166,7 +168,8 @@ class _Run:
             if self.src.verify_every and i % self.src.verify_every == 0 and got.height:
                 got = self.verify(symbol, got)
             (bars.append(got) if got.height else empty.append(symbol))
-        stocks = continue_factors(self.store, pl.concat(bars) if bars else av.empty_bars(), self.anchor, self.lo)
+        stocks = continue_factors(self.store, pl.concat(bars) if bars else av.empty_bars(), self.anchor, self.lo,
+                                  self.notes)
         days = self.cache.through("_calendar", self.fetch_calendar)["date"]
         days = days.filter(days.is_between(self.lo, self.hi))
         out = files.assemble(stocks.drop("vendor"), days, self.lo, self.hi, listed=True) if stocks.height else {
@@ -284,15 +287,23 @@ def _previous_day(store: MarketStore, lo: dt.date) -> dt.date | None:
     return got[0] if got and got[0] is not None else None
 
 
-def continue_factors(store: MarketStore, bars: pl.DataFrame, anchor: dt.date | None, lo: dt.date) -> pl.DataFrame:
+def continue_factors(store: MarketStore, bars: pl.DataFrame, anchor: dt.date | None, lo: dt.date,
+                     notes: list[str] | None = None) -> pl.DataFrame:
     """Rows from ``lo`` on, their factors scaled per symbol so that they continue the store's
     factor on ``anchor`` (the vendor's own anchor-day row gives the ratio; symbols the store
-    does not hold on ``anchor`` keep the vendor's factor)."""
+    does not hold on ``anchor`` keep the vendor's factor). The anchor day is the one day two
+    vendors may both have answered: a raw close that differs by a cent or more is noted."""
     if anchor is None or bars.height == 0:
         return bars.filter(pl.col("date") >= lo) if bars.height else bars
-    stored = store.query("SELECT symbol, adj_factor AS _stored FROM bars WHERE date = ?", [anchor])
-    scale = (bars.filter(pl.col("date") == anchor).join(stored, on="symbol")
-             .select("symbol", (pl.col("_stored") / pl.col("adj_factor")).alias("_scale")))
+    stored = store.query("SELECT symbol, adj_factor AS _stored, close AS _close FROM bars WHERE date = ?", [anchor])
+    overlap = bars.filter(pl.col("date") == anchor).join(stored, on="symbol")
+    if notes is not None:
+        off = overlap.filter((pl.col("close") - pl.col("_close")).abs() > 0.005 + 1e-9)
+        if off.height:
+            notes.append(f"akshare: {off.height} symbol(s) disagree with the stored close of {anchor} (the stored row is "
+                         f"kept; factors chained anyway): " + ", ".join(
+                             f"{r['symbol']} {r['_close']} vs {r['close']}" for r in off.head(10).iter_rows(named=True)))
+    scale = overlap.select("symbol", (pl.col("_stored") / pl.col("adj_factor")).alias("_scale"))
     return (bars.filter(pl.col("date") >= lo).join(scale, on="symbol", how="left", maintain_order="left")
             .with_columns((pl.col("adj_factor") * pl.col("_scale").fill_null(1.0)).alias("adj_factor"))
             .drop("_scale"))

@@ -92,6 +92,8 @@ class BaostockSource:
             import baostock as bs  # noqa: PLW0621 - the real module unless one is injected
         lo, hi = window_dates(since, until, self.start or DEFAULT_START, self.end)
         lo, hi = lo or DEFAULT_START, hi or dt.date.today()
+        if lo > hi:
+            return Batch({}, lo, hi, (f"baostock: nothing to fetch after {since} through {hi}",))
         policy = Politeness(self.delay, self.jitter, self.tries, self.backoff, breaker=self.breaker,
                             cooldown=self.cooldown)
         caller = Caller(policy, sleep=sleep or (lambda s: time.sleep(s)), clock=clock or time.monotonic)

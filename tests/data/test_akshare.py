@@ -245,3 +245,11 @@ def test_stable_factor_ignores_rounding_noise() -> None:
     df = pl.DataFrame({"raw": [10.0, 10.01, 9.99, 9.5, 9.51], "hfq": [70.0, 70.07, 69.94, 70.0, 70.07]})
     f = df.select(aks.stable_factor(pl.col("hfq"), pl.col("raw")).alias("f"))["f"].to_list()
     assert f[0] == f[1] == f[2] == 7.0 and f[3] == f[4] == pytest.approx(70.0 / 9.5)
+
+
+def test_a_night_already_ingested_fetches_nothing(tmp_path: Path) -> None:
+    _ingest(tmp_path, FakeAk(), indexes=(), archive=False, symbols="600000")
+    again = FakeAk()
+    report = _ingest(tmp_path, again, since=END, until=END, symbols="600000")
+    assert again.log == [] and report.rows_written == 0
+    assert report.messages[0] == f"akshare: nothing to fetch after {END} through {END}"
