@@ -253,3 +253,17 @@ def test_a_night_already_ingested_fetches_nothing(tmp_path: Path) -> None:
     report = _ingest(tmp_path, again, since=END, until=END, symbols="600000")
     assert again.log == [] and report.rows_written == 0
     assert report.messages[0] == f"akshare: nothing to fetch after {END} through {END}"
+
+
+def test_anchor_day_disagreement_with_the_store_is_noted(tmp_path: Path) -> None:
+    cut = DAYS[10]
+
+    def shifted(df: Any, symbol: str) -> Any:
+        df.loc[df["date"] == cut, "close"] += 0.03
+        return df
+
+    _ingest(tmp_path, FakeAk(), until=cut, indexes=(), archive=False, symbols="600000")
+    report = _ingest(tmp_path, FakeAk(edit={"stock_zh_a_daily": shifted}), since=cut, vendors=("sina",),
+                     indexes=(), archive=False, symbols="600000")
+    note = [m for m in report.messages if "disagree with the stored close" in m]
+    assert note and f"of {cut}" in note[0] and "600000.SH" in note[0]
