@@ -75,6 +75,18 @@ FUNDAMENTALS = {
     "float_shares": pl.Float64,   # shares, nullable
 }
 
+COVERAGE = {
+    "tbl": pl.Utf8,           # store table the rows describe ("index_members", "industries", "st", ...)
+    "key": pl.Utf8,           # index code, classification standard, exchange, or "*"
+    "mode": pl.Utf8,          # "pit": captured on the day it describes (a nightly snapshot, daily vendor
+                              # values); "backfill": history supplied later (vendor rewrites possible);
+                              # "unknown": the span has no such data (e.g. ST flags stored False)
+    "first": pl.Date,         # span covered, inclusive
+    "last": pl.Date,
+    "source": pl.Utf8,        # the source kind that wrote it
+    "note": pl.Utf8,          # what the span is (one short phrase), nullable
+}
+
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "calendar": CALENDAR,
     "instruments": INSTRUMENTS,
@@ -83,6 +95,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "index_members": INDEX_MEMBERS,
     "industries": INDUSTRIES,
     "fundamentals": FUNDAMENTALS,
+    "coverage": COVERAGE,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -93,6 +106,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "index_members": ("index_code", "date", "symbol"),
     "industries": ("symbol", "standard", "level", "start_date"),
     "fundamentals": ("symbol", "date"),
+    "coverage": ("tbl", "key", "mode", "source", "first"),
 }
 
 # What one incoming batch replaces as a whole (a source's answer for that group is complete):
@@ -101,6 +115,8 @@ KEYS: dict[str, tuple[str, ...]] = {
 REPLACE_BY: dict[str, tuple[str, ...]] = {
     "index_members": ("index_code", "date"),
     "industries": ("symbol", "standard"),
+    # a source's description of one table's span replaces what the same source said before
+    "coverage": ("tbl", "key", "mode", "source", "first"),
 }
 
 _DUCK = {pl.Utf8: "VARCHAR", pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN", pl.Int32: "INTEGER"}

@@ -57,7 +57,8 @@ class IngestReport:
         return sum(self.rejected.values())
 
 
-_ORDER = ("calendar", "instruments", "bars", "index_bars", "index_members", "industries", "fundamentals")
+_ORDER = ("calendar", "instruments", "bars", "index_bars", "index_members", "industries", "fundamentals",
+          "coverage")
 
 
 class MarketStore:
@@ -93,11 +94,14 @@ class MarketStore:
 
     # ------------------------------------------------------------------ writes
     def write(self, source: str, frames: dict[str, pl.DataFrame],
-              start: dt.date | None = None, end: dt.date | None = None) -> IngestReport:
+              start: dt.date | None = None, end: dt.date | None = None,
+              rejects: pl.DataFrame | None = None) -> IngestReport:
         """Validate and upsert ``frames`` (table name -> frame) in one transaction.
 
         Re-writing identical rows changes nothing. On any error the store is rolled back and a
         ``failed`` row is added to the ingest log; the error is re-raised as ``StoreError``.
+        ``rejects``: rows the source itself rejected (``tbl, symbol, date, rule, detail``, e.g. a
+        cross-vendor disagreement); they are logged and counted like the validation's own.
         """
         unknown = set(frames) - set(schema.TABLES)
         if unknown:
@@ -109,6 +113,7 @@ class MarketStore:
             conformed = {t: _with_defaults(t, schema.conform(t, frames[t])) for t in _ORDER if t in frames}
             cal = self._calendar_for_check(conformed.get("calendar"))
             checked = {t: check(t, df, cal) for t, df in conformed.items()}
+            checked = _with_source_rejects(checked, rejects)
         except (ValueError, pl.exceptions.PolarsError) as exc:
             self._log(ingest_id, source, started, start, end, "failed", {}, {}, str(exc))
             raise StoreError(f"{source}: {exc}".splitlines()[0]) from exc
@@ -334,6 +339,20 @@ class MarketStore:
             "indexes": indexes, "memberships": members,
             "last_ingest": last_ingest.row(0, named=True) if last_ingest.height else None,
         }
+
+
+def _with_source_rejects(checked: dict[str, Checked], rejects: pl.DataFrame | None) -> dict[str, Checked]:
+    """``checked`` with a source's own rejected rows added to their tables' reject lists."""
+    if rejects is None or rejects.height == 0:
+        return checked
+    rejects = rejects.select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()])
+    out = dict(checked)
+    for (tbl,), part in rejects.group_by(["tbl"], maintain_order=True):
+        have = out.get(tbl)
+        good = have.good if have is not None else pl.DataFrame(schema=schema.TABLES.get(tbl, {}))
+        before = have.rejects if have is not None else pl.DataFrame(schema=REJECT_SCHEMA)
+        out[tbl] = Checked(good, pl.concat([before, part]))
+    return out
 
 
 def _sorted(df: pl.DataFrame, keys: tuple[str, str]) -> pl.DataFrame:

@@ -58,7 +58,8 @@ def prepare_panel(bars: pl.DataFrame, fields: set[str], *, qlib_compat: bool = F
     need = {"symbol", "date"} | (fields - {"industry"})
     missing = sorted(need - set(bars.columns))
     if missing:
-        raise FlyerError(f"bars lack column(s) {', '.join(missing)} needed by the factors")
+        hint = " (join $pe/$pb with flyer.data.fields.attach)" if {"pe", "pb"} & set(missing) else ""
+        raise FlyerError(f"bars lack column(s) {', '.join(missing)} needed by the factors{hint}")
     if not _is_sorted(bars):
         bars = bars.sort("symbol", "date")
     starts = group_starts(bars["symbol"])

@@ -25,7 +25,8 @@ from functools import cached_property
 from typing import Iterator
 
 FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "vwap", "volume", "amount",
-                           "turnover", "cap", "industry")
+                           "turnover", "cap", "industry", "pe", "pb")
+#: fields that are not bar columns: joined point in time by ``flyer.data.fields.attach``
 #: fields set to null on suspended days (``is_suspended``); ``cap`` and ``industry`` are kept
 TRADED_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "vwap", "volume", "amount",
                                   "turnover")

@@ -18,9 +18,11 @@ from typing import Iterator
 
 import polars as pl
 
+from flyer.data.fields import attach
 from flyer.data.store import MarketStore
 from flyer.data.universe import members
 from flyer.factors import storage
+from flyer.factors.expr import fields_of
 from flyer.factors.engine import FactorSpec, as_factor_set, compute
 from flyer.factors.factorset import FactorSet
 from flyer.errors import FlyerError
@@ -35,8 +37,7 @@ def load_bars(store: MarketStore, factor_set: FactorSet, start: dt.date | None =
         before = before.filter(before < start)
         lo = before[max(before.len() - factor_set.lookback, 0)] if before.len() and factor_set.lookback else start
     bars = store.bars(start=lo, end=end, symbols=symbols)
-    ind = store.instruments().select("symbol", "industry")
-    return bars.join(ind, on="symbol", how="left", maintain_order="left")
+    return attach(store, bars, set().union(*(fields_of(e) for e in factor_set.exprs)) | {"industry"})
 
 
 def compute_range(store: MarketStore, factor_set: FactorSpec, start: dt.date | None = None,

@@ -7,7 +7,7 @@ Example (``nightly.toml``)::
                                      # key); also what [retrain] trains on (default alpha158)
 
     [source]
-    kind = "sim"                     # sim | files | akshare
+    kind = "sim"                     # sim | files | akshare | baostock
     stocks = 800
     end = "2024-12-31"
 
@@ -39,7 +39,7 @@ from flyer.data.sources.base import to_dict as source_to_dict
 from flyer.data.sources.sim import SimSource
 from flyer.errors import FlyerError
 
-SOURCE_KINDS = ("sim", "files", "akshare")  # the sources a nightly job can follow
+SOURCE_KINDS = ("sim", "files", "akshare", "baostock")  # the sources a nightly job can follow
 SCHEDULES = ("never", "monthly")
 
 

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
+from flyer.data.fields import attach
 from flyer.data.store import MarketStore
 from flyer.errors import FlyerError
 from flyer.models import metrics
@@ -87,8 +88,7 @@ def load_inputs(store: MarketStore, cfg: TrainConfig, start: dt.date, end: dt.da
     bars = store.bars(first, last, symbols=symbols)
     if bars.height == 0:
         raise FlyerError(f"no bars in the store between {first} and {last}")
-    bars = bars.join(store.instruments().select("symbol", "industry"), on="symbol", how="left",
-                     maintain_order="left")
+    bars = attach(store, bars)  # point-in-time $industry, $pe, $pb
     if spec is None:
         feats = bars.select("date", "symbol")  # windows of OHLCV only: no factor needed
     else:  # tabular models need feature rows of universe members only

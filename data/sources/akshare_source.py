@@ -1,32 +1,41 @@
-"""Source ``akshare``: stock list, raw + hfq daily bars, CSI index bars, CSI 500 weights, calendar.
+"""Source ``akshare``: stock and index bars with vendor fallbacks, plus a nightly snapshot archive.
 
-``ingest(store, start=..., end=..., symbols=...)`` runs these steps (each names its function):
-  1. ``Fetcher.call``: every akshare call goes through one place: a polite delay between calls,
-     retries with exponential backoff on connection errors, timeouts and malformed answers
-     (JSON/Key/Type errors), capped at ``tries``; the sleep is injectable for tests;
-  2. ``fetch_symbol``: raw and hfq bars of one stock -> store bar rows (volume lots -> shares,
-     adj_factor = hfq close / raw close held constant inside its rounding noise), cached as
-     Parquet under ``$FLYER_HOME/cache/akshare/<range-key>/`` (an empty answer is cached too);
-  3. ``fetch_indexes`` / ``fetch_members`` / ``fetch_calendar`` / the stock list, cached likewise;
-  4. ``files.assemble`` makes the panel dense, then ONE ``store.write``: a failure anywhere before
-     it leaves the store unchanged, and a rerun skips every cached answer.
-The akshare module is a parameter (default ``import akshare``) so tests pass recorded frames.
+``read(store, since, until)`` runs these steps (each names its function):
+  1. ``flyer.data.sources.vendors.Caller``: every call paced per vendor (one every ``delay``
+     seconds, +- ``jitter``), retried with exponential backoff, and behind a circuit breaker
+     that switches a vendor off after ``breaker`` failures in a row for ``cooldown`` seconds;
+  2. ``fetch_symbol``: one stock's bars from the first vendor of ``vendors`` that answers
+     (``flyer.data.sources.akshare_vendors``: Eastmoney, Sina, Tencent; identical rows whichever
+     answers), cached per symbol under ``$FLYER_HOME/cache/akshare/<range>/`` so a rerun resumes;
+     every ``verify_every``-th symbol is also read from the next vendor and days whose raw prices
+     differ by a cent or more are rejected (rule ``vendor_disagreement``);
+  3. ``continue_factors``: when the store already holds a symbol's bars before the window, the
+     window is read from the store's previous trading day and the new factors are scaled to
+     continue the stored ones (vendors differ in their factor's base);
+  4. ``fetch_index``: index bars with the same fallbacks (``index_vendors``);
+  5. ``archive``: what vendors only give as *today's* snapshot (CSIndex constituents and
+     weights, the ST board, Shenwan's industry history) is stored dated by the day it describes,
+     with ``coverage`` rows saying so; run nightly, the store becomes point-in-time from the
+     first night (``flyer info`` shows from when);
+  6. ``files.assemble`` makes the panel dense; ``ingest`` writes everything in ONE transaction.
+The akshare module, the sleep, the clock and "today" are parameters so tests replay recorded frames.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import polars as pl
 
+from flyer.data.sources import akshare_vendors as av
 from flyer.data.sources import files
+from flyer.data.sources.akshare_vendors import stable_factor  # noqa: F401 - public here since 0.1
 from flyer.data.sources.base import Batch, window_dates
-from flyer.data.sources.presets import AKSHARE
+from flyer.data.sources.vendors import Caller, Politeness, VendorError
 from flyer.errors import FlyerError
 
 if TYPE_CHECKING:
@@ -34,67 +43,13 @@ if TYPE_CHECKING:
 
 SOURCE = "akshare"
 EXCHANGES = {"上海证券交易所": "SH", "深圳证券交易所": "SZ", "北京证券交易所": "BJ"}
+DEFAULT_START = dt.date(2010, 1, 1)
+CACHE_VERSION = "v2"  # rows with a vendor column, canonical factors (v1 caches are not read)
 
 
 class AkshareError(FlyerError):
-    """A fetch that failed after all retries (one line naming the call and what to do; the
-    cache keeps what was fetched, the store is unchanged)."""
-
-
-def _retryable() -> tuple[type[BaseException], ...]:
-    try:
-        import requests
-        net: tuple[type[BaseException], ...] = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
-    except ImportError:  # pragma: no cover - requests comes with akshare
-        net = ()
-    return (*net, ConnectionError, TimeoutError, ValueError, KeyError, TypeError)
-
-
-@dataclass(frozen=True)
-class AkshareConfig:
-    """What to fetch and how politely. Dates inclusive; ``symbols`` None = every listed A-share."""
-
-    start: dt.date
-    end: dt.date
-    symbols: tuple[str, ...] | None = None
-    indexes: tuple[str, ...] = ("000905.SH", "000300.SH")
-    weights: tuple[str, ...] = ("000905.SH",)
-    delay: float = 0.3           # seconds between calls
-    tries: int = 3               # attempts per call
-    backoff: float = 2.0         # first retry waits this long, doubling after
-    progress: bool = True
-
-    @property
-    def key(self) -> str:
-        """Cache folder name for this date range."""
-        return f"{self.start:%Y%m%d}-{self.end:%Y%m%d}"
-
-
-class Fetcher:
-    """Rate-limited, retrying caller of akshare functions (step 1)."""
-
-    def __init__(self, ak: Any, cfg: AkshareConfig, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.ak, self.cfg, self.sleep = ak, cfg, sleep
-        self.calls = 0
-
-    def call(self, name: str, **kwargs: Any) -> Any:
-        """``ak.<name>(**kwargs)`` with delay and retries; raises ``AkshareError`` when all tries fail."""
-        wait = self.cfg.backoff
-        for attempt in range(1, self.cfg.tries + 1):
-            if self.calls and self.cfg.delay > 0:
-                self.sleep(self.cfg.delay)
-            self.calls += 1
-            try:
-                return getattr(self.ak, name)(**kwargs)
-            except _retryable() as exc:
-                if attempt == self.cfg.tries:
-                    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-                    msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-                    raise AkshareError(f"akshare {name}({args}) failed after {attempt} tries ({msg}): check the "
-                                       "network or retry later; what was fetched is cached and a rerun resumes") from exc
-                self.sleep(wait)
-                wait *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
+    """A fetch that failed on every vendor (one line naming the call and what to do; the cache
+    keeps what was fetched, the store is unchanged)."""
 
 
 class Cache:
@@ -119,16 +74,15 @@ class Cache:
         return cached if cached is not None else self.put(name, fetch())
 
 
-# ---------------------------------------------------------------------------- public API
-DEFAULT_START = dt.date(2010, 1, 1)
-
-
 @dataclass(frozen=True)
 class AkshareSource:
-    """Source ``akshare``: stocks, index bars and CSI 500 weights fetched from the vendors akshare
-    wraps (needs internet). ``start`` defaults to 2010-01-01, ``end`` to today; ``symbols`` None
-    = every listed A-share. Answers are cached per symbol under ``$FLYER_HOME/cache/akshare/``,
-    so a rerun after a failure resumes."""
+    """Source ``akshare`` (needs internet). ``start`` defaults to 2010-01-01, ``end`` to today;
+    ``symbols`` None = every listed A-share. Vendors are tried in order per symbol; ``delay``
+    (seconds between calls to one vendor), ``jitter`` (fraction), ``tries``, ``backoff``
+    (seconds, doubling), ``breaker`` (failures in a row that switch a vendor off) and
+    ``cooldown`` (seconds off) set the politeness; ``verify_every`` N > 0 cross-checks every
+    N-th symbol against a second vendor; ``archive`` stores today's snapshots (constituents,
+    ST board, Shenwan industries)."""
 
     kind: ClassVar[str] = "akshare"
     start: dt.date | None = None
@@ -136,153 +90,247 @@ class AkshareSource:
     symbols: tuple[str, ...] | None = None
     indexes: tuple[str, ...] = ("000905.SH", "000300.SH")
     weights: tuple[str, ...] = ("000905.SH",)
-    delay: float = 0.3
+    vendors: tuple[str, ...] = av.STOCK_VENDORS
+    index_vendors: tuple[str, ...] = av.INDEX_VENDORS
+    delay: float = 3.0
+    jitter: float = 0.5
     tries: int = 3
-    backoff: float = 2.0
+    backoff: float = 5.0
+    breaker: int = 3
+    cooldown: float = 900.0
+    verify_every: int = 0
+    archive: bool = True
     progress: bool = True
 
-    def config(self, since: dt.date | None = None, until: dt.date | None = None) -> AkshareConfig:
-        lo, hi = window_dates(since, until, self.start or DEFAULT_START, self.end)
-        return AkshareConfig(start=lo or DEFAULT_START, end=hi or dt.date.today(), symbols=_symbols(self.symbols),
-                             indexes=self.indexes, weights=self.weights, delay=self.delay, tries=self.tries,
-                             backoff=self.backoff, progress=self.progress)
+    def __post_init__(self) -> None:
+        for name, known, given in (("vendors", av.STOCK_READERS, self.vendors),
+                                   ("index_vendors", av.INDEX_READERS, self.index_vendors)):
+            bad = [v for v in given if v not in known]
+            if bad or not given:
+                raise ValueError(f"{name} must be some of {', '.join(known)}, got {', '.join(given) or 'none'}")
+        Politeness(self.delay, self.jitter, self.tries, self.backoff, breaker=self.breaker, cooldown=self.cooldown)
+
+    @property
+    def politeness(self) -> Politeness:
+        return Politeness(self.delay, self.jitter, self.tries, self.backoff, breaker=self.breaker,
+                          cooldown=self.cooldown)
 
     def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None,
-             ak: Any = None, sleep: Callable[[float], None] | None = None) -> Batch:
-        """Fetch (through the cache) everything for the window; ``ak``/``sleep`` are injectable for tests."""
-        cfg = self.config(since, until)
-        frames, empty = read(cfg, ak=ak, sleep=sleep or time.sleep, cache=Cache(Path(store.path).parent / "cache" / "akshare" / cfg.key))
-        note = f"akshare: {len(empty)} symbol(s) returned no bars" + (f": {', '.join(empty[:20])}" if empty else "")
-        return Batch(frames, cfg.start, cfg.end, (note,))
+             ak: Any = None, sleep: Callable[[float], None] | None = None,
+             clock: Callable[[], float] | None = None, today: dt.date | None = None) -> Batch:
+        """Fetch (through the cache) everything for the window; ``ak``/``sleep``/``clock``/``today``
+        are injectable for tests."""
+        if ak is None:
+            import akshare as ak  # noqa: PLW0621 - the real module unless one is injected
+        lo, hi = window_dates(since, until, self.start or DEFAULT_START, self.end)
+        lo, hi = lo or DEFAULT_START, hi or dt.date.today()
+        if lo > hi:
+            return Batch({}, lo, hi, (f"akshare: nothing to fetch after {since} through {hi}",))
+        caller = Caller(self.politeness, sleep=sleep or (lambda s: time.sleep(s)), clock=clock or time.monotonic)
+        run = _Run(self, store, ak, caller, lo, hi, today or dt.date.today())
+        return run.batch()
 
 
-def read(cfg: AkshareConfig, ak: Any = None, sleep: Callable[[float], None] = time.sleep,
-         cache: Cache | None = None) -> tuple[dict[str, pl.DataFrame], list[str]]:
-    """All store frames for ``cfg`` and the symbols that returned no bars (steps 1-4)."""
-    if ak is None:
-        import akshare as ak  # noqa: PLW0621 - the real module unless one is injected
-    fetch = Fetcher(ak, cfg, sleep)
-    if cache is None:
-        from flyer.data.store import flyer_home
-        cache = Cache(flyer_home() / "cache" / "akshare" / cfg.key)
-    if cfg.symbols is None:  # every listed A-share: the stock list names them
-        names = cache.through("_stock_list", lambda: fetch_stock_list(fetch))
+@dataclass
+class _Run:
+    """One read: the window, the caller, the cache and what was noticed."""
+
+    src: AkshareSource
+    store: MarketStore
+    ak: Any
+    caller: Caller
+    lo: dt.date
+    hi: dt.date
+    today: dt.date
+    rejects: list[pl.DataFrame] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.anchor = _previous_day(self.store, self.lo)
+        self.first = self.anchor or self.lo  # read from the store's previous day to chain factors
+        key = f"{self.first:%Y%m%d}-{self.hi:%Y%m%d}"
+        self.cache = Cache(Path(self.store.path).parent / "cache" / "akshare" / CACHE_VERSION / key)
+
+    def call(self, vendor: str, name: str, **kwargs: Any) -> Any:
+        """A single-vendor call (stock list, calendar, snapshots): AkshareError when it fails."""
+        try:
+            return self.caller.call(vendor, f"{name}({_args(kwargs)})", getattr(self.ak, name), **kwargs)
+        except VendorError as exc:
+            raise AkshareError(f"akshare {exc}: check the network or retry later; what was fetched is cached "
+                               "and a rerun resumes") from exc
+
+    def batch(self) -> Batch:
+        names = self.stock_list()
         wanted = names["symbol"].to_list()
-    else:  # only the symbols asked for: no stock-list call (names unknown, left null)
-        wanted = list(cfg.symbols)
-        names = pl.DataFrame({"symbol": wanted, "name": [None] * len(wanted)}, schema={"symbol": pl.Utf8, "name": pl.Utf8})
-    bars, empty = [], []
-    for symbol in _progress(wanted, cfg.progress):
-        got = cache.through(symbol, lambda s=symbol: fetch_symbol(fetch, s, cfg))
-        (bars.append(got) if got.height else empty.append(symbol))
-    days = cache.through("_calendar", lambda: fetch_calendar(fetch))["date"]
-    days = days.filter((days >= cfg.start) & (days <= cfg.end))
-    stocks = pl.concat(bars) if bars else pl.DataFrame(schema=_BAR_SCHEMA)
-    out = files.assemble(stocks, days, cfg.start, cfg.end, listed=True) if stocks.height else {
-        "calendar": pl.DataFrame({"date": days})}
-    if "instruments" in out:
-        out["instruments"] = (out["instruments"].drop("name").join(names, on="symbol", how="left")
-                              .select(out["instruments"].columns))
-    out["index_bars"] = pl.concat([cache.through(f"_index_{c}", lambda c=c: fetch_index(fetch, c, cfg))
-                                   for c in cfg.indexes]) if cfg.indexes else _empty("index_bars")
-    out["index_members"] = pl.concat([cache.through(f"_weights_{c}", lambda c=c: fetch_weights(fetch, c))
-                                      for c in cfg.weights]) if cfg.weights else _empty("index_members")
-    return out, empty
+        bars, empty = [], []
+        for i, symbol in enumerate(_progress(wanted, self.src.progress)):
+            got = self.cache.through(symbol, lambda s=symbol: self.fetch_symbol(s))
+            if self.src.verify_every and i % self.src.verify_every == 0 and got.height:
+                got = self.verify(symbol, got)
+            (bars.append(got) if got.height else empty.append(symbol))
+        stocks = continue_factors(self.store, pl.concat(bars) if bars else av.empty_bars(), self.anchor, self.lo,
+                                  self.notes)
+        days = self.cache.through("_calendar", self.fetch_calendar)["date"]
+        days = days.filter(days.is_between(self.lo, self.hi))
+        out = files.assemble(stocks.drop("vendor"), days, self.lo, self.hi, listed=True) if stocks.height else {
+            "calendar": pl.DataFrame({"date": days})}
+        if "instruments" in out:
+            out["instruments"] = (out["instruments"].drop("name").join(names, on="symbol", how="left")
+                                  .select(out["instruments"].columns))
+        out["index_bars"] = self.indexes()
+        if self.src.archive:
+            archive(self, out, names, days)
+        else:
+            out["index_members"] = self.weights_snapshots()
+        out = _drop_rejected(out, self.rejects)
+        served = stocks.group_by("vendor").agg(pl.col("symbol").n_unique()) if stocks.height else None
+        return Batch(out, self.lo, self.hi, tuple(self.summary(empty, served)),
+                     rejects=pl.concat(self.rejects) if self.rejects else None)
+
+    # ------------------------------------------------------------------ step 2
+    def fetch_symbol(self, symbol: str, skip: tuple[str, ...] = ()) -> pl.DataFrame:
+        """One stock's rows from the first vendor that answers, with a ``vendor`` column."""
+        errors = []
+        for k, vendor in enumerate(v for v in self.src.vendors if v not in skip):
+            if not self.caller.available(vendor):
+                errors.append(f"{vendor} switched off")
+                continue
+            try:
+                rows = av.STOCK_READERS[vendor](self.caller, self.ak, symbol, self.first, self.hi)
+            except VendorError as exc:
+                errors.append(str(exc))
+                continue
+            stats = self.caller.vendor(vendor)
+            stats.served += 1
+            stats.fallbacks += bool(errors)
+            return rows.with_columns(pl.lit(vendor).alias("vendor"))
+        if skip:
+            return av.empty_bars().with_columns(pl.lit(None, pl.Utf8).alias("vendor"))
+        raise AkshareError(f"akshare: no vendor answered for {symbol}: {'; '.join(errors)}: check the network or "
+                           "retry later; what was fetched is cached and a rerun resumes")
+
+    def verify(self, symbol: str, got: pl.DataFrame) -> pl.DataFrame:
+        """Step 2's cross-check: the same symbol from another vendor; disagreeing days rejected."""
+        vendor = got["vendor"][0]
+        other = self.cache.through(f"{symbol}.verify", lambda: self.fetch_symbol(symbol, skip=(vendor,)))
+        if other.height == 0:
+            self.notes.append(f"akshare: {symbol} not cross-checked (no second vendor answered)")
+            return got
+        bad = av.disagreements(got, other, vendor, other["vendor"][0])
+        if bad.height:
+            self.rejects.append(bad)
+        return got
+
+    def stock_list(self) -> pl.DataFrame:
+        if self.src.symbols is not None:  # only the symbols asked for: no stock-list call (names unknown)
+            wanted = list(_symbols(self.src.symbols))
+            return pl.DataFrame({"symbol": wanted, "name": [None] * len(wanted)},
+                                schema={"symbol": pl.Utf8, "name": pl.Utf8})
+        return self.cache.through("_stock_list", self.fetch_stock_list)
+
+    def fetch_stock_list(self) -> pl.DataFrame:
+        """``symbol, name`` of every listed A-share (today's names)."""
+        df = pl.from_pandas(self.call("exchanges", "stock_info_a_code_name"))
+        codes = df["code"].cast(pl.Utf8).str.zfill(6)
+        return pl.DataFrame({"symbol": files.normalize_symbols(codes), "name": df["name"].cast(pl.Utf8)})
+
+    def fetch_calendar(self) -> pl.DataFrame:
+        """Every SSE/SZSE trading day Sina lists, as a ``date`` frame."""
+        df = pl.from_pandas(self.call("sina", "tool_trade_date_hist_sina"))
+        return pl.DataFrame({"date": av._dates(df["trade_date"])}).sort("date")
+
+    # ------------------------------------------------------------------ step 4
+    def indexes(self) -> pl.DataFrame:
+        parts = [self.cache.through(f"_index_{c}", lambda c=c: self.fetch_index(c)) for c in self.src.indexes]
+        return pl.concat(parts) if parts else pl.DataFrame(schema=av.INDEX_SCHEMA)
+
+    def fetch_index(self, code: str) -> pl.DataFrame:
+        errors = []
+        for vendor in self.src.index_vendors:
+            if not self.caller.available(vendor):
+                errors.append(f"{vendor} switched off")
+                continue
+            try:
+                rows = av.INDEX_READERS[vendor](self.caller, self.ak, code, self.lo, self.hi)
+            except VendorError as exc:
+                errors.append(str(exc))
+                continue
+            self.caller.vendor(vendor).served += 1
+            return rows
+        raise AkshareError(f"akshare: no vendor answered for index {code}: {'; '.join(errors)}: check the network "
+                           "or retry later; what was fetched is cached and a rerun resumes")
+
+    def weights_snapshots(self) -> pl.DataFrame:
+        from flyer.data.sources.akshare_archive import fetch_weights
+
+        parts = [self.cache.through(f"_weights_{c}", lambda c=c: fetch_weights(self, c)) for c in self.src.weights]
+        parts = [p.filter(pl.col("date") <= self.hi) for p in parts]
+        return pl.concat(parts) if parts else _empty("index_members")
+
+    def summary(self, empty: list[str], served: pl.DataFrame | None) -> list[str]:
+        lines = [f"akshare: {len(empty)} symbol(s) returned no bars" + (f": {', '.join(empty[:20])}" if empty else "")]
+        if served is not None and served.height > 1:
+            lines.append("akshare: bars by vendor: " + ", ".join(f"{v} {n}" for v, n in served.sort("vendor").rows()))
+        lines += list(self.caller.summary("akshare"))
+        lines += [f"akshare: {n}" for n in self.caller.notes]
+        lines += self.notes
+        if self.rejects:
+            n = sum(r.height for r in self.rejects)
+            lines.append(f"akshare: {n} bar(s) rejected: vendors disagree on the raw price (rule vendor_disagreement)")
+        return lines
 
 
-# ---------------------------------------------------------------------------- steps 2-3
-_BAR_SCHEMA = {"symbol": pl.Utf8, "date": pl.Date, "open": pl.Float64, "high": pl.Float64, "low": pl.Float64,
-               "close": pl.Float64, "volume": pl.Float64, "amount": pl.Float64, "adj_factor": pl.Float64,
-               "is_suspended": pl.Boolean}
+# ---------------------------------------------------------------------------- step 3
+def _previous_day(store: MarketStore, lo: dt.date) -> dt.date | None:
+    """The store's last bar day before ``lo`` (None when the store holds none)."""
+    got = store.one("SELECT max(date) FROM bars WHERE date < ?", [lo])
+    return got[0] if got and got[0] is not None else None
 
 
-def fetch_symbol(fetch: Fetcher, symbol: str, cfg: AkshareConfig) -> pl.DataFrame:
-    """One stock's raw and hfq bars -> store bar rows in ``_BAR_SCHEMA`` (empty when no bars)."""
-    code = symbol.split(".")[0]
-    span = {"period": "daily", "start_date": f"{cfg.start:%Y%m%d}", "end_date": f"{cfg.end:%Y%m%d}"}
-    raw = fetch.call("stock_zh_a_hist", symbol=code, adjust="", **span)
-    if raw is None or len(raw) == 0:
-        return pl.DataFrame(schema=_BAR_SCHEMA)
-    hfq = fetch.call("stock_zh_a_hist", symbol=code, adjust="hfq", **span)
-    rows = _parse(raw, f"akshare stock_zh_a_hist({code})", symbol)
-    if hfq is not None and len(hfq):
-        adj = _parse(hfq, f"akshare stock_zh_a_hist({code}, hfq)", symbol).select(
-            "date", pl.col("close").alias("_hfq"))
-        rows = rows.join(adj, on="date", how="left")
-    else:
-        rows = rows.with_columns(pl.lit(None, pl.Float64).alias("_hfq"))
-    rows = rows.with_columns(stable_factor(pl.col("_hfq"), pl.col("close")).alias("adj_factor"))
-    bars = files.mark_untraded(rows.with_columns(pl.col("volume") * AKSHARE.volume_scale))
-    return bars.select(*(pl.col(c).cast(t) for c, t in _BAR_SCHEMA.items()))
+def continue_factors(store: MarketStore, bars: pl.DataFrame, anchor: dt.date | None, lo: dt.date,
+                     notes: list[str] | None = None) -> pl.DataFrame:
+    """Rows from ``lo`` on, their factors scaled per symbol so that they continue the store's
+    factor on ``anchor`` (the vendor's own anchor-day row gives the ratio; symbols the store
+    does not hold on ``anchor`` keep the vendor's factor). The anchor day is the one day two
+    vendors may both have answered: a raw close that differs by a cent or more is noted."""
+    if anchor is None or bars.height == 0:
+        return bars.filter(pl.col("date") >= lo) if bars.height else bars
+    stored = store.query("SELECT symbol, adj_factor AS _stored, close AS _close FROM bars WHERE date = ?", [anchor])
+    overlap = bars.filter(pl.col("date") == anchor).join(stored, on="symbol")
+    if notes is not None:
+        off = overlap.filter((pl.col("close") - pl.col("_close")).abs() > 0.005 + 1e-9)
+        if off.height:
+            notes.append(f"akshare: {off.height} symbol(s) disagree with the stored close of {anchor} (the stored row is "
+                         f"kept; factors chained anyway): " + ", ".join(
+                             f"{r['symbol']} {r['_close']} vs {r['close']}" for r in off.head(10).iter_rows(named=True)))
+    scale = overlap.select("symbol", (pl.col("_stored") / pl.col("adj_factor")).alias("_scale"))
+    return (bars.filter(pl.col("date") >= lo).join(scale, on="symbol", how="left", maintain_order="left")
+            .with_columns((pl.col("adj_factor") * pl.col("_scale").fill_null(1.0)).alias("adj_factor"))
+            .drop("_scale"))
 
 
-def stable_factor(hfq_close: pl.Expr, raw_close: pl.Expr) -> pl.Expr:
-    """hfq close / raw close, held at its last value while it moves less than the 0.01 CNY rounding
-    of both prices allows (so rounding noise is not mistaken for a corporate action); 1 when missing.
-    Expects rows of one symbol in date order."""
-    f = hfq_close / raw_close
-    noise = 2 * (0.005 / hfq_close + 0.005 / raw_close)
-    jump = (f / f.shift(1) - 1).abs() > noise
-    held = pl.when(jump.fill_null(True)).then(f).otherwise(None).forward_fill()
-    return pl.when(held.is_finite() & (held > 0)).then(held).otherwise(None).forward_fill().fill_null(1.0)
-
-
-def _parse(pdf: Any, origin: str, symbol: str) -> pl.DataFrame:
-    df = pl.from_pandas(pdf) if not isinstance(pdf, pl.DataFrame) else pdf
-    rows = files.parse_frame(df, AKSHARE, origin, default_symbol=symbol)
-    return rows.with_columns(pl.lit(symbol).alias("symbol")).sort("date")
-
-
-def fetch_stock_list(fetch: Fetcher) -> pl.DataFrame:
-    """``symbol, name`` of every listed A-share (today's names)."""
-    df = pl.from_pandas(fetch.call("stock_info_a_code_name"))
-    codes = df["code"].cast(pl.Utf8).str.zfill(6)
-    return pl.DataFrame({"symbol": files.normalize_symbols(codes), "name": df["name"].cast(pl.Utf8)})
-
-
-def fetch_index(fetch: Fetcher, index_code: str, cfg: AkshareConfig) -> pl.DataFrame:
-    """Index daily bars (volume lots -> shares) as an ``index_bars`` frame."""
-    pdf = fetch.call("index_zh_a_hist", symbol=index_code.split(".")[0], period="daily",
-                     start_date=f"{cfg.start:%Y%m%d}", end_date=f"{cfg.end:%Y%m%d}")
-    if pdf is None or len(pdf) == 0:
-        return _empty("index_bars")
-    rows = _parse(pdf, f"akshare index_zh_a_hist({index_code})", index_code)
-    return rows.select(pl.col("symbol").alias("index_code"), "date", "open", "high", "low", "close",
-                       pl.col("volume") * AKSHARE.volume_scale, "amount")
-
-
-def fetch_weights(fetch: Fetcher, index_code: str) -> pl.DataFrame:
-    """Today's CSIndex constituents and weights (% -> fraction) as one dated snapshot."""
-    df = pl.from_pandas(fetch.call("index_stock_cons_weight_csindex", symbol=index_code.split(".")[0]))
-    if df.height == 0:
-        return _empty("index_members")
-    origin = f"akshare index_stock_cons_weight_csindex({index_code})"
-    dates = files.parse_dates(df["日期"], origin, AKSHARE)
-    ex = df["交易所"].cast(pl.Utf8).replace_strict(EXCHANGES, default=None)
-    code = df["成分券代码"].cast(pl.Utf8).str.zfill(6)
-    sym = pl.Series(code + "." + ex).fill_null(files.normalize_symbols(code))
-    return pl.DataFrame({"index_code": [index_code] * df.height, "date": [dates.max()] * df.height,
-                         "symbol": sym, "weight": files.parse_floats(df["权重"], origin) / 100.0})
-
-
-def fetch_calendar(fetch: Fetcher) -> pl.DataFrame:
-    """Every SSE/SZSE trading day Sina lists, as a ``date`` frame."""
-    df = pl.from_pandas(fetch.call("tool_trade_date_hist_sina"))
-    return pl.DataFrame({"date": files.parse_dates(df["trade_date"], "akshare tool_trade_date_hist_sina",
-                                                     AKSHARE)}).sort("date")
+def _drop_rejected(out: dict[str, pl.DataFrame], rejects: list[pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Bars rows a cross-check rejected are not written (their day is left out, not filled)."""
+    if not rejects or "bars" not in out:
+        return out
+    keys = pl.concat(rejects).filter(pl.col("tbl") == "bars").select("symbol", "date").unique()
+    return {**out, "bars": out["bars"].join(keys, on=["symbol", "date"], how="anti")}
 
 
 # ---------------------------------------------------------------------------- helpers
+def archive(run: _Run, out: dict[str, pl.DataFrame], names: pl.DataFrame, days: pl.Series) -> None:
+    from flyer.data.sources.akshare_archive import archive as _archive
+
+    _archive(run, out, names, days)
+
+
 def _empty(table: str) -> pl.DataFrame:
     from flyer.data.schema import TABLES
     return pl.DataFrame(schema=TABLES[table])
 
 
-def _date(value: dt.date | str) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    text = str(value).replace("-", "")
-    return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+def _args(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
 
 
 def _symbols(symbols: list[str] | tuple[str, ...] | str | None) -> tuple[str, ...] | None:

@@ -15,7 +15,13 @@ Steps (each names the function that owns it):
      000905), the qlib index file for the other indices;
   6. ``read_members``: CSI 500 from qlib intervals through 2023-02-09, sqlib snapshots after;
      CSI 300 = qlib CSI 800 - CSI 500 to 2023-02-09, then sqlib, then qlib's csi300 file;
-     each change date becomes a dated snapshot.
+     each change date becomes a dated snapshot;
+  7. ``read_industries``: the Shenwan point-in-time history (``industry/``): levels 1-3 of
+     standard ``sw`` (level-1 names per SW version, level-2/3 names in the SW2021 era);
+  8. ``read_valuation``: BaoStock PE TTM / PB MRQ / turnover (``valuation/``): Shenzhen stocks
+     2010-01-04..2022-02-11, plus the 300 CSI 300 (2025) names 2020-01-02..2025-04-07 (whose
+     ``isST`` also gives their ST flags after 2022-01-14); ``coverage`` rows say which table is
+     known where (everything here is a back-fill: history supplied later).
 """
 from __future__ import annotations
 
@@ -29,7 +35,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import polars as pl
 
 from flyer.data import panel
-from flyer.data.sources import files
+from flyer.data.sources import files, shenwan
+from flyer.data.sources.akshare_archive import coverage_frame, span
 from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import QLIB, XBX
 
@@ -69,6 +76,14 @@ def read(root: str | os.PathLike = DEFAULT_ROOT, start: dt.date | None = None,
     first, last = start or lo, min(end or hi, hi)
     out["index_bars"] = files.clip_dates(read_index_bars(base), max(first, lo), last)
     out["index_members"] = panel.clip_snapshots(read_members(base), first, last)
+    if (base / "industry").is_dir():
+        out["industries"] = read_industries(base)
+    if (base / "valuation").is_dir():
+        fund, st_after = read_valuation(base)
+        out["fundamentals"] = files.clip_dates(fund, max(first, lo), last).join(
+            out["bars"].select("symbol", "date"), on=["symbol", "date"], how="semi")
+        out["bars"] = _st_after(out["bars"], st_after)
+    out["coverage"] = coverage(out)
     return out
 
 
@@ -198,3 +213,78 @@ def read_members(base: Path) -> pl.DataFrame:
     csi500 = panel.stitch_snapshots([q500, s500], [q_end])
     csi300 = panel.stitch_snapshots([panel.snapshot_difference(q800, q500, CSI300), s300, q300], [q_end, s_end])
     return pl.concat([csi500, csi300])
+
+
+# ---------------------------------------------------------------------------- steps 7-8
+def read_industries(base: Path) -> pl.DataFrame:
+    """The staged Shenwan history -> ``industries`` rows (standard ``sw``, levels 1-3). The
+    history of 300114.SZ continues under its new code 302132.SZ (whose own row repeats it)."""
+    raw = pl.read_parquet(_one(base, "industry/sw_industry_pit_*.parquet"))
+    iv = raw.select(files.normalize_symbols(raw["code"]).alias("symbol"), "start_date",
+                    pl.col("end_date_excl").alias("end_date"), "industry_code", "l1_code", "l1_name",
+                    "l2_name_sw2021", "l3_name_sw2021")
+    renamed_to = list(RENAMED.values())
+    iv = pl.concat([iv.filter(~pl.col("symbol").is_in(renamed_to)),
+                    iv.filter(pl.col("symbol").is_in(list(RENAMED))).with_columns(pl.col("symbol").replace(RENAMED))])
+    code = pl.col("industry_code")
+    levels = [iv.select("symbol", pl.lit(1).alias("level"), pl.col("l1_code").alias("code"), pl.col("l1_name").alias("name"),
+                        "start_date", "end_date"),
+              iv.select("symbol", pl.lit(2).alias("level"), (code.str.slice(0, 4) + "00").alias("code"),
+                        pl.col("l2_name_sw2021").alias("name"), "start_date", "end_date"),
+              iv.select("symbol", pl.lit(3).alias("level"), code.alias("code"), pl.col("l3_name_sw2021").alias("name"),
+                        "start_date", "end_date")]
+    out = pl.concat(levels).with_columns(pl.lit("sw").alias("standard"), pl.col("level").cast(pl.Int32))
+    return shenwan.merge_adjacent(out.select("symbol", "standard", "level", "code", "name", "start_date", "end_date"))
+
+
+def read_valuation(base: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``fundamentals`` rows (PE TTM, PB MRQ, turnover as a fraction) from both BaoStock dumps
+    (the Shenzhen file wins where both have a day) and ``[symbol, date]`` of ST days after the
+    xbx names end (from the CSI 300 (2025) file's ``isST``)."""
+    def load(pattern: str) -> pl.DataFrame:
+        raw = pl.read_parquet(_one(base, pattern), columns=["code", "date", "isST", "turn", "peTTM", "pbMRQ"])
+        return raw.select(files.normalize_symbols(raw["code"]).replace(RENAMED).alias("symbol"), "date",
+                          pl.col("peTTM").alias("pe_ttm"), pl.col("pbMRQ").alias("pb_mrq"),
+                          (pl.col("turn") / 100.0).alias("turnover_rate"), (pl.col("isST") == 1).alias("_st"))
+    sz = load("valuation/baostock_sz_*.parquet")
+    big = load("valuation/baostock_csi300in2025_*.parquet")
+    both = pl.concat([sz, big.join(sz.select("symbol", "date"), on=["symbol", "date"], how="anti")])
+    st_after = big.filter(pl.col("_st") & (pl.col("date") > XBX_LAST)).select("symbol", "date")
+    return both.drop("_st").sort("symbol", "date"), st_after
+
+
+XBX_LAST = dt.date(2022, 1, 14)  # the xbx file's last day: dated names (ST) end here
+
+
+def _st_after(bars: pl.DataFrame, st_days: pl.DataFrame) -> pl.DataFrame:
+    if st_days.height == 0:
+        return bars
+    flagged = st_days.with_columns(pl.lit(True).alias("_st"))
+    return (bars.join(flagged, on=["symbol", "date"], how="left", maintain_order="left")
+            .with_columns((pl.col("is_st").fill_null(False) | pl.col("_st").fill_null(False)).alias("is_st"))
+            .drop("_st"))
+
+
+def coverage(out: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Which spans of the staged data each table knows (all back-filled: history supplied later)."""
+    bars = out["bars"]
+    first, last = bars["date"].min(), bars["date"].max()
+    xbx_last = min(XBX_LAST, last)
+    rows = [span("st", "*", "backfill", first, xbx_last, "ST/*ST prefixes of the dated xbx names", "ashare")]
+    after = bars.filter(pl.col("date") > xbx_last)["date"]
+    if after.len():
+        rows.append(span("st", "*", "unknown", after.min(), after.max(), "no dated names after the xbx file (stored "
+                         "False) except the 300 CSI 300 (2025) names' BaoStock isST through 2025-04-07", "ashare"))
+    for code in out["index_members"]["index_code"].unique().sort().to_list():
+        m = out["index_members"].filter(pl.col("index_code") == code)
+        rows.append(span("index_members", code, "backfill", m["date"].min(), last,
+                         "qlib / sqlib membership files (effective dates, then semiannual snapshots)", "ashare"))
+    if "industries" in out:
+        rows.append(span("industries", "sw", "backfill", out["industries"]["start_date"].min(), last,
+                         "Shenwan change history as published on 2026-06-05", "ashare"))
+    if "fundamentals" in out and out["fundamentals"].height:
+        f = out["fundamentals"].with_columns(pl.col("symbol").str.slice(7).alias("_ex"))
+        for (ex,), part in f.group_by(["_ex"], maintain_order=True):
+            rows.append(span("fundamentals", ex, "backfill", part["date"].min(), part["date"].max(),
+                             f"BaoStock PE/PB/turnover, {part['symbol'].n_unique()} stocks", "ashare"))
+    return coverage_frame(rows)

@@ -39,13 +39,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Batch:
-    """What a source read: store frames by table, the span they cover (for the ingest log) and
-    notes for the user (e.g. symbols that returned nothing)."""
+    """What a source read: store frames by table, the span they cover (for the ingest log),
+    notes for the user (e.g. symbols that returned nothing) and rows the source itself rejected
+    (``tbl, symbol, date, rule, detail``, e.g. vendors that disagree), logged like the store's."""
 
     frames: dict[str, pl.DataFrame]
     start: dt.date | None = None
     end: dt.date | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    rejects: pl.DataFrame | None = None
 
 
 @runtime_checkable
@@ -65,6 +67,7 @@ _REGISTRY: dict[str, str] = {
     "files": "flyer.data.sources.files:FilesSource",
     "ashare": "flyer.data.sources.ashare:AshareSource",
     "akshare": "flyer.data.sources.akshare_source:AkshareSource",
+    "baostock": "flyer.data.sources.baostock_source:BaostockSource",
 }
 
 
@@ -134,7 +137,7 @@ def ingest(store: MarketStore, source: Source, since: dt.date | None = None,
     the source's notes come first in the report's messages. ``read_options`` go to the
     source's ``read`` (tests inject recorded vendor modules this way)."""
     batch = source.read(store, since, until, **read_options)
-    report = store.write(source.kind, batch.frames, batch.start, batch.end)
+    report = store.write(source.kind, batch.frames, batch.start, batch.end, rejects=batch.rejects)
     if batch.notes:
         report = dataclasses.replace(report, messages=(*batch.notes, *report.messages))
     return report

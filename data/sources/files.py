@@ -67,6 +67,9 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
     bar_files, member_files = _list_inputs(Path(path))
     if not bar_files and not member_files:
         raise SourceError(f"{path}: no .csv/.parquet bar files or instruments/*.txt found")
+    bar_files, extra = _split_tables(bar_files)
+    if not bar_files and not member_files:
+        return clip_tables(extra, start, end)
     lay = _resolve(layout, bar_files[0] if bar_files else None, columns)
     frames = [read_bar_file(f, lay) for f in bar_files]
     data = pl.concat([to_bars(f, lay) for f in frames], how="diagonal_relaxed") if frames else _empty_bars()
@@ -82,7 +85,46 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
         cal = sse_calendar()
         snaps = pl.concat([panel.intervals_to_snapshots(read_intervals(f), cal) for f in member_files])
         out["index_members"] = panel.clip_snapshots(snaps, start, end)
+    out = {**out, **clip_tables(extra, start, end)}
+    if out.get("bars") is not None and out["bars"].height:
+        out["coverage"] = _st_coverage(out["bars"], "is_st" in data.columns and data["is_st"].null_count() < data.height)
     return out
+
+
+def _st_coverage(bars: pl.DataFrame, known: bool) -> pl.DataFrame:
+    """Where the files say whether a stock was ST (a dated name or an is_st column) or not."""
+    from flyer.data.sources.akshare_archive import coverage_frame, span
+
+    first, last = bars["date"].min(), bars["date"].max()
+    if known:
+        return coverage_frame([span("st", "*", "backfill", first, last, "dated names / is_st in the files", "files")])
+    return coverage_frame([span("st", "*", "unknown", first, last, "the files have no names or is_st (stored False)",
+                                "files")])
+
+
+def _split_tables(bar_files: list[Path]) -> tuple[list[Path], dict[str, pl.DataFrame]]:
+    """Bar files, and the industry/valuation files among them read into their tables
+    (``flyer.data.sources.tables``: tushare daily_basic / index_member(_all), akshare SW history)."""
+    from flyer.data.sources import tables
+
+    bars, found = [], {}
+    for f in bar_files:
+        layout = tables.detect_table(_headers(f, 0))
+        if layout is None:
+            bars.append(f)
+            continue
+        try:
+            raw = pl.read_parquet(f) if _is_parquet(f) else _read_csv(f)
+            table, frame = tables.read_table(f, layout, raw)
+        except pl.exceptions.PolarsError as exc:
+            raise SourceError(f"{f}: cannot read as {layout}: {_first_line(exc)}") from exc
+        found[table] = pl.concat([found[table], frame]) if table in found else frame
+    return bars, found
+
+
+def clip_tables(frames: dict[str, pl.DataFrame], start: dt.date | None, end: dt.date | None) -> dict[str, pl.DataFrame]:
+    """Daily tables kept to [start, end]; industry intervals are whole histories (kept as they are)."""
+    return {t: (clip_dates(df, start, end) if "date" in df.columns else df) for t, df in frames.items()}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from flyer.data.fields import attach
+
 from flyer.data.returns import forward_return
 from flyer.data.universe import UNIVERSES
 from flyer.data.universe import members as universe_members
@@ -136,5 +138,5 @@ def load_data(store, universe: str, horizon: int, train: tuple[dt.date, dt.date]
     start, end = cal[max(first - lookback, 0)], cal[min(last + horizon + 1, cal.len() - 1)]
     members = universe_members(store, universe, train[0], valid[1])
     symbols = members["symbol"].unique().sort().to_list() if members is not None else None
-    bars = store.bars(start, end, symbols=symbols)
+    bars = attach(store, store.bars(start, end, symbols=symbols), fields)  # $pe, $pb point in time
     return build_data(bars, members, horizon, train, valid, fields)

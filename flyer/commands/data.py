@@ -23,7 +23,9 @@ def print_report(report: IngestReport) -> None:
 
 
 def print_info(store: MarketStore) -> None:
-    """What the store holds: symbols, span, rows, indexes, last ingest."""
+    """What the store holds: symbols, span, rows, indexes, industries, valuations, from when
+    each table is point-in-time and from when back-filled, the span where ST is unknown, and
+    the last ingest."""
     from rich.table import Table
 
     info = store.info()
@@ -37,21 +39,40 @@ def print_info(store: MarketStore) -> None:
         table.add_row(r["index_code"], str(r["first"]), str(r["last"]), f"{r['rows']:,}",
                       str(m.get("snapshots", 0)), str(m.get("last", "-")))
     console.print(table)
+    _print_tables(store)
     last = info["last_ingest"]
     if last:
         console.print(f"  last ingest #{last['id']} {last['source']} {last['status']} at {last['finished_at']:%Y-%m-%d %H:%M}: "
                       f"{last['rows_written']:,} rows written, {last['rows_rejected']:,} rejected")
 
 
+def _print_tables(store: MarketStore) -> None:
+    """Industries, valuations and the coverage lines (point-in-time / back-filled / unknown)."""
+    from flyer.data.coverage import summary, valuation_coverage
+
+    for std in store.industry_standards():
+        n, first = store.one("SELECT count(DISTINCT symbol), min(start_date) FROM industries WHERE standard = ?", [std])
+        console.print(f"  industries {std}: {n:,} stocks, intervals from {first}")
+    vals = valuation_coverage(store)
+    if vals.height:
+        parts = [f"{r['exchange']} PE {r['pe']:.1%} PB {r['pb']:.1%}" for r in vals.iter_rows(named=True)]
+        console.print("  valuations (share of traded stock-days): " + ", ".join(parts))
+    spans = summary(store)
+    if not spans:
+        console.print("  coverage: not recorded by this store's sources (sim, or a store from before coverage)")
+    for sp in spans:
+        console.print(f"  coverage {sp.line()}")
+
+
 def ingest(
-    source: str = typer.Option("sim", "--source", help="sim | files | ashare | akshare"),
+    source: str = typer.Option("sim", "--source", help="sim | files | ashare | akshare | baostock"),
     path: Optional[Path] = typer.Option(None, "--path", help="files: file or folder; ashare: the ../shared/ashare folder"),
     layout: Optional[str] = typer.Option(None, "--layout", help="files layout: auto, long, tushare, akshare, qlib, xbx"),
     start: Optional[str] = typer.Option(None, "--start", help="first date YYYY-MM-DD"),
     end: Optional[str] = typer.Option(None, "--end", help="last date YYYY-MM-DD"),
     stocks: Optional[int] = typer.Option(None, "--stocks", help="sim: number of stocks (10-5000, default 800)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="sim: random seed (default 42)"),
-    symbols: Optional[str] = typer.Option(None, "--symbols", help="akshare: comma-separated codes (default: all)"),
+    symbols: Optional[str] = typer.Option(None, "--symbols", help="akshare, baostock: comma-separated codes (default: all)"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Ingest market data into the store (validated, transactional, idempotent)."""

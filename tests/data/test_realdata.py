@@ -6,6 +6,7 @@ Expected figures follow ../shared/ashare/SOURCE.md and what the store's validati
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from flyer.data.sources import ashare, ingest
 from flyer.data.store import MarketStore
 
-ROOT = Path(__file__).resolve().parents[3] / "shared" / "ashare"
+ROOT = Path(os.environ.get("FLYER_SHARED_ASHARE") or Path(__file__).resolve().parents[3] / "shared" / "ashare")
 D = dt.date
 XBX_END = D(2022, 1, 14)
 
@@ -70,7 +71,8 @@ def test_panel_is_dense_inside_each_listed_span(imported: Any) -> None:
 
 def test_validation_rejects_exactly_the_source_quirks(imported: Any) -> None:
     store, report, _ = imported
-    assert report.rejected == {"calendar": 0, "instruments": 0, "bars": 0, "index_bars": 268, "index_members": 0}
+    assert report.rejected == {"calendar": 0, "instruments": 0, "bars": 0, "index_bars": 268, "index_members": 0,
+                               "industries": 0, "fundamentals": 0, "coverage": 0}
     rej = store.rejects(report.ingest_id)
     by_rule = dict(rej.group_by("rule").len().iter_rows())
     # qlib's index file: 000852.SH padded with NaN before its 2011 data starts, float32 noise and
@@ -98,7 +100,10 @@ def test_qlib_suspended_fills_after_the_stitch(imported: Any) -> None:
     assert after["is_suspended"].sum() == untraded
     assert after["amount"].null_count() == after.height - untraded  # no amount after 2022-01-14
     assert after["total_cap"].null_count() == after.height  # nor caps: nothing carried over from xbx
-    assert after["is_st"].sum() == 0  # no dated names after 2022-01-14 (see ashare docstring)
+    # no dated names after 2022-01-14: only the BaoStock isST of the 300 CSI 300 (2025) names, of
+    # which sh600515 alone was ST (2022-01-17 .. 2022-10-13, 177 days; SOURCE.md A.4)
+    st = after.filter(pl.col("is_st"))
+    assert set(st["symbol"]) == {"600515.SH"} and st.height == 177
 
 
 def test_factor_continues_across_the_stitch(imported: Any) -> None:
@@ -140,3 +145,51 @@ def test_instruments_st_and_indexes(imported: Any) -> None:
     assert csi500.height == 3966
     assert csi500.filter(pl.col("date") == D(2015, 6, 12))["close"].item() == pytest.approx(11545.89)
     assert csi500.filter(pl.col("date") == D(2014, 8, 7))["close"].item() == pytest.approx(4286.09)  # not qlib's error
+
+
+def test_industry_coverage_of_csi500_member_days(imported: Any) -> None:
+    """>= 99 % of CSI 500 member-days have a point-in-time SW level-1 industry (per year printed)."""
+    store, _, _ = imported
+    members = store.membership("000905.SH")
+    ind = store.industry_panel(members["date"].min(), members["date"].max(), standard="sw", level=1)
+    joined = members.join(ind.select("date", "symbol", "code"), on=["date", "symbol"], how="left")
+    per_year = (joined.group_by(pl.col("date").dt.year().alias("year"))
+                .agg(pl.len().alias("member_days"), pl.col("code").is_not_null().mean().alias("with_industry"))
+                .sort("year"))
+    for r in per_year.iter_rows(named=True):
+        print(f"CSI 500 {r['year']}: {r['member_days']:,} member-days, {r['with_industry']:.4%} with an SW industry")
+    overall = joined["code"].is_not_null().mean()
+    print(f"CSI 500 overall: {joined.height:,} member-days, {overall:.4%} with an SW industry")
+    assert overall >= 0.99 and per_year["with_industry"].min() >= 0.98
+    names = store.industries(D(2020, 6, 30)).filter(pl.col("symbol").is_in(["600000.SH", "600519.SH"]))
+    assert names.rows() == [("600000.SH", "480000", "银行"), ("600519.SH", "340000", "食品饮料")]
+    assert store.industries(D(2013, 6, 28)).filter(pl.col("symbol") == "600000.SH")["name"].item() == "金融服务"
+
+
+def test_valuation_coverage_per_exchange(imported: Any) -> None:
+    """PE/PB presence per exchange and year (printed); Shenzhen covered 2010-2021, Shanghai only
+    from 2020 for the 300 CSI 300 (2025) names (SOURCE.md A.3/A.4)."""
+    from flyer.data.coverage import valuation_coverage
+    from flyer.data.fields import attach
+
+    store, _, _ = imported
+    cov = valuation_coverage(store, by_year=True)
+    for r in cov.iter_rows(named=True):
+        print(f"valuation {r['exchange']} {r['year']}: {r['days']:,} traded stock-days, PE {r['pe']:.2%}, PB {r['pb']:.2%}")
+    sz = {r["year"]: r["pb"] for r in cov.filter(pl.col("exchange") == "SZ").iter_rows(named=True)}
+    sh = {r["year"]: r["pb"] for r in cov.filter(pl.col("exchange") == "SH").iter_rows(named=True)}
+    assert all(sz[y] > 0.9 for y in range(2010, 2022)) and sh[2015] == 0.0 and 0 < sh[2021] < 0.5
+    bars = attach(store, store.bars(D(2015, 6, 1), D(2015, 6, 5), symbols=["000001.SZ", "600000.SH"]), ["pe", "pb"])
+    assert bars.filter(pl.col("symbol") == "000001.SZ")["pe"].null_count() == 0
+    assert bars.filter(pl.col("symbol") == "600000.SH")["pb"].null_count() == bars.height // 2  # unknown, not 0
+
+
+def test_info_reports_point_in_time_and_unknown_spans(imported: Any) -> None:
+    from flyer.data.coverage import summary
+
+    store, _, _ = imported
+    lines = {f"{s.tbl} {s.key}": s.line() for s in summary(store)}
+    for line in lines.values():
+        print("coverage", line)
+    assert lines["st *"].startswith("st *: back-filled 2010-01-04 .. 2022-01-14; unknown 2022-01-17 .. 2026-05-08")
+    assert "back-filled" in lines["industries sw"] and "back-filled 2010-01-04" in lines["fundamentals SZ"]

@@ -87,9 +87,10 @@ def test_akshare_offline_is_one_line_and_writes_nothing(fresh_home: Path, capsys
     code, err = _run(["ingest", "--source", "akshare", "--symbols", "600000", "--start", "2024-01-02",
                       "--end", "2024-01-10", "--home", str(fresh_home)], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1
-    assert re.match(r"^error: akshare stock_zh_a_hist\(symbol='600000'.*failed after 3 tries "
+    assert re.match(r"^error: akshare: no vendor answered for 600000.SH: stock_zh_a_hist\(600000\) failed 3x.*"
                     r"\(ConnectionError.*check the network or retry later", err.strip()), err
-    assert set(calls) == {"stock_zh_a_hist"}  # only the symbol asked for, no stock list
+    # only the symbol asked for (no stock list), from each fallback vendor in turn
+    assert set(calls) == {"stock_zh_a_hist", "stock_zh_a_daily", "stock_zh_a_hist_tx"}
     from flyer.data.store import MarketStore
 
     with MarketStore.open(fresh_home, read_only=True) as store:

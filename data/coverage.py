@@ -1,0 +1,93 @@
+"""What the store knows, and how: point-in-time spans, back-filled spans, unknown spans.
+
+Sources write ``coverage`` rows (``flyer.data.schema.COVERAGE``) next to their data: ``pit``
+for a snapshot captured on the day it describes (the akshare nightly archive), ``backfill`` for
+history supplied later (vendor files, BaoStock, the staged real data), ``unknown`` where a
+table holds no such data (ST flags stored False). ``summary`` folds them per (table, key) for
+``flyer info``; ``valuation_coverage`` measures PE/PB presence per exchange and year.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
+
+
+@dataclass(frozen=True)
+class Span:
+    """One table's knowledge for one key: back-filled ``[backfill_first, backfill_last]``,
+    point-in-time from ``pit_first`` (``pit_days`` snapshots), unknown ``[unknown_first, unknown_last]``."""
+
+    tbl: str
+    key: str
+    backfill_first: dt.date | None
+    backfill_last: dt.date | None
+    pit_first: dt.date | None
+    pit_days: int
+    unknown_first: dt.date | None
+    unknown_last: dt.date | None
+    sources: str
+
+    def line(self) -> str:
+        parts = []
+        if self.backfill_first is not None:
+            parts.append(f"back-filled {self.backfill_first} .. {self.backfill_last}")
+        if self.pit_first is not None:
+            parts.append(f"point-in-time from {self.pit_first} ({self.pit_days} snapshot day(s))")
+        if self.unknown_first is not None:
+            parts.append(f"unknown {self.unknown_first} .. {self.unknown_last}")
+        return f"{self.tbl} {self.key}: " + ("; ".join(parts) or "no coverage recorded") + f" (source: {self.sources})"
+
+
+def summary(store: MarketStore) -> list[Span]:
+    """One ``Span`` per (table, key) recorded in ``coverage`` (empty for stores without it)."""
+    if not store.has_table("coverage"):
+        return []
+    cov = store.query("SELECT * FROM coverage ORDER BY tbl, key, first")
+    out = []
+    for (tbl, key), part in cov.group_by(["tbl", "key"], maintain_order=True):
+        pit = part.filter(pl.col("mode") == "pit")
+        pit_days = set(pit["first"].to_list())
+        pit_first = min(pit_days) if pit_days else None
+        back = part.filter(pl.col("mode") == "backfill")
+        b_first = back["first"].min() if back.height else None
+        b_last = back["last"].max() if back.height else None
+        if b_last is not None and pit_first is not None:
+            b_last = min(b_last, _day_before(store, pit_first))
+        unk = part.filter(pl.col("mode") == "unknown")
+        u_first = unk["first"].min() if unk.height else None
+        u_last = unk["last"].max() if unk.height else None
+        if u_first is not None and pit_first is not None and u_first < pit_first:
+            u_last = min(u_last, _day_before(store, pit_first))  # later nights were captured
+        out.append(Span(tbl, key, b_first, b_last, pit_first, len(pit_days),
+                        u_first, u_last,
+                        ", ".join(sorted(set(part["source"].to_list())))))
+    return out
+
+
+def _day_before(store: MarketStore, day: dt.date) -> dt.date:
+    """The last trading day before ``day`` (the day before it when the calendar has none)."""
+    got = store.one("SELECT max(date) FROM calendar WHERE date < ?", [day])
+    return got[0] if got and got[0] is not None else day - dt.timedelta(days=1)
+
+
+def valuation_coverage(store: MarketStore, start: dt.date | None = None, end: dt.date | None = None,
+                       by_year: bool = False) -> pl.DataFrame:
+    """Share of traded stock-days (``bars`` rows not suspended) with a PE TTM and a PB MRQ, per
+    exchange (and year): ``[exchange, (year), days, pe, pb]`` (fractions)."""
+    where = "NOT b.is_suspended AND (? IS NULL OR b.date >= ?) AND (? IS NULL OR b.date <= ?)"
+    year = ", year(b.date) AS year" if by_year else ""
+    group = "1, 2" if by_year else "1"
+    if not store.has_table("fundamentals") or not store.one("SELECT count(*) FROM fundamentals")[0]:
+        return pl.DataFrame()
+    return store.query(
+        f"""SELECT split_part(b.symbol, '.', 2) AS exchange{year}, count(*) AS days,
+                   avg(CASE WHEN f.pe_ttm IS NOT NULL THEN 1.0 ELSE 0.0 END) AS pe,
+                   avg(CASE WHEN f.pb_mrq IS NOT NULL THEN 1.0 ELSE 0.0 END) AS pb
+            FROM bars b LEFT JOIN fundamentals f ON f.symbol = b.symbol AND f.date = b.date
+            WHERE {where} GROUP BY {group} ORDER BY {group}""", [start, start, end, end])
