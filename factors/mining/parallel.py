@@ -5,10 +5,11 @@ evaluation is deterministic and independent of what a cache holds, so both give 
 results. ``RayEvaluator`` puts the ``MiningData`` into Ray's object store once and starts one
 actor per CPU (``workers``; by default every CPU of the cluster); each actor keeps its own
 ``Scorer`` (node cache and pool vectors) for the whole run, so a worker reuses what it
-computed in earlier generations. Ray traffic of a local instance stays on 127.0.0.1.
+computed in earlier generations. A local instance stays on a loopback address (``LOOPBACK``).
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from typing import Any, Callable
@@ -19,7 +20,9 @@ from flyer.factors.mining.nodes import CacheStats
 from flyer.factors.mining.panel import MiningData
 
 Progress = Callable[[int, int], None]
-LOCAL_IP = "127.0.0.1"
+#: the address of a local Ray instance: loopback, but not 127.0.0.1, which Ray 2.60 rewrites to the
+#: machine's network interface address (``ray._private.services.resolve_ip_for_localhost``)
+LOOPBACK = "127.0.0.2"
 #: each actor computes single-threaded: parallelism comes from the actors
 WORKER_ENV = {"POLARS_MAX_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
@@ -156,20 +159,28 @@ class RayEvaluator:
 
 
 def _init_ray(ray: Any, workers: int | None, address: str | None) -> None:
-    """Quiet ``ray.init``: a local instance on 127.0.0.1 without dashboard, or a connection to ``address``."""
+    """Quiet ``ray.init``: a local instance on ``LOOPBACK`` without dashboard, or a connection to ``address``."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     opts: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
                             "configure_logging": True}
     try:
         if address:
-            host = address.rsplit(":", 1)[0].removeprefix("ray://")
-            local = {"_node_ip_address": LOCAL_IP} if host in (LOCAL_IP, "localhost") else {}
-            ray.init(address=address, **local, **opts)
+            ray.init(address=address, **_loopback(address), **opts)
         else:
             ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                     _node_ip_address=LOCAL_IP, **opts)
+                     _node_ip_address=LOOPBACK, **opts)
     except Exception as exc:  # noqa: BLE001 - connection problems are user errors
         raise FlyerError(f"cannot start Ray{' at ' + address if address else ''}: {_first_line(exc)}") from exc
+
+
+def _loopback(address: str) -> dict[str, str]:
+    """A driver connecting to a cluster on a loopback address stays on it (``_node_ip_address``)."""
+    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+    host = LOOPBACK if host == "localhost" else host
+    try:
+        return {"_node_ip_address": host} if ipaddress.ip_address(host).is_loopback else {}
+    except ValueError:      # a host name: Ray resolves it
+        return {}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -40,6 +40,7 @@ def mine_cmd(
     batch_size: int = typer.Option(8, "--batch-size", help="candidates per evaluation task"),
     seed: int = typer.Option(0, "--seed"),
     max_pool: int = typer.Option(20, "--max-pool", help="pool size (pool: the weakest leaves beyond it)"),
+    min_valid_gain: float = typer.Option(0.0, "--min-valid-gain", help="pool: accept only if the validation IC rises by more"),
     norm: str = typer.Option("rank", "--norm", help="per-date standardisation of formulas and label: rank | zscore"),
     cache_mb: int = typer.Option(1024, "--cache-mb", help="node cache per worker, MB"),
     baseline: int = typer.Option(-1, "--baseline", help="Alpha158 baseline pool size (-1 = --max-pool, 0 = none)"),
@@ -57,7 +58,7 @@ def mine_cmd(
     if horizon < 1:
         raise FlyerError(f"--horizon must be >= 1, got {horizon}")
     cfg = SearchConfig(objective=objective, population=population, generations=generations, seed=seed,
-                       max_pool=max_pool, norm=norm, grammar=Grammar())
+                       max_pool=max_pool, norm=norm, min_valid_gain=min_valid_gain, grammar=Grammar())
     out = (out or flyer_home(home) / "mining" / "mined.toml").expanduser()
     if out.suffix.lower() != ".toml":
         raise FlyerError(f"--out must be a .toml file, got {out}")
