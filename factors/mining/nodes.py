@@ -47,6 +47,11 @@ class CacheStats:
         n = self.hits + self.misses
         return self.hits / n if n else float("nan")
 
+    def since(self, before: CacheStats) -> CacheStats:
+        """The lookups and evictions after ``before`` (entries and bytes as now)."""
+        return CacheStats(self.hits - before.hits, self.misses - before.misses, self.evictions - before.evictions,
+                          self.entries, self.bytes)
+
     def __add__(self, other: CacheStats) -> CacheStats:
         return CacheStats(self.hits + other.hits, self.misses + other.misses, self.evictions + other.evictions,
                           self.entries + other.entries, self.bytes + other.bytes)

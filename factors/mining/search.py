@@ -58,7 +58,8 @@ class Evaluator(Protocol):
 
 @dataclass(frozen=True)
 class GenerationTiming:
-    """Throughput of one generation (not part of the deterministic history)."""
+    """Throughput of one generation (not part of the deterministic history); ``cache``: the node
+    cache's lookups during the generation."""
 
     seconds: float
     evaluated: int
@@ -267,7 +268,7 @@ def mine(evaluator: Evaluator, cfg: SearchConfig, *, checkpoint: Path | None = N
     results: dict[str, EvalResult] = {}
     resumed_from, done_here, evaluated, t_run = state.generation, 0, 0, time.perf_counter()
     while state.generation < cfg.generations and (stop_after is None or done_here < stop_after):
-        t0 = time.perf_counter()
+        t0, cache0 = time.perf_counter(), evaluator.cache_stats()
         pop = [canonical(parse(t)) for t in state.population]
         todo = [e.key for e in pop if e.key not in results or results[e.key].pool != state.stats.keys]
         cb = (lambda d, n, g=state.generation: progress(g, d, n)) if progress else None
@@ -283,7 +284,8 @@ def mine(evaluator: Evaluator, cfg: SearchConfig, *, checkpoint: Path | None = N
         results = {k: v for k, v in results.items() if k in keep}
         done_here += 1
         if on_generation:
-            on_generation(report, GenerationTiming(time.perf_counter() - t0, len(todo), evaluator.cache_stats()))
+            timing = GenerationTiming(time.perf_counter() - t0, len(todo), evaluator.cache_stats().since(cache0))
+            on_generation(report, timing)
     w = state.stats.weights(cfg.ridge)
     return MiningResult(tuple(state.pool), tuple(float(x) for x in w), state.stats, tuple(state.history),
                         evaluated, time.perf_counter() - t_run, evaluator.cache_stats(), resumed_from)

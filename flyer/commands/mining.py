@@ -99,14 +99,22 @@ def mine_cmd(
 
 
 def _run(evaluator: Any, cfg: Any, ckpt: Path, identity: dict) -> Any:
-    """The search with a rich progress bar per generation and one summary line after each."""
+    """The search with a progress bar per generation (plain lines when not a terminal) and one
+    summary line after each generation."""
     from flyer.factors.mining import mine
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
         tasks: dict[int, int] = {}
+        quarter: dict[int, int] = {}
 
         def progress(gen: int, done: int, total: int) -> None:
+            if not console.is_terminal:
+                q = 4 * done // max(total, 1)
+                if q > quarter.get(gen, 0) and done < total:
+                    quarter[gen] = q
+                    console.print(f"  gen {gen + 1}/{cfg.generations}: {done}/{total} evaluated")
+                return
             if gen not in tasks:
                 tasks[gen] = bar.add_task(f"generation {gen + 1}/{cfg.generations}", total=total)
             bar.update(tasks[gen], completed=done, total=total)
@@ -114,10 +122,10 @@ def _run(evaluator: Any, cfg: Any, ckpt: Path, identity: dict) -> Any:
         def report(r: Any, timing: Any) -> None:
             acc = f", accepted {', '.join(r.accepted)}" if r.accepted else ""
             acc += f", dropped {', '.join(r.dropped)}" if r.dropped else ""
-            bar.console.print(f"  gen {r.generation + 1}: {r.evaluated} evaluated ({r.failed} failed, "
-                              f"{timing.per_second:.1f}/s, cache hit rate {timing.cache.hit_rate:.0%}), best "
-                              f"{r.best_fitness:.4f} {r.best_formula}{acc}; pool {r.pool_size}, combined IC "
-                              f"train {r.train_ic:.4f} valid {r.valid_ic:.4f}")
+            console.print(f"  gen {r.generation + 1}: {r.evaluated} evaluated ({r.failed} failed, "
+                          f"{timing.per_second:.1f}/s, cache hit rate {timing.cache.hit_rate:.0%}), best "
+                          f"{r.best_fitness:.4f} {r.best_formula}{acc}; pool {r.pool_size}, combined IC "
+                          f"train {r.train_ic:.4f} valid {r.valid_ic:.4f}")
 
         result = mine(evaluator, cfg, checkpoint=ckpt, identity=identity, on_generation=report, progress=progress)
     if result.resumed_from:
