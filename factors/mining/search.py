@@ -174,22 +174,30 @@ def _try_single(state: SearchState, res: EvalResult, key: str, cfg: SearchConfig
 
 def accept(pop: list[Expr], fit: list[float], results: dict[str, EvalResult], state: SearchState,
            cfg: SearchConfig, local: Scorer) -> tuple[list[PoolEntry], list[str]]:
-    """Step 4: accepted entries and the names of the members that left; updates ``state.pool``/``stats``."""
+    """Step 4: accepted entries and the names of the members that left; updates ``state.pool``/``stats``.
+
+    Candidates are tried fittest first while their fitness is positive (pool) or finite
+    (single). A try against the pool the candidate was evaluated with costs a closed form only;
+    once the pool has changed, a candidate is re-evaluated against it first, at most
+    ``3 x accept_per_generation`` times per generation.
+    """
     new: list[PoolEntry] = []
     dropped: list[str] = []
     keys_in = {p.key for p in state.pool}
-    tries = 0
+    refreshes = 0
     for i in sorted(range(len(pop)), key=lambda i: (-fit[i], i)):
-        if len(new) >= cfg.accept_per_generation or tries >= 3 * cfg.accept_per_generation:
+        if len(new) >= cfg.accept_per_generation:
             break
         key = pop[i].key
         if not math.isfinite(fit[i]) or (cfg.objective == "pool" and fit[i] <= 0):
             break
         if key in keys_in:
             continue
-        tries += 1
         res = results[key]
         if res.pool != state.stats.keys:        # the pool moved since: against the pool as it is now
+            if refreshes >= 3 * cfg.accept_per_generation:
+                break
+            refreshes += 1
             res = local.evaluate([key], state.stats.keys)[0]
         if cfg.objective == "pool":
             done = _try_pool(state, res, key, cfg)

@@ -192,6 +192,11 @@ def _notes(meta: dict, baseline_note: str) -> list[str]:
     return notes
 
 
+def _show(table: Any) -> None:
+    """Print a table at the terminal's width, or wide (no wrapping) when not a terminal."""
+    console.print(table, width=None if console.is_terminal else 240)
+
+
 def _print_pool(p: Any) -> None:
     for title, figs in ((f"{p.title}: combined signal per period", p.periods),
                         (f"{p.title}: combined signal per year", p.years)):
@@ -201,7 +206,7 @@ def _print_pool(p: Any) -> None:
         for f in figs:
             t.add_row(f.label, str(f.days), f"{f.ic:.4f}", f"{f.icir:.3f}", f"{f.ic_t:.2f}", f"{f.rank_ic:.4f}",
                       f"{f.rank_icir:.3f}", f"{f.rank_ic_t:.2f}")
-        console.print(t)
+        _show(t)
     if not p.names:
         return
     t = Table(title=f"{p.title}: members (own IC / RankIC)")
@@ -212,14 +217,14 @@ def _print_pool(p: Any) -> None:
         t.add_column(f.label, justify="right")
     for n, f, w, figs in zip(p.names, p.formulas, p.weights, p.members):
         t.add_row(n, f"{w:+.4f}", f, *(f"{x.ic:.4f} / {x.rank_ic:.4f}" for x in figs))
-    console.print(t)
-    c = Table(title=f"{p.title}: correlation matrix (training dates)")
+    _show(t)
+    c = Table(title=f"{p.title}: correlation matrix (training dates; columns in row order)", box=None)
     c.add_column("")
-    for n in p.names:
-        c.add_column(n.replace("mined_", "m"), justify="right")
-    for n, row in zip(p.names, p.corr):
-        c.add_row(n, *(f"{x:.2f}" for x in row))
-    console.print(c)
+    for i in range(len(p.names)):
+        c.add_column(str(i + 1), justify="right")
+    for i, (n, row) in enumerate(zip(p.names, p.corr)):
+        c.add_row(f"{i + 1} {n}", *(f"{x:.2f}" for x in row))
+    _show(c)
 
 
 def register(app: typer.Typer) -> None:
