@@ -25,7 +25,7 @@ only once the instrument has ``lookback`` rows of history. Comparisons with a nu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -198,23 +198,15 @@ class _Ctx:
         return e + pl.col(AGE).cast(pl.Float64) * 0.0
 
     def build(self, node: Expr) -> pl.Expr:
-        if isinstance(node, Field):
-            return pl.col(node.name)
-        if isinstance(node, Const):
-            return pl.lit(node.value, dtype=pl.Float64)
-        if isinstance(node, BinOp):
-            return _binop(node.op, self.ref(node.left), self.ref(node.right), self.compat)
-        if isinstance(node, Func):
-            return _func(node.name, [self.ref(a) for a in node.args], self.compat)
-        if isinstance(node, Rolling):
-            return self.rolling(node)
-        if isinstance(node, PairRolling):
-            x, y = self.column(node.left), self.column(node.right)
-            fn = lambda a, b, s, w=node.window, c=(node.op == "Corr"): kn.rolling_pair_nb(a, b, s, w, c)  # noqa: E731
-            return _kernel2(x, y, fn, self.starts)
-        if isinstance(node, CrossSection):
-            return _cross_section(node, self.masked(node.x))
-        raise TypeError(f"unknown node {type(node).__name__}")
+        if isinstance(node, (BinOp, Func)):
+            args = [self.ref(c) for c in node.children()]
+        elif isinstance(node, (Rolling, PairRolling)):
+            args = [self.column(c) for c in node.children()]
+        elif isinstance(node, CrossSection):
+            args = [self.masked(node.x)]
+        else:
+            args = []
+        return node_expr(node, args, self.starts, self.compat)
 
     def masked(self, node: Expr) -> pl.Expr:
         """The node's values, null during its warm-up (default mode only)."""
@@ -229,17 +221,46 @@ class _Ctx:
             e = e.cast(pl.Float32).cast(pl.Float64)
         return e.alias(name)
 
-    def rolling(self, node: Rolling) -> pl.Expr:
-        x, w, op = self.column(node.x), node.window, node.op
-        if op in KERNEL_OPS:
-            if op == "Quantile":
-                fn = lambda a, s, w=w, q=node.q: kn.rolling_quantile_nb(a, s, w, q)  # noqa: E731
-                return _kernel1(x, fn, self.starts)
-            return _kernel1(x, _KERNELS[op](w, self.compat), self.starts)
-        if op == "EMA":  # unbounded memory: always per instrument
-            ewm = x.ewm_mean(span=w, adjust=True, min_samples=1, ignore_nulls=False)
-            return ewm.forward_fill().over(G)  # pandas carries the mean over missing rows
-        return _native(node, x).over(G)
+
+def node_expr(node: Expr, args: Sequence[pl.Expr], starts: np.ndarray, qlib_compat: bool = False) -> pl.Expr:
+    """Step 3 for one node: its polars expression over a prepared panel, given its children's
+    values as ``args`` (in ``node.children()`` order).
+
+    Callers pass the inputs of windowed nodes broadcast to the panel's length and the input of
+    a CrossSection already nulled during its warm-up (``_Ctx`` does both); ``starts`` are the
+    panel's block offsets. ``_Ctx`` builds whole trees with it; the miner
+    (``flyer.factors.mining.nodes``) evaluates trees node by node with it, children read from
+    its cache, so both give the same values.
+    """
+    if isinstance(node, Field):
+        return pl.col(node.name)
+    if isinstance(node, Const):
+        return pl.lit(node.value, dtype=pl.Float64)
+    if isinstance(node, BinOp):
+        return _binop(node.op, args[0], args[1], qlib_compat)
+    if isinstance(node, Func):
+        return _func(node.name, list(args), qlib_compat)
+    if isinstance(node, Rolling):
+        return _rolling(node, args[0], starts, qlib_compat)
+    if isinstance(node, PairRolling):
+        fn = lambda a, b, s, w=node.window, c=(node.op == "Corr"): kn.rolling_pair_nb(a, b, s, w, c)  # noqa: E731
+        return _kernel2(args[0], args[1], fn, starts)
+    if isinstance(node, CrossSection):
+        return _cross_section(node, args[0])
+    raise TypeError(f"unknown node {type(node).__name__}")
+
+
+def _rolling(node: Rolling, x: pl.Expr, starts: np.ndarray, compat: bool) -> pl.Expr:
+    w, op = node.window, node.op
+    if op in KERNEL_OPS:
+        if op == "Quantile":
+            fn = lambda a, s, w=w, q=node.q: kn.rolling_quantile_nb(a, s, w, q)  # noqa: E731
+            return _kernel1(x, fn, starts)
+        return _kernel1(x, _KERNELS[op](w, compat), starts)
+    if op == "EMA":  # unbounded memory: always per instrument
+        ewm = x.ewm_mean(span=w, adjust=True, min_samples=1, ignore_nulls=False)
+        return ewm.forward_fill().over(G)  # pandas carries the mean over missing rows
+    return _native(node, x).over(G)
 
 
 def _native(node: Rolling, x: pl.Expr) -> pl.Expr:

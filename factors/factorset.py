@@ -23,10 +23,14 @@ ENGINE_VERSION = 1
 
 @dataclass(frozen=True)
 class FactorSet:
-    """Named factors ``(name, expr)`` in output column order; names are unique."""
+    """Named factors ``(name, expr)`` in output column order; names are unique.
+
+    ``weights``: optional combination weights, one per factor in order (a mined pool's:
+    the combined score is the weighted sum of the per-date standardised factors)."""
 
     name: str
     factors: tuple[tuple[str, Expr], ...]
+    weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         names = [n for n, _ in self.factors]
@@ -36,11 +40,15 @@ class FactorSet:
         for n in names:
             if not n or n in ("date", "symbol") or n.startswith("_"):
                 raise ValueError(f"factor set {self.name!r}: bad factor name {n!r}")
+        if self.weights is not None and len(self.weights) != len(self.factors):
+            raise ValueError(f"factor set {self.name!r}: {len(self.weights)} weights for {len(self.factors)} factors")
 
     @classmethod
-    def from_formulas(cls, name: str, formulas: Mapping[str, str | Expr]) -> FactorSet:
-        """Build from ``{factor_name: formula text or Expr}``; a bad formula raises
-        ``FormulaError`` naming the factor: ``bad formula 'X' (MA5): ...``."""
+    def from_formulas(cls, name: str, formulas: Mapping[str, str | Expr],
+                      weights: Mapping[str, float] | None = None) -> FactorSet:
+        """Build from ``{factor_name: formula text or Expr}`` (and optional ``{factor_name: weight}``
+        covering every factor); a bad formula raises ``FormulaError`` naming the factor:
+        ``bad formula 'X' (MA5): ...``."""
         items = []
         for fname, formula in formulas.items():
             if isinstance(formula, Expr):
@@ -50,7 +58,13 @@ class FactorSet:
                 items.append((fname, parse(str(formula))))
             except FormulaError as exc:
                 raise FormulaError(f"bad formula {formula!r} ({fname}): {exc}") from exc
-        return cls(name, tuple(items))
+        if weights is None:
+            return cls(name, tuple(items))
+        missing = [n for n in formulas if n not in weights]
+        if missing or len(weights) != len(formulas):
+            raise ValueError(f"factor set {name!r}: weights must name exactly its factors"
+                             f"{' (missing ' + ', '.join(missing) + ')' if missing else ''}")
+        return cls(name, tuple(items), tuple(float(weights[n]) for n in formulas))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -88,7 +102,9 @@ class FactorSet:
         missing = [n for n in names if n not in table]
         if missing:
             raise KeyError(f"not in factor set {self.name!r}: {', '.join(missing)}")
-        return FactorSet(self.name, tuple((n, table[n]) for n in names))
+        w = dict(zip(self.names, self.weights)) if self.weights is not None else None
+        return FactorSet(self.name, tuple((n, table[n]) for n in names),
+                         tuple(w[n] for n in names) if w is not None else None)
 
     def __len__(self) -> int:
         return len(self.factors)

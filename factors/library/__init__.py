@@ -2,7 +2,9 @@
 
 ``load(name_or_path) -> FactorSet``: a built-in name, or a path to a ``.toml`` file
 (``NAME = "formula"`` lines, optionally under a ``[factors]`` table) or a ``.yaml``/``.yml`` file
-(a mapping, optionally under a ``factors`` key).
+(a mapping, optionally under a ``factors`` key). A file with a ``[factors]`` table may also have a
+``[weights]`` table (``NAME = number`` for every factor: a mined pool's combination weights,
+``FactorSet.weights``); an explicit but empty ``[factors]`` table is an empty set (an empty pool).
 """
 from __future__ import annotations
 
@@ -37,11 +39,14 @@ def load(name_or_path: str | Path) -> FactorSet:
     path = Path(key).expanduser()
     if not path.exists():
         raise FlyerError(f"unknown factor set {key!r}: not one of {', '.join(names())} and no such file")
-    return FactorSet.from_formulas(path.stem, read_formula_file(path))
+    formulas, weights = read_formula_file(path), read_weights(path)
+    if weights is not None and set(weights) != set(formulas):
+        odd = sorted(set(weights) ^ set(formulas))
+        raise FlyerError(f"{path}: [weights] must name exactly the factors (differs on {', '.join(odd)})")
+    return FactorSet.from_formulas(path.stem, formulas, weights=weights)
 
 
-def read_formula_file(path: Path) -> dict[str, str]:
-    """``{name: formula}`` from a TOML or YAML file (see module docstring)."""
+def _read_doc(path: Path) -> object:
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() == ".toml":
@@ -52,7 +57,15 @@ def read_formula_file(path: Path) -> dict[str, str]:
             raise FlyerError(f"{path}: factor files must be .toml, .yaml or .yml")
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise FlyerError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
+    return data
+
+
+def read_formula_file(path: Path) -> dict[str, str]:
+    """``{name: formula}`` from a TOML or YAML file (see module docstring)."""
+    data = _read_doc(path)
     if isinstance(data, dict) and isinstance(data.get("factors"), dict):
+        if not data["factors"]:
+            return {}
         data = data["factors"]
     if not isinstance(data, dict) or not data:
         raise FlyerError(f"{path}: expected a mapping of name = formula")
@@ -60,3 +73,16 @@ def read_formula_file(path: Path) -> dict[str, str]:
     if bad:
         raise FlyerError(f"{path}: factor {bad[0]!r} is not a formula string")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def read_weights(path: Path) -> dict[str, float] | None:
+    """``{name: weight}`` from the ``[weights]`` table (``weights`` key) of a factor file, or None."""
+    data = _read_doc(path)
+    table = data.get("weights") if isinstance(data, dict) and isinstance(data.get("factors"), dict) else None
+    if table is None:
+        return None
+    bad = [k for k, v in table.items() if isinstance(v, bool) or not isinstance(v, (int, float))] \
+        if isinstance(table, dict) else ["weights"]
+    if bad:
+        raise FlyerError(f"{path}: weight {bad[0]!r} is not a number")
+    return {str(k): float(v) for k, v in table.items()}

@@ -1,13 +1,19 @@
-"""Candidate evaluation: formulas -> RankIC statistics and rank signatures on a ``MiningData``.
+"""Candidate evaluation: formulas -> per-period statistics against the label and the pool.
 
-``evaluate_batch(data, formulas)`` is deterministic (a pure function of the data and the
-formula text) and never raises for a bad candidate: a formula that does not parse, raises in
-the engine, or yields too few values gives an ``EvalResult`` with ``ok=False`` and the error.
+``Scorer(data, norm)`` turns a formula into its standardised cell vector ``z`` (per date, the
+values' ranks (``norm="rank"``, the default) or the values themselves (``"zscore"``) scaled to
+mean 0 and sd 1 over that date's cells; missing values count as the mean, 0) and compares it
+with the label, standardised the same way (``target``), and with the pool's members:
 
-Steps: 1. compute the whole batch in one engine plan (``flyer.factors.compute``), falling back to one
-formula at a time when the batch raises; 2. scatter each column into a (T, N) matrix; 3. rank IC
-per date (``kernels.rank_ic_nb``) -> mean and ICIR (mean / std) over training and validation
-dates; 4. the rank signature on the signature dates (``kernels.rank_signature_nb``).
+- per date d: ``g_d = mean(z * target)``, ``s_d = mean(z * z)`` (the share of cells with a value),
+  ``c_dj = mean(z * z_j)`` for each pool member j; the daily IC is ``g_d / sqrt(s_d)``;
+- per period (training, validation): the means over its dates, ``g``, ``s``, ``cross``; with
+  them the pool's combined IC is a closed form (``flyer.factors.mining.pool``).
+
+Only training and validation cells are read: the test period stays unseen by the search.
+``Scorer.evaluate`` is deterministic (a function of the data, the formula and the pool's
+formulas) and never raises for a bad candidate: one that does not parse, fails in the engine,
+or covers too little gives an ``EvalResult`` with ``ok=False`` and the reason.
 """
 from __future__ import annotations
 
@@ -15,52 +21,49 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
-from flyer.factors.engine import compute
-from flyer.factors.factorset import FactorSet
-from flyer.factors.mining.kernels import rank_ic_nb, rank_signature_nb
+from flyer.factors.expr import Expr
+from flyer.factors.mining.grammar import size_of
+from flyer.factors.mining.kernels import RANK, ZSCORE, segment_means_nb, standardize_nb
+from flyer.factors.mining.nodes import CacheStats, NodeCache, tree_values
 from flyer.factors.mining.panel import MiningData
 from flyer.factors.parser import parse
 
-MIN_SYMBOLS = 10      # per date, for a rank IC
-MIN_DATES = 20        # training dates with an IC, for a result
+NORMS = {"rank": RANK, "zscore": ZSCORE}
+MIN_DATES = 20          # training dates with an IC, for a result
+MIN_COVERAGE = 0.5      # share of training cells with a value, for a result
+DEFAULT_CACHE_MB = 1024
+
+
+@dataclass(frozen=True)
+class PeriodStats:
+    """One period's statistics of a standardised candidate (see module docstring).
+
+    ``ic``/``icir``: mean and mean/sd of the daily IC; ``cross``: one value per pool member."""
+
+    ic: float
+    icir: float
+    g: float
+    s: float
+    cross: tuple[float, ...]
+
+    def flipped(self) -> PeriodStats:
+        """The statistics of the negated formula."""
+        return PeriodStats(-self.ic, -self.icir, -self.g, self.s, tuple(-c for c in self.cross))
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Statistics of one candidate. ICs are daily rank ICs with the forward return (fractions);
-    ``signature``: (K, N) float32 rank signature (None when ``ok`` is False)."""
+    """Statistics of one candidate against the pool ``pool`` (the members' formulas)."""
 
     formula: str
     ok: bool
     error: str = ""
-    train_ic: float = math.nan
-    train_icir: float = math.nan
-    valid_ic: float = math.nan
-    valid_icir: float = math.nan
-    n_train: int = 0
-    signature: np.ndarray | None = None
-
-    def without_signature(self) -> EvalResult:
-        return EvalResult(self.formula, self.ok, self.error, self.train_ic, self.train_icir,
-                          self.valid_ic, self.valid_icir, self.n_train, None)
-
-
-def evaluate_batch(data: MiningData, formulas: list[str]) -> list[EvalResult]:
-    """One ``EvalResult`` per formula, in order (see module docstring)."""
-    frame = data.frame()
-    out: list[EvalResult | None] = [None] * len(formulas)
-    good: list[tuple[int, object]] = []
-    for i, text in enumerate(formulas):
-        try:
-            good.append((i, parse(text)))
-        except Exception as exc:  # noqa: BLE001 - a bad candidate must not stop the search
-            out[i] = EvalResult(text, False, _msg(exc))
-    values = _compute_all(frame, good)
-    for i, col in values.items():
-        out[i] = col if isinstance(col, EvalResult) else _score(data, formulas[i], col)
-    return [r if r is not None else EvalResult(formulas[i], False, "not evaluated") for i, r in enumerate(out)]
+    nodes: int = 0
+    coverage: float = math.nan
+    train: PeriodStats | None = None
+    valid: PeriodStats | None = None
+    pool: tuple[str, ...] = ()
 
 
 def _msg(exc: BaseException) -> str:
@@ -68,48 +71,82 @@ def _msg(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def _compute_all(frame: pl.DataFrame, items: list[tuple[int, object]]) -> dict[int, object]:
-    """Step 1: ``{i: (values, dates, syms) or EvalResult(error)}``; one plan, else one by one."""
-    if not items:
-        return {}
-    try:
-        return _compute(frame, items)
-    except Exception:  # noqa: BLE001
-        pass
-    res: dict[int, object] = {}
-    for item in items:
+class Scorer:
+    """Evaluates formulas on one ``MiningData`` (its node cache and the pool's cell vectors)."""
+
+    def __init__(self, data: MiningData, norm: str = "rank", cache_mb: int = DEFAULT_CACHE_MB) -> None:
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        self.data, self.norm, self.mode = data, norm, NORMS[norm]
+        self.cache = NodeCache(cache_mb * 2**20)
+        n_tv = int(np.searchsorted(data.period, 2, side="left"))   # train and valid dates come first
+        self.seg = data.segments[:n_tv + 1]
+        self.end = int(self.seg[-1])
+        self.target = standardize_nb(data.label[:self.end], self.seg, self.mode)[0]
+        self.period = data.period[:n_tv]
+        self._z: dict[str, np.ndarray] = {}
+
+    def values(self, expr: Expr) -> np.ndarray:
+        """Raw values at every cell (all periods), NaN where missing -> (C,) float64."""
+        v = tree_values(self.data, expr, self.cache)[self.data.cell_rows]
+        v[~np.isfinite(v)] = np.nan
+        return v
+
+    def zvalues(self, formula: str) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised training + validation cell vector (float32) and finite counts per date."""
+        v = tree_values(self.data, parse(formula), self.cache)[self.data.cell_rows[:self.end]]
+        z, nfin = standardize_nb(np.where(np.isfinite(v), v, np.nan), self.seg, self.mode)
+        return z.astype(np.float32), nfin
+
+    def member_z(self, pool: tuple[str, ...]) -> np.ndarray:
+        """(k, C_tv) float32 cell vectors of the pool's formulas (kept while they stay in it)."""
+        self._z = {k: v for k, v in self._z.items() if k in pool}
+        for key in pool:
+            if key not in self._z:
+                self._z[key] = self.zvalues(key)[0]
+        if not pool:
+            return np.zeros((0, self.end), dtype=np.float32)
+        return np.stack([self._z[k] for k in pool])
+
+    def evaluate(self, formulas: list[str], pool: tuple[str, ...] = ()) -> list[EvalResult]:
+        """One ``EvalResult`` per formula, in order (see module docstring)."""
+        members = self.member_z(pool)
+        return [self._one(text, members, pool) for text in formulas]
+
+    def cache_stats(self) -> CacheStats:
+        return self.cache.stats()
+
+    def _one(self, text: str, members: np.ndarray, pool: tuple[str, ...]) -> EvalResult:
         try:
-            res.update(_compute(frame, [item]))
-        except Exception as exc:  # noqa: BLE001
-            res[item[0]] = EvalResult(str(item[1]), False, _msg(exc))
-    return res
+            expr = parse(text)
+            z, nfin = self.zvalues(text)
+        except Exception as exc:  # noqa: BLE001 - a bad candidate must not stop the search
+            return EvalResult(text, False, _msg(exc), pool=pool)
+        means = segment_means_nb(z.astype(np.float64), self.target, members, self.seg)    # (D, 2 + k)
+        n_cells = np.diff(self.seg)
+        train = self.period == 0
+        coverage = float(nfin[train].sum() / n_cells[train].sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            daily_ic = means[:, 0] / np.sqrt(means[:, 1])
+        n_ic = int(np.isfinite(daily_ic[train]).sum())
+        if coverage < MIN_COVERAGE:
+            return EvalResult(text, False, f"covers {coverage:.0%} of training cells (< {MIN_COVERAGE:.0%})",
+                              size_of(expr), coverage, pool=pool)
+        if n_ic < MIN_DATES:
+            return EvalResult(text, False, f"only {n_ic} training dates with an IC", size_of(expr), coverage,
+                              pool=pool)
+        stats = [_period(means[self.period == p], daily_ic[self.period == p]) for p in (0, 1)]
+        return EvalResult(text, True, "", size_of(expr), coverage, stats[0], stats[1], pool)
 
 
-def _compute(frame: pl.DataFrame, items: list[tuple[int, object]]) -> dict[int, object]:
-    fs = FactorSet("mining", tuple((f"c{i}", e) for i, e in items))  # type: ignore[misc]
-    df = compute(frame, fs)
-    d, s = df["date"].to_numpy(), df["symbol"].to_numpy()
-    return {i: (df[f"c{i}"].fill_null(np.nan).to_numpy(), d, s) for i, _ in items}
-
-
-def _score(data: MiningData, text: str, col: object) -> EvalResult:
-    """Steps 2-4 for one computed column."""
-    vals, d, s = col  # type: ignore[misc]
-    f = np.full(data.shape, np.nan)
-    f[d, s] = vals
-    f[~np.isfinite(f)] = np.nan
-    tr = rank_ic_nb(f, data.label, data.train_idx, MIN_SYMBOLS, data.label_order)
-    va = rank_ic_nb(f, data.label, data.valid_idx, MIN_SYMBOLS, data.label_order)
-    tr, va = tr[np.isfinite(tr)], va[np.isfinite(va)]
-    if tr.size < MIN_DATES:
-        return EvalResult(text, False, f"only {tr.size} training dates with a rank IC")
-    sig = rank_signature_nb(f, data.label, data.sig_idx, MIN_SYMBOLS)
-    return EvalResult(text, True, "", float(tr.mean()), _ir(tr), float(va.mean()) if va.size else math.nan,
-                      _ir(va), int(tr.size), sig)
-
-
-def _ir(ics: np.ndarray) -> float:
-    if ics.size < 2:
-        return math.nan
-    sd = float(ics.std(ddof=1))
-    return float(ics.mean()) / sd if sd > 0 else math.nan
+def _period(means: np.ndarray, ics: np.ndarray) -> PeriodStats:
+    """Means over one period's dates of the daily statistics (NaN when it has no dates)."""
+    ics = ics[np.isfinite(ics)]
+    if means.shape[0] == 0:
+        k = means.shape[1] - 2
+        return PeriodStats(math.nan, math.nan, math.nan, math.nan, (math.nan,) * k)
+    m = means.mean(axis=0)
+    ic = float(ics.mean()) if ics.size else math.nan
+    sd = float(ics.std(ddof=1)) if ics.size > 1 else math.nan
+    icir = ic / sd if sd and sd > 0 else math.nan
+    return PeriodStats(ic, icir, float(m[0]), float(m[1]), tuple(float(x) for x in m[2:]))

@@ -33,6 +33,8 @@ COMMUTATIVE_FUNC = frozenset({"Greater", "Less"})
 COMMUTATIVE_PAIR = frozenset({"Corr", "Cov"})
 #: element-wise functions the generator can build (one argument, or two for Greater / Less)
 GEN_FUNCS = ("Abs", "Sign", "Log", "Greater", "Less")
+#: rolling operators whose window is a lag (drawn from ``Grammar.lags``)
+LAG_OPS = frozenset({"Ref", "Delta"})
 TRIES = 20
 
 
@@ -48,7 +50,8 @@ class Grammar:
     pair: tuple[str, ...] = ("Corr", "Cov")
     cross: tuple[str, ...] = ("CSRank", "CSZScore")
     windows: tuple[int, ...] = (5, 10, 20, 30, 60)
-    max_depth: int = 4
+    lags: tuple[int, ...] = (1, 2, 5, 10, 20)      # Ref and Delta
+    max_depth: int = 5
     max_nodes: int = 15
     max_lookback: int = 120
 
@@ -56,8 +59,8 @@ class Grammar:
         bad = [f for f in self.fields if f not in FIELD_UNITS]
         if bad or not self.fields:
             raise ValueError(f"grammar fields must be among {sorted(FIELD_UNITS)}, got {bad}")
-        if not self.windows or min(self.windows) < 1 or self.max_depth < 1:
-            raise ValueError("grammar needs positive windows and max_depth >= 1")
+        if not self.windows or min(self.windows) < 1 or not self.lags or min(self.lags) < 1 or self.max_depth < 1:
+            raise ValueError("grammar needs positive windows and lags and max_depth >= 1")
         ops = ((set(self.binary) - set(BIN_OPS)) | (set(self.funcs) - set(GEN_FUNCS))
                | (set(self.rolling) - (set(ROLLING_OPS) - {"Quantile"})) | (set(self.pair) - set(PAIR_OPS))
                | (set(self.cross) - (set(CS_OPS) - {"Neutralize"})))
@@ -224,10 +227,16 @@ def _grow(rng: random.Random, g: Grammar, depth: int, full: bool) -> Expr:
         name = rng.choice(g.funcs)
         return Func(name, (sub(), sub()) if name in COMMUTATIVE_FUNC else (sub(),))
     if kind == "roll":
-        return Rolling(rng.choice(g.rolling), sub(), rng.choice(g.windows))
+        op = rng.choice(g.rolling)
+        return Rolling(op, sub(), _window(rng, g, op))
     if kind == "pair":
         return PairRolling(rng.choice(g.pair), sub(), sub(), rng.choice(g.windows))
     return CrossSection(rng.choice(g.cross), sub())
+
+
+def _window(rng: random.Random, g: Grammar, op: str) -> int:
+    """A lag for Ref / Delta, a window for the other rolling operators."""
+    return rng.choice(g.lags if op in LAG_OPS else g.windows)
 
 
 def ramped_population(rng: random.Random, grammar: Grammar, n: int) -> list[Expr]:
@@ -314,8 +323,9 @@ def _mutate_node(rng: random.Random, g: Grammar, node: Expr) -> Expr:
         return Func(rng.choice(same or [node.name]), node.args)
     if isinstance(node, Rolling):
         if rng.random() < 0.5:
-            return Rolling(node.op, node.x, rng.choice(g.windows), node.q)
-        return Rolling(rng.choice(g.rolling), node.x, node.window)
+            return Rolling(node.op, node.x, _window(rng, g, node.op), node.q)
+        op = rng.choice(g.rolling)
+        return Rolling(op, node.x, node.window if (op in LAG_OPS) == (node.op in LAG_OPS) else _window(rng, g, op))
     if isinstance(node, PairRolling):
         if rng.random() < 0.5:
             return PairRolling(node.op, node.left, node.right, rng.choice(g.windows))

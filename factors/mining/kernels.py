@@ -1,24 +1,22 @@
-"""Numba kernels of the miner: per-date rank IC and rank signatures on (T, N) matrices.
+"""Numba kernels of the miner on cell vectors (plain arrays in, arrays out, no labels).
 
-Inputs are float64 matrices with NaN for missing values (inf is treated as missing). Ranks are
-average ranks over the entries valid on that date (ties share their mean rank).
+A cell vector holds one value per evaluation cell (a member with a label on an evaluation
+date), ordered by date; ``seg`` (D + 1,) are the offsets of each date's cells. NaN (and inf)
+mark missing values. Ranks are average ranks (ties share their mean rank).
 """
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
 
+RANK, ZSCORE = 0, 1
+
 
 @nb.njit(cache=True)
 def _avg_ranks_nb(v: np.ndarray) -> np.ndarray:
     """Average ranks (0-based) of a 1-D array without NaN."""
-    return _ranks_in_order_nb(v, np.argsort(v))
-
-
-@nb.njit(cache=True)
-def _ranks_in_order_nb(v: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Average ranks of ``v`` given ``order``, the permutation that sorts it."""
     n = v.size
+    order = np.argsort(v)
     r = np.empty(n)
     i = 0
     while i < n:
@@ -30,6 +28,68 @@ def _ranks_in_order_nb(v: np.ndarray, order: np.ndarray) -> np.ndarray:
             r[order[k]] = mean
         i = j + 1
     return r
+
+
+@nb.njit(cache=True)
+def standardize_nb(x: np.ndarray, seg: np.ndarray, mode: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per date, the finite values standardised to mean 0 and (population) sd 1 -> (z, n_finite).
+
+    ``mode`` RANK: the values' average ranks are standardised; ZSCORE: the values themselves.
+    Missing values, and every value of a date with fewer than 2 finite or constant values,
+    become 0 (the mean). ``z``: (C,) float64; ``n_finite``: (D,) int64.
+    """
+    z = np.zeros(x.size)
+    nfin = np.zeros(seg.size - 1, dtype=np.int64)
+    for d in range(seg.size - 1):
+        a, b = seg[d], seg[d + 1]
+        idx = np.empty(b - a, dtype=np.int64)
+        m = 0
+        for i in range(a, b):
+            if np.isfinite(x[i]):
+                idx[m] = i
+                m += 1
+        nfin[d] = m
+        if m < 2:
+            continue
+        v = np.empty(m)
+        for q in range(m):
+            v[q] = x[idx[q]]
+        if mode == RANK:
+            v = _avg_ranks_nb(v)
+        mu = v.mean()
+        sd = np.sqrt(((v - mu) ** 2).mean())
+        if not sd > 0.0:
+            continue
+        for q in range(m):
+            z[idx[q]] = (v[q] - mu) / sd
+    return z, nfin
+
+
+@nb.njit(cache=True)
+def segment_means_nb(z: np.ndarray, target: np.ndarray, members: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Per date, the means over its cells of ``z * target``, ``z * z`` and ``z * members[j]``
+    -> (D, 2 + k) float64.
+
+    ``z``, ``target``: (C,) float64 standardised cell vectors; ``members``: (k, C) float32.
+    """
+    n_seg, k = seg.size - 1, members.shape[0]
+    out = np.zeros((n_seg, 2 + k))
+    for d in range(n_seg):
+        a, b = seg[d], seg[d + 1]
+        if b <= a:
+            continue
+        sy = sz = 0.0
+        for c in range(a, b):
+            sy += z[c] * target[c]
+            sz += z[c] * z[c]
+        out[d, 0], out[d, 1] = sy / (b - a), sz / (b - a)
+        for j in range(k):
+            s = 0.0
+            row = members[j]
+            for c in range(a, b):
+                s += z[c] * row[c]
+            out[d, 2 + j] = s / (b - a)
+    return out
 
 
 @nb.njit(cache=True)
@@ -47,79 +107,21 @@ def _pearson_nb(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @nb.njit(cache=True)
-def label_order_nb(y: np.ndarray) -> np.ndarray:
-    """Per date, the symbols with a finite ``y`` sorted by ``y`` (padded with -1) -> (T, N) int32.
-
-    Computed once per panel so that ``rank_ic_nb`` sorts only the factor.
-    """
-    out = np.full(y.shape, -1, dtype=np.int32)
-    for t in range(y.shape[0]):
-        keep = np.flatnonzero(np.isfinite(y[t]))
-        o = keep[np.argsort(y[t, keep])]
-        out[t, :o.size] = o
-    return out
-
-
-@nb.njit(cache=True)
-def rank_ic_nb(f: np.ndarray, y: np.ndarray, idx: np.ndarray, min_n: int,
-               y_order: np.ndarray) -> np.ndarray:
-    """Spearman correlation of ``f[t]`` and ``y[t]`` for each date ``t`` in ``idx`` -> (len(idx),).
-
-    ``y_order``: ``label_order_nb(y)``. NaN where fewer than ``min_n`` symbols have both values
-    or either side is constant.
-    """
-    out = np.full(idx.size, np.nan)
-    n_sym = f.shape[1]
-    for k in range(idx.size):
-        t = idx[k]
-        # symbols with both values, in label order
+def daily_ic_nb(x: np.ndarray, y: np.ndarray, seg: np.ndarray, min_n: int) -> np.ndarray:
+    """Per date, Pearson IC and Spearman RankIC of ``x`` and ``y`` over the cells where both
+    are finite -> (D, 2) float64 (NaN with fewer than ``min_n`` pairs or a constant side)."""
+    out = np.full((seg.size - 1, 2), np.nan)
+    for d in range(seg.size - 1):
+        a, b = seg[d], seg[d + 1]
+        xs, ys = np.empty(b - a), np.empty(b - a)
         m = 0
-        keep = np.empty(n_sym, dtype=np.int64)
-        for q in range(n_sym):
-            j = y_order[t, q]
-            if j < 0:
-                break
-            if np.isfinite(f[t, j]):
-                keep[m] = j
+        for i in range(a, b):
+            if np.isfinite(x[i]) and np.isfinite(y[i]):
+                xs[m], ys[m] = x[i], y[i]
                 m += 1
         if m < min_n:
             continue
-        a, b = np.empty(m), np.empty(m)
-        for q in range(m):
-            a[q], b[q] = f[t, keep[q]], y[t, keep[q]]
-        rb = _ranks_in_order_nb(b, np.arange(m))
-        out[k] = _pearson_nb(_avg_ranks_nb(a), rb)
-    return out
-
-
-@nb.njit(cache=True)
-def rank_signature_nb(f: np.ndarray, y: np.ndarray, idx: np.ndarray, min_n: int) -> np.ndarray:
-    """Centred ranks of ``f`` scaled to unit norm per date, on the dates ``idx`` -> (len(idx), N) float32.
-
-    Entries without a value (or without a label) are 0; a date with fewer than ``min_n``
-    values, or a constant one, is all 0. The mean over dates of the row dot products of two
-    signatures approximates the mean cross-sectional rank correlation of the two factors.
-    """
-    n_sym = f.shape[1]
-    out = np.zeros((idx.size, n_sym), dtype=np.float32)
-    for k in range(idx.size):
-        t = idx[k]
-        keep = np.empty(n_sym, dtype=np.int64)
-        m = 0
-        for j in range(n_sym):
-            if np.isfinite(f[t, j]) and np.isfinite(y[t, j]):
-                keep[m] = j
-                m += 1
-        if m < min_n:
-            continue
-        a = np.empty(m)
-        for q in range(m):
-            a[q] = f[t, keep[q]]
-        r = _avg_ranks_nb(a)
-        r = r - r.mean()
-        norm = np.sqrt((r * r).sum())
-        if norm <= 0.0:
-            continue
-        for q in range(m):
-            out[k, keep[q]] = r[q] / norm
+        xs, ys = xs[:m], ys[:m]
+        out[d, 0] = _pearson_nb(xs, ys)
+        out[d, 1] = _pearson_nb(_avg_ranks_nb(xs), _avg_ranks_nb(ys))
     return out

@@ -1,13 +1,21 @@
-"""The market panel a miner evaluates candidates on: plain arrays, built once, shared by workers.
+"""The market panel a miner evaluates candidates on, built once and shared by workers.
 
-``MiningData`` holds the bars as numpy columns (rows sorted by symbol, then date; symbols and
-dates as int32 codes so the frame rebuilds cheaply in any process), the forward-return label as
-a (T, N) matrix, the universe mask and the date indices of the training and validation periods.
-It is what ``ray.put`` ships once to the object store.
+``MiningData`` holds:
 
-Label: ``close[t+1+h] / close[t+1] - 1`` on the adjusted close (the models' label), NaN where
-the future rows do not exist or where (date, symbol) is outside the universe on ``t``. Training
-dates stop ``h + 1`` days before the training end, so no training label reaches into validation.
+- ``panel``: the engine's prepared panel (``flyer.factors.engine.prepare_panel``: rows sorted by
+  symbol then date, traded fields null on suspended days, ``_gid``/``_age``) of every stock that
+  is a universe member on some date of the span, with symbol and date as int32 codes, plus
+  ``_member`` (bool): whether the row's stock is a member *on that date* (point in time). Cross
+  sections inside mined formulas (CSRank, CSZScore, ...) rank over the members of that date only.
+- the evaluation cells: the (date, member) rows of the training, validation and test dates that
+  have a label, ordered by date then symbol (``cell_rows``: row numbers in ``panel``), with
+  ``segments`` (per date, the cells' offsets) and each date's ``period`` (0 train, 1 valid,
+  2 test).
+- ``label``: the forward return at each cell (``flyer.data.returns.forward_return``, a fraction).
+
+Training dates stop ``horizon + 1`` days before the training end and validation dates before the
+validation end, so no label reaches into the next period. The test period is never looked at
+by the search (``flyer.factors.mining.search``); only the report reads it.
 """
 from __future__ import annotations
 
@@ -18,87 +26,134 @@ import numpy as np
 import polars as pl
 
 from flyer.data.fields import attach
-
 from flyer.data.returns import forward_return
 from flyer.data.universe import UNIVERSES
 from flyer.data.universe import members as universe_members
-from flyer.factors.mining.kernels import label_order_nb
 from flyer.errors import FlyerError
+from flyer.factors.engine import AGE, prepare_panel
 
-N_SIGNATURE_DATES = 40
+MEMBER = "_member"      # panel column: the row's stock is a universe member on that date
+MIN_CELLS = 10          # members with a label on a date, for the date to count
+PERIODS = ("train", "valid", "test")
+Span = tuple[dt.date, dt.date]
 
 
 @dataclass(frozen=True)
 class MiningData:
-    """Arrays for candidate evaluation (see module docstring); T dates x N symbols.
+    """Panel and evaluation cells (see module docstring); D evaluation dates, C cells."""
 
-    ``columns``: name -> array of the panel rows (``symbol``/``date``: int32 codes, fields:
-    float64, ``is_suspended``: bool). ``label``: (T, N) float64, NaN = not usable.
-    ``label_order``: (T, N) int32, per date the symbols with a label sorted by it (-1 padded).
-    ``train_idx``/``valid_idx``: int64 date indices; ``sig_idx``: the training dates on which
-    signatures (for correlations between factors) are taken.
-    """
-
-    columns: dict[str, np.ndarray]
-    row_date: np.ndarray
-    row_sym: np.ndarray
-    label: np.ndarray
-    label_order: np.ndarray
+    panel: pl.DataFrame
+    starts: np.ndarray          # (n_symbols + 1,) int64 block offsets of ``panel``
+    cell_rows: np.ndarray       # (C,) int64 rows of ``panel``
+    segments: np.ndarray        # (D + 1,) int64 offsets into the cells, one segment per date
+    seg_date: np.ndarray        # (D,) int64 date codes
+    period: np.ndarray          # (D,) int8: 0 train, 1 valid, 2 test
+    label: np.ndarray           # (C,) float64 forward return
     dates: tuple[dt.date, ...]
     symbols: tuple[str, ...]
-    train_idx: np.ndarray
-    valid_idx: np.ndarray
-    sig_idx: np.ndarray
     horizon: int
+    spans: tuple[Span | None, ...]   # train, valid, test
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return self.label.shape
+    def n_cells(self) -> int:
+        return int(self.cell_rows.size)
 
-    def frame(self) -> pl.DataFrame:
-        """The bars frame the factor engine reads (symbol and date as int codes)."""
-        return pl.DataFrame({k: v for k, v in self.columns.items()})
+    def period_dates(self, period: int) -> np.ndarray:
+        """Indices (into the segments) of the dates of one period."""
+        return np.flatnonzero(self.period == period)
+
+    def cell_dates(self) -> list[dt.date]:
+        """The calendar date of each segment."""
+        return [self.dates[int(t)] for t in self.seg_date]
 
 
-def build_data(bars: pl.DataFrame, members: pl.DataFrame | None, horizon: int,
-               train: tuple[dt.date, dt.date], valid: tuple[dt.date, dt.date],
-               fields: tuple[str, ...]) -> MiningData:
-    """``MiningData`` from adjusted bars (the store contract) and optional ``[date, symbol]`` members.
+def build_data(bars: pl.DataFrame, members: pl.DataFrame | None, horizon: int, train: Span, valid: Span,
+               test: Span | None, fields: tuple[str, ...]) -> MiningData:
+    """``MiningData`` from adjusted bars (the store contract) and ``[date, symbol]`` members
+    (None: every stock in ``bars`` on every date).
 
     ``bars`` should start early enough to cover the formulas' lookback before ``train[0]`` and
-    run ``horizon + 1`` days past ``valid[1]``.
+    run ``horizon + 1`` days past the last span.
     """
     if horizon < 1:
         raise FlyerError(f"horizon must be >= 1 day, got {horizon}")
+    bars, panel, starts, member, date_list, symbols = _coded_panel(bars, members, fields)
+    label = bars.select(forward_return(horizon)).to_series().cast(pl.Float64).fill_null(np.nan).to_numpy()
+    spans = (train, valid, test)
+    period_of = np.full(len(date_list), -1, dtype=np.int8)
+    for p, span in enumerate(spans):
+        if span is not None:
+            period_of[_span_idx(date_list, span, embargo=horizon + 1 if p < 2 else 0)] = p
+    cells = _cells(panel, member, label, period_of)
+    data = _assemble(panel, starts, cells, label, period_of, date_list, symbols, horizon, spans)
+    if data.period_dates(0).size < 20:
+        raise FlyerError(f"training span {train[0]}:{train[1]} has {data.period_dates(0).size} usable dates "
+                         f"(need 20+ with {MIN_CELLS}+ labelled members)")
+    return data
+
+
+def build_scoring_data(bars: pl.DataFrame, members: pl.DataFrame | None, span: Span,
+                       fields: tuple[str, ...]) -> MiningData:
+    """``MiningData`` whose cells are every member row on the dates of ``span`` (no label needed:
+    NaN); the one period is 2. For computing a pool's combined score (``flyer.factors.mining.score``)."""
+    bars, panel, starts, member, date_list, symbols = _coded_panel(bars, members, fields)
+    period_of = np.full(len(date_list), -1, dtype=np.int8)
+    period_of[_span_idx(date_list, span, embargo=0)] = 2
+    label = np.zeros(bars.height)            # placeholder: every member row is a cell
+    cells = _cells(panel, member, label, period_of, min_cells=1)
+    return _assemble(panel, starts, cells, np.full(bars.height, np.nan), period_of, date_list,
+                     symbols, 1, (None, None, span))
+
+
+def _coded_panel(bars: pl.DataFrame, members: pl.DataFrame | None, fields: tuple[str, ...]
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray, np.ndarray, list[dt.date], list[str]]:
+    """Bars of the universe's stocks sorted by (symbol, date), the prepared panel (int32 codes,
+    ``_member``), its block starts, the member flags, and the dates and symbols of the codes."""
     if members is not None:
         bars = bars.filter(pl.col("symbol").is_in(members["symbol"].unique().implode()))
     bars = bars.sort("symbol", "date")
     if bars.height == 0:
-        raise FlyerError("no bars for the mining universe and dates")
-    dates = bars["date"].unique().sort()
-    symbols = bars["symbol"].unique().sort()
-    row_date = _codes(bars["date"], dates)
-    row_sym = _codes(bars["symbol"], symbols)
-    T, N = dates.len(), symbols.len()
-    label = np.full((T, N), np.nan)
-    fwd = bars.select(forward_return(horizon))
-    label[row_date, row_sym] = fwd.to_series().cast(pl.Float64).fill_null(np.nan).to_numpy()
-    if members is not None:
-        label[~_member_mask(members, dates, symbols)] = np.nan
-    date_list = dates.to_list()
-    train_idx = _span_idx(date_list, train, embargo=horizon + 1)
-    valid_idx = _span_idx(date_list, valid, embargo=0)
-    if train_idx.size < 20:
-        raise FlyerError(f"training span {train[0]}:{train[1]} has {train_idx.size} usable dates (need 20+)")
-    sig = train_idx[np.linspace(0, train_idx.size - 1, min(N_SIGNATURE_DATES, train_idx.size)).astype(int)]
-    cols = {"symbol": row_sym, "date": row_date}
-    for f in sorted(set(fields) | {"close"}):
-        if f in bars.columns:
-            cols[f] = bars[f].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    cols["is_suspended"] = bars["is_suspended"].fill_null(False).to_numpy() if "is_suspended" in bars.columns \
-        else np.zeros(bars.height, dtype=bool)
-    return MiningData(cols, row_date, row_sym, label, label_order_nb(label), tuple(date_list), tuple(symbols.to_list()),
-                      train_idx, valid_idx, np.unique(sig), horizon)
+        raise FlyerError("no bars for the universe and dates")
+    dates, symbols = bars["date"].unique().sort(), bars["symbol"].unique().sort()
+    member = _member_flags(bars, members)
+    coded = bars.with_columns(pl.Series("symbol", _codes(bars["symbol"], symbols)),
+                              pl.Series("date", _codes(bars["date"], dates)))
+    panel, starts = prepare_panel(coded, set(fields) | {"close"})
+    panel = panel.with_columns(pl.Series(MEMBER, member))
+    return bars, panel, starts, member, dates.to_list(), symbols.to_list()
+
+
+def _member_flags(bars: pl.DataFrame, members: pl.DataFrame | None) -> np.ndarray:
+    """Per row of ``bars`` (sorted): is the stock a member on that date."""
+    if members is None:
+        return np.ones(bars.height, dtype=bool)
+    flag = members.select("date", "symbol").unique().with_columns(pl.lit(True).alias("_m"))
+    joined = bars.select("symbol", "date").join(flag, on=["date", "symbol"], how="left", maintain_order="left")
+    return joined["_m"].fill_null(False).to_numpy()
+
+
+def _cells(panel: pl.DataFrame, member: np.ndarray, label: np.ndarray, period_of: np.ndarray,
+           min_cells: int = MIN_CELLS) -> pl.DataFrame:
+    """``[row, date]`` of the member rows with a label on evaluation dates, by date then symbol."""
+    date = panel["date"].to_numpy()
+    ok = member & np.isfinite(label) & (period_of[date] >= 0)
+    rows = np.flatnonzero(ok)
+    frame = pl.DataFrame({"row": rows, "date": date[rows], "symbol": panel["symbol"].to_numpy()[rows]})
+    frame = frame.sort("date", "symbol")
+    counts = frame.group_by("date").len()
+    keep = counts.filter(pl.col("len") >= min_cells)["date"]
+    return frame.filter(pl.col("date").is_in(keep.implode()))
+
+
+def _assemble(panel: pl.DataFrame, starts: np.ndarray, cells: pl.DataFrame, label: np.ndarray,
+              period_of: np.ndarray, dates: list[dt.date], symbols: list[str], horizon: int,
+              spans: tuple[Span | None, ...]) -> MiningData:
+    rows = cells["row"].to_numpy().astype(np.int64)
+    cdate = cells["date"].to_numpy().astype(np.int64)
+    seg_date, first = np.unique(cdate, return_index=True)
+    segments = np.append(first, rows.size).astype(np.int64)
+    return MiningData(panel, starts, rows, segments, seg_date, period_of[seg_date].astype(np.int8),
+                      label[rows], tuple(dates), tuple(symbols), horizon, spans)
 
 
 def _codes(values: pl.Series, uniques: pl.Series) -> np.ndarray:
@@ -106,14 +161,7 @@ def _codes(values: pl.Series, uniques: pl.Series) -> np.ndarray:
     return uniques.search_sorted(values).to_numpy().astype(np.int32)
 
 
-def _member_mask(members: pl.DataFrame, dates: pl.Series, symbols: pl.Series) -> np.ndarray:
-    mask = np.zeros((dates.len(), symbols.len()), dtype=bool)
-    m = members.filter(pl.col("date").is_in(dates.implode()) & pl.col("symbol").is_in(symbols.implode()))
-    mask[_codes(m["date"], dates), _codes(m["symbol"], symbols)] = True
-    return mask
-
-
-def _span_idx(dates: list[dt.date], span: tuple[dt.date, dt.date], embargo: int) -> np.ndarray:
+def _span_idx(dates: list[dt.date], span: Span, embargo: int) -> np.ndarray:
     """Indices of dates inside ``span`` whose label (``embargo`` days ahead) ends inside it too."""
     inside = [i for i, d in enumerate(dates) if span[0] <= d <= span[1]]
     if not inside or embargo == 0:
@@ -122,21 +170,43 @@ def _span_idx(dates: list[dt.date], span: tuple[dt.date, dt.date], embargo: int)
     return np.asarray([i for i in inside if i + embargo <= last], dtype=np.int64)
 
 
-def load_data(store, universe: str, horizon: int, train: tuple[dt.date, dt.date],
-              valid: tuple[dt.date, dt.date], fields: tuple[str, ...], lookback: int) -> MiningData:
-    """``MiningData`` from a market store: bars from ``lookback`` trading days before the training
-    start through ``horizon + 2`` days after the validation end; CSI universes point-in-time."""
-    if universe not in UNIVERSES:
-        raise FlyerError(f"unknown universe {universe!r}; use {', '.join(UNIVERSES)}")
+def check_spans(train: Span, valid: Span, test: Span | None) -> None:
+    """Train, validation and test must follow each other without overlap."""
     if valid[0] <= train[1]:
         raise FlyerError(f"validation span must start after the training span ends ({train[1]})")
+    if test is not None and test[0] <= valid[1]:
+        raise FlyerError(f"test span must start after the validation span ends ({valid[1]})")
+
+
+def load_bars(store, universe: str, first: dt.date, last: dt.date, lookback: int,  # noqa: ANN001
+              lead: int, fields: tuple[str, ...] = ()) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Adjusted bars from ``lookback`` trading days before ``first`` through ``lead`` days after
+    ``last`` for the stocks that are ``universe`` members on some date of ``[first, last]``
+    (with ``fields`` that are not bar columns, e.g. ``$pe``, joined point in time by
+    ``flyer.data.fields.attach``), and the point-in-time ``[date, symbol]`` members (None for ``all``)."""
+    if universe not in UNIVERSES:
+        raise FlyerError(f"unknown universe {universe!r}; use {', '.join(UNIVERSES)}")
     cal = store.calendar()
-    first = int(cal.search_sorted(train[0], side="left"))
-    last = int(cal.search_sorted(valid[1], side="right"))
-    if first >= cal.len() or last == 0:
-        raise FlyerError(f"the store has no trading days in {train[0]}:{valid[1]}")
-    start, end = cal[max(first - lookback, 0)], cal[min(last + horizon + 1, cal.len() - 1)]
-    members = universe_members(store, universe, train[0], valid[1])
+    i0 = int(cal.search_sorted(first, side="left"))
+    i1 = int(cal.search_sorted(last, side="right"))
+    if i0 >= cal.len() or i1 == 0:
+        raise FlyerError(f"the store has no trading days in {first}:{last}")
+    start, end = cal[max(i0 - lookback, 0)], cal[min(i1 + lead, cal.len()) - 1]
+    members = universe_members(store, universe, first, last)
     symbols = members["symbol"].unique().sort().to_list() if members is not None else None
-    bars = attach(store, store.bars(start, end, symbols=symbols), fields)  # $pe, $pb point in time
-    return build_data(bars, members, horizon, train, valid, fields)
+    return attach(store, store.bars(start, end, symbols=symbols), fields), members
+
+
+def load_data(store, universe: str, horizon: int, train: Span, valid: Span, test: Span | None,  # noqa: ANN001
+              fields: tuple[str, ...], lookback: int) -> MiningData:
+    """``MiningData`` from a market store: bars from ``lookback`` trading days before the training
+    start through ``horizon + 2`` days after the last span; CSI universes point in time."""
+    check_spans(train, valid, test)
+    last = (test or valid)[1]
+    bars, members = load_bars(store, universe, train[0], last, lookback, horizon + 2, fields)
+    return build_data(bars, members, horizon, train, valid, test, fields)
+
+
+def age_mask(data: MiningData, lookback: int) -> np.ndarray:
+    """(n_rows,) bool: rows with at least ``lookback`` rows of history (full windows)."""
+    return data.panel[AGE].to_numpy() >= lookback

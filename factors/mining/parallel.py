@@ -1,21 +1,30 @@
-"""Evaluators: run ``evaluate_batch`` over a list of formulas, serially or as Ray tasks.
+"""Evaluators: candidate batches scored in this process or by Ray actors on a cluster.
 
-Both split the formulas into the same batches of ``batch_size`` (a batch shares one engine
-plan), so both give identical results. ``RayEvaluator`` puts the ``MiningData`` into Ray's
-object store once (``ray.put`` in ``__init__``); every task receives the reference and a batch
-of formula strings, and returns the batch's ``EvalResult`` list.
+Both split the formulas into the same batches of ``batch_size`` and return results in order;
+evaluation is deterministic and independent of what a cache holds, so both give identical
+results. ``RayEvaluator`` puts the ``MiningData`` into Ray's object store once and starts one
+actor per CPU (``workers``; by default every CPU of the cluster); each actor keeps its own
+``Scorer`` (node cache and pool vectors) for the whole run, so a worker reuses what it
+computed in earlier generations. A local instance stays on a loopback address (``LOOPBACK``).
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from typing import Any, Callable
 
-from flyer.factors.mining.evaluate import EvalResult, evaluate_batch
-from flyer.factors.mining.panel import MiningData
 from flyer.errors import FlyerError
+from flyer.factors.mining.evaluate import DEFAULT_CACHE_MB, EvalResult, Scorer
+from flyer.factors.mining.nodes import CacheStats
+from flyer.factors.mining.panel import MiningData
 
 Progress = Callable[[int, int], None]
+#: the address of a local Ray instance: loopback, but not 127.0.0.1, which Ray 2.60 rewrites to the
+#: machine's network interface address (``ray._private.services.resolve_ip_for_localhost``)
+LOOPBACK = "127.0.0.2"
+#: each actor computes single-threaded: parallelism comes from the actors
+WORKER_ENV = {"POLARS_MAX_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def batches(items: list[str], size: int) -> list[list[str]]:
@@ -27,17 +36,26 @@ def batches(items: list[str], size: int) -> list[list[str]]:
 class SerialEvaluator:
     """Evaluates in this process, batch after batch (tests, debugging, one core)."""
 
-    def __init__(self, data: MiningData, batch_size: int = 16) -> None:
-        self.data = data
+    def __init__(self, data: MiningData, batch_size: int = 16, norm: str = "rank",
+                 cache_mb: int = DEFAULT_CACHE_MB) -> None:
+        self.local = Scorer(data, norm, cache_mb)
         self.batch_size = batch_size
+        self.workers = 1
 
-    def evaluate(self, formulas: list[str], progress: Progress | None = None) -> list[EvalResult]:
+    def evaluate(self, formulas: list[str], pool: tuple[str, ...] = (),
+                 progress: Progress | None = None) -> list[EvalResult]:
         out: list[EvalResult] = []
         for chunk in batches(formulas, self.batch_size):
-            out.extend(evaluate_batch(self.data, chunk))
+            out.extend(self.local.evaluate(chunk, pool))
             if progress:
                 progress(len(out), len(formulas))
         return out
+
+    def cache_stats(self) -> CacheStats:
+        return self.local.cache_stats()
+
+    def describe(self) -> str:
+        return "serial (this process)"
 
     def close(self) -> None:
         pass
@@ -49,50 +67,87 @@ class SerialEvaluator:
         self.close()
 
 
-def _eval_task(data: MiningData, formulas: list[str]) -> list[EvalResult]:
-    """The Ray task body (``data`` arrives resolved from the object store)."""
-    return evaluate_batch(data, formulas)
+class _Worker:
+    """The Ray actor: one ``Scorer`` on the shared data for the evaluator's lifetime."""
+
+    def __init__(self, data: MiningData, norm: str, cache_mb: int) -> None:
+        self.scorer = Scorer(data, norm, cache_mb)
+
+    def evaluate(self, formulas: list[str], pool: tuple[str, ...]) -> list[EvalResult]:
+        return self.scorer.evaluate(formulas, pool)
+
+    def cache_stats(self) -> CacheStats:
+        return self.scorer.cache_stats()
+
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
 
 
 class RayEvaluator:
-    """Evaluates batches as Ray tasks on a local Ray (``num_cpus``) or a cluster (``address``).
+    """Evaluates batches on Ray actors, on a local Ray (``workers`` CPUs) or a cluster (``address``).
 
     Starts Ray only when it is not running yet, and shuts it down in ``close`` only then. With
-    ``address`` the cluster's workers must be able to import ``factors`` (install flyer there).
+    ``address`` the cluster's nodes must be able to import flyer (install it on each machine).
+    ``local`` (re-evaluations during acceptance) runs in this process with ``driver_cache_mb``.
     """
 
-    def __init__(self, data: MiningData, *, num_cpus: int | None = None, address: str | None = None,
-                 batch_size: int = 16) -> None:
+    def __init__(self, data: MiningData, *, workers: int | None = None, address: str | None = None,
+                 batch_size: int = 16, norm: str = "rank", cache_mb: int = DEFAULT_CACHE_MB,
+                 driver_cache_mb: int = 256) -> None:
         import ray
+        from ray.util import ActorPool
 
         self._ray = ray
         self.batch_size = batch_size
         self._owns = not ray.is_initialized()
         if self._owns:
-            _init_ray(ray, num_cpus, address)
-        self._data_ref = ray.put(data)
-        self._task = ray.remote(num_cpus=1, max_retries=0)(_eval_task)
+            _init_ray(ray, workers, address)
+        n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        ref = ray.put(data)
+        actor = ray.remote(num_cpus=1, max_restarts=0)(_Worker)
+        self._actors = [actor.options(runtime_env={"env_vars": WORKER_ENV}).remote(ref, norm, cache_mb)
+                        for _ in range(n)]
+        self._pool = ActorPool(self._actors)
+        self.workers = n
+        self.local = Scorer(data, norm, driver_cache_mb)
+        self._nodes = self._call(lambda: ray.get([a.node.remote() for a in self._actors]))
 
-    def evaluate(self, formulas: list[str], progress: Progress | None = None) -> list[EvalResult]:
+    def evaluate(self, formulas: list[str], pool: tuple[str, ...] = (),
+                 progress: Progress | None = None) -> list[EvalResult]:
         chunks = batches(formulas, self.batch_size)
-        refs = [self._task.remote(self._data_ref, c) for c in chunks]
-        sizes = {r: len(c) for r, c in zip(refs, chunks)}
-        pending, done = list(refs), 0
-        while pending:
-            ready, pending = self._ray.wait(pending, num_returns=1)
-            done += sum(sizes[r] for r in ready)
-            if progress:
-                progress(done, len(formulas))
         out: list[EvalResult] = []
-        try:
-            parts = self._ray.get(refs)
-        except self._ray.exceptions.RayError as exc:  # a worker died or cannot import flyer
-            raise FlyerError(f"Ray evaluation failed: {_first_line(exc)}") from exc
-        for part in parts:
-            out.extend(part)
+
+        def run() -> None:
+            for part in self._pool.map(lambda a, c: a.evaluate.remote(c, pool), chunks):
+                out.extend(part)
+                if progress:
+                    progress(len(out), len(formulas))
+        self._call(run)
         return out
 
+    def cache_stats(self) -> CacheStats:
+        parts = self._call(lambda: self._ray.get([a.cache_stats.remote() for a in self._actors]))
+        total = CacheStats(0, 0, 0, 0, 0)
+        for p in parts:
+            total = total + p
+        return total
+
+    def describe(self) -> str:
+        nodes = len(set(self._nodes))
+        return f"Ray: {self.workers} worker(s) on {nodes} node(s)"
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except self._ray.exceptions.RayError as exc:  # a worker died or cannot import flyer
+            raise FlyerError(f"Ray evaluation failed: {_first_line(exc)}") from exc
+
     def close(self) -> None:
+        for a in getattr(self, "_actors", []):
+            self._ray.kill(a)
+        self._actors = []
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
 
@@ -103,18 +158,29 @@ class RayEvaluator:
         self.close()
 
 
-def _init_ray(ray: Any, num_cpus: int | None, address: str | None) -> None:
-    """Quiet ``ray.init``: a local instance without dashboard, or a connection to ``address``."""
+def _init_ray(ray: Any, workers: int | None, address: str | None) -> None:
+    """Quiet ``ray.init``: a local instance on ``LOOPBACK`` without dashboard, or a connection to ``address``."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     opts: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
                             "configure_logging": True}
     try:
         if address:
-            ray.init(address=address, **opts)
+            ray.init(address=address, **_loopback(address), **opts)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **opts)
+            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
+                     _node_ip_address=LOOPBACK, **opts)
     except Exception as exc:  # noqa: BLE001 - connection problems are user errors
         raise FlyerError(f"cannot start Ray{' at ' + address if address else ''}: {_first_line(exc)}") from exc
+
+
+def _loopback(address: str) -> dict[str, str]:
+    """A driver connecting to a cluster on a loopback address stays on it (``_node_ip_address``)."""
+    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+    host = LOOPBACK if host == "localhost" else host
+    try:
+        return {"_node_ip_address": host} if ipaddress.ip_address(host).is_loopback else {}
+    except ValueError:      # a host name: Ray resolves it
+        return {}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -122,11 +188,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def make_evaluator(data: MiningData, mode: str = "serial", *, num_cpus: int | None = None,
-                   address: str | None = None, batch_size: int = 16) -> SerialEvaluator | RayEvaluator:
+def make_evaluator(data: MiningData, mode: str = "serial", *, workers: int | None = None,
+                   address: str | None = None, batch_size: int = 16, norm: str = "rank",
+                   cache_mb: int = DEFAULT_CACHE_MB) -> SerialEvaluator | RayEvaluator:
     """``serial`` or ``ray`` evaluator (``address`` implies ray)."""
     if mode == "serial" and not address:
-        return SerialEvaluator(data, batch_size)
+        return SerialEvaluator(data, batch_size, norm, cache_mb)
     if mode in ("ray", "serial"):
-        return RayEvaluator(data, num_cpus=num_cpus, address=address, batch_size=batch_size)
+        return RayEvaluator(data, workers=workers, address=address, batch_size=batch_size, norm=norm,
+                            cache_mb=cache_mb)
     raise FlyerError(f"unknown mode {mode!r}; use ray or serial")

@@ -1,135 +1,94 @@
-"""The genetic-programming driver: populations, selection, the accepted pool and checkpoints.
+"""The genetic-programming driver: populations, fitness, the weighted pool and checkpoints.
 
 Algorithm (``mine``), one generation at a time:
   1. ``initial_population``: seed formulas, then ramped half-and-half random trees, deduplicated
      by canonical key;
-  2. evaluate the candidates not seen in memory yet (``Evaluator.evaluate``; serial or Ray, see
-     ``flyer.factors.mining.parallel``) -> ``EvalResult`` per formula;
-  3. ``fitness``: |train RankIC ICIR| x (1 - corr_penalty x max |corr| with the pool)
-     - complexity_penalty x nodes; failed candidates get -inf;
-  4. ``accept``: the fittest candidates that pass on training (|ICIR| >= min_train_icir) and on
-     validation (same sign, |valid IC| >= min_valid_ratio x |train IC|) and are not too close to
-     the pool (max |corr| < max_corr) join it, sign-flipped so that higher is better;
+  2. evaluate the candidates against the current pool (``Evaluator.evaluate``, serial or Ray,
+     ``flyer.factors.mining.parallel``; a result is reused while the pool is unchanged);
+  3. fitness (``fitness``), on training statistics only:
+     - ``pool`` objective: the gain in the pool's combined training IC when the candidate joins
+       (weights refitted, the weakest member leaving when full; ``flyer.factors.mining.pool``)
+       minus ``penalty`` x nodes; a candidate correlated above ``corr_bound`` with a member
+       gets -inf;
+     - ``single``: |training ICIR| x (1 - corr_penalty x max |corr| with the pool) - penalty x nodes;
+  4. acceptance (``accept``), the fittest first, each candidate re-evaluated against the pool
+     as it stands: ``pool`` needs the training IC gain to beat the penalty *and* the combined
+     validation IC to rise (by > ``min_valid_gain``); ``single`` needs |ICIR| >= min_train_icir,
+     a validation IC of the same sign and >= min_valid_ratio of the training one, and joins
+     sign-flipped (higher is better). Either way the pool's weights are refitted on training;
   5. ``breed``: elites by fitness, then offspring by tournament selection and crossover /
      subtree / point mutation, never repeating a formula seen before in the run;
-  6. write the checkpoint (``save_checkpoint``, atomic): generation, population, pool, RNG state
-     and seen keys; a rerun with the same identity resumes from it (``generations`` is not part
-     of the identity, so a finished run can be extended).
+  6. write the checkpoint (``flyer.factors.mining.state``); a rerun with the same identity
+     resumes (``generations`` is not part of the identity, so a finished run can be extended).
 
-All randomness lives here, in one ``random.Random`` seeded by ``SearchConfig.seed``; evaluation
-is deterministic, so serial and parallel runs and resumed runs give the same pool.
+The test period is never read here. All randomness lives in one ``random.Random`` seeded by
+``SearchConfig.seed``; evaluation is deterministic, so serial, parallel and resumed runs give
+the same pool.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import os
 import random
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-import numpy as np
-
 from flyer.factors.expr import Expr
-from flyer.factors.mining.evaluate import EvalResult
-from flyer.factors.mining.grammar import (Grammar, canonical, crossover, is_valid, point_mutation,
-                                    ramped_population, random_tree, size_of, subtree_mutation)
+from flyer.factors.mining.evaluate import EvalResult, Scorer
+from flyer.factors.mining.grammar import (canonical, crossover, is_valid, point_mutation, ramped_population,
+                                          random_tree, subtree_mutation)
+from flyer.factors.mining.nodes import CacheStats
+from flyer.factors.mining.pool import PoolStats, max_corr, trial
+from flyer.factors.mining.state import (GenerationReport, PoolEntry, SearchConfig, SearchState, jsonable,
+                                        load_checkpoint, save_checkpoint)
 from flyer.factors.parser import parse
-from flyer.errors import FlyerError
-
-CHECKPOINT_VERSION = 1
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    """Budget, genetic operators, fitness and acceptance settings of a search."""
+class Evaluator(Protocol):
+    """Serial or parallel evaluation; ``local`` is a scorer in this process (re-evaluations)."""
 
-    population: int = 100
-    generations: int = 10
-    seed: int = 0
-    tournament: int = 4
-    elite: int = 4
-    p_crossover: float = 0.5
-    p_subtree: float = 0.25          # the rest is point mutation
-    complexity_penalty: float = 0.005  # fitness per node
-    corr_penalty: float = 1.0
-    min_train_icir: float = 0.15
-    min_valid_ratio: float = 0.3
-    max_corr: float = 0.7
-    max_pool: int = 20
-    accept_per_generation: int = 2
-    grammar: Grammar = field(default_factory=Grammar)
-    seeds: tuple[str, ...] = ()
+    local: Scorer
 
-    def __post_init__(self) -> None:
-        if self.population < 2 or self.generations < 1 or self.tournament < 1:
-            raise FlyerError("population must be >= 2, generations >= 1, tournament >= 1")
-        if not 0 <= self.elite < self.population:
-            raise FlyerError("elite must be in [0, population)")
+    def evaluate(self, formulas: list[str], pool: tuple[str, ...] = (),
+                 progress: Callable[[int, int], None] | None = None) -> list[EvalResult]: ...
 
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+    def cache_stats(self) -> CacheStats: ...
 
 
 @dataclass(frozen=True)
-class PoolEntry:
-    """An accepted factor: ``formula`` is sign-adjusted (higher is better); ``key`` is the
-    canonical text of the candidate as found. ICs are mean daily rank ICs (fractions)."""
+class GenerationTiming:
+    """Throughput of one generation (not part of the deterministic history); ``cache``: the node
+    cache's lookups during the generation."""
 
-    name: str
-    formula: str
-    key: str
-    train_ic: float
-    train_icir: float
-    valid_ic: float
-    valid_icir: float
-    nodes: int
-    generation: int
-
-
-@dataclass(frozen=True)
-class GenerationReport:
-    """What happened in one generation (``generation`` is 0-based)."""
-
-    generation: int
+    seconds: float
     evaluated: int
-    failed: int
-    best_fitness: float
-    best_formula: str
-    accepted: tuple[str, ...]
-    pool_size: int
+    cache: CacheStats
 
-
-@dataclass
-class SearchState:
-    """Everything a resumed run needs (see ``save_checkpoint``)."""
-
-    generation: int
-    population: list[str]
-    pool: list[PoolEntry]
-    rng_state: Any
-    seen: set[str]
-    history: list[GenerationReport] = field(default_factory=list)
+    @property
+    def per_second(self) -> float:
+        return self.evaluated / self.seconds if self.seconds > 0 else math.nan
 
 
 @dataclass(frozen=True)
 class MiningResult:
     pool: tuple[PoolEntry, ...]
+    weights: tuple[float, ...]
+    stats: PoolStats
     history: tuple[GenerationReport, ...]
     evaluated: int
+    seconds: float
+    cache: CacheStats
     resumed_from: int = 0    # generations already done in the checkpoint this run started from
 
-
-class Evaluator(Protocol):
-    def evaluate(self, formulas: list[str],
-                 progress: Callable[[int, int], None] | None = None) -> list[EvalResult]: ...
+    @property
+    def per_second(self) -> float:
+        return self.evaluated / self.seconds if self.seconds > 0 else math.nan
 
 
 # ----------------------------------------------------------------------------- 1. init
 def initial_population(rng: random.Random, cfg: SearchConfig) -> list[Expr]:
-    """Seeds (canonical, invalid ones kept: they are tried once) then random trees, no repeats."""
+    """Seeds (canonical; invalid ones kept: they are tried once) then random trees, no repeats."""
     pop: dict[str, Expr] = {}
     for text in cfg.seeds:
         e = canonical(parse(text))
@@ -143,61 +102,113 @@ def initial_population(rng: random.Random, cfg: SearchConfig) -> list[Expr]:
 
 
 # ----------------------------------------------------------------------------- 3. fitness
-def max_corr(sig: np.ndarray | None, pool_sigs: np.ndarray) -> float:
-    """Max |mean daily rank correlation| of a signature (K, N) with the pool's (P, K, N)."""
-    if sig is None or pool_sigs.shape[0] == 0:
-        return 0.0
-    corr = np.einsum("kn,pkn->p", sig.astype(np.float64), pool_sigs) / sig.shape[0]
-    return float(np.abs(corr).max())
+def pool_ic(stats: PoolStats, cfg: SearchConfig) -> tuple[float, float]:
+    """The pool's combined (training, validation) IC with its training weights."""
+    w = stats.weights(cfg.ridge)
+    return stats.ic(w, 0), stats.ic(w, 1)
 
 
-def fitness(res: EvalResult | None, nodes: int, pool_sigs: np.ndarray, cfg: SearchConfig) -> float:
+def fitness(res: EvalResult | None, stats: PoolStats, cfg: SearchConfig, base_train_ic: float) -> float:
     """Step 3 (rounded to 1e-9 so that float noise never reorders candidates)."""
-    if res is None or not res.ok or not math.isfinite(res.train_icir):
+    if res is None or not res.ok or res.train is None or not math.isfinite(res.train.icir):
         return -math.inf
-    penalty = 1.0 - cfg.corr_penalty * max_corr(res.signature, pool_sigs)
-    return round(abs(res.train_icir) * penalty - cfg.complexity_penalty * nodes, 9)
+    corr = max_corr(res, stats)
+    if cfg.objective == "single":
+        return round(abs(res.train.icir) * (1.0 - cfg.corr_penalty * corr) - cfg.penalty * res.nodes, 9)
+    if corr >= cfg.corr_bound:
+        return -math.inf
+    t = trial(stats, res, cfg.max_pool, cfg.ridge)
+    gain = 0.0 if t.dropped == res.formula else t.train_ic - base_train_ic
+    return round(gain - cfg.penalty * res.nodes, 9)
 
 
 # ----------------------------------------------------------------------------- 4. accept
-def passes(res: EvalResult, cfg: SearchConfig) -> bool:
-    """Training and validation tests of step 4 (the pool test is separate)."""
-    if not res.ok or not all(math.isfinite(x) for x in (res.train_ic, res.train_icir, res.valid_ic)):
+def passes_single(res: EvalResult, cfg: SearchConfig) -> bool:
+    """Training and validation thresholds of the single objective."""
+    tr, va = res.train, res.valid
+    if not res.ok or tr is None or va is None or not all(math.isfinite(x) for x in (tr.ic, tr.icir, va.ic)):
         return False
-    same_sign = math.copysign(1.0, res.train_ic) == math.copysign(1.0, res.valid_ic)
-    return (abs(res.train_icir) >= cfg.min_train_icir and same_sign
-            and abs(res.valid_ic) >= cfg.min_valid_ratio * abs(res.train_ic))
+    same_sign = math.copysign(1.0, tr.ic) == math.copysign(1.0, va.ic)
+    return (abs(tr.icir) >= cfg.min_train_icir and same_sign
+            and abs(va.ic) >= cfg.min_valid_ratio * abs(tr.ic))
 
 
-def accept(pop: list[Expr], fit: list[float], results: dict[str, EvalResult],
-           state: SearchState, sigs: dict[str, np.ndarray], cfg: SearchConfig) -> list[PoolEntry]:
-    """Step 4: add the passing candidates to ``state.pool`` (fittest first) and return them."""
+def _entry(state: SearchState, res: EvalResult, formula: str, key: str, sign: float) -> PoolEntry:
+    tr, va = res.train, res.valid
+    assert tr is not None and va is not None
+    vir = sign * va.icir if math.isfinite(va.icir) else math.nan
+    entry = PoolEntry(f"mined_{state.next_id:03d}", formula, key, sign * tr.ic, sign * tr.icir, sign * va.ic,
+                      vir, res.nodes, state.generation, res.coverage)
+    state.next_id += 1
+    return entry
+
+
+def _try_pool(state: SearchState, res: EvalResult, key: str, cfg: SearchConfig) -> tuple[PoolEntry, str | None] | None:
+    """Pool objective: the entry and the name of the member that left, if the candidate is accepted."""
+    if max_corr(res, state.stats) >= cfg.corr_bound:
+        return None
+    base_tr, base_va = pool_ic(state.stats, cfg)
+    t = trial(state.stats, res, cfg.max_pool, cfg.ridge)
+    if t.dropped == key or t.train_ic - base_tr <= cfg.penalty * res.nodes or t.valid_ic - base_va <= cfg.min_valid_gain:
+        return None
+    entry = _entry(state, res, key, key, 1.0)
+    gone = next((p.name for p in state.pool if p.formula == t.dropped), None)
+    state.stats = t.stats
+    state.pool = [p for p in state.pool if p.formula != t.dropped] + [entry]
+    return entry, gone
+
+
+def _try_single(state: SearchState, res: EvalResult, key: str, cfg: SearchConfig) -> PoolEntry | None:
+    """Single objective: the entry (sign-flipped so that higher is better), if accepted."""
+    if len(state.pool) >= cfg.max_pool or not passes_single(res, cfg) or max_corr(res, state.stats) >= cfg.corr_bound:
+        return None
+    assert res.train is not None and res.valid is not None
+    sign = 1.0 if res.train.ic > 0 else -1.0
+    formula = key if sign > 0 else str(-parse(key))
+    tr, va = (res.train, res.valid) if sign > 0 else (res.train.flipped(), res.valid.flipped())
+    entry = _entry(state, res, formula, key, sign)
+    state.stats = state.stats.with_member(formula, tr, va)
+    state.pool.append(entry)
+    return entry
+
+
+def accept(pop: list[Expr], fit: list[float], results: dict[str, EvalResult], state: SearchState,
+           cfg: SearchConfig, local: Scorer) -> tuple[list[PoolEntry], list[str]]:
+    """Step 4: accepted entries and the names of the members that left; updates ``state.pool``/``stats``.
+
+    Candidates are tried fittest first while their fitness is positive (pool) or finite
+    (single). A try against the pool the candidate was evaluated with costs a closed form only;
+    once the pool has changed, a candidate is re-evaluated against it first, at most
+    ``3 x accept_per_generation`` times per generation.
+    """
     new: list[PoolEntry] = []
-    in_pool = {p.key for p in state.pool}
+    dropped: list[str] = []
+    keys_in = {p.key for p in state.pool}
+    refreshes = 0
     for i in sorted(range(len(pop)), key=lambda i: (-fit[i], i)):
-        if len(new) >= cfg.accept_per_generation or len(state.pool) >= cfg.max_pool:
+        if len(new) >= cfg.accept_per_generation:
             break
-        e, res = pop[i], results.get(pop[i].key)
-        if res is None or e.key in in_pool or not math.isfinite(fit[i]) or not passes(res, cfg):
+        key = pop[i].key
+        if not math.isfinite(fit[i]) or (cfg.objective == "pool" and fit[i] <= 0):
+            break
+        if key in keys_in:
             continue
-        if max_corr(res.signature, _stack(state.pool, sigs)) >= cfg.max_corr:
-            continue
-        s = 1.0 if res.train_ic > 0 else -1.0
-        entry = PoolEntry(f"mined_{len(state.pool) + 1:03d}", str(e if s > 0 else -e), e.key,
-                          s * res.train_ic, s * res.train_icir, s * res.valid_ic,
-                          s * res.valid_icir if math.isfinite(res.valid_icir) else math.nan,
-                          size_of(e), state.generation)
-        state.pool.append(entry)
-        sigs[e.key] = res.signature  # type: ignore[assignment]
-        in_pool.add(e.key)
-        new.append(entry)
-    return new
-
-
-def _stack(pool: list[PoolEntry], sigs: dict[str, np.ndarray]) -> np.ndarray:
-    if not pool:
-        return np.zeros((0, 0, 0))
-    return np.stack([sigs[p.key].astype(np.float64) for p in pool])
+        res = results[key]
+        if res.pool != state.stats.keys:        # the pool moved since: against the pool as it is now
+            if refreshes >= 3 * cfg.accept_per_generation:
+                break
+            refreshes += 1
+            res = local.evaluate([key], state.stats.keys)[0]
+        if cfg.objective == "pool":
+            done = _try_pool(state, res, key, cfg)
+            if done:
+                new.append(done[0])
+                dropped += [done[1]] if done[1] else []
+        else:
+            entry = _try_single(state, res, key, cfg)
+            new += [entry] if entry else []
+        keys_in = {p.key for p in state.pool}
+    return new, dropped
 
 
 # ----------------------------------------------------------------------------- 5. breed
@@ -235,46 +246,22 @@ def breed(rng: random.Random, pop: list[Expr], fit: list[float], state: SearchSt
     return nxt
 
 
-# ----------------------------------------------------------------------------- 6. checkpoint
-def save_checkpoint(path: Path, state: SearchState, identity: dict[str, Any]) -> None:
-    """Write the state as JSON atomically (temp file + rename in the same folder)."""
-    doc = {"version": CHECKPOINT_VERSION, "identity": identity, "generation": state.generation,
-           "population": state.population, "pool": [dataclasses.asdict(p) for p in state.pool],
-           "rng_state": state.rng_state, "seen": sorted(state.seen),
-           "history": [dataclasses.asdict(h) for h in state.history]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(doc, allow_nan=True), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path, identity: dict[str, Any]) -> SearchState | None:
-    """The saved state if ``path`` exists and was written for the same identity, else None."""
-    if not path.exists():
-        return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if doc.get("version") != CHECKPOINT_VERSION or doc.get("identity") != _jsonable(identity):
-        return None
-    rs = doc["rng_state"]
-    hist = [GenerationReport(**{**h, "accepted": tuple(h["accepted"])}) for h in doc["history"]]
-    return SearchState(doc["generation"], doc["population"], [PoolEntry(**p) for p in doc["pool"]],
-                       (rs[0], tuple(rs[1]), rs[2]), set(doc["seen"]), hist)
-
-
-def _jsonable(x: Any) -> Any:
-    return json.loads(json.dumps(x, default=str))
-
-
 # ----------------------------------------------------------------------------- driver
+def _start(cfg: SearchConfig, checkpoint: Path | None, ident: dict[str, Any]) -> SearchState:
+    state = load_checkpoint(checkpoint, ident) if checkpoint else None
+    if state is None:
+        rng = random.Random(cfg.seed)
+        pop0 = initial_population(rng, cfg)
+        state = SearchState(0, [str(e) for e in pop0], [], PoolStats(), 1, rng.getstate(), {e.key for e in pop0})
+    return state
+
+
 def mine(evaluator: Evaluator, cfg: SearchConfig, *, checkpoint: Path | None = None,
          identity: dict[str, Any] | None = None,
-         on_generation: Callable[[GenerationReport], None] | None = None,
+         on_generation: Callable[[GenerationReport, GenerationTiming], None] | None = None,
          progress: Callable[[int, int, int], None] | None = None,
          stop_after: int | None = None) -> MiningResult:
-    """Run the search (module docstring); returns the pool and per-generation reports.
+    """Run the search (module docstring); returns the weighted pool and per-generation reports.
 
     ``identity``: what the data was (universe, horizon, spans...); with ``cfg`` it decides
     whether ``checkpoint`` belongs to this run. ``progress(generation, done, total)`` is called
@@ -282,78 +269,52 @@ def mine(evaluator: Evaluator, cfg: SearchConfig, *, checkpoint: Path | None = N
     (to simulate an interruption in tests).
     """
     search = {k: v for k, v in cfg.to_dict().items() if k != "generations"}  # a rerun may extend a run
-    ident = _jsonable({"data": identity or {}, "search": search})
-    state = load_checkpoint(checkpoint, ident) if checkpoint else None
-    if state is None:
-        rng = random.Random(cfg.seed)
-        pop0 = initial_population(rng, cfg)
-        state = SearchState(0, [str(e) for e in pop0], [], rng.getstate(), {e.key for e in pop0})
+    ident = jsonable({"data": identity or {}, "search": search})
+    state = _start(cfg, checkpoint, ident)
     rng = random.Random()
     rng.setstate(state.rng_state)
     results: dict[str, EvalResult] = {}
-    sigs: dict[str, np.ndarray] = {}
-    evaluated = _restore_pool(evaluator, state, sigs)
-    resumed_from = state.generation
-    done_here = 0
+    resumed_from, done_here, evaluated, t_run = state.generation, 0, 0, time.perf_counter()
     while state.generation < cfg.generations and (stop_after is None or done_here < stop_after):
+        t0, cache0 = time.perf_counter(), evaluator.cache_stats()
         pop = [canonical(parse(t)) for t in state.population]
-        todo = [e.key for e in pop if e.key not in results]
+        todo = [e.key for e in pop if e.key not in results or results[e.key].pool != state.stats.keys]
         cb = (lambda d, n, g=state.generation: progress(g, d, n)) if progress else None
-        for key, res in zip(todo, evaluator.evaluate(todo, cb)):
+        for key, res in zip(todo, evaluator.evaluate(todo, state.stats.keys, cb)):
             results[key] = res
         evaluated += len(todo)
-        report = _generation(rng, pop, results, state, sigs, cfg, len(todo))
+        report = _generation(rng, pop, results, state, cfg, len(todo), evaluator.local)
         state.history.append(report)
         state.rng_state = rng.getstate()
         if checkpoint:
             save_checkpoint(checkpoint, state, ident)
-        keep = set(state.population) | {p.key for p in state.pool}
+        keep = set(state.population)
         results = {k: v for k, v in results.items() if k in keep}
         done_here += 1
         if on_generation:
-            on_generation(report)
-    return MiningResult(tuple(state.pool), tuple(state.history), evaluated, resumed_from)
+            timing = GenerationTiming(time.perf_counter() - t0, len(todo), evaluator.cache_stats().since(cache0))
+            on_generation(report, timing)
+    w = state.stats.weights(cfg.ridge)
+    return MiningResult(tuple(state.pool), tuple(float(x) for x in w), state.stats, tuple(state.history),
+                        evaluated, time.perf_counter() - t_run, evaluator.cache_stats(), resumed_from)
 
 
-def _generation(rng: random.Random, pop: list[Expr], results: dict[str, EvalResult],
-                state: SearchState, sigs: dict[str, np.ndarray], cfg: SearchConfig,
-                n_eval: int) -> GenerationReport:
+def _generation(rng: random.Random, pop: list[Expr], results: dict[str, EvalResult], state: SearchState,
+                cfg: SearchConfig, n_eval: int, local: Scorer) -> GenerationReport:
     """Steps 3-5 for one evaluated population; advances ``state`` to the next generation."""
-    sizes = [size_of(e) for e in pop]
-    fit = [fitness(results.get(e.key), s, _stack(state.pool, sigs), cfg) for e, s in zip(pop, sizes)]
-    new = accept(pop, fit, results, state, sigs, cfg)
-    if new:
-        pool_sigs = _stack(state.pool, sigs)
-        fit = [fitness(results.get(e.key), s, pool_sigs, cfg) for e, s in zip(pop, sizes)]
+    base = pool_ic(state.stats, cfg)[0]
+    fit = [fitness(results.get(e.key), state.stats, cfg, base) for e in pop]
+    new, dropped = accept(pop, fit, results, state, cfg, local)
     best = max(range(len(pop)), key=lambda i: (fit[i], -i))
     failed = sum(1 for e in pop if not results[e.key].ok)
     nxt = breed(rng, pop, fit, state, cfg)
     state.generation += 1
     state.population = [str(e) for e in nxt]
+    tr, va = pool_ic(state.stats, cfg)
     return GenerationReport(state.generation - 1, n_eval, failed, fit[best], str(pop[best]),
-                            tuple(p.name for p in new), len(state.pool))
+                            tuple(p.name for p in new), tuple(dropped), len(state.pool), round(tr, 12), round(va, 12))
 
 
-def _restore_pool(evaluator: Evaluator, state: SearchState, sigs: dict[str, np.ndarray]) -> int:
-    """Signatures of a resumed pool (re-evaluated: evaluation is deterministic)."""
-    keys = [p.key for p in state.pool]
-    if not keys:
-        return 0
-    for key, res in zip(keys, evaluator.evaluate(keys)):
-        if res.signature is None:
-            raise FlyerError(f"checkpoint pool formula no longer evaluates: {key}: {res.error}")
-        sigs[key] = res.signature
-    return len(keys)
-
-
-def write_pool(path: Path, pool: tuple[PoolEntry, ...] | list[PoolEntry], header: str = "") -> None:
-    """Save the pool as a TOML formula file (``name = "formula"``, stats in comments), atomically."""
-    lines = [f"# {line}" for line in header.splitlines()] if header else []
-    for p in pool:
-        lines.append(f"# train RankIC {p.train_ic:.4f} ICIR {p.train_icir:.3f} | valid RankIC "
-                     f"{p.valid_ic:.4f} ICIR {p.valid_icir:.3f} | {p.nodes} nodes, generation {p.generation + 1}")
-        lines.append(f"{p.name} = {json.dumps(p.formula)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def weights_of(result: MiningResult) -> dict[str, float]:
+    """``{member name: weight}`` of a result."""
+    return {p.name: w for p, w in zip(result.pool, result.weights)}

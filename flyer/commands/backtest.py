@@ -126,6 +126,8 @@ def backtest_cmd(
     slippage_bps: Optional[float] = typer.Option(None, "--slippage-bps", help="slippage, basis points"),
     active_limit: Optional[float] = typer.Option(None, "--active-limit", help="max active weight (benchmark)"),
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
+    factor_set: Optional[Path] = typer.Option(None, "--factor-set", help="a weighted factor-set file (flyer mine's pool)"),
+    combined: bool = typer.Option(False, "--combined", help="with --factor-set: backtest its weighted combined score"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Backtest scores under A-share rules against CSI 500; print metrics, optionally write a report."""
@@ -140,15 +142,37 @@ def backtest_cmd(
     scores = scores or (Path(from_file["scores"]) if "scores" in from_file else None)
     run_id = run_id or from_file.get("run")
     report = report or (Path(from_file["report"]) if "report" in from_file else None)
-    if (scores is None) == (run_id is None):
-        raise FlyerError("give exactly one of --scores PATH or --run ID")
-    frame = read_scores(scores if scores is not None else run_scores_path(home, str(run_id)))
+    if factor_set is not None or combined:
+        frame = combined_score_frame(home, factor_set, combined, scores is not None or run_id is not None, cfg)
+    elif (scores is None) == (run_id is None):
+        raise FlyerError("give exactly one of --scores PATH, --run ID or --factor-set PATH --combined")
+    else:
+        frame = read_scores(scores if scores is not None else run_scores_path(home, str(run_id)))
     with open_store(home, read_only=True, must_exist=True) as store:
         result = run_backtest(store, frame, cfg)
     print_result(result)
     if report is not None:
         path = write_report(result, report, title=f"flyer backtest {cfg.strategy} {result.config.key()}")
         console.print(f"report saved: {path}")
+
+
+def combined_score_frame(home: Optional[Path], factor_set: Optional[Path], combined: bool, other: bool,
+                         cfg: BacktestConfig) -> pl.DataFrame:
+    """``[date, symbol, score]``: a weighted factor set's combined score computed from the store
+    (``flyer.factors.mining.score``: point in time over the pool's universe, from cfg.start/end)."""
+    from flyer.factors.mining.poolfile import read_pool
+    from flyer.factors.mining.score import combined_scores
+
+    if factor_set is None or not combined or other:
+        raise FlyerError("use --factor-set PATH together with --combined (and without --scores / --run)")
+    pool = read_pool(factor_set)
+    with open_store(home, read_only=True, must_exist=True) as store:
+        with console.status(f"combined score of {len(pool.factor_set)} factor(s) from {factor_set.name} ..."):
+            frame = combined_scores(store, pool, cfg.start, cfg.end)
+    console.print(f"combined score: {len(pool.factor_set)} weighted factor(s) from {factor_set}, universe "
+                  f"{pool.universe} (point in time{'' if 'universe' in pool.meta else ': not recorded in the file'}), "
+                  f"norm {pool.norm}; {frame['date'].n_unique()} dates")
+    return frame
 
 
 def register(app: typer.Typer) -> None:

@@ -1,14 +1,20 @@
-"""``flyer mine``: genetic-programming factor mining on the local store (``flyer.factors.mining``).
+"""``flyer mine``: factor mining that builds a weighted pool, with a held-out report.
 
-Loads the market panel once, evaluates candidates serially or on Ray, shows a progress bar per
-generation, checkpoints every generation next to ``--out`` (``<out>.ckpt.json``; a rerun with
-the same arguments resumes) and writes the accepted pool as a TOML formula file.
+Loads the market panel once (point-in-time universe), evaluates candidates serially or on Ray
+(a local instance or a cluster at ``--address``), shows a progress bar per generation,
+checkpoints every generation next to ``--out`` (``<out>.ckpt.json``; a rerun with the same
+arguments resumes), writes the pool with its weights (``--out``, a factor-set TOML file that
+``flyer factors eval``, ``flyer train --factors`` and ``flyer backtest --factor-set --combined``
+read) and the held-out report next to it (``<out stem>.report.md``): the combined IC / RankIC
+on train, validation and test and per year, per-member ICs, the correlation matrix, and the
+same for a baseline pool of the top Alpha158 factors by validation IC.
 """
 from __future__ import annotations
 
-import dataclasses
+import datetime as dt
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,30 +26,39 @@ from flyer.errors import FlyerError
 
 def mine_cmd(
     universe: str = typer.Option("csi500", "--universe", help="all | csi500 | csi300 (point-in-time members)"),
-    horizon: int = typer.Option(5, "--horizon", help="label: forward return close(t+1+h) / close(t+1) - 1 over h days (adjusted)"),
+    horizon: int = typer.Option(20, "--horizon", help="label: forward return close(t+1+h) / close(t+1) - 1 over h days (adjusted)"),
+    objective: str = typer.Option("pool", "--objective", help="pool (combined-IC gain of a weighted pool) | single (one formula's ICIR)"),
     generations: int = typer.Option(20, "--generations"),
-    population: int = typer.Option(500, "--population"),
-    train_span: str = typer.Option("2016-01-01:2020-12-31", "--train", help="START:END"),
-    valid_span: str = typer.Option("2021-01-01:2022-12-31", "--valid", help="START:END"),
+    population: int = typer.Option(200, "--population"),
+    train_span: str = typer.Option("2016-01-01:2020-12-31", "--train", help="START:END (weights and fitness)"),
+    valid_span: str = typer.Option("2021-01-01:2022-06-30", "--valid", help="START:END (acceptance)"),
+    test_span: Optional[str] = typer.Option(None, "--test", help="START:END held out: only the report reads it"),
     out: Optional[Path] = typer.Option(None, "--out", help="pool file (.toml); default $FLYER_HOME/mining/mined.toml"),
     mode: str = typer.Option("ray", "--mode", help="ray | serial"),
-    address: Optional[str] = typer.Option(None, "--address", help="existing Ray cluster (implies --mode ray)"),
-    workers: int = typer.Option(0, "--workers", help="local Ray CPUs (0 = all cores)"),
-    batch_size: int = typer.Option(16, "--batch-size", help="candidates per evaluation task"),
+    address: Optional[str] = typer.Option(None, "--address", help="existing Ray cluster, e.g. 10.0.0.5:6379 (implies --mode ray)"),
+    workers: int = typer.Option(0, "--workers", help="Ray workers (0 = every CPU of the local machine or cluster)"),
+    batch_size: int = typer.Option(8, "--batch-size", help="candidates per evaluation task"),
     seed: int = typer.Option(0, "--seed"),
-    max_pool: int = typer.Option(20, "--max-pool", help="stop accepting after this many factors"),
+    max_pool: int = typer.Option(20, "--max-pool", help="pool size (pool: the weakest leaves beyond it)"),
+    min_valid_gain: float = typer.Option(0.0, "--min-valid-gain", help="pool: accept only if the validation IC rises by more"),
+    norm: str = typer.Option("rank", "--norm", help="per-date standardisation of formulas and label: rank | zscore"),
+    cache_mb: int = typer.Option(1024, "--cache-mb", help="node cache per worker, MB"),
+    baseline: int = typer.Option(-1, "--baseline", help="Alpha158 baseline pool size (-1 = --max-pool, 0 = none)"),
     fresh: bool = typer.Option(False, "--fresh", help="ignore an existing checkpoint"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
-    """Mine formulaic factors by genetic programming; writes the accepted ones to --out."""
+    """Mine a weighted pool of formulaic factors; writes it to --out with a held-out report."""
     from flyer.data.store import flyer_home
-    from flyer.factors.mining import SearchConfig, load_data, make_evaluator, mine, write_pool
+    from flyer.factors.mining import Grammar, SearchConfig, load_data, make_evaluator
 
+    t_start = time.perf_counter()
     train, valid = parse_span(train_span, "--train"), parse_span(valid_span, "--valid")
+    test = parse_span(test_span, "--test") if test_span else None
     assert train is not None and valid is not None
     if horizon < 1:
         raise FlyerError(f"--horizon must be >= 1, got {horizon}")
-    cfg = SearchConfig(population=population, generations=generations, seed=seed, max_pool=max_pool)
+    cfg = SearchConfig(objective=objective, population=population, generations=generations, seed=seed,
+                       max_pool=max_pool, norm=norm, min_valid_gain=min_valid_gain, grammar=Grammar())
     out = (out or flyer_home(home) / "mining" / "mined.toml").expanduser()
     if out.suffix.lower() != ".toml":
         raise FlyerError(f"--out must be a .toml file, got {out}")
@@ -53,59 +68,163 @@ def mine_cmd(
     identity = {"universe": universe, "horizon": horizon, "train": str(train), "valid": str(valid)}
     with open_store(home, read_only=True, must_exist=True) as store:
         with console.status(f"loading {universe} bars ..."):
-            data = load_data(store, universe, horizon, train, valid, cfg.grammar.fields,
+            data = load_data(store, universe, horizon, train, valid, test, cfg.grammar.fields,
                              cfg.grammar.max_lookback)
-    console.print(f"panel: {data.shape[0]} days x {data.shape[1]} symbols, {data.train_idx.size} training "
-                  f"and {data.valid_idx.size} validation dates; checkpoint {ckpt}")
-    evaluator = make_evaluator(data, mode, num_cpus=workers or None, address=address, batch_size=batch_size)
+    counts = [data.period_dates(p).size for p in range(3)]
+    console.print(f"panel: {len(data.dates)} days x {len(data.symbols)} symbols ({data.panel.height:,} rows), "
+                  f"{data.n_cells:,} labelled member cells; {counts[0]} train / {counts[1]} valid / {counts[2]} "
+                  f"test dates; checkpoint {ckpt}")
+    if test is None:
+        console.print("[yellow]no --test span[/]: the report has no held-out figures beyond validation")
+    evaluator = make_evaluator(data, mode, workers=workers or None, address=address, batch_size=batch_size,
+                               norm=norm, cache_mb=cache_mb)
     try:
+        console.print(f"evaluation: {evaluator.describe()}")
         result = _run(evaluator, cfg, ckpt, identity)
+        meta = {"objective": objective, "universe": universe, "norm": norm, "horizon": horizon,
+                "train": train_span, "valid": valid_span, "test": test_span or "", "seed": seed,
+                "ridge": cfg.ridge, "train_ic": result.history[-1].train_ic if result.history else 0.0,
+                "valid_ic": result.history[-1].valid_ic if result.history else 0.0}
+        _write(out, result, meta)
+        _report(out, evaluator.local, result, cfg, baseline if baseline >= 0 else max_pool, meta)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: rerun the same command to resume from {ckpt}")
         raise typer.Abort() from None
     finally:
         evaluator.close()
-    write_pool(out, result.pool, header=f"flyer mine: {universe}, horizon {horizon}, train {train_span}, "
-                                        f"valid {valid_span}, seed {seed}")
-    if result.resumed_from:
-        console.print(f"resumed from the checkpoint after generation {result.resumed_from}")
-    _print_pool(result.pool)
-    console.print(f"{len(result.pool)} factor(s) -> {out} ({result.evaluated} candidates evaluated in this run)")
+    c = result.cache
+    console.print(f"run: {result.evaluated:,} candidates evaluated in {result.seconds:.1f} s "
+                  f"({result.per_second:.2f} candidates/s, node cache hit rate {c.hit_rate:.1%}); "
+                  f"wall time {time.perf_counter() - t_start:.1f} s")
 
 
-def _run(evaluator, cfg, ckpt: Path, identity: dict):
-    """The search with a rich progress bar per generation and one summary line after each."""
+def _run(evaluator: Any, cfg: Any, ckpt: Path, identity: dict) -> Any:
+    """The search with a progress bar per generation (plain lines when not a terminal) and one
+    summary line after each generation."""
     from flyer.factors.mining import mine
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
         tasks: dict[int, int] = {}
+        quarter: dict[int, int] = {}
 
         def progress(gen: int, done: int, total: int) -> None:
+            if not console.is_terminal:
+                q = 4 * done // max(total, 1)
+                if q > quarter.get(gen, 0) and done < total:
+                    quarter[gen] = q
+                    console.print(f"  gen {gen + 1}/{cfg.generations}: {done}/{total} evaluated")
+                return
             if gen not in tasks:
                 tasks[gen] = bar.add_task(f"generation {gen + 1}/{cfg.generations}", total=total)
             bar.update(tasks[gen], completed=done, total=total)
 
-        def report(r) -> None:
+        def report(r: Any, timing: Any) -> None:
             acc = f", accepted {', '.join(r.accepted)}" if r.accepted else ""
-            bar.console.print(f"  gen {r.generation + 1}: {r.evaluated} evaluated ({r.failed} failed), "
-                              f"best {r.best_fitness:.3f} {r.best_formula}{acc}; pool {r.pool_size}")
+            acc += f", dropped {', '.join(r.dropped)}" if r.dropped else ""
+            console.print(f"  gen {r.generation + 1}: {r.evaluated} evaluated ({r.failed} failed, "
+                          f"{timing.per_second:.1f}/s, cache hit rate {timing.cache.hit_rate:.0%}), best "
+                          f"{r.best_fitness:.4f} {r.best_formula}{acc}; pool {r.pool_size}, combined IC "
+                          f"train {r.train_ic:.4f} valid {r.valid_ic:.4f}")
 
-        return mine(evaluator, cfg, checkpoint=ckpt, identity=identity, on_generation=report,
-                    progress=progress)
+        result = mine(evaluator, cfg, checkpoint=ckpt, identity=identity, on_generation=report, progress=progress)
+    if result.resumed_from:
+        console.print(f"resumed from the checkpoint after generation {result.resumed_from}")
+    return result
 
 
-def _print_pool(pool) -> None:
-    table = Table()
-    table.add_column("name", no_wrap=True)
-    table.add_column("formula", overflow="fold", ratio=1)
-    for head in ("train RankIC", "train ICIR", "valid RankIC", "valid ICIR", "gen"):
-        table.add_column(head, justify="right")
-    for p in pool:
-        row = dataclasses.asdict(p)
-        table.add_row(p.name, p.formula, *(f"{row[k]:.4f}" for k in ("train_ic", "train_icir", "valid_ic", "valid_icir")),
-                      str(p.generation + 1))
-    console.print(table)
+def _write(out: Path, result: Any, meta: dict) -> None:
+    from flyer.factors.mining import write_pool
+
+    header = (f"flyer mine ({meta['objective']} objective): {meta['universe']} point in time, horizon "
+              f"{meta['horizon']}, norm {meta['norm']}, train {meta['train']}, valid {meta['valid']}, "
+              f"seed {meta['seed']}\ncombined IC (closed form, training weights): train {meta['train_ic']:.4f}, "
+              f"valid {meta['valid_ic']:.4f}")
+    write_pool(out, result.pool, result.weights, meta, header=header)
+    if not result.pool:
+        console.print(f"[yellow]no formula was accepted[/]: wrote an empty (loadable) pool to {out}; "
+                      "try more --generations or a larger --population")
+    else:
+        console.print(f"{len(result.pool)} factor(s) with weights -> {out}")
+
+
+def _report(out: Path, scorer: Any, result: Any, cfg: Any, baseline: int, meta: dict) -> None:
+    """Held-out figures of the pool and the Alpha158 baseline: printed and written as markdown."""
+    from flyer.atomic import atomic_text
+    from flyer.factors.library import load
+    from flyer.factors.mining import baseline_pool, pool_figures
+    from flyer.factors.mining.report import to_markdown
+
+    pools = [pool_figures(scorer, "mined pool", tuple(p.name for p in result.pool),
+                          tuple(p.formula for p in result.pool), result.weights)]
+    note = ""
+    if baseline > 0:
+        with console.status(f"baseline: evaluating Alpha158 for the top {baseline} by validation IC ..."):
+            names, formulas, weights, n_ok = baseline_pool(scorer, load("alpha158").formulas(), baseline,
+                                                           cfg.corr_bound, cfg.ridge)
+        pools.append(pool_figures(scorer, f"baseline: top {len(names)} Alpha158 by validation IC", names,
+                                  formulas, weights))
+        note = (f"baseline: the {len(names)} Alpha158 factors with the largest |validation IC| among {n_ok} that "
+                f"evaluate, skipping any correlated >= {cfg.corr_bound} with one already chosen; weights "
+                "fitted on training as the miner's")
+    for p in pools:
+        _print_pool(p)
+    notes = _notes(meta, note)
+    path = out.with_name(out.stem + ".report.md")
+    atomic_text(to_markdown(f"flyer mine report: {out.name}", notes, pools), path)
+    console.print(f"report -> {path}")
+
+
+def _notes(meta: dict, baseline_note: str) -> list[str]:
+    notes = [f"{meta['objective']} objective on {meta['universe']} (point-in-time members; cross sections "
+             f"rank over that date's members), label: {meta['horizon']}-day forward return close(t+1+h) / "
+             "close(t+1) - 1 on adjusted prices",
+             f"train {meta['train']} (weights, fitness), valid {meta['valid']} (acceptance), test "
+             f"{meta['test'] or '(none)'} (read only by this report); training and validation dates stop "
+             f"{meta['horizon'] + 1} days before their span ends",
+             f"members standardised per date ({meta['norm']}) over the labelled members, a missing value counting "
+             "as the mean; combined signal = sum of weight x standardised member",
+             "IC = mean daily Pearson correlation with the forward return, RankIC = Spearman; ICIR = mean / sd of "
+             f"the daily values; t(NW) = Newey-West t-statistic with {meta['horizon']} lags (overlapping labels)",
+             f"generated {dt.date.today()}"]
+    if baseline_note:
+        notes.append(baseline_note)
+    return notes
+
+
+def _show(table: Any) -> None:
+    """Print a table at the terminal's width, or wide (no wrapping) when not a terminal."""
+    console.print(table, width=None if console.is_terminal else 240)
+
+
+def _print_pool(p: Any) -> None:
+    for title, figs in ((f"{p.title}: combined signal per period", p.periods),
+                        (f"{p.title}: combined signal per year", p.years)):
+        t = Table(title=title)
+        for head in ("", "days", "IC", "ICIR", "IC t(NW)", "RankIC", "RankICIR", "RankIC t(NW)"):
+            t.add_column(head, justify="right")
+        for f in figs:
+            t.add_row(f.label, str(f.days), f"{f.ic:.4f}", f"{f.icir:.3f}", f"{f.ic_t:.2f}", f"{f.rank_ic:.4f}",
+                      f"{f.rank_icir:.3f}", f"{f.rank_ic_t:.2f}")
+        _show(t)
+    if not p.names:
+        return
+    t = Table(title=f"{p.title}: members (own IC / RankIC)")
+    t.add_column("name", no_wrap=True)
+    t.add_column("weight", justify="right")
+    t.add_column("formula", overflow="fold", ratio=1)
+    for f in p.members[0]:
+        t.add_column(f.label, justify="right")
+    for n, f, w, figs in zip(p.names, p.formulas, p.weights, p.members):
+        t.add_row(n, f"{w:+.4f}", f, *(f"{x.ic:.4f} / {x.rank_ic:.4f}" for x in figs))
+    _show(t)
+    c = Table(title=f"{p.title}: correlation matrix (training dates; columns in row order)", box=None)
+    c.add_column("")
+    for i in range(len(p.names)):
+        c.add_column(str(i + 1), justify="right")
+    for i, (n, row) in enumerate(zip(p.names, p.corr)):
+        c.add_row(f"{i + 1} {n}", *(f"{x:.2f}" for x in row))
+    _show(c)
 
 
 def register(app: typer.Typer) -> None:
