@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flyer.backtest.api import execute, grid_configs, prepare  # noqa: E402
 from flyer.backtest.config import BacktestConfig  # noqa: E402
+from flyer.data.sources.ashare import find_default_root  # noqa: E402
 from flyer.data.store import MarketStore  # noqa: E402
 
 ROOT = Path(os.environ.get("FLYER_BENCH_HOME", "/tmp/flyer_bench_backtest"))
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "ashare"
+SHARED = find_default_root()
 
 
 def timed(label: str, fn, *args):

@@ -11,11 +11,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from flyer.data.sources.ashare import find_default_root
 from flyer.data.sources.sim import SimConfig, generate
 from flyer.data.store import MarketStore
 
 SMALL_SIM = SimConfig(n_stocks=150, start=dt.date(2018, 1, 1), end=dt.date(2020, 12, 31), seed=7)
-SHARED_ASHARE = Path(__file__).resolve().parents[2] / "shared" / "ashare"
+SHARED_ASHARE = find_default_root()
 
 
 @pytest.fixture(scope="session")

@@ -52,13 +52,24 @@ _BAR_KEEP = ("symbol", "date", "open", "high", "low", "close", "volume", "amount
              "is_st", "is_suspended", "total_cap", "float_cap", "name")
 
 
+def find_default_root() -> Path:
+    """Where the staged real data is: ``$FLYER_SHARED_ASHARE``, else the first ``shared/ashare``
+    beside the repository or in a folder above it (a git worktree nested deeper finds it too);
+    the path beside the repository when none exists."""
+    if os.environ.get("FLYER_SHARED_ASHARE"):
+        return Path(os.environ["FLYER_SHARED_ASHARE"])
+    repo = Path(__file__).resolve().parents[2]
+    for base in repo.parents:
+        if (base / "shared" / "ashare" / "SOURCE.md").exists():
+            return base / "shared" / "ashare"
+    return repo.parent / "shared" / "ashare"
+
+
 def resolve_root(root: str | os.PathLike = DEFAULT_ROOT) -> Path:
-    """``root`` as given, else relative to the repository root (so tests run from anywhere)."""
+    """``root`` as given, else (the default) where ``find_default_root`` finds the data."""
     path = Path(root)
-    if not path.is_absolute() and not path.exists():
-        alt = Path(__file__).resolve().parents[2] / path
-        if alt.exists():
-            return alt
+    if str(root) == DEFAULT_ROOT and not path.exists():
+        path = find_default_root()
     if not path.exists():
         raise files.SourceError(f"{path}: the ashare data folder does not exist")
     return path

@@ -15,9 +15,10 @@ import polars as pl
 import pytest
 
 from flyer.data.sources import ashare, ingest
+from flyer.data.sources.ashare import find_default_root
 from flyer.data.store import MarketStore
 
-ROOT = Path(os.environ.get("FLYER_SHARED_ASHARE") or Path(__file__).resolve().parents[3] / "shared" / "ashare")
+ROOT = find_default_root()
 D = dt.date
 XBX_END = D(2022, 1, 14)
 
