@@ -12,10 +12,9 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from flyer.backtest.config import BacktestConfig
-from flyer.backtest.strategies import EQUAL, MODE_TOPK, MODE_WEIGHTS, SCORE
+from flyer.backtest.strategies import EQUAL, SCORE, STRATEGY_MODES
 
 RETRY_REBALANCE, RETRY_NEXT_DAY = 0, 1
-STRATEGY_MODES = {"topk": MODE_TOPK, "benchmark": MODE_WEIGHTS}   # config.strategy -> mode code
 WEIGHTINGS = {"equal": EQUAL, "score": SCORE}
 RETRIES = {"next_rebalance": RETRY_REBALANCE, "next_day": RETRY_NEXT_DAY}
 

@@ -2,9 +2,10 @@
 
 The backtest engine (``flyer.backtest.engine.plan_nb``) and tomorrow's orders
 (``flyer.backtest.orders.targets``) both call :func:`target_weights_nb`, so a strategy is
-added here, once: a ``MODE_*`` code (``flyer.backtest.params.STRATEGY_MODES`` maps the
-config's ``strategy`` name to it), its branch in :func:`target_weights_nb`, and - for a
-strategy that trades towards per-date weights - its frame in :func:`strategy_weights`.
+added here, once: a ``MODE_*`` code and its entry in ``STRATEGY_MODES``, its branch in
+:func:`target_weights_nb`, and - for a strategy that trades towards per-date weights - its
+frame in :func:`strategy_weights`; plus its name in ``flyer.backtest.config.STRATEGIES`` (the
+config stays free of numba; a test checks the two name lists agree).
 
 * :func:`topk_dropout_nb` - qlib's TopkDropout choice of names to sell and to buy.
 * :func:`topk_weights_nb` - weights of the names held after a dropout step (equal or by score).
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 EQUAL, SCORE = 0, 1                  # topk weighting codes
 MODE_TOPK, MODE_WEIGHTS = 0, 1       # strategy codes: top-k dropout, trade towards given weights
+STRATEGY_MODES = {"topk": MODE_TOPK, "benchmark": MODE_WEIGHTS}   # config.strategy -> code
 
 
 @njit(cache=True)

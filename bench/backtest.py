@@ -5,7 +5,10 @@ whole ``run``, after a warm-up run (numba compile / disk cache), plus a 20-point
 sweep in one engine call. Stores are built once under ``$FLYER_BENCH_HOME`` (default
 ``/tmp/flyer_bench_backtest``) and reused. Targets: real data < 2 s, 5,000 stocks < 20 s.
 
-    python bench/backtest.py [--skip-real] [--skip-sim] [--stocks 5000]
+    python bench/backtest.py [--skip-real] [--skip-sim] [--stocks 5000] [--ashare PATH]
+
+``--ashare`` (default ``$FLYER_SHARED_ASHARE``, else ``../shared/ashare`` next to the checkout)
+is the real data folder; from a worktree such as ``/work/wt/NAME`` pass it explicitly.
 
 Measured 2026-11-29 on the shared 2-core box (load average 3-6, other jobs running):
   real CSI 500 universe (3,946 days x 1,593 symbols): prepare 11.7 s (store.bars alone ~8 s),
@@ -33,7 +36,7 @@ from flyer.backtest.config import BacktestConfig  # noqa: E402
 from flyer.data.store import MarketStore  # noqa: E402
 
 ROOT = Path(os.environ.get("FLYER_BENCH_HOME", "/tmp/flyer_bench_backtest"))
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "ashare"
+SHARED = Path(os.environ.get("FLYER_SHARED_ASHARE", Path(__file__).resolve().parents[2] / "shared" / "ashare"))
 
 
 def timed(label: str, fn, *args):
@@ -71,16 +74,16 @@ def bench_one(name: str, store: MarketStore, scores: pl.DataFrame) -> None:
     timed(f"sweep: {len(configs)} points in one engine call", execute, prep, configs)
 
 
-def real_store() -> MarketStore | None:
+def real_store(shared: Path) -> MarketStore | None:
     path = ROOT / "real"
     if not (path / "market.duckdb").exists():
-        if not (SHARED / "SOURCE.md").exists():
-            print(f"real data: skipped, {SHARED} not found")
+        if not (shared / "SOURCE.md").exists():
+            print(f"real data: skipped, {shared} not found (--ashare PATH)")
             return None
         from flyer.data.sources import ingest, make_source
 
         store = MarketStore.open(path)
-        timed("ingest ../shared/ashare (once)", ingest, store, make_source("ashare", path=str(SHARED)))
+        timed(f"ingest {shared} (once)", ingest, store, make_source("ashare", path=str(shared)))
         return store
     return MarketStore.open(path, read_only=True)
 
@@ -103,9 +106,10 @@ def main() -> None:
     ap.add_argument("--skip-real", action="store_true")
     ap.add_argument("--skip-sim", action="store_true")
     ap.add_argument("--stocks", type=int, default=5000)
+    ap.add_argument("--ashare", type=Path, default=SHARED, help="the real data folder (../shared/ashare)")
     args = ap.parse_args()
     if not args.skip_real:
-        store = real_store()
+        store = real_store(args.ashare)
         if store is not None:
             bench_one("real CSI 500 universe", store, timed("scores (momentum, CSI 500 members)",
                                                            momentum_scores, store, "000905.SH"))

@@ -92,3 +92,19 @@ def test_nightly_book_runs_the_benchmark_strategy(flat, tmp_path: Path) -> None:
     assert all(abs(w[s] - b) <= 0.05 + 0.01 for s, b in MEMBERS.items())   # within the active limit (+ lots)
     assert any("meant to fill at the vwap of " + str(days[HISTORY + 1]) in m for m in night.messages)
     assert dt.date.fromisoformat(str(targets["trade_date"][0])) == days[HISTORY + 1]
+
+
+def test_readme_and_module_nightly_examples_parse() -> None:
+    """The ``nightly.toml`` examples in README.md and flyer/config.py are valid configs."""
+    import re
+    import tomllib
+
+    import flyer.config
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    block = re.search(r"## The nightly job.*?```toml\n(.*?)```", readme, re.S).group(1)
+    module = re.search(r"Example \(``nightly.toml``\)::\n\n(.*?)\n\"\"\"", flyer.config.__doc__ + '\n"""', re.S).group(1)
+    for text in (block, "\n".join(line[4:] for line in module.splitlines())):
+        cfg = from_dict(tomllib.loads(text))
+        assert cfg.portfolio.backtest.k == 50 and cfg.portfolio.backtest.deal_price == "open"
