@@ -96,12 +96,13 @@ class State(NamedTuple):
 
 
 @njit(cache=True)
-def mark_nb(mkt: MarketArrays, i: int, j: int) -> float:
-    """Adjusted price used to size orders on day i: the deal price, else the last close, else 0."""
-    if not np.isnan(mkt.deal[i, j]):
-        return mkt.deal[i, j] * mkt.adj[i, j]
-    if i > 0 and not np.isnan(mkt.close_val[i - 1, j]):
-        return mkt.close_val[i - 1, j]
+def mark_nb(deal: np.ndarray, adj: np.ndarray, close_val: np.ndarray, i: int, j: int) -> float:
+    """Adjusted price used to size orders on day i: the deal price, else the last close, else 0
+    (``MarketArrays`` fields; plain arrays here: it runs T x N times)."""
+    if not np.isnan(deal[i, j]):
+        return deal[i, j] * adj[i, j]
+    if i > 0 and not np.isnan(close_val[i - 1, j]):
+        return close_val[i - 1, j]
     return 0.0
 
 
@@ -111,20 +112,20 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
     """Set ``state.pending`` (target adjusted shares, NaN = none) and ``state.prio`` from signal
     row i-1 for portfolio g holding ``pos`` (N,) adjusted shares and ``cash`` CNY."""
     n = pos.shape[0]
+    deal, adj, close_val, prio, pending = mkt.deal, mkt.adj, mkt.close_val, state.prio, state.pending
     sc = sig.scores[i - 1]
     marks = np.zeros(n)
     nav = cash
     for j in range(n):
-        marks[j] = mark_nb(mkt, i, j)
+        marks[j] = mark_nb(deal, adj, close_val, i, j)
         nav += pos[j] * marks[j]
     order = rank_desc_nb(sc)
     for r in range(n):
-        state.prio[order[r]] = r
-    pending = state.pending
+        prio[order[r]] = r
     pending[:] = np.nan
     held = (pos > TINY) & (mkt.delist_row > i)
     wrow = sig.weights[i - 1] if params.mode[g] == MODE_WEIGHTS else sig.weights[0]
-    w, trade = target_weights_nb(sc, held, wrow, params, g)
+    w, trade = target_weights_nb(sc, order, held, wrow, params, g)
     for j in range(n):
         if not trade[j]:
             continue
@@ -141,33 +142,35 @@ def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: St
     Orders sent are removed from ``pending``; blocked ones stay and are counted in ``blocked``.
     """
     n = pos.shape[0]
-    pending, ocol, okind = state.pending, state.ocol, state.okind
+    # fields bound once: a NamedTuple field read inside a loop costs a reference count per pass
+    pending, prio, ocol, okind, blocked = state.pending, state.prio, state.ocol, state.okind, state.blocked
+    delist_row, buy_block, sell_block = mkt.delist_row, mkt.buy_block, mkt.sell_block
     m = 0
     for j in range(n):
-        if mkt.delist_row[j] == i and pos[j] > TINY:
+        if delist_row[j] == i and pos[j] > TINY:
             ocol[m], okind[m] = j, DELIST
             m += 1
-        if mkt.delist_row[j] <= i:
+        if delist_row[j] <= i:
             pending[j] = np.nan
     for j in range(n):
         if not np.isnan(pending[j]) and pending[j] < pos[j] - TINY:
-            if mkt.sell_block[i, j]:
-                state.blocked[i, g, 1] += 1
+            if sell_block[i, j]:
+                blocked[i, g, 1] += 1
             else:
                 ocol[m], okind[m] = j, SELL
                 m += 1
     first_buy = m
     for j in range(n):
         if not np.isnan(pending[j]) and pending[j] > pos[j] + TINY:
-            if mkt.buy_block[i, j]:
-                state.blocked[i, g, 0] += 1
+            if buy_block[i, j]:
+                blocked[i, g, 0] += 1
             else:
                 ocol[m], okind[m] = j, BUY
                 m += 1
     if m > first_buy:
         keys = np.empty(m - first_buy)
         for r in range(first_buy, m):
-            keys[r - first_buy] = state.prio[ocol[r]]
+            keys[r - first_buy] = prio[ocol[r]]
         ocol[first_buy:m] = ocol[first_buy:m][np.argsort(keys, kind="mergesort")]
     return m
 
@@ -181,9 +184,10 @@ def day_orders_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArray
     elif params.retry[g] == RETRY_REBALANCE:
         state.pending[:] = np.nan
     m = list_orders_nb(i, g, pos, mkt, state)
+    ocol, pending, otarget = state.ocol, state.pending, state.otarget
     for r in range(m):
-        state.otarget[r] = state.pending[state.ocol[r]]
-        state.pending[state.ocol[r]] = np.nan
+        otarget[r] = pending[ocol[r]]
+        pending[ocol[r]] = np.nan
     return m
 
 
@@ -289,6 +293,7 @@ def simulate_loop_nb(mkt: MarketArrays, sig: Signals, params: Params, state: Sta
     records = np.empty(max_orders, dtype=vbt_order_dt)
     logs = np.empty(1, dtype=vbt_log_dt)
     oidx = 0
+    ocol, okind, otarget = state.ocol, state.okind, state.otarget
     for grp in range(params.k.shape[0]):
         cash = params.capital[grp]
         pos = np.zeros(n)
@@ -296,8 +301,8 @@ def simulate_loop_nb(mkt: MarketArrays, sig: Signals, params: Params, state: Sta
         for i in range(t):
             m = day_orders_nb(i, grp, pos, cash, mkt, sig, params, state)
             for r in range(m):
-                j = state.ocol[r]
-                order = order_for_nb(i, j, grp, pos[j], cash, state.okind[r], state.otarget[r], mkt, params)
+                j = ocol[r]
+                order = order_for_nb(i, j, grp, pos[j], cash, okind[r], otarget[r], mkt, params)
                 if np.isnan(order.size):
                     continue
                 ps = ProcessOrderState(cash, pos[j], 0.0, cash, np.nan, np.nan, oidx, 0)

@@ -23,7 +23,7 @@ import polars as pl
 from flyer.backtest import rules_nb
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.params import Params
-from flyer.backtest.strategies import MODE_WEIGHTS, strategy_weights, target_weights_nb
+from flyer.backtest.strategies import MODE_WEIGHTS, rank_desc_nb, strategy_weights, target_weights_nb
 from flyer.data import rules
 from flyer.data.symbols import board_of
 from flyer.errors import FlyerError
@@ -56,7 +56,7 @@ def targets(scores: pl.DataFrame, holdings: pl.DataFrame, config: BacktestConfig
             raise FlyerError(f"the {config.strategy} strategy needs the day's target weights (strategies.strategy_weights)")
         w_map = dict(zip(weights["symbol"].to_list(), weights["weight"].to_list()))
         given = np.array([np.nan if w_map.get(s) is None else w_map[s] for s in names], dtype=np.float64)
-    w, trade = target_weights_nb(sc, held, given, params, 0)
+    w, trade = target_weights_nb(sc, rank_desc_nb(sc), held, given, params, 0)
     action = np.where(trade, np.where(w > 0, np.where(held, "rebalance", "buy"), np.where(held, "sell", "")),
                       np.where(held, "keep", ""))
     df = pl.DataFrame({"symbol": names, "weight": w, "action": action, "score": sc},

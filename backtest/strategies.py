@@ -44,17 +44,16 @@ def rank_desc_nb(values: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def topk_dropout_nb(scores: np.ndarray, held: np.ndarray, k: int, n_drop: int
+def topk_dropout_nb(scores: np.ndarray, order: np.ndarray, held: np.ndarray, k: int, n_drop: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(sell mask, buy columns best first) for one rebalance, qlib TopkDropout semantics.
 
     ``scores``: (N,) float, NaN = not scored (never bought; a held name without score ranks
-    last). ``held``: (N,) bool. Candidates are the best ``n_drop + k - |held|`` names not held;
+    last); ``order``: ``rank_desc_nb(scores)`` (the caller has it already). ``held``: (N,) bool. Candidates are the best ``n_drop + k - |held|`` names not held;
     the held names among the ``n_drop`` worst of (held + candidates) are sold; the best
     ``|sold| + k - |held|`` candidates are bought. ``n_drop = 0`` sells nothing.
     """
     n = scores.shape[0]
-    order = rank_desc_nb(scores)
     n_held = 0
     for j in range(n):
         if held[j]:
@@ -186,27 +185,36 @@ def benchmark_tilt(membership: pl.DataFrame, scores: pl.DataFrame, active_limit:
 
 
 @njit(cache=True)
-def target_weights_nb(scores: np.ndarray, held: np.ndarray, weights: np.ndarray, params: Params, g: int
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def target_weights_nb(scores: np.ndarray, order: np.ndarray, held: np.ndarray, weights: np.ndarray,
+                      params: Params, g: int) -> tuple[np.ndarray, np.ndarray]:
     """One rebalance of portfolio ``g``: (weight (N,), trade (N,) bool).
 
-    ``scores``: (N,) signal (NaN = none); ``held``: (N,) bool names held (and still listed);
+    ``scores``: (N,) signal (NaN = none); ``order``: ``rank_desc_nb(scores)``; ``held``: (N,)
+    bool names held (and still listed);
     ``weights``: (N,) given target weights of a ``MODE_WEIGHTS`` strategy (NaN = 0; ignored by
     top-k); ``params``: ``flyer.backtest.params.Params``. ``weight`` is each name's target
     fraction of NAV (0 = sell out); ``trade[j]`` says whether name j moves to its weight
     (False: leave the holding as it is, e.g. a kept top-k name without ``rebalance_kept``).
     """
+    n = scores.shape[0]
+    trade = np.empty(n, dtype=np.bool_)
     if params.mode[g] == MODE_TOPK:
         k = params.k[g]
-        sell, buy = topk_dropout_nb(scores, held, k, params.n_drop[g])
+        sell, buy = topk_dropout_nb(scores, order, held, k, params.n_drop[g])
         final = held & ~sell
         for j in buy:
             final[j] = True
         w = topk_weights_nb(scores, final, k, params.weighting[g])
-        trade = sell | (final & (~held | params.rebalance_kept[g]))
+        kept = params.rebalance_kept[g]
+        for j in range(n):
+            trade[j] = sell[j] or (final[j] and (kept or not held[j]))
         return w, trade
-    positive = weights > 0
-    return np.where(positive, weights, 0.0), held | positive
+    w = np.zeros(n)
+    for j in range(n):
+        if weights[j] > 0:
+            w[j] = weights[j]
+        trade[j] = held[j] or weights[j] > 0
+    return w, trade
 
 
 def strategy_weights(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig
