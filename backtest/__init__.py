@@ -5,11 +5,27 @@ Public API (the CLI, notebooks and the nightly job call these):
   * ``sweep(store, scores, config, grid) -> (results, metrics table)``
   * ``targets(...)`` / ``orders_for_tomorrow(...)`` in ``flyer.backtest.orders``
   * ``BacktestConfig`` / ``CostConfig``; ``reference.reference_nav`` (slow check)
+Only the configs import eagerly: the rest (numba, vectorbt) loads on first use, so importing
+``flyer.backtest.config`` (the nightly config does) stays cheap.
 """
 from __future__ import annotations
 
-from flyer.backtest.api import check_scores, load_benchmark, run, sweep
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from flyer.backtest.config import BacktestConfig, CostConfig
-from flyer.backtest.result import BacktestResult
+
+if TYPE_CHECKING:
+    from flyer.backtest.api import check_scores, load_benchmark, run, sweep
+    from flyer.backtest.result import BacktestResult
+
+_LAZY = {"check_scores": "api", "load_benchmark": "api", "run": "api", "sweep": "api",
+         "BacktestResult": "result"}
 
 __all__ = ["BacktestConfig", "BacktestResult", "CostConfig", "check_scores", "load_benchmark", "run", "sweep"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"flyer.backtest.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'flyer.backtest' has no attribute {name!r}")

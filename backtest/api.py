@@ -2,26 +2,31 @@
 
   1. ``check_scores``: validate the [date, symbol, score] frame (one-line ``FlyerError``s);
   2. ``flyer.backtest.market.load_market``: dense execution arrays for the scored symbols;
-  3. ``dense_signals``: scores (and benchmark-tilt weights) as (T, N) arrays, rebalance mask;
-  4. ``flyer.backtest.engine.simulate``: one vectorbt call for all parameter sets (column groups);
-  5. ``split_records``: one ``BacktestResult`` per parameter set, with the benchmark series.
+  3. ``dense_signals``: scores (and a weight strategy's targets, ``strategies.strategy_weights``)
+     as (T, N) arrays;
+  4. ``flyer.backtest.engine.simulate``: one kernel call for all parameter sets (column groups,
+     ``flyer.backtest.params.Params.from_configs``);
+  5. ``execute``: one ``BacktestResult`` per parameter set, with the benchmark series.
 """
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import polars as pl
 
-from flyer.backtest import engine
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.market import Market, load_market
+from flyer.backtest.params import Params
 from flyer.backtest.result import BacktestResult
-from flyer.backtest.strategies import EQUAL, SCORE, benchmark_tilt
+from flyer.backtest.strategies import strategy_weights
 from flyer.errors import FlyerError
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
 
 SCORE_COLUMNS = ("date", "symbol", "score")
 
@@ -40,7 +45,7 @@ def check_scores(scores: pl.DataFrame) -> pl.DataFrame:
     return df.unique(["date", "symbol"], keep="last").sort("date", "symbol")
 
 
-def resolve_dates(store, scores: pl.DataFrame, config: BacktestConfig) -> BacktestConfig:
+def resolve_dates(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> BacktestConfig:
     """Fill ``start`` (first score date) and ``end`` (day after the last score, capped by the store)."""
     start = config.start or scores["date"].min()
     end = config.end
@@ -53,7 +58,7 @@ def resolve_dates(store, scores: pl.DataFrame, config: BacktestConfig) -> Backte
     return config.replace(start=start, end=end)
 
 
-def load_benchmark(store, code: str, start: dt.date, end: dt.date) -> tuple[pl.DataFrame, str]:
+def load_benchmark(store: MarketStore, code: str, start: dt.date, end: dt.date) -> tuple[pl.DataFrame, str]:
     """([date, close], label): the total-return version (``H`` + code, e.g. H00905.CSI) when the
     store has it, else the price index ``code``. Raises ``FlyerError`` when neither exists."""
     stem, _, ex = code.partition(".")
@@ -78,30 +83,6 @@ def dense_signals(market: Market, frame: pl.DataFrame, column: str) -> np.ndarra
     return out
 
 
-def rebalance_mask(scores: np.ndarray, every: Sequence[int]) -> np.ndarray:
-    """(T, G) bool: trade on day i when row i-1 is the c-th day with scores and c % every == 0."""
-    has = ~np.all(np.isnan(scores), axis=1)
-    count = np.cumsum(has) - 1
-    mask = np.zeros((scores.shape[0], len(every)), dtype=np.bool_)
-    for g, e in enumerate(every):
-        mask[1:, g] = has[:-1] & (count[:-1] % e == 0)
-    return mask
-
-
-def param_row(cfg: BacktestConfig) -> np.ndarray:
-    """One row of the engine's parameter matrix (see ``flyer.backtest.engine`` column names)."""
-    p = np.zeros(engine.N_PARAMS)
-    p[engine.K], p[engine.NDROP] = cfg.k, cfg.n_drop
-    p[engine.WEIGHTING] = EQUAL if cfg.weighting == "equal" else SCORE
-    p[engine.KEPT] = float(cfg.rebalance_kept)
-    p[engine.RETRY] = engine.RETRY_NEXT_DAY if cfg.retry == "next_day" else engine.RETRY_REBALANCE
-    p[engine.COMM], p[engine.MINC] = cfg.costs.commission, cfg.costs.min_commission
-    p[engine.SLIP] = cfg.costs.slippage_bps / 1e4
-    p[engine.MODE] = engine.MODE_TOPK if cfg.strategy == "topk" else engine.MODE_WEIGHTS
-    p[engine.STAMP_ON], p[engine.TRANSFER_ON] = float(cfg.costs.stamp_duty), float(cfg.costs.transfer_fee)
-    return p
-
-
 @dataclass(frozen=True)
 class Prepared:
     """Inputs shared by every parameter set of one run (same dates, deal price, strategy)."""
@@ -115,17 +96,12 @@ class Prepared:
     dropped_scores: int
 
 
-def prepare(store, scores: pl.DataFrame, config: BacktestConfig) -> Prepared:
+def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> Prepared:
     """Steps 1-3 of the module docstring."""
     scores = check_scores(scores)
     config = resolve_dates(store, scores, config)
     scores = scores.filter(pl.col("date").is_between(config.start, config.end))
-    tilt = None
-    if config.strategy == "benchmark":
-        members = store.membership(config.universe, config.start, config.end)
-        if members.height == 0:
-            raise FlyerError(f"no membership of {config.universe} in the store for {config.start}..{config.end}")
-        tilt = benchmark_tilt(members, scores, config.active_limit)
+    tilt = strategy_weights(store, scores, config)
     names = set(scores["symbol"].unique().to_list()) | (set(tilt["symbol"].unique().to_list()) if tilt is not None else set())
     market = load_market(store, sorted(names), config.start, config.end, config.deal_price)
     dense = dense_signals(market, scores, "score")
@@ -135,16 +111,23 @@ def prepare(store, scores: pl.DataFrame, config: BacktestConfig) -> Prepared:
     return Prepared(config, market, dense, weights, bench, label, scores.height - kept)
 
 
+SHARED_FIELDS = ("deal_price", "strategy", "start", "end", "universe", "active_limit", "benchmark")
+
+
 def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "loop") -> list[BacktestResult]:
-    """Steps 4-5: simulate every config (sharing ``prep``'s data) in one engine call."""
+    """Steps 4-5: simulate every config (sharing ``prep``'s data) in one engine call.
+
+    A sweep may vary what ``Params`` holds (k, costs, capital, ...), not the ``SHARED_FIELDS``
+    that ``prep`` was built with (its market, signals and benchmark).
+    """
+    from flyer.backtest import engine  # imports vectorbt: only when a backtest runs
+
     for c in configs:
-        if (c.deal_price, c.strategy, c.start, c.end) != (prep.config.deal_price, prep.config.strategy,
-                                                          prep.config.start, prep.config.end):
-            raise ValueError("a sweep may not vary deal_price, strategy, start or end")
-    params = np.stack([param_row(c) for c in configs])
-    rebalance = rebalance_mask(prep.scores, [c.rebalance_every for c in configs])
-    records, blocked = engine.simulate(prep.market, prep.scores, prep.weights, rebalance, params,
-                                       prep.config.capital, backend=backend)
+        varied = [f for f in SHARED_FIELDS if getattr(c, f) != getattr(prep.config, f)]
+        if varied:
+            raise FlyerError(f"a sweep may not vary {', '.join(varied)} (one market and signal per sweep)")
+    params = Params.from_configs(configs)
+    records, blocked = engine.simulate(prep.market, prep.scores, prep.weights, params, backend=backend)
     n = prep.market.shape[1]
     out = []
     for g, cfg in enumerate(configs):
@@ -158,7 +141,7 @@ def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "l
     return out
 
 
-def run(store, scores: pl.DataFrame, config: BacktestConfig = BacktestConfig(),
+def run(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig = BacktestConfig(),
         backend: str = "loop") -> BacktestResult:
     """Backtest ``scores`` ([date, symbol, score], known after each date's close) on ``store``.
 
@@ -175,7 +158,7 @@ def grid_configs(config: BacktestConfig, grid: dict[str, Sequence[Any]]) -> list
     return [config.replace(**dict(zip(keys, values))) for values in itertools.product(*grid.values())]
 
 
-def sweep(store, scores: pl.DataFrame, config: BacktestConfig, grid: dict[str, Sequence[Any]]
+def sweep(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, grid: dict[str, Sequence[Any]]
           ) -> tuple[list[BacktestResult], pl.DataFrame]:
     """Run every point of ``grid`` in one vectorised engine call.
 

@@ -13,11 +13,15 @@ every CLI call and every test worker. The loop backend is cached on disk: 1.1 s 
 run in a fresh process (0.06 s warm). Simulation speed once compiled is the same.
 
 One *group* (cash shared) is one portfolio over the N symbols of a ``Market``; a parameter
-sweep stacks G groups side by side (G x N columns) and runs in one call. Each trading day
-(row i) and group:
+sweep stacks G groups side by side (G x N columns) and runs in one call. The kernels take a
+few NamedTuples: ``MarketArrays`` (``flyer.backtest.market``, the dense (T, N) market),
+:class:`Signals` (scores, given weights, rebalance days), ``Params`` (``flyer.backtest.params``,
+one (G,) array per setting; read as ``params.k[g]``) and :class:`State` (the scratch buffers
+they mutate). Each trading day (row i) and group g:
   1. ``pre_segment_nb``: forced sale of holdings whose stock is delisted (``delist_row == i``);
      on a rebalance day, ``plan_nb`` turns scores of day i-1 and current holdings into target
-     positions, sized on the NAV before the day's trades (delisted holdings at their last close) (``strategies.topk_dropout_nb`` + ``topk_weights_nb``, or given weights); the
+     positions (``strategies.target_weights_nb``: top-k dropout, or given weights), sized on
+     the NAV before the day's trades (delisted holdings at their last close); the
      targets not yet reached stay *pending*; sells are listed, then buys in score order; an
      order for a blocked stock (no bar, suspended, limit-up buy, limit-down sell) is not sent
      and stays pending (``retry="next_day"``) or is dropped at the next day
@@ -34,6 +38,7 @@ bought today are not sellable today) always holds; ``sell_lot_nb`` enforces it r
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -44,38 +49,71 @@ from vectorbt.portfolio.enums import log_dt as vbt_log_dt
 from vectorbt.portfolio.enums import order_dt as vbt_order_dt
 
 from flyer.backtest import rules_nb
-from flyer.backtest.market import Market
-from flyer.backtest.strategies import rank_desc_nb, topk_dropout_nb, topk_weights_nb
+from flyer.backtest.market import Market, MarketArrays
+from flyer.backtest.params import RETRY_REBALANCE, Params
+from flyer.backtest.strategies import MODE_WEIGHTS, rank_desc_nb, target_weights_nb
 
-# columns of the per-group parameter matrix (G, N_PARAMS)
-K, NDROP, WEIGHTING, KEPT, RETRY, COMM, MINC, SLIP, MODE, STAMP_ON, TRANSFER_ON = range(11)
-N_PARAMS = 11
-MODE_TOPK, MODE_WEIGHTS = 0, 1
-RETRY_REBALANCE, RETRY_NEXT_DAY = 0, 1
-SELL, BUY, DELIST = 0, 1, 2
+SELL, BUY, DELIST = 0, 1, 2   # kinds of listed orders
 TINY = 1e-9
 
 
+class Signals(NamedTuple):
+    """What the portfolios trade on (the scores contract as dense arrays).
+
+    scores: (T, N) float, row i known after day i's close, NaN = no score.
+    weights: (T, N) target weights of ``MODE_WEIGHTS`` portfolios (NaN = 0), else any (1, N).
+    rebalance: (T, G) bool, portfolio g trades on day i from row i-1.
+    """
+
+    scores: np.ndarray
+    weights: np.ndarray
+    rebalance: np.ndarray
+
+
+class State(NamedTuple):
+    """Scratch buffers the kernels mutate (one portfolio at a time, reused across groups).
+
+    pending: (N,) target adjusted shares not reached yet, NaN = none.
+    prio: (N,) int64 buy priority (rank of the signal, 0 = best).
+    ocol / okind / otarget: (N,) the day's order list: column, ``SELL``/``BUY``/``DELIST``, target.
+    ostate: (2,) int64 [orders listed, next order to send] (vectorbt backend).
+    blocked: (T, G, 2) int64 output: orders not sent per day and group [buys, sells].
+    """
+
+    pending: np.ndarray
+    prio: np.ndarray
+    ocol: np.ndarray
+    okind: np.ndarray
+    otarget: np.ndarray
+    ostate: np.ndarray
+    blocked: np.ndarray
+
+    @classmethod
+    def empty(cls, t: int, n: int, g: int) -> "State":
+        return cls(np.full(n, np.nan), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
+                   np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(2, dtype=np.int64),
+                   np.zeros((t, g, 2), dtype=np.int64))
+
+
 @njit(cache=True)
-def mark_nb(m_deal: np.ndarray, m_adj: np.ndarray, close_val: np.ndarray, i: int, j: int) -> float:
-    """Adjusted price used to size orders on day i: the deal price, else the last close, else 0."""
-    if not np.isnan(m_deal[i, j]):
-        return m_deal[i, j] * m_adj[i, j]
+def mark_nb(deal: np.ndarray, adj: np.ndarray, close_val: np.ndarray, i: int, j: int) -> float:
+    """Adjusted price used to size orders on day i: the deal price, else the last close, else 0
+    (``MarketArrays`` fields; plain arrays here: it runs T x N times)."""
+    if not np.isnan(deal[i, j]):
+        return deal[i, j] * adj[i, j]
     if i > 0 and not np.isnan(close_val[i - 1, j]):
         return close_val[i - 1, j]
     return 0.0
 
 
 @njit(cache=True)
-def plan_nb(i: int, pos: np.ndarray, cash: float, scores: np.ndarray, weights: np.ndarray,
-            deal: np.ndarray, adj: np.ndarray, close_val: np.ndarray, delist_row: np.ndarray,
-            p: np.ndarray, pending: np.ndarray, prio: np.ndarray) -> None:
-    """Set ``pending`` (target adjusted shares, NaN = none) and ``prio`` from signal row i-1.
-
-    ``pos``: (N,) adjusted shares held; ``cash`` CNY; ``p``: this group's parameter row.
-    """
+def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig: Signals,
+            params: Params, state: State) -> None:
+    """Set ``state.pending`` (target adjusted shares, NaN = none) and ``state.prio`` from signal
+    row i-1 for portfolio g holding ``pos`` (N,) adjusted shares and ``cash`` CNY."""
     n = pos.shape[0]
-    sc = scores[i - 1]
+    deal, adj, close_val, prio, pending = mkt.deal, mkt.adj, mkt.close_val, state.prio, state.pending
+    sc = sig.scores[i - 1]
     marks = np.zeros(n)
     nav = cash
     for j in range(n):
@@ -85,38 +123,28 @@ def plan_nb(i: int, pos: np.ndarray, cash: float, scores: np.ndarray, weights: n
     for r in range(n):
         prio[order[r]] = r
     pending[:] = np.nan
-    if int(p[MODE]) == MODE_TOPK:
-        held = (pos > TINY) & (delist_row > i)
-        sell, buy = topk_dropout_nb(sc, held, int(p[K]), int(p[NDROP]))
-        final = held & ~sell
-        for j in buy:
-            final[j] = True
-        w = topk_weights_nb(sc, final, int(p[K]), int(p[WEIGHTING]))
-        for j in range(n):
-            if sell[j]:
-                pending[j] = 0.0
-            elif final[j] and marks[j] > 0 and (not held[j] or p[KEPT] > 0):
-                pending[j] = w[j] * nav / marks[j]
-    else:
-        wrow = weights[i - 1]
-        for j in range(n):
-            if delist_row[j] <= i or not (wrow[j] > 0 or pos[j] > TINY):
-                continue
-            if wrow[j] > 0 and marks[j] > 0:
-                pending[j] = wrow[j] * nav / marks[j]
-            elif not wrow[j] > 0:
-                pending[j] = 0.0
+    held = (pos > TINY) & (mkt.delist_row > i)
+    wrow = sig.weights[i - 1] if params.mode[g] == MODE_WEIGHTS else sig.weights[0]
+    w, trade = target_weights_nb(sc, order, held, wrow, params, g)
+    for j in range(n):
+        if not trade[j]:
+            continue
+        if not w[j] > 0:
+            pending[j] = 0.0
+        elif marks[j] > 0:
+            pending[j] = w[j] * nav / marks[j]
 
 
 @njit(cache=True)
-def list_orders_nb(i: int, pos: np.ndarray, buy_block: np.ndarray, sell_block: np.ndarray,
-                   delist_row: np.ndarray, pending: np.ndarray, prio: np.ndarray,
-                   ocol: np.ndarray, okind: np.ndarray, blocked: np.ndarray, g: int) -> int:
+def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: State) -> int:
     """Fill the day's order list (delistings, sells, buys by priority); returns its length.
 
     Orders sent are removed from ``pending``; blocked ones stay and are counted in ``blocked``.
     """
     n = pos.shape[0]
+    # fields bound once: a NamedTuple field read inside a loop costs a reference count per pass
+    pending, prio, ocol, okind, blocked = state.pending, state.prio, state.ocol, state.okind, state.blocked
+    delist_row, buy_block, sell_block = mkt.delist_row, mkt.buy_block, mkt.sell_block
     m = 0
     for j in range(n):
         if delist_row[j] == i and pos[j] > TINY:
@@ -148,22 +176,15 @@ def list_orders_nb(i: int, pos: np.ndarray, buy_block: np.ndarray, sell_block: n
 
 
 @njit(cache=True)
-def pre_group_nb(c, pending: np.ndarray):
-    """Reset the per-portfolio pending targets before each group."""
-    pending[:] = np.nan
-    return ()
-
-
-@njit(cache=True)
-def day_orders_nb(i, g, pos, cash, deal, adj, close_val, buy_block, sell_block, delist_row, scores,
-                  weights, rebalance, params, pending, prio, ocol, okind, otarget, blocked) -> int:
+def day_orders_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig: Signals,
+                  params: Params, state: State) -> int:
     """Plan (on rebalance days) and list the orders of day i for portfolio g; returns their number."""
-    p = params[g]
-    if rebalance[i, g] and i > 0:
-        plan_nb(i, pos, cash, scores, weights, deal, adj, close_val, delist_row, p, pending, prio)
-    elif int(p[RETRY]) == RETRY_REBALANCE:
-        pending[:] = np.nan
-    m = list_orders_nb(i, pos, buy_block, sell_block, delist_row, pending, prio, ocol, okind, blocked, g)
+    if sig.rebalance[i, g] and i > 0:
+        plan_nb(i, g, pos, cash, mkt, sig, params, state)
+    elif params.retry[g] == RETRY_REBALANCE:
+        state.pending[:] = np.nan
+    m = list_orders_nb(i, g, pos, mkt, state)
+    ocol, pending, otarget = state.ocol, state.pending, state.otarget
     for r in range(m):
         otarget[r] = pending[ocol[r]]
         pending[ocol[r]] = np.nan
@@ -171,27 +192,15 @@ def day_orders_nb(i, g, pos, cash, deal, adj, close_val, buy_block, sell_block, 
 
 
 @njit(cache=True)
-def pre_segment_nb(c, deal, adj, close_val, buy_block, sell_block, delist_row, scores, weights,
-                   rebalance, params, pending, prio, ocol, okind, otarget, ostate, blocked):
-    """vectorbt pre-segment callback: :func:`day_orders_nb` for row ``c.i``, group ``c.group``."""
-    n = deal.shape[1]
-    pos = c.last_position[c.from_col:c.from_col + n]
-    ostate[0] = day_orders_nb(c.i, c.group, pos, c.last_cash[c.group], deal, adj, close_val, buy_block,
-                              sell_block, delist_row, scores, weights, rebalance, params, pending, prio,
-                              ocol, okind, otarget, blocked)
-    ostate[1] = 0
-    return (ocol, okind, otarget, ostate)
-
-
-@njit(cache=True)
-def order_for_nb(i: int, j: int, pos: float, cash: float, kind: int, target: float, deal, adj, close_val,
-                 min_lot, lot_inc, exch, stamp, transfer, p):
+def order_for_nb(i: int, j: int, g: int, pos: float, cash: float, kind: int, target: float,
+                 mkt: MarketArrays, params: Params):
     """The vectorbt order for one listed entry (``pos`` adjusted shares held, ``cash`` CNY),
     or ``NoOrder`` when nothing valid can trade."""
-    a = adj[i, j]
-    comm, minc = p[COMM], p[MINC]
-    duty = stamp[i] * p[STAMP_ON]
-    tr = transfer[i, exch[j]] * p[TRANSFER_ON]
+    deal, close_val = mkt.deal, mkt.close_val
+    a = mkt.adj[i, j]
+    comm, minc = params.commission[g], params.min_commission[g]
+    duty = mkt.stamp[i] * params.stamp_duty[g]
+    tr = mkt.transfer[i, mkt.exch[j]] * params.transfer_fee[g]
     if kind == DELIST:
         price = close_val[i, j] / a
         value = pos * a * price
@@ -199,10 +208,10 @@ def order_for_nb(i: int, j: int, pos: float, cash: float, kind: int, target: flo
         if value - fee < 0:
             return NoOrder
         return vbt_nb.order_nb(-pos, close_val[i, j], direction=Direction.LongOnly, fixed_fees=fee)
-    slip = p[SLIP]
+    slip = params.slippage[g]
     held = pos * a
     if kind == SELL:
-        n = rules_nb.sell_lot_nb((pos - target) * a, held, held, min_lot[j], lot_inc[j])
+        n = rules_nb.sell_lot_nb((pos - target) * a, held, held, mkt.min_lot[j], mkt.lot_inc[j])
         if n <= 0:
             return NoOrder
         size = pos if n >= held - rules_nb.EPS_SHARES else n / a
@@ -213,7 +222,7 @@ def order_for_nb(i: int, j: int, pos: float, cash: float, kind: int, target: flo
         return vbt_nb.order_nb(-size, deal[i, j] * a, direction=Direction.LongOnly, fixed_fees=fee,
                                slippage=slip)
     fill = deal[i, j] * (1 + slip)
-    n = rules_nb.affordable_nb(cash, fill, (target - pos) * a, min_lot[j], lot_inc[j],
+    n = rules_nb.affordable_nb(cash, fill, (target - pos) * a, mkt.min_lot[j], mkt.lot_inc[j],
                                comm, minc, tr)
     if n <= 0:
         return NoOrder
@@ -222,107 +231,127 @@ def order_for_nb(i: int, j: int, pos: float, cash: float, kind: int, target: flo
                            slippage=slip, allow_partial=False)
 
 
+# ---------------------------------------------------------------- vectorbt backend callbacks
 @njit(cache=True)
-def flex_order_nb(c, ocol, okind, otarget, ostate, deal, adj, close_val, min_lot, lot_inc, exch,
-                  stamp, transfer, params):
+def pre_group_nb(c, state: State):
+    """vectorbt pre-group callback: reset the pending targets before each portfolio."""
+    state.pending[:] = np.nan
+    return ()
+
+
+@njit(cache=True)
+def pre_segment_nb(c, mkt: MarketArrays, sig: Signals, params: Params, state: State):
+    """vectorbt pre-segment callback: :func:`day_orders_nb` for row ``c.i``, group ``c.group``."""
+    n = mkt.deal.shape[1]
+    pos = c.last_position[c.from_col:c.from_col + n]
+    state.ostate[0] = day_orders_nb(c.i, c.group, pos, c.last_cash[c.group], mkt, sig, params, state)
+    state.ostate[1] = 0
+    return ()
+
+
+@njit(cache=True)
+def flex_order_nb(c, mkt: MarketArrays, params: Params, state: State):
     """vectorbt flexible order function: the next listed order of this segment, or column -1."""
-    p = params[c.group]
+    ostate = state.ostate
     while ostate[1] < ostate[0]:
         r = ostate[1]
         ostate[1] += 1
-        col = c.from_col + ocol[r]
-        order = order_for_nb(c.i, ocol[r], c.last_position[col], c.last_cash[c.group], okind[r], otarget[r],
-                             deal, adj, close_val, min_lot, lot_inc, exch, stamp, transfer, p)
+        j = state.ocol[r]
+        col = c.from_col + j
+        order = order_for_nb(c.i, j, c.group, c.last_position[col], c.last_cash[c.group], state.okind[r],
+                             state.otarget[r], mkt, params)
         if not np.isnan(order.size):
-            return c.from_col + ocol[r], order
+            return col, order
     return -1, NoOrder
 
 
 @njit(cache=True)
-def simulate_vbt_nb(t: int, g: int, n: int, capital: float, seg_args, order_args, pending: np.ndarray,
-                    max_orders: int) -> np.ndarray:
+def simulate_vbt_nb(mkt: MarketArrays, sig: Signals, params: Params, state: State, max_orders: int
+                    ) -> np.ndarray:
     """vectorbt's ``flex_simulate_nb`` (the loop of ``Portfolio.from_order_func(flexible=True)``)
     with this module's callbacks. Not cacheable: numba recompiles it in every process."""
+    t, n = mkt.deal.shape
+    g = params.k.shape[0]
     records, _ = vbt_nb.flex_simulate_nb(
-        (t, g * n), np.full(g, n, dtype=np.int64), np.full(g, capital), True,
+        (t, g * n), np.full(g, n, dtype=np.int64), params.capital.copy(), True,
         segment_mask=np.ones((t, g), dtype=np.bool_),
-        pre_group_func_nb=pre_group_nb, pre_group_args=(pending,),
-        pre_segment_func_nb=pre_segment_nb, pre_segment_args=seg_args,
-        flex_order_func_nb=flex_order_nb, flex_order_args=order_args,
+        pre_group_func_nb=pre_group_nb, pre_group_args=(state,),
+        pre_segment_func_nb=pre_segment_nb, pre_segment_args=(mkt, sig, params, state),
+        flex_order_func_nb=flex_order_nb, flex_order_args=(mkt, params, state),
         close=np.full((1, 1), np.nan), ffill_val_price=True, update_value=False,
         fill_pos_record=False, max_orders=max_orders, max_logs=0, flex_2d=True)
     return records
 
 
+# ------------------------------------------------------------------------- loop backend
 @njit(cache=True)
-def simulate_loop_nb(t: int, g: int, n: int, capital: float, seg_args, order_args, pending: np.ndarray,
-                     max_orders: int) -> np.ndarray:
+def simulate_loop_nb(mkt: MarketArrays, sig: Signals, params: Params, state: State, max_orders: int
+                     ) -> np.ndarray:
     """The same simulation as :func:`simulate_vbt_nb` in a plain loop (cacheable): same callbacks'
     logic, vectorbt's ``process_order_nb`` executes each order and writes the order record."""
-    (deal, adj, close_val, buy_block, sell_block, delist_row, scores, weights, rebalance, params,
-     _pending, prio, ocol, okind, otarget, _ostate, blocked) = seg_args
-    min_lot, lot_inc, exch, stamp, transfer = order_args[3], order_args[4], order_args[5], order_args[6], order_args[7]
+    t, n = mkt.deal.shape
     records = np.empty(max_orders, dtype=vbt_order_dt)
     logs = np.empty(1, dtype=vbt_log_dt)
     oidx = 0
-    for grp in range(g):
-        cash = capital
+    ocol, okind, otarget = state.ocol, state.okind, state.otarget
+    for grp in range(params.k.shape[0]):
+        cash = params.capital[grp]
         pos = np.zeros(n)
-        pending[:] = np.nan
-        p = params[grp]
+        state.pending[:] = np.nan
         for i in range(t):
-            m = day_orders_nb(i, grp, pos, cash, deal, adj, close_val, buy_block, sell_block, delist_row,
-                              scores, weights, rebalance, params, pending, prio, ocol, okind, otarget, blocked)
+            m = day_orders_nb(i, grp, pos, cash, mkt, sig, params, state)
             for r in range(m):
                 j = ocol[r]
-                order = order_for_nb(i, j, pos[j], cash, okind[r], otarget[r], deal, adj, close_val,
-                                     min_lot, lot_inc, exch, stamp, transfer, p)
+                order = order_for_nb(i, j, grp, pos[j], cash, okind[r], otarget[r], mkt, params)
                 if np.isnan(order.size):
                     continue
-                state = ProcessOrderState(cash, pos[j], 0.0, cash, np.nan, np.nan, oidx, 0)
-                _, new = vbt_nb.process_order_nb(i, grp * n + j, grp, state, False, order, records, logs)
+                ps = ProcessOrderState(cash, pos[j], 0.0, cash, np.nan, np.nan, oidx, 0)
+                _, new = vbt_nb.process_order_nb(i, grp * n + j, grp, ps, False, order, records, logs)
                 cash, pos[j], oidx = new.cash, new.position, new.oidx
     return records[:oidx]
 
 
-def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, rebalance: np.ndarray,
-             params: np.ndarray, capital: float, max_orders: int | None = None, backend: str = "loop"
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Run G portfolios (rows of ``params``) in one vectorbt call.
+# ------------------------------------------------------------------------- entry point
+def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Params,
+             max_orders: int | None = None, backend: str = "loop") -> tuple[np.ndarray, np.ndarray]:
+    """Run the G portfolios of ``params`` over ``market`` in one kernel call.
 
     ``scores``: (T, N) signal of each day (NaN = none); ``weights``: (T, N) target weights for
-    ``MODE_WEIGHTS`` groups (else any (1, N) array); ``rebalance``: (T, G) bool, trade on day i
-    from row i-1. Returns (vectorbt order records, blocked counts (T, G, 2) [buy, sell]).
+    ``MODE_WEIGHTS`` portfolios (else any (1, N) array). Portfolio g trades on day i from row
+    i-1 (:func:`rebalance_mask` with ``params.rebalance_every``). ``backend``: ``loop`` or
+    ``vectorbt`` (identical records). Returns (vectorbt order records, columns g * N + j;
+    blocked counts (T, G, 2) [buy, sell]).
     """
     t, n = market.shape
-    g = params.shape[0]
-    pending, prio = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
-    ocol, okind = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    otarget, ostate = np.zeros(n), np.zeros(2, dtype=np.int64)
-    blocked = np.zeros((t, g, 2), dtype=np.int64)
+    sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every))
     if max_orders is None:
         max_orders = order_capacity(t, n, params)
-    seg_args = (market.deal, market.adj, market.close_val, market.buy_block, market.sell_block,
-                market.delist_row, scores, weights, rebalance, params, pending, prio,
-                ocol, okind, otarget, ostate, blocked)
-    order_args = (market.deal, market.adj, market.close_val, market.min_lot, market.lot_inc,
-                  market.exch, market.stamp, market.transfer, params)
+    state = State.empty(t, n, params.n_groups)
     try:
         warnings.filterwarnings("ignore", message=".*simulate_vbt_nb.*", category=NumbaWarning)
         kernel = simulate_vbt_nb if backend == "vectorbt" else simulate_loop_nb
-        records = kernel(t, g, n, float(capital), seg_args, order_args, pending, max_orders)
+        records = kernel(market.arrays, sig, params, state, max_orders)
     except IndexError:  # more fills than the estimate: grow the record buffer and rerun
-        if max_orders >= t * g * n:
+        if max_orders >= t * params.n_groups * n:
             raise
-        return simulate(market, scores, weights, rebalance, params, capital,
-                        min(4 * max_orders, t * g * n), backend)
-    return records, blocked
+        return simulate(market, scores, weights, params, min(4 * max_orders, t * params.n_groups * n), backend)
+    return records, state.blocked
 
 
-def order_capacity(t: int, n: int, params: np.ndarray) -> int:
+def rebalance_mask(scores: np.ndarray, every: np.ndarray) -> np.ndarray:
+    """(T, G) bool: trade on day i when row i-1 is the c-th day with scores and c % every[g] == 0."""
+    has = ~np.all(np.isnan(scores), axis=1)
+    count = np.cumsum(has) - 1
+    mask = np.zeros((scores.shape[0], len(every)), dtype=np.bool_)
+    for g, e in enumerate(every):
+        mask[1:, g] = has[:-1] & (count[:-1] % e == 0)
+    return mask
+
+
+def order_capacity(t: int, n: int, params: Params) -> int:
     """First guess of the number of fills: per portfolio, k to start, then per day 2 x n_drop
     (dropout) or up to k + n_drop (kept names rebalanced) or N (weights), plus slack."""
-    per_day = np.where(params[:, MODE] == MODE_WEIGHTS, n,
-                       np.where(params[:, KEPT] > 0, params[:, K] + params[:, NDROP], 2 * params[:, NDROP]))
+    per_day = np.where(params.mode == MODE_WEIGHTS, n,
+                       np.where(params.rebalance_kept, params.k + params.n_drop, 2 * params.n_drop))
     per_day = np.minimum(per_day + 8, n)
-    return int(np.sum(t * per_day + params[:, K]) + 1024)
+    return int(np.sum(t * per_day + params.k) + 1024)

@@ -1,76 +1,86 @@
 """Orders for the next trading day from today's scores and current holdings (nightly job, notebooks).
 
-The same strategy functions and lot rules as the backtest engine:
-  1. ``targets``: target weights for one day ([symbol, weight, action]) from scores + holdings;
+The same strategy kernel and lot rules as the backtest engine:
+  1. ``targets``: target weights for one day ([symbol, weight, action]) from scores + holdings,
+     by ``flyer.backtest.strategies.target_weights_nb`` - the function the engine's ``plan_nb``
+     calls - with the config's ``Params``; weight strategies (benchmark) get their day's weights
+     from ``strategies.strategy_weights``, as in the backtest;
   2. ``orders_for_tomorrow``: turn them into lot-sized orders at reference prices (today's raw
      close), sells first, then buys (best score first) within the cash the sells free up.
 Limits of tomorrow are unknown tonight: orders are intentions; the broker/engine enforces them.
+``config.deal_price`` names the price of tomorrow's bar they are meant to fill at (``open``:
+the opening auction, ``close``: the closing auction, ``vwap``: spread over the day), as the
+backtest of the same config assumed; tonight's close is the reference price for all three.
 """
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from flyer.backtest import rules_nb
 from flyer.backtest.config import BacktestConfig
-from flyer.backtest.strategies import EQUAL, SCORE, benchmark_tilt, topk_dropout_nb, topk_weights_nb
+from flyer.backtest.params import Params
+from flyer.backtest.strategies import MODE_WEIGHTS, rank_desc_nb, strategy_weights, target_weights_nb
 from flyer.data import rules
 from flyer.data.symbols import board_of
 from flyer.errors import FlyerError
 
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
+
 ORDER_SCHEMA = {"symbol": pl.Utf8, "side": pl.Utf8, "shares": pl.Int64, "ref_price": pl.Float64,
-                "value": pl.Float64, "reason": pl.Utf8}
+                "value": pl.Float64, "reason": pl.Utf8, "deal_price": pl.Utf8}
 
 
 def targets(scores: pl.DataFrame, holdings: pl.DataFrame, config: BacktestConfig,
-            members: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Target weights (fractions of NAV) for one day: [symbol, weight, action].
+            weights: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Target weights (fractions of NAV) for one day: [symbol, weight, action], best score first.
 
-    ``scores``: [symbol, score] of the day; ``holdings``: [symbol, shares]; ``members``:
-    [symbol, weight] benchmark members (benchmark strategy only). action is ``sell`` (drop),
-    ``buy`` (new name), ``keep`` or ``rebalance`` (weights strategy / ``rebalance_kept``).
+    ``scores``: [symbol, score] of the day; ``holdings``: [symbol, shares]; ``weights``:
+    [symbol, weight] the day's targets of a weight strategy (benchmark; see
+    ``strategies.strategy_weights``), ignored by top-k. action is ``sell`` (to 0), ``buy``
+    (new name), ``keep`` (held, left as is) or ``rebalance`` (held, traded to its weight).
     """
-    held_syms = holdings.filter(pl.col("shares") > 0)["symbol"].to_list()
-    names = sorted(set(scores["symbol"].to_list()) | set(held_syms))
+    held_syms = set(holdings.filter(pl.col("shares") > 0)["symbol"].to_list())
+    names = sorted(set(scores["symbol"].to_list()) | held_syms)
     sc_map = dict(zip(scores["symbol"].to_list(), scores["score"].to_list()))
     sc = np.array([np.nan if sc_map.get(s) is None else sc_map[s] for s in names], dtype=np.float64)
-    held = np.array([s in set(held_syms) for s in names])
-    if config.strategy == "benchmark":
-        if members is None:
-            raise FlyerError("the benchmark strategy needs the benchmark's members for the day")
-        day = dt.date(2000, 1, 1)
-        tilt = benchmark_tilt(members.with_columns(pl.lit(day).alias("date")),
-                              scores.with_columns(pl.lit(day).alias("date")), config.active_limit)
-        w_map = dict(zip(tilt["symbol"].to_list(), tilt["weight"].to_list()))
-        w = np.array([w_map.get(s, 0.0) for s in names])
-        action = np.where(w > 0, np.where(held, "rebalance", "buy"), np.where(held, "sell", ""))
-    else:
-        sell, buy = topk_dropout_nb(sc, held, config.k, config.n_drop)
-        final = held & ~sell
-        final[buy] = True
-        w = topk_weights_nb(sc, final, config.k, EQUAL if config.weighting == "equal" else SCORE)
-        action = np.where(sell, "sell", np.where(held & final, "rebalance" if config.rebalance_kept else "keep",
-                                                  np.where(final, "buy", "")))
-    df = pl.DataFrame({"symbol": names, "weight": w, "action": action, "score": sc})
+    held = np.array([s in held_syms for s in names], dtype=np.bool_)
+    params = Params.from_configs([config])
+    given = np.full(len(names), np.nan)
+    if params.mode[0] == MODE_WEIGHTS:
+        if weights is None:
+            raise FlyerError(f"the {config.strategy} strategy needs the day's target weights (strategies.strategy_weights)")
+        w_map = dict(zip(weights["symbol"].to_list(), weights["weight"].to_list()))
+        given = np.array([np.nan if w_map.get(s) is None else w_map[s] for s in names], dtype=np.float64)
+    w, trade = target_weights_nb(sc, rank_desc_nb(sc), held, given, params, 0)
+    action = np.where(trade, np.where(w > 0, np.where(held, "rebalance", "buy"), np.where(held, "sell", "")),
+                      np.where(held, "keep", ""))
+    df = pl.DataFrame({"symbol": names, "weight": w, "action": action, "score": sc},
+                      schema={"symbol": pl.Utf8, "weight": pl.Float64, "action": pl.Utf8, "score": pl.Float64})
     return df.filter(pl.col("action") != "").sort("score", descending=True, nulls_last=True).drop("score")
 
 
-def orders_for_tomorrow(store, scores: pl.DataFrame, holdings: pl.DataFrame, cash: float,
+def orders_for_tomorrow(store: MarketStore, scores: pl.DataFrame, holdings: pl.DataFrame, cash: float,
                         config: BacktestConfig, date: dt.date | None = None) -> pl.DataFrame:
     """Orders for the trading day after ``date`` (default: the last date in ``scores``).
 
-    ``holdings``: [symbol, shares] raw shares, optional ``available`` (T+1-free shares; default
-    all). Returns [symbol, side, shares, ref_price, value, reason] with shares in valid lots,
-    sells first. reason: ``dropout`` / ``new`` / ``rebalance``.
+    ``scores``: [date, symbol, score]; ``holdings``: [symbol, shares] raw shares, optional
+    ``available`` (T+1-free shares; default all); ``cash`` CNY. Any strategy of ``config``
+    (see module doc). Returns [symbol, side, shares, ref_price, value, reason, deal_price]
+    with shares in valid lots, sells first; reason: ``dropout`` / ``new`` / ``rebalance``;
+    ``deal_price``: the price of tomorrow's bar the order is meant to fill at.
     """
     date = date or scores["date"].max()
     day = scores.filter(pl.col("date") == date)
     if day.height == 0:
         raise FlyerError(f"no scores on {date}")
-    members = store.members(config.universe, date) if config.strategy == "benchmark" else None
-    plan = targets(day.select("symbol", "score"), holdings, config, members)
+    given = strategy_weights(store, day.select("date", "symbol", "score"), config)
+    plan = targets(day.select("symbol", "score"), holdings, config,
+                   given.select("symbol", "weight") if given is not None else None)
     names = sorted(set(plan["symbol"].to_list()) | set(holdings["symbol"].to_list()))
     bars = store.bars(date, date, symbols=names, adjust=False)
     price = dict(zip(bars["symbol"].to_list(), bars["close"].to_list()))
@@ -80,7 +90,7 @@ def orders_for_tomorrow(store, scores: pl.DataFrame, holdings: pl.DataFrame, cas
     nav = cash + sum(q * price.get(s, 0.0) for s, q in shares.items())
     rows, cash_left = _sells(plan, shares, avail, price, nav, config, date, cash)
     rows += _buys(plan, shares, price, nav, config, date, cash_left)
-    return pl.DataFrame(rows, schema=ORDER_SCHEMA)
+    return pl.DataFrame([{**r, "deal_price": config.deal_price} for r in rows], schema=ORDER_SCHEMA)
 
 
 def order_fee(value: float, sell: bool, config: BacktestConfig, date: dt.date, symbol: str) -> float:

@@ -19,11 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from flyer.backtest.config import BacktestConfig
 from flyer.data import rules
 from flyer.data.symbols import board_of
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
 
 TINY = 1e-9
 EPS = 1e-6
@@ -37,7 +42,7 @@ def round_price(x: float) -> float:
 class Reference:
     """One reference run over the store's bars (see module docstring)."""
 
-    def __init__(self, store, scores: pl.DataFrame, config: BacktestConfig,
+    def __init__(self, store: MarketStore, scores: pl.DataFrame, config: BacktestConfig,
                  weights: pl.DataFrame | None = None, lookback: int = 10) -> None:
         self.cfg = config
         cal = store.calendar(None, config.end).to_list()
@@ -276,7 +281,7 @@ class Reference:
         self.fills.append(dict(date=d, symbol=s, side="buy", shares=n, fee=fee))
 
 
-def reference_nav(store, scores: pl.DataFrame, config: BacktestConfig,
+def reference_nav(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig,
                   weights: pl.DataFrame | None = None) -> list[float]:
     """NAV per trading day in [config.start, config.end] from the reference simulator."""
     return Reference(store, scores, config, weights).run()

@@ -74,7 +74,7 @@ class BacktestResult:
     def _book(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         r = self.records
         return book_nb(r["col"].astype(np.int64), r["idx"].astype(np.int64), r["size"], r["price"],
-                       r["fees"], r["side"].astype(np.int64), self.market.close_val, self.config.capital)
+                       r["fees"], r["side"].astype(np.int64), self.market.arrays.close_val, self.config.capital)
 
     @property
     def dates(self) -> list[dt.date]:
@@ -123,18 +123,19 @@ class BacktestResult:
         reason: ``trade`` or ``delisted`` (forced sale at the last close).
         """
         m, r, c = self.market, self.records, self.config.costs
+        a = m.arrays
         if r.shape[0] == 0:
             return _empty_trades()
         col, idx = r["col"].astype(np.int64), r["idx"].astype(np.int64)
-        adj = m.adj[idx, col]
+        adj = a.adj[idx, col]
         shares = _snap(r["size"] * adj)
         value = r["size"] * r["price"]
         sell = r["side"] == 1
-        delisted = m.delist_row[col] == idx
+        delisted = a.delist_row[col] == idx
         comm = np.maximum(value * c.commission, c.min_commission)
-        duty = np.where(sell, value * m.stamp[idx], 0.0) * c.stamp_duty
-        transfer = value * m.transfer[idx, m.exch[col]] * c.transfer_fee
-        base = np.where(delisted, value / shares, m.deal[idx, col])
+        duty = np.where(sell, value * a.stamp[idx], 0.0) * c.stamp_duty
+        transfer = value * a.transfer[idx, a.exch[col]] * c.transfer_fee
+        base = np.where(delisted, value / shares, a.deal[idx, col])
         slip = np.abs(r["price"] / adj - base) * shares
         slip = np.where(delisted, 0.0, slip)
         return pl.DataFrame({
@@ -163,7 +164,7 @@ class BacktestResult:
         return pl.DataFrame({
             "date": np.array(m.dates, dtype="datetime64[D]")[day],
             "symbol": np.array(m.symbols, dtype=object)[col].astype(str),
-            "shares": _snap(q * m.adj[day, col]), "value": q * m.close_val[day, col],
+            "shares": _snap(q * m.arrays.adj[day, col]), "value": q * m.arrays.close_val[day, col],
         }).with_columns(pl.col("date").cast(pl.Date)).sort("date", "symbol")
 
     def metrics(self) -> dict[str, float | str]:

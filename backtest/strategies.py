@@ -1,5 +1,12 @@
 """Strategies: turn scores (and current holdings) into target weights. No execution here.
 
+The backtest engine (``flyer.backtest.engine.plan_nb``) and tomorrow's orders
+(``flyer.backtest.orders.targets``) both call :func:`target_weights_nb`, so a strategy is
+added here, once: a ``MODE_*`` code and its entry in ``STRATEGY_MODES``, its branch in
+:func:`target_weights_nb`, and - for a strategy that trades towards per-date weights - its
+frame in :func:`strategy_weights`; plus its name in ``flyer.backtest.config.STRATEGIES`` (the
+config stays free of numba; a test checks the two name lists agree).
+
 * :func:`topk_dropout_nb` - qlib's TopkDropout choice of names to sell and to buy.
 * :func:`topk_weights_nb` - weights of the names held after a dropout step (equal or by score).
 * :func:`benchmark_tilt` - benchmark (CSI 500) weights tilted by score within an active limit.
@@ -8,11 +15,23 @@ Weights are fractions of NAV; arrays are one cross-section (length N symbols), N
 """
 from __future__ import annotations
 
+import datetime as dt
+from typing import TYPE_CHECKING
+
 import numpy as np
 import polars as pl
 from numba import njit
 
-EQUAL, SCORE = 0, 1
+from flyer.errors import FlyerError
+
+if TYPE_CHECKING:
+    from flyer.backtest.config import BacktestConfig
+    from flyer.backtest.params import Params
+    from flyer.data.store import MarketStore
+
+EQUAL, SCORE = 0, 1                  # topk weighting codes
+MODE_TOPK, MODE_WEIGHTS = 0, 1       # strategy codes: top-k dropout, trade towards given weights
+STRATEGY_MODES = {"topk": MODE_TOPK, "benchmark": MODE_WEIGHTS}   # config.strategy -> code
 
 
 @njit(cache=True)
@@ -25,17 +44,16 @@ def rank_desc_nb(values: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def topk_dropout_nb(scores: np.ndarray, held: np.ndarray, k: int, n_drop: int
+def topk_dropout_nb(scores: np.ndarray, order: np.ndarray, held: np.ndarray, k: int, n_drop: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(sell mask, buy columns best first) for one rebalance, qlib TopkDropout semantics.
 
     ``scores``: (N,) float, NaN = not scored (never bought; a held name without score ranks
-    last). ``held``: (N,) bool. Candidates are the best ``n_drop + k - |held|`` names not held;
+    last); ``order``: ``rank_desc_nb(scores)`` (the caller has it already). ``held``: (N,) bool. Candidates are the best ``n_drop + k - |held|`` names not held;
     the held names among the ``n_drop`` worst of (held + candidates) are sold; the best
     ``|sold| + k - |held|`` candidates are bought. ``n_drop = 0`` sells nothing.
     """
     n = scores.shape[0]
-    order = rank_desc_nb(scores)
     n_held = 0
     for j in range(n):
         if held[j]:
@@ -164,3 +182,57 @@ def benchmark_tilt(membership: pl.DataFrame, scores: pl.DataFrame, active_limit:
     w = tilt_segments_nb(starts, df["bench"].to_numpy().astype(np.float64),
                          df["z"].to_numpy().astype(np.float64), float(active_limit))
     return df.select("date", "symbol", pl.Series("weight", w))
+
+
+@njit(cache=True)
+def target_weights_nb(scores: np.ndarray, order: np.ndarray, held: np.ndarray, weights: np.ndarray,
+                      params: Params, g: int) -> tuple[np.ndarray, np.ndarray]:
+    """One rebalance of portfolio ``g``: (weight (N,), trade (N,) bool).
+
+    ``scores``: (N,) signal (NaN = none); ``order``: ``rank_desc_nb(scores)``; ``held``: (N,)
+    bool names held (and still listed);
+    ``weights``: (N,) given target weights of a ``MODE_WEIGHTS`` strategy (NaN = 0; ignored by
+    top-k); ``params``: ``flyer.backtest.params.Params``. ``weight`` is each name's target
+    fraction of NAV (0 = sell out); ``trade[j]`` says whether name j moves to its weight
+    (False: leave the holding as it is, e.g. a kept top-k name without ``rebalance_kept``).
+    """
+    n = scores.shape[0]
+    trade = np.empty(n, dtype=np.bool_)
+    if params.mode[g] == MODE_TOPK:
+        k = params.k[g]
+        sell, buy = topk_dropout_nb(scores, order, held, k, params.n_drop[g])
+        final = held & ~sell
+        for j in buy:
+            final[j] = True
+        w = topk_weights_nb(scores, final, k, params.weighting[g])
+        kept = params.rebalance_kept[g]
+        for j in range(n):
+            trade[j] = sell[j] or (final[j] and (kept or not held[j]))
+        return w, trade
+    w = np.zeros(n)
+    for j in range(n):
+        if weights[j] > 0:
+            w[j] = weights[j]
+        trade[j] = held[j] or weights[j] > 0
+    return w, trade
+
+
+def strategy_weights(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig
+                     ) -> pl.DataFrame | None:
+    """Per-date target weights [date, symbol, weight] of a ``MODE_WEIGHTS`` strategy over the
+    dates of ``scores`` ([date, symbol, score]); None for strategies that need none (top-k).
+
+    ``benchmark``: :func:`benchmark_tilt` of ``config.universe``'s point-in-time members.
+    Raises ``FlyerError`` when the store has no membership for those dates.
+    """
+    if config.strategy != "benchmark":
+        return None
+    start, end = scores["date"].min(), scores["date"].max()
+    members = store.membership(config.universe, start, end) if start is not None else None
+    if members is None or members.height == 0:
+        raise FlyerError(f"no membership of {config.universe} in the store for {_span(start, end)}")
+    return benchmark_tilt(members, scores, config.active_limit)
+
+
+def _span(start: dt.date | None, end: dt.date | None) -> str:
+    return f"{start}..{end}" if start is not None else "the scored dates (no scores)"

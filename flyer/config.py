@@ -11,11 +11,13 @@ Example (``nightly.toml``)::
     stocks = 800
     end = "2024-12-31"
 
-    [portfolio]
+    [portfolio]                      # any BacktestConfig key (strategy, costs, ...) + holdings_file
+    strategy = "topk"                # topk | benchmark, as in `flyer backtest`
     k = 50
     n_drop = 5
-    capital = 10000000
-    deal_price = "open"
+    capital = 10000000               # starting cash of the book, CNY
+    deal_price = "open"              # tomorrow's price the orders are meant to fill at
+    commission = 0.00025
     # holdings_file = "holdings.csv" # symbol,shares; default: the previous night's targets
 
     [retrain]
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flyer.backtest.config import BacktestConfig, CostConfig
 from flyer.data.sources.base import Source, source_from_dict
 from flyer.data.sources.base import to_dict as source_to_dict
 from flyer.data.sources.sim import SimSource
@@ -45,13 +48,42 @@ SCHEDULES = ("never", "monthly")
 
 @dataclass(frozen=True)
 class PortfolioConfig:
-    """Top-k dropout portfolio for the next trading day."""
+    """Tomorrow's book: any strategy the backtester runs, plus where the holdings come from.
 
-    k: int = 50
-    n_drop: int = 5
-    capital: float = 10_000_000.0
-    deal_price: str = "open"
+    ``backtest`` is read from the ``[portfolio]`` table with ``BacktestConfig.from_dict`` (same
+    keys as a backtest config; cost keys flat or under ``costs``) and drives the same target
+    and order logic (``flyer.backtest.orders.orders_for_tomorrow``). For the nightly:
+    ``capital`` is the book's starting cash (and the cash next to a holdings file), CNY;
+    ``deal_price`` is the price of tomorrow's bar the orders are meant to fill at (open /
+    close / vwap, as the backtest assumed; they are sized at tonight's close). The keys in
+    ``BACKTEST_ONLY`` mean nothing to a book that trades every night and assumes its orders
+    fill, so a value other than the default is refused rather than ignored.
+    """
+
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     holdings_file: str | None = None  # CSV/Parquet with symbol, shares (overrides last night's targets)
+
+    BACKTEST_ONLY = ("start", "end", "rebalance_every", "retry", "benchmark")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "PortfolioConfig":
+        """Build from the ``[portfolio]`` table; unknown or backtest-only keys are ``FlyerError``s."""
+        raw = dict(raw)
+        holdings = raw.pop("holdings_file", None)
+        known = ({f.name for f in dataclasses.fields(BacktestConfig)}
+                 | {f.name for f in dataclasses.fields(CostConfig)})
+        unknown = set(raw) - known
+        if unknown:
+            raise FlyerError(f"config: unknown key(s) in portfolio: {', '.join(sorted(unknown))}")
+        defaults = BacktestConfig()
+        only = [k for k in cls.BACKTEST_ONLY if k in raw and raw[k] != getattr(defaults, k)]
+        if only:
+            raise FlyerError(f"config: portfolio.{only[0]} is a backtest-only setting (the nightly "
+                             "rebalances every night and assumes its orders fill); remove it")
+        try:
+            return cls(BacktestConfig.from_dict(raw), holdings)
+        except (TypeError, ValueError) as exc:
+            raise FlyerError(f"config: portfolio: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -86,8 +118,6 @@ class NightlyConfig:
             raise FlyerError(f"config: source.kind must be one of {', '.join(SOURCE_KINDS)}, got {self.source.kind!r}")
         if self.retrain.schedule not in SCHEDULES:
             raise FlyerError(f"config: retrain.schedule must be one of {', '.join(SCHEDULES)}")
-        if self.portfolio.k < 1 or not 0 <= self.portfolio.n_drop <= self.portfolio.k:
-            raise FlyerError("config: portfolio needs k >= 1 and 0 <= n_drop <= k")
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -127,7 +157,7 @@ def from_dict(raw: dict[str, Any]) -> NightlyConfig:
         section = raw.pop(name, {}) or {}
         if not isinstance(section, dict):
             raise FlyerError(f"config: [{name}] must be a table")
-        kwargs[name] = _build(cls, section, name)
+        kwargs[name] = cls.from_dict(section) if cls is PortfolioConfig else _build(cls, section, name)
     if "runs" in raw:
         runs = raw.pop("runs")
         kwargs["runs"] = tuple([runs] if isinstance(runs, str) else runs)

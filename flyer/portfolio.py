@@ -1,30 +1,30 @@
-"""Tomorrow's book for the nightly job, using the backtester's own order logic.
+"""Tomorrow's book for the nightly job, using the backtester's own target and order logic.
 
-``flyer.backtest.orders.orders_for_tomorrow`` turns tonight's scores and the current holdings and cash
-into lot-sized orders (TopkDropout names, sells first, buys within the cash the sells free, fees
-by date); this module keeps the book between nights: holdings and cash after the orders are
-assumed filled at their reference prices (tonight's raw close) and fees.
+``flyer.backtest.orders.orders_for_tomorrow`` turns tonight's scores and the current holdings and
+cash into lot-sized orders for the ``[portfolio]`` config's embedded ``BacktestConfig`` (any
+strategy the backtester runs: the same ``strategies.target_weights_nb``; sells first, buys within
+the cash the sells free, fees by date); this module keeps the book between nights: holdings and
+cash after the orders are assumed filled at their reference prices (tonight's raw close) and fees.
+The orders are meant to fill at tomorrow's ``deal_price`` (open / close / vwap), noted each night.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from flyer.backtest.config import BacktestConfig
 from flyer.backtest.orders import order_fee, orders_for_tomorrow
 from flyer.errors import FlyerError
+
+if TYPE_CHECKING:
+    from flyer.nightly import Night
 
 TARGET_SCHEMA = {"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "score": pl.Float64,
                  "weight": pl.Float64, "shares": pl.Float64, "ref_price": pl.Float64}
 ORDER_SCHEMA = {"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "side": pl.Utf8,
                 "shares": pl.Float64, "ref_price": pl.Float64, "reason": pl.Utf8}
 EMPTY = pl.DataFrame(schema={"symbol": pl.Utf8, "shares": pl.Float64})
-
-
-def backtest_config(night) -> BacktestConfig:  # noqa: ANN001 - flyer.nightly.Night
-    p = night.config.portfolio
-    return BacktestConfig(strategy="topk", k=p.k, n_drop=p.n_drop, capital=p.capital, deal_price=p.deal_price)
 
 
 def read_holdings_file(path: str | Path) -> pl.DataFrame:
@@ -39,28 +39,31 @@ def read_holdings_file(path: str | Path) -> pl.DataFrame:
     return df.select(pl.col("symbol").cast(pl.Utf8), pl.col("shares").cast(pl.Float64)).filter(pl.col("shares") > 0)
 
 
-def current_book(night) -> tuple[pl.DataFrame, float]:  # noqa: ANN001
+def current_book(night: Night) -> tuple[pl.DataFrame, float]:
     """(holdings ``[symbol, shares]``, cash CNY) before the next trading day.
 
     A configured holdings file wins (its cash is ``portfolio.capital``); else the book left by
     the latest earlier night; else nothing held and all capital in cash.
     """
     cfg = night.config.portfolio
+    capital = cfg.backtest.capital
     if cfg.holdings_file:
-        return read_holdings_file(cfg.holdings_file), cfg.capital
+        return read_holdings_file(cfg.holdings_file), capital
     prev = night.log.last_date_before("nightly_targets", night.date)
     if prev is None:
-        return EMPTY, cfg.capital
+        return EMPTY, capital
     held = night.log.read("nightly_targets", prev).select("symbol", "shares").filter(pl.col("shares") > 0)
     cash = night.store.one("SELECT cash FROM nightly_book WHERE date = ?", [prev])
-    return held, float(cash[0]) if cash else cfg.capital
+    return held, float(cash[0]) if cash else capital
 
 
-def plan_book(night, scores: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, float]:  # noqa: ANN001
+def plan_book(night: Night, scores: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, float]:
     """(orders, targets, cash after) for ``night.next_date`` from tonight's ``scores``."""
     holdings, cash = current_book(night)
-    cfg = backtest_config(night)
+    cfg = night.config.portfolio.backtest
     book = orders_for_tomorrow(night.store, scores, holdings, cash, cfg, night.date)
+    night.note(f"{cfg.strategy} orders sized at the {night.date} close, meant to fill at the "
+               f"{cfg.deal_price} of {night.next_date} (portfolio.deal_price)")
     delta = book.select("symbol", pl.when(pl.col("side") == "buy").then(pl.col("shares"))
                         .otherwise(-pl.col("shares")).cast(pl.Float64).alias("delta"))
     fees = sum(order_fee(r["value"], r["side"] == "sell", cfg, night.date, r["symbol"]) for r in book.iter_rows(named=True))

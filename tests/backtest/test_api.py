@@ -35,6 +35,27 @@ def test_sweep_matches_single_runs(rand) -> None:
         np.testing.assert_allclose(res.nav, single.nav, rtol=1e-12)
 
 
+def test_sweep_over_capital_and_costs_matches_single_runs(rand) -> None:
+    """Every ``Params`` field may vary across a sweep (capital is per portfolio, not the first one's)."""
+    store, days, scores = rand
+    cfg = BacktestConfig(k=3, n_drop=1, start=days[3], end=days[-1])
+    results, _ = sweep(store, scores, cfg, {"capital": [3e4, 1e6], "slippage_bps": [0.0, 20.0],
+                                            "stamp_duty": [True, False]})
+    for res in results:
+        single = run(store, scores, res.config)
+        for field in ("col", "idx", "size", "price", "fees", "side"):   # ids count across the sweep
+            np.testing.assert_array_equal(res.records[field], single.records[field])
+        assert res.nav[0] <= res.config.capital
+    assert results[0].records.shape != results[-1].records.shape or not np.array_equal(results[0].nav, results[-1].nav)
+
+
+def test_sweep_refuses_settings_shared_by_its_points(rand) -> None:
+    store, days, scores = rand
+    cfg = BacktestConfig(strategy="benchmark", start=days[3], end=days[-1])
+    with pytest.raises(FlyerError, match="a sweep may not vary active_limit"):
+        sweep(store, scores, cfg, {"active_limit": [0.01, 0.05]})
+
+
 def test_benchmark_strategy_stays_within_active_limit(rand) -> None:
     store, days, scores = rand
     from flyer.backtest.strategies import benchmark_tilt

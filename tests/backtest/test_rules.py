@@ -78,8 +78,8 @@ def test_ipo_and_chinext_limits(tiny):
                         A: [10, 10, 10, 11.5, 11.5, 11.5]}, start=dt.date(2023, 6, 1))
     m = load_market(store, [A, C, "300001.SZ"], days[HISTORY], days[-1], "close")
     col = {s: j for j, s in enumerate(m.symbols)}
-    assert not m.buy_block[:2, col[C]].any() and not m.buy_block[:2, col["300001.SZ"]].any()
-    assert m.buy_block[1, col[A]] and not m.buy_block[2, col[A]]
+    assert not m.arrays.buy_block[:2, col[C]].any() and not m.arrays.buy_block[:2, col["300001.SZ"]].any()
+    assert m.arrays.buy_block[1, col[A]] and not m.arrays.buy_block[2, col[A]]
 
 
 def test_lot_rounding_main_and_star(tiny):

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from flyer.backtest.config import BacktestConfig
 from flyer.data.store import MarketStore
 from flyer.config import NightlyConfig, PortfolioConfig
 from flyer.data.sources import ingest, make_source
@@ -30,7 +31,7 @@ CORR10 = "Corr($close, Log($volume+1), 10)"
 def _cfg(factor_file: Path, run_id: str) -> NightlyConfig:
     return NightlyConfig(factor_set=str(factor_file), runs=(run_id,),
                          source=SimSource(stocks=60, seed=11, start=START, end=dt.date(2020, 12, 31)),
-                         portfolio=PortfolioConfig(k=10, n_drop=2, capital=2_000_000))
+                         portfolio=PortfolioConfig(BacktestConfig(k=10, n_drop=2, capital=2_000_000)))
 
 
 @pytest.fixture(scope="module")

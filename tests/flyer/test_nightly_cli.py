@@ -44,7 +44,7 @@ def test_config_roundtrip(tmp_path: Path) -> None:
     p = tmp_path / "n.toml"
     p.write_text('factor_set = "alpha158"\nruns = "abc"\n[source]\nkind = "sim"\nend = "2020-12-31"\n[portfolio]\nk = 30\n')
     cfg = load(p)
-    assert cfg.runs == ("abc",) and cfg.portfolio.k == 30 and str(cfg.source.end) == "2020-12-31"
+    assert cfg.runs == ("abc",) and cfg.portfolio.backtest.k == 30 and str(cfg.source.end) == "2020-12-31"
     assert cfg.key() == load(p).key() != NightlyConfig().key()
     y = tmp_path / "n.yaml"
     y.write_text("factor_set: alpha158\nruns: [abc]\nsource: {kind: sim, end: '2020-12-31'}\nportfolio: {k: 30}\n")

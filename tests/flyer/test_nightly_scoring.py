@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from flyer.backtest.config import BacktestConfig
 from flyer.config import NightlyConfig, PortfolioConfig
 from flyer.data.sources import ingest, make_source
 from flyer.data.sources.sim import SimSource
@@ -47,7 +48,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str
 def _cfg(runs: tuple[str, ...], factor_set: str | None = None) -> NightlyConfig:
     return NightlyConfig(factor_set=factor_set, runs=runs,
                          source=SimSource(stocks=60, seed=5, start=START, end=END),
-                         portfolio=PortfolioConfig(k=10, n_drop=2, capital=2_000_000))
+                         portfolio=PortfolioConfig(BacktestConfig(k=10, n_drop=2, capital=2_000_000)))
 
 
 def test_score_reads_stored_values_equal_to_recomputing(base, tmp_path: Path) -> None:

@@ -1,0 +1,63 @@
+"""What the numba kernels know of a ``BacktestConfig``: one ``Params`` NamedTuple of (G,) arrays.
+
+Row g of every field is portfolio g of a run (G = 1) or a sweep (G = grid points); the kernels
+read ``params.k[g]``, ``params.commission[g]``, ... . Adding a setting the kernels use is one
+change here: a field of :class:`Params` and the line in :meth:`Params.from_configs` that fills
+it from ``BacktestConfig``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.strategies import EQUAL, SCORE, STRATEGY_MODES
+
+RETRY_REBALANCE, RETRY_NEXT_DAY = 0, 1
+WEIGHTINGS = {"equal": EQUAL, "score": SCORE}
+RETRIES = {"next_rebalance": RETRY_REBALANCE, "next_day": RETRY_NEXT_DAY}
+
+
+class Params(NamedTuple):
+    """Per-portfolio settings, each an (G,) array (see ``BacktestConfig`` for their meaning)."""
+
+    mode: np.ndarray             # int64 ``strategies.MODE_*`` of ``strategy``
+    k: np.ndarray                # int64 names held (top-k)
+    n_drop: np.ndarray           # int64 names swapped per rebalance (top-k)
+    weighting: np.ndarray        # int64 ``strategies.EQUAL`` / ``SCORE``
+    rebalance_kept: np.ndarray   # bool: kept names are traded back to their weight
+    rebalance_every: np.ndarray  # int64: trade on every n-th day that has scores
+    retry: np.ndarray            # int64 ``RETRY_REBALANCE`` / ``RETRY_NEXT_DAY``
+    capital: np.ndarray          # float64 starting cash, CNY
+    commission: np.ndarray       # float64 fraction of traded value
+    min_commission: np.ndarray   # float64 CNY per order
+    slippage: np.ndarray         # float64 fraction (bps / 1e4)
+    stamp_duty: np.ndarray       # float64 1.0 = seller stamp duty by date, 0.0 = none
+    transfer_fee: np.ndarray     # float64 1.0 = transfer fee by date and exchange, 0.0 = none
+
+    @classmethod
+    def from_configs(cls, configs: Sequence[BacktestConfig]) -> "Params":
+        """One row per config, in order."""
+        def col(values: list, dtype: type) -> np.ndarray:
+            return np.array(values, dtype=dtype).reshape(len(configs))
+
+        return cls(
+            mode=col([STRATEGY_MODES[c.strategy] for c in configs], np.int64),
+            k=col([c.k for c in configs], np.int64),
+            n_drop=col([c.n_drop for c in configs], np.int64),
+            weighting=col([WEIGHTINGS[c.weighting] for c in configs], np.int64),
+            rebalance_kept=col([c.rebalance_kept for c in configs], np.bool_),
+            rebalance_every=col([c.rebalance_every for c in configs], np.int64),
+            retry=col([RETRIES[c.retry] for c in configs], np.int64),
+            capital=col([c.capital for c in configs], np.float64),
+            commission=col([c.costs.commission for c in configs], np.float64),
+            min_commission=col([c.costs.min_commission for c in configs], np.float64),
+            slippage=col([c.costs.slippage_bps / 1e4 for c in configs], np.float64),
+            stamp_duty=col([float(c.costs.stamp_duty) for c in configs], np.float64),
+            transfer_fee=col([float(c.costs.transfer_fee) for c in configs], np.float64),
+        )
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.k.shape[0])
