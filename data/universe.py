@@ -9,7 +9,7 @@ import datetime as dt
 
 import polars as pl
 
-from flyer.data.store import CSI300, CSI500
+from flyer.data.store import CSI300, CSI500, MarketStore
 from flyer.data.symbols import CANONICAL
 from flyer.errors import FlyerError
 
@@ -30,7 +30,7 @@ def index_code(universe: str) -> str | None:
     raise UniverseError(f"unknown universe {universe!r}; use {', '.join(UNIVERSES)} or an index code like 000905.SH")
 
 
-def members(store, universe: str, start: dt.date | None, end: dt.date | None) -> pl.DataFrame | None:  # noqa: ANN001
+def members(store: MarketStore, universe: str, start: dt.date | None, end: dt.date | None) -> pl.DataFrame | None:
     """Point-in-time ``[date, symbol]`` of ``universe`` over [start, end], or None for ``all``."""
     code = index_code(universe)
     if code is None:

@@ -10,7 +10,8 @@ For one trading day D (``run_night``), under a lock file (``flyer.lock``):
                     (``flyer.models.predict.predict_stored``; sequence models from bars,
                     ``predict_day``); several runs are averaged on per-date ranks
                     (``flyer.models.rank_average``); optional retraining on a schedule first;
-  5. ``portfolio``  top-k dropout orders in lots for the next trading day from the current
+  5. ``portfolio``  the configured strategy's orders (``[portfolio]``: any backtest strategy,
+                    e.g. top-k dropout) in lots for the next trading day from the current
                     book (last night's targets and cash, or a holdings file), via the
                     backtester's ``flyer.backtest.orders``; the resulting holdings and cash ->
                     ``nightly_targets`` / ``nightly_book``;

@@ -6,6 +6,7 @@ a rerun skips finished stages and resumes at the failed one.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -20,10 +21,14 @@ DDL = (
 )
 
 
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
+
+
 class RunLog:
     """Stage bookkeeping over a ``MarketStore``'s DuckDB connection."""
 
-    def __init__(self, store) -> None:  # noqa: ANN001 - MarketStore
+    def __init__(self, store: MarketStore) -> None:
         self.store = store
         for sql in DDL:
             store.con.execute(sql)

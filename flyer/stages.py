@@ -8,15 +8,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from flyer.atomic import atomic_text, atomic_write
 from flyer.errors import FlyerError
 
+if TYPE_CHECKING:
+    from flyer.factors.factorset import FactorSet
+    from flyer.nightly import Night
+
 
 # ---------------------------------------------------------------------------------- ingest
-def ingest(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
+def ingest(night: Night) -> None:
     """Stage 1: the source's rows after the store's last bar date, through ``night.date``
     (``flyer.data.sources.ingest``, the same call as ``flyer ingest``)."""
     from flyer.data.sources import ingest as ingest_source
@@ -31,7 +36,7 @@ def ingest(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
 
 
 # -------------------------------------------------------------------------------- validate
-def validate(night) -> None:  # noqa: ANN001
+def validate(night: Night) -> None:
     """Stage 2: the day has bars, and the last ingest did not reject more than it kept."""
     n = night.store.one("SELECT count(*) FROM bars WHERE date = ?", [night.date])[0]
     if n == 0:
@@ -43,7 +48,7 @@ def validate(night) -> None:  # noqa: ANN001
 
 
 # --------------------------------------------------------------------------------- factors
-def factors(night) -> None:  # noqa: ANN001
+def factors(night: Night) -> None:
     """Stage 3: stored factor values, for the dates after the last stored one through the day,
     of exactly the sets the score stage reads: those of the runs it scores (and of scheduled
     retraining), each under its content key."""
@@ -58,7 +63,7 @@ def factors(night) -> None:  # noqa: ANN001
         night.note(f"factors {fs.name} ({key}): {rep.dates_written} date(s) computed in {rep.seconds:.1f}s")
 
 
-def _configured_runs(night) -> list:  # noqa: ANN001 - -> list[flyer.models.Run]
+def _configured_runs(night: Night) -> list:
     """The configured runs, checked against ``factor_set`` when the config names one."""
     from flyer.models import load_run
     from flyer.models.config import NO_FACTORS
@@ -77,7 +82,7 @@ def _configured_runs(night) -> list:  # noqa: ANN001 - -> list[flyer.models.Run]
     return runs
 
 
-def _stored_sets(night) -> dict:  # noqa: ANN001 - -> dict[key, FactorSet]
+def _stored_sets(night: Night) -> dict:
     """``{content key: FactorSet}`` the score stage will read from storage."""
     from flyer.models.predict import stored_set
 
@@ -89,7 +94,7 @@ def _stored_sets(night) -> dict:  # noqa: ANN001 - -> dict[key, FactorSet]
 
 
 # ----------------------------------------------------------------------------------- score
-def score(night) -> None:  # noqa: ANN001
+def score(night: Night) -> None:
     """Stage 4: scores for the day from the configured runs (rank-averaged when several,
     ``flyer.models.rank_average``): tabular runs from the factor values the factors stage
     stored, sequence models (and runs whose features are not stored) from bars."""
@@ -115,7 +120,7 @@ def score(night) -> None:  # noqa: ANN001
                f"({len(runs) - from_bars} from stored factor values, {from_bars} from bars)")
 
 
-def _retrain_set(night):  # noqa: ANN001, ANN202 - -> FactorSet | None
+def _retrain_set(night: Night) -> FactorSet | None:
     """The factor set scheduled retraining trains a tabular model on (None: no retraining, or
     a sequence model)."""
     from flyer.models.config import SEQ_KINDS
@@ -126,7 +131,7 @@ def _retrain_set(night):  # noqa: ANN001, ANN202 - -> FactorSet | None
     return resolve(night.config.factor_set or "alpha158").factor_set
 
 
-def _retrained(night) -> list:  # noqa: ANN001 - -> list[flyer.models.Run]
+def _retrained(night: Night) -> list:
     """The run of scheduled retraining: the first night of each month trains it, the other
     nights reuse it (``retrained_run.json``). The run id is the config's content hash, so a
     rerun of a failed night finds the run already saved and reuses it."""
@@ -153,7 +158,7 @@ def _retrained(night) -> list:  # noqa: ANN001 - -> list[flyer.models.Run]
 
 
 # ------------------------------------------------------------------------------- portfolio
-def portfolio(night) -> None:  # noqa: ANN001
+def portfolio(night: Night) -> None:
     """Stage 5: orders and target holdings for the next trading day (``flyer.portfolio``);
     targets and the cash left are stored in one transaction, the orders kept for stage 6."""
     from flyer.portfolio import plan_book
@@ -167,7 +172,7 @@ def portfolio(night) -> None:  # noqa: ANN001
 
 
 # ---------------------------------------------------------------------------------- orders
-def orders(night) -> None:  # noqa: ANN001
+def orders(night: Night) -> None:
     """Stage 6: the orders (lots) into the store and ``orders.csv`` / ``orders.parquet``."""
 
     book = pl.read_parquet(night.outdir / "orders_plan.parquet")

@@ -19,6 +19,8 @@ by the search (``flyer.factors.mining.search``); only the report reads it.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import datetime as dt
 from dataclasses import dataclass
 
@@ -31,6 +33,9 @@ from flyer.data.universe import UNIVERSES
 from flyer.data.universe import members as universe_members
 from flyer.errors import FlyerError
 from flyer.factors.engine import AGE, prepare_panel
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
 
 MEMBER = "_member"      # panel column: the row's stock is a universe member on that date
 MIN_CELLS = 10          # members with a label on a date, for the date to count
@@ -178,7 +183,7 @@ def check_spans(train: Span, valid: Span, test: Span | None) -> None:
         raise FlyerError(f"test span must start after the validation span ends ({valid[1]})")
 
 
-def load_bars(store, universe: str, first: dt.date, last: dt.date, lookback: int,  # noqa: ANN001
+def load_bars(store: MarketStore, universe: str, first: dt.date, last: dt.date, lookback: int,
               lead: int, fields: tuple[str, ...] = ()) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Adjusted bars from ``lookback`` trading days before ``first`` through ``lead`` days after
     ``last`` for the stocks that are ``universe`` members on some date of ``[first, last]``
@@ -197,7 +202,7 @@ def load_bars(store, universe: str, first: dt.date, last: dt.date, lookback: int
     return attach(store, store.bars(start, end, symbols=symbols), fields), members
 
 
-def load_data(store, universe: str, horizon: int, train: Span, valid: Span, test: Span | None,  # noqa: ANN001
+def load_data(store: MarketStore, universe: str, horizon: int, train: Span, valid: Span, test: Span | None,
               fields: tuple[str, ...], lookback: int) -> MiningData:
     """``MiningData`` from a market store: bars from ``lookback`` trading days before the training
     start through ``horizon + 2`` days after the last span; CSI universes point in time."""

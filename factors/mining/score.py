@@ -9,6 +9,8 @@ score of date t uses bars up to t only (the scores contract: it trades on the ne
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import datetime as dt
 
 import numpy as np
@@ -22,8 +24,11 @@ from flyer.factors.mining.evaluate import NORMS
 from flyer.factors.mining.panel import build_scoring_data, load_bars
 from flyer.factors.mining.poolfile import PoolFile
 
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
 
-def combined_scores(store, pool: PoolFile, start: dt.date | None = None,  # noqa: ANN001
+
+def combined_scores(store: MarketStore, pool: PoolFile, start: dt.date | None = None,
                     end: dt.date | None = None) -> pl.DataFrame:
     """``[date, symbol, score]`` of the pool's combined signal on ``[start, end]`` (default: the store's span)."""
     fs = pool.factor_set
