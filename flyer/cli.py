@@ -51,9 +51,13 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: runs the app and turns every failure into one line (see module doc)."""
+    from flyer import progress
+    from flyer.commands.common import console
+
     debug = bool(os.environ.get("FLYER_DEBUG"))
     try:
-        result = app(args=list(argv) if argv is not None else None, prog_name="flyer", standalone_mode=False)
+        with progress.reporting(progress.console_reporter(console)):  # bars on a terminal, lines when not
+            result = app(args=list(argv) if argv is not None else None, prog_name="flyer", standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
         typer.echo("aborted", err=True)
         sys.exit(130)

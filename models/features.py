@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import polars as pl
 
+from flyer import progress
 from flyer.data.returns import forward_returns
 from flyer.data.universe import members
 from flyer.errors import FlyerError
@@ -148,10 +149,14 @@ def compute_features(bars: pl.DataFrame, spec: str | FeatureSpec, keep: pl.DataF
 
         fs = spec.factor_set
         if keep is None or bars.height <= chunk_rows:
-            df = factors.compute(bars, fs)
+            with progress.task(f"features {spec.name}", total=1, unit="chunks") as bar:
+                df = factors.compute(bars, fs)
+                bar.advance()
         else:
-            parts = [clean(c).join(keep, on=["date", "symbol"], how="semi")
-                     for c in factors.compute_chunks(bars, fs, chunk_rows=chunk_rows)]
+            step = max(fs.lookback + 1, chunk_rows // max(bars["symbol"].n_unique(), 1), 20)  # as compute_chunks
+            chunks = progress.tracked(factors.compute_chunks(bars, fs, chunk_rows=chunk_rows), f"features {spec.name}",
+                                      "chunks", total=-(-bars["date"].n_unique() // step))
+            parts = [clean(c).join(keep, on=["date", "symbol"], how="semi") for c in chunks]
             return pl.concat(parts).sort("symbol", "date")
     if keep is not None:
         df = df.join(keep, on=["date", "symbol"], how="semi")

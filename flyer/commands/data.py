@@ -90,8 +90,8 @@ def ingest(
         raise UsageError(f"--source {source} does not take {', '.join('--' + k for k in wrong)}")
     src = base.make_source(source, **given)
     with open_store(home) as store:
-        with console.status(f"ingesting from {source} ..."):
-            report = base.ingest(store, src)
+        console.print(f"ingesting from {source} ...")
+        report = base.ingest(store, src)
         console.print(f"[green]ingest #{report.ingest_id} from {source} done[/]: "
                       f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
         print_report(report)

@@ -37,9 +37,9 @@ def compute_cmd(
 
     fs = _load(set_name, None)
     with open_store(home, read_only=True, must_exist=True) as store:
-        with console.status(f"computing {fs.name} ({len(fs)} factors) ..."):
-            rep = update(store, flyer_home(home), fs, parse_date(start, "--start"), parse_date(end, "--end"),
-                         qlib_compat=qlib_compat, chunk_rows=chunk_rows)
+        console.print(f"computing {fs.name} ({len(fs)} factors) ...")
+        rep = update(store, flyer_home(home), fs, parse_date(start, "--start"), parse_date(end, "--end"),
+                     qlib_compat=qlib_compat, chunk_rows=chunk_rows)
     mode = ", qlib-compat" if qlib_compat else ""
     if rep.dates_written == 0:
         console.print(f"{fs.name} (key {rep.key}{mode}): nothing to compute (already up to date in {rep.root})")

@@ -43,8 +43,8 @@ def train(
                              walk_forward=walk_forward, retrain_months=retrain_months, window=window,
                              factors=factors, universe=universe, label_horizon=label_horizon)
     with open_store(home, read_only=True, must_exist=True) as store:
-        with console.status(f"training {model} on {factors} ({universe}) ..."):
-            run = train_run(store, cfg, home=home, threads=threads, log=console.print, force=force)
+        console.print(f"training {model} on {factors} ({universe}) ...")
+        run = train_run(store, cfg, home=home, threads=threads, force=force)  # progress: per fold and round
     if run.reused:
         console.print(f"run {run.id} exists with the same config: reused (--force retrains it) -> {run.path}")
     else:
