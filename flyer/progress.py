@@ -119,7 +119,8 @@ class LineReporter(Reporter):
     def step(self, task: Task) -> None:
         t_last, n_last = self._last.get(id(task), (task.started, 0))
         now = time.perf_counter()
-        by_count = task.total and (task.done - n_last) >= self.fraction * task.total
+        step = self.fraction if task.depth == 0 else max(self.fraction, 0.25)  # inner tasks: fewer lines
+        by_count = task.total and (task.done - n_last) >= step * task.total
         if by_count or now - t_last >= self.every:
             self._last[id(task)] = (now, task.done)
             info = f", {task.info}" if task.info else ""

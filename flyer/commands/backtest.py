@@ -128,6 +128,9 @@ def backtest_cmd(
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
     factor_set: Optional[Path] = typer.Option(None, "--factor-set", help="a weighted factor-set file (flyer mine's pool)"),
     combined: bool = typer.Option(False, "--combined", help="with --factor-set: backtest its weighted combined score"),
+    out: Optional[Path] = typer.Option(None, "--out", help="export daily NAV, trades, positions, yearly, monthly "
+                                       "and metrics.json into this folder"),
+    fmt: str = typer.Option("csv", "--format", help="--out files: csv | parquet"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Backtest scores under A-share rules against CSI 500; print metrics, optionally write a report."""
@@ -154,6 +157,15 @@ def backtest_cmd(
     if report is not None:
         path = write_report(result, report, title=f"flyer backtest {cfg.strategy} {result.config.key()}")
         console.print(f"report saved: {path}")
+    if out is not None:
+        from flyer.backtest.records import export
+
+        console.print(f"tables -> {export(result, out, fmt)}", markup=False)  # type: ignore[arg-type]
+    if run_id is not None:
+        from flyer.backtest import records
+
+        rec = records.save(home, result, str(run_id))
+        console.print(f"saved backtest {rec.id} (`flyer runs` shows it, `flyer compare` overlays it)", markup=False)
 
 
 def combined_score_frame(home: Optional[Path], factor_set: Optional[Path], combined: bool, other: bool,

@@ -92,36 +92,66 @@ def predict(
     console.print(table)
 
 
-def runs(home: Optional[Path] = HomeOpt) -> None:
-    """List the saved runs, newest first, with their creation time and test-period IC."""
-    from flyer.models.runs import list_runs
+runs_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                       help="List saved runs (newest first); `flyer runs export` writes them to CSV or MLflow.")
 
-    df = list_runs(home)
+
+@runs_app.callback()
+def runs(ctx: typer.Context, home: Optional[Path] = HomeOpt) -> None:
+    """List the saved runs, newest first: creation time, key config fields, test-period IC and
+    RankIC, and the latest saved backtest's excess return and information ratio."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from flyer.compare import runs_overview
+
+    df = runs_overview(home)
     if df.height == 0:
-        console.print("no runs yet: `flyer train ...` creates one")
+        console.print("no runs yet: `flyer train ...` or `flyer run workflow.toml` creates one")
         return
     # fits 80 columns: fixed columns never wrap, factors/univ shrink with an ellipsis
-    table = Table(title=f"{df.height} runs (newest first; created in UTC, test = years)", box=box.SIMPLE_HEAD,
-                  show_edge=False, padding=(0, 0))
+    table = Table(title=f"{df.height} runs (newest first; created in UTC, test = years, excess/IR: latest backtest)",
+                  box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
     table.add_column("id", no_wrap=True, min_width=12)
     table.add_column("created", no_wrap=True, min_width=14)
     table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=8)
-    table.add_column("factors", overflow="ellipsis", min_width=4, max_width=12)
-    table.add_column("univ", overflow="ellipsis", min_width=3, max_width=9)
+    table.add_column("factors", overflow="ellipsis", min_width=4, max_width=10)
+    table.add_column("univ", overflow="ellipsis", min_width=3, max_width=7)
     table.add_column("h", no_wrap=True, justify="right")
     table.add_column("test", no_wrap=True)
-    for col in ("IC", "RankIC", "ICIR"):
+    for col in ("IC", "RankIC", "excess", "IR"):
         table.add_column(col, no_wrap=True, justify="right")
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    fmt = lambda v, f="{:.3f}": "-" if v is None or v != v else f.format(v)  # noqa: E731
     for r in df.iter_rows(named=True):
         test = f"{r['test'][2:4]}-{r['test'][13:15]}" if r["test"] else "-"
         created = r["created"][2:16].replace("T", " ")  # YY-MM-DD HH:MM
         table.add_row(r["id"], created, r["model"] + ("/wf" if r["walk_forward"] else ""), r["factors"], r["universe"],
-                      str(r["horizon"] or ""), test, fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["ICIR"]))
+                      str(r["horizon"] or ""), test, fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["excess"], "{:.1%}"),
+                      fmt(r["IR"], "{:.2f}"))
     console.print(table)
+
+
+@runs_app.command("export")
+def export_cmd(
+    ids: Optional[list[str]] = typer.Argument(None, help="run ids (default: every run)"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="one row per run (config fields, metrics, latest backtest)"),
+    mlflow: Optional[Path] = typer.Option(None, "--mlflow", help="an MLflow tracking folder (needs `pip install mlflow`)"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """Export runs: a CSV table (--csv) and/or MLflow runs with params, metrics and artefacts (--mlflow)."""
+    from flyer import tracking
+
+    if csv is None and mlflow is None:
+        raise FlyerError("give --csv FILE and/or --mlflow DIR")
+    if csv is not None:
+        n = tracking.export_csv(home, csv, ids or None)
+        console.print(f"{n} run(s) -> {csv}", markup=False)
+    if mlflow is not None:
+        n = tracking.export_mlflow(home, mlflow, ids or None)
+        console.print(f"{n} run(s) -> MLflow tracking folder {mlflow} (`mlflow ui --backend-store-uri {mlflow}`)",
+                      markup=False)
 
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("predict")(predict)
-    app.command("runs")(runs)
+    app.add_typer(runs_app, name="runs")
