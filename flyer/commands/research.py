@@ -69,7 +69,8 @@ def experiments_cmd(home: Optional[Path] = HomeOpt) -> None:
     t = Table(title=f"{df.height} experiment(s) (newest first, created in UTC; best: the backtest with the "
               "highest excess)", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
     for c in ("id", "created", "name", "status", "models", "backtests", "excess", "IR"):
-        t.add_column(c, no_wrap=c != "name", overflow="ellipsis", max_width=16 if c == "name" else None)
+        t.add_column(c, no_wrap=True, overflow="ellipsis", min_width=8 if c == "name" else None,
+                     max_width=16 if c == "name" else None)
     fmt = lambda v, f: "-" if v is None else f.format(v)  # noqa: E731
     for r in df.iter_rows(named=True):
         t.add_row(r["id"], r["created"][2:16].replace("T", " "), r["name"], "done" if r["status"] == "complete" else
