@@ -3,8 +3,8 @@
 ``rows(home, ids)``: one flat dict per run: the config's fields (dotted: ``data.universe``,
 ``model.params.num_leaves``, ``split.test``), the metrics per split (``test.IC``, ...) and the
 latest saved backtest's metrics (``backtest.excess_annual_return``, ...).
-``export_mlflow(home, folder, ids)``: one MLflow run per flyer run in the experiment ``flyer``
-of a file-based tracking folder, named by the run id, with the config as params, the metrics,
+``export_mlflow(home, target, ids)``: one MLflow run per flyer run in the experiment ``flyer``
+of a tracking folder (MLflow's file store) or a tracking URI (``sqlite:///mlflow.db``), named by the run id, with the config as params, the metrics,
 tags (run id, factor key, saved backtest id) and the run's ``config.json``, ``metrics.json``
 and backtest report as artefacts. MLflow is optional (``pip install 'flyer[mlflow]'``): without
 it the export is a one-line error.
@@ -82,7 +82,12 @@ def export_mlflow(home: Home, folder: str | os.PathLike, ids: list[str] | None =
     from flyer.backtest import records
     from flyer.models.runs import load_run
 
-    uri = Path(folder).expanduser().resolve().as_uri()
+    text = str(folder)
+    if "://" in text:  # a tracking URI: sqlite:///mlflow.db, http://host:5000, ...
+        uri = text
+    else:  # a folder: MLflow's file store (kept by MLflow in maintenance mode; opted in here)
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        uri = Path(folder).expanduser().resolve().as_uri()
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("flyer")
     exp_id = exp.experiment_id if exp is not None else client.create_experiment("flyer")

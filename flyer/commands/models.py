@@ -134,7 +134,8 @@ def runs(ctx: typer.Context, home: Optional[Path] = HomeOpt) -> None:
 def export_cmd(
     ids: Optional[list[str]] = typer.Argument(None, help="run ids (default: every run)"),
     csv: Optional[Path] = typer.Option(None, "--csv", help="one row per run (config fields, metrics, latest backtest)"),
-    mlflow: Optional[Path] = typer.Option(None, "--mlflow", help="an MLflow tracking folder (needs `pip install mlflow`)"),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help="an MLflow tracking folder or URI (sqlite:///m.db); "
+                                         "needs `pip install 'flyer[mlflow]'`"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Export runs: a CSV table (--csv) and/or MLflow runs with params, metrics and artefacts (--mlflow)."""

@@ -67,7 +67,7 @@ def experiments_cmd(home: Optional[Path] = HomeOpt) -> None:
         console.print("no experiments yet: `flyer run examples/demo.toml` creates one")
         return
     t = Table(title=f"{df.height} experiment(s) (newest first, created in UTC; best: the backtest with the "
-              "highest excess)", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1))
+              "highest excess)", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
     for c in ("id", "created", "name", "status", "models", "backtests", "excess", "IR"):
         t.add_column(c, no_wrap=True, overflow="ellipsis", min_width=8 if c == "name" else None,
                      max_width=16 if c == "name" else None)
