@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from flyer.commands.common import console
 
     debug = bool(os.environ.get("FLYER_DEBUG"))
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 132  # logs and pipes: tables are not cut to 80 columns (a terminal uses its own width)
     try:
         with progress.reporting(progress.console_reporter(console)):  # bars on a terminal, lines when not
             result = app(args=list(argv) if argv is not None else None, prog_name="flyer", standalone_mode=False)
