@@ -181,10 +181,13 @@ def fold_metrics(results: list[FoldResult]) -> dict[str, Any]:
 
 
 def train(store: MarketStore, cfg: TrainConfig, home: Home = None, threads: int = 0,
-          log: Callable[[str], None] | None = None, *, force: bool = False) -> Run:
+          log: Callable[[str], None] | None = None, *, force: bool = False, null_features: str = "warn") -> Run:
     """Train ``cfg`` on ``store`` and write the run folder ``runs/<cfg.id>``; returns the ``Run``.
     When that folder already holds the same config the saved run is returned with
-    ``reused=True`` and nothing is trained, unless ``force`` (then it is retrained in place)."""
+    ``reused=True`` and nothing is trained, unless ``force`` (then it is retrained in place).
+    Features mostly null in the test span but not in training (``feature_health``) are warned
+    about (``log``, else a Python warning; kept in ``meta.json``), or refused with
+    ``null_features="refuse"``."""
     validate(cfg)
     cfg = with_factor_key(cfg)
     if not force and (existing := find_run(home, cfg)) is not None:
@@ -194,5 +197,25 @@ def train(store: MarketStore, cfg: TrainConfig, home: Home = None, threads: int 
     spec = current_spec(cfg)
     last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
     inputs = load_inputs(store, cfg, cfg.split.train[0], last, spec=spec)
+    notes = _feature_warnings(inputs, cfg, null_features, log)
     _, results = fit_folds(inputs, cfg, threads, log)
-    return save_run(home, cfg, spec, results, fold_metrics(results), {"seconds": time.perf_counter() - t0})
+    meta = {"seconds": time.perf_counter() - t0, "feature_warnings": notes}
+    return save_run(home, cfg, spec, results, fold_metrics(results), meta)
+
+
+def _feature_warnings(inputs: Inputs, cfg: TrainConfig, mode: str, log: Callable[[str], None] | None) -> list[str]:
+    """``feature_health.null_shift`` of the inputs: warned about (or refused) before fitting."""
+    import warnings
+
+    from flyer.models.feature_health import message, null_shift
+
+    if mode not in ("warn", "refuse", "ignore"):
+        raise FlyerError(f"null_features must be warn, refuse or ignore, not {mode!r}")
+    flagged = null_shift(inputs.features, cfg) if mode != "ignore" else []
+    if not flagged:
+        return []
+    msg = message(flagged, cfg)
+    if mode == "refuse":
+        raise FlyerError(f"refusing to train: {msg}")
+    log(f"warning: {msg}") if log else warnings.warn(msg, UserWarning, stacklevel=3)
+    return [msg]

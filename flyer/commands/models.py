@@ -28,6 +28,8 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", help="LightGBM threads (0 = all cores)"),
     force: bool = typer.Option(False, "--force", help="retrain even when a run of the same config exists"),
+    refuse_null: bool = typer.Option(False, "--refuse-null-features", help="refuse to train when a feature is mostly "
+                                     "null in the test span but not in training (default: warn)"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Train a model; writes runs/<id>/ with config, model, processors, metrics and predictions.
@@ -44,12 +46,19 @@ def train(
                              factors=factors, universe=universe, label_horizon=label_horizon)
     with open_store(home, read_only=True, must_exist=True) as store:
         console.print(f"training {model} on {factors} ({universe}) ...")
-        run = train_run(store, cfg, home=home, threads=threads, force=force)  # progress: per fold and round
+        run = train_run(store, cfg, home=home, threads=threads, force=force,  # progress: per fold and round
+                        log=_warnings_only, null_features="refuse" if refuse_null else "warn")
     if run.reused:
         console.print(f"run {run.id} exists with the same config: reused (--force retrains it) -> {run.path}")
     else:
         console.print(f"[green]run {run.id}[/] -> {run.path}")
     print_metrics(run.metrics)
+
+
+def _warnings_only(message: str) -> None:
+    """``train``'s log in the CLI: warnings are printed; fold lines come from the progress bars."""
+    if message.startswith("warning:"):
+        console.print(message, style="yellow", markup=False, highlight=False)
 
 
 def print_metrics(metrics: dict) -> None:
