@@ -104,7 +104,7 @@ class Record:
 
 
 def save(home: str | os.PathLike | None, result: BacktestResult, run_id: str | None = None,
-         scores: pl.DataFrame | None = None, report_title: str | None = None) -> Record:
+         scores: pl.DataFrame | None = None, report_title: str | None = None, store: Any = None) -> Record:
     """Write the saved backtest of ``result`` (replacing the folder of the same id: same scores,
     same config); with ``report_title`` the HTML report too. Written in a temp folder and
     renamed into place."""
@@ -116,7 +116,7 @@ def save(home: str | os.PathLike | None, result: BacktestResult, run_id: str | N
     shutil.rmtree(tmp, ignore_errors=True)
     export(result, tmp, "parquet")
     if report_title:
-        write_report(result, tmp / "report.html", title=report_title)
+        write_report(result, tmp / "report.html", title=report_title, store=store, scores=scores)
     meta = {"id": rid, "run": run_id, "config_key": result.config.key(), "config": result.config.to_dict(),
             "benchmark": result.benchmark_name,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}

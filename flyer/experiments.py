@@ -242,9 +242,10 @@ def backtest_model(store: Any, home: Path, path: Path, step: BacktestStep, name:
     cfg = cfg.replace(start=cfg.start or span[0], end=cfg.end or span[1])
     rec = records.find(home, run.id, cfg)
     if rec is None or (report and rec.report is None):
-        result = run_backtest(store, run.predictions(), cfg)
+        preds = run.predictions()
+        result = run_backtest(store, preds, cfg)
         title = f"{step.name} on {name} (run {run.id}): {cfg.strategy} vs {result.benchmark_name}"
-        rec = records.save(home, result, run.id, report_title=title if report else None)
+        rec = records.save(home, result, run.id, scores=preds, report_title=title if report else None, store=store)
         how = "ran"
     else:
         how = "saved backtest reused"
