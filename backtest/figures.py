@@ -68,15 +68,15 @@ def cost_figure(curves: pl.DataFrame) -> go.Figure:
 
 def monthly_heatmap(grid: pl.DataFrame, what: str = "excess return") -> go.Figure:
     """Year x month heatmap of monthly returns (``tearsheet.monthly_excess``), in percent."""
-    months = [str(k) for k in range(1, 13)]
+    months = [str(k) for k in range(1, 13)] + (["full year"] if "full year" in grid.columns else [])
     z = grid.select(months).to_numpy().astype(float)
     text = [["" if v != v else f"{v:.1%}" for v in row] for row in z]
-    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "year"][:len(months)]
     lim = float(max(abs(z[z == z]).max(), 1e-4)) if (z == z).any() else 0.01
     fig = go.Figure(go.Heatmap(z=z, x=names, y=[str(y) for y in grid["year"].to_list()], text=text,
                                texttemplate="%{text}", zmin=-lim, zmax=lim, colorscale="RdYlGn",
                                colorbar=dict(tickformat=".0%")))
-    layout = {**_LAYOUT, "height": max(220, 60 + 34 * grid.height)}
+    layout = {**_LAYOUT, "height": max(300, 140 + 36 * grid.height)}
     return fig.update_layout(title=f"Monthly {what}", yaxis=dict(autorange="reversed", type="category"), **layout)
 
 

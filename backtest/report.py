@@ -61,8 +61,10 @@ def fmt(key: str, value: object) -> str:
     if isinstance(value, float):
         if value != value:
             return "-"
-        if key in _PCT or key in _WEIGHT:
+        if key in _PCT or key in _WEIGHT or key == "active_limit":
             return f"{value:.2%}"
+        if key == "commission_rate":
+            return f"{value:.4%}"
         if key in _MONEY:
             return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
         if key in _TIMES:
@@ -71,7 +73,7 @@ def fmt(key: str, value: object) -> str:
             return f"{value:,.0f}"
         if key == "slippage_bps":
             return f"{value:g}"
-        return f"{value:,.3f}" if key not in ("commission",) else f"{value:.5%}"
+        return f"{value:,.3f}"
     if isinstance(value, int) and key != "year":
         return f"{value:,}"
     return str(value)
@@ -102,10 +104,12 @@ def render(result: BacktestResult, title: str = "flyer backtest", *, store: Mark
             figures.holdings_figure(daily)]
     parts = [f.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False) for i, f in enumerate(figs)]
     cfg = result.config.to_dict()
+    rate = {"commission": "commission_rate", "active_limit": "active_limit"}  # rates here, CNY in the trades
     cfg_rows = ([(label(k), fmt(k, v)) for k, v in cfg.items() if k != "costs"]
-                + [(label(k), fmt(k, v)) for k, v in cfg["costs"].items()])
+                + [(label(k), fmt(rate.get(k, k), v)) for k, v in cfg["costs"].items()])
     style = ("body{font-family:sans-serif;margin:24px;max-width:1200px} table{border-collapse:collapse;margin:8px 0}"
              "th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right} th{text-align:left}"
+             "table.grid td:first-child{text-align:left}"
              ".cols{display:flex;gap:40px} .note{color:#555;max-width:900px}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"

@@ -61,15 +61,15 @@ def cost_summary(daily: pl.DataFrame, capital: float) -> pl.DataFrame:
 
 
 def monthly_excess(daily: pl.DataFrame, column: str = "excess") -> pl.DataFrame:
-    """``[year, 1 .. 12, year]`` of ``column`` (``excess`` or ``return``) per calendar month;
-    the last column compounds the year's months."""
+    """``[year, 1 .. 12, full year]`` of ``column`` (``excess`` or ``return``) per calendar
+    month; the last column compounds the year's months."""
     m = monthly(daily).select(pl.col("month").dt.year().alias("y"), pl.col("month").dt.month().alias("m"), column)
     grid = m.pivot(on="m", index="y", values=column, sort_columns=True).sort("y")
     for k in range(1, 13):
         if str(k) not in grid.columns:
             grid = grid.with_columns(pl.lit(None, pl.Float64).alias(str(k)))
     months = [str(k) for k in range(1, 13)]
-    total = pl.Series("year", [float(np.prod([1 + v for v in r if v is not None]) - 1)
+    total = pl.Series("full year", [float(np.prod([1 + v for v in r if v is not None]) - 1)
                                for r in grid.select(months).iter_rows()])
     return grid.select(pl.col("y").alias("year"), *months).with_columns(total)
 

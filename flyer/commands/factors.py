@@ -81,6 +81,7 @@ def eval_cmd(
     from flyer.factors import evaluation as ev
     from flyer.factors import report as rep
     from flyer.factors.pipeline import evaluate
+    from flyer.factors.tearsheet import report_industry
 
     if horizon < 1 or quantiles < 2:
         raise FlyerError("--horizon must be >= 1 and --quantiles >= 2")
@@ -91,6 +92,8 @@ def eval_cmd(
         evals, values = evaluate(store, flyer_home(home), fs, start=parse_date(start, "--start"),
                                  end=parse_date(end, "--end"), universe=universe, horizon=horizon,
                                  quantiles=quantiles)
+        page = rep.build(evals, title=f"{fs.name}: {universe}, {horizon}-day horizon", values=values,
+                         industry=report_industry(store, evals, values, horizon)) if report else ""
     summary = ev.summary_table(evals)
     _print_summary(summary.head(top), f"{fs.name} on {universe}, {horizon}-day forward return")
     dropped = sum(e.cleaning.rows_in - e.cleaning.rows_kept for e in evals.values())
@@ -98,7 +101,6 @@ def eval_cmd(
     console.print(f"factor-rows kept {kept:,}, dropped {dropped:,} (missing factor value or forward return; "
                   f"per factor in the report; the universe is applied when loading) in {time.perf_counter() - t0:.1f}s")
     if report:
-        page = rep.build(evals, title=f"{fs.name}: {universe}, {horizon}-day horizon", values=values)
         console.print(f"report -> {rep.write(report, page)}")
     if out:
         from flyer.factors.tables import export_tables
