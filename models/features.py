@@ -110,6 +110,9 @@ def resolve(name: str) -> FeatureSpec:
     """The ``FeatureSpec`` a feature set name stands for: a built-in (``basic[:cols]``), a
     library set (``alpha158``, ...) or a TOML/YAML formula file (read now)."""
     base, _, subset = name.partition(":")
+    if base == "frame":
+        raise FlyerError(f"features {name!r} came from a frame passed to flyer.models.train_frame: flyer cannot "
+                         "recompute them for another day (score with the run's predictions(), or train on formulas)")
     if base in BUILTIN:
         cols = [c.strip() for c in subset.split(",") if c.strip()]
         unknown = [c for c in cols if c not in BUILTIN_COLUMNS[base]]
