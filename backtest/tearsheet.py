@@ -150,7 +150,7 @@ def score_ic(result: BacktestResult, scores: pl.DataFrame, horizons: tuple[int, 
 
     m = result.market
     s = dense_signals(m, scores.select("date", "symbol", pl.col("score").cast(pl.Float64)), "score")
-    px = m.close_val
+    px = m.arrays.close_val
     out: dict[str, object] = {"date": list(m.dates)}
     for h in horizons:
         fwd = np.full(px.shape, np.nan)

@@ -72,7 +72,9 @@ class LGBMLearner(Learner):
                 self._params(), train, num_boost_round=rounds, valid_sets=[valid], valid_names=["valid"],
                 callbacks=[lgb.early_stopping(int(self.params.get("early_stopping", 50)), verbose=False),
                            lgb.record_evaluation(evals), _round_progress(bar)])
-            bar.close(info=f"best round {self.booster.best_iteration or self.booster.current_iteration()}")
+            best = ", ".join(f"valid {k} {v:.5f}" for k, v in dict(self.booster.best_score.get("valid", {})).items())
+            bar.close(info=f"best round {self.booster.best_iteration or self.booster.current_iteration()}"
+                      + (f", {best}" if best else ""))
         self.info = {"best_iteration": int(self.booster.best_iteration or self.booster.current_iteration())}
 
     def predict_rows(self, x, panel, rows, state):

@@ -77,7 +77,7 @@ def test_workflow_runs_end_to_end_with_progress_lines(experiment: tuple[Path, st
     assert "summary" not in (folder / "workflow.toml").read_text() and "[[models]]" in (folder / "workflow.toml").read_text()
     # progress of every long step, as plain lines (not a terminal)
     for needle in ("ingest sim: done", "factors ideas: done", "evaluating factors: 2/2 factors",
-                   "training lgbm: started (1 folds)", "fold 1/1 lgbm: started (200 rounds)", "rounds, valid l2",
+                   "training lgbm: started (1 folds)", "fold 1/1 lgbm: started (200 rounds)", "valid l2 ",
                    "training linear: done"):
         assert needle in out, needle
     assert "\x1b[" not in out  # no terminal control codes in a log
