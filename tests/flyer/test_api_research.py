@@ -124,3 +124,15 @@ def test_backtest_export(result_and_scores, tmp_path: Path) -> None:  # noqa: AN
     assert meta["metrics"]["information_ratio"] == pytest.approx(result.metrics()["information_ratio"])
     pq = export(result, tmp_path / "pq", "parquet")
     assert pl.read_parquet(pq / "daily.parquet").equals(result.daily())
+
+
+def test_readme_python_api_block_runs(sim_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's ten lines, executed as written against the small sim market."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("FLYER_HOME", str(sim_home))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    assert (tmp_path / "rev5.html").exists() and len(namespace["returns"]) == namespace["result"].daily().height
+    namespace["store"].close()
