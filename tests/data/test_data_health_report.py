@@ -79,3 +79,19 @@ def test_train_warns_or_refuses_on_features_that_go_empty(vanishing_home: Path) 
         run = models.train(store, cfg, home=vanishing_home, log=lines.append)
     assert [x for x in lines if x.startswith("warning: 1 feature(s)")], lines
     assert "vw (0% -> 9" in run.meta["feature_warnings"][0] and "mom" not in run.meta["feature_warnings"][0]
+
+
+def test_train_cli_refuses_with_the_flag(vanishing_home: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLYER_DEBUG", raising=False)
+    args = ["train", "--model", "linear", "--factors", str(vanishing_home / "vw.toml"), "--train",
+            "2018-03-01:2018-12-31", "--valid", "2019-01-01:2019-06-30", "--test", "2020-01-01:2020-06-30",
+            "--home", str(vanishing_home), "--seed", "3"]
+    with pytest.raises(SystemExit) as ex:
+        main([*args, "--refuse-null-features"])
+    err = capsys.readouterr().err.strip()
+    assert ex.value.code == 1 and len(err.splitlines()) == 1 and err.startswith("error: refusing to train: 1 feature")
+    with pytest.raises(SystemExit) as ex:
+        main(args)
+    out = capsys.readouterr().out
+    assert not ex.value.code and "warning: 1 feature(s) mostly null in the test span" in out
