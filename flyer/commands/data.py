@@ -132,7 +132,9 @@ def check(
     for f in findings:
         console.print(f"[{style[f.level]}]{f.level:<7}[/] {f.area:<10} {f.message}")
         if f.table is not None and f.table.height:
-            table = Table(*f.table.columns)
+            table = Table()
+            for i, c in enumerate(f.table.columns):
+                table.add_column(c, no_wrap=i == 0)
             for row in f.table.iter_rows():
                 table.add_row(*(f"{v:.4f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int)
                                 and not isinstance(v, bool) and abs(v) >= 10_000 else str(v) for v in row))
