@@ -109,8 +109,8 @@ def exposure_section(store: MarketStore, result: BacktestResult) -> str:
 def holdings_section(result: BacktestResult) -> str:
     top = tearsheet.top_holdings(result)
     trades = tearsheet.largest_trades(result)
-    return (_section("Top holdings", "The names with the largest average weight (value / NAV at the close) over the "
-                     "days they were held.", _grid(top))
+    return (_section("Top holdings", "The names that carried the most weight over the backtest (daily weight = "
+                     "value / NAV at the close, summed over the days held).", _grid(top))
             + _section("Largest trades", "Fills by value; price is the raw fill price with slippage, costs include "
                        "commission, stamp duty, transfer fee and slippage.", _grid(trades)))
 

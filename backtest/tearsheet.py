@@ -107,8 +107,8 @@ def return_stats(daily: pl.DataFrame) -> pl.DataFrame:
 
 
 def top_holdings(result: BacktestResult, n: int = 15) -> pl.DataFrame:
-    """``[symbol, days_held, avg_weight, max_weight, first, last]``: the ``n`` names with the
-    largest average weight over the days held (weight = value / NAV)."""
+    """``[symbol, days_held, avg_weight, max_weight, first, last]``: the ``n`` names that carried
+    the most weight over the backtest (sum of daily weights, weight = value / NAV)."""
     pos = result.positions()
     if pos.height == 0:
         return pl.DataFrame(schema={"symbol": pl.Utf8, "days_held": pl.UInt32, "avg_weight": pl.Float64,
@@ -117,8 +117,8 @@ def top_holdings(result: BacktestResult, n: int = 15) -> pl.DataFrame:
     w = pos.join(nav, on="date").with_columns((pl.col("value") / pl.col("nav")).alias("w"))
     return w.group_by("symbol").agg(pl.len().alias("days_held"), pl.col("w").mean().alias("avg_weight"),
                                     pl.col("w").max().alias("max_weight"), pl.col("date").min().alias("first"),
-                                    pl.col("date").max().alias("last")).sort(
-        ["avg_weight", "symbol"], descending=[True, False]).head(n)
+                                    pl.col("date").max().alias("last"), pl.col("w").sum().alias("_wd")).sort(
+        ["_wd", "symbol"], descending=[True, False]).head(n).drop("_wd")
 
 
 def largest_trades(result: BacktestResult, n: int = 15) -> pl.DataFrame:
