@@ -160,4 +160,5 @@ def list_records(home: str | os.PathLike | None, run_id: str | None = None) -> l
         meta = json.loads((p / "meta.json").read_text())
         if run_id is None or meta.get("run") == run_id:
             out.append(Record(p.name, p, meta))
-    return sorted(out, key=lambda r: r.meta.get("created", ""), reverse=True)
+    return sorted(out, key=lambda r: (r.meta.get("created", ""), (r.path / "meta.json").stat().st_mtime_ns),
+                  reverse=True)
