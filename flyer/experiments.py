@@ -14,7 +14,7 @@ exists (``flyer run`` / ``flyer demo`` / notebooks call it):
      (``flyer.backtest.records``; reused when present) with its report.
 
 The experiment folder (``key`` = the resolved workflow's content hash, ``Workflow.key``):
-``workflow.toml`` (the file as written), ``resolved.json`` (defaults filled, keys and run ids),
+``workflow.toml`` (the file as written; ``workflow.json`` for one built in Python), ``resolved.json`` (defaults filled, keys and run ids),
 ``reports/`` (links to the backtest reports and the factor reports), ``factors/<label>/``
 (evaluation tables) and, written last, ``summary.json`` and ``summary.md`` (runs with their
 test IC, backtests with their figures and paths). A folder with a ``summary.json`` is complete:
@@ -115,7 +115,7 @@ def run(home: str | os.PathLike | None, wf: Workflow, *, force: bool = False, lo
         log(f"experiment {wf.key} ({wf.name}) is complete: nothing to do -> {path}")
         return exp
     (path / "reports").mkdir(parents=True, exist_ok=True)
-    atomic_text(wf.text, path / "workflow.toml")
+    atomic_text(wf.text, path / ("workflow.toml" if wf.path else "workflow.json"))  # as written (JSON: built in Python)
     atomic_text(json.dumps(wf.resolved(), indent=1, default=str), path / "resolved.json")
     t0, secs = time.perf_counter(), {}
     steps = 2 + (1 if wf.factors else 0) + (1 if wf.backtests else 0)
