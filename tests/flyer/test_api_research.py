@@ -136,3 +136,24 @@ def test_readme_python_api_block_runs(sim_home: Path, tmp_path: Path, monkeypatc
     exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
     assert (tmp_path / "rev5.html").exists() and len(namespace["returns"]) == namespace["result"].daily().height
     namespace["store"].close()
+
+
+def test_factor_tearsheet_tables(sim_store) -> None:  # noqa: ANN001
+    from flyer import factors
+    from flyer.factors import report, tearsheet
+
+    vals = factors.values(sim_store, IDEA, start=dt.date(2019, 1, 1))
+    ev = factors.evaluate(sim_store, vals, horizon=5)["rev5"]
+    grid = tearsheet.monthly_ic(ev)
+    assert grid.columns == ["year", *map(str, range(1, 13))] and grid["year"].to_list() == [2019, 2020]
+    stats, qq = tearsheet.ic_distribution(ev)
+    assert stats["mean"] == pytest.approx(ev.row()["rank_ic_mean"]) and qq.height == stats["days"]
+    cum = tearsheet.quantile_cumulative(ev)
+    assert sorted(cum["quantile"].unique().to_list()) == [1, 2, 3, 4, 5]
+    sp = tearsheet.spread(ev)
+    assert sp["spread"].mean() == pytest.approx(ev.quantile_daily.filter(pl.col("quantile") == 5)["ret"].mean()
+                                                - ev.quantile_daily.filter(pl.col("quantile") == 1)["ret"].mean(), abs=1e-9)
+    ind = tearsheet.industry_ic(sim_store, vals, ["rev5"], horizon=5, min_names=3)["rev5"]
+    assert ind.columns == ["industry", "days", "mean_names", "rank_ic_mean", "rank_icir"] and ind.height >= 10
+    page = report.build({"rev5": ev}, title="t", industry={"rev5": ind})
+    assert "By industry" in page and "monthly mean RankIC" in page and "top minus bottom" in page
