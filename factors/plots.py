@@ -34,7 +34,8 @@ def cumulative_excess(ev: FactorEvaluation) -> go.Figure:
     ex = ev.top_excess.sort("date")
     y = (ex["excess"].fill_null(0) / ev.horizon).cum_sum()
     fig = go.Figure(go.Scatter(x=ex["date"].to_list(), y=y.to_list(), name="top - universe"))
-    fig.update_layout(title=f"{ev.factor}: cumulative top-quantile excess", height=350)
+    fig.update_layout(title=f"{ev.factor}: cumulative top-quantile excess over the universe (sum of daily h-day "
+                      "excess / h)", height=350, yaxis_tickformat=".0%")
     return fig
 
 
