@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import polars as pl
 
+from flyer import progress
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.market import Market, load_market
 from flyer.backtest.params import Params
@@ -164,13 +165,17 @@ def sweep(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, grid
 
     Returns the results and a table [<grid keys>..., <metrics>...] with one row per point.
     """
-    prep = prepare(store, scores, config)
-    configs = grid_configs(prep.config, grid)
-    results = execute(prep, configs)
-    rows = []
-    for cfg, res in zip(configs, results):
-        point = {k: _field(cfg, k) for k in grid}
-        rows.append({**point, **{k: v for k, v in res.metrics().items() if not isinstance(v, str)}})
+    with progress.task("backtest sweep", total=3, unit="steps") as bar:
+        prep = prepare(store, scores, config)
+        configs = grid_configs(prep.config, grid)
+        bar.advance(info=f"market {prep.market.shape[0]} days x {prep.market.shape[1]} symbols")
+        results = execute(prep, configs)
+        bar.advance(info=f"{len(configs)} parameter sets simulated")
+        rows = []
+        for cfg, res in progress.tracked(list(zip(configs, results)), "sweep metrics", "points"):
+            point = {k: _field(cfg, k) for k in grid}
+            rows.append({**point, **{k: v for k, v in res.metrics().items() if not isinstance(v, str)}})
+        bar.advance()
     return results, pl.DataFrame(rows)
 
 

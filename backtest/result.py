@@ -179,6 +179,24 @@ class BacktestResult:
 
         return yearly(self.daily())
 
+    def returns(self, benchmark: bool = False) -> Any:
+        """Daily simple returns of the NAV (or of the benchmark) as a ``pandas.Series`` on a
+        ``DatetimeIndex``, the first day's return from the starting capital: the input of
+        quantstats / empyrical / pyfolio (``qs.reports.html(result.returns(), result.returns(True))``)."""
+        import pandas as pd
+
+        daily = self.daily()
+        if benchmark:
+            level = daily["benchmark"].fill_null(strategy="forward").fill_null(strategy="backward").to_numpy()
+            values = np.concatenate([[np.nan], level[1:] / level[:-1] - 1]) if level.size else level
+            name = self.benchmark_name or "benchmark"
+        else:
+            nav = daily["nav"].to_numpy()
+            values = nav / np.concatenate([[self.config.capital], nav[:-1]]) - 1
+            name = "returns"
+        index = pd.DatetimeIndex(pd.to_datetime(daily["date"].to_list()), name="date")
+        return pd.Series(values, index=index, name=name, dtype="float64")
+
 
 def _snap(shares: np.ndarray) -> np.ndarray:
     """Share counts within 1e-6 of an integer are that integer (undo float noise of q x adj)."""

@@ -6,6 +6,14 @@ Public API::
     compile_set(factor_set, qlib_compat=False) -> CompiledSet
     compute(bars, factor_set, *, qlib_compat=False, industries=None) -> pl.DataFrame
     library.load(name_or_path) -> FactorSet   # alpha158, alpha360, wq101, or a TOML/YAML file
+
+By name (``flyer.factors.research``; ``what``: a set name or file, a formula, a dict of
+formulas, a FactorSet or a values frame)::
+
+    values(store, what, start=None, end=None, universe="csi500")    -> [date, symbol, f...]
+    evaluate(store, what, universe="csi500", horizon=5)             -> {factor: FactorEvaluation}
+    summary_table(evals)                                            -> one row per factor
+    alphalens(store, what, "KMID", universe="csi500")               -> pandas factor_data
 """
 from __future__ import annotations
 
@@ -14,9 +22,12 @@ from flyer.factors.expr import (BinOp, Const, CrossSection, Expr, Field, Func, P
                           FIELDS, FUNCS, ROLLING_OPS, PAIR_OPS, CS_OPS)
 from flyer.factors.factorset import FactorSet
 from flyer.factors.parser import FormulaError, parse
+from flyer.factors.evaluation import FactorEvaluation, summary_table
+from flyer.factors.research import alphalens, evaluate, values
 
 __all__ = [
     "BinOp", "CS_OPS", "CompiledSet", "Const", "CrossSection", "Expr", "FIELDS", "FUNCS", "FactorSet",
     "Field", "FormulaError", "Func", "PAIR_OPS", "PairRolling", "ROLLING_OPS", "Rolling",
     "as_factor_set", "compile_set", "compute", "compute_chunks", "parse",
+    "FactorEvaluation", "alphalens", "evaluate", "summary_table", "values",
 ]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from flyer import progress
 from flyer.data import returns
 from flyer.errors import FlyerError
 
@@ -228,7 +229,8 @@ def evaluate_set(values: pl.DataFrame, fwd: pl.DataFrame, *, horizon: int = 5,
     horizons = tuple(sorted({*horizons, horizon}))
     base, n_in = join_inputs(values, fwd, universe, horizons)
     return {n: evaluate_factor(base, n, None, horizon=horizon, quantiles=quantiles, horizons=horizons,
-                               max_loss=max_loss, rows_in=n_in) for n in names}
+                               max_loss=max_loss, rows_in=n_in)
+            for n in progress.tracked(names, "evaluating factors", "factors", info=str)}
 
 
 def summary_table(evals: dict[str, FactorEvaluation], by: str = "rank_icir") -> pl.DataFrame:

@@ -18,6 +18,7 @@ from typing import Iterator
 
 import polars as pl
 
+from flyer import progress
 from flyer.data.fields import attach
 from flyer.data.store import MarketStore
 from flyer.data.universe import members
@@ -50,13 +51,16 @@ def compute_range(store: MarketStore, factor_set: FactorSpec, start: dt.date | N
         return
     n_sym = max(store.instruments().height, 1)  # an upper bound: cheaper than counting bars
     step = max(chunk_rows // n_sym, 20)
-    for i in range(0, days.len(), step):
-        d0, d1 = days[i], days[min(i + step, days.len()) - 1]
-        bars = load_bars(store, fs, d0, d1)
-        if bars.height == 0:
-            continue
-        out = compute(bars, fs, qlib_compat=qlib_compat)
-        yield out.filter(pl.col("date") >= d0)
+    with progress.task(f"factors {fs.name}", total=-(-days.len() // step), unit="chunks") as bar:
+        for i in range(0, days.len(), step):
+            d0, d1 = days[i], days[min(i + step, days.len()) - 1]
+            bars = load_bars(store, fs, d0, d1)
+            if bars.height == 0:
+                bar.advance()
+                continue
+            out = compute(bars, fs, qlib_compat=qlib_compat)
+            bar.advance(info=f"{d0}..{d1}")
+            yield out.filter(pl.col("date") >= d0)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import typer
 
 from flyer.errors import FlyerError
 
-COMMAND_MODULES = ("data", "factors", "backtest", "models", "mining", "nightly", "demo")
+COMMAND_MODULES = ("data", "factors", "backtest", "models", "mining", "nightly", "demo", "research")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="flyer: A-share factors, models and backtests against CSI 500.")
@@ -51,9 +51,15 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: runs the app and turns every failure into one line (see module doc)."""
+    from flyer import progress
+    from flyer.commands.common import console
+
     debug = bool(os.environ.get("FLYER_DEBUG"))
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 132  # logs and pipes: tables are not cut to 80 columns (a terminal uses its own width)
     try:
-        result = app(args=list(argv) if argv is not None else None, prog_name="flyer", standalone_mode=False)
+        with progress.reporting(progress.console_reporter(console)):  # bars on a terminal, lines when not
+            result = app(args=list(argv) if argv is not None else None, prog_name="flyer", standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
         typer.echo("aborted", err=True)
         sys.exit(130)

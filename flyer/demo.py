@@ -1,21 +1,24 @@
 """``flyer demo``: the whole pipeline on the simulated market, with a one-screen summary.
 
-  1. ingest the sim market into the store (skipped when the store already holds it);
+The demo is a workflow (``examples/demo.toml`` is the same workflow as ``DemoConfig()``;
+tests check their content keys agree), run by ``flyer.experiments.run``:
+  1. ingest the sim market into the store (skipped when this home already ingested it);
   2. train LightGBM on Alpha158 features over the CSI 500 point-in-time universe with a
-     walk-forward split (``flyer.models.train``: features are computed by the factor engine);
-  3. backtest top-k dropout on the out-of-sample scores against CSI 500 (``flyer.backtest.run``);
-  4. write the HTML report (``flyer.backtest.report.write_report``) and return the summary.
-Every step calls the same function as the corresponding CLI command.
+     walk-forward split (``flyer.models.train``; an identical run is reused);
+  3. backtest top-k dropout on the out-of-sample scores against CSI 500 (``flyer.backtest.run``),
+     saved with its HTML report under ``$FLYER_HOME/backtests/`` and linked from the
+     experiment's ``reports/``;
+  4. return the summary (the experiment folder holds ``summary.json`` / ``summary.md``).
+Progress (per fold, per boosting round) goes to the reporter in force, else to ``log``.
 """
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from flyer.data.store import MarketStore, flyer_home
+from flyer.data.store import flyer_home
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,19 @@ class DemoConfig:
     k: int = 50
     n_drop: int = 5
 
+    def workflow(self) -> dict[str, Any]:
+        """The demo as workflow tables (what ``examples/demo.toml`` writes down)."""
+        span = lambda r: f"{r[0]}:{r[1]}"  # noqa: E731
+        return {
+            "description": "LightGBM on Alpha158, walk-forward, top-k dropout vs CSI 500 (sim market)",
+            "data": {"source": "sim", "stocks": self.stocks, "seed": self.seed, "start": self.start, "end": self.end},
+            "models": [{"name": "lgbm", "model": "lgbm", "factors": self.factors, "universe": self.universe,
+                        "label_horizon": 1, "train": span(self.train), "valid": span(self.valid),
+                        "test": span(self.test), "walk_forward": True, "retrain_months": self.retrain_months}],
+            "backtests": [{"name": f"top{self.k}", "strategy": "topk", "k": self.k, "n_drop": self.n_drop}],
+            "reports": {"backtest": True},
+        }
+
 
 @dataclass(frozen=True)
 class DemoSummary:
@@ -52,51 +68,26 @@ class DemoSummary:
     benchmark: str
     report: Path
     seconds: dict[str, float]
-
-
-def _has_sim(store: MarketStore, cfg: DemoConfig) -> bool:
-    """True when an earlier successful ingest wrote this very sim market (same span)."""
-    log = store.ingest_log()
-    hits = log.filter((log["source"] == "sim") & (log["status"] == "ok") & (log["start_date"] == cfg.start)
-                      & (log["end_date"] == cfg.end) & (log["rows_written"] > 0))
-    return hits.height > 0 and store.info()["bar_rows"] > 0
+    experiment: str = ""
+    reused: bool = False
 
 
 def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
              log: Callable[[str], None] = print) -> DemoSummary:
-    """Run steps 1-4 of the module docstring under ``home``; returns the summary."""
-    from flyer import models
-    from flyer.backtest import BacktestConfig, run
-    from flyer.backtest.report import write_report
-    from flyer.data.sources import ingest, make_source
+    """Run the demo workflow under ``home``; returns the summary."""
+    from flyer import experiments, progress
+    from flyer.workflow import from_dict
 
     home = flyer_home(home)
-    secs: dict[str, float] = {}
-    t = time.perf_counter()
-    with MarketStore.open(home) as store:
-        if _has_sim(store, cfg):
-            log(f"1/4 store already holds the sim market ({store.info()['bar_rows']:,} bars)")
-        else:
-            rep = ingest(store, make_source("sim", start=cfg.start, end=cfg.end, stocks=cfg.stocks, seed=cfg.seed))
-            log(f"1/4 ingested the sim market: {rep.rows_written:,} rows")
-        secs["ingest"] = time.perf_counter() - t
-        t = time.perf_counter()
-        mcfg = models.make_config("lgbm", train=cfg.train, valid=cfg.valid, test=cfg.test, walk_forward=True,
-                                  retrain_months=cfg.retrain_months, factors=cfg.factors, universe=cfg.universe)
-        log(f"2/4 training LightGBM on {cfg.factors} ({cfg.universe}, walk-forward every {cfg.retrain_months} months) ...")
-        trained = models.train(store, mcfg, home=home)
-        if trained.reused:
-            log(f"    run {trained.id} exists with the same config: reused")
-        secs["train"] = time.perf_counter() - t
-        t = time.perf_counter()
-        bcfg = BacktestConfig(k=cfg.k, n_drop=cfg.n_drop, start=cfg.test[0], end=cfg.test[1])
-        log(f"3/4 backtesting top-{cfg.k} dropout-{cfg.n_drop} against CSI 500 ...")
-        result = run(store, trained.predictions(), bcfg)
-        report = write_report(result, home / "reports" / f"demo_{trained.id}.html", title=f"flyer demo: run {trained.id}")
-        secs["backtest"] = time.perf_counter() - t
-    m, test = result.metrics(), trained.metrics.get("test", {})
-    log(f"4/4 report written: {report}")
-    return DemoSummary(trained.id, test.get("IC", float("nan")), test.get("RankIC", float("nan")),
-                       test.get("ICIR", float("nan")), test.get("RankICIR", float("nan")),
-                       float(m["excess_annual_return"]), float(m["information_ratio"]), float(m["max_drawdown"]),
-                       float(m["annual_return"]), str(m["benchmark"]), report, secs)
+    wf = from_dict(cfg.workflow(), name="demo")
+    reporter = progress.current() if progress.active() else progress.LineReporter(log)
+    with progress.reporting(reporter):
+        exp = experiments.run(home, wf, log=log)
+    model, bt = exp.runs()[0], exp.backtests()[0]
+    nan = float("nan")
+    num = lambda v: nan if v is None else float(v)  # noqa: E731
+    return DemoSummary(model["run"], num(model.get("IC")), num(model.get("RankIC")), num(model.get("ICIR")),
+                       num(model.get("RankICIR")), num(bt.get("excess_annual_return")), num(bt.get("information_ratio")),
+                       num(bt.get("max_drawdown")), num(bt.get("annual_return")), str(bt.get("benchmark")),
+                       Path(bt.get("report") or exp.path / "summary.md"), dict(exp.summary.get("seconds", {})),
+                       exp.id, exp.reused)

@@ -33,6 +33,7 @@ from typing import Callable
 
 from flyer.data.calendar import sse_calendar
 from flyer.data.store import MarketStore, flyer_home
+from flyer import progress
 from flyer.config import NightlyConfig
 from flyer.errors import FlyerError
 from flyer.lock import RunLock
@@ -113,21 +114,24 @@ def run_night(home: str | os.PathLike | None, config: NightlyConfig, date: dt.da
         night = Night(home_path, store, config, date, nxt, RunLog(store), home_path / "nightly" / date.isoformat())
         status = {} if force else night.log.status(date)
         ran, skipped = [], []
-        for stage in STAGES:
-            if status.get(stage) == "done":
-                skipped.append(stage)
-                continue
-            started = dt.datetime.now()
-            try:
-                if hooks and stage in hooks:
-                    hooks[stage](night)
-                getattr(stages, stage)(night)
-            except BaseException as exc:
-                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                night.log.record(date, stage, "failed", started, config.key(), msg + "\n" + traceback.format_exc()[-1500:])
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-                raise FlyerError(f"nightly {date}: stage {stage} failed: {msg}") from exc
-            night.log.record(date, stage, "done", started, config.key(), "; ".join(night.messages[-1:]))
-            ran.append(stage)
+        with progress.task(f"nightly {date}", total=len(STAGES), unit="stages") as bar:
+            for stage in STAGES:
+                if status.get(stage) == "done":
+                    skipped.append(stage)
+                    bar.advance(info=f"{stage} already done")
+                    continue
+                started = dt.datetime.now()
+                try:
+                    if hooks and stage in hooks:
+                        hooks[stage](night)
+                    getattr(stages, stage)(night)
+                except BaseException as exc:
+                    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    night.log.record(date, stage, "failed", started, config.key(), msg + "\n" + traceback.format_exc()[-1500:])
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                    raise FlyerError(f"nightly {date}: stage {stage} failed: {msg}") from exc
+                night.log.record(date, stage, "done", started, config.key(), "; ".join(night.messages[-1:]))
+                ran.append(stage)
+                bar.advance(info=f"{stage}: {night.messages[-1]}" if night.messages else stage)
         return NightResult(date, tuple(ran), tuple(skipped), tuple(night.messages), night.outdir)

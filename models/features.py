@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import polars as pl
 
+from flyer import progress
 from flyer.data.returns import forward_returns
 from flyer.data.universe import members
 from flyer.errors import FlyerError
@@ -109,6 +110,9 @@ def resolve(name: str) -> FeatureSpec:
     """The ``FeatureSpec`` a feature set name stands for: a built-in (``basic[:cols]``), a
     library set (``alpha158``, ...) or a TOML/YAML formula file (read now)."""
     base, _, subset = name.partition(":")
+    if base == "frame":
+        raise FlyerError(f"features {name!r} came from a frame passed to flyer.models.train_frame: flyer cannot "
+                         "recompute them for another day (score with the run's predictions(), or train on formulas)")
     if base in BUILTIN:
         cols = [c.strip() for c in subset.split(",") if c.strip()]
         unknown = [c for c in cols if c not in BUILTIN_COLUMNS[base]]
@@ -148,10 +152,14 @@ def compute_features(bars: pl.DataFrame, spec: str | FeatureSpec, keep: pl.DataF
 
         fs = spec.factor_set
         if keep is None or bars.height <= chunk_rows:
-            df = factors.compute(bars, fs)
+            with progress.task(f"features {spec.name}", total=1, unit="chunks") as bar:
+                df = factors.compute(bars, fs)
+                bar.advance()
         else:
-            parts = [clean(c).join(keep, on=["date", "symbol"], how="semi")
-                     for c in factors.compute_chunks(bars, fs, chunk_rows=chunk_rows)]
+            step = max(fs.lookback + 1, chunk_rows // max(bars["symbol"].n_unique(), 1), 20)  # as compute_chunks
+            chunks = progress.tracked(factors.compute_chunks(bars, fs, chunk_rows=chunk_rows), f"features {spec.name}",
+                                      "chunks", total=-(-bars["date"].n_unique() // step))
+            parts = [clean(c).join(keep, on=["date", "symbol"], how="semi") for c in chunks]
             return pl.concat(parts).sort("symbol", "date")
     if keep is not None:
         df = df.join(keep, on=["date", "symbol"], how="semi")

@@ -20,6 +20,8 @@ class Learner:
     """Interface: ``fit(fd, panel)``, ``predict_rows(x, panel, rows)``, ``save(path)``, ``load``."""
 
     suffix = ".bin"
+    #: what ``fit`` calls its progress task (boosting rounds, epochs); the pipeline names the fold
+    progress_label = "fit"
 
     def __init__(self, cfg: TrainConfig, threads: int = 0) -> None:
         self.cfg = cfg

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from flyer import progress
 from flyer.models.dataset import FoldData, Panel, Split
 from flyer.models.learner import Learner
 
@@ -28,6 +29,15 @@ def quantile_grades(target: np.ndarray, offsets: np.ndarray, grades: int) -> np.
         r = np.argsort(np.argsort(t, kind="stable"), kind="stable")
         out[a:b] = np.minimum((r * grades) // (b - a), grades - 1)
     return out
+
+
+def _round_progress(bar: progress.Task) -> Any:
+    """A LightGBM callback advancing ``bar`` each boosting round with the validation metric."""
+    def callback(env: Any) -> None:
+        info = ", ".join(f"{name} {metric} {value:.5f}" for name, metric, value, *_ in env.evaluation_result_list)
+        bar.update(env.iteration + 1, info=info)
+    callback.order = 25  # type: ignore[attr-defined]  # after record_evaluation (20), before early stopping (30)
+    return callback
 
 
 class LGBMLearner(Learner):
@@ -56,11 +66,15 @@ class LGBMLearner(Learner):
         train = self._dataset(fd, fd.train)
         valid = self._dataset(fd, fd.valid, ref=train)
         evals: dict[str, Any] = {}
-        self.booster = lgb.train(
-            self._params(), train, num_boost_round=int(self.params.get("num_boost_round", 1000)),
-            valid_sets=[valid], valid_names=["valid"],
-            callbacks=[lgb.early_stopping(int(self.params.get("early_stopping", 50)), verbose=False),
-                       lgb.record_evaluation(evals)])
+        rounds = int(self.params.get("num_boost_round", 1000))
+        with progress.task(self.progress_label, total=rounds, unit="rounds") as bar:
+            self.booster = lgb.train(
+                self._params(), train, num_boost_round=rounds, valid_sets=[valid], valid_names=["valid"],
+                callbacks=[lgb.early_stopping(int(self.params.get("early_stopping", 50)), verbose=False),
+                           lgb.record_evaluation(evals), _round_progress(bar)])
+            best = ", ".join(f"valid {k} {v:.5f}" for k, v in dict(self.booster.best_score.get("valid", {})).items())
+            bar.close(info=f"best round {self.booster.best_iteration or self.booster.current_iteration()}"
+                      + (f", {best}" if best else ""))
         self.info = {"best_iteration": int(self.booster.best_iteration or self.booster.current_iteration())}
 
     def predict_rows(self, x, panel, rows, state):

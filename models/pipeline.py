@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import polars as pl
 
+from flyer import progress
 from flyer.data.fields import attach
 from flyer.data.store import MarketStore
 from flyer.errors import FlyerError
@@ -140,24 +141,32 @@ def fit_folds(inputs: Inputs, cfg: TrainConfig, threads: int = 0,
     panel = make_panel(inputs, cfg)
     folds = make_folds(cfg.split, inputs.days, cfg.data.label_horizon)
     results = []
-    for fold in folds:
-        t0 = time.perf_counter()
-        fd = prepare_fold(panel, fold, cfg.data, seq_ohlcv=cfg.model.kind in SEQ_KINDS and cfg.data.seq_input == "ohlcv",
-                          seq_len=cfg.data.seq_len, seed=cfg.seed)
-        if fd.train.n == 0 or fd.valid.n == 0:
-            raise FlyerError(f"fold {fold.index}: no labelled samples in train {fold.train} or valid {fold.valid}")
-        learner = make_learner(cfg, threads)
-        learner.fit(fd, panel)
-        res = FoldResult(fold, learner, fd.state)
-        for name in ("train", "valid", "test"):
-            split: Split = getattr(fd, name)
-            res.scores[name] = _frame(panel, split, learner.predict_split(fd.x, panel, split, fd.state))
-        learner.info["fit_seconds"] = time.perf_counter() - t0
-        if log:
+    with progress.task(f"training {cfg.model.kind}", total=len(folds), unit="folds") as bar:
+        for fold in folds:
+            t0 = time.perf_counter()
+            fd = prepare_fold(panel, fold, cfg.data, seq_ohlcv=cfg.model.kind in SEQ_KINDS and cfg.data.seq_input == "ohlcv",
+                              seq_len=cfg.data.seq_len, seed=cfg.seed)
+            if fd.train.n == 0 or fd.valid.n == 0:
+                raise FlyerError(f"fold {fold.index}: no labelled samples in train {fold.train} or valid {fold.valid}")
+            learner = make_learner(cfg, threads)
+            learner.progress_label = f"fold {fold.index + 1}/{len(folds)} {cfg.model.kind}"
+            learner.fit(fd, panel)
+            res = FoldResult(fold, learner, fd.state)
+            for name in ("train", "valid", "test"):
+                split: Split = getattr(fd, name)
+                res.scores[name] = _frame(panel, split, learner.predict_split(fd.x, panel, split, fd.state))
+            learner.info["fit_seconds"] = time.perf_counter() - t0
             test = f"{fold.test[0]}..{fold.test[1]}" if fold.test else "none"
-            log(f"fold {fold.index}: train {fold.train[0]}..{fold.train[1]} test {test} ({time.perf_counter() - t0:.1f}s)")
-        results.append(res)
+            valid_ic = metrics.summary(res.scores["valid"]).get("RankIC")
+            bar.advance(info=f"train {fold.train[0]}..{fold.train[1]}, test {test}, valid RankIC {_num(valid_ic)}")
+            if log:
+                log(f"fold {fold.index}: train {fold.train[0]}..{fold.train[1]} test {test} ({time.perf_counter() - t0:.1f}s)")
+            results.append(res)
     return panel, results
+
+
+def _num(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, (int, float)) and v == v else "-"
 
 
 def fold_metrics(results: list[FoldResult]) -> dict[str, Any]:
@@ -172,10 +181,13 @@ def fold_metrics(results: list[FoldResult]) -> dict[str, Any]:
 
 
 def train(store: MarketStore, cfg: TrainConfig, home: Home = None, threads: int = 0,
-          log: Callable[[str], None] | None = None, *, force: bool = False) -> Run:
+          log: Callable[[str], None] | None = None, *, force: bool = False, null_features: str = "warn") -> Run:
     """Train ``cfg`` on ``store`` and write the run folder ``runs/<cfg.id>``; returns the ``Run``.
     When that folder already holds the same config the saved run is returned with
-    ``reused=True`` and nothing is trained, unless ``force`` (then it is retrained in place)."""
+    ``reused=True`` and nothing is trained, unless ``force`` (then it is retrained in place).
+    Features mostly null in the test span but not in training (``feature_health``) are warned
+    about (``log``, else a Python warning; kept in ``meta.json``), or refused with
+    ``null_features="refuse"``."""
     validate(cfg)
     cfg = with_factor_key(cfg)
     if not force and (existing := find_run(home, cfg)) is not None:
@@ -185,5 +197,25 @@ def train(store: MarketStore, cfg: TrainConfig, home: Home = None, threads: int 
     spec = current_spec(cfg)
     last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
     inputs = load_inputs(store, cfg, cfg.split.train[0], last, spec=spec)
+    notes = _feature_warnings(inputs, cfg, null_features, log)
     _, results = fit_folds(inputs, cfg, threads, log)
-    return save_run(home, cfg, spec, results, fold_metrics(results), {"seconds": time.perf_counter() - t0})
+    meta = {"seconds": time.perf_counter() - t0, "feature_warnings": notes}
+    return save_run(home, cfg, spec, results, fold_metrics(results), meta)
+
+
+def _feature_warnings(inputs: Inputs, cfg: TrainConfig, mode: str, log: Callable[[str], None] | None) -> list[str]:
+    """``feature_health.null_shift`` of the inputs: warned about (or refused) before fitting."""
+    import warnings
+
+    from flyer.models.feature_health import message, null_shift
+
+    if mode not in ("warn", "refuse", "ignore"):
+        raise FlyerError(f"null_features must be warn, refuse or ignore, not {mode!r}")
+    flagged = null_shift(inputs.features, cfg) if mode != "ignore" else []
+    if not flagged:
+        return []
+    msg = message(flagged, cfg)
+    if mode == "refuse":
+        raise FlyerError(f"refusing to train: {msg}")
+    log(f"warning: {msg}") if log else warnings.warn(msg, UserWarning, stacklevel=3)
+    return [msg]

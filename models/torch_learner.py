@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from flyer import progress
 from flyer.models.config import SEQ_KINDS, TrainConfig
 from flyer.models.dataset import FoldData, Panel, SequenceData, Split
 from flyer.models.device import autocast_dtype, pick_device, seed_everything
@@ -127,16 +128,19 @@ class TorchLearner(Learner):
         train, valid, loss_fn, opt = self.setup(fd, panel)
         best, best_state, bad, history = float("inf"), None, 0, []
         t0 = time.perf_counter()
-        for epoch in range(int(p["epochs"])):
-            tr_loss = self._epoch(train, fd.train, loss_fn, opt)
-            va_loss = self._epoch(valid, fd.valid, loss_fn, None)
-            history.append({"epoch": epoch, "train": tr_loss, "valid": va_loss})
-            if va_loss < best - 1e-7:
-                best, best_state, bad = va_loss, copy.deepcopy(self.net.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= int(p["patience"]):
-                    break
+        with progress.task(self.progress_label, total=int(p["epochs"]), unit="epochs") as bar:
+            for epoch in range(int(p["epochs"])):
+                tr_loss = self._epoch(train, fd.train, loss_fn, opt)
+                va_loss = self._epoch(valid, fd.valid, loss_fn, None)
+                history.append({"epoch": epoch, "train": tr_loss, "valid": va_loss})
+                bar.advance(info=f"train loss {tr_loss:.5f}, valid loss {va_loss:.5f}")
+                if va_loss < best - 1e-7:
+                    best, best_state, bad = va_loss, copy.deepcopy(self.net.state_dict()), 0
+                else:
+                    bad += 1
+                    if bad >= int(p["patience"]):
+                        bar.close(info=f"early stop, best valid loss {best:.5f}")
+                        break
         if best_state is not None:
             self.net.load_state_dict(best_state)
         self.info = {"epochs": len(history), "best_valid_loss": best, "history": history,

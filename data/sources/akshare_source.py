@@ -341,7 +341,9 @@ def _symbols(symbols: list[str] | tuple[str, ...] | str | None) -> tuple[str, ..
 
 
 def _progress(items: list[str], show: bool) -> Any:
+    """Per-symbol progress (``flyer.progress``: bars on a terminal, lines in logs)."""
     if not show:
         return items
-    from rich.progress import track
-    return track(items, description="akshare bars", transient=True)
+    from flyer import progress
+
+    return progress.tracked(items, "akshare bars", "symbols", info=str)

@@ -316,7 +316,9 @@ def _args(kwargs: dict[str, Any]) -> str:
 
 
 def _progress(items: list[str], show: bool) -> Any:
+    """Per-symbol progress (``flyer.progress``: bars on a terminal, lines in logs)."""
     if not show:
         return items
-    from rich.progress import track
-    return track(items, description="baostock bars", transient=True)
+    from flyer import progress
+
+    return progress.tracked(items, "baostock bars", "symbols", info=str)

@@ -136,8 +136,14 @@ def ingest(store: MarketStore, source: Source, since: dt.date | None = None,
     """Read ``source`` (rows in ``(since, until]``) and write the batch in one transaction;
     the source's notes come first in the report's messages. ``read_options`` go to the
     source's ``read`` (tests inject recorded vendor modules this way)."""
-    batch = source.read(store, since, until, **read_options)
-    report = store.write(source.kind, batch.frames, batch.start, batch.end, rejects=batch.rejects)
+    from flyer import progress
+
+    with progress.task(f"ingest {source.kind}", total=2, unit="steps") as bar:
+        batch = source.read(store, since, until, **read_options)
+        rows = sum(f.height for f in batch.frames.values())
+        bar.advance(info=f"read {rows:,} rows of {len(batch.frames)} tables")
+        report = store.write(source.kind, batch.frames, batch.start, batch.end, rejects=batch.rejects)
+        bar.advance(info=f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
     if batch.notes:
         report = dataclasses.replace(report, messages=(*batch.notes, *report.messages))
     return report

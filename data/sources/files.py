@@ -71,7 +71,10 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
     if not bar_files and not member_files:
         return clip_tables(extra, start, end)
     lay = _resolve(layout, bar_files[0] if bar_files else None, columns)
-    frames = [read_bar_file(f, lay) for f in bar_files]
+    from flyer import progress
+
+    frames = [read_bar_file(f, lay) for f in progress.tracked(bar_files, "reading bar files", "files",
+                                                               info=lambda f: f.name)]
     data = pl.concat([to_bars(f, lay) for f in frames], how="diagonal_relaxed") if frames else _empty_bars()
     is_index = pl.col("symbol").str.contains(INDEX_PATTERN)
     stocks, indexes = data.filter(~is_index), data.filter(is_index)

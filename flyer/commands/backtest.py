@@ -91,14 +91,14 @@ def print_result(result: BacktestResult) -> None:
     """Metrics and the per-year table as rich tables."""
     from rich.table import Table
 
-    from flyer.backtest.report import fmt
+    from flyer.backtest.report import fmt, label
 
     table = Table("metric", "value", title=f"backtest vs {result.benchmark_name}")
     for k, v in result.metrics().items():
-        table.add_row(k, fmt(k, v))
+        table.add_row(label(k), fmt(k, v))
     console.print(table)
     yearly = result.yearly()
-    ytable = Table(*yearly.columns, title="per year")
+    ytable = Table(*(label(c) for c in yearly.columns), title="per year")
     for row in yearly.iter_rows(named=True):
         ytable.add_row(*(fmt(k, v) for k, v in row.items()))
     console.print(ytable)
@@ -128,6 +128,9 @@ def backtest_cmd(
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
     factor_set: Optional[Path] = typer.Option(None, "--factor-set", help="a weighted factor-set file (flyer mine's pool)"),
     combined: bool = typer.Option(False, "--combined", help="with --factor-set: backtest its weighted combined score"),
+    out: Optional[Path] = typer.Option(None, "--out", help="export daily NAV, trades, positions, yearly, monthly "
+                                       "and metrics.json into this folder"),
+    fmt: str = typer.Option("csv", "--format", help="--out files: csv | parquet"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Backtest scores under A-share rules against CSI 500; print metrics, optionally write a report."""
@@ -150,10 +153,20 @@ def backtest_cmd(
         frame = read_scores(scores if scores is not None else run_scores_path(home, str(run_id)))
     with open_store(home, read_only=True, must_exist=True) as store:
         result = run_backtest(store, frame, cfg)
-    print_result(result)
-    if report is not None:
-        path = write_report(result, report, title=f"flyer backtest {cfg.strategy} {result.config.key()}")
-        console.print(f"report saved: {path}")
+        print_result(result)
+        if report is not None:
+            path = write_report(result, report, title=f"flyer backtest {cfg.strategy} {result.config.key()}",
+                                store=store, scores=frame)
+            console.print(f"report saved: {path}")
+    if out is not None:
+        from flyer.backtest.records import export
+
+        console.print(f"tables -> {export(result, out, fmt)}", markup=False)  # type: ignore[arg-type]
+    if run_id is not None:
+        from flyer.backtest import records
+
+        rec = records.save(home, result, str(run_id))
+        console.print(f"saved backtest {rec.id} (`flyer runs` shows it, `flyer compare` overlays it)", markup=False)
 
 
 def combined_score_frame(home: Optional[Path], factor_set: Optional[Path], combined: bool, other: bool,

@@ -90,8 +90,8 @@ def ingest(
         raise UsageError(f"--source {source} does not take {', '.join('--' + k for k in wrong)}")
     src = base.make_source(source, **given)
     with open_store(home) as store:
-        with console.status(f"ingesting from {source} ..."):
-            report = base.ingest(store, src)
+        console.print(f"ingesting from {source} ...")
+        report = base.ingest(store, src)
         console.print(f"[green]ingest #{report.ingest_id} from {source} done[/]: "
                       f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
         print_report(report)
@@ -104,10 +104,18 @@ def info(home: Optional[Path] = HomeOpt) -> None:
 
 
 def check(
-    area: Optional[str] = typer.Option(None, "--area", help="only this area's checks (comma-separated)"),
+    area: Optional[str] = typer.Option(None, "--area", help="only these areas (comma-separated): store, fields, "
+                                       "trading, calendar, membership, index, coverage, ..."),
+    factors: Optional[str] = typer.Option(None, "--factors", help="also a factor set's null share per factor and "
+                                          "year (alpha158, a .toml file, ...)"),
+    universe: str = typer.Option("all", "--universe", help="--factors: over this universe (all | csi500 | ...)"),
+    start: Optional[str] = typer.Option(None, "--start", help="--factors: first date"),
+    end: Optional[str] = typer.Option(None, "--end", help="--factors: last date"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
-    """Data-health report of the store: findings (errors, warnings, info) with their tables.
+    """Data-health report of the store: null shares per field and year with regime changes
+    (a field that vanishes), suspended and limit-day shares, calendar gaps, membership counts,
+    index coverage, coverage spans, and with --factors a factor set's null shares by year.
     Exits 1 when a check reports an error."""
     from rich.table import Table
 
@@ -115,18 +123,35 @@ def check(
 
     areas = tuple(a.strip() for a in area.split(",")) if area else None
     with open_store(home, read_only=True, must_exist=True) as store:
-        findings = health.run(store, areas)
+        findings = health.run(store, areas) if areas or not factors else health.run(store)
+        if factors:
+            findings += _factor_findings(store, home, factors, universe, parse_date(start, "--start"),
+                                         parse_date(end, "--end"))
+    findings = sorted(findings, key=lambda f: health.LEVELS.index(f.level))  # errors, then warnings
     style = {"error": "red", "warning": "yellow", "info": "cyan"}
     for f in findings:
         console.print(f"[{style[f.level]}]{f.level:<7}[/] {f.area:<10} {f.message}")
         if f.table is not None and f.table.height:
-            table = Table(*f.table.columns)
+            table = Table()
+            for i, c in enumerate(f.table.columns):
+                table.add_column(c, no_wrap=i == 0)
             for row in f.table.iter_rows():
                 table.add_row(*(f"{v:.4f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int)
                                 and not isinstance(v, bool) and abs(v) >= 10_000 else str(v) for v in row))
             console.print(table)
     if any(f.level == "error" for f in findings):
         raise typer.Exit(1)
+
+
+def _factor_findings(store, home, name, universe, start, end):  # noqa: ANN001, ANN202 - -> list[Finding]
+    from flyer.data.store import flyer_home
+    from flyer.data.universe import members
+    from flyer.factors import health as fh
+    from flyer.factors.library import load
+
+    fs = load(name)
+    shares = fh.null_shares(store, flyer_home(home), fs, start, end, universe=members(store, universe, start, end))
+    return fh.findings(shares, f"{fs.name} ({fs.key()}) on {universe}")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ def demo(home: Optional[Path] = HomeOpt,
     from flyer.demo import DemoConfig, run_demo
 
     t0 = time.perf_counter()
-    s = run_demo(home, DemoConfig(stocks=stocks), log=lambda m: console.print(m))
+    s = run_demo(home, DemoConfig(stocks=stocks), log=lambda m: console.print(m, markup=False, highlight=False))
     rows = [
         ("test IC / RankIC", f"{s.ic:.4f} / {s.rank_ic:.4f}"),
         ("test ICIR / RankICIR", f"{s.icir:.3f} / {s.rank_icir:.3f}"),
@@ -26,10 +26,12 @@ def demo(home: Optional[Path] = HomeOpt,
         ("information ratio", f"{s.information_ratio:.2f}"),
         ("max drawdown", f"{s.max_drawdown:.2%}"),
         ("report", str(s.report)),
-        ("wall time", f"{time.perf_counter() - t0:.0f}s ("
-         + ", ".join(f"{k} {v:.0f}s" for k, v in s.seconds.items()) + ")"),
+        ("wall time", f"{time.perf_counter() - t0:.0f}s"
+         + (" (" + ", ".join(f"{k} {v:.0f}s" for k, v in s.seconds.items()) + ")" if not s.reused else "")),
     ]
-    console.print(f"[bold]flyer demo summary[/] (run {s.run_id}, test {DemoConfig().test[0]}..{DemoConfig().test[1]})")
+    console.print(f"[bold]flyer demo summary[/] (experiment {s.experiment}, run {s.run_id}, "
+                  f"test {DemoConfig().test[0]}..{DemoConfig().test[1]})"
+                  + (": reused, nothing recomputed" if s.reused else ""))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         console.print(f"  {k:<{width}}  {v}")

@@ -14,9 +14,19 @@ from flyer.errors import FlyerError
 sub = typer.Typer(no_args_is_help=True, help="Factor values: compute, evaluate, list libraries.")
 
 
-def _load(set_name: str, factors: Optional[str]):
+def _load(set_name: str, factors: Optional[str], formulas: Optional[list[str]] = None):
+    """The set to work on: ``--formula`` texts (``name=formula`` or a bare formula) when given,
+    else the library set or file ``set_name`` (a ``--factors`` subset of it)."""
+    from flyer.factors.factorset import FactorSet
     from flyer.factors.library import load
 
+    if formulas:
+        named = {}
+        for i, text in enumerate(formulas, 1):
+            name, sep, body = text.partition("=")
+            plain = not sep or not name.strip().isidentifier() or body.startswith("=")
+            named[f"f{i}" if plain else name.strip()] = text if plain else body
+        return FactorSet.from_formulas("formula", named)
     fs = load(set_name)
     return fs.select([f.strip() for f in factors.split(",")]) if factors else fs
 
@@ -37,9 +47,9 @@ def compute_cmd(
 
     fs = _load(set_name, None)
     with open_store(home, read_only=True, must_exist=True) as store:
-        with console.status(f"computing {fs.name} ({len(fs)} factors) ..."):
-            rep = update(store, flyer_home(home), fs, parse_date(start, "--start"), parse_date(end, "--end"),
-                         qlib_compat=qlib_compat, chunk_rows=chunk_rows)
+        console.print(f"computing {fs.name} ({len(fs)} factors) ...")
+        rep = update(store, flyer_home(home), fs, parse_date(start, "--start"), parse_date(end, "--end"),
+                     qlib_compat=qlib_compat, chunk_rows=chunk_rows)
     mode = ", qlib-compat" if qlib_compat else ""
     if rep.dates_written == 0:
         console.print(f"{fs.name} (key {rep.key}{mode}): nothing to compute (already up to date in {rep.root})")
@@ -52,12 +62,17 @@ def compute_cmd(
 def eval_cmd(
     set_name: str = typer.Option("alpha158", "--set", help="alpha158 | alpha360 | wq101 | a .toml/.yaml file"),
     factors: Optional[str] = typer.Option(None, "--factors", help="comma-separated subset of the set"),
+    formula: Optional[list[str]] = typer.Option(None, "--formula", help="evaluate this formula instead of a set: "
+                                                "'Mean($close, 5) / $close' or 'rev5=-Delta($close, 5)' (repeatable)"),
     universe: str = typer.Option("all", "--universe", help="all | csi500 | csi300 | an index code"),
     horizon: int = typer.Option(5, "--horizon", help="forward-return horizon in trading days"),
     quantiles: int = typer.Option(5, "--quantiles", help="quantile groups per date (5 or 10)"),
     start: Optional[str] = typer.Option(None, "--start", help="first date"),
     end: Optional[str] = typer.Option(None, "--end", help="last date"),
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the evaluation tables (summary, daily IC, "
+                                       "quantiles, turnover, ...) into this folder"),
+    fmt: str = typer.Option("csv", "--format", help="--out files: csv | parquet"),
     top: int = typer.Option(20, "--top", help="rows of the ranked table to print"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
@@ -66,16 +81,19 @@ def eval_cmd(
     from flyer.factors import evaluation as ev
     from flyer.factors import report as rep
     from flyer.factors.pipeline import evaluate
+    from flyer.factors.tearsheet import report_industry
 
     if horizon < 1 or quantiles < 2:
         raise FlyerError("--horizon must be >= 1 and --quantiles >= 2")
-    fs = _load(set_name, factors)
+    fs = _load(set_name, factors, formula)
     t0 = time.perf_counter()
     with open_store(home, read_only=True, must_exist=True) as store:
-        with console.status(f"evaluating {fs.name} ({len(fs)} factors) on {universe} ..."):
-            evals, values = evaluate(store, flyer_home(home), fs, start=parse_date(start, "--start"),
-                                     end=parse_date(end, "--end"), universe=universe, horizon=horizon,
-                                     quantiles=quantiles)
+        console.print(f"evaluating {fs.name} ({len(fs)} factors) on {universe} ...")
+        evals, values = evaluate(store, flyer_home(home), fs, start=parse_date(start, "--start"),
+                                 end=parse_date(end, "--end"), universe=universe, horizon=horizon,
+                                 quantiles=quantiles)
+        page = rep.build(evals, title=f"{fs.name}: {universe}, {horizon}-day horizon", values=values,
+                         industry=report_industry(store, evals, values, horizon)) if report else ""
     summary = ev.summary_table(evals)
     _print_summary(summary.head(top), f"{fs.name} on {universe}, {horizon}-day forward return")
     dropped = sum(e.cleaning.rows_in - e.cleaning.rows_kept for e in evals.values())
@@ -83,8 +101,11 @@ def eval_cmd(
     console.print(f"factor-rows kept {kept:,}, dropped {dropped:,} (missing factor value or forward return; "
                   f"per factor in the report; the universe is applied when loading) in {time.perf_counter() - t0:.1f}s")
     if report:
-        page = rep.build(evals, title=f"{fs.name}: {universe}, {horizon}-day horizon", values=values)
         console.print(f"report -> {rep.write(report, page)}")
+    if out:
+        from flyer.factors.tables import export_tables
+
+        console.print(f"tables -> {export_tables(evals, out, fmt)}", markup=False)
 
 
 #: (summary column, header, format) of the printed ranked table

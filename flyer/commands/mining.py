@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_span
@@ -99,35 +98,37 @@ def mine_cmd(
 
 
 def _run(evaluator: Any, cfg: Any, ckpt: Path, identity: dict) -> Any:
-    """The search with a progress bar per generation (plain lines when not a terminal) and one
-    summary line after each generation."""
+    """The search with a progress task per generation (``flyer.progress``: a bar on a terminal,
+    plain lines when not) and one summary line after each generation."""
+    from flyer import progress as bars
     from flyer.factors.mining import mine
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
-        tasks: dict[int, int] = {}
-        quarter: dict[int, int] = {}
+    open_task: dict[int, Any] = {}
 
-        def progress(gen: int, done: int, total: int) -> None:
-            if not console.is_terminal:
-                q = 4 * done // max(total, 1)
-                if q > quarter.get(gen, 0) and done < total:
-                    quarter[gen] = q
-                    console.print(f"  gen {gen + 1}/{cfg.generations}: {done}/{total} evaluated")
-                return
-            if gen not in tasks:
-                tasks[gen] = bar.add_task(f"generation {gen + 1}/{cfg.generations}", total=total)
-            bar.update(tasks[gen], completed=done, total=total)
+    def progress(gen: int, done: int, total: int) -> None:
+        if gen not in open_task:
+            for old in open_task.values():
+                old.close()
+            open_task.clear()
+            open_task[gen] = bars.task(f"generation {gen + 1}/{cfg.generations}", total=total, unit="candidates")
+        open_task[gen].update(done, total=total)
 
-        def report(r: Any, timing: Any) -> None:
-            acc = f", accepted {', '.join(r.accepted)}" if r.accepted else ""
-            acc += f", dropped {', '.join(r.dropped)}" if r.dropped else ""
-            console.print(f"  gen {r.generation + 1}: {r.evaluated} evaluated ({r.failed} failed, "
-                          f"{timing.per_second:.1f}/s, cache hit rate {timing.cache.hit_rate:.0%}), best "
-                          f"{r.best_fitness:.4f} {r.best_formula}{acc}; pool {r.pool_size}, combined IC "
-                          f"train {r.train_ic:.4f} valid {r.valid_ic:.4f}")
+    def report(r: Any, timing: Any) -> None:
+        for t in open_task.values():
+            t.close()
+        open_task.clear()
+        acc = f", accepted {', '.join(r.accepted)}" if r.accepted else ""
+        acc += f", dropped {', '.join(r.dropped)}" if r.dropped else ""
+        console.print(f"  gen {r.generation + 1}: {r.evaluated} evaluated ({r.failed} failed, "
+                      f"{timing.per_second:.1f}/s, cache hit rate {timing.cache.hit_rate:.0%}), best "
+                      f"{r.best_fitness:.4f} {r.best_formula}{acc}; pool {r.pool_size}, combined IC "
+                      f"train {r.train_ic:.4f} valid {r.valid_ic:.4f}")
 
+    try:
         result = mine(evaluator, cfg, checkpoint=ckpt, identity=identity, on_generation=report, progress=progress)
+    finally:
+        for t in open_task.values():
+            t.close()
     if result.resumed_from:
         console.print(f"resumed from the checkpoint after generation {result.resumed_from}")
     return result

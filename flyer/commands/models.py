@@ -28,6 +28,8 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", help="LightGBM threads (0 = all cores)"),
     force: bool = typer.Option(False, "--force", help="retrain even when a run of the same config exists"),
+    refuse_null: bool = typer.Option(False, "--refuse-null-features", help="refuse to train when a feature is mostly "
+                                     "null in the test span but not in training (default: warn)"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Train a model; writes runs/<id>/ with config, model, processors, metrics and predictions.
@@ -43,13 +45,20 @@ def train(
                              walk_forward=walk_forward, retrain_months=retrain_months, window=window,
                              factors=factors, universe=universe, label_horizon=label_horizon)
     with open_store(home, read_only=True, must_exist=True) as store:
-        with console.status(f"training {model} on {factors} ({universe}) ..."):
-            run = train_run(store, cfg, home=home, threads=threads, log=console.print, force=force)
+        console.print(f"training {model} on {factors} ({universe}) ...")
+        run = train_run(store, cfg, home=home, threads=threads, force=force,  # progress: per fold and round
+                        log=_warnings_only, null_features="refuse" if refuse_null else "warn")
     if run.reused:
         console.print(f"run {run.id} exists with the same config: reused (--force retrains it) -> {run.path}")
     else:
         console.print(f"[green]run {run.id}[/] -> {run.path}")
     print_metrics(run.metrics)
+
+
+def _warnings_only(message: str) -> None:
+    """``train``'s log in the CLI: warnings are printed; fold lines come from the progress bars."""
+    if message.startswith("warning:"):
+        console.print(message, style="yellow", markup=False, highlight=False)
 
 
 def print_metrics(metrics: dict) -> None:
@@ -92,36 +101,67 @@ def predict(
     console.print(table)
 
 
-def runs(home: Optional[Path] = HomeOpt) -> None:
-    """List the saved runs, newest first, with their creation time and test-period IC."""
-    from flyer.models.runs import list_runs
+runs_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                       help="List saved runs (newest first); `flyer runs export` writes them to CSV or MLflow.")
 
-    df = list_runs(home)
+
+@runs_app.callback()
+def runs(ctx: typer.Context, home: Optional[Path] = HomeOpt) -> None:
+    """List the saved runs, newest first: creation time, key config fields, test-period IC and
+    RankIC, and the latest saved backtest's excess return and information ratio."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from flyer.compare import runs_overview
+
+    df = runs_overview(home)
     if df.height == 0:
-        console.print("no runs yet: `flyer train ...` creates one")
+        console.print("no runs yet: `flyer train ...` or `flyer run workflow.toml` creates one")
         return
     # fits 80 columns: fixed columns never wrap, factors/univ shrink with an ellipsis
-    table = Table(title=f"{df.height} runs (newest first; created in UTC, test = years)", box=box.SIMPLE_HEAD,
-                  show_edge=False, padding=(0, 0))
+    table = Table(title=f"{df.height} runs (newest first; created in UTC, test = years, excess/IR: latest backtest)",
+                  box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
     table.add_column("id", no_wrap=True, min_width=12)
     table.add_column("created", no_wrap=True, min_width=14)
     table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=8)
-    table.add_column("factors", overflow="ellipsis", min_width=4, max_width=12)
-    table.add_column("univ", overflow="ellipsis", min_width=3, max_width=9)
+    table.add_column("factors", overflow="ellipsis", min_width=4, max_width=10)
+    table.add_column("univ", overflow="ellipsis", min_width=3, max_width=7)
     table.add_column("h", no_wrap=True, justify="right")
     table.add_column("test", no_wrap=True)
-    for col in ("IC", "RankIC", "ICIR"):
+    for col in ("IC", "RankIC", "excess", "IR"):
         table.add_column(col, no_wrap=True, justify="right")
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    fmt = lambda v, f="{:.3f}": "-" if v is None or v != v else f.format(v)  # noqa: E731
     for r in df.iter_rows(named=True):
         test = f"{r['test'][2:4]}-{r['test'][13:15]}" if r["test"] else "-"
         created = r["created"][2:16].replace("T", " ")  # YY-MM-DD HH:MM
         table.add_row(r["id"], created, r["model"] + ("/wf" if r["walk_forward"] else ""), r["factors"], r["universe"],
-                      str(r["horizon"] or ""), test, fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["ICIR"]))
+                      str(r["horizon"] or ""), test, fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["excess"], "{:.1%}"),
+                      fmt(r["IR"], "{:.2f}"))
     console.print(table)
+
+
+@runs_app.command("export")
+def export_cmd(
+    ids: Optional[list[str]] = typer.Argument(None, help="run ids (default: every run)"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="one row per run (config fields, metrics, latest backtest)"),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help="an MLflow tracking folder or URI (sqlite:///m.db); "
+                                         "needs `pip install 'flyer[mlflow]'`"),
+    home: Optional[Path] = HomeOpt,
+) -> None:
+    """Export runs: a CSV table (--csv) and/or MLflow runs with params, metrics and artefacts (--mlflow)."""
+    from flyer import tracking
+
+    if csv is None and mlflow is None:
+        raise FlyerError("give --csv FILE and/or --mlflow DIR")
+    if csv is not None:
+        n = tracking.export_csv(home, csv, ids or None)
+        console.print(f"{n} run(s) -> {csv}", markup=False)
+    if mlflow is not None:
+        n = tracking.export_mlflow(home, mlflow, ids or None)
+        console.print(f"{n} run(s) -> MLflow tracking folder {mlflow} (`mlflow ui --backend-store-uri {mlflow}`)",
+                      markup=False)
 
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("predict")(predict)
-    app.command("runs")(runs)
+    app.add_typer(runs_app, name="runs")

@@ -33,7 +33,7 @@ def test_cli_backtest_writes_report(sim_home: Path, scores_file: Path, tmp_path:
                                    "--end", "2020-06-30", "--benchmark", "000905.SH", "--report", str(out),
                                    "--home", str(sim_home)])
     assert res.exit_code == 0, res.output + repr(res.exception)
-    assert "sharpe" in res.output and "report saved" in res.output and out.exists()
+    assert "Sharpe ratio" in res.output and "report saved" in res.output and out.exists()  # labels with units
 
 
 def test_cli_config_file_and_errors(sim_home: Path, scores_file: Path, tmp_path: Path) -> None:

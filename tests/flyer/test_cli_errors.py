@@ -1,7 +1,8 @@
 """Every CLI failure is one line with the right exit code: the table of bad inputs.
 
 Add new bad inputs to ``CASES`` (args, expected exit code, a regex the one stderr line matches).
-``{home}`` is an empty flyer home, ``{store}`` a home holding the small sim market.
+``{home}`` is an empty flyer home, ``{store}`` a home holding the small sim market, ``{examples}`` the
+examples/ folder.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from flyer.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 CASES = [
     # usage: exit 2
@@ -27,6 +30,16 @@ CASES = [
     (["info", "--home", "{home}"], 1, r"^error: no market store at "),
     (["ingest", "--source", "files", "--path", "{home}/missing.csv", "--home", "{home}"], 1, r"^error: .*missing\.csv"),
     (["backtest", "--run", "nosuchrun", "--home", "{store}"], 1, r"^error: run 'nosuchrun' has no predictions"),
+    (["factors", "eval", "--formula", "Meen($close, 5)", "--home", "{store}"], 1,
+     r"^error: bad formula 'Meen\(\$close, 5\)' \(f1\): unknown operator 'Meen' at column 1"),
+    (["factors", "eval", "--formula", "x=Mean($close, ", "--home", "{store}"], 1, r"^error: .*column"),
+    (["run", "{home}/missing.toml", "--home", "{home}"], 1, r"^error: workflow file not found: .*missing\.toml"),
+    (["run", "{examples}/research.toml", "--set", "models.7.k=1", "--home", "{home}"], 1,
+     r"^error: workflow: override 'models.7.k=1': '7' is not an index of a list of 2"),
+    (["run", "{examples}/research.toml", "--set", "data.sotcks=5", "--home", "{home}"], 1,
+     r"^error: config: \[data\]: source 'sim' has no setting\(s\) sotcks"),
+    (["compare", "nope1", "nope2", "--home", "{home}"], 1, r"^error: 'nope1' is neither a saved backtest"),
+    (["runs", "export", "--home", "{home}"], 1, r"^error: give --csv FILE and/or --mlflow DIR"),
 ]
 
 
@@ -40,7 +53,7 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 def test_failure_is_one_line(args: list[str], code: int, pattern: str, fresh_home: Path, sim_home: Path,
                              capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLYER_DEBUG", raising=False)
-    args = [a.format(home=fresh_home, store=sim_home) for a in args]
+    args = [a.format(home=fresh_home, store=sim_home, examples=EXAMPLES) for a in args]
     got, err = _run(args, capsys)
     lines = err.strip().splitlines()
     assert got == code, err

@@ -1,4 +1,4 @@
-"""The demo pipeline end to end on a small simulated market."""
+"""The demo pipeline end to end on a small simulated market; the demo is examples/demo.toml."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,6 +6,9 @@ import math
 from pathlib import Path
 
 from flyer.demo import DemoConfig, run_demo
+from flyer.workflow import from_dict, load
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_demo_pipeline_small(fresh_home: Path) -> None:
@@ -17,10 +20,19 @@ def test_demo_pipeline_small(fresh_home: Path) -> None:
     assert s.report.exists() and s.report.stat().st_size > 10_000
     assert "<html" in s.report.read_text()[:200].lower()
     assert all(math.isfinite(x) for x in (s.ic, s.rank_ic, s.annual_excess, s.information_ratio, s.max_drawdown))
-    assert s.max_drawdown <= 0 and "000905.SH" in s.benchmark
-    assert lines[0].startswith("1/4 ingested")
-    from flyer.data.store import MarketStore
-    from flyer.demo import _has_sim
+    assert s.max_drawdown <= 0 and "000905.SH" in s.benchmark and not s.reused
+    assert any(x.startswith("1/3 data: ingested sim") for x in lines), lines
+    # progress of every long step reached the log (plain lines: no terminal here)
+    text = "\n".join(lines)
+    for needle in ("ingest sim: done", "training lgbm: 1/2 folds", "fold 1/2 lgbm: started", "valid l2 ",
+                   "features alpha158", "top20 on lgbm: ran"):
+        assert needle in text, needle
+    again: list[str] = []
+    s2 = run_demo(fresh_home, cfg, log=again.append)  # the same workflow: nothing to do
+    assert s2.reused and s2.run_id == s.run_id and s2.annual_excess == s.annual_excess
+    assert len(again) == 1 and "is complete: nothing to do" in again[0]
 
-    with MarketStore.open(fresh_home, read_only=True) as store:  # a second demo reuses the store
-        assert _has_sim(store, cfg) and not _has_sim(store, DemoConfig())
+
+def test_demo_is_the_example_workflow() -> None:
+    """examples/demo.toml and DemoConfig() describe the same experiment (same content key)."""
+    assert load(EXAMPLES / "demo.toml").key == from_dict(DemoConfig().workflow(), name="demo").key

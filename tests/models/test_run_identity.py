@@ -121,7 +121,8 @@ def test_cli_reuse_message_force_and_runs_table(models_home: Path, tmp_path: Pat
     assert r.exit_code == 0, r.output
     row = list_runs(home).row(0, named=True)
     line = next(x for x in r.output.splitlines() if x.startswith(rid))
-    assert row["created"][2:16].replace("T", " ") in line and line.endswith(f"{row['ICIR']:.3f}")  # nothing cut
+    assert row["created"][2:16].replace("T", " ") in line and f"{row['RankIC']:.3f}" in line  # nothing cut
+    assert line.rstrip().endswith("-")  # no saved backtest yet: excess and IR are "-"
     assert max(len(line) for line in r.output.splitlines()) <= 80
 
 

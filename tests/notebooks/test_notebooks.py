@@ -18,6 +18,19 @@ def test_notebooks_exist_without_outputs() -> None:
         assert all(not c.get("outputs") for c in book.cells if c.cell_type == "code"), f"{path.name} has outputs"
 
 
+def test_notebooks_teach_with_the_public_api_and_read_only() -> None:
+    """Each notebook opens with what it shows and how to read it, explains its results in text
+    cells, imports no CLI module and reads the store read-only (it writes only to ingest)."""
+    for path in NOTEBOOKS:
+        book = nbformat.read(path, as_version=4)
+        code = "\n".join(c.source for c in book.cells if c.cell_type == "code")
+        text = [c.source for c in book.cells if c.cell_type == "markdown"]
+        assert "flyer.commands" not in code and "MarketStore.open(" not in code, path.name
+        assert code.count("read_only=False") <= 2 and "data.open_store(HOME)" in code, path.name
+        assert "What this notebook shows" in text[0] and len(text) >= 5, path.name
+        assert sum("What this means" in t or "How to read" in t for t in text) >= 2, path.name
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLYER_NB_HOME", str(tmp_path))

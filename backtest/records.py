@@ -1,0 +1,164 @@
+"""Backtest exports and saved backtests.
+
+* ``export(result, out, fmt)``: the tables of one backtest in a folder: ``daily`` (NAV, cash,
+  holdings count, traded value, turnover, costs, benchmark), ``trades``, ``positions``,
+  ``yearly`` and ``monthly`` as CSV or Parquet, and ``metrics.json`` (``flyer backtest --out``).
+* Saved backtests: ``$FLYER_HOME/backtests/<id>/`` where ``id`` = ``<run id>-<config key>``
+  (or ``scores-<hash of the scores>-<config key>`` for a scores file): the run's content hash
+  and the backtest config's hash (``BacktestConfig.key``), so the same scores under the same
+  config name the same folder. It holds the export (Parquet), ``meta.json`` (id, run id,
+  config, benchmark, created) and, when written, ``report.html``. ``flyer runs`` shows each
+  run's latest saved backtest; ``flyer compare`` overlays their curves.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.metrics import monthly
+from flyer.backtest.result import BacktestResult
+from flyer.errors import FlyerError
+
+Format = Literal["csv", "parquet"]
+TABLES = ("daily", "trades", "positions", "yearly", "monthly")
+
+
+def tables(result: BacktestResult) -> dict[str, pl.DataFrame]:
+    """The exported tables of a result by name (see the module docstring)."""
+    daily = result.daily()
+    return {"daily": daily, "trades": result.trades(), "positions": result.positions(),
+            "yearly": result.yearly(), "monthly": monthly(daily)}
+
+
+def _json_ready(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and v != v else v) for k, v in metrics.items()}
+
+
+def export(result: BacktestResult, out: str | os.PathLike, fmt: Format = "csv") -> Path:
+    """Write ``tables(result)`` as ``<name>.csv`` / ``<name>.parquet`` and ``metrics.json``
+    (NaN as null) into ``out``; returns the folder."""
+    if fmt not in ("csv", "parquet"):
+        raise FlyerError(f"export format must be csv or parquet, not {fmt!r}")
+    folder = Path(out).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables(result).items():
+        path = folder / f"{name}.{fmt}"
+        frame.write_csv(path) if fmt == "csv" else frame.write_parquet(path)
+    meta = {"metrics": _json_ready(result.metrics()), "config": result.config.to_dict(),
+            "benchmark": result.benchmark_name, **{k: v for k, v in result.meta.items() if isinstance(v, (int, float, str))}}
+    (folder / "metrics.json").write_text(json.dumps(meta, indent=1, default=str))
+    return folder
+
+
+def root(home: str | os.PathLike | None) -> Path:
+    from flyer.data.store import flyer_home
+
+    return flyer_home(home) / "backtests"
+
+
+def scores_key(scores: pl.DataFrame) -> str:
+    """12 hex digits naming a scores frame by content (sorted rows hashed)."""
+    df = scores.select("date", "symbol", "score").sort("date", "symbol")
+    digest = hashlib.sha256(df.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
+    return digest[:12]
+
+
+def record_id(result: BacktestResult, run_id: str | None, scores: pl.DataFrame | None = None) -> str:
+    """``<run id>-<config key>`` (``scores-<scores key>-<config key>`` without a run)."""
+    if run_id:
+        return f"{run_id}-{result.config.key()}"
+    if scores is None:
+        raise FlyerError("a saved backtest needs its run id or its scores")
+    return f"scores-{scores_key(scores)}-{result.config.key()}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """A saved backtest: its folder and ``meta.json``."""
+
+    id: str
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads((self.path / "metrics.json").read_text()).get("metrics", {})
+
+    def table(self, name: str) -> pl.DataFrame:
+        """One exported table (``daily``, ``trades``, ``positions``, ``yearly``, ``monthly``)."""
+        return pl.read_parquet(self.path / f"{name}.parquet")
+
+    @property
+    def report(self) -> Path | None:
+        path = self.path / "report.html"
+        return path if path.exists() else None
+
+
+def save(home: str | os.PathLike | None, result: BacktestResult, run_id: str | None = None,
+         scores: pl.DataFrame | None = None, report_title: str | None = None, store: Any = None) -> Record:
+    """Write the saved backtest of ``result`` (replacing the folder of the same id: same scores,
+    same config); with ``report_title`` the HTML report too. Written in a temp folder and
+    renamed into place."""
+    from flyer.backtest.report import write_report
+
+    rid = record_id(result, run_id, scores)
+    final = root(home) / rid
+    tmp = final.with_name(f".{rid}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    export(result, tmp, "parquet")
+    if report_title:
+        write_report(result, tmp / "report.html", title=report_title, store=store, scores=scores)
+    meta = {"id": rid, "run": run_id, "config_key": result.config.key(), "config": result.config.to_dict(),
+            "benchmark": result.benchmark_name,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    old = final.with_name(f".{rid}.old{os.getpid()}")
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return Record(rid, final, meta)
+
+
+def load(home: str | os.PathLike | None, record: str) -> Record:
+    """The saved backtest ``record`` (a unique prefix is accepted)."""
+    base = root(home)
+    path = base / record
+    if not (path / "meta.json").exists():
+        hits = [p for p in base.glob(f"{record}*") if (p / "meta.json").exists()] if base.exists() else []
+        if len(hits) != 1:
+            raise FlyerError(f"no saved backtest {record!r} under {base}" if not hits
+                             else f"saved backtest id {record!r} is ambiguous")
+        path = hits[0]
+    return Record(path.name, path, json.loads((path / "meta.json").read_text()))
+
+
+def find(home: str | os.PathLike | None, run_id: str, config: BacktestConfig) -> Record | None:
+    """The saved backtest of ``run_id`` under ``config`` (start and end given), or None."""
+    path = root(home) / f"{run_id}-{config.key()}"
+    return load(home, path.name) if (path / "meta.json").exists() else None
+
+
+def list_records(home: str | os.PathLike | None, run_id: str | None = None) -> list[Record]:
+    """Saved backtests, newest first (only those of ``run_id`` when given)."""
+    base = root(home)
+    if not base.exists():
+        return []
+    out = []
+    for p in base.iterdir():
+        if p.name.startswith(".") or not (p / "meta.json").exists():
+            continue
+        meta = json.loads((p / "meta.json").read_text())
+        if run_id is None or meta.get("run") == run_id:
+            out.append(Record(p.name, p, meta))
+    return sorted(out, key=lambda r: (r.meta.get("created", ""), (r.path / "meta.json").stat().st_mtime_ns),
+                  reverse=True)

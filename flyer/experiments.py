@@ -1,0 +1,300 @@
+"""Experiments: a workflow run, kept in ``$FLYER_HOME/experiments/<key>/``.
+
+``run(home, workflow)`` executes a ``flyer.workflow.Workflow`` in four steps, each reusing what
+exists (``flyer run`` / ``flyer demo`` / notebooks call it):
+
+  1. data: ingest the source unless this home already ingested exactly it (``sources.json``
+     records each source config's ingest; ``ingest = "always"`` / ``"never"`` override);
+  2. factors: ``flyer.factors.pipeline.evaluate`` per ``[[factors]]`` table, the report and the
+     tables under the experiment's ``factors/<label>/``;
+  3. models: ``flyer.models.train`` per ``[[models]]`` table (a run of the same config is
+     reused: run ids are content hashes);
+  4. backtests: ``flyer.backtest.run`` of every (backtest, model) pair on the run's
+     out-of-sample predictions, saved as ``$FLYER_HOME/backtests/<run id>-<config key>/``
+     (``flyer.backtest.records``; reused when present) with its report.
+
+The experiment folder (``key`` = the resolved workflow's content hash, ``Workflow.key``):
+``workflow.toml`` (the file as written; ``workflow.json`` for one built in Python), ``resolved.json`` (defaults filled, keys and run ids),
+``reports/`` (links to the backtest reports and the factor reports), ``factors/<label>/``
+(evaluation tables) and, written last, ``summary.json`` and ``summary.md`` (runs with their
+test IC, backtests with their figures and paths). A folder with a ``summary.json`` is complete:
+running the same workflow again does nothing (``Experiment.reused``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+
+from flyer.atomic import atomic_text
+from flyer.errors import FlyerError
+from flyer.workflow import BacktestStep, FactorStep, Workflow
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Experiment:
+    """A saved experiment: ``summary`` is ``summary.json`` (empty while incomplete)."""
+
+    id: str
+    path: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False
+
+    @property
+    def name(self) -> str:
+        return str(self.summary.get("name", ""))
+
+    def runs(self) -> list[dict[str, Any]]:
+        return list(self.summary.get("models", []))
+
+    def backtests(self) -> list[dict[str, Any]]:
+        return list(self.summary.get("backtests", []))
+
+
+def root(home: str | os.PathLike | None) -> Path:
+    from flyer.data.store import flyer_home
+
+    return flyer_home(home) / "experiments"
+
+
+def load(home: str | os.PathLike | None, exp_id: str) -> Experiment:
+    """The experiment ``exp_id`` (a unique prefix is accepted); FlyerError when absent."""
+    base = root(home)
+    hits = [p for p in base.glob(f"{exp_id}*") if p.is_dir() and not p.name.startswith(".")] if base.exists() else []
+    exact = [p for p in hits if p.name == exp_id]
+    if len(exact) != 1 and len(hits) != 1:
+        raise FlyerError(f"no experiment {exp_id!r} under {base}" if not hits else f"experiment id {exp_id!r} is ambiguous")
+    path = (exact or hits)[0]
+    summary = path / "summary.json"
+    return Experiment(path.name, path, json.loads(summary.read_text()) if summary.exists() else {})
+
+
+def list_experiments(home: str | os.PathLike | None) -> pl.DataFrame:
+    """One row per experiment, newest first: id, created, name, status, models, backtests, and
+    the best backtest's annualised excess return and information ratio."""
+    rows = []
+    base = root(home)
+    for p in sorted(base.iterdir()) if base.exists() else []:
+        if not p.is_dir() or p.name.startswith("."):
+            continue
+        exp = load(home, p.name)
+        s = exp.summary
+        resolved = json.loads((p / "resolved.json").read_text()) if (p / "resolved.json").exists() else {}
+        bts = [b for b in s.get("backtests", []) if b.get("excess_annual_return") is not None]
+        best = max(bts, key=lambda b: b["excess_annual_return"], default={})
+        rows.append({"id": p.name, "created": s.get("created", ""), "name": s.get("name", resolved.get("name", "")),
+                     "status": "complete" if s else "incomplete", "models": len(resolved.get("models", [])),
+                     "backtests": len(s.get("backtests", [])), "best_excess": best.get("excess_annual_return"),
+                     "best_ir": best.get("information_ratio")})
+    schema = {"id": pl.Utf8, "created": pl.Utf8, "name": pl.Utf8, "status": pl.Utf8, "models": pl.Int64,
+              "backtests": pl.Int64, "best_excess": pl.Float64, "best_ir": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("created", descending=True)
+
+
+# --------------------------------------------------------------------------------- running
+def run(home: str | os.PathLike | None, wf: Workflow, *, force: bool = False, log: Log = print) -> Experiment:
+    """Execute ``wf`` (module docstring steps 1-4); a complete experiment of the same key is
+    returned as is (``reused``) unless ``force`` (then every step runs again; runs and saved
+    backtests of the same content are still reused)."""
+    from flyer.data.store import flyer_home
+
+    home = flyer_home(home)
+    path = root(home) / wf.key
+    if (path / "summary.json").exists() and not force:
+        exp = load(home, wf.key)
+        exp.reused = True
+        log(f"experiment {wf.key} ({wf.name}) is complete: nothing to do -> {path}")
+        return exp
+    (path / "reports").mkdir(parents=True, exist_ok=True)
+    atomic_text(wf.text, path / ("workflow.toml" if wf.path else "workflow.json"))  # as written (JSON: built in Python)
+    atomic_text(json.dumps(wf.resolved(), indent=1, default=str), path / "resolved.json")
+    t0, secs = time.perf_counter(), {}
+    steps = 2 + (1 if wf.factors else 0) + (1 if wf.backtests else 0)
+    n = iter(range(1, steps + 1))
+    ingest_data(home, wf, lambda m: log(f"{next(n)}/{steps} {m}"))
+    secs["data"] = time.perf_counter() - t0
+    from flyer.data.store import MarketStore
+
+    summary: dict[str, Any] = {"id": wf.key, "name": wf.name, "description": wf.description,
+                               "workflow": wf.path, "factors": [], "models": [], "backtests": []}
+    with MarketStore.open(home, read_only=True) as store:  # readers never lock the CLI out
+        if wf.factors:
+            t = time.perf_counter()
+            log(f"{next(n)}/{steps} evaluating {len(wf.factors)} factor set(s) ...")
+            summary["factors"] = [evaluate_factors(store, home, path, step, wf.reports["factors"], log)
+                                  for step in wf.factors]
+            secs["factors"] = time.perf_counter() - t
+        t = time.perf_counter()
+        log(f"{next(n)}/{steps} training {len(wf.models)} model(s) ...")
+        runs = {m.name: train_model(store, home, m, log) for m in wf.models}
+        summary["models"] = [_run_row(name, r) for name, r in runs.items()]
+        secs["train"] = time.perf_counter() - t
+        if wf.backtests:
+            t = time.perf_counter()
+            log(f"{next(n)}/{steps} backtesting ...")
+            summary["backtests"] = [backtest_model(store, home, path, step, name, runs[name], wf.reports["backtest"], log)
+                                    for step in wf.backtests for name in step.models]
+            secs["backtest"] = time.perf_counter() - t
+    summary.update(created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), seconds=secs)
+    atomic_text(summary_markdown(summary), path / "summary.md")
+    atomic_text(json.dumps(summary, indent=1, default=str), path / "summary.json")
+    return Experiment(wf.key, path, summary)
+
+
+def source_key(wf: Workflow) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(wf.data.source, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def ingest_data(home: Path, wf: Workflow, log: Log) -> None:
+    """Step 1: ingest ``wf.data`` unless ``sources.json`` says this home already did (and the
+    store's ingest log still has that ingest) or ``ingest = "never"``."""
+    from flyer.data.sources.base import ingest, source_from_dict
+    from flyer.data.store import MarketStore
+
+    kind = wf.data.source["kind"]
+    marker = home / "sources.json"
+    done = json.loads(marker.read_text()) if marker.exists() else {}
+    key = source_key(wf)
+    have = False
+    if (home / "market.duckdb").exists():
+        with MarketStore.open(home, read_only=True) as store:
+            ok = set(store.ingest_log().filter(pl.col("status") == "ok")["id"].to_list())
+        have = done.get(key, {}).get("ingest") in ok
+    if wf.data.ingest == "never" or (wf.data.ingest == "missing" and have):
+        why = "ingest = never" if wf.data.ingest == "never" else f"ingest #{done[key]['ingest']}"
+        log(f"data: the store already holds the {kind} source ({why}): not ingested again")
+        return
+    with MarketStore.open(home) as store:
+        report = ingest(store, source_from_dict(dict(wf.data.source), "[data]"))
+    done[key] = {"ingest": report.ingest_id, "source": wf.data.source,
+                 "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    atomic_text(json.dumps(done, indent=1, default=str), marker)
+    log(f"data: ingested {kind}: {report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
+
+
+def evaluate_factors(store: Any, home: Path, path: Path, step: FactorStep, report: bool, log: Log) -> dict[str, Any]:
+    """Step 2 for one ``[[factors]]`` table: tables (and the report) under ``factors/<label>/``."""
+    from flyer.factors import evaluation as ev
+    from flyer.factors import report as rep
+    from flyer.factors.pipeline import evaluate
+    from flyer.factors.tables import export_tables
+
+    evals, values = evaluate(store, home, step.factor_set, start=step.start, end=step.end, universe=step.universe,
+                             horizon=step.horizon, quantiles=step.quantiles)
+    out = path / "factors" / step.label
+    export_tables(evals, out)
+    row: dict[str, Any] = {"label": step.label, "key": step.factor_set.key(), "factors": len(evals),
+                           "universe": step.universe, "horizon": step.horizon, "tables": str(out)}
+    best = ev.summary_table(evals).head(3)
+    row["best"] = best.select("factor", "rank_ic_mean", "rank_icir").to_dicts()
+    if report:
+        from flyer.factors.tearsheet import report_industry
+
+        page = rep.build(evals, title=f"{step.label}: {step.universe}, {step.horizon}-day horizon", values=values,
+                         industry=report_industry(store, evals, values, step.horizon))
+        row["report"] = str(rep.write(path / "reports" / f"factors_{step.label}.html", page))
+    log(f"    {step.label} ({step.factor_set.key()}): {len(evals)} factors, best "
+        + ", ".join(f"{r['factor']} RankIC {r['rank_ic_mean']:.4f}" for r in row["best"]))
+    return row
+
+
+def train_model(store: Any, home: Path, step: Any, log: Log) -> Any:
+    """Step 3 for one ``[[models]]`` table: the run (reused when it exists)."""
+    from flyer import models
+
+    run = models.train(store, step.config, home=home)
+    test = run.metrics.get("test", {})
+    how = "exists with the same config: reused" if run.reused else "trained"
+    log(f"    {step.name}: run {run.id} {how} (test IC {_f(test.get('IC'))}, RankIC {_f(test.get('RankIC'))})")
+    return run
+
+
+def _f(v: Any, fmt: str = "{:.4f}") -> str:
+    return fmt.format(v) if isinstance(v, (int, float)) and v == v else "-"
+
+
+def _run_row(name: str, run: Any) -> dict[str, Any]:
+    test = run.metrics.get("test", {})
+    d, s = run.config.data, run.config.split
+    return {"name": name, "run": run.id, "path": str(run.path), "model": run.config.model.kind,
+            "factors": d.factors, "factor_key": d.factor_key, "universe": d.universe, "horizon": d.label_horizon,
+            "test": [str(x) for x in s.test] if s.test else None, "walk_forward": s.walk_forward,
+            "reused": run.reused, **{k: test.get(k) for k in ("IC", "RankIC", "ICIR", "RankICIR")}}
+
+
+def backtest_model(store: Any, home: Path, path: Path, step: BacktestStep, name: str, run: Any, report: bool,
+                   log: Log) -> dict[str, Any]:
+    """Step 4 for one (backtest, model) pair: the saved backtest (reused when present), its
+    report linked from the experiment's ``reports/``."""
+    from flyer.backtest import records
+    from flyer.backtest.api import run as run_backtest
+
+    cfg = step.config
+    span = run.config.split.test or run.config.split.valid
+    cfg = cfg.replace(start=cfg.start or span[0], end=cfg.end or span[1])
+    rec = records.find(home, run.id, cfg)
+    if rec is None or (report and rec.report is None):
+        preds = run.predictions()
+        result = run_backtest(store, preds, cfg)
+        title = f"{step.name} on {name} (run {run.id}): {cfg.strategy} vs {result.benchmark_name}"
+        rec = records.save(home, result, run.id, scores=preds, report_title=title if report else None, store=store)
+        how = "ran"
+    else:
+        how = "saved backtest reused"
+    m = rec.metrics
+    row = {"name": step.name, "model": name, "run": run.id, "backtest": rec.id, "path": str(rec.path),
+           **{k: m.get(k) for k in ("annual_return", "excess_annual_return", "information_ratio", "max_drawdown",
+                                    "sharpe", "annual_turnover", "cost_drag", "benchmark")}}
+    if rec.report is not None:
+        row["report"] = str(_link(rec.report, path / "reports" / f"backtest_{step.name}_{name}.html"))
+    log(f"    {step.name} on {name}: {how} ({rec.id}): excess {_f(m.get('excess_annual_return'), '{:.2%}')}/yr, "
+        f"IR {_f(m.get('information_ratio'), '{:.2f}')}, max drawdown {_f(m.get('max_drawdown'), '{:.2%}')}")
+    return row
+
+
+def _link(target: Path, link: Path) -> Path:
+    """A relative symlink ``link`` -> ``target`` (a copy where links are not possible)."""
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    try:
+        link.symlink_to(os.path.relpath(target, link.parent))
+    except OSError:
+        shutil.copyfile(target, link)
+    return link
+
+
+def summary_markdown(s: dict[str, Any]) -> str:
+    """``summary.md``: the experiment at a glance."""
+    lines = [f"# experiment {s['id']}: {s['name']}", "", s.get("description") or "", ""]
+    if s.get("factors"):
+        lines += ["## factor evaluations", "", "| set | key | factors | universe | horizon | best (RankIC) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for f in s["factors"]:
+            best = ", ".join(f"{b['factor']} {_f(b['rank_ic_mean'])}" for b in f.get("best", []))
+            lines.append(f"| {f['label']} | {f['key']} | {f['factors']} | {f['universe']} | {f['horizon']} | {best} |")
+        lines.append("")
+    lines += ["## models (test period)", "", "| name | run | model | factors | universe | IC | RankIC | ICIR |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for m in s.get("models", []):
+        lines.append(f"| {m['name']} | {m['run']} | {m['model']} | {m['factors']} | {m['universe']} | "
+                     f"{_f(m.get('IC'))} | {_f(m.get('RankIC'))} | {_f(m.get('ICIR'), '{:.3f}')} |")
+    if s.get("backtests"):
+        lines += ["", "## backtests", "", "| backtest | model | annual return | excess / yr | IR | max drawdown | "
+                  "turnover / yr | report |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for b in s["backtests"]:
+            lines.append(f"| {b['name']} | {b['model']} | {_f(b.get('annual_return'), '{:.2%}')} | "
+                         f"{_f(b.get('excess_annual_return'), '{:.2%}')} | {_f(b.get('information_ratio'), '{:.2f}')} | "
+                         f"{_f(b.get('max_drawdown'), '{:.2%}')} | {_f(b.get('annual_turnover'), '{:.1f}x')} | "
+                         f"{b.get('report', '')} |")
+    return "\n".join(lines) + "\n"
