@@ -1,0 +1,245 @@
+"""The ``enhance`` strategy: CSI 500 enhanced-index weights from scores, a risk model and limits.
+
+``plan(store, scores, config)`` for a ``BacktestConfig`` with ``strategy="enhance"``:
+  1. ``risk_model``: the ``flyer.risk`` model of ``config.enhance.risk``, built or appended
+     under the store's home (``$FLYER_HOME/risk/<key>/``) and loaded for the run's dates;
+  2. ``flyer.risk.benchmark.benchmark_weights``: the benchmark's (``config.universe``)
+     start-of-day weights on every trading day;
+  3. ``flyer.backtest.market.load_market``: which names cannot be bought or sold on each
+     trade day (suspended, at the limit at the deal price) - what the engine will enforce;
+  4. for every rebalance signal date t (every ``rebalance_every``-th date with scores, as the
+     engine counts them) and its trade day D: candidates = D's members, t's scored names and
+     the names held; ``problem_for`` sets up alpha (``alpha_scale`` x the score's z-score over
+     the candidates, clipped at +-3; unscored names 0), the drifted current weights w0, the
+     bounds (can't trade: held at w0; can't buy: <= w0; can't sell: >= w0), exposures and
+     covariances at t, and costs; ``flyer.backtest.optimizer.Optimizer`` solves it;
+  5. the weights, dated t (the engine trades them on D through the A-share execution rules:
+     lots, T+1, limits, fees), plus one diagnostics row per rebalance.
+Costs in the objective: (commission + slippage + half the stamp duty + ``impact_bps``) per unit
+of weight traded, times ``periods_per_year / alpha_horizon`` (alpha is annual; a trade pays
+once for an alpha that lasts about ``alpha_horizon`` days).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from flyer.backtest.enhance_config import EnhanceConfig
+from flyer.backtest.optimizer import Limits, Optimizer, Problem, Solution
+from flyer.data import rules
+from flyer.errors import FlyerError
+
+if TYPE_CHECKING:
+    from flyer.backtest.config import BacktestConfig
+    from flyer.backtest.market import Market
+    from flyer.data.store import MarketStore
+    from flyer.risk.config import RiskConfig
+    from flyer.risk.model import RiskModel
+
+SLOT = 50  # problems are padded to a multiple of this many names, so compiled problems are reused
+
+
+@dataclass(frozen=True)
+class EnhancePlan:
+    """``weights`` [date, symbol, weight] by signal date; ``diagnostics`` one row per rebalance
+    [date, trade_date, status, relaxed, predicted_te, turnover, member_share, n_names, n_fixed,
+    seconds]; ``notes`` (risk model, benchmark estimate, relaxations); ``problems`` (only with
+    ``keep_problems``) the (symbols, Problem, Solution) of every rebalance, for checks."""
+
+    weights: pl.DataFrame
+    diagnostics: pl.DataFrame
+    notes: tuple[str, ...]
+    problems: tuple[tuple[tuple[str, ...], Problem, Solution], ...] = ()
+
+
+def limits(ec: EnhanceConfig) -> Limits:
+    """The optimiser's view of the strategy settings."""
+    return Limits(te=ec.te, stock_limit=ec.stock_limit, industry_limit=ec.industry_limit,
+                  style_limit=ec.style_limit, turnover=ec.turnover, member_floor=ec.member_floor,
+                  risk_aversion=ec.risk_aversion)
+
+
+def risk_model(store: MarketStore, config: RiskConfig, start: dt.date, end: dt.date,
+               home: str | Path | None = None) -> tuple[RiskModel, tuple[str, ...]]:
+    """The stored model of ``config`` (built or appended first) for [start, end], and notes."""
+    from flyer.risk import storage
+
+    home = Path(home) if home is not None else Path(store.path).parent
+    res = storage.update(store, home, config, end)
+    model = storage.load(home, config, start - dt.timedelta(days=30), end)
+    note = f"risk model {res.key}: {res.mode} ({res.dates_added} dates, {res.seconds:.1f}s)"
+    return model, (note, *model.notes)
+
+
+def signal_dates(scores: pl.DataFrame, every: int) -> list[dt.date]:
+    """Rebalance signal dates: every ``every``-th date with scores (the engine's count)."""
+    days = scores["date"].unique().sort().to_list()
+    return days[::every]
+
+
+def plan(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, home: str | Path | None = None,
+         keep_problems: bool = False) -> EnhancePlan:
+    """Steps 1-5 of the module docstring over the dates of ``scores`` ([date, symbol, score])."""
+    from flyer.backtest.market import load_market
+    from flyer.risk.benchmark import benchmark_weights
+
+    ec: EnhanceConfig = config.enhance
+    if scores.height == 0:
+        raise FlyerError("the enhance strategy needs scores")
+    start, end = scores["date"].min(), config.end or scores["date"].max()
+    model, notes = risk_model(store, ec.risk, start, end, home)
+    bench = benchmark_weights(store, config.universe, start, end)
+    names = sorted(set(bench.weights["symbol"].unique().to_list()) | set(scores["symbol"].unique().to_list()))
+    market = load_market(store, names, start, end, config.deal_price)
+    ctx = _Context(config, ec, model, bench.weights, market, scores)
+    rows, parts, kept = [], [], []
+    opt = Optimizer(limits(ec))
+    w_prev: dict[str, float] = {}
+    last_trade: dt.date | None = None
+    for t in signal_dates(scores, config.rebalance_every):
+        d = ctx.next_day(t)
+        if d is None:
+            break
+        w0 = ctx.drift(w_prev, last_trade, t)
+        syms, prob = ctx.problem_for(t, d, w0, first=last_trade is None)
+        sol = opt.solve(prob)
+        w = _dust(sol.weights, prob, ec.min_weight)
+        w_prev = {s: float(x) for s, x in zip(syms, w) if x > 0}
+        last_trade = d
+        parts.append(pl.DataFrame({"date": [t] * len(w_prev), "symbol": list(w_prev), "weight": list(w_prev.values())},
+                                  schema={"date": pl.Date, "symbol": pl.Utf8, "weight": pl.Float64}))
+        rows.append(_diag_row(t, d, sol, prob, len(w_prev)))
+        if keep_problems:
+            kept.append((tuple(syms), prob, dataclasses.replace(sol, weights=w)))
+    diag = pl.DataFrame(rows) if rows else pl.DataFrame()
+    return EnhancePlan(pl.concat(parts) if parts else pl.DataFrame(schema={"date": pl.Date, "symbol": pl.Utf8,
+                                                                         "weight": pl.Float64}),
+                       diag, tuple(notes) + bench.notes + _relax_notes(diag), tuple(kept))
+
+
+def _diag_row(t: dt.date, d: dt.date, sol: Solution, prob: Problem, n_names: int) -> dict:
+    fixed = int(((prob.lb >= prob.ub - 1e-15) & (prob.w0 > 0)).sum())
+    return {"date": t, "trade_date": d, "status": sol.status, "relaxed": ",".join(sol.relaxed),
+            "predicted_te": sol.predicted_te, "turnover": sol.turnover, "member_share": sol.member_share,
+            "n_names": n_names, "n_fixed": fixed, "seconds": sol.seconds}
+
+
+def _relax_notes(diag: pl.DataFrame) -> tuple[str, ...]:
+    if diag.height == 0:
+        return ("enhance: no rebalance date had a next trading day",)
+    relaxed = diag.filter(pl.col("relaxed") != "")
+    if relaxed.height == 0:
+        return (f"enhance: all {diag.height} rebalances solved with every constraint",)
+    counts = relaxed.group_by("relaxed").len().sort("len", descending=True)
+    text = ", ".join(f"{r['relaxed']} x{r['len']}" for r in counts.iter_rows(named=True))
+    return (f"enhance: {relaxed.height} of {diag.height} rebalances relaxed constraints ({text})",)
+
+
+def _dust(w: np.ndarray, prob: Problem, floor: float) -> np.ndarray:
+    """Weights below ``floor`` (not held fixed) set to 0, the rest of the free weight rescaled."""
+    fixed = prob.lb >= prob.ub - 1e-15
+    out = np.where(~fixed & (w < floor), 0.0, w)
+    free = ~fixed & (out > 0)
+    gap = 1.0 - out.sum()
+    if free.any() and out[free].sum() > 0:
+        out[free] *= 1.0 + gap / out[free].sum()
+    return out
+
+
+class _Context:
+    """The per-run inputs of ``plan`` and the per-date problem assembly."""
+
+    def __init__(self, config: BacktestConfig, ec: EnhanceConfig, model: RiskModel, bench: pl.DataFrame,
+                 market: Market, scores: pl.DataFrame) -> None:
+        self.config, self.ec, self.model, self.market = config, ec, model, market
+        self.bench = {d: dict(zip(g["symbol"].to_list(), g["weight"].to_list()))
+                      for (d,), g in bench.group_by("date")}
+        self.scores = {d: dict(zip(g["symbol"].to_list(), g["score"].to_list()))
+                       for (d,), g in scores.group_by("date")}
+        self.days = list(market.dates)
+        self.row = {d: i for i, d in enumerate(self.days)}
+        self.mcol = {s: j for j, s in enumerate(market.symbols)}
+
+    def next_day(self, t: dt.date) -> dt.date | None:
+        i = self.row.get(t)
+        return self.days[i + 1] if i is not None and i + 1 < len(self.days) else None
+
+    def drift(self, w: dict[str, float], since: dt.date | None, until: dt.date) -> dict[str, float]:
+        """Weights ``w`` set on trade day ``since``, grown with each stock's total returns
+        through ``until``'s close and renormalised."""
+        if not w or since is None:
+            return {}
+        m = self.model
+        lo, hi = m.row(since), m.row(until)
+        cols = m.columns(list(w))
+        growth = np.ones(len(w))
+        ok = cols >= 0
+        if hi >= lo and ok.any():
+            r = np.nan_to_num(m.ret[lo:hi + 1][:, cols[ok]])
+            growth[ok] = np.prod(1.0 + r, axis=0)
+        v = np.array(list(w.values())) * growth
+        return dict(zip(w, v / v.sum()))
+
+    def problem_for(self, t: dt.date, d: dt.date, w0: dict[str, float], first: bool
+                    ) -> tuple[list[str], Problem]:
+        """(symbols, padded Problem) of the rebalance at signal date t, trading on day d."""
+        b = self.bench.get(d, {})
+        sc = self.scores.get(t, {})
+        syms = sorted(set(b) | set(sc) | set(w0))
+        n = len(syms)
+        slots = int(np.ceil(max(n, 1) / SLOT) * SLOT)
+        bench = np.array([b.get(s, 0.0) for s in syms])
+        bench = bench / bench.sum() if bench.sum() > 0 else bench
+        cur = np.array([w0.get(s, 0.0) for s in syms])
+        lb, ub = self._tradeable(syms, d, cur)
+        m = self.model
+        prob = Problem(
+            alpha=self._alpha(syms, sc), bench=bench, w0=cur, exposures=m.exposure_matrix(t, syms),
+            factor_cov=m.factor_cov(t), specific=m.specific_var(t, syms), lb=lb, ub=ub,
+            member=np.array([s in b for s in syms]), cost=self._cost(syms, d), n_ind=m.n_ind,
+            turnover=2.0 if first else None)
+        return syms, _pad(prob, slots)
+
+    def _alpha(self, syms: list[str], sc: dict[str, float]) -> np.ndarray:
+        raw = np.array([sc.get(s, np.nan) for s in syms], dtype=float)
+        ok = np.isfinite(raw)
+        z = np.zeros(len(syms))
+        if ok.sum() > 1 and np.std(raw[ok]) > 0:
+            z[ok] = np.clip((raw[ok] - raw[ok].mean()) / raw[ok].std(), -3, 3)
+        return self.ec.alpha_scale * z
+
+    def _tradeable(self, syms: list[str], d: dt.date, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lb, ub) from what day d allows: no buy -> ub = w0, no sell -> lb = w0 (both: fixed)."""
+        i = self.row[d]
+        cols = np.array([self.mcol.get(s, -1) for s in syms])
+        known = cols >= 0
+        no_buy = np.where(known, self.market.buy_block[i, np.maximum(cols, 0)], True)
+        no_sell = np.where(known, self.market.sell_block[i, np.maximum(cols, 0)], True)
+        lb = np.where(no_sell, cur, 0.0)
+        ub = np.where(no_buy, cur, 1.0)
+        return lb, ub
+
+    def _cost(self, syms: list[str], d: dt.date) -> np.ndarray:
+        c = self.config.costs
+        one_way = (c.commission + c.slippage_bps / 1e4 + self.ec.impact_bps / 1e4
+                   + 0.5 * rules.stamp_duty_rate(d) * float(c.stamp_duty))
+        return np.full(len(syms), one_way * self.model.periods_per_year / self.ec.alpha_horizon)
+
+
+def _pad(p: Problem, slots: int) -> Problem:
+    """``p`` with zero-weight slots appended up to ``slots`` names (bounds 0, no exposure)."""
+    extra = slots - len(p.alpha)
+    if extra <= 0:
+        return p
+    z = np.zeros(extra)
+    cat = lambda a, fill=z: np.concatenate([a, fill])  # noqa: E731
+    return dataclasses.replace(
+        p, alpha=cat(p.alpha), bench=cat(p.bench), w0=cat(p.w0), specific=cat(p.specific), lb=cat(p.lb),
+        ub=cat(p.ub), cost=cat(p.cost), member=cat(p.member, np.zeros(extra, dtype=bool)),
+        exposures=np.vstack([p.exposures, np.zeros((extra, p.exposures.shape[1]))]))
