@@ -112,8 +112,8 @@ class Optimizer:
     def solve(self, p: Problem) -> Solution:
         """The weights of ``p``, relaxing in ``RELAXATIONS`` order until a problem solves."""
         t0 = time.perf_counter()
-        for level in range(len(RELAXATIONS)):
-            if level == len(RELAXATIONS) - 1:
+        for level in range(len(RELAXATIONS) + 1):
+            if level == len(RELAXATIONS):
                 w, status = _hold(p), "held"
                 break
             bounds = self._bounds(p, level)

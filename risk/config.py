@@ -59,6 +59,7 @@ class RiskConfig:
     specific_nw_lags: int = 2
     specific_min_obs: int = 21         # fewer residuals: specific vol = its size decile's mean
     shrinkage: float = 0.1             # Bayesian shrinkage toward the size-decile mean (convention)
+    vra_halflife: int = 42             # volatility-regime adjustment of both forecasts (0 = off)
     factor_min_obs: int = 42           # a factor with fewer returns gets its group's median variance
 
     def __post_init__(self) -> None:

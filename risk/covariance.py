@@ -9,12 +9,15 @@ and including day i (no look-ahead).
   correlations from the long one (``cov = D R D``). Pairs are estimated over the days both
   factors exist (industries come and go with classification versions). A factor with fewer
   than ``min_obs`` returns takes the median variance of its group (country, industries or
-  styles) and zero correlations. The result is made positive semi-definite by clipping
+  styles) and zero correlations (while no factor of the group has that many, the raw estimates
+  stand: the first weeks of a model are a warm-up). The result is made positive semi-definite by clipping
   eigenvalues at ``1e-12`` of the largest.
 * ``specific_var_nb``: per stock, the same EWMA + Newey-West of its residuals.
 * ``shrink_specific_nb``: Bayesian shrinkage of each stock's specific volatility toward the
   cap-weighted mean of its size decile, ``v = q|s - m| / (D + q|s - m|)`` (D: the decile's
   dispersion); a stock with fewer than ``min_obs`` residuals takes the decile mean.
+* ``vra_factor_nb`` / ``vra_specific_nb``: volatility-regime adjustment (USE4): both forecasts
+  are scaled by an EWMA of how far the recent returns ran beyond (or within) their forecasts.
 """
 from __future__ import annotations
 
@@ -96,7 +99,9 @@ def factor_cov_nb(f: np.ndarray, lam_vol: float, lam_corr: float, lags: int, min
             var[a] = cv[a, a]
         for g in range(group.max() + 1):
             vals = np.array([var[a] for a in range(k) if ok[a] and group[a] == g])
-            med = np.median(vals) if vals.shape[0] else 0.0
+            if vals.shape[0] == 0:  # warm-up: no factor of the group has enough history yet
+                continue
+            med = np.median(vals)
             for a in range(k):
                 if group[a] == g and not ok[a]:
                     var[a] = med
@@ -185,4 +190,55 @@ def shrink_specific_nb(var: np.ndarray, nobs: np.ndarray, cap: np.ndarray, q: fl
                     out[i, j] = (v * mean + (1.0 - v) * sig) ** 2
                 else:
                     out[i, j] = mean ** 2
+    return out
+
+
+@njit(cache=True)
+def vra_factor_nb(f: np.ndarray, cov: np.ndarray, lam: float, warm: int) -> np.ndarray:
+    """(T,) volatility-regime multipliers of the factor covariance (USE4): lambda_t^2 = EWMA of
+    the cross-sectional bias B_s^2 = mean_k (f_k,s / sigma_k,s-1)^2 over days s <= t, so a
+    regime where factor returns run hotter (colder) than forecast scales the forecast up (down).
+    The first ``warm`` days (forecasts still forming) neither count nor get scaled."""
+    t, k = f.shape
+    out = np.ones(t)
+    s = w = 0.0
+    for i in range(warm + 1, t):
+        b2 = 0.0
+        m = 0
+        for a in range(k):
+            v = cov[i - 1, a, a]
+            if not np.isnan(f[i, a]) and v > 0:
+                b2 += f[i, a] ** 2 / v
+                m += 1
+        s *= lam
+        w *= lam
+        if m:
+            s += b2 / m
+            w += 1.0
+        if w > 0:
+            out[i] = s / w
+    return out
+
+
+@njit(cache=True)
+def vra_specific_nb(u: np.ndarray, var: np.ndarray, cap: np.ndarray, estu: np.ndarray, lam: float,
+                    warm: int) -> np.ndarray:
+    """(T,) volatility-regime multipliers of the specific variances: EWMA of the cap-weighted
+    mean of (u_n,s / sigma_n,s-1)^2 over the estimation universe, after ``warm`` days."""
+    t, n = u.shape
+    out = np.ones(t)
+    s = w = 0.0
+    for i in range(warm + 1, t):
+        num = den = 0.0
+        for j in range(n):
+            if estu[i, j] and not np.isnan(u[i, j]) and var[i - 1, j] > 0 and cap[i - 1, j] > 0:
+                num += cap[i - 1, j] * u[i, j] ** 2 / var[i - 1, j]
+                den += cap[i - 1, j]
+        s *= lam
+        w *= lam
+        if den > 0:
+            s += num / den
+            w += 1.0
+        if w > 0:
+            out[i] = s / w
     return out

@@ -223,14 +223,20 @@ def _raw_styles(p: RiskPanel, config: RiskConfig, size: np.ndarray, estu: np.nda
     return out
 
 
-def forecasts(f: np.ndarray, resid: np.ndarray, cap: np.ndarray, n_ind: int, config: RiskConfig
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """(cov (T, K, K), specific (T, N)) daily forecasts from the model's own rows."""
+def forecasts(f: np.ndarray, resid: np.ndarray, cap: np.ndarray, estu: np.ndarray, n_ind: int,
+              config: RiskConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(cov (T, K, K), specific (T, N)) daily forecasts from the model's own rows, with the
+    volatility-regime adjustment when ``config.vra_halflife`` > 0."""
     group = np.array([0] + [1] * n_ind + [2] * (f.shape[1] - 1 - n_ind), dtype=np.int64)
     cov = cv.factor_cov_nb(f, ds.decay(config.vol_halflife), ds.decay(config.corr_halflife), config.nw_lags,
                            config.factor_min_obs, group)
     var, nobs = cv.specific_var_nb(resid, ds.decay(config.specific_halflife), config.specific_nw_lags)
     spec = cv.shrink_specific_nb(var, nobs, np.nan_to_num(cap), config.shrinkage, config.specific_min_obs)
+    if config.vra_halflife > 0:
+        lam = ds.decay(config.vra_halflife)
+        warm = config.factor_min_obs
+        cov = cov * cv.vra_factor_nb(f, cov, lam, warm)[:, None, None]
+        spec = spec * cv.vra_specific_nb(resid, spec, np.nan_to_num(cap), estu, lam, warm)[:, None]
     return cov, spec
 
 
@@ -251,7 +257,7 @@ def build(store: MarketStore, config: RiskConfig = RiskConfig(), end: dt.date | 
     """Steps 1-5 of the module docstring for the dates ``start`` (default ``config.start``) to
     ``end``; forecasts start at ``start`` (see ``flyer.risk.storage.update`` for appending)."""
     core = compute_core(store, config, end, start)
-    cov, spec = forecasts(core["f"], core["resid"], core["cap"], len(core["industries"]), config)
+    cov, spec = forecasts(core["f"], core["resid"], core["cap"], core["estu"], len(core["industries"]), config)
     return RiskModel(config=config, cov=cov, specific=spec, periods_per_year=periods_per_year(store), **core)
 
 

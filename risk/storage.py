@@ -254,7 +254,7 @@ def _extend(old: RiskModel, core: dict, store: MarketStore) -> RiskModel:
               for name, fill in (("ind", -1), ("x", np.nan), ("cap", np.nan), ("ret", np.nan), ("estu", False),
                                  ("resid", np.nan), ("carried", False))}
     f = np.concatenate([old.f, core["f"]])
-    cov, spec = forecasts(f, merged["resid"], merged["cap"], len(old.industries), old.config)
+    cov, spec = forecasts(f, merged["resid"], merged["cap"], merged["estu"], len(old.industries), old.config)
     return dataclasses.replace(
         old, dates=old.dates + tuple(core["dates"]), symbols=tuple(symbols), f=f, cov=cov, specific=spec,
         r2=np.concatenate([old.r2, core["r2"]]), r2c=np.concatenate([old.r2c, core["r2c"]]),
