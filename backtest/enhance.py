@@ -50,12 +50,13 @@ class EnhancePlan:
     """``weights`` [date, symbol, weight] by signal date; ``diagnostics`` one row per rebalance
     [date, trade_date, status, relaxed, predicted_te, turnover, member_share, n_names, n_fixed,
     seconds]; ``notes`` (risk model, benchmark estimate, relaxations); ``problems`` (only with
-    ``keep_problems``) the (symbols, Problem, Solution) of every rebalance, for checks."""
+    ``keep_problems``) the (symbols, Problem, Solution, final weights after the dust step) of
+    every rebalance, for checks."""
 
     weights: pl.DataFrame
     diagnostics: pl.DataFrame
     notes: tuple[str, ...]
-    problems: tuple[tuple[tuple[str, ...], Problem, Solution], ...] = ()
+    problems: tuple[tuple[tuple[str, ...], Problem, Solution, np.ndarray], ...] = ()
 
 
 def limits(ec: EnhanceConfig) -> Limits:
@@ -116,7 +117,7 @@ def plan(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, home:
                                   schema={"date": pl.Date, "symbol": pl.Utf8, "weight": pl.Float64}))
         rows.append(_diag_row(t, d, sol, prob, len(w_prev)))
         if keep_problems:
-            kept.append((tuple(syms), prob, dataclasses.replace(sol, weights=w)))
+            kept.append((tuple(syms), prob, sol, w))
     diag = pl.DataFrame(rows) if rows else pl.DataFrame()
     return EnhancePlan(pl.concat(parts) if parts else pl.DataFrame(schema={"date": pl.Date, "symbol": pl.Utf8,
                                                                          "weight": pl.Float64}),

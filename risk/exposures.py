@@ -33,12 +33,16 @@ def _moments(x: np.ndarray, capw: np.ndarray, estu: np.ndarray) -> tuple[float, 
     if cnt < 2:
         return np.nan, np.nan
     mu = swx / sw
+    s1 = 0.0
+    for j in range(x.shape[0]):
+        if estu[j] and not np.isnan(x[j]) and capw[j] > 0:
+            s1 += x[j]
+    m = s1 / cnt
     ss = 0.0
     for j in range(x.shape[0]):
         if estu[j] and not np.isnan(x[j]) and capw[j] > 0:
-            ss += (x[j] - mu) ** 2
-    sd = np.sqrt(ss / (cnt - 1))
-    return mu, sd
+            ss += (x[j] - m) ** 2
+    return mu, np.sqrt(ss / (cnt - 1))
 
 
 @njit(cache=True)

@@ -42,7 +42,8 @@ def portfolio_bias(model: RiskModel, weights_at: Callable[[int], np.ndarray | No
             continue
         x = exposure_rows(model.ind[i], model.x[i], cols, model.n_ind)
         y = w @ x
-        spec = np.nan_to_num(model.specific[i], nan=float(np.nanmedian(model.specific[i])))
+        row = model.specific[i]
+        spec = np.nan_to_num(row, nan=float(np.nanmedian(row)) if np.isfinite(row).any() else 0.0)
         var = np.einsum("pk,kl,pl->p", y, model.cov[i], y) + (w * w) @ spec
         r = w @ np.nan_to_num(model.ret[i + 1])
         ok = var > 0

@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flyer.backtest.optimizer import RELAXATIONS, Limits, Optimizer, Problem, active_risk
-
-TOL = 1e-6
+from tests.backtest.enhance_kit import check
 
 
 def problem(seed: int, n: int = 60, n_members: int = 45, n_ind: int = 5, n_sty: int = 3, fixed: int = 0,
@@ -31,27 +30,6 @@ def problem(seed: int, n: int = 60, n_members: int = 45, n_ind: int = 5, n_sty: 
     return Problem(alpha=rng.normal(size=n) * 0.05, bench=bench, w0=w0, exposures=x, factor_cov=a @ a.T + 1e-4 * np.eye(len(a)),
                    specific=rng.uniform(0.2, 0.5, n) ** 2, lb=lb, ub=ub, member=bench > 0,
                    cost=np.full(n, 0.02), n_ind=n_ind, turnover=2.0 if first else None)
-
-
-def check(p: Problem, w: np.ndarray, lim: Limits, relaxed: tuple[str, ...]) -> None:
-    """Every constraint the solution claims to hold."""
-    assert abs(w.sum() - 1) < TOL and (w >= -TOL).all()
-    assert (w >= p.lb - TOL).all() and (w <= p.ub + TOL).all()
-    fixed = p.lb >= p.ub - 1e-15
-    if "stock" not in relaxed:
-        assert (np.abs(w - p.bench)[~fixed] <= lim.stock_limit + TOL).all()
-    if "te" not in relaxed:
-        assert active_risk(p, w) <= lim.te + 1e-5
-    if "turnover" not in relaxed:
-        cap = lim.turnover if p.turnover is None else p.turnover
-        assert np.abs(w - p.w0).sum() <= cap + 1e-5
-    y = p.exposures.T @ (w - p.bench)
-    if "exposure" not in relaxed:
-        scale = 2.0 if "exposure_x2" in relaxed else 1.0
-        assert (np.abs(y[1:1 + p.n_ind]) <= lim.industry_limit * scale + 1e-5).all()
-        assert (np.abs(y[1 + p.n_ind:]) <= lim.style_limit * scale + 1e-5).all()
-    if "members" not in relaxed:
-        assert w[p.member].sum() >= lim.member_floor - 1e-5
 
 
 @settings(max_examples=15, deadline=None)
