@@ -25,7 +25,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import polars as pl
@@ -190,47 +190,59 @@ class _Context:
     def problem_for(self, t: dt.date, d: dt.date, w0: dict[str, float], first: bool
                     ) -> tuple[list[str], Problem]:
         """(symbols, padded Problem) of the rebalance at signal date t, trading on day d."""
-        b = self.bench.get(d, {})
-        sc = self.scores.get(t, {})
-        syms = sorted(set(b) | set(sc) | set(w0))
-        n = len(syms)
-        slots = int(np.ceil(max(n, 1) / SLOT) * SLOT)
-        bench = np.array([b.get(s, 0.0) for s in syms])
-        bench = bench / bench.sum() if bench.sum() > 0 else bench
-        cur = np.array([w0.get(s, 0.0) for s in syms])
-        lb, ub = self._tradeable(syms, d, cur)
-        m = self.model
-        prob = Problem(
-            alpha=self._alpha(syms, sc), bench=bench, w0=cur, exposures=m.exposure_matrix(t, syms),
-            factor_cov=m.factor_cov(t), specific=m.specific_var(t, syms), lb=lb, ub=ub,
-            member=np.array([s in b for s in syms]), cost=self._cost(syms, d), n_ind=m.n_ind,
-            turnover=2.0 if first else None)
-        return syms, _pad(prob, slots)
+        return build_problem(self.model, self.config, t, d, self.bench.get(d, {}), self.scores.get(t, {}), w0,
+                             lambda syms: self._blocks(syms, d), first)
 
-    def _alpha(self, syms: list[str], sc: dict[str, float]) -> np.ndarray:
-        raw = np.array([sc.get(s, np.nan) for s in syms], dtype=float)
-        ok = np.isfinite(raw)
-        z = np.zeros(len(syms))
-        if ok.sum() > 1 and np.std(raw[ok]) > 0:
-            z[ok] = np.clip((raw[ok] - raw[ok].mean()) / raw[ok].std(), -3, 3)
-        return self.ec.alpha_scale * z
-
-    def _tradeable(self, syms: list[str], d: dt.date, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(lb, ub) from what day d allows: no buy -> ub = w0, no sell -> lb = w0 (both: fixed)."""
+    def _blocks(self, syms: list[str], d: dt.date) -> tuple[np.ndarray, np.ndarray]:
+        """(no buy, no sell) on day d as the engine will see it (no bar counts as both)."""
         i = self.row[d]
         cols = np.array([self.mcol.get(s, -1) for s in syms])
         known = cols >= 0
         no_buy = np.where(known, self.market.buy_block[i, np.maximum(cols, 0)], True)
         no_sell = np.where(known, self.market.sell_block[i, np.maximum(cols, 0)], True)
-        lb = np.where(no_sell, cur, 0.0)
-        ub = np.where(no_buy, cur, 1.0)
-        return lb, ub
+        return no_buy, no_sell
 
-    def _cost(self, syms: list[str], d: dt.date) -> np.ndarray:
-        c = self.config.costs
-        one_way = (c.commission + c.slippage_bps / 1e4 + self.ec.impact_bps / 1e4
-                   + 0.5 * rules.stamp_duty_rate(d) * float(c.stamp_duty))
-        return np.full(len(syms), one_way * self.model.periods_per_year / self.ec.alpha_horizon)
+
+Blocks = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+
+
+def build_problem(model: RiskModel, config: BacktestConfig, t: dt.date, d: dt.date, bench: dict[str, float],
+                  scores: dict[str, float], w0: dict[str, float], blocks: Blocks, first: bool
+                  ) -> tuple[list[str], Problem]:
+    """(symbols, padded Problem) at signal date t for trade day d: candidates are the members
+    (``bench``: start-of-day weights on d), the scored names and the held ones (``w0``);
+    ``blocks(symbols)`` says which cannot be bought / sold on d (no buy: ub = w0, no sell:
+    lb = w0); ``first``: the book is built from cash, no turnover cap."""
+    ec: EnhanceConfig = config.enhance
+    syms = sorted(set(bench) | set(scores) | set(w0))
+    b = np.array([bench.get(s, 0.0) for s in syms])
+    b = b / b.sum() if b.sum() > 0 else b
+    cur = np.array([w0.get(s, 0.0) for s in syms])
+    no_buy, no_sell = blocks(syms)
+    prob = Problem(
+        alpha=ec.alpha_scale * zscores(np.array([scores.get(s, np.nan) for s in syms], dtype=float)),
+        bench=b, w0=cur, exposures=model.exposure_matrix(t, syms), factor_cov=model.factor_cov(t),
+        specific=model.specific_var(t, syms), lb=np.where(no_sell, cur, 0.0), ub=np.where(no_buy, cur, 1.0),
+        member=np.array([s in bench for s in syms]), n_ind=model.n_ind, turnover=2.0 if first else None,
+        cost=np.full(len(syms), cost_rate(config, d) * model.periods_per_year / ec.alpha_horizon))
+    return syms, _pad(prob, int(np.ceil(max(len(syms), 1) / SLOT) * SLOT))
+
+
+def zscores(raw: np.ndarray) -> np.ndarray:
+    """Cross-sectional z-scores clipped at +-3 (NaN -> 0: no view)."""
+    ok = np.isfinite(raw)
+    z = np.zeros(len(raw))
+    if ok.sum() > 1 and np.std(raw[ok]) > 0:
+        z[ok] = np.clip((raw[ok] - raw[ok].mean()) / raw[ok].std(), -3, 3)
+    return z
+
+
+def cost_rate(config: BacktestConfig, d: dt.date) -> float:
+    """Cost of trading one unit of weight one way on day d: commission, slippage, half the
+    seller's stamp duty and the assumed impact."""
+    c = config.costs
+    return (c.commission + c.slippage_bps / 1e4 + config.enhance.impact_bps / 1e4
+            + 0.5 * rules.stamp_duty_rate(d) * float(c.stamp_duty))
 
 
 def _pad(p: Problem, slots: int) -> Problem:
@@ -244,3 +256,53 @@ def _pad(p: Problem, slots: int) -> Problem:
         p, alpha=cat(p.alpha), bench=cat(p.bench), w0=cat(p.w0), specific=cat(p.specific), lb=cat(p.lb),
         ub=cat(p.ub), cost=cat(p.cost), member=cat(p.member, np.zeros(extra, dtype=bool)),
         exposures=np.vstack([p.exposures, np.zeros((extra, p.exposures.shape[1]))]))
+
+
+def day_targets(store: MarketStore, scores: pl.DataFrame, holdings: pl.DataFrame, cash: float,
+                config: BacktestConfig, date: dt.date, home: str | Path | None = None
+                ) -> tuple[pl.DataFrame, Solution, tuple[str, ...]]:
+    """Tomorrow's enhanced-index weights from tonight (``date``'s close), for the nightly job's
+    orders (``flyer.backtest.orders.orders_for_tomorrow``): ([symbol, weight, action], the
+    solution, notes). ``scores``: [symbol, score] of tonight; ``holdings``: [symbol, shares].
+
+    The benchmark is tonight's closing weights (a review effective tomorrow that the store does
+    not hold yet is not seen); tomorrow's limits are unknown tonight, so only names suspended
+    (or without a bar) tonight are held where they are - the broker enforces the rest.
+    """
+    from flyer.risk.benchmark import benchmark_weights
+
+    ec: EnhanceConfig = config.enhance
+    model, notes = risk_model(store, ec.risk, date - dt.timedelta(days=60), date, home)
+    bench = _closing_weights(benchmark_weights(store, config.universe, date - dt.timedelta(days=40), date).weights,
+                             model, date)
+    bars = store.bars(date, date, adjust=False, columns=["close", "is_suspended"])
+    px = dict(zip(bars["symbol"].to_list(), bars["close"].to_list()))
+    susp = set(bars.filter(pl.col("is_suspended").fill_null(False))["symbol"].to_list())
+    held = {s: q * px.get(s, 0.0) for s, q in zip(holdings["symbol"].to_list(), holdings["shares"].to_list()) if q > 0}
+    nav = cash + sum(held.values())
+    w0 = {s: v / nav for s, v in held.items()} if nav > 0 else {}
+
+    def blocks(syms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        stuck = np.array([s in susp or s not in px for s in syms])
+        return stuck, stuck
+
+    sc = dict(zip(scores["symbol"].to_list(), scores["score"].to_list()))
+    syms, prob = build_problem(model, config, date, date, bench, sc, w0, blocks, first=not w0)
+    sol = Optimizer(limits(ec)).solve(prob)
+    w = _dust(sol.weights, prob, ec.min_weight)[:len(syms)]
+    now = np.array([w0.get(s, 0.0) for s in syms])
+    action = np.where(w > 0, np.where(now > 0, "rebalance", "buy"), np.where(now > 0, "sell", ""))
+    out = pl.DataFrame({"symbol": syms, "weight": w, "action": action,
+                        "score": [sc.get(s) for s in syms]}, schema_overrides={"score": pl.Float64})
+    out = out.filter(pl.col("action") != "").sort("score", descending=True, nulls_last=True).drop("score")
+    return out, sol, notes + _relax_notes(pl.DataFrame([_diag_row(date, date, sol, prob, int((w > 0).sum()))]))
+
+
+def _closing_weights(start: pl.DataFrame, model: RiskModel, date: dt.date) -> dict[str, float]:
+    """The benchmark's weights at ``date``'s close: its start-of-day weights grown by the day's returns."""
+    day = start.filter(pl.col("date") == start["date"].max())
+    syms = day["symbol"].to_list()
+    cols = model.columns(syms)
+    r = np.where(cols >= 0, np.nan_to_num(model.ret[model.row(date)][np.maximum(cols, 0)]), 0.0)
+    v = day["weight"].to_numpy() * (1 + r)
+    return dict(zip(syms, v / v.sum()))

@@ -111,3 +111,38 @@ def test_cli_and_config_file_run_the_same_backtest(home: Path, scores: pl.DataFr
     assert pick(r1.output) == pick(r2.output) and pick(r1.output)
     bad = runner.invoke(app, [*args, "--strategy", "topk", "--te", "0.04"])
     assert bad.exit_code != 0
+
+
+def test_orders_for_tomorrow_follow_the_optimiser(home: Path, scores: pl.DataFrame) -> None:
+    """The nightly's order logic with strategy enhance: a book built from cash, then a second
+    night that trades within the turnover cap; lots and the member floor hold."""
+    from flyer.backtest.orders import orders_for_tomorrow
+
+    cfg = BacktestConfig(strategy="enhance").replace(turnover=0.2)
+    days = scores["date"].unique().sort().to_list()
+    holdings = pl.DataFrame(schema={"symbol": pl.Utf8, "shares": pl.Float64})
+    cash = cfg.capital
+    with MarketStore.open(home, read_only=True) as store:
+        members = set(store.members("000905.SH", days[-2])["symbol"].to_list())
+        for night in (days[-2], days[-1]):
+            book = orders_for_tomorrow(store, scores, holdings, cash, cfg, night)
+            px = dict(store.bars(night, night, adjust=False).select("symbol", "close").iter_rows())
+            assert book.height > 0
+            assert (book.filter(pl.col("side") == "buy")["shares"] % 100 == 0).all() or \
+                book["symbol"].str.starts_with("688").any()
+            delta = book.select("symbol", pl.when(pl.col("side") == "buy").then(pl.col("shares"))
+                                .otherwise(-pl.col("shares")).cast(pl.Float64).alias("d"))
+            before = dict(holdings.iter_rows())
+            nav = cash + sum(q * px[s] for s, q in before.items())
+            holdings = (holdings.join(delta, on="symbol", how="full", coalesce=True)
+                        .select("symbol", (pl.col("shares").fill_null(0) + pl.col("d").fill_null(0)).alias("shares"))
+                        .filter(pl.col("shares") > 0))
+            cash += float(book.select(pl.when(pl.col("side") == "sell").then(pl.col("value"))
+                                      .otherwise(-pl.col("value")).sum()).item())
+            after = dict(holdings.iter_rows())
+            traded = sum(abs(after.get(s, 0) - before.get(s, 0)) * px[s] for s in set(after) | set(before)) / nav
+            value = {s: q * px[s] for s, q in after.items()}
+            share = sum(v for s, v in value.items() if s in members) / (cash + sum(value.values()))
+            assert share > 0.75 and cash > -1e-6
+            if before:
+                assert traded <= 0.2 + 0.02   # the cap, plus lot rounding
