@@ -51,6 +51,25 @@ def run_scores_path(home: Optional[Path], run_id: str) -> Path:
     return path
 
 
+def blended_scores(home: Optional[Path], ids: list[str], target: Optional[int]) -> pl.DataFrame:
+    """Scores of several runs blended on their validation periods (``flyer.backtest.alpha``);
+    prints each source's weight, IC and contribution."""
+    from flyer.backtest.alpha import blend
+    from flyer.backtest.report import fmt
+    from flyer.models.runs import load_run
+
+    runs = [load_run(home, i.strip()) for i in ids if i.strip()]
+    horizons = [r.config.data.label_horizon for r in runs]
+    if target is not None and target not in horizons:
+        raise UsageError(f"--blend-target {target}: no run has that label horizon (runs: {horizons})")
+    mix = blend(runs, horizons.index(target) if target is not None else 0)
+    table = mix.contributions.filter(mix.contributions["year"] == "all")
+    console.print("alpha blend (test period): " + "; ".join(
+        f"{r['source']} weight {fmt('w', r['weight'])} IC {fmt('ic', r['ic'])} contribution {fmt('c', r['contribution'])}"
+        for r in table.iter_rows(named=True)))
+    return mix.scores
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings dict of a TOML/YAML file (its ``[backtest]`` table when there is one)."""
     if not path.exists():
@@ -135,7 +154,10 @@ def print_enhance(plan) -> None:  # noqa: ANN001 - flyer.backtest.enhance.Enhanc
 
 def backtest_cmd(
     scores: Optional[Path] = typer.Option(None, "--scores", help="Parquet/CSV with date, symbol, score"),
-    run_id: Optional[str] = typer.Option(None, "--run", help="use $FLYER_HOME/runs/<ID>/predictions.parquet"),
+    run_id: Optional[str] = typer.Option(None, "--run", help="use $FLYER_HOME/runs/<ID>/predictions.parquet; "
+                                         "ID,ID,... blends several runs (e.g. horizons 1, 5, 20) on their validation"),
+    blend_target: Optional[int] = typer.Option(None, "--blend-target", help="label horizon the blend fits (default: "
+                                               "the first run's)"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML/YAML file with backtest settings"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="topk | benchmark | enhance"),
     k: Optional[int] = typer.Option(None, "--k", help="names held (topk)"),
@@ -181,6 +203,8 @@ def backtest_cmd(
         frame = combined_score_frame(home, factor_set, combined, scores is not None or run_id is not None, cfg)
     elif (scores is None) == (run_id is None):
         raise FlyerError("give exactly one of --scores PATH, --run ID or --factor-set PATH --combined")
+    elif run_id is not None and "," in str(run_id):
+        frame = blended_scores(home, str(run_id).split(","), blend_target)
     else:
         frame = read_scores(scores if scores is not None else run_scores_path(home, str(run_id)))
     with open_store(home, read_only=True, must_exist=True) as store:
