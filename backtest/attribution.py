@@ -9,15 +9,19 @@ For each trading day D after the first (``attribute``):
     every stock), the holdings' active return a' r splits into
     ``country`` (-cash x market), ``industry`` and ``style`` (y_k f_k summed per group) and
     ``specific`` (a' u);
-  * ``trading`` = total excess - a' r: what the holdings do not explain - fills at the deal
-    price instead of the close, fees, lot rounding, and the gap between the weighted members
-    and the index itself;
+  * ``execution`` = portfolio return - w' r: what the start-of-day holdings do not explain -
+    fills at the deal price instead of the close, fees, lot rounding, cash drag is in country;
+  * ``benchmark_gap`` = b' r - index return: the weighted members' total return against the
+    index itself (dividends when the benchmark is a price index, and the weight estimate);
   * total excess = portfolio return - benchmark index return (both arithmetic, daily), so the
-    five parts add up to it exactly (to float precision) every day;
+    six parts add up to it exactly (to float precision) every day:
+    excess = (r_p - w'r) + (w - b)'r + (b'r - r_index);
   * ``predicted_te``: sqrt(y' F y + sum a^2 d), annualised, from the forecasts made at D-1.
 Per year (``yearly``): sums of the daily parts (arithmetic; the geometric excess of
 ``flyer.backtest.metrics`` differs by compounding), realised TE (std of daily excess x
-sqrt(trading days per year)), mean predicted TE and the bias statistic std(excess / predicted).
+sqrt(trading days per year)), mean predicted TE and two bias statistics: ``bias`` =
+std(excess / predicted) (what a fund sees) and ``bias_model`` = std(a'r / predicted) (the risk
+model's own check: the active return it forecasts, without execution and benchmark gaps).
 """
 from __future__ import annotations
 
@@ -35,12 +39,12 @@ if TYPE_CHECKING:
     from flyer.risk.config import RiskConfig
     from flyer.risk.model import RiskModel
 
-PARTS = ("country", "industry", "style", "specific", "trading")
+PARTS = ("country", "industry", "style", "specific", "execution", "benchmark_gap")
 
 
 @dataclass(frozen=True)
 class Attribution:
-    """``daily``: [date, excess, <PARTS>..., active_return, predicted_te]; ``exposures``:
+    """``daily``: [date, excess, <PARTS>..., active_return, replica_return, predicted_te]; ``exposures``:
     [date, <industry and style factors>...] active exposures; ``periods_per_year``."""
 
     daily: pl.DataFrame
@@ -49,14 +53,15 @@ class Attribution:
     notes: tuple[str, ...] = ()
 
     def yearly(self) -> pl.DataFrame:
-        """Per year: [year, days, excess, <PARTS>..., realised_te, predicted_te, bias]."""
+        """Per year: [year, days, excess, <PARTS>..., realised_te, predicted_te, bias, bias_model]."""
         ppy = self.periods_per_year
-        df = self.daily.with_columns(pl.col("date").dt.year().alias("year"),
-                                     (pl.col("excess") / (pl.col("predicted_te") / np.sqrt(ppy))).alias("z"))
+        sd = pl.col("predicted_te") / np.sqrt(ppy)
+        df = self.daily.with_columns(pl.col("date").dt.year().alias("year"), (pl.col("excess") / sd).alias("z"),
+                                     (pl.col("active_return") / sd).alias("zm"))
         return df.group_by("year", maintain_order=True).agg(
             pl.len().alias("days"), pl.col("excess").sum(), *(pl.col(p).sum() for p in PARTS),
             (pl.col("excess").std() * np.sqrt(ppy)).alias("realised_te"), pl.col("predicted_te").mean(),
-            pl.col("z").std().alias("bias"))
+            pl.col("z").std().alias("bias"), pl.col("zm").std().alias("bias_model"))
 
     def cumulative(self) -> pl.DataFrame:
         """[date, excess, <PARTS>...] cumulative sums of the daily parts."""
@@ -99,11 +104,14 @@ def attribute(result: BacktestResult, model: RiskModel, bench: pl.DataFrame) -> 
     rows, expo = [], []
     for i in range(1, len(dates)):
         prev, day = model.row(dates[i - 1]), model.row(dates[i])
-        parts, y = _day(model, prev, day, cols, w[i] - b[i], k_ind)
-        excess = (nav[i] / nav[i - 1] - 1) - (bidx[i] / bidx[i - 1] - 1)
-        holdings = sum(parts.values())
-        rows.append({"date": dates[i], "excess": excess, **parts, "trading": excess - holdings,
-                     "active_return": holdings, "predicted_te": _predicted(model, prev, cols, w[i] - b[i], y)})
+        parts, y, r = _day(model, prev, day, cols, w[i] - b[i], k_ind)
+        port, index = nav[i] / nav[i - 1] - 1, bidx[i] / bidx[i - 1] - 1
+        active = sum(parts.values())
+        replica = float(b[i] @ r)
+        rows.append({"date": dates[i], "excess": port - index, **parts,
+                     "execution": port - (active + replica), "benchmark_gap": replica - index,
+                     "active_return": active, "replica_return": replica,
+                     "predicted_te": _predicted(model, prev, cols, w[i] - b[i], y)})
         expo.append(y[1:])
     names = list(model.factors[1:])
     exposures = pl.DataFrame(np.array(expo), schema=names, orient="row").with_columns(
@@ -124,8 +132,9 @@ def _dense(frame: pl.DataFrame, dates: list[dt.date], symbols: list[str]) -> np.
 
 
 def _day(model: RiskModel, prev: int, day: int, cols: np.ndarray, a: np.ndarray, k_ind: int
-         ) -> tuple[dict[str, float], np.ndarray]:
-    """({country, industry, style, specific}, active exposures y (K,)) of one day."""
+         ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """({country, industry, style, specific}, active exposures y (K,), returns r (n,)) of one
+    day; r = X f + u exactly (a stock without a return that day counts 0)."""
     from flyer.risk.model import exposure_rows
 
     x = exposure_rows(model.ind[prev], model.x[prev], cols, k_ind)
@@ -138,8 +147,9 @@ def _day(model: RiskModel, prev: int, day: int, cols: np.ndarray, a: np.ndarray,
     no_ret = known.copy()
     no_ret[known] = ~np.isfinite(model.ret[day, cols[known]])
     u[no_ret | ~known] = -(x[no_ret | ~known] @ f)
+    r = x @ f + u
     return {"country": float(y[0] * f[0]), "industry": float(y[1:1 + k_ind] @ f[1:1 + k_ind]),
-            "style": float(y[1 + k_ind:] @ f[1 + k_ind:]), "specific": float(a @ u)}, y
+            "style": float(y[1 + k_ind:] @ f[1 + k_ind:]), "specific": float(a @ u)}, y, r
 
 
 def _predicted(model: RiskModel, prev: int, cols: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 _PCT = {"total_return", "annual_return", "annual_volatility", "max_drawdown", "benchmark_annual_return",
         "excess_annual_return", "tracking_error", "excess_max_drawdown", "monthly_win_rate", "cost_drag",
-        "return", "benchmark_return", "excess", "country", "industry", "style", "specific", "trading",
+        "return", "benchmark_return", "excess", "country", "industry", "style", "specific", "execution",
+        "benchmark_gap",
         "realised_te", "predicted_te", "member_share"}
 
 
@@ -97,9 +98,11 @@ def _attribution_html(att: Attribution, styles: list[str]) -> str:
     figs = [figures.attribution_figure(att.cumulative()), figures.exposure_figure(att.exposures, styles)]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in att.notes)
     return ("<h2>Attribution (risk model)</h2><p>Daily excess = portfolio return - index return, split into "
-            "country (cash), industry, style, specific (stock selection) and trading (fills, fees, the index "
-            "replication gap); the parts add up to the excess every day. Predicted TE from the risk model at the "
-            f"previous close; bias = std(excess / predicted).</p><ul>{notes}</ul>{_frame_table(att.yearly())}"
+            "country (cash), industry, style, specific (stock selection), execution (fills, fees, lots) and "
+            "benchmark gap (the weighted members' total return against the index: dividends for a price index); "
+            "the parts add up to the excess every day. Predicted TE from the risk model at the previous close; "
+            "bias = std(excess / predicted), bias_model = std(holdings' active return / predicted)."
+            f"</p><ul>{notes}</ul>{_frame_table(att.yearly())}"
             + "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figs))
 
 

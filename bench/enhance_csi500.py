@@ -15,7 +15,8 @@ model, stacked alpha, the optimiser against top-k dropout. Prints figures with t
    them: ``enhance`` (TE target 5 %, rebalanced every ``--every`` score days) and top-k dropout
    (k 50, n_drop 5, same rebalancing); attribution of both (predicted TE, bias);
 6. the table per year and overall: excess over 000905.SH (arithmetic = return - benchmark
-   return, geometric = (1 + r) / (1 + b) - 1), realised TE (std of daily excess x sqrt(days per
+   return, geometric = (1 + r) / (1 + b) - 1; and geometric over the weighted members' total
+   return, a total-return stand-in since the store has no H00905), realised TE (std of daily excess x sqrt(days per
    year)), predicted TE, IR (mean daily excess x days / TE), excess max drawdown, one-way
    turnover, share of weight in index members. Years from 2022 are survivor-biased (the data
    after 2022-01-14 holds only stocks that survived to 2026, and no caps: carried).
@@ -153,7 +154,7 @@ def table(res, att, share: pl.DataFrame, ppy: float) -> pl.DataFrame:
     daily = res.daily().select("date", "nav", "benchmark", "turnover")
     df = (daily.with_columns((pl.col("nav") / pl.col("nav").shift(1) - 1).alias("r"),
                              (pl.col("benchmark") / pl.col("benchmark").shift(1) - 1).alias("b"))
-          .drop_nulls("r").join(att.daily.select("date", "predicted_te"), on="date", how="left")
+          .drop_nulls("r").join(att.daily.select("date", "predicted_te", "replica_return"), on="date", how="left")
           .join(share, on="date", how="left").with_columns(pl.col("date").dt.year().cast(pl.Utf8).alias("year")))
     rows = [_row(g, y, ppy) for (y,), g in df.group_by("year", maintain_order=True)]
     rows.append(_row(df, "all", ppy))
@@ -167,7 +168,9 @@ def _row(g: pl.DataFrame, year: str, ppy: float) -> dict:
     rp, rb = np.prod(1 + r) ** (1 / years) - 1, np.prod(1 + b) ** (1 / years) - 1
     curve = np.cumprod(1 + r) / np.cumprod(1 + b)
     te = float(np.std(e, ddof=1) * np.sqrt(ppy))
-    return {"year": year, "excess_arith": rp - rb, "excess_geo": (1 + rp) / (1 + rb) - 1, "realised_te": te,
+    rr = np.prod(1 + np.nan_to_num(g["replica_return"].to_numpy())) ** (1 / years) - 1
+    return {"year": year, "excess_arith": rp - rb, "excess_geo": (1 + rp) / (1 + rb) - 1,
+            "excess_vs_replica": (1 + rp) / (1 + rr) - 1, "realised_te": te,
             "predicted_te": float(g["predicted_te"].mean()), "ir": float(np.mean(e) * ppy / te) if te > 0 else np.nan,
             "excess_mdd": float(np.min(curve / np.maximum.accumulate(np.maximum(curve, 1.0)) - 1)),
             "turnover": float(g["turnover"].sum() / years), "member_share": float(g["member_share"].mean()),

@@ -53,7 +53,8 @@ def test_parts_add_up_to_the_excess_every_day(results, strategy: str) -> None:
 
 
 def test_holdings_part_is_active_weights_times_returns(results, home: Path) -> None:
-    """country + industry + style + specific = sum_i (w_i - b_i) r_i, computed independently."""
+    """country + industry + style + specific = sum_i (w_i - b_i) r_i, and the replica b'r,
+    computed independently from positions, benchmark weights and bars."""
     res, att = results["topk"]
     with MarketStore.open(home, read_only=True) as store:
         bench = benchmark_weights(store, "000905.SH", res.dates[0], res.dates[-1]).weights
@@ -64,9 +65,11 @@ def test_holdings_part_is_active_weights_times_returns(results, home: Path) -> N
                                                     (pl.col("value") / pl.col("nav")).alias("w")).drop_nulls("date"))
     act = (w.join(bench.select("date", "symbol", "weight"), on=["date", "symbol"], how="full", coalesce=True)
            .fill_null(0.0).join(rets.select("date", "symbol", "r"), on=["date", "symbol"], how="left")
-           .group_by("date").agg(((pl.col("w") - pl.col("weight")) * pl.col("r").fill_null(0.0)).sum().alias("ar")))
+           .group_by("date").agg(((pl.col("w") - pl.col("weight")) * pl.col("r").fill_null(0.0)).sum().alias("ar"),
+                                 (pl.col("weight") * pl.col("r").fill_null(0.0)).sum().alias("br")))
     both = att.daily.join(act, on="date")
     np.testing.assert_allclose(both["active_return"], both["ar"], atol=1e-10)
+    np.testing.assert_allclose(both["replica_return"], both["br"], atol=1e-10)   # the benchmark gap's b'r
     assert both.height > 150
 
 
