@@ -198,8 +198,8 @@ class _Context:
         i = self.row[d]
         cols = np.array([self.mcol.get(s, -1) for s in syms])
         known = cols >= 0
-        no_buy = np.where(known, self.market.buy_block[i, np.maximum(cols, 0)], True)
-        no_sell = np.where(known, self.market.sell_block[i, np.maximum(cols, 0)], True)
+        no_buy = np.where(known, self.market.arrays.buy_block[i, np.maximum(cols, 0)], True)
+        no_sell = np.where(known, self.market.arrays.sell_block[i, np.maximum(cols, 0)], True)
         return no_buy, no_sell
 
 
