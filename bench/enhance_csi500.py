@@ -38,7 +38,9 @@ import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-ASHARE = REPO.parent / "shared" / "ashare"   # --ashare overrides (a git worktree sits one level deeper)
+from flyer.data.sources.ashare import find_default_root  # noqa: E402
+
+ASHARE = find_default_root()   # $FLYER_SHARED_ASHARE or shared/ashare above the checkout; --ashare overrides
 D = dt.date
 TRAIN, VALID, TEST = (D(2011, 1, 1), D(2015, 6, 30)), (D(2015, 7, 1), D(2016, 12, 31)), (D(2017, 1, 1), D(2024, 12, 31))
 HORIZONS = (1, 5, 20)
