@@ -16,6 +16,9 @@ from typing import Any
 from flyer.errors import FlyerError
 
 STYLES = ("size", "nonlinear_size", "beta", "momentum", "residual_vol", "liquidity", "value")
+# Bumped when the estimator itself changes (not only its settings): part of the key, so a stored
+# model built by other code is never read as this one.
+MODEL_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,10 @@ class RiskConfig:
         return d
 
     def key(self) -> str:
-        """Content hash (12 hex digits): names the model's folder under ``$FLYER_HOME/risk``."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        """Content hash (12 hex digits) of the settings and ``MODEL_VERSION``: names the model's
+        folder under ``$FLYER_HOME/risk``."""
+        blob = json.dumps({**self.to_dict(), "model_version": MODEL_VERSION}, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RiskConfig":
