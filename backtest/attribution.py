@@ -10,7 +10,9 @@ For each trading day D after the first (``attribute``):
     ``country`` (-cash x market), ``industry`` and ``style`` (y_k f_k summed per group) and
     ``specific`` (a' u);
   * ``execution`` = portfolio return - w' r: what the start-of-day holdings do not explain -
-    fills at the deal price instead of the close, fees, lot rounding, cash drag is in country;
+    the day's trades (fills at the deal price, then the traded names' move from the fill to the
+    close, which is where a signal traded at the open earns its first day), fees and lot
+    rounding; the cash drag is in ``country``;
   * ``benchmark_gap`` = b' r - index return: the weighted members' total return against the
     index itself (dividends when the benchmark is a price index, and the weight estimate);
   * total excess = portfolio return - benchmark index return (both arithmetic, daily), so the

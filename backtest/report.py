@@ -98,7 +98,8 @@ def _attribution_html(att: Attribution, styles: list[str]) -> str:
     figs = [figures.attribution_figure(att.cumulative()), figures.exposure_figure(att.exposures, styles)]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in att.notes)
     return ("<h2>Attribution (risk model)</h2><p>Daily excess = portfolio return - index return, split into "
-            "country (cash), industry, style, specific (stock selection), execution (fills, fees, lots) and "
+            "country (cash), industry, style, specific (stock selection), execution (the day's trades from fill to close, "
+            "fees, lots) and "
             "benchmark gap (the weighted members' total return against the index: dividends for a price index); "
             "the parts add up to the excess every day. Predicted TE from the risk model at the previous close; "
             "bias = std(excess / predicted), bias_model = std(holdings' active return / predicted)."
