@@ -76,7 +76,7 @@ def test_holdings_part_is_active_weights_times_returns(results, home: Path) -> N
 def test_enhance_tracks_closer_than_topk_and_report_shows_it(results) -> None:
     topk, enh = results["topk"][1].yearly(), results["enhance"][1].yearly()
     assert enh["realised_te"].item() < topk["realised_te"].item()
-    html = render(results["enhance"][0], "t", results["enhance"][1])
+    html = render(results["enhance"][0], "t", attribution=results["enhance"][1])
     assert "Attribution (risk model)" in html and "Optimiser (enhance)" in html and "specific" in html
 
 
