@@ -95,6 +95,7 @@ class Prepared:
     benchmark: pl.DataFrame
     benchmark_name: str
     dropped_scores: int
+    extra: dict[str, Any] | None = None   # strategy outputs for the result's meta (``enhance``: the plan)
 
 
 def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> Prepared:
@@ -102,17 +103,24 @@ def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) ->
     scores = check_scores(scores)
     config = resolve_dates(store, scores, config)
     scores = scores.filter(pl.col("date").is_between(config.start, config.end))
-    tilt = strategy_weights(store, scores, config)
+    extra = None
+    if config.strategy == "enhance":  # the optimiser needs the store's risk model: its plan goes to the meta
+        from flyer.backtest.enhance import plan
+
+        enhanced = plan(store, scores, config)
+        tilt, extra = enhanced.weights, {"enhance": enhanced}
+    else:
+        tilt = strategy_weights(store, scores, config)
     names = set(scores["symbol"].unique().to_list()) | (set(tilt["symbol"].unique().to_list()) if tilt is not None else set())
     market = load_market(store, sorted(names), config.start, config.end, config.deal_price)
     dense = dense_signals(market, scores, "score")
     weights = dense_signals(market, tilt, "weight") if tilt is not None else np.full((1, market.shape[1]), np.nan)
     kept = int((~np.isnan(dense)).sum())
     bench, label = load_benchmark(store, config.benchmark, config.start, config.end)
-    return Prepared(config, market, dense, weights, bench, label, scores.height - kept)
+    return Prepared(config, market, dense, weights, bench, label, scores.height - kept, extra)
 
 
-SHARED_FIELDS = ("deal_price", "strategy", "start", "end", "universe", "active_limit", "benchmark")
+SHARED_FIELDS = ("deal_price", "strategy", "start", "end", "universe", "active_limit", "benchmark", "enhance")
 
 
 def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "loop") -> list[BacktestResult]:
@@ -136,7 +144,7 @@ def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "l
         rec["col"] -= g * n
         rec = rec[np.argsort(rec["idx"], kind="stable")]
         meta = {"dropped_scores": prep.dropped_scores, "blocked_buys": int(blocked[:, g, 0].sum()),
-                "blocked_sells": int(blocked[:, g, 1].sum())}
+                "blocked_sells": int(blocked[:, g, 1].sum()), **(prep.extra or {})}
         out.append(BacktestResult(cfg, prep.market, rec, blocked[:, g, :].copy(), prep.benchmark,
                                   prep.benchmark_name, meta))
     return out

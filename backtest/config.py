@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from flyer.backtest.enhance_config import EnhanceConfig
+
 DealPrice = Literal["open", "close", "vwap"]
-Strategy = Literal["topk", "benchmark"]
+Strategy = Literal["topk", "benchmark", "enhance"]
 Weighting = Literal["equal", "score"]
 Retry = Literal["next_rebalance", "next_day"]
 
 DEAL_PRICES = ("open", "close", "vwap")
-STRATEGIES = ("topk", "benchmark")
+STRATEGIES = ("topk", "benchmark", "enhance")
 WEIGHTINGS = ("equal", "score")
 RETRIES = ("next_rebalance", "next_day")
 
@@ -36,6 +38,9 @@ class CostConfig:
     transfer_fee: bool = True       # per-side transfer fee by date and exchange
 
 
+ENHANCE_KEYS = frozenset(f.name for f in dataclasses.fields(EnhanceConfig)) - {"risk"}
+
+
 @dataclass(frozen=True)
 class BacktestConfig:
     """One backtest: strategy, execution and cost settings.
@@ -47,6 +52,9 @@ class BacktestConfig:
       to their weight.
     * ``strategy="benchmark"``: CSI 500 weights tilted by score, each stock's active weight
       within ``active_limit`` (see ``flyer.backtest.strategies.benchmark_tilt``).
+    * ``strategy="enhance"``: enhanced-index weights from an optimiser with a risk model and a
+      tracking-error target (``enhance``, see ``flyer.backtest.enhance``); its settings only
+      enter ``to_dict``/``key`` for that strategy, so other configs keep their keys.
     * ``rebalance_every``: rebalance on every n-th day that has scores (1 = daily).
     * ``retry``: an order blocked by a limit or suspension waits for the next rebalance
       (``next_rebalance``) or is retried every following day (``next_day``).
@@ -67,6 +75,7 @@ class BacktestConfig:
     active_limit: float = 0.01       # max |weight - benchmark weight| per stock (benchmark strategy)
     start: dt.date | None = None
     end: dt.date | None = None
+    enhance: EnhanceConfig = field(default_factory=EnhanceConfig)
 
     def __post_init__(self) -> None:
         checks = [
@@ -90,6 +99,9 @@ class BacktestConfig:
         cost_changes = {k: changes.pop(k) for k in list(changes) if k in cost_keys}
         if cost_changes:
             changes["costs"] = dataclasses.replace(self.costs, **cost_changes)
+        enh_changes = {k: changes.pop(k) for k in list(changes) if k in ENHANCE_KEYS}
+        if enh_changes:
+            changes["enhance"] = dataclasses.replace(changes.get("enhance", self.enhance), **enh_changes)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +109,10 @@ class BacktestConfig:
         d = dataclasses.asdict(self)
         for key in ("start", "end"):
             d[key] = d[key].isoformat() if d[key] else None
+        if self.strategy == "enhance":
+            d["enhance"] = self.enhance.to_dict()
+        else:
+            d.pop("enhance")
         return d
 
     def key(self) -> str:
@@ -113,6 +129,11 @@ class BacktestConfig:
         for k in list(d):
             if k in cost_keys:
                 costs[k] = d.pop(k)
+        enhance = d.pop("enhance", {}) or {}
+        enhance = enhance.to_dict() if isinstance(enhance, EnhanceConfig) else dict(enhance)
+        for k in list(d):
+            if k in ENHANCE_KEYS:
+                enhance[k] = d.pop(k)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         bad_costs = sorted(set(costs) - cost_keys)
@@ -123,7 +144,7 @@ class BacktestConfig:
                 d[key] = dt.date.fromisoformat(d[key])
             elif isinstance(d.get(key), dt.datetime):
                 d[key] = d[key].date()
-        return cls(**d, costs=CostConfig(**costs))
+        return cls(**d, costs=CostConfig(**costs), enhance=EnhanceConfig.from_dict(enhance))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "BacktestConfig":

@@ -130,3 +130,19 @@ def size_figure(size: pl.DataFrame) -> go.Figure:
                      go.Scatter(x=dates, y=size["benchmark"].to_list(), name="benchmark (index weights)")])
     return fig.update_layout(title="Size exposure: weighted market-cap percentile among index members",
                              yaxis=dict(tickformat=".0%", range=[0, 1]), **_LAYOUT)
+
+
+def attribution_figure(cumulative: pl.DataFrame) -> go.Figure:
+    """Cumulative excess return and its parts (``flyer.backtest.attribution``), arithmetic sums."""
+    dates = cumulative["date"].to_list()
+    traces = [go.Scatter(x=dates, y=cumulative[c].to_list(), name=c,
+                         line=dict(width=3 if c == "excess" else 1.5)) for c in cumulative.columns if c != "date"]
+    return go.Figure(traces).update_layout(title="Excess return attribution (cumulative, arithmetic)",
+                                           yaxis_tickformat=".1%", **_LAYOUT)
+
+
+def exposure_figure(exposures: pl.DataFrame, factors: list[str]) -> go.Figure:
+    """Daily active exposures of the portfolio to ``factors`` (style units: standard deviations)."""
+    dates = exposures["date"].to_list()
+    fig = go.Figure([go.Scatter(x=dates, y=exposures[f].to_list(), name=f) for f in factors])
+    return fig.update_layout(title="Active style exposures (sd)", **_LAYOUT)

@@ -78,9 +78,16 @@ def orders_for_tomorrow(store: MarketStore, scores: pl.DataFrame, holdings: pl.D
     day = scores.filter(pl.col("date") == date)
     if day.height == 0:
         raise FlyerError(f"no scores on {date}")
-    given = strategy_weights(store, day.select("date", "symbol", "score"), config)
-    plan = targets(day.select("symbol", "score"), holdings, config,
-                   given.select("symbol", "weight") if given is not None else None)
+    if config.strategy == "enhance":
+        # the optimiser from tonight's close; its targets include unscored index members and
+        # follow the same actions as ``targets`` (sell to 0, buy, rebalance to the weight)
+        from flyer.backtest.enhance import day_targets
+
+        plan = day_targets(store, day.select("symbol", "score"), holdings, cash, config, date)[0]
+    else:
+        given = strategy_weights(store, day.select("date", "symbol", "score"), config)
+        plan = targets(day.select("symbol", "score"), holdings, config,
+                       given.select("symbol", "weight") if given is not None else None)
     names = sorted(set(plan["symbol"].to_list()) | set(holdings["symbol"].to_list()))
     bars = store.bars(date, date, symbols=names, adjust=False)
     price = dict(zip(bars["symbol"].to_list(), bars["close"].to_list()))

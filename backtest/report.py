@@ -16,10 +16,13 @@ from flyer.backtest.result import BacktestResult
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
+    from flyer.backtest.attribution import Attribution
 
 _PCT = {"total_return", "annual_return", "annual_volatility", "max_drawdown", "benchmark_annual_return",
         "excess_annual_return", "tracking_error", "excess_max_drawdown", "monthly_win_rate", "cost_drag",
-        "return", "benchmark_return", "excess"}
+        "return", "benchmark_return", "excess", "country", "industry", "style", "specific", "execution",
+        "benchmark_gap",
+        "realised_te", "predicted_te", "member_share"}
 
 
 _MONEY = {"costs", "traded_value", "nav", "cash", "capital", "value", "total_cost", "commission", "stamp_duty",
@@ -91,10 +94,24 @@ def _frame_table(df: pl.DataFrame) -> str:
     return f"<table class='grid'><tr>{head}</tr>{body}</table>"
 
 
+def _attribution_html(att: Attribution, styles: list[str]) -> str:
+    figs = [figures.attribution_figure(att.cumulative()), figures.exposure_figure(att.exposures, styles)]
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in att.notes)
+    return ("<h2>Attribution (risk model)</h2><p>Daily excess = portfolio return - index return, split into "
+            "country (cash), industry, style, specific (stock selection), execution (the day's trades from fill to close, "
+            "fees, lots) and "
+            "benchmark gap (the weighted members' total return against the index: dividends for a price index); "
+            "the parts add up to the excess every day. Predicted TE from the risk model at the previous close; "
+            "bias = std(excess / predicted), bias_model = std(holdings' active return / predicted)."
+            f"</p><ul>{notes}</ul>{_frame_table(att.yearly())}"
+            + "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figs))
+
+
 def render(result: BacktestResult, title: str = "flyer backtest", *, store: MarketStore | None = None,
-           scores: pl.DataFrame | None = None) -> str:
+           scores: pl.DataFrame | None = None, attribution: Attribution | None = None) -> str:
     """The report as one HTML string; the tear sheet gains the scores' RankIC with ``scores``
-    and the industry / size exposures with ``store`` (``flyer.backtest.report_sections``)."""
+    and the industry / size exposures with ``store`` (``flyer.backtest.report_sections``); the
+    optimiser and attribution sections appear for enhance runs / when ``attribution`` is given."""
     from flyer.backtest.report_sections import tearsheet_html
 
     daily = result.daily()
@@ -118,13 +135,28 @@ def render(result: BacktestResult, title: str = "flyer backtest", *, store: Mark
             f"<div class='cols'><div><h2>Metrics</h2>{_table([(label(k), fmt(k, v)) for k, v in metrics.items()])}</div>"
             f"<div><h2>Config</h2>{_table(cfg_rows)}</div></div>"
             f"<h2>Per year</h2>{_frame_table(result.yearly())}"
-            + "".join(parts) + tearsheet_html(result, daily, store, scores) + "</body></html>")
+            + "".join(parts) + _enhance_html(result)
+            + (_attribution_html(attribution, list(result.config.enhance.risk.styles)) if attribution else "")
+            + tearsheet_html(result, daily, store, scores) + "</body></html>")
+
+
+def _enhance_html(result: BacktestResult) -> str:
+    plan = result.meta.get("enhance")
+    if plan is None or plan.diagnostics.height == 0:
+        return ""
+    d = plan.diagnostics
+    by_year = d.group_by(pl.col("date").dt.year().alias("year"), maintain_order=True).agg(
+        pl.len().alias("rebalances"), pl.col("predicted_te").mean(), pl.col("turnover").mean(),
+        pl.col("member_share").min(), (pl.col("relaxed") != "").sum().alias("relaxed"))
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in plan.notes)
+    return f"<h2>Optimiser (enhance)</h2><ul>{notes}</ul>{_frame_table(by_year)}"
 
 
 def write_report(result: BacktestResult, path: str | Path, title: str = "flyer backtest", *,
-                 store: MarketStore | None = None, scores: pl.DataFrame | None = None) -> Path:
+                 store: MarketStore | None = None, scores: pl.DataFrame | None = None,
+                 attribution: Attribution | None = None) -> Path:
     """Write :func:`render` to ``path`` (parents created); returns the resolved path."""
     path = Path(path).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(result, title, store=store, scores=scores), encoding="utf-8")
+    path.write_text(render(result, title, store=store, scores=scores, attribution=attribution), encoding="utf-8")
     return path

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 EQUAL, SCORE = 0, 1                  # topk weighting codes
 MODE_TOPK, MODE_WEIGHTS = 0, 1       # strategy codes: top-k dropout, trade towards given weights
-STRATEGY_MODES = {"topk": MODE_TOPK, "benchmark": MODE_WEIGHTS}   # config.strategy -> code
+# config.strategy -> code; ``enhance`` trades towards the optimiser's weights (flyer.backtest.enhance.plan,
+# called by flyer.backtest.api.prepare, which keeps its diagnostics for the result)
+STRATEGY_MODES = {"topk": MODE_TOPK, "benchmark": MODE_WEIGHTS, "enhance": MODE_WEIGHTS}
 
 
 @njit(cache=True)
@@ -222,9 +224,14 @@ def strategy_weights(store: MarketStore, scores: pl.DataFrame, config: BacktestC
     """Per-date target weights [date, symbol, weight] of a ``MODE_WEIGHTS`` strategy over the
     dates of ``scores`` ([date, symbol, score]); None for strategies that need none (top-k).
 
-    ``benchmark``: :func:`benchmark_tilt` of ``config.universe``'s point-in-time members.
-    Raises ``FlyerError`` when the store has no membership for those dates.
+    ``benchmark``: :func:`benchmark_tilt` of ``config.universe``'s point-in-time members;
+    ``enhance``: the optimiser's weights (``flyer.backtest.enhance.plan``). Raises
+    ``FlyerError`` when the store has no membership for those dates.
     """
+    if config.strategy == "enhance":
+        from flyer.backtest.enhance import plan
+
+        return plan(store, scores, config).weights
     if config.strategy != "benchmark":
         return None
     start, end = scores["date"].min(), scores["date"].max()

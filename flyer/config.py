@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyer.backtest.config import BacktestConfig, CostConfig
+from flyer.backtest.config import ENHANCE_KEYS, BacktestConfig, CostConfig
 from flyer.data.sources.base import Source, source_from_dict
 from flyer.data.sources.base import to_dict as source_to_dict
 from flyer.data.sources.sim import SimSource
@@ -71,7 +71,7 @@ class PortfolioConfig:
         raw = dict(raw)
         holdings = raw.pop("holdings_file", None)
         known = ({f.name for f in dataclasses.fields(BacktestConfig)}
-                 | {f.name for f in dataclasses.fields(CostConfig)})
+                 | {f.name for f in dataclasses.fields(CostConfig)} | ENHANCE_KEYS)
         unknown = set(raw) - known
         if unknown:
             raise FlyerError(f"config: unknown key(s) in portfolio: {', '.join(sorted(unknown))}")
@@ -122,6 +122,8 @@ class NightlyConfig:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["source"] = source_to_dict(self.source)
+        # the embedded BacktestConfig by its own to_dict (strategy settings only where they apply)
+        d["portfolio"] = {"backtest": self.portfolio.backtest.to_dict(), "holdings_file": self.portfolio.holdings_file}
         d = {k: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v) for k, v in d.items()}
         return json.loads(json.dumps(d, default=str))
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
-from flyer.errors import FlyerError
+from flyer.errors import FlyerError, UsageError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -49,6 +49,25 @@ def run_scores_path(home: Optional[Path], run_id: str) -> Path:
     if not path.exists():
         raise FlyerError(f"run {run_id!r} has no predictions at {path}")
     return path
+
+
+def blended_scores(home: Optional[Path], ids: list[str], target: Optional[int]) -> pl.DataFrame:
+    """Scores of several runs blended on their validation periods (``flyer.backtest.alpha``);
+    prints each source's weight, IC and contribution."""
+    from flyer.backtest.alpha import blend
+    from flyer.backtest.report import fmt
+    from flyer.models.runs import load_run
+
+    runs = [load_run(home, i.strip()) for i in ids if i.strip()]
+    horizons = [r.config.data.label_horizon for r in runs]
+    if target is not None and target not in horizons:
+        raise UsageError(f"--blend-target {target}: no run has that label horizon (runs: {horizons})")
+    mix = blend(runs, horizons.index(target) if target is not None else 0)
+    table = mix.contributions.filter(mix.contributions["year"] == "all")
+    console.print("alpha blend (test period): " + "; ".join(
+        f"{r['source']} weight {fmt('w', r['weight'])} IC {fmt('ic', r['ic'])} contribution {fmt('c', r['contribution'])}"
+        for r in table.iter_rows(named=True)))
+    return mix.scores
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -105,13 +124,42 @@ def print_result(result: BacktestResult) -> None:
     meta = result.meta
     console.print(f"orders blocked by limits/suspension: {meta.get('blocked_buys', 0)} buys, "
                   f"{meta.get('blocked_sells', 0)} sells; trades {result.trades().height}")
+    if "enhance" in meta:
+        print_enhance(meta["enhance"])
+
+
+def print_attribution(att) -> None:  # noqa: ANN001 - flyer.backtest.attribution.Attribution
+    """The per-year attribution table (arithmetic sums of the daily parts)."""
+    from rich.table import Table
+
+    from flyer.backtest.report import fmt
+
+    yearly = att.yearly()
+    table = Table(*yearly.columns, title="attribution per year (daily excess = parts, arithmetic)")
+    for row in yearly.iter_rows(named=True):
+        table.add_row(*(fmt(k, v) for k, v in row.items()))
+    console.print(table)
+
+
+def print_enhance(plan) -> None:  # noqa: ANN001 - flyer.backtest.enhance.EnhancePlan
+    """The optimiser's rebalances: predicted TE, turnover, member share, and every note."""
+    d = plan.diagnostics
+    if d.height:
+        console.print(f"enhance: {d.height} rebalances, predicted TE mean {d['predicted_te'].mean():.2%} "
+                      f"(max {d['predicted_te'].max():.2%}), turnover mean {d['turnover'].mean():.2%}, "
+                      f"member share min {d['member_share'].min():.1%}, solve {d['seconds'].sum():.1f}s")
+    for note in plan.notes:
+        console.print(f"note: {note}")
 
 
 def backtest_cmd(
     scores: Optional[Path] = typer.Option(None, "--scores", help="Parquet/CSV with date, symbol, score"),
-    run_id: Optional[str] = typer.Option(None, "--run", help="use $FLYER_HOME/runs/<ID>/predictions.parquet"),
+    run_id: Optional[str] = typer.Option(None, "--run", help="use $FLYER_HOME/runs/<ID>/predictions.parquet; "
+                                         "ID,ID,... blends several runs (e.g. horizons 1, 5, 20) on their validation"),
+    blend_target: Optional[int] = typer.Option(None, "--blend-target", help="label horizon the blend fits (default: "
+                                               "the first run's)"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML/YAML file with backtest settings"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="topk | benchmark"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="topk | benchmark | enhance"),
     k: Optional[int] = typer.Option(None, "--k", help="names held (topk)"),
     n_drop: Optional[int] = typer.Option(None, "--n-drop", help="names replaced per rebalance (topk)"),
     weighting: Optional[str] = typer.Option(None, "--weighting", help="equal | score"),
@@ -125,12 +173,16 @@ def backtest_cmd(
     commission: Optional[float] = typer.Option(None, "--commission", help="commission rate (fraction)"),
     slippage_bps: Optional[float] = typer.Option(None, "--slippage-bps", help="slippage, basis points"),
     active_limit: Optional[float] = typer.Option(None, "--active-limit", help="max active weight (benchmark)"),
+    te: Optional[float] = typer.Option(None, "--te", help="predicted tracking-error target, annual (enhance)"),
+    turnover: Optional[float] = typer.Option(None, "--turnover", help="max two-sided turnover per rebalance (enhance)"),
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
     factor_set: Optional[Path] = typer.Option(None, "--factor-set", help="a weighted factor-set file (flyer mine's pool)"),
     combined: bool = typer.Option(False, "--combined", help="with --factor-set: backtest its weighted combined score"),
     out: Optional[Path] = typer.Option(None, "--out", help="export daily NAV, trades, positions, yearly, monthly "
                                        "and metrics.json into this folder"),
     fmt: str = typer.Option("csv", "--format", help="--out files: csv | parquet"),
+    attribution: Optional[bool] = typer.Option(None, "--attribution/--no-attribution",
+                                               help="risk-model attribution (default: on for enhance)"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Backtest scores under A-share rules against CSI 500; print metrics, optionally write a report."""
@@ -140,8 +192,10 @@ def backtest_cmd(
     overrides = dict(strategy=strategy, k=k, n_drop=n_drop, weighting=weighting, rebalance_every=rebalance_every,
                      deal_price=deal_price, retry=retry, start=parse_date(start, "--start"),
                      end=parse_date(end, "--end"), benchmark=benchmark, capital=capital, commission=commission,
-                     slippage_bps=slippage_bps, active_limit=active_limit)
+                     slippage_bps=slippage_bps, active_limit=active_limit, te=te, turnover=turnover)
     cfg, from_file = build_config(config, overrides)
+    if cfg.strategy != "enhance" and (te is not None or turnover is not None):
+        raise UsageError("--te and --turnover apply to --strategy enhance only")
     scores = scores or (Path(from_file["scores"]) if "scores" in from_file else None)
     run_id = run_id or from_file.get("run")
     report = report or (Path(from_file["report"]) if "report" in from_file else None)
@@ -149,14 +203,23 @@ def backtest_cmd(
         frame = combined_score_frame(home, factor_set, combined, scores is not None or run_id is not None, cfg)
     elif (scores is None) == (run_id is None):
         raise FlyerError("give exactly one of --scores PATH, --run ID or --factor-set PATH --combined")
+    elif run_id is not None and "," in str(run_id):
+        frame = blended_scores(home, str(run_id).split(","), blend_target)
     else:
         frame = read_scores(scores if scores is not None else run_scores_path(home, str(run_id)))
     with open_store(home, read_only=True, must_exist=True) as store:
         result = run_backtest(store, frame, cfg)
+        att = None
+        if attribution if attribution is not None else cfg.strategy == "enhance":
+            from flyer.backtest.attribution import attribution_for
+
+            att = attribution_for(store, result)
         print_result(result)
+        if att is not None:
+            print_attribution(att)
         if report is not None:
             path = write_report(result, report, title=f"flyer backtest {cfg.strategy} {result.config.key()}",
-                                store=store, scores=frame)
+                                store=store, scores=frame, attribution=att)
             console.print(f"report saved: {path}")
     if out is not None:
         from flyer.backtest.records import export

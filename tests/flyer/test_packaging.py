@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {"flyer": "flyer", "flyer.data": "data", "flyer.factors": "factors", "flyer.models": "models",
-           "flyer.backtest": "backtest"}
+           "flyer.backtest": "backtest", "flyer.risk": "risk"}
 
 
 def _py(code: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

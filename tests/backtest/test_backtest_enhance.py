@@ -1,0 +1,148 @@
+"""The ``enhance`` strategy on the sim market: the optimiser's constraints hold on every
+rebalance of a backtest (property test over its settings), its weights go through the A-share
+engine, and the CLI / config file run it."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from flyer.backtest.api import run
+from flyer.backtest.config import BacktestConfig
+from flyer.backtest.enhance import limits, plan
+from flyer.cli import app
+from flyer.data.store import MarketStore
+from tests.backtest.enhance_kit import END, START, check, reversal_scores, sim_home_copy
+
+
+@pytest.fixture(scope="module")
+def home(sim_frames, tmp_path_factory) -> Path:
+    return sim_home_copy(sim_frames, tmp_path_factory.mktemp("enhance") / "home")
+
+
+@pytest.fixture(scope="module")
+def scores(home: Path) -> pl.DataFrame:
+    with MarketStore.open(home, read_only=True) as store:
+        return reversal_scores(store)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(te=st.sampled_from([0.03, 0.06]), turnover=st.sampled_from([0.2, 0.5]),
+       stock=st.sampled_from([0.01, 0.02]), floor=st.sampled_from([0.8, 0.9]), every=st.sampled_from([5, 10]))
+def test_constraints_hold_on_every_rebalance(home: Path, scores: pl.DataFrame, te: float, turnover: float,
+                                             stock: float, floor: float, every: int) -> None:
+    cfg = BacktestConfig(strategy="enhance", rebalance_every=every, start=START, end=END).replace(
+        te=te, turnover=turnover, stock_limit=stock, member_floor=floor)
+    with MarketStore.open(home, read_only=True) as store:
+        p = plan(store, scores, cfg, keep_problems=True)
+    lim = limits(cfg.enhance)
+    assert p.diagnostics.height == len(p.problems) > 10
+    for syms, prob, sol, final in p.problems:
+        check(prob, sol.weights, lim, sol.relaxed)
+        assert sol.status in ("optimal", "optimal_inaccurate", "held")
+        # dust (weights < min_weight) removed and its weight spread pro rata: a small move only
+        dust = (sol.weights > 0) & (sol.weights < cfg.enhance.min_weight) & (prob.lb < prob.ub)
+        assert np.abs(final - sol.weights).sum() <= 2 * sol.weights[dust].sum() + 1e-12
+        assert (final[dust] == 0).all() and abs(final.sum() - 1) < 1e-9
+    first = p.diagnostics.row(0, named=True)
+    assert first["turnover"] > 0.9                 # the first rebalance builds the book: no turnover cap
+    assert p.weights["weight"].min() >= cfg.enhance.min_weight - 1e-12 or p.weights.height == 0
+    w = p.weights.group_by("date").agg(pl.col("weight").sum())["weight"]
+    np.testing.assert_allclose(w, 1.0, atol=1e-9)
+
+
+def test_enhance_backtest_runs_through_the_engine(home: Path, scores: pl.DataFrame) -> None:
+    cfg = BacktestConfig(strategy="enhance", rebalance_every=5, start=START, end=END)
+    with MarketStore.open(home, read_only=True) as store:
+        res = run(store, scores, cfg)
+    enh = res.meta["enhance"]
+    assert enh.diagnostics.height > 20 and any("rebalances" in n for n in enh.notes)
+    trades = res.trades()
+    buys = trades.filter((pl.col("side") == "buy") & ~pl.col("symbol").str.starts_with("688"))
+    assert trades.height > 100 and (buys["shares"] % 100 == 0).all()   # board lots
+    # executed holdings sit near the optimiser's targets right after each trade day
+    pos = res.positions()
+    nav = res.daily().select("date", "nav")
+    tgt = enh.weights.join(enh.diagnostics.select("date", "trade_date"), on="date").drop("date")
+    held = (pos.join(nav, on="date").with_columns((pl.col("value") / pl.col("nav")).alias("w"))
+            .rename({"date": "trade_date"}).filter(pl.col("trade_date").is_in(tgt["trade_date"].unique().implode())))
+    both = tgt.join(held, on=["trade_date", "symbol"], how="full", coalesce=True).fill_null(0.0)
+    gap = both.group_by("trade_date").agg((pl.col("weight") - pl.col("w")).abs().sum().alias("gap"))
+    assert gap["gap"].median() < 0.1
+    members = enh.diagnostics["member_share"]
+    assert (members >= 0.8 - 1e-4).all()
+    m = res.metrics()
+    assert 0 < m["tracking_error"] < 0.15
+
+
+def test_config_roundtrip_and_keys(tmp_path: Path) -> None:
+    base = BacktestConfig()
+    enh = BacktestConfig(strategy="enhance").replace(te=0.04)
+    assert "enhance" not in base.to_dict() and enh.to_dict()["enhance"]["te"] == 0.04
+    assert BacktestConfig.from_dict(enh.to_dict()) == enh
+    assert enh.key() != BacktestConfig(strategy="enhance").key()
+    flat = BacktestConfig.from_dict({"strategy": "enhance", "te": 0.04})
+    assert flat == enh
+    nested = BacktestConfig.from_dict({"strategy": "enhance", "enhance": {"te": 0.04, "risk": {"shrinkage": 0.2}}})
+    assert nested.enhance.te == 0.04 and nested.enhance.risk.shrinkage == 0.2
+    with pytest.raises(Exception, match="unknown enhance setting"):
+        BacktestConfig.from_dict({"strategy": "enhance", "enhance": {"tracking": 0.04}})
+    assert dataclasses.replace(enh, strategy="topk").key() == dataclasses.replace(base, strategy="topk").key()
+
+
+def test_cli_and_config_file_run_the_same_backtest(home: Path, scores: pl.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "scores.parquet"
+    scores.filter(pl.col("date") >= START).write_parquet(path)
+    runner = CliRunner()
+    args = ["backtest", "--scores", str(path), "--home", str(home), "--rebalance-every", "10"]
+    r1 = runner.invoke(app, [*args, "--strategy", "enhance", "--te", "0.04"])
+    assert r1.exit_code == 0, r1.output
+    cfg = tmp_path / "bt.toml"
+    cfg.write_text('[backtest]\nstrategy = "enhance"\n[backtest.enhance]\nte = 0.04\n')
+    r2 = runner.invoke(app, [*args, "--config", str(cfg)])
+    assert r2.exit_code == 0, r2.output
+    pick = lambda out: [ln for ln in out.splitlines() if "tracking_error" in ln or "note: enhance:" in ln]  # noqa: E731
+    assert pick(r1.output) == pick(r2.output) and pick(r1.output)
+    bad = runner.invoke(app, [*args, "--strategy", "topk", "--te", "0.04"])
+    assert bad.exit_code != 0
+
+
+def test_orders_for_tomorrow_follow_the_optimiser(home: Path, scores: pl.DataFrame) -> None:
+    """The nightly's order logic with strategy enhance: a book built from cash, then a second
+    night that trades within the turnover cap; lots and the member floor hold."""
+    from flyer.backtest.orders import orders_for_tomorrow
+
+    cfg = BacktestConfig(strategy="enhance").replace(turnover=0.2)
+    days = scores["date"].unique().sort().to_list()
+    holdings = pl.DataFrame(schema={"symbol": pl.Utf8, "shares": pl.Float64})
+    cash = cfg.capital
+    with MarketStore.open(home, read_only=True) as store:
+        members = set(store.members("000905.SH", days[-2])["symbol"].to_list())
+        for night in (days[-2], days[-1]):
+            book = orders_for_tomorrow(store, scores, holdings, cash, cfg, night)
+            px = dict(store.bars(night, night, adjust=False).select("symbol", "close").iter_rows())
+            assert book.height > 0
+            assert (book.filter(pl.col("side") == "buy")["shares"] % 100 == 0).all() or \
+                book["symbol"].str.starts_with("688").any()
+            delta = book.select("symbol", pl.when(pl.col("side") == "buy").then(pl.col("shares"))
+                                .otherwise(-pl.col("shares")).cast(pl.Float64).alias("d"))
+            before = dict(holdings.iter_rows())
+            nav = cash + sum(q * px[s] for s, q in before.items())
+            holdings = (holdings.join(delta, on="symbol", how="full", coalesce=True)
+                        .select("symbol", (pl.col("shares").fill_null(0) + pl.col("d").fill_null(0)).alias("shares"))
+                        .filter(pl.col("shares") > 0))
+            cash += float(book.select(pl.when(pl.col("side") == "sell").then(pl.col("value"))
+                                      .otherwise(-pl.col("value")).sum()).item())
+            after = dict(holdings.iter_rows())
+            traded = sum(abs(after.get(s, 0) - before.get(s, 0)) * px[s] for s in set(after) | set(before)) / nav
+            value = {s: q * px[s] for s, q in after.items()}
+            share = sum(v for s, v in value.items() if s in members) / (cash + sum(value.values()))
+            assert share > 0.75 and cash > -1e-6
+            if before:
+                assert traded <= 0.2 + 0.02   # the cap, plus lot rounding
