@@ -174,3 +174,24 @@ def test_config_validates_the_new_settings() -> None:
     with pytest.raises(ValueError, match="impact"):
         BacktestConfig().replace(impact="linear")
     assert BacktestConfig.from_dict({"participation": 0.05, "impact": "sqrt", "impact_k": 0.6}).costs.impact_k == 0.6
+
+
+def test_tomorrows_orders_honour_the_participation_limit(tiny) -> None:
+    from flyer.backtest.orders import orders_for_tomorrow
+
+    # ADV = 250,000 shares x 10 CNY: 10 % of it is 25,000 shares, what the backtest fills on day one too
+    store, days = tiny({A: [10.0] * 26}, volumes={A: [2.5e5] * 26})
+    sc = scores_frame(days, {A: [None] * 24 + [1.0]})
+    none = pl.DataFrame(schema={"symbol": pl.Utf8, "shares": pl.Float64})
+    cfg = BacktestConfig(k=1, n_drop=0, capital=1e6, participation=0.1)
+    orders = orders_for_tomorrow(store, sc, none, 1e6, cfg, days[24])
+    assert orders["shares"].to_list() == [25_000] and orders["capped"].to_list() == [True]
+    first = run(store, sc, cfg.replace(start=days[24], end=days[25])).trades()
+    assert first["shares"].to_list() == [25_000]
+    free = orders_for_tomorrow(store, sc, none, 1e6, cfg.replace(participation=0.0), days[24])
+    assert free["shares"].to_list() == [99_900] and free["capped"].to_list() == [False]
+    # a sale is cut in lots of the cap as well
+    held = pl.DataFrame({"symbol": [A], "shares": [60_000.0]})
+    sc2 = scores_frame(days, {A: [None] * 24 + [-1.0], B: [None] * 24 + [1.0]})
+    sells = orders_for_tomorrow(store, sc2, held, 0.0, cfg.replace(n_drop=1), days[24]).filter(pl.col("side") == "sell")
+    assert sells["shares"].to_list() == [25_000] and sells["capped"].to_list() == [True]
