@@ -53,8 +53,9 @@ class MarketArrays(NamedTuple):
     min_lot / lot_inc: (N,) float64 shares; exch: (N,) int64 0 SH, 1 SZ, 2 BJ.
     stamp: (T,) seller stamp duty rate; transfer: (T, 3) transfer fee rate by exchange.
     volume: (T, N) raw shares traded that day (0 when suspended, NaN without a bar).
-    adv: (T, N) mean daily amount in CNY over the stock's ``LIQUIDITY_WINDOW`` traded bars
-      before the day (NaN without any); sigma: (T, N) sample std of the daily log returns of
+    adv: (T, N) mean daily traded value in CNY, volume x close (raw), over the stock's
+      ``LIQUIDITY_WINDOW`` traded bars before the day (NaN without any; volume x close rather
+      than the vendor's amount, which the real data lacks after 2022-01-14); sigma: (T, N) sample std of the daily log returns of
       the adjusted close over the same window (NaN with fewer than 2 returns).
     """
 
@@ -117,7 +118,7 @@ def trade_calendar(store: MarketStore, start: dt.date | None, end: dt.date | Non
 
 def read_bars(store: MarketStore, days: list[dt.date], symbols: list[str], deal_price: str) -> pl.DataFrame:
     """Raw bars sorted by (symbol, date) with only the columns execution needs."""
-    cols = ["symbol", "date", "close", "adj_factor", "is_st", "is_suspended", "volume", "amount"] + \
+    cols = ["symbol", "date", "close", "adj_factor", "is_st", "is_suspended", "volume"] + \
         ([deal_price] if deal_price != "close" else [])
     bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False, columns=cols)
     if not bars["symbol"].is_sorted():
@@ -166,7 +167,7 @@ def stock_days(bars: pl.DataFrame, lists: dict[str, dt.date | None], days: list[
         df["is_suspended"].fill_null(False).to_numpy(), deal_price == "open")
     traded = ~df["is_suspended"].fill_null(False).to_numpy() & (df["volume"].fill_null(0.0).to_numpy() > 0)
     adv, sigma = market_nb.trailing_liquidity_nb(
-        sid, df["amount"].fill_null(0.0).to_numpy().astype(np.float64),
+        sid, (df["volume"] * df["close"]).fill_null(0.0).to_numpy().astype(np.float64),
         (df["close"] * df["adj_factor"]).to_numpy().astype(np.float64), traded, LIQUIDITY_WINDOW)
     return df.with_columns(pl.Series("buy_block", buy), pl.Series("sell_block", sell),
                            pl.Series("adv", adv), pl.Series("sigma", sigma))

@@ -49,10 +49,10 @@ def block_flags_nb(deal: np.ndarray, close: np.ndarray, up: np.ndarray, down: np
 
 
 @njit(cache=True)
-def trailing_liquidity_nb(sid: np.ndarray, amount: np.ndarray, close_adj: np.ndarray, traded: np.ndarray,
+def trailing_liquidity_nb(sid: np.ndarray, value: np.ndarray, close_adj: np.ndarray, traded: np.ndarray,
                           window: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows sorted by (stock id ``sid``, date): (ADV, sigma), each (R,), from the stock's rows
-    *before* each row: ADV = mean ``amount`` (CNY) of its last ``window`` traded rows (NaN when
+    *before* each row: ADV = mean traded ``value`` (CNY) of its last ``window`` traded rows (NaN when
     none), sigma = sample std (ddof 1) of the log returns of ``close_adj`` between consecutive
     traded rows, the last ``window`` of them (NaN with fewer than 2). ``traded``: (R,) bool
     (a bar with volume, not suspended)."""
@@ -75,7 +75,7 @@ def trailing_liquidity_nb(sid: np.ndarray, amount: np.ndarray, close_adj: np.nda
             mu = rets[:m].sum() / m
             sigma[r] = np.sqrt(((rets[:m] - mu) ** 2).sum() / (m - 1))
         if traded[r] and close_adj[r] > 0:
-            amts[n_amt % window] = amount[r]
+            amts[n_amt % window] = value[r]
             n_amt += 1
             if last_close > 0:
                 rets[n_ret % window] = np.log(close_adj[r] / last_close)

@@ -9,8 +9,8 @@ The same strategy kernel and lot rules as the backtest engine:
      close), sells first, then buys (best score first) within the cash the sells free up.
 Limits of tomorrow are unknown tonight: orders are intentions; the broker/engine enforces them.
 Tomorrow's volume is unknown too: under ``config.participation`` an order is cut to that
-fraction of the stock's average daily volume, ADV / tonight's close with ADV the mean amount
-(CNY) of its last ``market.LIQUIDITY_WINDOW`` traded days (``volume_caps``; the backtest caps at
+fraction of the stock's average daily volume, ADV / tonight's close with ADV the mean traded
+value (volume x close, CNY) of its last ``market.LIQUIDITY_WINDOW`` traded days (``volume_caps``; the backtest caps at
 the day's actual volume), and flagged ``capped``.
 ``config.deal_price`` names the price of tomorrow's bar they are meant to fill at (``open``:
 the opening auction, ``close``: the closing auction, ``vwap``: spread over the day), as the
@@ -108,7 +108,7 @@ def orders_for_tomorrow(store: MarketStore, scores: pl.DataFrame, holdings: pl.D
 
 def volume_caps(store: MarketStore, symbols: list[str], date: dt.date, participation: float) -> dict[str, float]:
     """symbol -> most raw shares an order for the next day may take: floor(participation x ADV /
-    close on ``date``), ADV the mean amount (CNY) of the stock's last ``LIQUIDITY_WINDOW`` traded
+    close on ``date``), ADV the mean volume x close (CNY) of the stock's last ``LIQUIDITY_WINDOW`` traded
     days up to ``date``; 0 for a stock without any; empty when ``participation`` is 0 (unlimited)."""
     from flyer.backtest.market import LIQUIDITY_WINDOW
 
@@ -116,9 +116,10 @@ def volume_caps(store: MarketStore, symbols: list[str], date: dt.date, participa
         return {}
     cal = store.calendar(None, date).to_list()[-3 * LIQUIDITY_WINDOW:]
     bars = store.bars(cal[0], date, symbols=symbols, adjust=False,
-                      columns=["symbol", "date", "close", "amount", "volume", "is_suspended"])
+                      columns=["symbol", "date", "close", "volume", "is_suspended"])
     traded = bars.filter(~pl.col("is_suspended").fill_null(False) & (pl.col("volume") > 0))
-    adv = traded.sort("symbol", "date").group_by("symbol").agg(pl.col("amount").tail(LIQUIDITY_WINDOW).mean())
+    adv = traded.sort("symbol", "date").group_by("symbol").agg(
+        (pl.col("volume") * pl.col("close")).tail(LIQUIDITY_WINDOW).mean().alias("amount"))
     close = bars.filter(pl.col("date") == date).select("symbol", "close")
     df = adv.join(close, on="symbol").filter(pl.col("close") > 0)
     caps = {s: float(np.floor(participation * a / c + rules_nb.EPS_SHARES))

@@ -17,7 +17,7 @@ Daily sequence (the engine's contract):
      fill takes at most floor(participation x the day's volume) shares, and when that cut the
      order (in lots) its target is carried to the next day; market impact
      ``k * sigma * sqrt(shares * price / ADV)`` of the fill value is paid on top of the fees,
-     ADV / sigma from the stock's 20 traded bars before the day;
+     ADV (mean volume x close) / sigma from the stock's 20 traded bars before the day;
   5. NAV = cash + shares x close (the last close when there is no bar).
 """
 from __future__ import annotations
@@ -144,10 +144,10 @@ class Reference:
         return math.floor(p * self.bar[(s, d)]["volume"] + EPS)
 
     def liquidity(self, s: str, d: dt.date) -> tuple[float | None, float | None]:
-        """(ADV in CNY, daily sigma) from the stock's last WINDOW traded bars before ``d``."""
+        """(ADV = mean volume x close in CNY, daily sigma) from the stock's last WINDOW traded bars before ``d``."""
         traded = [r for r in self.series[s] if r["date"] < d and not r["is_suspended"] and r["volume"] > 0
                   and r["close"] > 0]
-        amounts = [r["amount"] for r in traded][-WINDOW:]
+        amounts = [r["volume"] * r["close"] for r in traded][-WINDOW:]
         closes = [r["close"] * r["adj_factor"] for r in traded]
         rets = [math.log(b / a) for a, b in zip(closes, closes[1:])][-WINDOW:]
         adv = sum(amounts) / len(amounts) if amounts else None

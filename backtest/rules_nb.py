@@ -134,7 +134,7 @@ def volume_cap_nb(volume: float, participation: float) -> float:
 def impact_rate_nb(shares: float, price: float, adv: float, sigma: float, k: float) -> float:
     """Square-root market impact as a fraction of the fill value: ``k * sigma * sqrt(Q / adv)``
     with Q = ``shares`` x ``price`` (raw shares at the raw deal price, CNY), ``adv`` the average
-    daily amount (CNY) and ``sigma`` the daily volatility (fraction). 0 when ``k`` is 0 or the
+    daily traded value (CNY) and ``sigma`` the daily volatility (fraction). 0 when ``k`` is 0 or the
     window is unknown (NaN ``adv``/``sigma``: a stock without trailing history)."""
     if k <= 0.0 or shares <= 0.0 or not adv > 0.0 or not sigma >= 0.0:
         return 0.0

@@ -9,7 +9,7 @@
   liquidity exposures moved from the ``BEFORE`` trading days before the window into it.
 * :func:`exposures`: per day, the value-weighted mean over holdings of the cross-sectional
   z-score of log total market cap (size; read from the store) and of log ADV (liquidity; the
-  market's trailing 20-day mean amount), z-scored over the backtest market's stocks with a
+  market's trailing 20-day mean traded value), z-scored over the backtest market's stocks with a
   bar that day (every stock scored at some point). Positive = larger / more liquid than the
   average stock of that universe.
 * :func:`regime_table`: days bucketed into terciles of the benchmark's trailing 20-day
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -134,8 +135,10 @@ def _log_caps(result: BacktestResult, store: MarketStore) -> np.ndarray:
 
 
 def _exposure(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """(T,) sum_j w_j z_j / sum_j w_j over holdings with a value, z the row z-score of ``x``."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    """(T,) sum_j w_j z_j / sum_j w_j over holdings with a value, z the row z-score of ``x``
+    (NaN on days without any value, e.g. no market caps in the store)."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # rows without a single value
         mu = np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=1, keepdims=True)
         sd = np.nanstd(np.where(np.isfinite(x), x, np.nan), axis=1, keepdims=True)
         z = (x - mu) / np.where(sd > 0, sd, np.nan)
@@ -183,6 +186,8 @@ def _window_row(result: BacktestResult, daily: pl.DataFrame, expo: pl.DataFrame,
     note = "" if full else f"partial: the backtest covers {daily['date'][lo]}..{daily['date'][hi]} of it"
     if base == lo:
         note = (note + "; " if note else "") + "returns from the first backtest day's close"
+    if not np.isfinite(sz[lo:hi + 1]).any():
+        note = (note + "; " if note else "") + "no market caps in the store here: size exposure unknown"
     return {**row, "coverage": "full" if full else "partial", "days": hi - lo + 1, "return": ret,
             "benchmark_return": bret, "excess": (1 + ret) / (1 + bret) - 1,
             "max_drawdown": _max_dd(nav[base:hi + 1]), "excess_max_drawdown": _max_dd(x),

@@ -101,7 +101,7 @@ def test_impact_cost_equals_the_square_root_formula(tiny) -> None:
     sc = scores_frame(days, {A: [None] * (t0 - 1) + [1.0]})
     res = run(store, sc, _cfg(days, start=t0 - 1, participation=0.0, impact="sqrt", impact_k=0.8))
     fill = res.trades().row(0, named=True)
-    # by hand: the 20 traded days before day 25 (amount = volume x (open + close) / 2, open = close)
+    # by hand: the 20 traded days before day 25, ADV = mean volume x close
     amounts = [v * c for v, c in zip(vols[t0 - 20:t0], closes[t0 - 20:t0])]
     rets = [math.log(closes[k] / closes[k - 1]) for k in range(t0 - 20, t0)]
     adv, sigma = sum(amounts) / 20, float(np.std(rets, ddof=1))
