@@ -36,7 +36,13 @@ from flyer.data.store import MarketStore  # noqa: E402
 SURVIVOR_FROM = dt.date(2022, 1, 14)
 BASE = BacktestConfig(k=50, n_drop=5, deal_price="open", capital=1e7, start=dt.date(2017, 1, 3),
                       end=dt.date(2024, 12, 31))
-FRAME = pl.Config(tbl_cols=30, tbl_width_chars=220, tbl_rows=40, float_precision=4)
+
+
+def show(df: pl.DataFrame) -> None:
+    """Print a whole table (every column, 4 decimals)."""
+    with pl.Config(tbl_cols=-1, tbl_width_chars=400, tbl_rows=-1, float_precision=4, fmt_str_lengths=40,
+                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        print(df)
 
 
 def store_at(home: Path) -> MarketStore:
@@ -87,34 +93,33 @@ def before_after(store: MarketStore, scores: pl.DataFrame) -> None:
                                                             "annual_turnover", "cost_drag")},
                      **{k: ex[k] for k in ("impact_drag", "fill_rate", "avg_participation", "unfilled_days",
                                            "capped_orders", "unpriced_fills")}})
-    with FRAME:
-        print(pl.DataFrame(rows))
-        for name, res in zip(settings, results):
-            print(f"per year, {name}:")
-            print(per_year(res))
+    show(pl.DataFrame(rows))
+    for name, res in zip(settings, results):
+        print(f"per year, {name}:")
+        show(per_year(res))
 
 
-def capacity(store: MarketStore, scores: pl.DataFrame):
+def capacity(store: MarketStore, scores: pl.DataFrame, k: float = 1.0):
     t = time.perf_counter()
-    cap = capacity_curve(store, scores, BASE.replace(impact="sqrt"), DEFAULT_CAPITALS)
-    print(f"\n2. capacity curve (10 % participation, rest carried, sqrt impact k=1), "
+    cap = capacity_curve(store, scores, BASE.replace(impact="sqrt", impact_k=k), DEFAULT_CAPITALS)
+    print(f"\n2. capacity curve (10 % participation, rest carried, sqrt impact k={k}), "
           f"{len(DEFAULT_CAPITALS)} levels in one engine call: {time.perf_counter() - t:.1f} s (incl. prepare)")
-    with FRAME:
-        print(cap.table)
+    show(cap.table)
     half = f"{cap.half_aum:,.0f} CNY" if cap.half_aum is not None else "not reached"
     print(f"AUM at half excess return: {half} ({cap.note})")
     return cap
 
 
 def stress_tables(store: MarketStore, cap) -> None:
-    res = cap.results[DEFAULT_CAPITALS.index(1e8)]
-    with FRAME:
-        print(f"\n3. stress windows at 1e8 CNY ({res.benchmark_name}):")
-        print(stress.window_table(res, store).drop("note"))
-        for row in stress.window_table(res, store).filter(pl.col("note") != "").iter_rows(named=True):
+    for level in (1e7, 1e8):
+        res = cap.results[DEFAULT_CAPITALS.index(level)]
+        table = stress.window_table(res, store)
+        print(f"\n3. stress windows at {level:,.0f} CNY ({res.benchmark_name}):")
+        show(table.drop("note"))
+        for row in table.filter(pl.col("note") != "").iter_rows(named=True):
             print(f"   {row['window']}: {row['note']}")
-        print("regimes at 1e8 CNY:")
-        print(stress.regime_table(res))
+        print(f"regimes at {level:,.0f} CNY:")
+        show(stress.regime_table(res))
 
 
 def engine_seconds(store: MarketStore, scores: pl.DataFrame) -> None:
@@ -146,6 +151,7 @@ def main() -> None:
     before_after(store, scores)
     cap = capacity(store, scores)
     stress_tables(store, cap)
+    capacity(store, scores, k=0.5)       # sensitivity: the low end of the prefactor's estimates
     engine_seconds(store, scores)
     store.close()
 
