@@ -136,7 +136,7 @@ def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "l
         if varied:
             raise FlyerError(f"a sweep may not vary {', '.join(varied)} (one market and signal per sweep)")
     params = Params.from_configs(configs)
-    records, blocked = engine.simulate(prep.market, prep.scores, prep.weights, params, backend=backend)
+    records, blocked, capped, demand = engine.simulate(prep.market, prep.scores, prep.weights, params, backend=backend)
     n = prep.market.shape[1]
     out = []
     for g, cfg in enumerate(configs):
@@ -144,9 +144,11 @@ def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "l
         rec["col"] -= g * n
         rec = rec[np.argsort(rec["idx"], kind="stable")]
         meta = {"dropped_scores": prep.dropped_scores, "blocked_buys": int(blocked[:, g, 0].sum()),
-                "blocked_sells": int(blocked[:, g, 1].sum()), **(prep.extra or {})}
+                "blocked_sells": int(blocked[:, g, 1].sum()), "capped_buys": int(capped[:, g, 0].sum()),
+                "capped_sells": int(capped[:, g, 1].sum()), **(prep.extra or {})}
         out.append(BacktestResult(cfg, prep.market, rec, blocked[:, g, :].copy(), prep.benchmark,
-                                  prep.benchmark_name, meta))
+                                  prep.benchmark_name, meta, capped=capped[:, g, :].copy(),
+                                  demand=demand[:, g].copy()))
     return out
 
 

@@ -20,11 +20,19 @@ DealPrice = Literal["open", "close", "vwap"]
 Strategy = Literal["topk", "benchmark", "enhance"]
 Weighting = Literal["equal", "score"]
 Retry = Literal["next_rebalance", "next_day"]
+Remainder = Literal["carry", "cancel"]
+Impact = Literal["none", "sqrt"]
 
 DEAL_PRICES = ("open", "close", "vwap")
 STRATEGIES = ("topk", "benchmark", "enhance")
 WEIGHTINGS = ("equal", "score")
 RETRIES = ("next_rebalance", "next_day")
+REMAINDERS = ("carry", "cancel")
+IMPACTS = ("none", "sqrt")
+# Square-root law prefactor Y in impact = Y * sigma_daily * sqrt(Q / ADV): "of order 1"
+# (Almgren, Thum, Hauptmann & Li 2005, "Direct estimation of equity market impact"; Toth et al.
+# 2011, "Anomalous price impact and the critical nature of liquidity"; estimates 0.5-1.5).
+IMPACT_K = 1.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,14 @@ class CostConfig:
     slippage_bps: float = 0.0       # buys fill at price*(1+s), sells at price*(1-s)
     stamp_duty: bool = True         # seller stamp duty by date (0.1 % -> 0.05 % on 2023-08-28)
     transfer_fee: bool = True       # per-side transfer fee by date and exchange
+    impact: Impact = "none"         # "sqrt": square-root market impact charged per fill
+    impact_k: float = IMPACT_K      # prefactor Y of the square-root law (see IMPACT_K)
+
+    def __post_init__(self) -> None:
+        if self.impact not in IMPACTS:
+            raise ValueError(f"impact must be one of {IMPACTS}, got {self.impact!r}")
+        if not self.impact_k >= 0:
+            raise ValueError(f"impact_k must be >= 0, got {self.impact_k}")
 
 
 ENHANCE_KEYS = frozenset(f.name for f in dataclasses.fields(EnhanceConfig)) - {"risk"}
@@ -58,6 +74,13 @@ class BacktestConfig:
     * ``rebalance_every``: rebalance on every n-th day that has scores (1 = daily).
     * ``retry``: an order blocked by a limit or suspension waits for the next rebalance
       (``next_rebalance``) or is retried every following day (``next_day``).
+    * ``participation``: a fill takes at most this fraction of the day's volume (raw shares;
+      0 = unlimited). The rest of a capped order waits for the next day; ``remainder`` says
+      what a rebalance does with it: ``carry`` keeps it unless the new plan trades that name,
+      ``cancel`` drops it (see ``flyer.backtest.engine``).
+    * ``costs.impact="sqrt"``: square-root market impact per fill, ``impact_k * sigma *
+      sqrt(fill value / ADV)`` of the fill value, sigma and ADV over the 20 traded days before
+      the fill (``flyer.backtest.market.LIQUIDITY_WINDOW``).
     """
 
     strategy: Strategy = "topk"
@@ -68,6 +91,8 @@ class BacktestConfig:
     rebalance_every: int = 1
     deal_price: DealPrice = "open"
     retry: Retry = "next_rebalance"
+    participation: float = 0.1       # max fraction of the day's volume per fill, 0 = unlimited
+    remainder: Remainder = "carry"   # a capped order's rest at the next rebalance: carry | cancel
     capital: float = 10_000_000.0
     costs: CostConfig = field(default_factory=CostConfig)
     benchmark: str = "000905.SH"
@@ -83,6 +108,8 @@ class BacktestConfig:
             (self.deal_price in DEAL_PRICES, f"deal_price must be one of {DEAL_PRICES}, got {self.deal_price!r}"),
             (self.weighting in WEIGHTINGS, f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}"),
             (self.retry in RETRIES, f"retry must be one of {RETRIES}, got {self.retry!r}"),
+            (self.remainder in REMAINDERS, f"remainder must be one of {REMAINDERS}, got {self.remainder!r}"),
+            (0 <= self.participation <= 1, f"participation must be in [0, 1] (0 = unlimited), got {self.participation}"),
             (self.k >= 1, f"k must be >= 1, got {self.k}"),
             (0 <= self.n_drop <= self.k, f"n_drop must be in [0, k], got {self.n_drop}"),
             (self.rebalance_every >= 1, f"rebalance_every must be >= 1, got {self.rebalance_every}"),

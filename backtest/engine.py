@@ -25,11 +25,20 @@ they mutate). Each trading day (row i) and group g:
      targets not yet reached stay *pending*; sells are listed, then buys in score order; an
      order for a blocked stock (no bar, suspended, limit-up buy, limit-down sell) is not sent
      and stays pending (``retry="next_day"``) or is dropped at the next day
-     (``retry="next_rebalance"``).
-  2. ``flex_order_nb``: vectorbt pulls the listed orders one by one; sell sizes follow the lot
-     rules (``rules_nb.sell_lot_nb``), buy sizes are lot-rounded and capped by the cash left
-     (``rules_nb.affordable_nb``), fees (commission with minimum, stamp duty, transfer fee) go
-     in as vectorbt ``fixed_fees`` and slippage as vectorbt ``slippage``.
+     (``retry="next_rebalance"``). The value of every open order (sent or blocked) is added
+     to the day's ``demand``.
+  2. ``flex_order_nb``: vectorbt pulls the listed orders one by one (``order_for_nb``); sell
+     sizes follow the lot rules (``rules_nb.sell_lot_nb``), buy sizes are lot-rounded and
+     capped by the cash left (``rules_nb.affordable_nb``; with impact ``affordable_impact_nb``);
+     both are capped at ``participation`` x the day's volume (``rules_nb.volume_cap_nb``).
+     Fees (commission with minimum, stamp duty, transfer fee) and the square-root market
+     impact (``rules_nb.impact_cost_nb``, priced on the trailing ADV and volatility of
+     ``MarketArrays``) go in as vectorbt ``fixed_fees``, slippage as vectorbt ``slippage``.
+  3. ``settle_nb``: an order the volume cap cut keeps its target pending, marked *carried*: it
+     goes on the next day (whatever ``retry`` says) until filled, replaced by a new plan that
+     trades the name, or - ``remainder="cancel"`` - dropped by the next rebalance; the cut
+     orders are counted in ``capped``. A forced sale at delisting is neither capped nor charged
+     impact (it is a cash-out at the last close).
 Positions are adjusted shares (see ``flyer.backtest.market``); every fill is a vectorbt order
 record, from which ``flyer.backtest.result`` derives NAV, trades and fees.
 Each symbol trades at most once a day and sells run before buys, so the T+1 rule (shares
@@ -50,7 +59,7 @@ from vectorbt.portfolio.enums import order_dt as vbt_order_dt
 
 from flyer.backtest import rules_nb
 from flyer.backtest.market import Market, MarketArrays
-from flyer.backtest.params import RETRY_REBALANCE, Params
+from flyer.backtest.params import REMAINDER_CARRY, RETRY_REBALANCE, Params
 from flyer.backtest.strategies import MODE_WEIGHTS, rank_desc_nb, target_weights_nb
 
 SELL, BUY, DELIST = 0, 1, 2   # kinds of listed orders
@@ -74,25 +83,43 @@ class State(NamedTuple):
     """Scratch buffers the kernels mutate (one portfolio at a time, reused across groups).
 
     pending: (N,) target adjusted shares not reached yet, NaN = none.
+    carry: (N,) bool, the pending target is the rest of an order the volume cap cut.
     prio: (N,) int64 buy priority (rank of the signal, 0 = best).
     ocol / okind / otarget: (N,) the day's order list: column, ``SELL``/``BUY``/``DELIST``, target.
     ostate: (2,) int64 [orders listed, next order to send] (vectorbt backend).
     blocked: (T, G, 2) int64 output: orders not sent per day and group [buys, sells].
+    capped: (T, G, 2) int64 output: orders the participation limit cut [buys, sells].
+    demand: (T, G) float64 output: value (CNY, at the day's mark) of the open orders, sent or blocked.
     """
 
     pending: np.ndarray
+    carry: np.ndarray
     prio: np.ndarray
     ocol: np.ndarray
     okind: np.ndarray
     otarget: np.ndarray
     ostate: np.ndarray
     blocked: np.ndarray
+    capped: np.ndarray
+    demand: np.ndarray
 
     @classmethod
     def empty(cls, t: int, n: int, g: int) -> "State":
-        return cls(np.full(n, np.nan), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
-                   np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(2, dtype=np.int64),
-                   np.zeros((t, g, 2), dtype=np.int64))
+        return cls(np.full(n, np.nan), np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64),
+                   np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n),
+                   np.zeros(2, dtype=np.int64), np.zeros((t, g, 2), dtype=np.int64),
+                   np.zeros((t, g, 2), dtype=np.int64), np.zeros((t, g)))
+
+
+class Fills(NamedTuple):
+    """What :func:`simulate` returns: vectorbt order records (columns g * N + j) and the
+    per-day counts of ``State`` (``blocked``, ``capped`` (T, G, 2) [buys, sells], ``demand``
+    (T, G) CNY)."""
+
+    records: np.ndarray
+    blocked: np.ndarray
+    capped: np.ndarray
+    demand: np.ndarray
 
 
 @njit(cache=True)
@@ -110,9 +137,11 @@ def mark_nb(deal: np.ndarray, adj: np.ndarray, close_val: np.ndarray, i: int, j:
 def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig: Signals,
             params: Params, state: State) -> None:
     """Set ``state.pending`` (target adjusted shares, NaN = none) and ``state.prio`` from signal
-    row i-1 for portfolio g holding ``pos`` (N,) adjusted shares and ``cash`` CNY."""
+    row i-1 for portfolio g holding ``pos`` (N,) adjusted shares and ``cash`` CNY. A carried
+    rest of a capped order survives for a name the plan does not trade (``remainder="carry"``)."""
     n = pos.shape[0]
     deal, adj, close_val, prio, pending = mkt.deal, mkt.adj, mkt.close_val, state.prio, state.pending
+    carry = state.carry
     sc = sig.scores[i - 1]
     marks = np.zeros(n)
     nav = cash
@@ -122,10 +151,14 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
     order = rank_desc_nb(sc)
     for r in range(n):
         prio[order[r]] = r
-    pending[:] = np.nan
     held = (pos > TINY) & (mkt.delist_row > i)
     wrow = sig.weights[i - 1] if params.mode[g] == MODE_WEIGHTS else sig.weights[0]
     w, trade = target_weights_nb(sc, order, held, wrow, params, g)
+    keep = params.remainder[g] == REMAINDER_CARRY
+    for j in range(n):
+        if trade[j] or not (keep and carry[j]):
+            pending[j] = np.nan
+            carry[j] = False
     for j in range(n):
         if not trade[j]:
             continue
@@ -139,12 +172,15 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
 def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: State) -> int:
     """Fill the day's order list (delistings, sells, buys by priority); returns its length.
 
-    Orders sent are removed from ``pending``; blocked ones stay and are counted in ``blocked``.
+    Orders sent are removed from ``pending``; blocked ones stay and are counted in ``blocked``;
+    the value of both is added to ``demand[i, g]``.
     """
     n = pos.shape[0]
     # fields bound once: a NamedTuple field read inside a loop costs a reference count per pass
     pending, prio, ocol, okind, blocked = state.pending, state.prio, state.ocol, state.okind, state.blocked
+    carry, demand = state.carry, state.demand
     delist_row, buy_block, sell_block = mkt.delist_row, mkt.buy_block, mkt.sell_block
+    deal, adj, close_val = mkt.deal, mkt.adj, mkt.close_val
     m = 0
     for j in range(n):
         if delist_row[j] == i and pos[j] > TINY:
@@ -152,8 +188,10 @@ def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: St
             m += 1
         if delist_row[j] <= i:
             pending[j] = np.nan
+            carry[j] = False
     for j in range(n):
         if not np.isnan(pending[j]) and pending[j] < pos[j] - TINY:
+            demand[i, g] += (pos[j] - pending[j]) * mark_nb(deal, adj, close_val, i, j)
             if sell_block[i, j]:
                 blocked[i, g, 1] += 1
             else:
@@ -162,6 +200,7 @@ def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: St
     first_buy = m
     for j in range(n):
         if not np.isnan(pending[j]) and pending[j] > pos[j] + TINY:
+            demand[i, g] += (pending[j] - pos[j]) * mark_nb(deal, adj, close_val, i, j)
             if buy_block[i, j]:
                 blocked[i, g, 0] += 1
             else:
@@ -179,23 +218,41 @@ def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: St
 def day_orders_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig: Signals,
                   params: Params, state: State) -> int:
     """Plan (on rebalance days) and list the orders of day i for portfolio g; returns their number."""
+    pending, carry = state.pending, state.carry
     if sig.rebalance[i, g] and i > 0:
         plan_nb(i, g, pos, cash, mkt, sig, params, state)
     elif params.retry[g] == RETRY_REBALANCE:
-        state.pending[:] = np.nan
+        for j in range(pending.shape[0]):
+            if not carry[j]:
+                pending[j] = np.nan
     m = list_orders_nb(i, g, pos, mkt, state)
-    ocol, pending, otarget = state.ocol, state.pending, state.otarget
+    ocol, otarget = state.ocol, state.otarget
     for r in range(m):
         otarget[r] = pending[ocol[r]]
         pending[ocol[r]] = np.nan
+        carry[ocol[r]] = False
     return m
+
+
+@njit(cache=True)
+def settle_nb(i: int, g: int, r: int, capped: bool, state: State) -> None:
+    """After listed order r of day i was tried: when the volume cap cut it, its target stays
+    pending (carried to the next day) and it is counted in ``capped``."""
+    if not capped:
+        return
+    j = state.ocol[r]
+    state.pending[j] = state.otarget[r]
+    state.carry[j] = True
+    state.capped[i, g, 0 if state.okind[r] == BUY else 1] += 1
 
 
 @njit(cache=True)
 def order_for_nb(i: int, j: int, g: int, pos: float, cash: float, kind: int, target: float,
                  mkt: MarketArrays, params: Params):
-    """The vectorbt order for one listed entry (``pos`` adjusted shares held, ``cash`` CNY),
-    or ``NoOrder`` when nothing valid can trade."""
+    """(the vectorbt order for one listed entry (``pos`` adjusted shares held, ``cash`` CNY) or
+    ``NoOrder`` when nothing valid can trade, whether the volume cap cut it).
+
+    Capped means the lot-rounded size under the cap is below the lot-rounded size without it."""
     deal, close_val = mkt.deal, mkt.close_val
     a = mkt.adj[i, j]
     comm, minc = params.commission[g], params.min_commission[g]
@@ -206,29 +263,36 @@ def order_for_nb(i: int, j: int, g: int, pos: float, cash: float, kind: int, tar
         value = pos * a * price
         fee = rules_nb.total_fee_nb(value, True, comm, minc, duty, tr)
         if value - fee < 0:
-            return NoOrder
-        return vbt_nb.order_nb(-pos, close_val[i, j], direction=Direction.LongOnly, fixed_fees=fee)
-    slip = params.slippage[g]
+            return NoOrder, False
+        return vbt_nb.order_nb(-pos, close_val[i, j], direction=Direction.LongOnly, fixed_fees=fee), False
+    slip, k = params.slippage[g], params.impact_k[g]
+    min_lot, inc, adv, sigma = mkt.min_lot[j], mkt.lot_inc[j], mkt.adv[i, j], mkt.sigma[i, j]
+    cap = rules_nb.volume_cap_nb(mkt.volume[i, j], params.participation[g])
     held = pos * a
     if kind == SELL:
-        n = rules_nb.sell_lot_nb((pos - target) * a, held, held, mkt.min_lot[j], mkt.lot_inc[j])
+        want = (pos - target) * a
+        n = rules_nb.sell_lot_nb(min(want, cap), held, held, min_lot, inc)
+        capped = n < rules_nb.sell_lot_nb(want, held, held, min_lot, inc) - rules_nb.EPS_SHARES
         if n <= 0:
-            return NoOrder
+            return NoOrder, capped
         size = pos if n >= held - rules_nb.EPS_SHARES else n / a
         value = size * a * deal[i, j] * (1 - slip)
-        fee = rules_nb.total_fee_nb(value, True, comm, minc, duty, tr)
+        fee = rules_nb.total_fee_nb(value, True, comm, minc, duty, tr) + rules_nb.impact_cost_nb(n, deal[i, j], adv, sigma, k)
         if value - fee < 0:
-            return NoOrder
+            return NoOrder, capped
         return vbt_nb.order_nb(-size, deal[i, j] * a, direction=Direction.LongOnly, fixed_fees=fee,
-                               slippage=slip)
+                               slippage=slip), capped
+    want = (target - pos) * a
+    capped = rules_nb.buy_lot_nb(min(want, cap), min_lot, inc) < rules_nb.buy_lot_nb(want, min_lot, inc) - rules_nb.EPS_SHARES
     fill = deal[i, j] * (1 + slip)
-    n = rules_nb.affordable_nb(cash, fill, (target - pos) * a, mkt.min_lot[j], mkt.lot_inc[j],
-                               comm, minc, tr)
+    n = rules_nb.affordable_nb(cash, fill, min(want, cap), min_lot, inc, comm, minc, tr)
+    if k > 0:
+        n = rules_nb.affordable_impact_nb(cash, fill, deal[i, j], n, min_lot, inc, comm, minc, tr, adv, sigma, k)
     if n <= 0:
-        return NoOrder
-    fee = rules_nb.total_fee_nb(n * fill, False, comm, minc, duty, tr)
+        return NoOrder, capped
+    fee = rules_nb.total_fee_nb(n * fill, False, comm, minc, duty, tr) + rules_nb.impact_cost_nb(n, deal[i, j], adv, sigma, k)
     return vbt_nb.order_nb(n / a, deal[i, j] * a, direction=Direction.LongOnly, fixed_fees=fee,
-                           slippage=slip, allow_partial=False)
+                           slippage=slip, allow_partial=False), capped
 
 
 # ---------------------------------------------------------------- vectorbt backend callbacks
@@ -236,6 +300,7 @@ def order_for_nb(i: int, j: int, g: int, pos: float, cash: float, kind: int, tar
 def pre_group_nb(c, state: State):
     """vectorbt pre-group callback: reset the pending targets before each portfolio."""
     state.pending[:] = np.nan
+    state.carry[:] = False
     return ()
 
 
@@ -258,8 +323,9 @@ def flex_order_nb(c, mkt: MarketArrays, params: Params, state: State):
         ostate[1] += 1
         j = state.ocol[r]
         col = c.from_col + j
-        order = order_for_nb(c.i, j, c.group, c.last_position[col], c.last_cash[c.group], state.okind[r],
-                             state.otarget[r], mkt, params)
+        order, capped = order_for_nb(c.i, j, c.group, c.last_position[col], c.last_cash[c.group],
+                                     state.okind[r], state.otarget[r], mkt, params)
+        settle_nb(c.i, c.group, r, capped, state)
         if not np.isnan(order.size):
             return col, order
     return -1, NoOrder
@@ -298,11 +364,13 @@ def simulate_loop_nb(mkt: MarketArrays, sig: Signals, params: Params, state: Sta
         cash = params.capital[grp]
         pos = np.zeros(n)
         state.pending[:] = np.nan
+        state.carry[:] = False
         for i in range(t):
             m = day_orders_nb(i, grp, pos, cash, mkt, sig, params, state)
             for r in range(m):
                 j = ocol[r]
-                order = order_for_nb(i, j, grp, pos[j], cash, okind[r], otarget[r], mkt, params)
+                order, capped = order_for_nb(i, j, grp, pos[j], cash, okind[r], otarget[r], mkt, params)
+                settle_nb(i, grp, r, capped, state)
                 if np.isnan(order.size):
                     continue
                 ps = ProcessOrderState(cash, pos[j], 0.0, cash, np.nan, np.nan, oidx, 0)
@@ -313,14 +381,13 @@ def simulate_loop_nb(mkt: MarketArrays, sig: Signals, params: Params, state: Sta
 
 # ------------------------------------------------------------------------- entry point
 def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Params,
-             max_orders: int | None = None, backend: str = "loop") -> tuple[np.ndarray, np.ndarray]:
+             max_orders: int | None = None, backend: str = "loop") -> Fills:
     """Run the G portfolios of ``params`` over ``market`` in one kernel call.
 
     ``scores``: (T, N) signal of each day (NaN = none); ``weights``: (T, N) target weights for
     ``MODE_WEIGHTS`` portfolios (else any (1, N) array). Portfolio g trades on day i from row
     i-1 (:func:`rebalance_mask` with ``params.rebalance_every``). ``backend``: ``loop`` or
-    ``vectorbt`` (identical records). Returns (vectorbt order records, columns g * N + j;
-    blocked counts (T, G, 2) [buy, sell]).
+    ``vectorbt`` (identical records). Returns :class:`Fills`.
     """
     t, n = market.shape
     sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every))
@@ -335,7 +402,7 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Pa
         if max_orders >= t * params.n_groups * n:
             raise
         return simulate(market, scores, weights, params, min(4 * max_orders, t * params.n_groups * n), backend)
-    return records, state.blocked
+    return Fills(records, state.blocked, state.capped, state.demand)
 
 
 def rebalance_mask(scores: np.ndarray, every: np.ndarray) -> np.ndarray:
@@ -350,8 +417,9 @@ def rebalance_mask(scores: np.ndarray, every: np.ndarray) -> np.ndarray:
 
 def order_capacity(t: int, n: int, params: Params) -> int:
     """First guess of the number of fills: per portfolio, k to start, then per day 2 x n_drop
-    (dropout) or up to k + n_drop (kept names rebalanced) or N (weights), plus slack."""
-    per_day = np.where(params.mode == MODE_WEIGHTS, n,
-                       np.where(params.rebalance_kept, params.k + params.n_drop, 2 * params.n_drop))
+    (dropout) or up to k + n_drop (kept names rebalanced, or rests of capped orders carried
+    under a participation limit) or N (weights), plus slack."""
+    wide = params.rebalance_kept | (params.participation > 0)
+    per_day = np.where(params.mode == MODE_WEIGHTS, n, np.where(wide, params.k + params.n_drop, 2 * params.n_drop))
     per_day = np.minimum(per_day + 8, n)
     return int(np.sum(t * per_day + params.k) + 1024)

@@ -9,6 +9,8 @@ the numeric kernels live in ``flyer.backtest.market_nb``:
      of listing (``market_nb.per_stock_nb``), board (``flyer.data.symbols.board_expr``), limit
      prices (``flyer.data.rules.limit_prices_expr``), the deal price (open / close / vwap), the
      buy/sell blocking flags (``market_nb.block_flags_nb``);
+     and the trailing liquidity a fill's market impact is priced on (``market_nb.trailing_liquidity_nb``:
+     ADV and daily volatility over the ``LIQUIDITY_WINDOW`` traded bars before the day);
   4. ``dense_arrays``: scatter into (T, N) arrays (``market_nb.dense``), forward-fill the adjusted
      close and adj factor (``market_nb.ffill_nb``); ``delist_row``: the first row after a stock's
      last bar when the calendar goes on (``market_nb.delist_rows``); lots, exchanges and fee
@@ -35,7 +37,8 @@ from flyer.data.symbols import board_expr
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
 
-LOOKBACK = 10  # > rules.IPO_FREE_DAYS, so a listing inside the lookback is seen
+LIQUIDITY_WINDOW = 20  # traded bars behind a fill's ADV and volatility (market impact)
+LOOKBACK = 25  # > rules.IPO_FREE_DAYS (a listing inside the lookback is seen), > LIQUIDITY_WINDOW + 1
 EXCHANGES = ("SH", "SZ", "BJ")
 
 
@@ -49,6 +52,11 @@ class MarketArrays(NamedTuple):
     delist_row: (N,) int64, row of the forced sale at the last close (T when never delisted).
     min_lot / lot_inc: (N,) float64 shares; exch: (N,) int64 0 SH, 1 SZ, 2 BJ.
     stamp: (T,) seller stamp duty rate; transfer: (T, 3) transfer fee rate by exchange.
+    volume: (T, N) raw shares traded that day (0 when suspended, NaN without a bar).
+    adv: (T, N) mean daily traded value in CNY, volume x close (raw), over the stock's
+      ``LIQUIDITY_WINDOW`` traded bars before the day (NaN without any; volume x close rather
+      than the vendor's amount, which the real data lacks after 2022-01-14); sigma: (T, N) sample std of the daily log returns of
+      the adjusted close over the same window (NaN with fewer than 2 returns).
     """
 
     deal: np.ndarray
@@ -62,6 +70,9 @@ class MarketArrays(NamedTuple):
     exch: np.ndarray
     stamp: np.ndarray
     transfer: np.ndarray
+    volume: np.ndarray
+    adv: np.ndarray
+    sigma: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,7 +118,7 @@ def trade_calendar(store: MarketStore, start: dt.date | None, end: dt.date | Non
 
 def read_bars(store: MarketStore, days: list[dt.date], symbols: list[str], deal_price: str) -> pl.DataFrame:
     """Raw bars sorted by (symbol, date) with only the columns execution needs."""
-    cols = ["symbol", "date", "close", "adj_factor", "is_st", "is_suspended"] + \
+    cols = ["symbol", "date", "close", "adj_factor", "is_st", "is_suspended", "volume"] + \
         ([deal_price] if deal_price != "close" else [])
     bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False, columns=cols)
     if not bars["symbol"].is_sorted():
@@ -123,7 +134,8 @@ def list_dates(store: MarketStore) -> dict[str, dt.date | None]:
 def stock_days(bars: pl.DataFrame, lists: dict[str, dt.date | None], days: list[dt.date],
                deal_price: str) -> pl.DataFrame:
     """Long frame of raw ``bars`` (sorted by (symbol, date), from ``days[0]``) with stock id
-    ``sid``, prev close, day of listing, limit prices, ``deal`` and the block flags.
+    ``sid``, prev close, day of listing, limit prices, ``deal``, the block flags and the
+    trailing ``adv`` / ``sigma`` (see ``MarketArrays``).
 
     Day of listing counts the stock's bars from its first one; a stock whose first loaded bar is
     the first lookback day (and not its list date in ``lists``) listed earlier: counted as
@@ -153,7 +165,12 @@ def stock_days(bars: pl.DataFrame, lists: dict[str, dt.date | None], days: list[
         df["limit_up"].fill_null(np.nan).to_numpy().astype(np.float64),
         df["limit_down"].fill_null(np.nan).to_numpy().astype(np.float64),
         df["is_suspended"].fill_null(False).to_numpy(), deal_price == "open")
-    return df.with_columns(pl.Series("buy_block", buy), pl.Series("sell_block", sell))
+    traded = ~df["is_suspended"].fill_null(False).to_numpy() & (df["volume"].fill_null(0.0).to_numpy() > 0)
+    adv, sigma = market_nb.trailing_liquidity_nb(
+        sid, (df["volume"] * df["close"]).fill_null(0.0).to_numpy().astype(np.float64),
+        (df["close"] * df["adj_factor"]).to_numpy().astype(np.float64), traded, LIQUIDITY_WINDOW)
+    return df.with_columns(pl.Series("buy_block", buy), pl.Series("sell_block", sell),
+                           pl.Series("adv", adv), pl.Series("sigma", sigma))
 
 
 def dense_arrays(long: pl.DataFrame, days: list[dt.date], present: list[str]) -> MarketArrays:
@@ -181,6 +198,9 @@ def dense_arrays(long: pl.DataFrame, days: list[dt.date], present: list[str]) ->
         lot_inc=np.array([rules.lot_rules(b)[1] for b in boards], dtype=np.float64),
         exch=np.array([EXCHANGES.index(s.split(".")[1]) for s in present], dtype=np.int64),
         stamp=stamp, transfer=transfer,
+        volume=dense(ri, ci, long["volume"].fill_null(0.0).to_numpy().astype(np.float64), shape, np.nan),
+        adv=dense(ri, ci, long["adv"].to_numpy().astype(np.float64), shape, np.nan),
+        sigma=dense(ri, ci, long["sigma"].to_numpy().astype(np.float64), shape, np.nan),
     )
 
 

@@ -49,6 +49,42 @@ def block_flags_nb(deal: np.ndarray, close: np.ndarray, up: np.ndarray, down: np
 
 
 @njit(cache=True)
+def trailing_liquidity_nb(sid: np.ndarray, value: np.ndarray, close_adj: np.ndarray, traded: np.ndarray,
+                          window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by (stock id ``sid``, date): (ADV, sigma), each (R,), from the stock's rows
+    *before* each row: ADV = mean traded ``value`` (CNY) of its last ``window`` traded rows (NaN when
+    none), sigma = sample std (ddof 1) of the log returns of ``close_adj`` between consecutive
+    traded rows, the last ``window`` of them (NaN with fewer than 2). ``traded``: (R,) bool
+    (a bar with volume, not suspended)."""
+    n = sid.shape[0]
+    adv = np.full(n, np.nan)
+    sigma = np.full(n, np.nan)
+    amts = np.zeros(window)
+    rets = np.zeros(window)
+    n_amt = n_ret = 0
+    last_close = np.nan
+    for r in range(n):
+        if r == 0 or sid[r] != sid[r - 1]:
+            n_amt = n_ret = 0
+            last_close = np.nan
+        m = min(n_amt, window)
+        if m > 0:
+            adv[r] = amts[:m].sum() / m
+        m = min(n_ret, window)
+        if m >= 2:
+            mu = rets[:m].sum() / m
+            sigma[r] = np.sqrt(((rets[:m] - mu) ** 2).sum() / (m - 1))
+        if traded[r] and close_adj[r] > 0:
+            amts[n_amt % window] = value[r]
+            n_amt += 1
+            if last_close > 0:
+                rets[n_ret % window] = np.log(close_adj[r] / last_close)
+                n_ret += 1
+            last_close = close_adj[r]
+    return adv, sigma
+
+
+@njit(cache=True)
 def ffill_nb(a: np.ndarray, fill_first: float) -> np.ndarray:
     """Forward-fill NaN down each column of the (T, N) ``a`` in place (and return it); leading
     NaN become ``fill_first``."""

@@ -8,6 +8,10 @@ The same strategy kernel and lot rules as the backtest engine:
   2. ``orders_for_tomorrow``: turn them into lot-sized orders at reference prices (today's raw
      close), sells first, then buys (best score first) within the cash the sells free up.
 Limits of tomorrow are unknown tonight: orders are intentions; the broker/engine enforces them.
+Tomorrow's volume is unknown too: under ``config.participation`` an order is cut to that
+fraction of the stock's average daily volume, ADV / tonight's close with ADV the mean traded
+value (volume x close, CNY) of its last ``market.LIQUIDITY_WINDOW`` traded days (``volume_caps``; the backtest caps at
+the day's actual volume), and flagged ``capped``.
 ``config.deal_price`` names the price of tomorrow's bar they are meant to fill at (``open``:
 the opening auction, ``close``: the closing auction, ``vwap``: spread over the day), as the
 backtest of the same config assumed; tonight's close is the reference price for all three.
@@ -32,7 +36,7 @@ if TYPE_CHECKING:
     from flyer.data.store import MarketStore
 
 ORDER_SCHEMA = {"symbol": pl.Utf8, "side": pl.Utf8, "shares": pl.Int64, "ref_price": pl.Float64,
-                "value": pl.Float64, "reason": pl.Utf8, "deal_price": pl.Utf8}
+                "value": pl.Float64, "reason": pl.Utf8, "deal_price": pl.Utf8, "capped": pl.Boolean}
 
 
 def targets(scores: pl.DataFrame, holdings: pl.DataFrame, config: BacktestConfig,
@@ -70,9 +74,10 @@ def orders_for_tomorrow(store: MarketStore, scores: pl.DataFrame, holdings: pl.D
 
     ``scores``: [date, symbol, score]; ``holdings``: [symbol, shares] raw shares, optional
     ``available`` (T+1-free shares; default all); ``cash`` CNY. Any strategy of ``config``
-    (see module doc). Returns [symbol, side, shares, ref_price, value, reason, deal_price]
-    with shares in valid lots, sells first; reason: ``dropout`` / ``new`` / ``rebalance``;
-    ``deal_price``: the price of tomorrow's bar the order is meant to fill at.
+    (see module doc). Returns [symbol, side, shares, ref_price, value, reason, deal_price,
+    capped] with shares in valid lots, sells first; reason: ``dropout`` / ``new`` / ``rebalance``;
+    ``deal_price``: the price of tomorrow's bar the order is meant to fill at; ``capped``: the
+    participation limit cut it (see module doc).
     """
     date = date or scores["date"].max()
     day = scores.filter(pl.col("date") == date)
@@ -95,9 +100,31 @@ def orders_for_tomorrow(store: MarketStore, scores: pl.DataFrame, holdings: pl.D
     avail_col = "available" if "available" in holdings.columns else "shares"
     avail = dict(zip(holdings["symbol"].to_list(), holdings[avail_col].cast(pl.Float64).to_list()))
     nav = cash + sum(q * price.get(s, 0.0) for s, q in shares.items())
-    rows, cash_left = _sells(plan, shares, avail, price, nav, config, date, cash)
-    rows += _buys(plan, shares, price, nav, config, date, cash_left)
+    caps = volume_caps(store, names, date, config.participation)
+    rows, cash_left = _sells(plan, shares, avail, price, nav, config, date, cash, caps)
+    rows += _buys(plan, shares, price, nav, config, date, cash_left, caps)
     return pl.DataFrame([{**r, "deal_price": config.deal_price} for r in rows], schema=ORDER_SCHEMA)
+
+
+def volume_caps(store: MarketStore, symbols: list[str], date: dt.date, participation: float) -> dict[str, float]:
+    """symbol -> most raw shares an order for the next day may take: floor(participation x ADV /
+    close on ``date``), ADV the mean volume x close (CNY) of the stock's last ``LIQUIDITY_WINDOW`` traded
+    days up to ``date``; 0 for a stock without any; empty when ``participation`` is 0 (unlimited)."""
+    from flyer.backtest.market import LIQUIDITY_WINDOW
+
+    if participation <= 0 or not symbols:
+        return {}
+    cal = store.calendar(None, date).to_list()[-3 * LIQUIDITY_WINDOW:]
+    bars = store.bars(cal[0], date, symbols=symbols, adjust=False,
+                      columns=["symbol", "date", "close", "volume", "is_suspended"])
+    traded = bars.filter(~pl.col("is_suspended").fill_null(False) & (pl.col("volume") > 0))
+    adv = traded.sort("symbol", "date").group_by("symbol").agg(
+        (pl.col("volume") * pl.col("close")).tail(LIQUIDITY_WINDOW).mean().alias("amount"))
+    close = bars.filter(pl.col("date") == date).select("symbol", "close")
+    df = adv.join(close, on="symbol").filter(pl.col("close") > 0)
+    caps = {s: float(np.floor(participation * a / c + rules_nb.EPS_SHARES))
+            for s, a, c in zip(df["symbol"].to_list(), df["amount"].to_list(), df["close"].to_list())}
+    return {s: caps.get(s, 0.0) for s in symbols}
 
 
 def order_fee(value: float, sell: bool, config: BacktestConfig, date: dt.date, symbol: str) -> float:
@@ -108,7 +135,7 @@ def order_fee(value: float, sell: bool, config: BacktestConfig, date: dt.date, s
                                  rules.transfer_fee_rate(date, symbol.split(".")[1]) * c.transfer_fee)
 
 
-def _sells(plan, shares, avail, price, nav, config, date, cash) -> tuple[list[dict], float]:
+def _sells(plan, shares, avail, price, nav, config, date, cash, caps) -> tuple[list[dict], float]:
     rows = []
     for r in plan.iter_rows(named=True):
         s, held, p = r["symbol"], shares.get(r["symbol"], 0.0), price.get(r["symbol"])
@@ -116,15 +143,17 @@ def _sells(plan, shares, avail, price, nav, config, date, cash) -> tuple[list[di
             continue
         want = held if r["action"] == "sell" else held - r["weight"] * nav / p
         min_lot, inc = (float(v) for v in rules.lot_rules(board_of(s)))
-        n = rules_nb.sell_lot_nb(want, held, avail.get(s, held), min_lot, inc)
+        sellable = avail.get(s, held)
+        n = rules_nb.sell_lot_nb(min(want, caps.get(s, np.inf)), held, sellable, min_lot, inc)
         if n > 0:
+            capped = n < rules_nb.sell_lot_nb(want, held, sellable, min_lot, inc) - rules_nb.EPS_SHARES
             rows.append(dict(symbol=s, side="sell", shares=int(round(n)), ref_price=p, value=n * p,
-                             reason="dropout" if r["action"] == "sell" else "rebalance"))
+                             reason="dropout" if r["action"] == "sell" else "rebalance", capped=capped))
             cash += n * p - order_fee(n * p, True, config, date, s)
     return rows, cash
 
 
-def _buys(plan, shares, price, nav, config, date, cash) -> list[dict]:
+def _buys(plan, shares, price, nav, config, date, cash, caps) -> list[dict]:
     rows = []
     c = config.costs
     for r in plan.iter_rows(named=True):
@@ -134,9 +163,11 @@ def _buys(plan, shares, price, nav, config, date, cash) -> list[dict]:
         want = r["weight"] * nav / p - shares.get(s, 0.0)
         min_lot, inc = (float(v) for v in rules.lot_rules(board_of(s)))
         tr = rules.transfer_fee_rate(date, s.split(".")[1]) * c.transfer_fee
-        n = rules_nb.affordable_nb(cash, p, want, min_lot, inc, c.commission, c.min_commission, tr)
+        cap = caps.get(s, np.inf)
+        n = rules_nb.affordable_nb(cash, p, min(want, cap), min_lot, inc, c.commission, c.min_commission, tr)
         if n > 0:
+            capped = rules_nb.buy_lot_nb(min(want, cap), min_lot, inc) < rules_nb.buy_lot_nb(want, min_lot, inc)
             rows.append(dict(symbol=s, side="buy", shares=int(round(n)), ref_price=p, value=n * p,
-                             reason="new" if r["action"] == "buy" else "rebalance"))
+                             reason="new" if r["action"] == "buy" else "rebalance", capped=capped))
             cash -= n * p + order_fee(n * p, False, config, date, s)
     return rows

@@ -17,6 +17,8 @@ from flyer.backtest.strategies import EQUAL, SCORE, STRATEGY_MODES
 RETRY_REBALANCE, RETRY_NEXT_DAY = 0, 1
 WEIGHTINGS = {"equal": EQUAL, "score": SCORE}
 RETRIES = {"next_rebalance": RETRY_REBALANCE, "next_day": RETRY_NEXT_DAY}
+REMAINDER_CARRY, REMAINDER_CANCEL = 0, 1
+REMAINDERS = {"carry": REMAINDER_CARRY, "cancel": REMAINDER_CANCEL}
 
 
 class Params(NamedTuple):
@@ -35,6 +37,9 @@ class Params(NamedTuple):
     slippage: np.ndarray         # float64 fraction (bps / 1e4)
     stamp_duty: np.ndarray       # float64 1.0 = seller stamp duty by date, 0.0 = none
     transfer_fee: np.ndarray     # float64 1.0 = transfer fee by date and exchange, 0.0 = none
+    participation: np.ndarray    # float64 max fraction of the day's volume per fill, 0 = unlimited
+    remainder: np.ndarray        # int64 ``REMAINDER_CARRY`` / ``REMAINDER_CANCEL``
+    impact_k: np.ndarray         # float64 square-root impact prefactor, 0.0 = no impact
 
     @classmethod
     def from_configs(cls, configs: Sequence[BacktestConfig]) -> "Params":
@@ -56,6 +61,9 @@ class Params(NamedTuple):
             slippage=col([c.costs.slippage_bps / 1e4 for c in configs], np.float64),
             stamp_duty=col([float(c.costs.stamp_duty) for c in configs], np.float64),
             transfer_fee=col([float(c.costs.transfer_fee) for c in configs], np.float64),
+            participation=col([c.participation for c in configs], np.float64),
+            remainder=col([REMAINDERS[c.remainder] for c in configs], np.int64),
+            impact_k=col([c.costs.impact_k if c.costs.impact == "sqrt" else 0.0 for c in configs], np.float64),
         )
 
     @property

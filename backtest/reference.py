@@ -8,10 +8,16 @@ by tests to check ``flyer.backtest.engine`` (NAV agreement to 1e-6), never for s
 Daily sequence (the engine's contract):
   1. scale holdings (and pending targets) on adj_factor changes;
   2. on a rebalance day, plan targets from the previous day's scores, sized on the NAV before
-     the day's trades (a delisted holding counts at its last close); otherwise keep targets
-     that were blocked (retry ``next_day``) or forget them (``next_rebalance``);
+     the day's trades (a delisted holding counts at its last close); a carried rest of a
+     capped order stays for a name the plan does not trade (``remainder="carry"``), all else
+     is replaced; otherwise keep targets that were blocked (retry ``next_day``) or forget them
+     (``next_rebalance``), carried rests always stay;
   3. sell a holding whose stock had its last bar yesterday at that last close (no slippage);
-  4. sells (symbol order), then buys (best score first); a blocked stock keeps its target;
+  4. sells (symbol order), then buys (best score first); a blocked stock keeps its target; a
+     fill takes at most floor(participation x the day's volume) shares, and when that cut the
+     order (in lots) its target is carried to the next day; market impact
+     ``k * sigma * sqrt(shares * price / ADV)`` of the fill value is paid on top of the fees,
+     ADV (mean volume x close) / sigma from the stock's 20 traded bars before the day;
   5. NAV = cash + shares x close (the last close when there is no bar).
 """
 from __future__ import annotations
@@ -32,6 +38,8 @@ if TYPE_CHECKING:
 
 TINY = 1e-9
 EPS = 1e-6
+WINDOW = 20     # traded bars behind ADV and sigma (the engine's market.LIQUIDITY_WINDOW)
+LOOKBACK = 25   # trading days loaded before the start (the engine's market.LOOKBACK)
 
 
 def round_price(x: float) -> float:
@@ -43,7 +51,7 @@ class Reference:
     """One reference run over the store's bars (see module docstring)."""
 
     def __init__(self, store: MarketStore, scores: pl.DataFrame, config: BacktestConfig,
-                 weights: pl.DataFrame | None = None, lookback: int = 10) -> None:
+                 weights: pl.DataFrame | None = None, lookback: int = LOOKBACK) -> None:
         self.cfg = config
         cal = store.calendar(None, config.end).to_list()
         first = next(i for i, d in enumerate(cal) if d >= config.start)
@@ -57,8 +65,10 @@ class Reference:
         self.nth: dict[tuple[str, dt.date], int] = {}
         self.first: dict[str, dt.date] = {}
         self.last: dict[str, dt.date] = {}
+        self.series: dict[str, list[dict]] = {}
         for row in bars.iter_rows(named=True):
             s, d = row["symbol"], row["date"]
+            self.series.setdefault(s, []).append(row)
             if s in self.last:
                 self.prev[(s, d)] = self.bar[(s, self.last[s])]
                 self.nth[(s, d)] = self.nth[(s, self.last[s])] + 1
@@ -80,6 +90,7 @@ class Reference:
         self.adj: dict[str, float] = {}
         self.close: dict[str, float] = {}
         self.pending: dict[str, float] = {}
+        self.carry: set[str] = set()
         self.prio: dict[str, int] = {}
         self.fills: list[dict] = []
         self.nav: list[float] = []
@@ -125,6 +136,37 @@ class Reference:
         m, inc = rules.lot_rules(board_of(s))
         return float(m), float(inc)
 
+    def volume_cap(self, s: str, d: dt.date) -> float:
+        """Shares one fill may take: floor(participation x the day's volume); inf when unlimited."""
+        p = self.cfg.participation
+        if p <= 0:
+            return math.inf
+        return math.floor(p * self.bar[(s, d)]["volume"] + EPS)
+
+    def liquidity(self, s: str, d: dt.date) -> tuple[float | None, float | None]:
+        """(ADV = mean volume x close in CNY, daily sigma) from the stock's last WINDOW traded bars before ``d``."""
+        traded = [r for r in self.series[s] if r["date"] < d and not r["is_suspended"] and r["volume"] > 0
+                  and r["close"] > 0]
+        amounts = [r["volume"] * r["close"] for r in traded][-WINDOW:]
+        closes = [r["close"] * r["adj_factor"] for r in traded]
+        rets = [math.log(b / a) for a, b in zip(closes, closes[1:])][-WINDOW:]
+        adv = sum(amounts) / len(amounts) if amounts else None
+        if len(rets) < 2:
+            return adv, None
+        mu = sum(rets) / len(rets)
+        return adv, math.sqrt(sum((r - mu) ** 2 for r in rets) / (len(rets) - 1))
+
+    def impact(self, s: str, d: dt.date, shares: float) -> float:
+        """Square-root impact in CNY of a fill of ``shares`` at the day's deal price."""
+        c = self.cfg.costs
+        if c.impact != "sqrt" or shares <= 0:
+            return 0.0
+        adv, sigma = self.liquidity(s, d)
+        if adv is None or sigma is None or adv <= 0:
+            return 0.0
+        q = shares * self.bar[(s, d)][self.cfg.deal_price]
+        return c.impact_k * sigma * math.sqrt(q / adv) * q
+
     # ------------------------------------------------------------------ run
     def run(self) -> list[float]:
         """Simulate every day; returns the NAV (CNY) per day of ``self.days``."""
@@ -139,7 +181,7 @@ class Reference:
             if d in rebalance_days:
                 self.plan(d, self.days[i - 1])
             elif self.cfg.retry == "next_rebalance":
-                self.pending = {}
+                self.pending = {s: v for s, v in self.pending.items() if s in self.carry}
             self.delistings(d)
             self.trade(d)
             for s in self.symbols:
@@ -166,6 +208,7 @@ class Reference:
         for s in list(self.shares):
             if self.last[s] < d:
                 self.pending.pop(s, None)
+                self.carry.discard(s)
                 prev_day = self.days[self.days.index(d) - 1] if self.days.index(d) > 0 else None
                 if prev_day != self.last[s] and self.days.index(d) > 0:
                     continue  # the forced sale was on the first day after the last bar
@@ -188,13 +231,19 @@ class Reference:
         ranked = sorted(self.symbols, key=lambda s: (0, -scores[s], s) if s in scores else (1, 0.0, s))
         self.prio = {s: r for r, s in enumerate(ranked)}
         nav = self.cash + sum(q * self.mark(s, d) for s, q in self.shares.items())
-        self.pending = {}
+        carried = {s: self.pending[s] for s in self.carry if s in self.pending} if self.cfg.remainder == "carry" else {}
+        self.pending, self.carry = {}, set()
         if self.cfg.strategy == "topk":
-            self.plan_topk(d, scores, ranked, nav)
+            traded = self.plan_topk(d, scores, ranked, nav)
         else:
-            self.plan_weights(d, self.weights.get(signal_day, {}), nav)
+            traded = self.plan_weights(d, self.weights.get(signal_day, {}), nav)
+        for s, target in carried.items():
+            if s not in traded:
+                self.pending[s] = target
+                self.carry.add(s)
 
-    def plan_topk(self, d: dt.date, scores: dict[str, float], ranked: list[str], nav: float) -> None:
+    def plan_topk(self, d: dt.date, scores: dict[str, float], ranked: list[str], nav: float) -> set[str]:
+        """Targets of a top-k rebalance; returns the names it trades."""
         k, n_drop = self.cfg.k, self.cfg.n_drop
         held = [s for s, q in self.shares.items() if q > TINY and self.last[s] >= d]
         want = max(n_drop + k - len(held), 0)
@@ -210,6 +259,7 @@ class Reference:
             price = self.mark(s, d)
             if price > 0 and (s in buy or self.cfg.rebalance_kept):
                 self.pending[s] = weights[s] * nav / price
+        return set(sell) | {s for s in final if s in buy or self.cfg.rebalance_kept}
 
     def topk_weights(self, scores: dict[str, float], final: list[str]) -> dict[str, float]:
         k = self.cfg.k
@@ -222,63 +272,97 @@ class Reference:
             return {s: 1.0 / k for s in final}
         return {s: raw[s] / total * len(final) / k for s in final}
 
-    def plan_weights(self, d: dt.date, weights: dict[str, float], nav: float) -> None:
+    def plan_weights(self, d: dt.date, weights: dict[str, float], nav: float) -> set[str]:
+        """Targets towards given weights; returns the names it trades."""
+        traded = set()
         for s in self.symbols:
             w = weights.get(s)
             w = w if w is not None and w > 0 else 0.0
             if self.last[s] < d or not (w > 0 or self.shares.get(s, 0.0) > TINY):
                 continue
+            traded.add(s)
             price = self.mark(s, d)
             if w > 0 and price > 0:
                 self.pending[s] = w * nav / price
             elif w == 0:
                 self.pending[s] = 0.0
+        return traded
 
     def trade(self, d: dt.date) -> None:
         sells = [s for s in self.symbols if s in self.pending and self.pending[s] < self.shares.get(s, 0.0) - TINY]
         buys = [s for s in self.symbols if s in self.pending and self.pending[s] > self.shares.get(s, 0.0) + TINY]
         for s in sells:
             if self.tradable(s, d, buy=False):
-                self.sell(s, d, self.shares[s] - self.pending.pop(s))
+                target = self.pending.pop(s)
+                self.settle(s, target, self.sell(s, d, self.shares[s] - target))
         for s in sorted(buys, key=lambda s: self.prio[s]):
             if self.tradable(s, d, buy=True):
-                self.buy(s, d, self.pending.pop(s) - self.shares.get(s, 0.0))
+                target = self.pending.pop(s)
+                self.settle(s, target, self.buy(s, d, target - self.shares.get(s, 0.0)))
 
-    def sell(self, s: str, d: dt.date, want: float) -> None:
+    def settle(self, s: str, target: float, capped: bool) -> None:
+        """A sent order leaves ``pending``; one the volume cap cut comes back, carried."""
+        self.carry.discard(s)
+        if capped:
+            self.pending[s] = target
+            self.carry.add(s)
+
+    def sell_size(self, s: str, want: float) -> float:
+        """Valid sell size for a wish of ``want`` shares (lots; the whole holding always), 0 = none."""
         held = self.shares[s]
         min_lot, inc = self.lots(s)
         if want >= held - EPS:
-            n = held
-        else:
-            n = math.floor(want / inc + EPS) * inc
-            if n < min_lot:
-                return
-            n = held if n >= held - EPS else n
+            return held
+        n = math.floor(want / inc + EPS) * inc
+        if n < min_lot:
+            return 0.0
+        return held if n >= held - EPS else n
+
+    def sell(self, s: str, d: dt.date, want: float) -> bool:
+        """Sell towards ``want`` shares; returns whether the volume cap cut the order."""
+        held = self.shares[s]
+        n = self.sell_size(s, min(want, self.volume_cap(s, d)))
+        capped = n < self.sell_size(s, want) - EPS
+        if n <= 0:
+            return capped
         price = self.bar[(s, d)][self.cfg.deal_price] * (1 - self.cfg.costs.slippage_bps / 1e4)
         value = n * price
-        fee = self.fee(value, True, d, s)
+        fee = self.fee(value, True, d, s) + self.impact(s, d, n)
         if value - fee < 0:
-            return
+            return capped
         self.cash += value - fee
         self.shares[s] = held - n
         if self.shares[s] <= EPS * 1e-3 or n == held:
             del self.shares[s]
         self.fills.append(dict(date=d, symbol=s, side="sell", shares=n, fee=fee))
+        return capped
 
-    def buy(self, s: str, d: dt.date, want: float) -> None:
+    def buy(self, s: str, d: dt.date, want: float) -> bool:
+        """Buy towards ``want`` shares within the cash; returns whether the volume cap cut the order."""
         min_lot, inc = self.lots(s)
+
+        def lots(x: float) -> float:
+            n = math.floor(x / inc + EPS) * inc
+            return n if n >= min_lot else 0.0
+
         price = self.bar[(s, d)][self.cfg.deal_price] * (1 + self.cfg.costs.slippage_bps / 1e4)
-        n = math.floor(want / inc + EPS) * inc
+        n = lots(min(want, self.volume_cap(s, d)))
+        capped = n < lots(want) - EPS
         cap = math.floor(self.cash / price / inc) * inc  # not even fees: step down below
         n = min(n, cap)
-        while n >= min_lot and n * price + self.fee(n * price, False, d, s) > self.cash:
+
+        def cost(n: float) -> float:
+            return n * price + self.fee(n * price, False, d, s) + self.impact(s, d, n)
+
+        while n >= min_lot and cost(n) > self.cash:
             n -= inc
         if n < min_lot:
-            return
-        fee = self.fee(n * price, False, d, s)
+            return capped
+        fee = self.fee(n * price, False, d, s) + self.impact(s, d, n)
         self.cash -= n * price + fee
         self.shares[s] = self.shares.get(s, 0.0) + n
         self.fills.append(dict(date=d, symbol=s, side="buy", shares=n, fee=fee))
+        return capped
 
 
 def reference_nav(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig,

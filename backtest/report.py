@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import polars as pl
 
@@ -108,10 +108,12 @@ def _attribution_html(att: Attribution, styles: list[str]) -> str:
 
 
 def render(result: BacktestResult, title: str = "flyer backtest", *, store: MarketStore | None = None,
-           scores: pl.DataFrame | None = None, attribution: Attribution | None = None) -> str:
+           scores: pl.DataFrame | None = None, attribution: Attribution | None = None,
+           sections: Sequence[str] = ()) -> str:
     """The report as one HTML string; the tear sheet gains the scores' RankIC with ``scores``
     and the industry / size exposures with ``store`` (``flyer.backtest.report_sections``); the
-    optimiser and attribution sections appear for enhance runs / when ``attribution`` is given."""
+    optimiser and attribution sections appear for enhance runs / when ``attribution`` is given;
+    ``sections``: extra HTML sections placed at the end (e.g. ``stress_report.stress_html``)."""
     from flyer.backtest.report_sections import tearsheet_html
 
     daily = result.daily()
@@ -137,7 +139,7 @@ def render(result: BacktestResult, title: str = "flyer backtest", *, store: Mark
             f"<h2>Per year</h2>{_frame_table(result.yearly())}"
             + "".join(parts) + _enhance_html(result)
             + (_attribution_html(attribution, list(result.config.enhance.risk.styles)) if attribution else "")
-            + tearsheet_html(result, daily, store, scores) + "</body></html>")
+            + tearsheet_html(result, daily, store, scores) + "".join(sections) + "</body></html>")
 
 
 def _enhance_html(result: BacktestResult) -> str:
@@ -154,9 +156,10 @@ def _enhance_html(result: BacktestResult) -> str:
 
 def write_report(result: BacktestResult, path: str | Path, title: str = "flyer backtest", *,
                  store: MarketStore | None = None, scores: pl.DataFrame | None = None,
-                 attribution: Attribution | None = None) -> Path:
+                 attribution: Attribution | None = None, sections: Sequence[str] = ()) -> Path:
     """Write :func:`render` to ``path`` (parents created); returns the resolved path."""
     path = Path(path).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(result, title, store=store, scores=scores, attribution=attribution), encoding="utf-8")
+    path.write_text(render(result, title, store=store, scores=scores, attribution=attribution, sections=sections),
+                    encoding="utf-8")
     return path

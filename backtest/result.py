@@ -60,6 +60,8 @@ class BacktestResult:
 
     ``benchmark``: [date, close] of the benchmark series named ``benchmark_name`` (may be empty).
     ``blocked``: (T, 2) counts of orders not sent per day [buys, sells] (limits / suspension).
+    ``capped``: (T, 2) counts of orders the participation limit cut [buys, sells]; ``demand``:
+    (T,) value in CNY of the day's open orders (sent or blocked) at the day's mark.
     """
 
     config: BacktestConfig
@@ -69,6 +71,8 @@ class BacktestResult:
     benchmark: pl.DataFrame
     benchmark_name: str
     meta: dict[str, Any] = field(default_factory=dict)
+    capped: np.ndarray | None = None
+    demand: np.ndarray | None = None
 
     @functools.cached_property
     def _book(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -118,9 +122,11 @@ class BacktestResult:
 
     def trades(self) -> pl.DataFrame:
         """Fills: [date, symbol, side, shares, price, value, commission, stamp_duty, transfer_fee,
-        slippage, total_cost, reason] with raw shares and the raw fill price (slippage included).
+        slippage, impact, total_cost, reason, participation] with raw shares and the raw fill
+        price (slippage included; impact is charged as a fee, ``rules_nb.impact_cost_nb``).
 
-        reason: ``trade`` or ``delisted`` (forced sale at the last close).
+        reason: ``trade`` or ``delisted`` (forced sale at the last close); participation: the
+        fill's shares over the day's volume (NaN for a delisting).
         """
         m, r, c = self.market, self.records, self.config.costs
         a = m.arrays
@@ -138,14 +144,40 @@ class BacktestResult:
         base = np.where(delisted, value / shares, a.deal[idx, col])
         slip = np.abs(r["price"] / adj - base) * shares
         slip = np.where(delisted, 0.0, slip)
+        impact = _impact(shares, a.deal[idx, col], a.adv[idx, col], a.sigma[idx, col], c)
+        impact = np.where(delisted, 0.0, impact)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            part = np.where(delisted, np.nan, shares / a.volume[idx, col])
         return pl.DataFrame({
             "date": np.array(m.dates, dtype="datetime64[D]")[idx],
             "symbol": np.array(m.symbols, dtype=object)[col].astype(str),
             "side": np.where(sell, "sell", "buy"), "shares": shares, "price": r["price"] / adj,
             "value": value, "commission": comm, "stamp_duty": duty, "transfer_fee": transfer,
-            "slippage": slip, "total_cost": comm + duty + transfer + slip,
-            "reason": np.where(delisted, "delisted", "trade"),
+            "slippage": slip, "impact": impact, "total_cost": comm + duty + transfer + slip + impact,
+            "reason": np.where(delisted, "delisted", "trade"), "participation": part,
         }).with_columns(pl.col("date").cast(pl.Date)).sort("date", "side", "symbol")
+
+    def execution(self) -> pl.DataFrame:
+        """Per day: [date, demand, filled, fill_rate, capped_buys, capped_sells, blocked_buys,
+        blocked_sells, impact]. demand: value (CNY) of the open orders at the day's mark (sent
+        or blocked, a carried rest counted again each day it is open); filled: value of the
+        day's fills at the deal price (delistings excluded); fill_rate = filled / demand (NaN
+        without demand; below 1 by lot rounding alone); impact: market impact charged (CNY)."""
+        t = len(self.market.dates)
+        trades = self.trades().filter(pl.col("reason") == "trade")
+        per_day = trades.group_by("date").agg(
+            (pl.col("value") - pl.when(pl.col("side") == "buy").then(pl.col("slippage"))
+             .otherwise(-pl.col("slippage"))).sum().alias("filled"),
+            pl.col("impact").sum())
+        capped = self.capped if self.capped is not None else np.zeros((t, 2), dtype=np.int64)
+        demand = self.demand if self.demand is not None else np.full(t, np.nan)
+        df = pl.DataFrame({"date": self.dates, "demand": demand, "capped_buys": capped[:, 0],
+                           "capped_sells": capped[:, 1], "blocked_buys": self.blocked[:, 0],
+                           "blocked_sells": self.blocked[:, 1]}, schema_overrides={"date": pl.Date})
+        df = df.join(per_day, on="date", how="left").with_columns(pl.col("filled", "impact").fill_null(0.0))
+        return df.select("date", "demand", "filled",
+                         pl.when(pl.col("demand") > 0).then(pl.col("filled") / pl.col("demand")).alias("fill_rate"),
+                         "capped_buys", "capped_sells", "blocked_buys", "blocked_sells", "impact")
 
     def positions(self) -> pl.DataFrame:
         """Holdings at each day's close: [date, symbol, shares (raw), value (CNY)], non-zero only."""
@@ -198,6 +230,17 @@ class BacktestResult:
         return pd.Series(values, index=index, name=name, dtype="float64")
 
 
+def _impact(shares: np.ndarray, deal: np.ndarray, adv: np.ndarray, sigma: np.ndarray, costs: Any) -> np.ndarray:
+    """Square-root impact (CNY) of each fill, as the engine charged it (``rules_nb.impact_rate_nb``)."""
+    if costs.impact != "sqrt" or costs.impact_k <= 0:
+        return np.zeros(shares.shape[0])
+    value = shares * deal
+    ok = (adv > 0) & (sigma >= 0) & (shares > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(ok, costs.impact_k * sigma * np.sqrt(value / np.where(ok, adv, 1.0)), 0.0)
+    return rate * value
+
+
 def _snap(shares: np.ndarray) -> np.ndarray:
     """Share counts within 1e-6 of an integer are that integer (undo float noise of q x adj)."""
     whole = np.round(shares)
@@ -207,5 +250,6 @@ def _snap(shares: np.ndarray) -> np.ndarray:
 def _empty_trades() -> pl.DataFrame:
     schema = {"date": pl.Date, "symbol": pl.Utf8, "side": pl.Utf8, "shares": pl.Float64, "price": pl.Float64,
               "value": pl.Float64, "commission": pl.Float64, "stamp_duty": pl.Float64,
-              "transfer_fee": pl.Float64, "slippage": pl.Float64, "total_cost": pl.Float64, "reason": pl.Utf8}
+              "transfer_fee": pl.Float64, "slippage": pl.Float64, "impact": pl.Float64, "total_cost": pl.Float64,
+              "reason": pl.Utf8, "participation": pl.Float64}
     return pl.DataFrame(schema=schema)

@@ -115,3 +115,66 @@ def sell_blocked_nb(has_bar: bool, suspended: bool, deal: float, close: float, l
     if deal <= limit_down + 1e-9:
         return True
     return (not deal_is_open) and close <= limit_down + 1e-9
+
+
+# ------------------------------------------------------------ volume limit and market impact
+@njit(cache=True)
+def volume_cap_nb(volume: float, participation: float) -> float:
+    """Most raw shares one fill may take on a day that traded ``volume`` raw shares:
+    floor(participation x volume); ``inf`` when ``participation`` is 0 (unlimited), 0 when the
+    day has no volume (NaN or 0)."""
+    if participation <= 0.0:
+        return np.inf
+    if not volume > 0.0:
+        return 0.0
+    return np.floor(participation * volume + EPS_SHARES)
+
+
+@njit(cache=True)
+def impact_rate_nb(shares: float, price: float, adv: float, sigma: float, k: float) -> float:
+    """Square-root market impact as a fraction of the fill value: ``k * sigma * sqrt(Q / adv)``
+    with Q = ``shares`` x ``price`` (raw shares at the raw deal price, CNY), ``adv`` the average
+    daily traded value (CNY) and ``sigma`` the daily volatility (fraction). 0 when ``k`` is 0 or the
+    window is unknown (NaN ``adv``/``sigma``: a stock without trailing history)."""
+    if k <= 0.0 or shares <= 0.0 or not adv > 0.0 or not sigma >= 0.0:
+        return 0.0
+    return k * sigma * np.sqrt(shares * price / adv)
+
+
+@njit(cache=True)
+def impact_cost_nb(shares: float, price: float, adv: float, sigma: float, k: float) -> float:
+    """Impact of one fill in CNY: ``impact_rate_nb`` x Q (see there)."""
+    return impact_rate_nb(shares, price, adv, sigma, k) * shares * price
+
+
+@njit(cache=True)
+def buy_cost_nb(n: float, fill: float, deal: float, commission: float, min_commission: float,
+                transfer: float, adv: float, sigma: float, k: float) -> float:
+    """Cash a buy of ``n`` raw shares takes: value at the ``fill`` price (slippage included),
+    commission, transfer fee and the impact priced at the raw ``deal`` price (CNY)."""
+    value = n * fill
+    return (value + total_fee_nb(value, False, commission, min_commission, 0.0, transfer)
+            + impact_cost_nb(n, deal, adv, sigma, k))
+
+
+@njit(cache=True)
+def affordable_impact_nb(cash: float, fill: float, deal: float, n_max: float, min_lot: float, inc: float,
+                         commission: float, min_commission: float, transfer: float, adv: float,
+                         sigma: float, k: float) -> float:
+    """Largest valid buy size <= ``n_max`` (a valid size itself) whose :func:`buy_cost_nb` fits
+    ``cash`` (bisection over lot counts: the cost rises with the size). 0 when none does."""
+    if n_max < min_lot:
+        return 0.0
+    if buy_cost_nb(n_max, fill, deal, commission, min_commission, transfer, adv, sigma, k) <= cash:
+        return n_max
+    lo = np.ceil(min_lot / inc - EPS_SHARES)         # lot counts: lo fits (checked), hi does not
+    hi = np.floor(n_max / inc + EPS_SHARES)
+    if buy_cost_nb(lo * inc, fill, deal, commission, min_commission, transfer, adv, sigma, k) > cash:
+        return 0.0
+    while hi - lo > 1:
+        mid = np.floor((lo + hi) / 2)
+        if buy_cost_nb(mid * inc, fill, deal, commission, min_commission, transfer, adv, sigma, k) <= cash:
+            lo = mid
+        else:
+            hi = mid
+    return lo * inc

@@ -25,7 +25,8 @@ import typer
 
 from flyer.errors import FlyerError
 
-COMMAND_MODULES = ("data", "factors", "backtest", "models", "mining", "risk", "nightly", "demo", "research")
+COMMAND_MODULES = ("data", "factors", "backtest", "capacity", "models", "mining", "risk", "nightly", "demo",
+                   "research")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="flyer: A-share factors, models and backtests against CSI 500.")

@@ -64,6 +64,9 @@ def plan_book(night: Night, scores: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
     book = orders_for_tomorrow(night.store, scores, holdings, cash, cfg, night.date)
     night.note(f"{cfg.strategy} orders sized at the {night.date} close, meant to fill at the "
                f"{cfg.deal_price} of {night.next_date} (portfolio.deal_price)")
+    if cfg.participation > 0 and book.height and book["capped"].any():
+        night.note(f"{int(book['capped'].sum())} order(s) cut to {cfg.participation:.0%} of the stock's 20-day "
+                   f"average daily volume (portfolio.participation); the rest is not ordered tonight")
     delta = book.select("symbol", pl.when(pl.col("side") == "buy").then(pl.col("shares"))
                         .otherwise(-pl.col("shares")).cast(pl.Float64).alias("delta"))
     fees = sum(order_fee(r["value"], r["side"] == "sell", cfg, night.date, r["symbol"]) for r in book.iter_rows(named=True))

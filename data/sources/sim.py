@@ -16,7 +16,14 @@ Dynamics (one pass over trading days, vectorised over stocks; see ``_simulate``)
      the start and delistings (after an ST period, or after 20 closes under 1 CNY, the
      par-value rule); cash dividends and bonus-share splits
      change the raw price and enter the back-adjustment factor;
-  6. CSI 300 / CSI 500: reviewed every June and December, effective the next trading day after
+  6. an optional liquidity crisis (off by default; ``SimConfig.crisis_start``): for
+     ``crisis_days`` days from that date the market drifts down, idiosyncratic shocks share a
+     common component (``crisis_correlation``: the correlation between stocks' residuals jumps),
+     volume collapses to ``crisis_volume`` of normal, and each day a share ``crisis_limit_down``
+     of stocks (small caps more often) is locked at limit-down (open = high = low = close =
+     the limit price, almost no volume). Its random draws come from a generator of their own,
+     so the market before the crisis is the default one;
+  7. CSI 300 / CSI 500: reviewed every June and December, effective the next trading day after
      the second Friday, ranked by average total market cap over the last 250 days among
      non-ST stocks listed for 250+ days; ranks 1-300 and 301-800 (scaled down to 3/8 and 5/8
      of the first 40% of eligible stocks when the market has fewer than 2,000 of them).
@@ -87,12 +94,25 @@ class SimConfig:
     ipo_fraction: float = 0.25       # share of stocks that list after ``start``
     delist_fraction: float = 0.03    # share that is delisted (after an ST spell)
     st_fraction: float = 0.04        # share with a temporary ST spell
+    crisis_start: dt.date | None = None  # first day of a liquidity crisis (None = no crisis)
+    crisis_days: int = 20            # its length in trading days
+    crisis_volume: float = 0.15      # volume during the crisis, as a fraction of normal
+    crisis_limit_down: float = 0.2   # share of stocks locked at limit-down each crisis day
+    crisis_correlation: float = 0.8  # weight of the common shock in residual variance
 
     def __post_init__(self) -> None:
         if not 10 <= self.n_stocks <= 5000:
             raise SimError(f"n_stocks must be in [10, 5000], got {self.n_stocks}")
         if self.start < dt.date(2005, 1, 1) or self.end <= self.start:
             raise SimError(f"bad sim span {self.start}..{self.end} (start from 2005, end after start)")
+        if self.crisis_start is not None:
+            checks = [(self.crisis_days >= 1, f"crisis_days must be >= 1, got {self.crisis_days}"),
+                      (0 < self.crisis_volume <= 1, f"crisis_volume must be in (0, 1], got {self.crisis_volume}"),
+                      (0 <= self.crisis_limit_down <= 1, f"crisis_limit_down must be in [0, 1], got {self.crisis_limit_down}"),
+                      (0 <= self.crisis_correlation <= 1, f"crisis_correlation must be in [0, 1], got {self.crisis_correlation}")]
+            for ok, msg in checks:
+                if not ok:
+                    raise SimError(msg)
 
 
 @dataclass
@@ -258,10 +278,35 @@ def _market(rng: np.random.Generator, t: int) -> tuple[np.ndarray, np.ndarray]:
     return ret, vol
 
 
+class _Crisis:
+    """Step 6 of the module docstring: the crisis days and their own random draws."""
+
+    def __init__(self, cfg: SimConfig, dates: list[dt.date], size_load: np.ndarray) -> None:
+        first = next((i for i, d in enumerate(dates) if d >= cfg.crisis_start), len(dates)) \
+            if cfg.crisis_start is not None else len(dates)
+        self.lo, self.hi = first, first + cfg.crisis_days if cfg.crisis_start is not None else first
+        self.cfg = cfg
+        self.rng = np.random.default_rng([cfg.seed, 0xC815])
+        small = 1 / (1 + np.exp(-size_load))          # small caps (high size loading) lock more often
+        self.lock_p = np.clip(cfg.crisis_limit_down * 2 * small, 0, 1)
+
+    def on(self, i: int) -> bool:
+        return self.lo <= i < self.hi
+
+    def shock(self, r: np.ndarray, idio: np.ndarray, u: _Universe) -> tuple[np.ndarray, np.ndarray]:
+        """(returns, locked at limit-down) of a crisis day: the residuals get a common part
+        (correlation ``crisis_correlation``) and the market a -1 %/day drift."""
+        c = self.cfg.crisis_correlation
+        common = self.rng.standard_t(4) / math.sqrt(2) * u.idio_vol
+        r = r - idio + math.sqrt(1 - c) * idio + math.sqrt(c) * common - 0.01 * u.beta
+        return r, self.rng.random(r.shape[0]) < self.lock_p
+
+
 def _simulate(cfg: SimConfig, dates: list[dt.date], u: _Universe, rng: np.random.Generator) -> _Path:
-    """Run the day loop (steps 1-5 of the module docstring)."""
+    """Run the day loop (steps 1-6 of the module docstring)."""
     t, n = len(dates), cfg.n_stocks
     p = _Path(t, n)
+    crisis = _Crisis(cfg, dates, u.size_load)
     mret, mvol = _market(rng, t)
     ind_ret = rng.standard_t(5, (t, len(INDUSTRIES))) * 0.007
     size_ret = rng.normal(0.00005, 0.004, t)
@@ -303,9 +348,13 @@ def _simulate(cfg: SimConfig, dates: list[dt.date], u: _Universe, rng: np.random
         r = np.where(is_st, r - 0.001, r)
         ipo_day = day_no == 1
         r = np.where(ipo_day, rng.uniform(0.2, 1.2, n), r)
+        locked = np.zeros(n, dtype=bool)
+        if crisis.on(i):
+            r, locked = crisis.shock(r, idio, u)
         up, down = _limits(u, d, day_no, is_st)
         hi_lim = np.where(np.isfinite(up), _round(ref * (1 + np.minimum(up, 10))), np.inf)
         lo_lim = np.where(np.isfinite(down), _round(ref * (1 - np.minimum(down, 0.99))), 0.01)
+        locked &= np.isfinite(down) & ~ipo_day
         new_close = np.clip(_round(ref * np.exp(r)), np.maximum(lo_lim, 0.01), hi_lim)
         gap = np.clip(_round(ref * np.exp(0.35 * r + rng.normal(0, 0.004, n))), np.maximum(lo_lim, 0.01), hi_lim)
         wig = np.abs(rng.normal(0, 0.6, (2, n))) * u.idio_vol * (0.5 + 0.5 * regime)
@@ -314,6 +363,11 @@ def _simulate(cfg: SimConfig, dates: list[dt.date], u: _Universe, rng: np.random
         hi, lo = np.maximum(hi, np.maximum(gap, new_close)), np.minimum(lo, np.minimum(gap, new_close))
         turn = u.base_turn * np.exp(8 * np.abs(np.log(new_close / ref)) + 0.3 * (regime - 1) + rng.normal(0, 0.3, n))
         turn = np.where(ipo_day, 0.5, turn)
+        if crisis.on(i):
+            floor = np.maximum(lo_lim, 0.01)
+            new_close, gap = np.where(locked, floor, new_close), np.where(locked, floor, gap)
+            hi, lo = np.where(locked, floor, hi), np.where(locked, floor, lo)
+            turn = turn * np.where(locked, 0.02, 1.0) * cfg.crisis_volume
         vol = np.maximum(np.round(shares * u.float_frac * turn / 100) * 100, 100)
         vwap = np.clip(lo + (hi - lo) * rng.uniform(0.3, 0.7, n), lo, hi)
         # suspended days: flat bar at the last close, nothing traded
@@ -427,9 +481,17 @@ class SimSource:
     seed: int = 42
     start: dt.date = dt.date(2016, 1, 1)
     end: dt.date = dt.date(2024, 12, 31)
+    crisis_start: dt.date | None = None   # a liquidity crisis (see SimConfig), off by default
+    crisis_days: int = 20
+    crisis_volume: float = 0.15
+    crisis_limit_down: float = 0.2
+    crisis_correlation: float = 0.8
 
     def config(self) -> SimConfig:
-        return SimConfig(n_stocks=self.stocks, start=self.start, end=self.end, seed=self.seed)
+        return SimConfig(n_stocks=self.stocks, start=self.start, end=self.end, seed=self.seed,
+                         crisis_start=self.crisis_start, crisis_days=self.crisis_days,
+                         crisis_volume=self.crisis_volume, crisis_limit_down=self.crisis_limit_down,
+                         crisis_correlation=self.crisis_correlation)
 
     def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None) -> Batch:
         cfg = self.config()

@@ -124,6 +124,7 @@ def print_result(result: BacktestResult) -> None:
     meta = result.meta
     console.print(f"orders blocked by limits/suspension: {meta.get('blocked_buys', 0)} buys, "
                   f"{meta.get('blocked_sells', 0)} sells; trades {result.trades().height}")
+    console.print(execution_line(result))
     if "enhance" in meta:
         print_enhance(meta["enhance"])
 
@@ -152,6 +153,59 @@ def print_enhance(plan) -> None:  # noqa: ANN001 - flyer.backtest.enhance.Enhanc
         console.print(f"note: {note}")
 
 
+def execution_line(result: BacktestResult) -> str:
+    """One line: participation limit, capped orders, fill rate, impact (and unpriced fills)."""
+    from flyer.backtest import execution
+
+    ex, cfg = execution.summary(result), result.config
+    limit = f"{cfg.participation:.0%} of the day's volume (rest: {cfg.remainder})" if cfg.participation > 0 else "none"
+    line = (f"participation limit: {limit}; orders cut by it: {result.meta.get('capped_buys', 0)} buys, "
+            f"{result.meta.get('capped_sells', 0)} sells; fill rate {ex['fill_rate']:.1%}, "
+            f"value-weighted participation {ex['avg_participation']:.2%}, days with unfilled orders "
+            f"{ex['unfilled_days']:.1%}; impact: ")
+    if cfg.costs.impact == "none":
+        return line + "none (--impact sqrt to charge it)"
+    line += f"sqrt k={cfg.costs.impact_k}, {ex['impact_cost']:,.0f} CNY ({ex['impact_drag']:.2%} a year)"
+    if ex["unpriced_fills"]:
+        line += f"; {ex['unpriced_fills']} fill(s) without a 20-day window (new listings) paid no impact"
+    return line
+
+
+def print_stress(windows: pl.DataFrame, regimes: pl.DataFrame) -> None:
+    """The stress windows (performance, then execution and exposures) and the regime table,
+    in short columns that fit a terminal; windows the data does not cover are named below."""
+    import polars as pl
+
+    covered = windows.filter(pl.col("coverage") != "none")
+    perf = covered.select("window", pl.col("coverage").alias("cover"), "days", pl.col("return").alias("ret"),
+                          pl.col("benchmark_return").alias("bench"), "excess",
+                          pl.col("excess_max_drawdown").alias("xMDD"), pl.col("turnover").alias("turn"))
+    expo = covered.select("window", pl.col("fill_rate").alias("fill"), pl.col("capped_orders").alias("capped"),
+                          pl.col("blocked_orders").alias("blocked"), pl.col("size_before").alias("size<"),
+                          pl.col("size_in").alias("size"), pl.col("liquidity_before").alias("liq<"),
+                          pl.col("liquidity_in").alias("liq"))
+    reg = regimes.select("regime", "bucket", "days", pl.col("return").alias("ret"),
+                         pl.col("benchmark_return").alias("bench"), "excess", pl.col("hit_rate").alias("hit"),
+                         pl.col("information_ratio").alias("IR"))
+    _short_table("stress windows: returns from the close before the window", perf)
+    _short_table("stress windows: execution; size / liquidity exposure 20 days before (<) and inside", expo)
+    _short_table("regimes (terciles, known the day before; returns annualised)", reg)
+    for row in windows.filter(pl.col("note") != "").iter_rows(named=True):
+        console.print(f"{row['window']}: {row['note']}")
+
+
+def _short_table(title: str, df: pl.DataFrame) -> None:
+    from rich.table import Table
+
+    pct = {"ret", "bench", "excess", "xMDD", "turn", "fill", "hit"}
+    table = Table(*df.columns, title=title)
+    for row in df.iter_rows(named=True):
+        table.add_row(*("-" if v is None or (isinstance(v, float) and v != v)
+                        else f"{v:.1%}" if k in pct else f"{v:.2f}" if isinstance(v, float) else str(v)
+                        for k, v in row.items()))
+    console.print(table)
+
+
 def backtest_cmd(
     scores: Optional[Path] = typer.Option(None, "--scores", help="Parquet/CSV with date, symbol, score"),
     run_id: Optional[str] = typer.Option(None, "--run", help="use $FLYER_HOME/runs/<ID>/predictions.parquet; "
@@ -175,6 +229,13 @@ def backtest_cmd(
     active_limit: Optional[float] = typer.Option(None, "--active-limit", help="max active weight (benchmark)"),
     te: Optional[float] = typer.Option(None, "--te", help="predicted tracking-error target, annual (enhance)"),
     turnover: Optional[float] = typer.Option(None, "--turnover", help="max two-sided turnover per rebalance (enhance)"),
+    participation: Optional[float] = typer.Option(None, "--participation",
+                                                  help="max fraction of the day's volume per fill (0 = unlimited; default 0.1)"),
+    remainder: Optional[str] = typer.Option(None, "--remainder", help="carry | cancel: a capped order's rest at the next rebalance"),
+    impact: Optional[str] = typer.Option(None, "--impact", help="none | sqrt: square-root market impact"),
+    impact_k: Optional[float] = typer.Option(None, "--impact-k", help="square-root impact prefactor (default 1.0)"),
+    stress: bool = typer.Option(False, "--stress", help="print the stress-window and regime tables"),
+    windows: Optional[Path] = typer.Option(None, "--windows", help="TOML/YAML file of extra stress windows"),
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
     factor_set: Optional[Path] = typer.Option(None, "--factor-set", help="a weighted factor-set file (flyer mine's pool)"),
     combined: bool = typer.Option(False, "--combined", help="with --factor-set: backtest its weighted combined score"),
@@ -192,7 +253,8 @@ def backtest_cmd(
     overrides = dict(strategy=strategy, k=k, n_drop=n_drop, weighting=weighting, rebalance_every=rebalance_every,
                      deal_price=deal_price, retry=retry, start=parse_date(start, "--start"),
                      end=parse_date(end, "--end"), benchmark=benchmark, capital=capital, commission=commission,
-                     slippage_bps=slippage_bps, active_limit=active_limit, te=te, turnover=turnover)
+                     slippage_bps=slippage_bps, active_limit=active_limit, te=te, turnover=turnover,
+                     participation=participation, remainder=remainder, impact=impact, impact_k=impact_k)
     cfg, from_file = build_config(config, overrides)
     if cfg.strategy != "enhance" and (te is not None or turnover is not None):
         raise UsageError("--te and --turnover apply to --strategy enhance only")
@@ -207,6 +269,9 @@ def backtest_cmd(
         frame = blended_scores(home, str(run_id).split(","), blend_target)
     else:
         frame = read_scores(scores if scores is not None else run_scores_path(home, str(run_id)))
+    from flyer.backtest import stress as stress_mod
+
+    window_list = stress_mod.load_windows(windows) if windows is not None else stress_mod.DEFAULT_WINDOWS
     with open_store(home, read_only=True, must_exist=True) as store:
         result = run_backtest(store, frame, cfg)
         att = None
@@ -214,12 +279,18 @@ def backtest_cmd(
             from flyer.backtest.attribution import attribution_for
 
             att = attribution_for(store, result)
+        tables = (stress_mod.window_table(result, store, window_list), stress_mod.regime_table(result)) \
+            if stress or report is not None else None
         print_result(result)
         if att is not None:
             print_attribution(att)
-        if report is not None:
+        if stress and tables is not None:
+            print_stress(*tables)
+        if report is not None and tables is not None:
+            from flyer.backtest.stress_report import stress_html
+
             path = write_report(result, report, title=f"flyer backtest {cfg.strategy} {result.config.key()}",
-                                store=store, scores=frame, attribution=att)
+                                store=store, scores=frame, attribution=att, sections=[stress_html(*tables)])
             console.print(f"report saved: {path}")
     if out is not None:
         from flyer.backtest.records import export

@@ -28,9 +28,11 @@ def build_store(path: Path, closes: dict[str, list[float | None]], start: dt.dat
                 adj: dict[str, list[float]] | None = None,
                 suspended: dict[str, list[int]] | None = None,
                 st: dict[str, list[int]] | None = None,
-                members: dict[str, float] | None = None) -> MarketStore:
+                members: dict[str, float] | None = None,
+                volumes: dict[str, list[float]] | None = None) -> MarketStore:
     """A MarketStore at ``path`` holding the given bars, a flat 000905.SH index and (optionally)
-    a membership snapshot with ``members`` weights on the first day."""
+    a membership snapshot with ``members`` weights on the first day. Volume is 1e6 shares a day
+    unless ``volumes`` gives it (0 on suspended days); amount = volume x (open + close) / 2."""
     n = len(next(iter(closes.values())))
     days = days_from(start, n)
     rows = []
@@ -41,7 +43,7 @@ def build_store(path: Path, closes: dict[str, list[float | None]], start: dt.dat
             o = (opens or {}).get(sym, cl)[i]
             o = c if o is None else o
             susp = i in (suspended or {}).get(sym, [])
-            vol = 0.0 if susp else 1e6
+            vol = 0.0 if susp else (volumes or {}).get(sym, [1e6] * n)[i]
             rows.append(dict(symbol=sym, date=days[i], open=o, high=max(o, c), low=min(o, c), close=c,
                              volume=vol, amount=vol * (o + c) / 2, adj_factor=(adj or {}).get(sym, [1.0] * n)[i],
                              is_st=i in (st or {}).get(sym, []) or False, is_suspended=susp,

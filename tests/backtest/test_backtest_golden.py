@@ -1,6 +1,9 @@
 """Regression: the engine's order records and blocked counts are byte-identical to the ones the
 engine gave before its kernel interface became NamedTuples (``golden_records.npz``, written by
-the positional-parameter engine of 2ae53fc on the random markets below).
+the positional-parameter engine of 2ae53fc on the random markets below). Those runs have no
+participation limit (``participation=0``: the engine before volume-limited execution); the
+``limited*`` entries pin the participation limit (the default 10 %, a tight one whose rests
+are cancelled) and square-root impact, added when those came in.
 
 A deliberate change of behaviour regenerates the file:
 ``.venv/bin/python tests/backtest/test_backtest_golden.py --write`` (and says why in the commit).
@@ -29,6 +32,11 @@ SETTINGS = [
     dict(strategy="benchmark", active_limit=0.2, retry="next_day", capital=5e4),
 ]
 GRID = {"k": [2, 4], "n_drop": [1, 2], "retry": ["next_rebalance", "next_day"]}
+LIMITED = [
+    dict(k=3, n_drop=1),
+    dict(k=4, n_drop=2, participation=0.02, remainder="cancel", retry="next_day", impact="sqrt"),
+    dict(strategy="benchmark", active_limit=0.1, impact="sqrt", impact_k=0.5),
+]
 
 
 def results(root: Path) -> dict[str, np.ndarray]:
@@ -40,13 +48,18 @@ def results(root: Path) -> dict[str, np.ndarray]:
         scores = random_scores(seed, days)
         runs = []
         for i, setting in enumerate(SETTINGS):
-            prep = prepare(store, scores, BacktestConfig(start=days[5], end=days[-1]).replace(**setting))
+            prep = prepare(store, scores, BacktestConfig(start=days[5], end=days[-1], participation=0.0).replace(**setting))
             runs.append((f"s{i}", execute(prep, [prep.config])[0]))
-        prep = prepare(store, scores, BacktestConfig(start=days[3], end=days[-1], capital=1e6))
+        for i, setting in enumerate(LIMITED):
+            prep = prepare(store, scores, BacktestConfig(start=days[5], end=days[-1]).replace(**setting))
+            runs.append((f"limited{i}", execute(prep, [prep.config])[0]))
+        prep = prepare(store, scores, BacktestConfig(start=days[3], end=days[-1], capital=1e6, participation=0.0))
         runs += [(f"grid{g}", r) for g, r in enumerate(execute(prep, grid_configs(prep.config, GRID)))]
         for name, res in runs:
             out[f"rand{seed}/{name}/records"] = res.records
             out[f"rand{seed}/{name}/blocked"] = res.blocked
+            if name.startswith("limited"):
+                out[f"rand{seed}/{name}/capped"] = res.capped
         store.close()
     return out
 

@@ -26,6 +26,8 @@ CASES = [
     (["ingest", "--source", "sim", "--symbols", "600000"], 2, r"^error: --source sim does not take --symbols"),
     (["backtest", "--run", "x", "--start", "2020-13-01"], 2, r"^error: bad --start '2020-13-01'"),
     (["train", "--train", "2020"], 2, r"^error: bad --train '2020'"),
+    (["capacity", "--run", "x", "--capitals", "1e7"], 2, r"^error: bad --capitals '1e7': need at least two"),
+    (["capacity", "--run", "x", "--capitals", "ten,1e8"], 2, r"^error: bad --capitals 'ten,1e8': expected comma"),
     # user errors: exit 1
     (["info", "--home", "{home}"], 1, r"^error: no market store at "),
     (["ingest", "--source", "files", "--path", "{home}/missing.csv", "--home", "{home}"], 1, r"^error: .*missing\.csv"),
@@ -40,6 +42,11 @@ CASES = [
      r"^error: config: \[data\]: source 'sim' has no setting\(s\) sotcks"),
     (["compare", "nope1", "nope2", "--home", "{home}"], 1, r"^error: 'nope1' is neither a saved backtest"),
     (["runs", "export", "--home", "{home}"], 1, r"^error: give --csv FILE and/or --mlflow DIR"),
+    (["backtest", "--run", "x", "--participation", "1.5", "--home", "{store}"], 1,
+     r"^error: bad backtest settings: participation must be in \[0, 1\]"),
+    (["backtest", "--run", "x", "--impact", "linear", "--home", "{store}"], 1,
+     r"^error: bad backtest settings: impact must be one of"),
+    (["capacity", "--run", "nosuchrun", "--home", "{store}"], 1, r"^error: run 'nosuchrun' has no predictions"),
 ]
 
 
