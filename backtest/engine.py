@@ -60,7 +60,7 @@ from vectorbt.portfolio.enums import order_dt as vbt_order_dt
 from flyer.backtest import rules_nb
 from flyer.backtest.market import Market, MarketArrays
 from flyer.backtest.params import REMAINDER_CARRY, RETRY_REBALANCE, Params
-from flyer.backtest.strategies import MODE_WEIGHTS, rank_desc_nb, target_weights_nb
+from flyer.backtest.strategies import MODE_WEIGHTS, hash_keys, rank_desc_nb, target_weights_nb, tie_keys_nb
 
 SELL, BUY, DELIST = 0, 1, 2   # kinds of listed orders
 TINY = 1e-9
@@ -72,11 +72,15 @@ class Signals(NamedTuple):
     scores: (T, N) float, row i known after day i's close, NaN = no score.
     weights: (T, N) target weights of ``MODE_WEIGHTS`` portfolios (NaN = 0), else any (1, N).
     rebalance: (T, G) bool, portfolio g trades on day i from row i-1.
+    sym_keys: (N,) / day_keys: (T,) uint64 ``strategies.hash_keys`` of the symbols and dates:
+    equal scores are ranked by ``strategies.tie_keys_nb`` of them, not by column order.
     """
 
     scores: np.ndarray
     weights: np.ndarray
     rebalance: np.ndarray
+    sym_keys: np.ndarray
+    day_keys: np.ndarray
 
 
 class State(NamedTuple):
@@ -148,7 +152,7 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
     for j in range(n):
         marks[j] = mark_nb(deal, adj, close_val, i, j)
         nav += pos[j] * marks[j]
-    order = rank_desc_nb(sc)
+    order = rank_desc_nb(sc, tie_keys_nb(sig.sym_keys, sig.day_keys[i - 1]))
     for r in range(n):
         prio[order[r]] = r
     held = (pos > TINY) & (mkt.delist_row > i)
@@ -390,7 +394,8 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Pa
     ``vectorbt`` (identical records). Returns :class:`Fills`.
     """
     t, n = market.shape
-    sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every))
+    sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every),
+                  hash_keys(market.symbols), hash_keys(market.dates))
     if max_orders is None:
         max_orders = order_capacity(t, n, params)
     state = State.empty(t, n, params.n_groups)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from flyer.backtest.config import BacktestConfig
+from flyer.backtest.strategies import tie_keys
 from flyer.data import rules
 from flyer.data.symbols import board_of
 
@@ -228,7 +229,8 @@ class Reference:
 
     def plan(self, d: dt.date, signal_day: dt.date) -> None:
         scores = self.scores.get(signal_day, {})
-        ranked = sorted(self.symbols, key=lambda s: (0, -scores[s], s) if s in scores else (1, 0.0, s))
+        tie = tie_keys(self.symbols, signal_day)  # equal scores: the engine's seeded tie order
+        ranked = sorted(self.symbols, key=lambda s: (0, -scores[s], tie[s]) if s in scores else (1, 0.0, tie[s]))
         self.prio = {s: r for r, s in enumerate(ranked)}
         nav = self.cash + sum(q * self.mark(s, d) for s, q in self.shares.items())
         carried = {s: self.pending[s] for s in self.carry if s in self.pending} if self.cfg.remainder == "carry" else {}
