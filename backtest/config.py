@@ -22,6 +22,7 @@ Weighting = Literal["equal", "score"]
 Retry = Literal["next_rebalance", "next_day"]
 Remainder = Literal["carry", "cancel"]
 Impact = Literal["none", "sqrt"]
+VwapFill = Literal["none", "typical"]
 
 DEAL_PRICES = ("open", "close", "vwap")
 STRATEGIES = ("topk", "benchmark", "enhance")
@@ -33,6 +34,7 @@ IMPACTS = ("none", "sqrt")
 # (Almgren, Thum, Hauptmann & Li 2005, "Direct estimation of equity market impact"; Toth et al.
 # 2011, "Anomalous price impact and the critical nature of liquidity"; estimates 0.5-1.5).
 IMPACT_K = 1.0
+VWAP_FILLS = ("none", "typical")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class BacktestConfig:
     * ``costs.impact="sqrt"``: square-root market impact per fill, ``impact_k * sigma *
       sqrt(fill value / ADV)`` of the fill value, sigma and ADV over the 20 traded days before
       the fill (``flyer.backtest.market.LIQUIDITY_WINDOW``).
+    * ``vwap_fill``: a vwap deal price on a day the store has no amount is missing (``none``:
+      no fill) or the typical price (high + low + close) / 3 (``typical``); either way the
+      result's notes count those stock-days.
     """
 
     strategy: Strategy = "topk"
@@ -90,6 +95,7 @@ class BacktestConfig:
     rebalance_kept: bool = False
     rebalance_every: int = 1
     deal_price: DealPrice = "open"
+    vwap_fill: VwapFill = "none"
     retry: Retry = "next_rebalance"
     participation: float = 0.1       # max fraction of the day's volume per fill, 0 = unlimited
     remainder: Remainder = "carry"   # a capped order's rest at the next rebalance: carry | cancel
@@ -110,6 +116,7 @@ class BacktestConfig:
             (self.retry in RETRIES, f"retry must be one of {RETRIES}, got {self.retry!r}"),
             (self.remainder in REMAINDERS, f"remainder must be one of {REMAINDERS}, got {self.remainder!r}"),
             (0 <= self.participation <= 1, f"participation must be in [0, 1] (0 = unlimited), got {self.participation}"),
+            (self.vwap_fill in VWAP_FILLS, f"vwap_fill must be one of {VWAP_FILLS}, got {self.vwap_fill!r}"),
             (self.k >= 1, f"k must be >= 1, got {self.k}"),
             (0 <= self.n_drop <= self.k, f"n_drop must be in [0, k], got {self.n_drop}"),
             (self.rebalance_every >= 1, f"rebalance_every must be >= 1, got {self.rebalance_every}"),

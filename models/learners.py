@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from flyer import progress
+from flyer.errors import FlyerError
 from flyer.models.dataset import FoldData, Panel, Split
 from flyer.models.learner import Learner
 
@@ -112,7 +113,10 @@ class LGBMLearner(Learner):
         return p
 
     def _metric(self) -> str:
-        m = str(self.params.get("stop_metric", "l2"))
+        rank = self.cfg.model.objective == "lambdarank"
+        m = str(self.params.get("stop_metric", "ndcg" if rank else "l2"))
+        if m == "l2" and rank:
+            raise FlyerError("stop_metric l2 does not fit lambdarank: use ic or ndcg")
         return "ndcg@50" if m == "ndcg" else m
 
     def _dataset(self, fd: FoldData, split: Split, ref: Any = None):

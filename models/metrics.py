@@ -61,3 +61,29 @@ def summary(frame: pl.DataFrame, score: str = "score", label: str = "label",
         e = frame.select((pl.col(score) - pl.col(target)).cast(pl.Float64).fill_nan(None) ** 2).to_series().drop_nulls()
         out["MSE"] = float(e.mean()) if e.len() else float("nan")
     return out
+
+
+#: a fold is collapsed when its model kept fewer trees than this (LightGBM) ...
+MIN_TREES = 20
+#: ... or its test scores have fewer distinct values per date than this share
+MIN_DISTINCT = 0.5
+
+
+def collapse_warnings(folds: list[dict], min_trees: int = MIN_TREES, min_distinct: float = MIN_DISTINCT) -> list[str]:
+    """One line per fold whose model collapsed: fewer than ``min_trees`` trees kept (its
+    ``info.best_iteration``), or test scores with fewer than ``min_distinct`` distinct values
+    per date (a near-constant model: top-k then picks from ties). ``folds``: ``metrics.json``'s
+    ``folds`` entries (``{"fold", "test": summary, "info": learner info}``)."""
+    out = []
+    for f in folds:
+        info, test = f.get("info", {}), f.get("test", {})
+        trees = info.get("best_iteration")
+        why = []
+        if trees is not None and trees < min_trees:
+            why.append(f"{trees} tree(s) kept (< {min_trees})")
+        distinct = test.get("distinct")
+        if distinct is not None and distinct == distinct and distinct < min_distinct:
+            why.append(f"{distinct:.0%} distinct test scores per date (< {min_distinct:.0%})")
+        if why:
+            out.append(f"fold {f.get('fold')}: model collapsed: " + ", ".join(why))
+    return out

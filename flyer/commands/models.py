@@ -62,13 +62,28 @@ def _warnings_only(message: str) -> None:
 
 
 def print_metrics(metrics: dict) -> None:
-    table = Table("split", "IC", "RankIC", "ICIR", "RankICIR", "MSE", "dates", "samples")
+    """Per split IC, RankIC, their IRs, RankIC t (Newey-West), distinct scores per date; the
+    trees each fold kept; a loud warning per collapsed fold."""
+    from flyer.commands.common import fitted_table
+
+    rows = []
     for name in ("train", "valid", "test"):
         m = metrics.get(name, {})
-        f = lambda k: "-" if m.get(k) is None else f"{m[k]:.4f}"  # noqa: E731
-        table.add_row(name, f("IC"), f("RankIC"), f("ICIR"), f("RankICIR"), f("MSE"),
-                      str(m.get("n_dates", "")), f"{m.get('n', 0):,}")
-    console.print(table)
+        f = lambda k, p=".4f": "-" if m.get(k) is None or m[k] != m[k] else format(m[k], p)  # noqa: E731
+        rows.append([name, f("IC"), f("RankIC"), f("ICIR", ".3f"), f("RankICIR", ".3f"), f("RankIC_t", ".2f"),
+                     f("distinct", ".1%"), f("MSE"), str(m.get("n_dates", "")), f"{m.get('n', 0):,}"])
+    console.print(fitted_table(["split", "IC", "RankIC", "ICIR", "RankICIR", "t NW", "distinct", "MSE", "dates",
+                                "samples"], rows))
+    trees = [f.get("info", {}).get("best_iteration") for f in metrics.get("folds", [])]
+    if any(t is not None for t in trees):
+        console.print("trees kept per fold (best iteration): " + ", ".join(str(t) for t in trees))
+    print_warnings(metrics.get("warnings", []))
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """Collapsed folds, loudly (they make top-k pick from ties)."""
+    for w in warnings:
+        console.print(f"[bold red]WARNING[/] {w}", soft_wrap=True)
 
 
 def predict(
@@ -127,16 +142,26 @@ def runs(ctx: typer.Context, home: Optional[Path] = HomeOpt) -> None:
     table.add_column("univ", overflow="ellipsis", min_width=3, max_width=7)
     table.add_column("h", no_wrap=True, justify="right")
     table.add_column("test", no_wrap=True)
-    for col in ("IC", "RankIC", "excess", "IR"):
+    for col in ("RankIC", "excess", "IR", "fit"):
         table.add_column(col, no_wrap=True, justify="right")
     fmt = lambda v, f="{:.3f}": "-" if v is None or v != v else f.format(v)  # noqa: E731
     for r in df.iter_rows(named=True):
         test = f"{r['test'][2:4]}-{r['test'][13:15]}" if r["test"] else "-"
         created = r["created"][2:16].replace("T", " ")  # YY-MM-DD HH:MM
         table.add_row(r["id"], created, r["model"] + ("/wf" if r["walk_forward"] else ""), r["factors"], r["universe"],
-                      str(r["horizon"] or ""), test, fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["excess"], "{:.1%}"),
-                      fmt(r["IR"], "{:.2f}"))
+                      str(r["horizon"] or ""), test, fmt(r["RankIC"]), fmt(r["excess"], "{:.1%}"),
+                      fmt(r["IR"], "{:.2f}"), _fit(r))
     console.print(table)
+    console.print("fit = fewest trees a fold kept / distinct test scores per date (%)"
+                  + ("; [bold red]![/] = collapsed folds (`flyer train` prints which)" if df["warnings"].sum() else ""))
+
+
+def _fit(r: dict) -> str:
+    """``trees/uniq`` of a run row: fewest trees a fold kept (- for no trees), distinct test
+    scores per date in percent (capped at 99 to fit), ``!`` when a fold collapsed."""
+    trees = "-" if r["trees"] is None else str(r["trees"])
+    uniq = "-" if r["distinct"] is None else str(min(int(round(r["distinct"] * 100)), 99))
+    return f"{trees}/{uniq}" + ("!" if r["warnings"] else "")
 
 
 @runs_app.command("export")
