@@ -70,6 +70,20 @@ def blended_scores(home: Optional[Path], ids: list[str], target: Optional[int]) 
     return mix.scores
 
 
+def run_warnings(home: Optional[Path], run_id: str) -> list[str]:
+    """The collapse warnings a run's ``metrics.json`` carries, prefixed with the run id."""
+    import json
+
+    from flyer.data.store import flyer_home
+
+    path = flyer_home(home) / "runs" / run_id / "metrics.json"
+    try:
+        warnings = json.loads(path.read_text()).get("warnings", []) if path.exists() else []
+    except (OSError, ValueError):
+        warnings = []
+    return [f"WARNING run {run_id}: {w}" for w in warnings]
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings dict of a TOML/YAML file (its ``[backtest]`` table when there is one)."""
     if not path.exists():
@@ -304,6 +318,9 @@ def backtest_cmd(
             att = attribution_for(store, result)
         tables = (stress_mod.window_table(result, store, window_list), stress_mod.regime_table(result)) \
             if stress or report is not None else None
+        if run_id is not None:
+            warned = [w for rid in str(run_id).split(",") if rid.strip() for w in run_warnings(home, rid.strip())]
+            result.meta["notes"] = [*warned, *result.meta.get("notes", [])]
         print_result(result)
         if att is not None:
             print_attribution(att)
