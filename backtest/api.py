@@ -51,8 +51,13 @@ def check_scores(scores: pl.DataFrame) -> pl.DataFrame:
 
 
 def resolve_dates(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> BacktestConfig:
-    """Fill ``start`` (first score date) and ``end`` (day after the last score, capped by the store)."""
+    """Fill ``start`` (first score date) and ``end`` (day after the last score, capped by the store).
+    Under ``rules="qlib"`` a given ``start`` is the first trading day: the run starts the
+    trading day before it, whose scores trade on ``start``."""
     start = config.start or scores["date"].min()
+    if config.rules == "qlib" and config.start is not None:  # qlib trades on its start day, from the day before
+        earlier = store.calendar(None, config.start - dt.timedelta(days=1))
+        start = earlier[-1] if earlier.len() else start
     end = config.end
     if end is None:
         cal = store.calendar(scores["date"].max(), None).to_list()
@@ -141,7 +146,8 @@ def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) ->
     else:
         tilt = strategy_weights(store, scores, config)
     names = set(scores["symbol"].unique().to_list()) | (set(tilt["symbol"].unique().to_list()) if tilt is not None else set())
-    market = load_market(store, sorted(names), config.start, config.end, config.deal_price, config.vwap_fill)
+    market = load_market(store, sorted(names), config.start, config.end, config.deal_price, config.vwap_fill,
+                         config.rules)
     dense = dense_signals(market, scores, "score")
     weights = dense_signals(market, tilt, "weight") if tilt is not None else np.full((1, market.shape[1]), np.nan)
     kept = int((~np.isnan(dense)).sum())
@@ -175,8 +181,8 @@ def result_meta(prep: Prepared, result: BacktestResult, rebalance: np.ndarray) -
     return meta
 
 
-SHARED_FIELDS = ("deal_price", "vwap_fill", "strategy", "start", "end", "universe", "active_limit", "benchmark",
-                 "enhance")
+SHARED_FIELDS = ("deal_price", "vwap_fill", "rules", "strategy", "start", "end", "universe", "active_limit",
+                 "benchmark", "enhance")
 
 
 def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "loop") -> list[BacktestResult]:

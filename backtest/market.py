@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from flyer.backtest import market_nb
+from flyer.backtest.config import QLIB_CLOSE_COST, QLIB_LIMIT, QLIB_OPEN_COST
 from flyer.data import rules
 from flyer.data.symbols import board_expr
 
@@ -97,17 +98,34 @@ class Market:
 
 
 def load_market(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
-                deal_price: str = "open", vwap_fill: str = "none") -> Market:
+                deal_price: str = "open", vwap_fill: str = "none", rules: str = "ashare") -> Market:
     """Dense execution arrays for ``symbols`` over the trading days in [start, end] (see module
-    doc); ``vwap_fill`` as ``MarketStore.bars`` (the deal price of a vwap backtest)."""
+    doc); ``vwap_fill`` as ``MarketStore.bars`` (the deal price of a vwap backtest); ``rules``
+    ``qlib``: qlib's flat limit rule and costs (``qlib_rules``)."""
     lookback, days = trade_calendar(store, start, end)
     if not days:
         raise ValueError(f"no trading days in the store between {start} and {end}")
     bars = read_bars(store, lookback + days, sorted(set(symbols)), deal_price, vwap_fill)
     long = stock_days(bars, list_dates(store), lookback + days, deal_price)
+    if rules == "qlib":
+        long = qlib_rules(long)
     present = long["symbol"].unique(maintain_order=True).to_list()
-    return Market(dates=tuple(days), symbols=tuple(present), deal_price=deal_price,
-                  arrays=dense_arrays(long, days, present, delisted(store)))
+    arrays = dense_arrays(long, days, present, delisted(store))
+    if rules == "qlib":
+        arrays = arrays._replace(stamp=np.full(len(days), QLIB_CLOSE_COST - QLIB_OPEN_COST),
+                                 transfer=np.zeros((len(days), len(EXCHANGES))))
+    return Market(dates=tuple(days), symbols=tuple(present), deal_price=deal_price, arrays=arrays)
+
+
+def qlib_rules(long: pl.DataFrame) -> pl.DataFrame:
+    """qlib's exchange (``rules="qlib"``): a stock whose close moved ``QLIB_LIMIT`` (9.5 %) or
+    more from the previous close, up or down, on any board, cannot be bought or sold that day;
+    suspended days and missing prices stay blocked."""
+    change = (pl.col("close") / pl.col("prev_close") - 1).fill_nan(None)
+    at_limit = (change.abs() >= QLIB_LIMIT - 1e-12).fill_null(False)
+    deal_ok = pl.col("deal").is_not_null() & (pl.col("deal").fill_nan(0.0) > 0)
+    blocked = at_limit | pl.col("is_suspended").fill_null(False) | ~deal_ok
+    return long.with_columns(blocked.alias("buy_block"), blocked.alias("sell_block"))
 
 
 def trade_calendar(store: MarketStore, start: dt.date | None, end: dt.date | None

@@ -82,6 +82,8 @@ def orders_for_tomorrow(store: MarketStore, scores: pl.DataFrame, holdings: pl.D
     ``deal_price``: the price of tomorrow's bar the order is meant to fill at; ``capped``: the
     participation limit cut it (see module doc).
     """
+    if config.rules != "ashare":
+        raise FlyerError("rules='qlib' is a backtest comparison mode; tomorrow's orders follow the exchange's rules")
     date = date or scores["date"].max()
     day = scores.filter(pl.col("date") == date)
     if day.height == 0:

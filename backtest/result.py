@@ -131,7 +131,9 @@ class BacktestResult:
         reason: ``trade`` or ``delisted`` (forced sale at the last close); participation: the
         fill's shares over the day's volume (NaN for a delisting).
         """
-        m, r, c = self.market, self.records, self.config.costs
+        from flyer.backtest.params import Params
+
+        m, r, c = self.market, self.records, Params.from_configs([self.config])  # the rates the engine charged
         a = m.arrays
         if r.shape[0] == 0:
             return _empty_trades()
@@ -141,9 +143,9 @@ class BacktestResult:
         value = r["size"] * r["price"]
         sell = r["side"] == 1
         delisted = a.delist_row[col] == idx
-        comm = np.maximum(value * c.commission, c.min_commission)
-        duty = np.where(sell, value * a.stamp[idx], 0.0) * c.stamp_duty
-        transfer = value * a.transfer[idx, a.exch[col]] * c.transfer_fee
+        comm = np.maximum(value * c.commission[0], c.min_commission[0])
+        duty = np.where(sell, value * a.stamp[idx], 0.0) * c.stamp_duty[0]
+        transfer = value * a.transfer[idx, a.exch[col]] * c.transfer_fee[0]
         base = np.where(delisted, value / shares, a.deal[idx, col])
         slip = np.abs(r["price"] / adj - base) * shares
         slip = np.where(delisted, 0.0, slip)

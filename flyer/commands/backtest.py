@@ -256,6 +256,7 @@ def backtest_cmd(
     rebalance_every: Optional[int] = typer.Option(None, "--rebalance-every", help="rebalance every n score days"),
     deal_price: Optional[str] = typer.Option(None, "--deal-price", help="open | close | vwap"),
     vwap_fill: Optional[str] = typer.Option(None, "--vwap-fill", help="vwap without amount: none (no fill) | typical"),
+    rules: Optional[str] = typer.Option(None, "--rules", help="ashare (exact, default) | qlib (qlib's semantics: a migration aid)"),
     retry: Optional[str] = typer.Option(None, "--retry", help="next_rebalance | next_day"),
     start: Optional[str] = typer.Option(None, "--start", help="first signal day YYYY-MM-DD"),
     end: Optional[str] = typer.Option(None, "--end", help="last trading day YYYY-MM-DD"),
@@ -288,7 +289,7 @@ def backtest_cmd(
     from flyer.backtest.report import write_report
 
     overrides = dict(strategy=strategy, k=k, n_drop=n_drop, weighting=weighting, rebalance_every=rebalance_every,
-                     deal_price=deal_price, vwap_fill=vwap_fill, retry=retry, start=parse_date(start, "--start"),
+                     deal_price=deal_price, vwap_fill=vwap_fill, rules=rules, retry=retry, start=parse_date(start, "--start"),
                      end=parse_date(end, "--end"), benchmark=benchmark, capital=capital, commission=commission,
                      slippage_bps=slippage_bps, active_limit=active_limit, te=te, turnover=turnover,
                      participation=participation, remainder=remainder, impact=impact, impact_k=impact_k)
