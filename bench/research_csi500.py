@@ -16,13 +16,14 @@
    each model at the close; years after 2022-01-14 are marked ``*`` (survivor-biased: the qlib
    extension lacks most stocks delisted since); then the targets of the ensemble on (b).
 
-Usage: ``python bench/research_csi500.py --home DIR [--protocols a,b] [--models lgbm,linear,mlp]
-[--threads 2] [--mlp-epochs 10] [--combine ic]``. Run it under ``flock /tmp/flyer-heavy.lock``.
+Usage: ``python bench/research_csi500.py --home DIR [--ashare PATH] [--protocols a,b]
+[--models lgbm,linear,mlp] [--threads 2] [--mlp-epochs 10] [--combine ic]``. Run it under ``flock /tmp/flyer-heavy.lock``.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-ASHARE = REPO.parent / "shared" / "ashare"
+ASHARE = Path(os.environ.get("FLYER_SHARED_ASHARE") or REPO.parent / "shared" / "ashare")
 D = dt.date
 SURVIVOR_FROM = D(2022, 1, 14)
 PROTOCOLS = {
@@ -47,7 +48,7 @@ QLIB = {"lgbm": (0.0399, 0.4065, 0.0482, 0.5101, 0.1284, 1.5650),
 TARGETS = "ensemble on (b): RankIC >= 0.05 every year 2017-2021 and >= 0.045 overall; excess >= 8 %/yr, IR >= 1.2"
 
 
-def open_store(home: Path):  # noqa: ANN201 - MarketStore
+def open_store(home: Path, ashare: Path):  # noqa: ANN201 - MarketStore
     from flyer.data.sources import ingest, make_source
     from flyer.data.store import MarketStore
 
@@ -59,7 +60,7 @@ def open_store(home: Path):  # noqa: ANN201 - MarketStore
         store.close()
     t = time.perf_counter()
     with MarketStore.open(home) as store:
-        rep = ingest(store, make_source("ashare", path=str(ASHARE)))
+        rep = ingest(store, make_source("ashare", path=str(ashare)))
     print(f"store: ingested ../shared/ashare in {time.perf_counter() - t:.0f} s ({rep.written.get('bars', 0):,} bars)")
     return MarketStore.open(home, read_only=True)
 
@@ -188,14 +189,15 @@ def main() -> None:
     ap.add_argument("--retrain-months", type=int, default=12)
     ap.add_argument("--mlp-epochs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ashare", type=Path, default=ASHARE, help="the staged real data (../shared/ashare)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not (ASHARE / "daily").is_dir():
-        print(f"skipped: real data folder {ASHARE} not present")
+    if not (args.ashare / "daily").is_dir():
+        print(f"skipped: real data folder {args.ashare} not present")
         return
     args.home.mkdir(parents=True, exist_ok=True)
-    store = open_store(args.home)
+    store = open_store(args.home, args.ashare)
     for protocol in [p.strip() for p in args.protocols.split(",") if p.strip()]:
         trained = train_all(store, protocol, args)
         end = PROTOCOLS[protocol]["test"][1]
