@@ -72,6 +72,7 @@ class FloorStop:
     def __init__(self, metric: str, patience: int, floor: int) -> None:
         self.metric, self.patience, self.floor = metric, patience, max(1, floor)
         self.best, self.best_iter, self.raw, self.raw_best = -np.inf, 0, -np.inf, 0
+        self.best_value = float("nan")  # the metric itself at ``best_iter`` (l2 stays positive)
 
     def __call__(self, env) -> None:  # noqa: ANN001 - lightgbm.callback.CallbackEnv
         import lightgbm as lgb
@@ -84,7 +85,7 @@ class FloorStop:
         if score > self.raw:
             self.raw, self.raw_best = score, it
         if it >= self.floor and score > self.best:
-            self.best, self.best_iter = score, it
+            self.best, self.best_iter, self.best_value = score, it, float(value)
         if it >= self.floor and it - self.best_iter >= self.patience:
             raise lgb.callback.EarlyStopException(self.best_iter - 1, [(*found[0][:3], higher)])
 
@@ -141,10 +142,10 @@ class LGBMLearner(Learner):
                                      valid_names=["valid"], feval=feval, callbacks=[_round_progress(bar), stop])
             best = int(stop.best_iter or self.booster.current_iteration())
             bar.close(info=f"best round {best} (validation peak {stop.raw_best}), valid {stop.metric} "
-                      f"{stop.best if np.isfinite(stop.best) else stop.raw:.5f}")
+                      f"{stop.best_value:.5f}")
         self.info = {"best_iteration": best, "trees_fitted": int(self.booster.current_iteration()),
                      "valid_peak_iteration": stop.raw_best, "stop_metric": self._metric(),
-                     "valid_best": float(stop.best if np.isfinite(stop.best) else stop.raw)}
+                     "valid_best": stop.best_value}
 
     def predict_rows(self, x, panel, rows, state):
         return self.booster.predict(x[rows], num_iteration=self.info.get("best_iteration") or None,
