@@ -6,13 +6,17 @@
      as (T, N) arrays;
   4. ``flyer.backtest.engine.simulate``: one kernel call for all parameter sets (column groups,
      ``flyer.backtest.params.Params.from_configs``);
-  5. ``execute``: one ``BacktestResult`` per parameter set, with the benchmark series.
+  5. ``execute``: one ``BacktestResult`` per parameter set, with the benchmark series (and its
+     total-return version, stored or estimated: ``flyer.backtest.benchmark``), the calendar's
+     trading days per year (annualisation) and what the run could not see or had to decide
+     (``flyer.backtest.diagnostics``: picks made from ties, members and holdings without bars,
+     unknown coverage, substitutions) in ``meta``; ``meta["notes"]`` are printed with it.
 """
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -47,8 +51,13 @@ def check_scores(scores: pl.DataFrame) -> pl.DataFrame:
 
 
 def resolve_dates(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> BacktestConfig:
-    """Fill ``start`` (first score date) and ``end`` (day after the last score, capped by the store)."""
+    """Fill ``start`` (first score date) and ``end`` (day after the last score, capped by the store).
+    Under ``rules="qlib"`` a given ``start`` is the first trading day: the run starts the
+    trading day before it, whose scores trade on ``start``."""
     start = config.start or scores["date"].min()
+    if config.rules == "qlib" and config.start is not None:  # qlib trades on its start day, from the day before
+        earlier = store.calendar(None, config.start - dt.timedelta(days=1))
+        start = earlier[-1] if earlier.len() else start
     end = config.end
     if end is None:
         cal = store.calendar(scores["date"].max(), None).to_list()
@@ -96,6 +105,31 @@ class Prepared:
     benchmark_name: str
     dropped_scores: int
     extra: dict[str, Any] | None = None   # strategy outputs for the result's meta (``enhance``: the plan)
+    has_bar: np.ndarray | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def run_context(store: MarketStore, config: BacktestConfig, market: Market, bench: pl.DataFrame,
+                label: str) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The benchmark with its total-return column (estimated when only the price index is
+    stored) and the ``meta`` every result of the run shares (year days, gaps, notes)."""
+    from flyer.backtest import diagnostics as dg
+    from flyer.backtest.benchmark import estimated_total_return
+    from flyer.stats import year_days
+
+    ctx: dict[str, Any] = {"year_days": year_days(store.calendar().to_list())}
+    if "price index" in label and (est := estimated_total_return(store, config.benchmark, bench)) is not None:
+        bench = bench.join(est[0], on="date", how="left")
+        ctx["benchmark_tr_name"] = est[1]
+    gaps = dg.members_without_bars(store, config.benchmark, config.start, config.end)
+    ctx["members_without_bars"] = dg.as_rows(gaps)
+    notes = dg.coverage_notes(store, config.start, config.end, list(market.symbols), config.deal_price,
+                              config.vwap_fill)
+    if gaps.height and gaps["missing"].max() > 0:
+        per = ", ".join(f"{r['year']}: {r['weight_missing']:.1%}" for r in gaps.iter_rows(named=True) if r["missing"] > 0)
+        notes.append(f"benchmark members without bars (index weight the portfolio cannot hold): {per}")
+    ctx["notes"] = notes
+    return bench, ctx
 
 
 def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> Prepared:
@@ -112,15 +146,43 @@ def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) ->
     else:
         tilt = strategy_weights(store, scores, config)
     names = set(scores["symbol"].unique().to_list()) | (set(tilt["symbol"].unique().to_list()) if tilt is not None else set())
-    market = load_market(store, sorted(names), config.start, config.end, config.deal_price)
+    market = load_market(store, sorted(names), config.start, config.end, config.deal_price, config.vwap_fill,
+                         config.rules)
     dense = dense_signals(market, scores, "score")
     weights = dense_signals(market, tilt, "weight") if tilt is not None else np.full((1, market.shape[1]), np.nan)
     kept = int((~np.isnan(dense)).sum())
     bench, label = load_benchmark(store, config.benchmark, config.start, config.end)
-    return Prepared(config, market, dense, weights, bench, label, scores.height - kept, extra)
+    bench, ctx = run_context(store, config, market, bench, label)
+    from flyer.backtest.diagnostics import bar_mask
+
+    return Prepared(config, market, dense, weights, bench, label, scores.height - kept, extra, bar_mask(store, market),
+                    ctx)
+def result_meta(prep: Prepared, result: BacktestResult, rebalance: np.ndarray) -> dict[str, Any]:
+    """``meta`` of one portfolio's result: blocked orders, tie picks, holdings without bars and
+    the run's shared context (``run_context``), with ``notes`` for the printout."""
+    from flyer.backtest import diagnostics as dg
+
+    rec, blocked = result.records, result.blocked
+    ties, tie_years = dg.tie_picks(prep.market, prep.scores, rec, rebalance)
+    meta = {"dropped_scores": prep.dropped_scores, "blocked_buys": int(blocked[:, 0].sum()),
+            "blocked_sells": int(blocked[:, 1].sum()), **prep.context,
+            "tie_picks": ties, "tie_picks_by_year": dg.as_rows(tie_years)}
+    notes = list(prep.context.get("notes", []))
+    if ties["from_ties"]:
+        notes.append(f"{ties['from_ties']:,} of {ties['picks']:,} picks ({ties['share']:.1%}) were made from tied "
+                     "scores (seeded random order, not the signal)")
+    if prep.has_bar is not None and rec.shape[0]:
+        held = dg.held_without_bars(prep.market, rec, prep.has_bar, result.nav)
+        meta["held_without_bars"] = dg.as_rows(held)
+        if held["max_share"].max() > 0:
+            per = ", ".join(f"{r['year']}: {r['share']:.2%}" for r in held.iter_rows(named=True) if r["max_share"] > 0)
+            notes.append(f"NAV held in stocks without bars (valued at their last close, untradable): {per}")
+    meta["notes"] = notes
+    return meta
 
 
-SHARED_FIELDS = ("deal_price", "strategy", "start", "end", "universe", "active_limit", "benchmark", "enhance")
+SHARED_FIELDS = ("deal_price", "vwap_fill", "rules", "strategy", "start", "end", "universe", "active_limit",
+                 "benchmark", "enhance")
 
 
 def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "loop") -> list[BacktestResult]:
@@ -137,18 +199,19 @@ def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "l
             raise FlyerError(f"a sweep may not vary {', '.join(varied)} (one market and signal per sweep)")
     params = Params.from_configs(configs)
     records, blocked, capped, demand = engine.simulate(prep.market, prep.scores, prep.weights, params, backend=backend)
+    rebalance = engine.rebalance_mask(prep.scores, params.rebalance_every)
     n = prep.market.shape[1]
     out = []
     for g, cfg in enumerate(configs):
         rec = records[(records["col"] >= g * n) & (records["col"] < (g + 1) * n)].copy()
         rec["col"] -= g * n
         rec = rec[np.argsort(rec["idx"], kind="stable")]
-        meta = {"dropped_scores": prep.dropped_scores, "blocked_buys": int(blocked[:, g, 0].sum()),
-                "blocked_sells": int(blocked[:, g, 1].sum()), "capped_buys": int(capped[:, g, 0].sum()),
-                "capped_sells": int(capped[:, g, 1].sum()), **(prep.extra or {})}
-        out.append(BacktestResult(cfg, prep.market, rec, blocked[:, g, :].copy(), prep.benchmark,
-                                  prep.benchmark_name, meta, capped=capped[:, g, :].copy(),
-                                  demand=demand[:, g].copy()))
+        res = BacktestResult(cfg, prep.market, rec, blocked[:, g, :].copy(), prep.benchmark,
+                             prep.benchmark_name, {}, capped=capped[:, g, :].copy(), demand=demand[:, g].copy())
+        res.meta.update(result_meta(prep, res, rebalance[:, g]))
+        res.meta.update({"capped_buys": int(capped[:, g, 0].sum()), "capped_sells": int(capped[:, g, 1].sum()),
+                         **(prep.extra or {})})
+        out.append(res)
     return out
 
 

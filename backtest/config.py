@@ -22,6 +22,8 @@ Weighting = Literal["equal", "score"]
 Retry = Literal["next_rebalance", "next_day"]
 Remainder = Literal["carry", "cancel"]
 Impact = Literal["none", "sqrt"]
+VwapFill = Literal["none", "typical"]
+Rules = Literal["ashare", "qlib"]
 
 DEAL_PRICES = ("open", "close", "vwap")
 STRATEGIES = ("topk", "benchmark", "enhance")
@@ -33,6 +35,11 @@ IMPACTS = ("none", "sqrt")
 # (Almgren, Thum, Hauptmann & Li 2005, "Direct estimation of equity market impact"; Toth et al.
 # 2011, "Anomalous price impact and the critical nature of liquidity"; estimates 0.5-1.5).
 IMPACT_K = 1.0
+VWAP_FILLS = ("none", "typical")
+RULES = ("ashare", "qlib")
+# qlib parity (``rules="qlib"``): the exchange settings of qlib's benchmark workflows
+QLIB_OPEN_COST, QLIB_CLOSE_COST, QLIB_MIN_COST = 0.0005, 0.0015, 5.0
+QLIB_LIMIT, QLIB_RISK_DEGREE = 0.095, 0.95
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,16 @@ class BacktestConfig:
     * ``costs.impact="sqrt"``: square-root market impact per fill, ``impact_k * sigma *
       sqrt(fill value / ADV)`` of the fill value, sigma and ADV over the 20 traded days before
       the fill (``flyer.backtest.market.LIQUIDITY_WINDOW``).
+    * ``vwap_fill``: a vwap deal price on a day the store has no amount is missing (``none``:
+      no fill) or the typical price (high + low + close) / 3 (``typical``); either way the
+      result's notes count those stock-days.
+    * ``rules``: ``ashare`` (flyer's exact exchange rules, the default) or ``qlib``, a migration
+      aid that reproduces qlib's backtest semantics to compare with qlib's numbers: one flat
+      limit threshold (|change| >= 9.5 % blocks both sides, every board), costs of qlib's
+      benchmarks (buy 0.05 %, sell 0.15 %, at least 5 CNY per order; ``costs`` ignored), buys
+      share the day's cash (after sells) x 0.95 equally instead of 1/k of NAV, and the first
+      trade happens on ``start`` itself (from the previous day's scores). Not replicated: qlib
+      scores and "buys" suspended stocks (flyer never fills an order on a suspended day).
     """
 
     strategy: Strategy = "topk"
@@ -90,6 +107,8 @@ class BacktestConfig:
     rebalance_kept: bool = False
     rebalance_every: int = 1
     deal_price: DealPrice = "open"
+    vwap_fill: VwapFill = "none"
+    rules: Rules = "ashare"
     retry: Retry = "next_rebalance"
     participation: float = 0.1       # max fraction of the day's volume per fill, 0 = unlimited
     remainder: Remainder = "carry"   # a capped order's rest at the next rebalance: carry | cancel
@@ -110,6 +129,11 @@ class BacktestConfig:
             (self.retry in RETRIES, f"retry must be one of {RETRIES}, got {self.retry!r}"),
             (self.remainder in REMAINDERS, f"remainder must be one of {REMAINDERS}, got {self.remainder!r}"),
             (0 <= self.participation <= 1, f"participation must be in [0, 1] (0 = unlimited), got {self.participation}"),
+            (self.vwap_fill in VWAP_FILLS, f"vwap_fill must be one of {VWAP_FILLS}, got {self.vwap_fill!r}"),
+            (self.rules in RULES, f"rules must be one of {RULES}, got {self.rules!r}"),
+            (self.rules == "ashare" or (self.strategy == "topk" and self.weighting == "equal"
+                                        and not self.rebalance_kept),
+             "rules='qlib' reproduces qlib's TopkDropout: strategy topk, equal weighting, kept names not rebalanced"),
             (self.k >= 1, f"k must be >= 1, got {self.k}"),
             (0 <= self.n_drop <= self.k, f"n_drop must be in [0, k], got {self.n_drop}"),
             (self.rebalance_every >= 1, f"rebalance_every must be >= 1, got {self.rebalance_every}"),

@@ -59,8 +59,8 @@ from vectorbt.portfolio.enums import order_dt as vbt_order_dt
 
 from flyer.backtest import rules_nb
 from flyer.backtest.market import Market, MarketArrays
-from flyer.backtest.params import REMAINDER_CARRY, RETRY_REBALANCE, Params
-from flyer.backtest.strategies import MODE_WEIGHTS, rank_desc_nb, target_weights_nb
+from flyer.backtest.params import REMAINDER_CARRY, RETRY_REBALANCE, RULES_QLIB, Params
+from flyer.backtest.strategies import MODE_WEIGHTS, hash_keys, rank_desc_nb, target_weights_nb, tie_keys_nb
 
 SELL, BUY, DELIST = 0, 1, 2   # kinds of listed orders
 TINY = 1e-9
@@ -72,11 +72,15 @@ class Signals(NamedTuple):
     scores: (T, N) float, row i known after day i's close, NaN = no score.
     weights: (T, N) target weights of ``MODE_WEIGHTS`` portfolios (NaN = 0), else any (1, N).
     rebalance: (T, G) bool, portfolio g trades on day i from row i-1.
+    sym_keys: (N,) / day_keys: (T,) uint64 ``strategies.hash_keys`` of the symbols and dates:
+    equal scores are ranked by ``strategies.tie_keys_nb`` of them, not by column order.
     """
 
     scores: np.ndarray
     weights: np.ndarray
     rebalance: np.ndarray
+    sym_keys: np.ndarray
+    day_keys: np.ndarray
 
 
 class State(NamedTuple):
@@ -148,12 +152,14 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
     for j in range(n):
         marks[j] = mark_nb(deal, adj, close_val, i, j)
         nav += pos[j] * marks[j]
-    order = rank_desc_nb(sc)
+    order = rank_desc_nb(sc, tie_keys_nb(sig.sym_keys, sig.day_keys[i - 1]))
     for r in range(n):
         prio[order[r]] = r
     held = (pos > TINY) & (mkt.delist_row > i)
     wrow = sig.weights[i - 1] if params.mode[g] == MODE_WEIGHTS else sig.weights[0]
     w, trade = target_weights_nb(sc, order, held, wrow, params, g)
+    if params.rules[g] == RULES_QLIB:
+        qlib_buy_weights_nb(i, pos, cash, nav, marks, held, w, trade, mkt, params, g)
     keep = params.remainder[g] == REMAINDER_CARRY
     for j in range(n):
         if trade[j] or not (keep and carry[j]):
@@ -166,6 +172,27 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
             pending[j] = 0.0
         elif marks[j] > 0:
             pending[j] = w[j] * nav / marks[j]
+
+
+@njit(cache=True)
+def qlib_buy_weights_nb(i: int, pos: np.ndarray, cash: float, nav: float, marks: np.ndarray, held: np.ndarray,
+                        w: np.ndarray, trade: np.ndarray, mkt: MarketArrays, params: Params, g: int) -> None:
+    """qlib's TopkDropout sizing (``rules="qlib"``), in place on ``w``: the cash after today's
+    tradable sells (net of their cost) x ``risk_degree``, split equally over every new buy
+    (blocked ones included: their share stays idle), as fractions of ``nav``."""
+    n = pos.shape[0]
+    est, n_buy = cash, 0
+    for j in range(n):
+        if trade[j] and held[j] and not w[j] > 0 and not mkt.sell_block[i, j]:
+            value = pos[j] * marks[j]
+            est += value - rules_nb.total_fee_nb(value, True, params.commission[g], params.min_commission[g],
+                                                 mkt.stamp[i] * params.stamp_duty[g], 0.0)
+        if trade[j] and not held[j] and w[j] > 0:
+            n_buy += 1
+    each = est * params.risk_degree[g] / n_buy if n_buy > 0 and nav > 0 else 0.0
+    for j in range(n):
+        if trade[j] and not held[j] and w[j] > 0:
+            w[j] = each / nav
 
 
 @njit(cache=True)
@@ -390,7 +417,8 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Pa
     ``vectorbt`` (identical records). Returns :class:`Fills`.
     """
     t, n = market.shape
-    sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every))
+    sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every),
+                  hash_keys(market.symbols), hash_keys(market.dates))
     if max_orders is None:
         max_orders = order_capacity(t, n, params)
     state = State.empty(t, n, params.n_groups)

@@ -12,8 +12,9 @@ the numeric kernels live in ``flyer.backtest.market_nb``:
      and the trailing liquidity a fill's market impact is priced on (``market_nb.trailing_liquidity_nb``:
      ADV and daily volatility over the ``LIQUIDITY_WINDOW`` traded bars before the day);
   4. ``dense_arrays``: scatter into (T, N) arrays (``market_nb.dense``), forward-fill the adjusted
-     close and adj factor (``market_nb.ffill_nb``); ``delist_row``: the first row after a stock's
-     last bar when the calendar goes on (``market_nb.delist_rows``); lots, exchanges and fee
+     close and adj factor (``market_nb.ffill_nb``); ``delist_row``: the first row after a
+     delisted stock's last bar when the calendar goes on (``market_nb.delist_rows``; a stock
+     whose bars end without a delisting date is never force-sold); lots, exchanges and fee
      rates by date from ``flyer.data.rules``.
 
 Positions are simulated in *adjusted shares* q = raw shares / adj_factor, valued at the
@@ -31,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from flyer.backtest import market_nb
+from flyer.backtest.config import QLIB_CLOSE_COST, QLIB_LIMIT, QLIB_OPEN_COST
 from flyer.data import rules
 from flyer.data.symbols import board_expr
 
@@ -96,16 +98,34 @@ class Market:
 
 
 def load_market(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
-                deal_price: str = "open") -> Market:
-    """Dense execution arrays for ``symbols`` over the trading days in [start, end] (see module doc)."""
+                deal_price: str = "open", vwap_fill: str = "none", rules: str = "ashare") -> Market:
+    """Dense execution arrays for ``symbols`` over the trading days in [start, end] (see module
+    doc); ``vwap_fill`` as ``MarketStore.bars`` (the deal price of a vwap backtest); ``rules``
+    ``qlib``: qlib's flat limit rule and costs (``qlib_rules``)."""
     lookback, days = trade_calendar(store, start, end)
     if not days:
         raise ValueError(f"no trading days in the store between {start} and {end}")
-    bars = read_bars(store, lookback + days, sorted(set(symbols)), deal_price)
+    bars = read_bars(store, lookback + days, sorted(set(symbols)), deal_price, vwap_fill)
     long = stock_days(bars, list_dates(store), lookback + days, deal_price)
+    if rules == "qlib":
+        long = qlib_rules(long)
     present = long["symbol"].unique(maintain_order=True).to_list()
-    return Market(dates=tuple(days), symbols=tuple(present), deal_price=deal_price,
-                  arrays=dense_arrays(long, days, present))
+    arrays = dense_arrays(long, days, present, delisted(store))
+    if rules == "qlib":
+        arrays = arrays._replace(stamp=np.full(len(days), QLIB_CLOSE_COST - QLIB_OPEN_COST),
+                                 transfer=np.zeros((len(days), len(EXCHANGES))))
+    return Market(dates=tuple(days), symbols=tuple(present), deal_price=deal_price, arrays=arrays)
+
+
+def qlib_rules(long: pl.DataFrame) -> pl.DataFrame:
+    """qlib's exchange (``rules="qlib"``): a stock whose close moved ``QLIB_LIMIT`` (9.5 %) or
+    more from the previous close, up or down, on any board, cannot be bought or sold that day;
+    suspended days and missing prices stay blocked."""
+    change = (pl.col("close") / pl.col("prev_close") - 1).fill_nan(None)
+    at_limit = (change.abs() >= QLIB_LIMIT - 1e-12).fill_null(False)
+    deal_ok = pl.col("deal").is_not_null() & (pl.col("deal").fill_nan(0.0) > 0)
+    blocked = at_limit | pl.col("is_suspended").fill_null(False) | ~deal_ok
+    return long.with_columns(blocked.alias("buy_block"), blocked.alias("sell_block"))
 
 
 def trade_calendar(store: MarketStore, start: dt.date | None, end: dt.date | None
@@ -116,11 +136,12 @@ def trade_calendar(store: MarketStore, start: dt.date | None, end: dt.date | Non
     return cal[max(0, first - LOOKBACK):first], cal[first:]
 
 
-def read_bars(store: MarketStore, days: list[dt.date], symbols: list[str], deal_price: str) -> pl.DataFrame:
+def read_bars(store: MarketStore, days: list[dt.date], symbols: list[str], deal_price: str,
+              vwap_fill: str = "none") -> pl.DataFrame:
     """Raw bars sorted by (symbol, date) with only the columns execution needs."""
     cols = ["symbol", "date", "close", "adj_factor", "is_st", "is_suspended", "volume"] + \
         ([deal_price] if deal_price != "close" else [])
-    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False, columns=cols)
+    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False, columns=cols, vwap_fill=vwap_fill)
     if not bars["symbol"].is_sorted():
         bars = bars.sort("symbol", "date")
     return bars
@@ -129,6 +150,13 @@ def read_bars(store: MarketStore, days: list[dt.date], symbols: list[str], deal_
 def list_dates(store: MarketStore) -> dict[str, dt.date | None]:
     """symbol -> list date from the store's instruments."""
     return dict(zip(*store.instruments().select("symbol", "list_date").to_dict(as_series=False).values()))
+
+
+def delisted(store: MarketStore) -> set[str]:
+    """Symbols with a known delisting date. A stock whose bars end without one (a source file
+    ended, the delisting is unknown) is neither force-sold nor tradable after its last bar."""
+    inst = store.instruments()
+    return set(inst.filter(pl.col("delist_date").is_not_null())["symbol"].to_list())
 
 
 def stock_days(bars: pl.DataFrame, lists: dict[str, dt.date | None], days: list[dt.date],
@@ -173,9 +201,12 @@ def stock_days(bars: pl.DataFrame, lists: dict[str, dt.date | None], days: list[
                            pl.Series("adv", adv), pl.Series("sigma", sigma))
 
 
-def dense_arrays(long: pl.DataFrame, days: list[dt.date], present: list[str]) -> MarketArrays:
+def dense_arrays(long: pl.DataFrame, days: list[dt.date], present: list[str],
+                 delisted: set[str] | None = None) -> MarketArrays:
     """Scatter the :func:`stock_days` frame into the (T, N) kernel arrays over ``days``
-    (the stocks ``present`` in order of their ``sid``)."""
+    (the stocks ``present`` in order of their ``sid``). ``delisted``: the symbols force-sold
+    after their last bar (None: every stock whose bars end); the others' holdings stay, frozen
+    at their last close (no bar: neither buyable nor sellable)."""
     last_bar = long.group_by("sid").agg(pl.col("date").max().alias("last")).sort("sid")
     long = long.filter(pl.col("date") >= days[0])
     shape = (len(days), len(present))
@@ -192,8 +223,7 @@ def dense_arrays(long: pl.DataFrame, days: list[dt.date], present: list[str]) ->
         adj=adj, close_val=close_val,
         buy_block=dense(ri, ci, long["buy_block"].to_numpy(), shape, True),
         sell_block=dense(ri, ci, long["sell_block"].to_numpy(), shape, True),
-        delist_row=market_nb.delist_rows(last_bar["last"].to_numpy().astype("datetime64[D]"),
-                                         np.array(days, dtype="datetime64[D]")),
+        delist_row=_delist_rows(last_bar["last"], days, present, delisted),
         min_lot=np.array([rules.lot_rules(b)[0] for b in boards], dtype=np.float64),
         lot_inc=np.array([rules.lot_rules(b)[1] for b in boards], dtype=np.float64),
         exch=np.array([EXCHANGES.index(s.split(".")[1]) for s in present], dtype=np.int64),
@@ -202,6 +232,14 @@ def dense_arrays(long: pl.DataFrame, days: list[dt.date], present: list[str]) ->
         adv=dense(ri, ci, long["adv"].to_numpy().astype(np.float64), shape, np.nan),
         sigma=dense(ri, ci, long["sigma"].to_numpy().astype(np.float64), shape, np.nan),
     )
+
+
+def _delist_rows(last: pl.Series, days: list[dt.date], present: list[str], delisted: set[str] | None) -> np.ndarray:
+    rows = market_nb.delist_rows(last.to_numpy().astype("datetime64[D]"), np.array(days, dtype="datetime64[D]"))
+    if delisted is not None:
+        known = np.array([s in delisted for s in present], dtype=np.bool_)
+        rows = np.where(known, rows, len(days)).astype(np.int64)
+    return rows
 
 
 def fee_rates(days: list[dt.date]) -> tuple[np.ndarray, np.ndarray]:

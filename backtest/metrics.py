@@ -1,25 +1,42 @@
 """Performance metrics from a result's daily table (pure functions, return numbers and tables).
 
-Conventions: returns are fractions; annualised with 252 trading days; excess return is
-*geometric*: excess curve = (1 + portfolio cumulative) / (1 + benchmark cumulative), its daily
-returns feed tracking error and the information ratio; the annualised excess return is the
-annualised growth of that curve. Sharpe uses a zero risk-free rate. Days without a benchmark
-value are forward-filled (a missing benchmark leaves benchmark metrics NaN).
+Conventions (stated in every summary):
+* returns are fractions; **annualised by the calendar's trading days**: each daily return
+  counts ``1 / (trading days of its calendar year)`` of a year (``flyer.stats.elapsed_years``;
+  ~243 on the A-share calendar, never a fixed 252), so ``annual_return = growth ** (1 / years)
+  - 1`` and volatility scales by ``sqrt(returns per year)``;
+* excess return both ways: **geometric** (``excess_annual_return``: the annualised growth of
+  the excess curve ``(1 + portfolio cumulative) / (1 + benchmark cumulative)``) and
+  **arithmetic** (``excess_annual_return_arith``: mean daily ``r_p - r_b`` x returns per year,
+  qlib's convention); tracking error and the information ratio use the arithmetic daily
+  differences (as qlib does);
+* the benchmark is the series the result names (a price index excludes dividends); when the
+  daily table has ``benchmark_tr`` (a total-return benchmark, stored or estimated), its return
+  and the geometric excess over it are reported next to the price index's.
+Sharpe uses a zero risk-free rate. Days without a benchmark value are forward-filled (a missing
+benchmark leaves benchmark metrics NaN).
 """
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 import numpy as np
 import polars as pl
 
-DAYS = 252
+from flyer.stats import elapsed_years
+
+YearDays = Mapping[int, int] | None
 
 
-def _ann_return(curve: np.ndarray) -> float:
-    if curve.size < 2 or curve[0] <= 0:
+def _years(daily: pl.DataFrame, year_days: YearDays) -> float:
+    return max(elapsed_years(daily["date"].to_list(), year_days), 1e-9)
+
+
+def _ann_growth(curve: np.ndarray, years: float) -> float:
+    if curve.size < 2 or not np.isfinite(curve[0]) or curve[0] <= 0 or not np.isfinite(curve[-1]):
         return float("nan")
-    return float((curve[-1] / curve[0]) ** (DAYS / (curve.size - 1)) - 1)
+    return float((curve[-1] / curve[0]) ** (1.0 / years) - 1)
 
 
 def _max_drawdown(curve: np.ndarray) -> float:
@@ -34,44 +51,72 @@ def drawdown(curve: np.ndarray) -> np.ndarray:
     return curve / np.maximum.accumulate(curve) - 1
 
 
+def _curve(daily: pl.DataFrame, col: str) -> np.ndarray:
+    """Column ``col`` filled forward/backward, normalised to start at 1 (NaN when absent)."""
+    if col not in daily.columns:
+        return np.full(daily.height, np.nan)
+    v = daily[col].fill_null(strategy="forward").fill_null(strategy="backward").to_numpy().astype(float)
+    return v / v[0] if v.size and np.isfinite(v[0]) and v[0] != 0 else np.full(daily.height, np.nan)
+
+
 def curves(daily: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(nav, benchmark, excess) curves normalised to start at 1; benchmark NaN when absent."""
-    nav = daily["nav"].to_numpy().astype(float)
-    bench = daily["benchmark"].fill_null(strategy="forward").fill_null(strategy="backward").to_numpy().astype(float)
-    nav_c = nav / nav[0] if nav.size else nav
-    bench_c = bench / bench[0] if bench.size and np.isfinite(bench[0]) else np.full_like(nav, np.nan)
-    return nav_c, bench_c, nav_c / bench_c
+    nav = _curve(daily, "nav")
+    bench = _curve(daily, "benchmark")
+    return nav, bench, nav / bench
 
 
 def _returns(curve: np.ndarray) -> np.ndarray:
     return curve[1:] / curve[:-1] - 1 if curve.size > 1 else np.zeros(0)
 
 
-def summary(daily: pl.DataFrame, benchmark_name: str = "") -> dict[str, float | str]:
-    """Headline metrics of a daily table (``BacktestResult.daily()``)."""
+def _excess(daily: pl.DataFrame, years: float) -> dict[str, float]:
+    """Benchmark, TR benchmark and excess figures (geometric and arithmetic)."""
     nav, bench, excess = curves(daily)
-    r, er = _returns(nav), _returns(excess)
-    vol = float(np.std(r, ddof=1) * math.sqrt(DAYS)) if r.size > 1 else float("nan")
-    te = float(np.std(er, ddof=1) * math.sqrt(DAYS)) if er.size > 1 else float("nan")
-    ann, ann_b, ann_x = _ann_return(nav), _ann_return(bench), _ann_return(excess)
+    per_year = (daily.height - 1) / years
+    d = _returns(nav) - _returns(bench)
+    te = float(np.std(d, ddof=1) * math.sqrt(per_year)) if d.size > 1 and np.all(np.isfinite(d)) else float("nan")
+    out = {
+        "benchmark_annual_return": _ann_growth(bench, years),
+        "excess_annual_return": _ann_growth(excess, years), "excess_kind": "geometric",
+        "excess_annual_return_arith": float(np.mean(d) * per_year) if d.size and np.all(np.isfinite(d)) else float("nan"),
+        "tracking_error": te,
+        "information_ratio": float(np.mean(d) * per_year / te) if np.isfinite(te) and te > 0 else float("nan"),
+        "excess_max_drawdown": _max_drawdown(excess) if np.all(np.isfinite(excess)) else float("nan"),
+    }
+    tr = _curve(daily, "benchmark_tr")
+    if np.all(np.isfinite(tr)) and tr.size:
+        out["benchmark_tr_annual_return"] = _ann_growth(tr, years)
+        out["excess_tr_annual_return"] = _ann_growth(nav / tr, years)
+    return out
+
+
+def summary(daily: pl.DataFrame, benchmark_name: str = "", year_days: YearDays = None) -> dict[str, float | str]:
+    """Headline metrics of a daily table (``BacktestResult.daily()``); ``year_days``: trading
+    days per calendar year (``flyer.stats.year_days`` of the store calendar; default: from
+    the table's own dates)."""
+    nav = _curve(daily, "nav")
+    years = _years(daily, year_days)
+    per_year = (daily.height - 1) / years if daily.height > 1 else float("nan")
+    r = _returns(nav)
+    sd = float(np.std(r, ddof=1)) if r.size > 1 else float("nan")
     avg_nav = float(daily["nav"].mean()) if daily.height else float("nan")
-    years = max((daily.height - 1) / DAYS, 1e-9)
-    return {
+    out: dict[str, float | str] = {
         "start": str(daily["date"][0]) if daily.height else "", "end": str(daily["date"][-1]) if daily.height else "",
+        "days_per_year": per_year,
         "total_return": float(nav[-1] - 1) if nav.size else float("nan"),
-        "annual_return": ann, "annual_volatility": vol,
-        "sharpe": float(np.mean(r) / np.std(r, ddof=1) * math.sqrt(DAYS)) if r.size > 1 and np.std(r) > 0 else float("nan"),
+        "annual_return": _ann_growth(nav, years), "annual_volatility": sd * math.sqrt(per_year) if r.size > 1 else sd,
+        "sharpe": float(np.mean(r) / sd * math.sqrt(per_year)) if r.size > 1 and sd > 0 else float("nan"),
         "max_drawdown": _max_drawdown(nav),
         "benchmark": benchmark_name,
-        "benchmark_annual_return": ann_b,
-        "excess_annual_return": ann_x, "excess_kind": "geometric",
-        "tracking_error": te,
-        "information_ratio": float(np.mean(er) * DAYS / te) if te and np.isfinite(te) and te > 0 else float("nan"),
-        "excess_max_drawdown": _max_drawdown(excess) if np.all(np.isfinite(excess)) else float("nan"),
+    }
+    out.update(_excess(daily, years))
+    out.update({
         "monthly_win_rate": monthly_win_rate(daily),
         "annual_turnover": float(daily["turnover"].sum() / years),
         "cost_drag": float(daily["costs"].sum() / avg_nav / years) if avg_nav else float("nan"),
-    }
+    })
+    return out
 
 
 def monthly(daily: pl.DataFrame) -> pl.DataFrame:
@@ -94,17 +139,29 @@ def monthly_win_rate(daily: pl.DataFrame) -> float:
 
 
 def yearly(daily: pl.DataFrame) -> pl.DataFrame:
-    """Per calendar year: [year, return, benchmark_return, excess, max_drawdown, turnover, costs]."""
+    """Per calendar year: [year, days, return, benchmark_return, excess (geometric),
+    excess_arith (sum of daily r_p - r_b), max_drawdown, turnover, costs] (+ benchmark_tr_return
+    when the table has ``benchmark_tr``). ``days``: daily returns counted in the year."""
     nav, bench, excess = curves(daily)
+    tr = _curve(daily, "benchmark_tr")
+    has_tr = "benchmark_tr" in daily.columns and bool(np.all(np.isfinite(tr)))
     df = daily.select("date", "turnover", "costs").with_columns(
-        pl.Series("c", nav), pl.Series("b", bench), pl.Series("x", excess), pl.col("date").dt.year().alias("year"))
-    df = df.with_columns(pl.col("c").shift(1).fill_null(1.0).alias("c0"),
-                         pl.col("b").shift(1).fill_null(1.0).alias("b0"))
+        pl.Series("c", nav), pl.Series("b", bench), pl.Series("x", excess), pl.Series("t", tr),
+        pl.col("date").dt.year().alias("year"))
+    df = df.with_columns(pl.col("c").shift(1).alias("c0"), pl.col("b").shift(1).alias("b0"),
+                         pl.col("t").shift(1).alias("t0"))
+    df = df.with_columns((pl.col("c") / pl.col("c0") - pl.col("b") / pl.col("b0")).alias("d"),
+                         pl.col("c0").fill_null(1.0), pl.col("b0").fill_null(1.0), pl.col("t0").fill_null(1.0))
     out = df.group_by("year", maintain_order=True).agg(
+        pl.col("d").count().alias("days"),
         (pl.col("c").last() / pl.col("c0").first() - 1).alias("return"),
         (pl.col("b").last() / pl.col("b0").first() - 1).alias("benchmark_return"),
+        (pl.col("t").last() / pl.col("t0").first() - 1).alias("benchmark_tr_return"),
+        pl.col("d").sum().alias("excess_arith"),
         (pl.col("c") / pl.col("c").cum_max() - 1).min().alias("max_drawdown"),
         pl.col("turnover").sum(), pl.col("costs").sum(),
     )
-    return out.with_columns(((1 + pl.col("return")) / (1 + pl.col("benchmark_return")) - 1).alias("excess")).select(
-        "year", "return", "benchmark_return", "excess", "max_drawdown", "turnover", "costs")
+    out = out.with_columns(((1 + pl.col("return")) / (1 + pl.col("benchmark_return")) - 1).alias("excess"))
+    cols = ["year", "days", "return", "benchmark_return", *(["benchmark_tr_return"] if has_tr else []),
+            "excess", "excess_arith", "max_drawdown", "turnover", "costs"]
+    return out.select(cols)

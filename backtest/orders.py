@@ -27,7 +27,8 @@ import polars as pl
 from flyer.backtest import rules_nb
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.params import Params
-from flyer.backtest.strategies import MODE_WEIGHTS, rank_desc_nb, strategy_weights, target_weights_nb
+from flyer.backtest.strategies import (MODE_WEIGHTS, hash_keys, rank_desc_nb, strategy_weights, target_weights_nb,
+                                      tie_keys_nb)
 from flyer.data import rules
 from flyer.data.symbols import board_of
 from flyer.errors import FlyerError
@@ -40,12 +41,13 @@ ORDER_SCHEMA = {"symbol": pl.Utf8, "side": pl.Utf8, "shares": pl.Int64, "ref_pri
 
 
 def targets(scores: pl.DataFrame, holdings: pl.DataFrame, config: BacktestConfig,
-            weights: pl.DataFrame | None = None) -> pl.DataFrame:
+            weights: pl.DataFrame | None = None, date: dt.date | None = None) -> pl.DataFrame:
     """Target weights (fractions of NAV) for one day: [symbol, weight, action], best score first.
 
     ``scores``: [symbol, score] of the day; ``holdings``: [symbol, shares]; ``weights``:
     [symbol, weight] the day's targets of a weight strategy (benchmark; see
-    ``strategies.strategy_weights``), ignored by top-k. action is ``sell`` (to 0), ``buy``
+    ``strategies.strategy_weights``), ignored by top-k; ``date``: the scores' date, whose tie
+    keys order equal scores as the backtest does (``strategies.tie_keys_nb``). action is ``sell`` (to 0), ``buy``
     (new name), ``keep`` (held, left as is) or ``rebalance`` (held, traded to its weight).
     """
     held_syms = set(holdings.filter(pl.col("shares") > 0)["symbol"].to_list())
@@ -60,7 +62,8 @@ def targets(scores: pl.DataFrame, holdings: pl.DataFrame, config: BacktestConfig
             raise FlyerError(f"the {config.strategy} strategy needs the day's target weights (strategies.strategy_weights)")
         w_map = dict(zip(weights["symbol"].to_list(), weights["weight"].to_list()))
         given = np.array([np.nan if w_map.get(s) is None else w_map[s] for s in names], dtype=np.float64)
-    w, trade = target_weights_nb(sc, rank_desc_nb(sc), held, given, params, 0)
+    tie = tie_keys_nb(hash_keys(names), hash_keys([date])[0])
+    w, trade = target_weights_nb(sc, rank_desc_nb(sc, tie), held, given, params, 0)
     action = np.where(trade, np.where(w > 0, np.where(held, "rebalance", "buy"), np.where(held, "sell", "")),
                       np.where(held, "keep", ""))
     df = pl.DataFrame({"symbol": names, "weight": w, "action": action, "score": sc},
@@ -79,6 +82,8 @@ def orders_for_tomorrow(store: MarketStore, scores: pl.DataFrame, holdings: pl.D
     ``deal_price``: the price of tomorrow's bar the order is meant to fill at; ``capped``: the
     participation limit cut it (see module doc).
     """
+    if config.rules != "ashare":
+        raise FlyerError("rules='qlib' is a backtest comparison mode; tomorrow's orders follow the exchange's rules")
     date = date or scores["date"].max()
     day = scores.filter(pl.col("date") == date)
     if day.height == 0:
@@ -92,7 +97,7 @@ def orders_for_tomorrow(store: MarketStore, scores: pl.DataFrame, holdings: pl.D
     else:
         given = strategy_weights(store, day.select("date", "symbol", "score"), config)
         plan = targets(day.select("symbol", "score"), holdings, config,
-                       given.select("symbol", "weight") if given is not None else None)
+                       given.select("symbol", "weight") if given is not None else None, date)
     names = sorted(set(plan["symbol"].to_list()) | set(holdings["symbol"].to_list()))
     bars = store.bars(date, date, symbols=names, adjust=False)
     price = dict(zip(bars["symbol"].to_list(), bars["close"].to_list()))

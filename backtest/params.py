@@ -11,10 +11,11 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from flyer.backtest.config import BacktestConfig
+from flyer.backtest.config import QLIB_MIN_COST, QLIB_OPEN_COST, QLIB_RISK_DEGREE, BacktestConfig
 from flyer.backtest.strategies import EQUAL, SCORE, STRATEGY_MODES
 
 RETRY_REBALANCE, RETRY_NEXT_DAY = 0, 1
+RULES_ASHARE, RULES_QLIB = 0, 1
 WEIGHTINGS = {"equal": EQUAL, "score": SCORE}
 RETRIES = {"next_rebalance": RETRY_REBALANCE, "next_day": RETRY_NEXT_DAY}
 REMAINDER_CARRY, REMAINDER_CANCEL = 0, 1
@@ -40,6 +41,8 @@ class Params(NamedTuple):
     participation: np.ndarray    # float64 max fraction of the day's volume per fill, 0 = unlimited
     remainder: np.ndarray        # int64 ``REMAINDER_CARRY`` / ``REMAINDER_CANCEL``
     impact_k: np.ndarray         # float64 square-root impact prefactor, 0.0 = no impact
+    rules: np.ndarray            # int64 ``RULES_ASHARE`` / ``RULES_QLIB`` (sizing of buys)
+    risk_degree: np.ndarray      # float64 share of cash qlib rules spend on a day's buys
 
     @classmethod
     def from_configs(cls, configs: Sequence[BacktestConfig]) -> "Params":
@@ -47,6 +50,8 @@ class Params(NamedTuple):
         def col(values: list, dtype: type) -> np.ndarray:
             return np.array(values, dtype=dtype).reshape(len(configs))
 
+        qlib = [c.rules == "qlib" for c in configs]
+        pick = lambda c, q, a: q if c.rules == "qlib" else a  # noqa: E731 - qlib's costs replace the config's
         return cls(
             mode=col([STRATEGY_MODES[c.strategy] for c in configs], np.int64),
             k=col([c.k for c in configs], np.int64),
@@ -56,14 +61,19 @@ class Params(NamedTuple):
             rebalance_every=col([c.rebalance_every for c in configs], np.int64),
             retry=col([RETRIES[c.retry] for c in configs], np.int64),
             capital=col([c.capital for c in configs], np.float64),
-            commission=col([c.costs.commission for c in configs], np.float64),
-            min_commission=col([c.costs.min_commission for c in configs], np.float64),
-            slippage=col([c.costs.slippage_bps / 1e4 for c in configs], np.float64),
-            stamp_duty=col([float(c.costs.stamp_duty) for c in configs], np.float64),
-            transfer_fee=col([float(c.costs.transfer_fee) for c in configs], np.float64),
-            participation=col([c.participation for c in configs], np.float64),
+            commission=col([pick(c, QLIB_OPEN_COST, c.costs.commission) for c in configs], np.float64),
+            min_commission=col([pick(c, QLIB_MIN_COST, c.costs.min_commission) for c in configs], np.float64),
+            slippage=col([pick(c, 0.0, c.costs.slippage_bps / 1e4) for c in configs], np.float64),
+            # qlib rules: the market's stamp array holds the flat extra sell cost (close - open)
+            stamp_duty=col([pick(c, 1.0, float(c.costs.stamp_duty)) for c in configs], np.float64),
+            transfer_fee=col([pick(c, 0.0, float(c.costs.transfer_fee)) for c in configs], np.float64),
+            rules=col([RULES_QLIB if q else RULES_ASHARE for q in qlib], np.int64),
+            risk_degree=col([QLIB_RISK_DEGREE if q else 1.0 for q in qlib], np.float64),
+            # qlib rules: no volume limit and no market impact (qlib's exchange defaults)
+            participation=col([pick(c, 0.0, c.participation) for c in configs], np.float64),
             remainder=col([REMAINDERS[c.remainder] for c in configs], np.int64),
-            impact_k=col([c.costs.impact_k if c.costs.impact == "sqrt" else 0.0 for c in configs], np.float64),
+            impact_k=col([pick(c, 0.0, c.costs.impact_k if c.costs.impact == "sqrt" else 0.0) for c in configs],
+                         np.float64),
         )
 
     @property

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from flyer.backtest.config import BacktestConfig
+from flyer.backtest.strategies import tie_keys
 from flyer.data import rules
 from flyer.data.symbols import board_of
 
@@ -60,6 +61,7 @@ class Reference:
         names = set(scores["symbol"].to_list()) | (set(weights["symbol"].to_list()) if weights is not None else set())
         bars = store.bars(self.start0, config.end, symbols=sorted(names), adjust=False)
         self.list_date = {r["symbol"]: r["list_date"] for r in store.instruments().iter_rows(named=True)}
+        self.delisted = {r["symbol"] for r in store.instruments().iter_rows(named=True) if r["delist_date"] is not None}
         self.bar: dict[tuple[str, dt.date], dict] = {}
         self.prev: dict[tuple[str, dt.date], dict] = {}
         self.nth: dict[tuple[str, dt.date], int] = {}
@@ -109,6 +111,10 @@ class Reference:
         if pct is None:
             return None, None
         return round_price(prev_close * (1 + pct[0])), round_price(prev_close * (1 - pct[1]))
+
+    def gone(self, s: str, d: dt.date) -> bool:
+        """Delisted before ``d`` (bars that end without a delisting date leave the stock held)."""
+        return self.last[s] < d and s in self.delisted
 
     def tradable(self, s: str, d: dt.date, buy: bool) -> bool:
         """Bar present, not suspended, not at the limit that blocks this side."""
@@ -209,6 +215,8 @@ class Reference:
             if self.last[s] < d:
                 self.pending.pop(s, None)
                 self.carry.discard(s)
+                if s not in self.delisted:
+                    continue  # bars ended without a delisting: held at the last close, untradable
                 prev_day = self.days[self.days.index(d) - 1] if self.days.index(d) > 0 else None
                 if prev_day != self.last[s] and self.days.index(d) > 0:
                     continue  # the forced sale was on the first day after the last bar
@@ -228,7 +236,8 @@ class Reference:
 
     def plan(self, d: dt.date, signal_day: dt.date) -> None:
         scores = self.scores.get(signal_day, {})
-        ranked = sorted(self.symbols, key=lambda s: (0, -scores[s], s) if s in scores else (1, 0.0, s))
+        tie = tie_keys(self.symbols, signal_day)  # equal scores: the engine's seeded tie order
+        ranked = sorted(self.symbols, key=lambda s: (0, -scores[s], tie[s]) if s in scores else (1, 0.0, tie[s]))
         self.prio = {s: r for r, s in enumerate(ranked)}
         nav = self.cash + sum(q * self.mark(s, d) for s, q in self.shares.items())
         carried = {s: self.pending[s] for s in self.carry if s in self.pending} if self.cfg.remainder == "carry" else {}
@@ -245,7 +254,7 @@ class Reference:
     def plan_topk(self, d: dt.date, scores: dict[str, float], ranked: list[str], nav: float) -> set[str]:
         """Targets of a top-k rebalance; returns the names it trades."""
         k, n_drop = self.cfg.k, self.cfg.n_drop
-        held = [s for s, q in self.shares.items() if q > TINY and self.last[s] >= d]
+        held = [s for s, q in self.shares.items() if q > TINY and not self.gone(s, d)]
         want = max(n_drop + k - len(held), 0)
         today = [s for s in ranked if s in scores and s not in held][:want]
         comb = [s for s in ranked if s in held or s in today]
@@ -278,7 +287,7 @@ class Reference:
         for s in self.symbols:
             w = weights.get(s)
             w = w if w is not None and w > 0 else 0.0
-            if self.last[s] < d or not (w > 0 or self.shares.get(s, 0.0) > TINY):
+            if self.gone(s, d) or not (w > 0 or self.shares.get(s, 0.0) > TINY):
                 continue
             traded.add(s)
             price = self.mark(s, d)

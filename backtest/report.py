@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 _PCT = {"total_return", "annual_return", "annual_volatility", "max_drawdown", "benchmark_annual_return",
         "excess_annual_return", "tracking_error", "excess_max_drawdown", "monthly_win_rate", "cost_drag",
         "return", "benchmark_return", "excess", "country", "industry", "style", "specific", "execution",
-        "benchmark_gap",
-        "realised_te", "predicted_te", "member_share"}
+        "benchmark_gap", "realised_te", "predicted_te", "member_share", "excess_annual_return_arith",
+        "benchmark_tr_annual_return", "excess_tr_annual_return", "benchmark_tr_return", "excess_arith"}
 
 
 _MONEY = {"costs", "traded_value", "nav", "cash", "capital", "value", "total_cost", "commission", "stamp_duty",
@@ -35,6 +35,11 @@ LABELS = {
     "annual_volatility": "annual volatility", "sharpe": "Sharpe ratio (risk-free 0)", "max_drawdown": "max drawdown",
     "benchmark": "benchmark", "benchmark_annual_return": "benchmark annual return",
     "excess_annual_return": "excess return per year (geometric)", "excess_kind": "excess return kind",
+    "excess_annual_return_arith": "excess return per year (arithmetic: mean daily difference x days)",
+    "benchmark_tr_annual_return": "total-return benchmark annual return", "benchmark_tr": "total-return benchmark",
+    "excess_tr_annual_return": "excess over the total-return benchmark (geometric)",
+    "days_per_year": "trading days per year (calendar)", "excess_arith": "excess (arithmetic)",
+    "benchmark_tr_return": "total-return benchmark return", "days": "trading days",
     "tracking_error": "tracking error per year", "information_ratio": "information ratio",
     "excess_max_drawdown": "excess max drawdown", "monthly_win_rate": "months beating the benchmark",
     "annual_turnover": "turnover per year (x NAV, one side)", "cost_drag": "cost drag per year (share of NAV)",
@@ -107,6 +112,13 @@ def _attribution_html(att: Attribution, styles: list[str]) -> str:
             + "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figs))
 
 
+def _notes(notes: list[str]) -> str:
+    """What the run could not see or had to decide (ties, gaps, substitutions), as a list."""
+    if not notes:
+        return ""
+    return "<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+
+
 def render(result: BacktestResult, title: str = "flyer backtest", *, store: MarketStore | None = None,
            scores: pl.DataFrame | None = None, attribution: Attribution | None = None,
            sections: Sequence[str] = ()) -> str:
@@ -132,9 +144,12 @@ def render(result: BacktestResult, title: str = "flyer backtest", *, store: Mark
              ".cols{display:flex;gap:40px} .note{color:#555;max-width:900px}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>Benchmark: <b>{html.escape(result.benchmark_name)}</b>. Excess return is geometric. "
+            f"<p>Benchmark: <b>{html.escape(result.benchmark_name)}</b>. Excess return: geometric "
+            f"(excess_annual_return) and arithmetic (excess_annual_return_arith, mean daily difference x days per year); "
+            f"annualised by the calendar's trading days per year. "
             f"Dividends and splits are reinvested (NAV follows total-return prices).</p>"
-            f"<div class='cols'><div><h2>Metrics</h2>{_table([(label(k), fmt(k, v)) for k, v in metrics.items()])}</div>"
+            + _notes(result.meta.get("notes", []))
+            + f"<div class='cols'><div><h2>Metrics</h2>{_table([(label(k), fmt(k, v)) for k, v in metrics.items()])}</div>"
             f"<div><h2>Config</h2>{_table(cfg_rows)}</div></div>"
             f"<h2>Per year</h2>{_frame_table(result.yearly())}"
             + "".join(parts) + _enhance_html(result)

@@ -58,7 +58,9 @@ def book_nb(col: np.ndarray, idx: np.ndarray, size: np.ndarray, price: np.ndarra
 class BacktestResult:
     """One portfolio's run. ``records``: vectorbt order records of this portfolio (columns 0..N-1).
 
-    ``benchmark``: [date, close] of the benchmark series named ``benchmark_name`` (may be empty).
+    ``benchmark``: [date, close] of the benchmark series named ``benchmark_name`` (may be empty),
+    plus ``tr`` when a total-return series (``meta["benchmark_tr_name"]``) accompanies it.
+    ``meta["year_days"]``: trading days per calendar year of the store calendar (annualisation).
     ``blocked``: (T, 2) counts of orders not sent per day [buys, sells] (limits / suspension).
     ``capped``: (T, 2) counts of orders the participation limit cut [buys, sells]; ``demand``:
     (T,) value in CNY of the day's open orders (sent or blocked) at the day's mark.
@@ -115,7 +117,8 @@ class BacktestResult:
             df = df.with_columns(pl.lit(0.0).alias("costs"))
         df = df.with_columns(pl.col("costs").fill_null(0.0))
         if self.benchmark.height:
-            df = df.join(self.benchmark.select("date", pl.col("close").alias("benchmark")), on="date", how="left")
+            tr = [pl.col("tr").alias("benchmark_tr")] if "tr" in self.benchmark.columns else []
+            df = df.join(self.benchmark.select("date", pl.col("close").alias("benchmark"), *tr), on="date", how="left")
         else:
             df = df.with_columns(pl.lit(None, pl.Float64).alias("benchmark"))
         return df
@@ -128,7 +131,9 @@ class BacktestResult:
         reason: ``trade`` or ``delisted`` (forced sale at the last close); participation: the
         fill's shares over the day's volume (NaN for a delisting).
         """
-        m, r, c = self.market, self.records, self.config.costs
+        from flyer.backtest.params import Params
+
+        m, r, c = self.market, self.records, Params.from_configs([self.config])  # the rates the engine charged
         a = m.arrays
         if r.shape[0] == 0:
             return _empty_trades()
@@ -138,9 +143,9 @@ class BacktestResult:
         value = r["size"] * r["price"]
         sell = r["side"] == 1
         delisted = a.delist_row[col] == idx
-        comm = np.maximum(value * c.commission, c.min_commission)
-        duty = np.where(sell, value * a.stamp[idx], 0.0) * c.stamp_duty
-        transfer = value * a.transfer[idx, a.exch[col]] * c.transfer_fee
+        comm = np.maximum(value * c.commission[0], c.min_commission[0])
+        duty = np.where(sell, value * a.stamp[idx], 0.0) * c.stamp_duty[0]
+        transfer = value * a.transfer[idx, a.exch[col]] * c.transfer_fee[0]
         base = np.where(delisted, value / shares, a.deal[idx, col])
         slip = np.abs(r["price"] / adj - base) * shares
         slip = np.where(delisted, 0.0, slip)
@@ -203,7 +208,10 @@ class BacktestResult:
         """Headline metrics (see ``flyer.backtest.metrics.summary``)."""
         from flyer.backtest.metrics import summary
 
-        return summary(self.daily(), self.benchmark_name)
+        out = summary(self.daily(), self.benchmark_name, self.meta.get("year_days"))
+        if "benchmark_tr_name" in self.meta:
+            out["benchmark_tr"] = self.meta["benchmark_tr_name"]
+        return out
 
     def yearly(self) -> pl.DataFrame:
         """Per-year table (see ``flyer.backtest.metrics.yearly``)."""

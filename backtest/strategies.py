@@ -16,7 +16,8 @@ Weights are fractions of NAV; arrays are one cross-section (length N symbols), N
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+import hashlib
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import polars as pl
@@ -36,13 +37,58 @@ MODE_TOPK, MODE_WEIGHTS = 0, 1       # strategy codes: top-k dropout, trade towa
 STRATEGY_MODES = {"topk": MODE_TOPK, "benchmark": MODE_WEIGHTS, "enhance": MODE_WEIGHTS}
 
 
+#: seed of the tie-breaking keys (fixed: the same scores always give the same picks)
+TIE_SEED = 17
+
+
+def hash_keys(labels: Sequence[object]) -> np.ndarray:
+    """(len,) uint64 keys of ``labels`` (symbols, or dates): a seeded hash of each label's text,
+    the same in every process and independent of the labels' order."""
+    return np.array([int.from_bytes(hashlib.blake2b(f"{TIE_SEED}:{x}".encode(), digest_size=8).digest(), "little")
+                     for x in labels], dtype=np.uint64)
+
+
 @njit(cache=True)
-def rank_desc_nb(values: np.ndarray) -> np.ndarray:
-    """Column indices sorted by value descending, ties by index ascending, NaN last."""
-    key = np.empty(values.shape[0])
-    for j in range(values.shape[0]):
+def tie_keys_nb(sym_keys: np.ndarray, day_key: np.uint64) -> np.ndarray:
+    """(N,) uint64 tie-breaking keys of one day: splitmix64 of ``sym_keys ^ day_key``, so a
+    tie between two names is decided afresh (at random, reproducibly) every day."""
+    out = np.empty(sym_keys.shape[0], dtype=np.uint64)
+    for j in range(sym_keys.shape[0]):
+        z = (sym_keys[j] ^ day_key) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        out[j] = z ^ (z >> np.uint64(31))
+    return out
+
+
+def tie_keys(symbols: Sequence[str], date: dt.date) -> dict[str, int]:
+    """``{symbol: tie key}`` of one date (``tie_keys_nb``): the order the engine gives equal scores."""
+    keys = tie_keys_nb(hash_keys(symbols), hash_keys([date])[0])
+    return {s: int(k) for s, k in zip(symbols, keys)}
+
+
+@njit(cache=True)
+def rank_desc_nb(values: np.ndarray, tie: np.ndarray) -> np.ndarray:
+    """Column indices sorted by value descending, NaN last; equal values ordered by ``tie``
+    ((N,) uint64 keys, ``tie_keys_nb``), never by column (i.e. ticker) order."""
+    n = values.shape[0]
+    key = np.empty(n)
+    for j in range(n):
         key[j] = np.inf if np.isnan(values[j]) else -values[j]
-    return np.argsort(key, kind="mergesort")
+    order = np.argsort(key, kind="mergesort")
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and key[order[b]] == key[order[a]]:
+            b += 1
+        if b - a > 1:  # a run of equal scores: order it by the day's tie keys
+            run = order[a:b].copy()
+            sub = np.empty(b - a, dtype=np.uint64)
+            for r in range(b - a):
+                sub[r] = tie[run[r]]
+            order[a:b] = run[np.argsort(sub, kind="mergesort")]
+        a = b
+    return order
 
 
 @njit(cache=True)
@@ -51,7 +97,7 @@ def topk_dropout_nb(scores: np.ndarray, order: np.ndarray, held: np.ndarray, k: 
     """(sell mask, buy columns best first) for one rebalance, qlib TopkDropout semantics.
 
     ``scores``: (N,) float, NaN = not scored (never bought; a held name without score ranks
-    last); ``order``: ``rank_desc_nb(scores)`` (the caller has it already). ``held``: (N,) bool. Candidates are the best ``n_drop + k - |held|`` names not held;
+    last); ``order``: ``rank_desc_nb(scores, tie)`` (the caller has it already). ``held``: (N,) bool. Candidates are the best ``n_drop + k - |held|`` names not held;
     the held names among the ``n_drop`` worst of (held + candidates) are sold; the best
     ``|sold| + k - |held|`` candidates are bought. ``n_drop = 0`` sells nothing.
     """
@@ -191,7 +237,7 @@ def target_weights_nb(scores: np.ndarray, order: np.ndarray, held: np.ndarray, w
                       params: Params, g: int) -> tuple[np.ndarray, np.ndarray]:
     """One rebalance of portfolio ``g``: (weight (N,), trade (N,) bool).
 
-    ``scores``: (N,) signal (NaN = none); ``order``: ``rank_desc_nb(scores)``; ``held``: (N,)
+    ``scores``: (N,) signal (NaN = none); ``order``: ``rank_desc_nb(scores, tie)``; ``held``: (N,)
     bool names held (and still listed);
     ``weights``: (N,) given target weights of a ``MODE_WEIGHTS`` strategy (NaN = 0; ignored by
     top-k); ``params``: ``flyer.backtest.params.Params``. ``weight`` is each name's target

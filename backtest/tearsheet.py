@@ -9,7 +9,8 @@ and is part of the API: a researcher can take the table, or the figure built fro
 * ``cost_summary(daily, capital)``: annualised return and excess after vs before costs.
 * ``monthly_excess(daily)``: geometric excess per calendar month as a year x month grid.
 * ``rolling_ratios(daily, window)``: rolling Sharpe of the portfolio and rolling information
-  ratio of the excess curve, annualised with ``metrics.DAYS``.
+  ratio of the excess curve, annualised by the trading days per year of the table's own dates
+  (``flyer.stats.periods_per_year``; ~243 on the A-share calendar).
 * ``return_stats(daily)``: daily return and excess distributions (mean, sd, skew, excess
   kurtosis, 5 % VaR, best and worst day).
 * ``top_holdings(result, n)``, ``largest_trades(result, n)``.
@@ -28,15 +29,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from flyer.backtest.metrics import DAYS, curves, monthly
+from flyer.backtest.metrics import curves, monthly
+from flyer.stats import elapsed_years, periods_per_year
 from flyer.backtest.result import BacktestResult
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
 
 
-def _ann(curve: np.ndarray) -> float:
-    return float((curve[-1] / curve[0]) ** (DAYS / max(curve.size - 1, 1)) - 1) if curve.size > 1 else float("nan")
+def _ann(curve: np.ndarray, dates: list) -> float:
+    """Annualised growth of ``curve`` over ``dates`` (each day 1 / trading days of its year)."""
+    years = elapsed_years(dates)
+    return float((curve[-1] / curve[0]) ** (1 / years) - 1) if curve.size > 1 and years > 0 else float("nan")
 
 
 def cost_curves(daily: pl.DataFrame, capital: float) -> pl.DataFrame:
@@ -55,7 +59,8 @@ def cost_summary(daily: pl.DataFrame, capital: float) -> pl.DataFrame:
     c = cost_curves(daily, capital)
     rows = []
     for label, net, gross in (("annual return", "nav", "nav_gross"), ("annual excess (geometric)", "excess", "excess_gross")):
-        a, b = _ann(c[net].to_numpy()), _ann(c[gross].to_numpy())
+        dates = c["date"].to_list()
+        a, b = _ann(c[net].to_numpy(), dates), _ann(c[gross].to_numpy(), dates)
         rows.append({"measure": label, "after costs": a, "before costs": b, "cost": b - a})
     return pl.DataFrame(rows)
 
@@ -79,7 +84,7 @@ def rolling_ratios(daily: pl.DataFrame, window: int = 126) -> pl.DataFrame:
     nav, _, excess = curves(daily)
     r = pl.Series(np.concatenate([[np.nan], nav[1:] / nav[:-1] - 1])).fill_nan(None)
     x = pl.Series(np.concatenate([[np.nan], excess[1:] / excess[:-1] - 1])).fill_nan(None)
-    ann = math.sqrt(DAYS)
+    ann = math.sqrt(periods_per_year(daily["date"].to_list()))
     df = pl.DataFrame({"date": daily["date"], "r": r, "x": x})
     return df.select("date", (pl.col("r").rolling_mean(window) / pl.col("r").rolling_std(window) * ann).alias("sharpe"),
                      (pl.col("x").rolling_mean(window) / pl.col("x").rolling_std(window) * ann).alias("information_ratio"))

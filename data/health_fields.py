@@ -3,7 +3,7 @@
 * ``fields``: null share per bar field (and valuation field) per year, and a warning for each
   field that changes regime: null on most rows from some date on after being filled before
   (``amount`` on the real data from 2022-01-14: ``$turnover`` and every factor built on it go
-  empty, ``$vwap`` becomes the typical price), or filled only from some date on;
+  empty, ``$vwap`` is null: no silent substitution), or filled only from some date on;
 * ``trading``: suspended, limit-up and limit-down shares of stock-days per year;
 * ``calendar``: exchange trading days missing from the store's calendar, calendar days without
   bars, the longest gap between trading days;
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "amount", "adj_factor", "total_cap", "float_cap")
 VALUATION_FIELDS = ("pe_ttm", "pb_mrq", "turnover_rate")
 #: what a vanished field takes with it (formula fields and library factors built on them)
-DEPENDS = {"amount": "$turnover and the factors built on it; $vwap falls back to the typical price (H+L+C)/3, "
-                     "so Alpha158 VWAP0 changes meaning",
+DEPENDS = {"amount": "$turnover and the factors built on it; $vwap is null there (Alpha158 VWAP0 with it) "
+                     "unless a caller configures the typical-price substitution (vwap_fill='typical', counted)",
            "volume": "$volume, $vwap and the volume factors", "float_cap": "$turnover",
            "total_cap": "$cap (size)", "pe_ttm": "$pe", "pb_mrq": "$pb"}
 NOMINAL = {"000905.SH": 500, "000300.SH": 300, "000852.SH": 1000}

@@ -197,13 +197,15 @@ class MarketStore:
 
     def bars(self, start: dt.date | None = None, end: dt.date | None = None,
              symbols: list[str] | None = None, adjust: bool = True,
-             columns: list[str] | None = None) -> pl.DataFrame:
+             columns: list[str] | None = None, vwap_fill: str = "none") -> pl.DataFrame:
         """Daily bars sorted by (symbol, date).
 
         ``adjust=True`` (default) returns back-adjusted prices (raw x adj_factor) and volume in
         adjusted shares (raw / adj_factor), so price x volume stays the traded amount; ``False``
         returns raw prices. Extra columns: ``vwap`` (amount / volume on the same adjustment, the
-        close on zero-volume days), ``turnover`` (amount / float_cap, null without caps) and
+        close on zero-volume days, null on a traded day without amount unless ``vwap_fill=
+        "typical"`` substitutes (high + low + close) / 3: never silently, the caller records it),
+        ``turnover`` (amount / float_cap, null without caps) and
         ``cap`` (total market cap, CNY). ``columns`` (besides symbol and date, always returned)
         reads only what those columns need: much faster on large panels.
         """
@@ -217,7 +219,9 @@ class MarketStore:
             raise StoreError(f"unknown bar column(s): {', '.join(sorted(unknown))}")
         read = list(schema.BARS) if wanted is None else _needs(wanted)
         df = self.query(f"SELECT {', '.join(read)} FROM bars WHERE {where}", params)
-        out = _derive(_sorted(df, ("symbol", "date")), adjust, None if wanted is None else set(wanted))
+        if vwap_fill not in VWAP_FILLS:
+            raise StoreError(f"unknown vwap_fill {vwap_fill!r}; use {' or '.join(VWAP_FILLS)}")
+        out = _derive(_sorted(df, ("symbol", "date")), adjust, None if wanted is None else set(wanted), vwap_fill)
         return out if wanted is None else out.select(wanted)
 
     def index_bars(self, index_code: str = CSI500, start: dt.date | None = None,
@@ -396,6 +400,8 @@ def _with_defaults(table: str, df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: ``MarketStore.bars(vwap_fill=)``: none (null where amount is missing) or typical ((H+L+C)/3)
+VWAP_FILLS = ("none", "typical")
 _DERIVED = {"vwap": ("volume", "amount", "high", "low", "close", "adj_factor"),
             "turnover": ("amount", "float_cap"), "cap": ("total_cap",)}
 _ADJUSTED = ("open", "high", "low", "close", "volume")
@@ -411,9 +417,9 @@ def _needs(wanted: list[str]) -> list[str]:
     return list(dict.fromkeys(need))
 
 
-def _derive(df: pl.DataFrame, adjust: bool, wanted: set[str] | None = None) -> pl.DataFrame:
+def _derive(df: pl.DataFrame, adjust: bool, wanted: set[str] | None = None, vwap_fill: str = "none") -> pl.DataFrame:
     """Add vwap/turnover/cap and apply the back-adjustment when ``adjust`` (only the ``wanted``
-    columns when given)."""
+    columns when given); ``vwap_fill`` see ``MarketStore.bars``."""
     f = pl.col("adj_factor") if adjust else pl.lit(1.0)
     want = (lambda c: c in df.columns) if wanted is None else (lambda c: c in wanted)  # noqa: E731
     traded = (pl.col("volume") > 0) & (pl.col("amount") > 0)
@@ -422,9 +428,11 @@ def _derive(df: pl.DataFrame, adjust: bool, wanted: set[str] | None = None) -> p
     if want("volume") and adjust:
         exprs.append(pl.col("volume") / f)
     if wanted is None or "vwap" in wanted:
-        # vwap: amount / volume; the typical price where the source has no amount
+        # vwap: amount / volume; where the source has no amount: null, or the typical price
+        # when the caller configured that substitution
+        fill = typical * f if vwap_fill == "typical" else pl.lit(None, pl.Float64)
         exprs.append(pl.when(traded).then(pl.col("amount") / pl.col("volume") * f)
-                     .when(pl.col("volume") > 0).then(typical * f)
+                     .when(pl.col("volume") > 0).then(fill)
                      .otherwise(pl.col("close") * f).alias("vwap"))
     if wanted is None or "turnover" in wanted:
         exprs.append((pl.col("amount") / pl.col("float_cap")).alias("turnover"))

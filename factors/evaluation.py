@@ -12,7 +12,9 @@ return (at the longest horizon kept) are dropped and COUNTED in a ``Cleaning`` r
 more than ``max_loss`` of the rows raises.
 
 Statistics per date: IC (Pearson) and RankIC (Spearman) of value vs ret_h (``ic_table``);
-summaries: mean, std, ICIR = mean/std, t = ICIR * sqrt(days) (``ic_summary``); quantile
+summaries: mean, std, ICIR = mean/std and a Newey-West t-stat with ``h`` lags (the daily IC
+series of overlapping ``h``-day returns is autocorrelated: ``ICIR * sqrt(days)`` would overstate
+t by about ``sqrt(h)``; ``flyer.stats.newey_west_t``) (``ic_summary``); quantile
 portfolios (equal weight per date, 1 = lowest value) with mean returns, the top quantile's
 excess over the universe mean, top-quantile turnover and the factor's rank autocorrelation.
 """
@@ -27,6 +29,7 @@ import polars as pl
 from flyer import progress
 from flyer.data import returns
 from flyer.errors import FlyerError
+from flyer.stats import newey_west_t
 
 HORIZONS: tuple[int, ...] = (1, 5, 10, 20)
 
@@ -118,13 +121,22 @@ def ic_table(table: pl.DataFrame, horizons: tuple[int, ...] | None = None) -> pl
 
 
 def ic_summary(ic: pl.DataFrame) -> pl.DataFrame:
-    """Per horizon: mean, std, ICIR, t-stat of IC and RankIC, and days: the IC decay table."""
+    """Per horizon: mean, std, ICIR, Newey-West t-stat (``horizon`` lags) of IC and RankIC,
+    and days: the IC decay table. Dates in ``ic`` must be sorted within each horizon."""
     def stats(c: str, p: str) -> list[pl.Expr]:
-        m, s, n = pl.col(c).mean(), pl.col(c).std(), pl.col(c).count()
-        return [m.alias(f"{p}_mean"), s.alias(f"{p}_std"), (m / s).alias(f"{p}ir"),
-                (m / s * n.cast(pl.Float64).sqrt()).alias(f"{p}_t")]
-    return ic.group_by("horizon").agg(*stats("ic", "ic"), *stats("rank_ic", "rank_ic"),
-                                      pl.col("rank_ic").count().alias("days")).sort("horizon")
+        m, s = pl.col(c).mean(), pl.col(c).std()
+        return [m.alias(f"{p}_mean"), s.alias(f"{p}_std"), (m / s).alias(f"{p}ir")]
+    out = ic.group_by("horizon").agg(*stats("ic", "ic"), *stats("rank_ic", "rank_ic"),
+                                     pl.col("rank_ic").count().alias("days")).sort("horizon")
+    t = {c: [] for c in ("ic_t", "rank_ic_t")}
+    for h in out["horizon"].to_list():
+        part = ic.filter(pl.col("horizon") == h).sort("date")
+        for c in ("ic", "rank_ic"):
+            t[f"{c}_t"].append(newey_west_t(part[c].drop_nulls().to_numpy(), int(h)))
+    cols = out.columns
+    out = out.with_columns(pl.Series("ic_t", t["ic_t"], pl.Float64), pl.Series("rank_ic_t", t["rank_ic_t"], pl.Float64))
+    order = [*cols[:4], "ic_t", *cols[4:7], "rank_ic_t", *cols[7:]]
+    return out.select(order)
 
 
 def quantile_daily(table: pl.DataFrame, horizon: int) -> pl.DataFrame:
@@ -269,16 +281,18 @@ def rank_ic_wide(values: pl.DataFrame, fwd: pl.DataFrame, horizon: int = 5, *,
     return ranked.group_by("date").agg(aggs).sort("date").with_columns(pl.col(names).fill_nan(None))
 
 
-def wide_summary(wide: pl.DataFrame) -> pl.DataFrame:
-    """Mean, ICIR and t-stat per factor of a ``rank_ic_wide`` frame, ranked by |ICIR|."""
+def wide_summary(wide: pl.DataFrame, horizon: int = 5) -> pl.DataFrame:
+    """Mean, ICIR and Newey-West t-stat (``horizon`` lags) per factor of a ``rank_ic_wide``
+    frame (sorted by date), ranked by |ICIR|."""
     names = [c for c in wide.columns if c != "date"]
+    wide = wide.sort("date")
     rows = []
     for n in names:
         s = wide[n].drop_nulls()
         m, sd = (s.mean(), s.std()) if s.len() > 1 else (None, None)
         ir = m / sd if m is not None and sd else float("nan")
-        rows.append({"factor": n, "rank_ic_mean": m, "rank_icir": ir, "rank_ic_t": ir * math.sqrt(s.len()),
-                     "days": s.len()})
+        rows.append({"factor": n, "rank_ic_mean": m, "rank_icir": ir,
+                     "rank_ic_t": newey_west_t(s.to_numpy(), horizon), "days": s.len()})
     return pl.DataFrame(rows).sort(pl.col("rank_icir").abs(), descending=True, nulls_last=True)
 
 

@@ -3,16 +3,21 @@ different label horizons (e.g. 1-, 5- and 20-day models) fitted on their validat
 
 Both return ``[date, symbol, score]`` and can be saved as a combined run folder
 (``save_combined``) whose ``predictions.parquet`` the backtest reads like any run's.
+``ensemble(runs, combine)`` averages ranks per fold with equal weights (``rank``) or weights
+fitted on validation only (``ic``: each member's validation RankIC in that fold, floored at
+0); ``train_ensemble`` / ``train_stack`` train (or reuse) the members and save the combination
+(``flyer train --model ensemble --members lgbm,linear,mlp``, ``--model stack --horizons 1,5,20``).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -20,6 +25,12 @@ import polars as pl
 from flyer.errors import FlyerError
 from flyer.models import metrics
 from flyer.models.runs import Home, Run, runs_dir
+
+if TYPE_CHECKING:
+    from flyer.data.store import MarketStore
+    from flyer.models.config import TrainConfig
+
+COMBINES = ("rank", "ic")
 
 
 def _pct_rank(col: str = "score") -> pl.Expr:
@@ -79,10 +90,77 @@ def stack(runs: Sequence[Run], target: int = 0, alpha: float = 1.0) -> tuple[pl.
     return pl.concat(out).sort("date", "symbol"), weights
 
 
+def _same_folds(runs: Sequence[Run]) -> int:
+    splits = {json.dumps(dataclasses.asdict(r.config.split), default=str, sort_keys=True) for r in runs}
+    if len(splits) != 1:
+        raise FlyerError("combined runs need the same split (train/valid/test and walk-forward settings)")
+    return runs[0].n_folds()
+
+
+def member_weights(runs: Sequence[Run], fold: int, combine: str) -> list[float]:
+    """Weights of ``runs`` in ``fold``: equal (``rank``), or (``ic``) each run's validation
+    RankIC in that fold floored at 0 (all <= 0: equal). Validation only: no test data."""
+    if combine not in COMBINES:
+        raise FlyerError(f"unknown combine {combine!r}; use {' or '.join(COMBINES)}")
+    if combine == "rank":
+        return [1.0] * len(runs)
+    ics = [metrics.summary(r.valid_predictions().filter(pl.col("fold") == fold), target=None)["RankIC"] for r in runs]
+    w = [max(v, 0.0) if v == v else 0.0 for v in ics]
+    return w if sum(w) > 0 else [1.0] * len(runs)
+
+
+def ensemble(runs: Sequence[Run], combine: str = "rank") -> tuple[pl.DataFrame, list[list[float]]]:
+    """Per fold, ``rank_average`` of the runs' test scores with ``member_weights``; returns
+    ``[date, symbol, score]`` and the weights per fold."""
+    n = _same_folds(runs)
+    oos = [r.oos() for r in runs]
+    out, weights = [], []
+    for k in range(n):
+        w = member_weights(runs, k, combine)
+        weights.append(w)
+        out.append(rank_average([o.filter(pl.col("fold") == k).select("date", "symbol", "score") for o in oos], w))
+    return pl.concat(out).sort("date", "symbol"), weights
+
+
+def train_ensemble(store: MarketStore, cfgs: Sequence[TrainConfig], home: Home = None, combine: str = "rank",
+                   threads: int = 0, log: Callable[[str], None] | None = None, force: bool = False
+                   ) -> tuple[Path, list[Run]]:
+    """Train (or reuse) one run per config and save their ``ensemble``; returns (folder, runs)."""
+    from flyer.models.pipeline import train
+
+    runs = [train(store, c, home, threads, log, force=force) for c in cfgs]
+    scores, weights = ensemble(runs, combine)
+    path = save_combined(home, "ensemble", runs, scores, extra={"combine": combine},
+                         info={"weights": weights, "members": _members(runs)})
+    return path, runs
+
+
+def train_stack(store: MarketStore, cfgs: Sequence[TrainConfig], home: Home = None, alpha: float = 1.0,
+                threads: int = 0, log: Callable[[str], None] | None = None, force: bool = False
+                ) -> tuple[Path, list[Run]]:
+    """Train (or reuse) one run per config (e.g. horizons 1, 5, 20) and save their ``stack`` on
+    the first run's label; returns (folder, runs)."""
+    from flyer.models.pipeline import train
+
+    runs = [train(store, c, home, threads, log, force=force) for c in cfgs]
+    _same_folds(runs)
+    scores, weights = stack(runs, target=0, alpha=alpha)
+    path = save_combined(home, "stack", runs, scores, extra={"target": 0, "alpha": alpha},
+                         info={"weights": weights, "members": _members(runs)})
+    return path, runs
+
+
+def _members(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    return [{"id": r.id, "model": r.config.model.kind, "horizon": r.config.data.label_horizon,
+             "RankIC": r.metrics.get("test", {}).get("RankIC"), "warnings": r.metrics.get("warnings", [])}
+            for r in runs]
+
+
 def save_combined(home: Home, kind: str, runs: Sequence[Run], scores: pl.DataFrame,
-                  extra: dict[str, Any] | None = None) -> Path:
+                  extra: dict[str, Any] | None = None, info: dict[str, Any] | None = None) -> Path:
     """Write a combined run (``ensemble`` or ``stack``) folder: config, predictions, metrics
-    (against the first run's labels). Returns the folder; its name is the content hash."""
+    (against the first run's labels, plus ``info``: weights per fold, members). Returns the
+    folder; its name is the content hash of the kind, the run ids and ``extra``."""
     cfg = json.loads(json.dumps({"kind": kind, "runs": [r.id for r in runs], **(extra or {})}))
     rid = hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
     path = runs_dir(home) / rid
@@ -98,7 +176,10 @@ def save_combined(home: Home, kind: str, runs: Sequence[Run], scores: pl.DataFra
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     labels = runs[0].oos().select("date", "symbol", "label")
-    met = {"test": metrics.summary(scores.join(labels, on=["date", "symbol"], how="left"), target=None)}
+    lags = runs[0].config.data.label_horizon
+    met = {"test": metrics.summary(scores.join(labels, on=["date", "symbol"], how="left"), target=None, lags=lags),
+           **(info or {})}
+    met["warnings"] = [f"member {m['id']} ({m['model']}): {w}" for m in met.get("members", []) for w in m["warnings"]]
     (tmp / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
     (tmp / "metrics.json").write_text(json.dumps(met, indent=1, sort_keys=True))
     (tmp / "meta.json").write_text(json.dumps({

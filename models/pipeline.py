@@ -169,14 +169,17 @@ def _num(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, (int, float)) and v == v else "-"
 
 
-def fold_metrics(results: list[FoldResult]) -> dict[str, Any]:
+def fold_metrics(results: list[FoldResult], lags: int = 1) -> dict[str, Any]:
     """Metrics per split: ``test`` on the stitched out-of-sample series, ``train``/``valid`` on
-    all folds' rows pooled, plus each fold's own."""
+    all folds' rows pooled, plus each fold's own (with the learner's info: best iteration,
+    ...); ``lags``: the Newey-West lags of RankIC_t (the label horizon). ``warnings``: the
+    folds whose model collapsed (``metrics.collapse_warnings``)."""
     out: dict[str, Any] = {}
     for name in ("train", "valid", "test"):
-        out[name] = metrics.summary(pl.concat([r.scores[name] for r in results]))
-    out["folds"] = [{"fold": r.fold.index, **{n: metrics.summary(r.scores[n]) for n in ("train", "valid", "test")},
+        out[name] = metrics.summary(pl.concat([r.scores[name] for r in results]), lags=lags)
+    out["folds"] = [{"fold": r.fold.index, **{n: metrics.summary(r.scores[n], lags=lags) for n in ("train", "valid", "test")},
                      "info": {k: v for k, v in r.learner.info.items() if k != "history"}} for r in results]
+    out["warnings"] = metrics.collapse_warnings(out["folds"])
     return out
 
 
@@ -200,7 +203,7 @@ def train(store: MarketStore, cfg: TrainConfig, home: Home = None, threads: int 
     notes = _feature_warnings(inputs, cfg, null_features, log)
     _, results = fit_folds(inputs, cfg, threads, log)
     meta = {"seconds": time.perf_counter() - t0, "feature_warnings": notes}
-    return save_run(home, cfg, spec, results, fold_metrics(results), meta)
+    return save_run(home, cfg, spec, results, fold_metrics(results, cfg.data.label_horizon), meta)
 
 
 def _feature_warnings(inputs: Inputs, cfg: TrainConfig, mode: str, log: Callable[[str], None] | None) -> list[str]:

@@ -227,9 +227,21 @@ def load_run(home: Home, run_id: str) -> Run:
     return Run(path.name, path, cfg, read("metrics.json", {}), read("features.json", []), read("meta.json", {}))
 
 
+def _fold_health(met: dict[str, Any]) -> dict[str, Any]:
+    """trees: the fewest trees a fold kept (None without trees); distinct: test scores' distinct
+    share per date; warnings: number of collapsed folds (``metrics.json``)."""
+    trees = [f.get("info", {}).get("best_iteration") for f in met.get("folds", [])]
+    trees = [t for t in trees if t is not None]
+    distinct = met.get("test", {}).get("distinct")
+    return {"trees": min(trees) if trees else None,
+            "distinct": distinct if distinct is None or distinct == distinct else None,
+            "warnings": len(met.get("warnings", []))}
+
+
 def list_runs(home: Home = None) -> pl.DataFrame:
     """One row per run folder, newest first: id, created (UTC ISO time), model, factors (the
-    set's name), universe, horizon, test span, walk_forward, test IC/RankIC/ICIR."""
+    set's name), universe, horizon, test span, walk_forward, test IC/RankIC/ICIR, trees (fewest
+    kept by a fold), distinct (test scores per date), warnings (collapsed folds)."""
     rows = []
     for p in sorted(runs_dir(home).iterdir()):
         if not p.is_dir() or p.name.startswith(".") or not (p / "config.json").exists():
@@ -247,8 +259,10 @@ def list_runs(home: Home = None) -> pl.DataFrame:
             "test": ":".join(split.get("test") or []),
             "walk_forward": bool(split.get("walk_forward", False)),
             "IC": test.get("IC"), "RankIC": test.get("RankIC"), "ICIR": test.get("ICIR"),
+            **_fold_health(met),
         })
     schema = {"id": pl.Utf8, "created": pl.Utf8, "model": pl.Utf8, "factors": pl.Utf8, "universe": pl.Utf8,
               "horizon": pl.Int64, "test": pl.Utf8, "walk_forward": pl.Boolean, "IC": pl.Float64,
-              "RankIC": pl.Float64, "ICIR": pl.Float64}
+              "RankIC": pl.Float64, "ICIR": pl.Float64, "trees": pl.Int64, "distinct": pl.Float64,
+              "warnings": pl.Int64}
     return pl.DataFrame(rows, schema=schema).sort("created", descending=True)

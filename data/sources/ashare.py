@@ -83,7 +83,7 @@ def read(root: str | os.PathLike = DEFAULT_ROOT, start: dt.date | None = None,
     lo, hi = bars["date"].min(), bars["date"].max()
     days = read_calendar(base).filter((pl.col("date") >= lo) & (pl.col("date") <= hi))["date"]
     out = files.assemble(bars, days, start, end)
-    out["instruments"] = _listing_dates(out["instruments"], base)
+    out["instruments"] = file_ends(_listing_dates(out["instruments"], base), bars, hi)
     first, last = start or lo, min(end or hi, hi)
     out["index_bars"] = files.clip_dates(read_index_bars(base), max(first, lo), last)
     out["index_members"] = panel.clip_snapshots(read_members(base), first, last)
@@ -179,6 +179,19 @@ def _listing_dates(instruments: pl.DataFrame, base: Path) -> pl.DataFrame:
             .with_columns(pl.min_horizontal("list_date", "_listed").alias("list_date"),
                           pl.coalesce("_name", "name").alias("name"))
             .drop("_name", "_listed"))
+
+
+def file_ends(instruments: pl.DataFrame, bars: pl.DataFrame, data_end: dt.date) -> pl.DataFrame:
+    """``delist_date`` null (unknown) for stocks whose bars end only because the xbx file ends
+    there (last bar on ``XBX_LAST``, absent from the qlib extension) while the data goes on:
+    the file ending says nothing about a delisting (SOURCE.md: mostly ST names delisted later)."""
+    if data_end <= XBX_LAST:
+        return instruments
+    ended = bars.group_by("symbol").agg(pl.col("date").max().alias("_last")).filter(pl.col("_last") == XBX_LAST)
+    return (instruments.join(ended, on="symbol", how="left")
+            .with_columns(pl.when(pl.col("_last").is_not_null()).then(None)
+                          .otherwise(pl.col("delist_date")).alias("delist_date"))
+            .drop("_last"))
 
 
 def read_index_bars(base: Path) -> pl.DataFrame:
@@ -286,6 +299,12 @@ def coverage(out: dict[str, pl.DataFrame]) -> pl.DataFrame:
     if after.len():
         rows.append(span("st", "*", "unknown", after.min(), after.max(), "no dated names after the xbx file (stored "
                          "False) except the 300 CSI 300 (2025) names' BaoStock isST through 2025-04-07", "ashare"))
+    ended = out["instruments"].join(bars.group_by("symbol").agg(pl.col("date").max().alias("_last")), on="symbol")
+    ended = ended.filter(pl.col("delist_date").is_null() & (pl.col("_last") < last))
+    if ended.height and after.len():
+        rows.append(span("bars", "*", "unknown", after.min(), after.max(),
+                         f"{ended.height} stocks' bars end with the xbx file on {xbx_last} and the qlib extension "
+                         "lacks them: delist dates unknown", "ashare"))
     for code in out["index_members"]["index_code"].unique().sort().to_list():
         m = out["index_members"].filter(pl.col("index_code") == code)
         rows.append(span("index_members", code, "backfill", m["date"].min(), last,

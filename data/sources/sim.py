@@ -99,6 +99,10 @@ class SimConfig:
     crisis_volume: float = 0.15      # volume during the crisis, as a fraction of normal
     crisis_limit_down: float = 0.2   # share of stocks locked at limit-down each crisis day
     crisis_correlation: float = 0.8  # weight of the common shock in residual variance
+    # fields the feed stops supplying (as the real data does after 2022-01-14; None: never):
+    lose_amount_from: dt.date | None = None   # amount and market caps null from this date
+    lose_st_from: dt.date | None = None       # ST flags stored False from this date (recorded
+                                              # as an ``unknown`` coverage span)
 
     def __post_init__(self) -> None:
         if not 10 <= self.n_stocks <= 5000:
@@ -427,6 +431,8 @@ def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
     bars = _bars_frame(dates, u, p)
     members, index_bars = _indexes(dates, u, p)
     instruments = _instruments(dates, u)
+    fundamentals = _fundamentals(bars, u.symbols, books)
+    bars, coverage = _lose_fields(cfg, bars)
     return {
         "calendar": pl.DataFrame({"date": dates}, schema={"date": pl.Date}),
         "instruments": instruments,
@@ -434,8 +440,26 @@ def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
         "index_bars": index_bars,
         "index_members": members,
         "industries": _industries(instruments),
-        "fundamentals": _fundamentals(bars, u.symbols, books),
+        "fundamentals": fundamentals,
+        **({"coverage": coverage} if coverage.height else {}),
     }
+
+
+def _lose_fields(cfg: SimConfig, bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Bars with the fields ``cfg`` makes vanish removed from their date on, and the coverage
+    rows that say so (ST flags stored False are ``unknown``; amount and caps are simply null)."""
+    from flyer.data.sources.akshare_archive import coverage_frame, span
+
+    rows, last = [], bars["date"].max()
+    if cfg.lose_amount_from is not None:
+        gone = pl.col("date") >= cfg.lose_amount_from
+        bars = bars.with_columns(pl.when(gone).then(None).otherwise(pl.col(c)).alias(c)
+                                 for c in ("amount", "total_cap", "float_cap"))
+    if cfg.lose_st_from is not None and cfg.lose_st_from <= last:
+        bars = bars.with_columns(pl.when(pl.col("date") >= cfg.lose_st_from).then(False)
+                                 .otherwise(pl.col("is_st")).alias("is_st"))
+        rows.append(span("st", "*", "unknown", cfg.lose_st_from, last, "sim feed without ST flags (stored False)", "sim"))
+    return bars, coverage_frame(rows)
 
 
 @functools.lru_cache(maxsize=4)
@@ -486,12 +510,15 @@ class SimSource:
     crisis_volume: float = 0.15
     crisis_limit_down: float = 0.2
     crisis_correlation: float = 0.8
+    lose_amount_from: dt.date | None = None
+    lose_st_from: dt.date | None = None
 
     def config(self) -> SimConfig:
         return SimConfig(n_stocks=self.stocks, start=self.start, end=self.end, seed=self.seed,
                          crisis_start=self.crisis_start, crisis_days=self.crisis_days,
                          crisis_volume=self.crisis_volume, crisis_limit_down=self.crisis_limit_down,
-                         crisis_correlation=self.crisis_correlation)
+                         crisis_correlation=self.crisis_correlation,
+                         lose_amount_from=self.lose_amount_from, lose_st_from=self.lose_st_from)
 
     def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None) -> Batch:
         cfg = self.config()

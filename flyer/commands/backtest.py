@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from flyer.commands.common import HomeOpt, console, open_store, parse_date
+from flyer.commands.common import HomeOpt, console, fitted_table, open_store, parse_date
 from flyer.errors import FlyerError, UsageError
 
 if TYPE_CHECKING:
@@ -70,6 +70,20 @@ def blended_scores(home: Optional[Path], ids: list[str], target: Optional[int]) 
     return mix.scores
 
 
+def run_warnings(home: Optional[Path], run_id: str) -> list[str]:
+    """The collapse warnings a run's ``metrics.json`` carries, prefixed with the run id."""
+    import json
+
+    from flyer.data.store import flyer_home
+
+    path = flyer_home(home) / "runs" / run_id / "metrics.json"
+    try:
+        warnings = json.loads(path.read_text()).get("warnings", []) if path.exists() else []
+    except (OSError, ValueError):
+        warnings = []
+    return [f"WARNING run {run_id}: {w}" for w in warnings]
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings dict of a TOML/YAML file (its ``[backtest]`` table when there is one)."""
     if not path.exists():
@@ -117,16 +131,18 @@ def print_result(result: BacktestResult) -> None:
         table.add_row(label(k), fmt(k, v))
     console.print(table)
     yearly = result.yearly()
-    ytable = Table(*(label(c) for c in yearly.columns), title="per year")
-    for row in yearly.iter_rows(named=True):
-        ytable.add_row(*(fmt(k, v) for k, v in row.items()))
-    console.print(ytable)
+    short = {"benchmark_return": "bench", "benchmark_tr_return": "bench TR", "excess_arith": "exc arith",
+             "max_drawdown": "max DD", "turnover": "turn", "return": "ret", "excess": "excess"}
+    rows = [[_year_cell(k, v) for k, v in row.items()] for row in yearly.iter_rows(named=True)]
+    console.print(fitted_table([short.get(c, c) for c in yearly.columns], rows,
+                               title="per year (excess geometric; exc arith = sum of daily differences)"))
     meta = result.meta
     console.print(f"orders blocked by limits/suspension: {meta.get('blocked_buys', 0)} buys, "
                   f"{meta.get('blocked_sells', 0)} sells; trades {result.trades().height}")
     console.print(execution_line(result))
     if "enhance" in meta:
         print_enhance(meta["enhance"])
+    print_notes(meta.get("notes", []))
 
 
 def print_attribution(att) -> None:  # noqa: ANN001 - flyer.backtest.attribution.Attribution
@@ -206,6 +222,26 @@ def _short_table(title: str, df: pl.DataFrame) -> None:
     console.print(table)
 
 
+
+
+def _year_cell(key: str, value: object) -> str:
+    from flyer.backtest.report import fmt
+
+    if key == "costs" and isinstance(value, float):
+        return f"{value:,.0f}"
+    if key == "turnover" and isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, float) and key not in ("year", "days"):
+        return f"{value:.1%}"
+    return fmt(key, value)
+
+
+def print_notes(notes: list[str]) -> None:
+    """What the run could not see or had to decide (ties, gaps, substitutions): one line each."""
+    for note in notes:
+        console.print(f"[yellow]note[/] {note}", soft_wrap=True)
+
+
 def backtest_cmd(
     scores: Optional[Path] = typer.Option(None, "--scores", help="Parquet/CSV with date, symbol, score"),
     run_id: Optional[str] = typer.Option(None, "--run", help="use $FLYER_HOME/runs/<ID>/predictions.parquet; "
@@ -219,6 +255,8 @@ def backtest_cmd(
     weighting: Optional[str] = typer.Option(None, "--weighting", help="equal | score"),
     rebalance_every: Optional[int] = typer.Option(None, "--rebalance-every", help="rebalance every n score days"),
     deal_price: Optional[str] = typer.Option(None, "--deal-price", help="open | close | vwap"),
+    vwap_fill: Optional[str] = typer.Option(None, "--vwap-fill", help="vwap without amount: none (no fill) | typical"),
+    rules: Optional[str] = typer.Option(None, "--rules", help="ashare (exact, default) | qlib (qlib's semantics: a migration aid)"),
     retry: Optional[str] = typer.Option(None, "--retry", help="next_rebalance | next_day"),
     start: Optional[str] = typer.Option(None, "--start", help="first signal day YYYY-MM-DD"),
     end: Optional[str] = typer.Option(None, "--end", help="last trading day YYYY-MM-DD"),
@@ -251,7 +289,7 @@ def backtest_cmd(
     from flyer.backtest.report import write_report
 
     overrides = dict(strategy=strategy, k=k, n_drop=n_drop, weighting=weighting, rebalance_every=rebalance_every,
-                     deal_price=deal_price, retry=retry, start=parse_date(start, "--start"),
+                     deal_price=deal_price, vwap_fill=vwap_fill, rules=rules, retry=retry, start=parse_date(start, "--start"),
                      end=parse_date(end, "--end"), benchmark=benchmark, capital=capital, commission=commission,
                      slippage_bps=slippage_bps, active_limit=active_limit, te=te, turnover=turnover,
                      participation=participation, remainder=remainder, impact=impact, impact_k=impact_k)
@@ -281,6 +319,9 @@ def backtest_cmd(
             att = attribution_for(store, result)
         tables = (stress_mod.window_table(result, store, window_list), stress_mod.regime_table(result)) \
             if stress or report is not None else None
+        if run_id is not None:
+            warned = [w for rid in str(run_id).split(",") if rid.strip() for w in run_warnings(home, rid.strip())]
+            result.meta["notes"] = [*warned, *result.meta.get("notes", [])]
         print_result(result)
         if att is not None:
             print_attribution(att)

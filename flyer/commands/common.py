@@ -53,3 +53,18 @@ def open_store(home: Optional[Path], read_only: bool = False, must_exist: bool =
     if must_exist and not path.exists():
         raise FlyerError(f"no market store at {path}: run `flyer ingest --source sim` first")
     return MarketStore.open(home, read_only=read_only)
+
+
+def fitted_table(headers: list[str], rows: list[list[str]], title: str | None = None):  # noqa: ANN201 - rich Table
+    """A rich table whose cells are never cut: no box padding, columns as wide as their widest
+    cell (80-column terminals and pipes get every digit; rich would shorten '-0.0312' to '-0.…')."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False)
+    for k, h in enumerate(headers):
+        width = max([len(h)] + [len(r[k]) for r in rows])
+        table.add_column(h, no_wrap=True, min_width=width, justify="left" if k == 0 else "right")
+    for r in rows:
+        table.add_row(*r)
+    return table

@@ -109,21 +109,18 @@ def eval_cmd(
 
 
 #: (summary column, header, format) of the printed ranked table
-_COLUMNS = (("rank_ic_mean", "RankIC", "{:.4f}"), ("rank_icir", "RankICIR", "{:.3f}"), ("rank_ic_t", "t", "{:.2f}"),
+_COLUMNS = (("rank_ic_mean", "RankIC", "{:.4f}"), ("rank_icir", "RankICIR", "{:.3f}"), ("rank_ic_t", "t NW", "{:.2f}"),
             ("ic_mean", "IC", "{:.4f}"), ("icir", "ICIR", "{:.3f}"), ("top_minus_bottom", "Q5-Q1", "{:.2%}"),
             ("top_excess", "top-univ", "{:.2%}"), ("turnover", "turn", "{:.0%}"),
             ("rank_autocorr", "autoc", "{:.2f}"), ("dropped", "drop", "{:.1%}"))
 
 
 def _print_summary(summary, title: str) -> None:  # noqa: ANN001 - pl.DataFrame
-    table = Table(title=title)
-    width = max([len(f) for f in summary["factor"].to_list()] + [6])
-    table.add_column("factor", no_wrap=True, min_width=width)
-    for _, header, _ in _COLUMNS:
-        table.add_column(header)
-    for r in summary.iter_rows(named=True):
-        table.add_row(r["factor"], *[_fmt(f, r[c]) for c, _, f in _COLUMNS])
-    console.print(table)
+    from flyer.commands.common import fitted_table
+
+    rows = [[r["factor"], *[_fmt(f, r[c]) for c, _, f in _COLUMNS]] for r in summary.iter_rows(named=True)]
+    console.print(fitted_table(["factor", *[h for _, h, _ in _COLUMNS]], rows,
+                               title=f"{title} (t: Newey-West, horizon lags)"))
 
 
 def _fmt(fmt: str, v: object) -> str:

@@ -9,11 +9,12 @@ from rich import box
 from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date, parse_span
-from flyer.errors import FlyerError
+from flyer.errors import FlyerError, UsageError
 
 
 def train(
-    model: str = typer.Option("lgbm", "--model", help="lgbm | linear | mlp | gru | lstm | transformer"),
+    model: str = typer.Option("lgbm", "--model",
+                              help="lgbm | linear | mlp | gru | lstm | transformer | ensemble | stack"),
     factors: str = typer.Option("alpha158", "--factors", help="factor set (alpha158, ...; 'basic' is built in)"),
     universe: str = typer.Option("all", "--universe", help="all | csi500 | csi300 (point-in-time members)"),
     label_horizon: int = typer.Option(1, "--label-horizon", help="label: close[t+1+h]/close[t+1]-1, h days"),
@@ -24,6 +25,10 @@ def train(
     retrain_months: int = typer.Option(6, "--retrain-months"),
     window: str = typer.Option("rolling", "--window", help="walk-forward window: rolling | expanding"),
     objective: Optional[str] = typer.Option(None, "--objective", help="lgbm: regression | lambdarank; nets: mse | ic"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="named parameters: lgbm: qlib (qlib's benchmark)"),
+    members: Optional[str] = typer.Option(None, "--members", help="ensemble/stack: member models, e.g. lgbm,linear,mlp"),
+    combine: str = typer.Option("rank", "--combine", help="ensemble: rank (equal) | ic (validation RankIC weights)"),
+    horizons: Optional[str] = typer.Option(None, "--horizons", help="stack: label horizons, e.g. 1,5,20"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="torch models: maximum epochs"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", help="LightGBM threads (0 = all cores)"),
@@ -33,20 +38,31 @@ def train(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Train a model; writes runs/<id>/ with config, model, processors, metrics and predictions.
-    The id hashes the whole config (factor set content included): the same config reuses its run."""
+    The id hashes the whole config (factor set content included): the same config reuses its run.
+    ``ensemble`` / ``stack`` train (or reuse) one run per member (per horizon) and combine them."""
     from flyer.models.config import TORCH_KINDS, make_config
     from flyer.models.pipeline import train as train_run
 
-    if epochs is not None and model not in TORCH_KINDS:
-        raise FlyerError(f"--epochs applies to torch models ({', '.join(TORCH_KINDS)}), not {model}")
-    params = {"epochs": epochs} if epochs is not None else None
-    cfg = make_config(model, parse_span(train_span, "--train"), parse_span(valid_span, "--valid"),
-                             parse_span(test_span, "--test"), objective=objective, params=params, seed=seed,
-                             walk_forward=walk_forward, retrain_months=retrain_months, window=window,
-                             factors=factors, universe=universe, label_horizon=label_horizon)
+    kinds = _member_kinds(model, members, horizons, combine)
+    if epochs is not None and not set(kinds) & set(TORCH_KINDS):
+        raise UsageError(f"--epochs applies to torch models ({', '.join(TORCH_KINDS)}), not {model}")
+    hs = _horizons(horizons) if model == "stack" else [label_horizon]
+
+    def cfg_for(kind: str, h: int):  # noqa: ANN202 - TrainConfig
+        params = {"epochs": epochs} if epochs is not None and kind in TORCH_KINDS else None
+        return make_config(kind, parse_span(train_span, "--train"), parse_span(valid_span, "--valid"),
+                           parse_span(test_span, "--test"), objective=objective if kind == model else None,
+                           params=params, seed=seed, walk_forward=walk_forward, retrain_months=retrain_months,
+                           window=window, preset=preset if kind == "lgbm" else None, factors=factors,
+                           universe=universe, label_horizon=h)
+
+    cfgs = [cfg_for(k, h) for k in kinds for h in hs]
     with open_store(home, read_only=True, must_exist=True) as store:
         console.print(f"training {model} on {factors} ({universe}) ...")
-        run = train_run(store, cfg, home=home, threads=threads, force=force,  # progress: per fold and round
+        if model in ("ensemble", "stack"):
+            _train_combined(store, model, cfgs, home, combine, threads, force)
+            return
+        run = train_run(store, cfgs[0], home=home, threads=threads, force=force,  # progress: per fold and round
                         log=_warnings_only, null_features="refuse" if refuse_null else "warn")
     if run.reused:
         console.print(f"run {run.id} exists with the same config: reused (--force retrains it) -> {run.path}")
@@ -61,14 +77,82 @@ def _warnings_only(message: str) -> None:
         console.print(message, style="yellow", markup=False, highlight=False)
 
 
+def _member_kinds(model: str, members: Optional[str], horizons: Optional[str], combine: str) -> list[str]:
+    """The model kinds to train: ``model`` itself, or the ``--members`` of an ensemble/stack."""
+    from flyer.models.config import MODEL_KINDS
+    from flyer.models.ensemble import COMBINES
+
+    if model not in ("ensemble", "stack"):
+        if members or horizons:
+            raise UsageError("--members and --horizons apply to --model ensemble or stack")
+        return [model]
+    if combine not in COMBINES:
+        raise UsageError(f"--combine must be {' or '.join(COMBINES)}, not {combine!r}")
+    kinds = [k.strip() for k in (members or ("lgbm" if model == "stack" else "")).split(",") if k.strip()]
+    bad = [k for k in kinds if k not in MODEL_KINDS]
+    if bad or not kinds:
+        raise UsageError(f"--members: give models among {', '.join(MODEL_KINDS)}" + (f" (not {', '.join(bad)})" if bad else ""))
+    if model == "ensemble" and len(kinds) < 2:
+        raise UsageError("an ensemble needs at least two --members")
+    if model == "stack" and (len(kinds) != 1 or not horizons):
+        raise UsageError("--model stack takes one --members model and --horizons, e.g. --members lgbm --horizons 1,5,20")
+    return kinds
+
+
+def _horizons(text: Optional[str]) -> list[int]:
+    try:
+        hs = [int(h) for h in (text or "").split(",") if h.strip()]
+    except ValueError:
+        raise UsageError(f"--horizons must be comma-separated days, e.g. 1,5,20, not {text!r}") from None
+    if len(hs) < 2 or min(hs) < 1:
+        raise UsageError("--horizons needs at least two horizons >= 1")
+    return hs
+
+
+def _train_combined(store, model: str, cfgs: list, home: Optional[Path], combine: str, threads: int,  # noqa: ANN001
+                    force: bool) -> None:
+    """Train the members, combine them, print members and combined test metrics."""
+    import json
+
+    from flyer.models.ensemble import train_ensemble, train_stack
+
+    if model == "ensemble":
+        path, runs = train_ensemble(store, cfgs, home, combine, threads, _warnings_only, force)
+    else:
+        path, runs = train_stack(store, cfgs, home, 1.0, threads, _warnings_only, force)
+    for r in runs:
+        state = "reused" if r.reused else "trained"
+        console.print(f"member {r.id} {r.config.model.kind} h={r.config.data.label_horizon} ({state}): "
+                      f"test RankIC {r.metrics.get('test', {}).get('RankIC', float('nan')):.4f}")
+    met = json.loads((path / "metrics.json").read_text())
+    console.print(f"[green]{model} {path.name}[/] -> {path}  (weights per fold: "
+                  + "; ".join(", ".join(f"{w:.2f}" for w in ws) for ws in met.get("weights", [])) + ")")
+    print_metrics(met)
+
+
 def print_metrics(metrics: dict) -> None:
-    table = Table("split", "IC", "RankIC", "ICIR", "RankICIR", "MSE", "dates", "samples")
+    """Per split IC, RankIC, their IRs, RankIC t (Newey-West), distinct scores per date; the
+    trees each fold kept; a loud warning per collapsed fold."""
+    from flyer.commands.common import fitted_table
+
+    rows = []
     for name in ("train", "valid", "test"):
         m = metrics.get(name, {})
-        f = lambda k: "-" if m.get(k) is None else f"{m[k]:.4f}"  # noqa: E731
-        table.add_row(name, f("IC"), f("RankIC"), f("ICIR"), f("RankICIR"), f("MSE"),
-                      str(m.get("n_dates", "")), f"{m.get('n', 0):,}")
-    console.print(table)
+        f = lambda k, p=".4f": "-" if m.get(k) is None or m[k] != m[k] else format(m[k], p)  # noqa: E731
+        rows.append([name, f("IC"), f("RankIC"), f("ICIR", ".3f"), f("RankICIR", ".3f"), f("RankIC_t", ".2f"),
+                     f("distinct", ".1%"), f("MSE"), str(m.get("n_dates", "")), f"{m.get('n', 0):,}"])
+    console.print(fitted_table(["split", "IC", "RankIC", "ICIR", "RankICIR", "t NW", "distinct", "MSE", "dates",
+                                "samples"], rows))
+    trees = [f.get("info", {}).get("best_iteration") for f in metrics.get("folds", [])]
+    if any(t is not None for t in trees):
+        console.print("trees kept per fold (best iteration): " + ", ".join(str(t) for t in trees))
+    print_warnings(metrics.get("warnings", []))
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """Collapsed folds, loudly (they make top-k pick from ties)."""
+    for w in warnings:
+        console.print(f"[bold red]WARNING[/] {w}", soft_wrap=True)
 
 
 def predict(
@@ -127,16 +211,26 @@ def runs(ctx: typer.Context, home: Optional[Path] = HomeOpt) -> None:
     table.add_column("univ", overflow="ellipsis", min_width=3, max_width=7)
     table.add_column("h", no_wrap=True, justify="right")
     table.add_column("test", no_wrap=True)
-    for col in ("IC", "RankIC", "excess", "IR"):
+    for col in ("RankIC", "excess", "IR", "fit"):
         table.add_column(col, no_wrap=True, justify="right")
     fmt = lambda v, f="{:.3f}": "-" if v is None or v != v else f.format(v)  # noqa: E731
     for r in df.iter_rows(named=True):
         test = f"{r['test'][2:4]}-{r['test'][13:15]}" if r["test"] else "-"
         created = r["created"][2:16].replace("T", " ")  # YY-MM-DD HH:MM
         table.add_row(r["id"], created, r["model"] + ("/wf" if r["walk_forward"] else ""), r["factors"], r["universe"],
-                      str(r["horizon"] or ""), test, fmt(r["IC"]), fmt(r["RankIC"]), fmt(r["excess"], "{:.1%}"),
-                      fmt(r["IR"], "{:.2f}"))
+                      str(r["horizon"] or ""), test, fmt(r["RankIC"]), fmt(r["excess"], "{:.1%}"),
+                      fmt(r["IR"], "{:.2f}"), _fit(r))
     console.print(table)
+    console.print("fit = fewest trees a fold kept / distinct test scores per date (%)"
+                  + ("; [bold red]![/] = collapsed folds (`flyer train` prints which)" if df["warnings"].sum() else ""))
+
+
+def _fit(r: dict) -> str:
+    """``trees/uniq`` of a run row: fewest trees a fold kept (- for no trees), distinct test
+    scores per date in percent (capped at 99 to fit), ``!`` when a fold collapsed."""
+    trees = "-" if r["trees"] is None else str(r["trees"])
+    uniq = "-" if r["distinct"] is None else str(min(int(round(r["distinct"] * 100)), 99))
+    return f"{trees}/{uniq}" + ("!" if r["warnings"] else "")
 
 
 @runs_app.command("export")

@@ -29,10 +29,13 @@ def build_store(path: Path, closes: dict[str, list[float | None]], start: dt.dat
                 suspended: dict[str, list[int]] | None = None,
                 st: dict[str, list[int]] | None = None,
                 members: dict[str, float] | None = None,
-                volumes: dict[str, list[float]] | None = None) -> MarketStore:
+                volumes: dict[str, list[float]] | None = None,
+                ends_unknown: tuple[str, ...] = ()) -> MarketStore:
     """A MarketStore at ``path`` holding the given bars, a flat 000905.SH index and (optionally)
     a membership snapshot with ``members`` weights on the first day. Volume is 1e6 shares a day
-    unless ``volumes`` gives it (0 on suspended days); amount = volume x (open + close) / 2."""
+    unless ``volumes`` gives it (0 on suspended days); amount = volume x (open + close) / 2.
+    A stock whose rows end before the last day is delisted on its last row, unless it is in
+    ``ends_unknown`` (its bars end, its delisting date is unknown: a source file ended)."""
     n = len(next(iter(closes.values())))
     days = days_from(start, n)
     rows = []
@@ -49,10 +52,12 @@ def build_store(path: Path, closes: dict[str, list[float | None]], start: dt.dat
                              is_st=i in (st or {}).get(sym, []) or False, is_suspended=susp,
                              total_cap=1e9, float_cap=1e9))
     bars = pl.DataFrame(rows)
-    inst = bars.group_by("symbol").agg(pl.col("date").min().alias("list_date")).with_columns(
+    inst = bars.group_by("symbol").agg(pl.col("date").max().alias("_last")).with_columns(
         pl.col("symbol").alias("name"), pl.col("symbol").str.slice(7, 2).alias("exchange"),
         pl.lit("main").alias("board"), pl.lit(None, pl.Utf8).alias("industry"),
-        pl.lit(None, pl.Date).alias("delist_date"), pl.lit(dt.date(2000, 1, 1)).alias("list_date"))
+        pl.when((pl.col("_last") < days[-1]) & ~pl.col("symbol").is_in(list(ends_unknown)))
+        .then(pl.col("_last")).otherwise(None).alias("delist_date"),
+        pl.lit(dt.date(2000, 1, 1)).alias("list_date")).drop("_last")
     level = np.linspace(1000, 1010, n)
     index = pl.DataFrame({"index_code": "000905.SH", "date": days, "open": level, "high": level,
                           "low": level, "close": level, "volume": 1.0, "amount": 1.0})

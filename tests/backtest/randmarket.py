@@ -55,7 +55,8 @@ def random_market(path: Path, seed: int, n_days: int = 40, start: dt.date = dt.d
     bars = pl.DataFrame(rows).with_columns(pl.lit(1e9).alias("total_cap"), pl.lit(1e9).alias("float_cap"))
     inst = pl.DataFrame({"symbol": list(SYMBOLS), "name": list(SYMBOLS),
                          "exchange": [s[-2:] for s in SYMBOLS], "board": "main", "industry": None,
-                         "list_date": [days[10]] + [dt.date(2000, 1, 1)] * (len(SYMBOLS) - 1), "delist_date": None},
+                         "list_date": [days[10]] + [dt.date(2000, 1, 1)] * (len(SYMBOLS) - 1),
+                         "delist_date": [None, days[25]] + [None] * (len(SYMBOLS) - 2)},
                         schema_overrides={"industry": pl.Utf8, "delist_date": pl.Date})
     level = 1000 * np.cumprod(1 + rng.normal(0, 0.01, n_days))
     index = pl.DataFrame({"index_code": "000905.SH", "date": days, "open": level, "high": level, "low": level,

@@ -35,4 +35,5 @@ def test_from_configs_one_row_per_config() -> None:
     assert {f: getattr(p, f).dtype.kind for f in p._fields} == {
         "mode": "i", "k": "i", "n_drop": "i", "weighting": "i", "rebalance_kept": "b", "rebalance_every": "i",
         "retry": "i", "capital": "f", "commission": "f", "min_commission": "f", "slippage": "f",
-        "stamp_duty": "f", "transfer_fee": "f", "participation": "f", "remainder": "i", "impact_k": "f"}
+        "stamp_duty": "f", "transfer_fee": "f", "participation": "f", "remainder": "i", "impact_k": "f",
+        "rules": "i", "risk_degree": "f"}

@@ -57,7 +57,11 @@ def test_ic_table_matches_scipy_and_cleaning_counts():
     summ = ev.ic_summary(ic).row(0, named=True)
     vals = ic["rank_ic"].to_numpy()
     assert summ["rank_icir"] == pytest.approx(vals.mean() / vals.std(ddof=1))
-    assert summ["rank_ic_t"] == pytest.approx(vals.mean() / vals.std(ddof=1) * np.sqrt(len(vals)))
+    # overlapping 5-day returns: t is Newey-West with 5 lags (Bartlett), not ICIR x sqrt(days)
+    e, n = vals - vals.mean(), len(vals)
+    lrv = e @ e / n + 2 * sum((1 - k / 6) * (e[k:] @ e[:-k]) / n for k in range(1, 6))
+    assert summ["rank_ic_t"] == pytest.approx(vals.mean() / np.sqrt(lrv / n))
+    assert summ["rank_ic_t"] != pytest.approx(vals.mean() / vals.std(ddof=1) * np.sqrt(n))
 
 
 def test_universe_and_max_loss():

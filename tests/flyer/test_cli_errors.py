@@ -28,6 +28,13 @@ CASES = [
     (["train", "--train", "2020"], 2, r"^error: bad --train '2020'"),
     (["capacity", "--run", "x", "--capitals", "1e7"], 2, r"^error: bad --capitals '1e7': need at least two"),
     (["capacity", "--run", "x", "--capitals", "ten,1e8"], 2, r"^error: bad --capitals 'ten,1e8': expected comma"),
+    (["train", "--model", "ensemble", "--members", "lgbm"], 2, r"^error: an ensemble needs at least two --members"),
+    (["train", "--model", "ensemble", "--members", "lgbm,xgb"], 2, r"^error: --members: .*\(not xgb\)"),
+    (["train", "--model", "lgbm", "--horizons", "1,5"], 2, r"^error: --members and --horizons apply to"),
+    (["train", "--model", "stack", "--members", "lgbm", "--horizons", "5"], 2, r"^error: --horizons needs at least two"),
+    (["train", "--model", "ensemble", "--members", "lgbm,linear", "--combine", "mean"], 2, r"^error: --combine must be"),
+    (["train", "--model", "linear", "--epochs", "3"], 2, r"^error: --epochs applies to torch models"),
+    (["train", "--model", "lgbm", "--preset", "fast", "--home", "{store}"], 1, r"^error: unknown preset 'fast' for lgbm"),
     # user errors: exit 1
     (["info", "--home", "{home}"], 1, r"^error: no market store at "),
     (["ingest", "--source", "files", "--path", "{home}/missing.csv", "--home", "{home}"], 1, r"^error: .*missing\.csv"),

@@ -7,7 +7,7 @@ from flyer.models.config import TrainConfig, make_config
 
 D = dt.date
 TRAIN, VALID, TEST = (D(2018, 3, 1), D(2019, 12, 31)), (D(2020, 1, 1), D(2020, 6, 30)), (D(2020, 7, 1), D(2021, 6, 15))
-SMALL_LGBM = {"num_boost_round": 300, "early_stopping": 30}  # qlib's parameters otherwise
+SMALL_LGBM = {"num_boost_round": 300, "early_stopping": 30}  # flyer's defaults otherwise
 SMALL_NET = {"hidden": 16, "epochs": 3, "patience": 2, "dates_per_batch": 8}
 
 

@@ -21,7 +21,11 @@ def test_id_is_content_hash_and_round_trips() -> None:
 
 def test_defaults_per_kind() -> None:
     g = make_config("lgbm", TRAIN, VALID, TEST)
-    assert g.data.feature_norm == "none" and g.data.label_norm == "cszscore" and g.model.params["num_leaves"] == 210
+    assert g.data.feature_norm == "none" and g.data.label_norm == "cszscore" and g.model.params["min_trees"] == 100
+    q = make_config("lgbm", TRAIN, VALID, TEST, preset="qlib")
+    assert q.model.params["num_leaves"] == 210 and q.model.params["bagging_freq"] == 0 and q.id != g.id
+    with pytest.raises(FlyerError, match="unknown preset 'x' for lgbm"):
+        make_config("lgbm", TRAIN, VALID, TEST, preset="x")
     m = make_config("mlp", TRAIN, VALID, TEST)
     assert m.data.feature_norm == "robust_pooled" and m.data.label_norm == "csrank" and m.model.objective == "mse"
 

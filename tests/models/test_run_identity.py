@@ -122,7 +122,7 @@ def test_cli_reuse_message_force_and_runs_table(models_home: Path, tmp_path: Pat
     row = list_runs(home).row(0, named=True)
     line = next(x for x in r.output.splitlines() if x.startswith(rid))
     assert row["created"][2:16].replace("T", " ") in line and f"{row['RankIC']:.3f}" in line  # nothing cut
-    assert line.rstrip().endswith("-")  # no saved backtest yet: excess and IR are "-"
+    assert line.rstrip().endswith(f"- -/{min(round(row['distinct'] * 100), 99)}")  # no backtest yet; a ridge: no trees
     assert max(len(line) for line in r.output.splitlines()) <= 80
 
 
