@@ -44,8 +44,9 @@ def read_scores(path: Path) -> pl.DataFrame:
 def run_scores_path(home: Optional[Path], run_id: str) -> Path:
     """``$FLYER_HOME/runs/<ID>/predictions.parquet`` (FlyerError when absent)."""
     from flyer.data.store import flyer_home
+    from flyer.names import safe_name
 
-    path = flyer_home(home) / "runs" / run_id / "predictions.parquet"
+    path = flyer_home(home, create=False) / "runs" / safe_name(run_id, "run id") / "predictions.parquet"
     if not path.exists():
         raise FlyerError(f"run {run_id!r} has no predictions at {path}")
     return path
