@@ -140,6 +140,9 @@ def print_result(result: BacktestResult) -> None:
     meta = result.meta
     console.print(f"orders blocked by limits/suspension: {meta.get('blocked_buys', 0)} buys, "
                   f"{meta.get('blocked_sells', 0)} sells; trades {result.trades().height}")
+    if meta.get("unlisted_scores") or meta.get("suspended_scores"):
+        console.print(f"scores dropped (symbol not trading on the score date): {meta.get('unlisted_scores', 0):,} "
+                      f"not listed, {meta.get('suspended_scores', 0):,} suspended")
     console.print(execution_line(result))
     if "enhance" in meta:
         print_enhance(meta["enhance"])
