@@ -29,7 +29,7 @@ from flyer.backtest.market import Market, load_market
 from flyer.backtest.params import Params
 from flyer.backtest.result import BacktestResult
 from flyer.backtest.strategies import strategy_weights
-from flyer.errors import FlyerError
+from flyer.errors import FlyerError, UsageError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -156,6 +156,9 @@ def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) ->
     config = resolve_dates(store, scores, config)
     scores = scores.filter(pl.col("date").is_between(config.start, config.end))
     scores, untradable = tradable_scores(store, scores)
+    widest = int(scores.group_by("date").len()["len"].max() or 0) if scores.height else 0
+    if config.strategy == "topk" and config.k > widest:
+        raise UsageError(f"k = {config.k} exceeds the {widest:,} tradable stocks scored on any date: choose k <= {widest:,}")
     extra = None
     if config.strategy == "enhance":  # the optimiser needs the store's risk model: its plan goes to the meta
         from flyer.backtest.enhance import plan

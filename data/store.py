@@ -27,7 +27,7 @@ import polars as pl
 
 from flyer.data import schema
 from flyer.data.calendar import today
-from flyer.errors import FlyerError
+from flyer.errors import FlyerError, UsageError
 from flyer.data.validate import REJECT_SCHEMA, Checked, check
 
 DB_NAME = "market.duckdb"
@@ -41,7 +41,7 @@ def flyer_home(home: str | os.PathLike | None = None, create: bool = True) -> Pa
     not a folder is a ``StoreError``."""
     path = Path(home or os.environ.get("FLYER_HOME") or Path.home() / ".flyer").expanduser()
     if path.exists() and not path.is_dir():
-        raise StoreError(f"flyer home {path} is a file, not a folder: pass --home FOLDER")
+        raise UsageError(f"flyer home {path} is a file, not a folder: pass --home FOLDER")
     if create:
         try:
             path.mkdir(parents=True, exist_ok=True)

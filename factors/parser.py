@@ -21,7 +21,9 @@ from flyer.errors import FlyerError
 
 
 class FormulaError(FlyerError, ValueError):
-    """A formula that does not parse; ``column`` is 1-based (0 when unknown)."""
+    """A formula that does not parse; ``column`` is 1-based (0 when unknown). Bad input: exit 2."""
+
+    exit_code = 2
 
     def __init__(self, message: str, column: int = 0) -> None:
         super().__init__(f"{message} at column {column}" if column else message)

@@ -126,6 +126,7 @@ def update(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec,
     """Step 3: compute and write; ``start`` defaults to the day after the last stored date."""
     t0 = time.perf_counter()
     fs = as_factor_set(factor_set)
+    check_span(store, fs)  # before any folder is created
     root = storage.set_root(home, fs, qlib_compat)
     storage.ensure_manifest(root, fs, qlib_compat)
     if start is None:

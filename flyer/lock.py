@@ -33,7 +33,10 @@ class RunLock:
         self.token = f"{os.getpid()} {process_start(os.getpid())}"
 
     def __enter__(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FlyerError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from exc
         for _ in range(3):
             if self._create():
                 return self
@@ -50,12 +53,15 @@ class RunLock:
     def _create(self) -> bool:
         """Atomically create the lock holding our token; False when it exists."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(self.token)
         try:
+            tmp.write_text(self.token)
             os.link(tmp, self.path)
             return True
         except FileExistsError:
             return False
+        except OSError as exc:  # a read-only home, a full disk
+            raise FlyerError(f"cannot create the lock {self.path}: {exc.strerror or exc} "
+                             "(the flyer home must be writable)") from exc
         finally:
             tmp.unlink(missing_ok=True)
 

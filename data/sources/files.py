@@ -212,7 +212,10 @@ def _resolve(layout: str | Layout, file: Path | None, columns: Mapping[str, str]
 
 def _headers(file: Path, skip: int) -> list[str]:
     if _is_parquet(file):
-        return list(pl.read_parquet_schema(file))
+        try:
+            return list(pl.read_parquet_schema(file))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise SourceError(f"{file}: malformed Parquet: {_first_line(exc)}") from exc
     try:
         return list(_read_csv(file, n_rows=0, skip_rows=skip).columns)
     except (pl.exceptions.PolarsError, OSError) as exc:
