@@ -156,9 +156,6 @@ def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) ->
     config = resolve_dates(store, scores, config)
     scores = scores.filter(pl.col("date").is_between(config.start, config.end))
     scores, untradable = tradable_scores(store, scores)
-    widest = int(scores.group_by("date").len()["len"].max() or 0) if scores.height else 0
-    if config.strategy == "topk" and config.k > widest:
-        raise UsageError(f"k = {config.k} exceeds the {widest:,} tradable stocks scored on any date: choose k <= {widest:,}")
     extra = None
     if config.strategy == "enhance":  # the optimiser needs the store's risk model: its plan goes to the meta
         from flyer.backtest.enhance import plan
@@ -221,6 +218,10 @@ def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "l
         varied = [f for f in SHARED_FIELDS if getattr(c, f) != getattr(prep.config, f)]
         if varied:
             raise FlyerError(f"a sweep may not vary {', '.join(varied)} (one market and signal per sweep)")
+    widest = int((~np.isnan(prep.scores)).sum(axis=1).max()) if prep.scores.size else 0
+    for c in configs:
+        if c.strategy == "topk" and c.k > widest:
+            raise UsageError(f"k = {c.k} exceeds the {widest:,} tradable stocks scored on any date: choose k <= {widest:,}")
     params = Params.from_configs(configs)
     records, blocked, capped, demand = engine.simulate(prep.market, prep.scores, prep.weights, params, backend=backend)
     rebalance = engine.rebalance_mask(prep.scores, params.rebalance_every)

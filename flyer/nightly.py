@@ -81,6 +81,21 @@ class StoreHandle:
             self.store = None
 
 
+class FixedStore:
+    """A handle over one store already open for writing (tests, notebooks): ``writing()``
+    yields that same store."""
+
+    def __init__(self, store: MarketStore) -> None:
+        self.store = store
+
+    @contextmanager
+    def writing(self) -> Iterator[MarketStore]:
+        yield self.store
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass
 class Night:
     """The context of one nightly run (what every stage reads and writes). ``store`` is
@@ -93,6 +108,10 @@ class Night:
     next_date: dt.date
     outdir: Path
     messages: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.handle, MarketStore):
+            self.handle = FixedStore(self.handle)
 
     @property
     def store(self) -> MarketStore:

@@ -103,7 +103,7 @@ def test_config_is_checked_before_any_stage(base, tmp_path: Path) -> None:  # no
     """Finding 6: bad values fail at load; what needs the home (runs exist, k fits) fails
     before ingest, so nothing runs and the store is unchanged."""
     home0, factor_file, run_id = base
-    for raw, match in [({"portfolio": {"capital": -5}}, "capital must be a positive"),
+    for raw, match in [({"portfolio": {"capital": -5}}, "capital must be > 0"),
                        ({"portfolio": {"k": "ten"}}, "k must be an integer"), ({"runs": 5}, "runs must be a list"),
                        ({"retrain": {"model": "xgb"}}, "retrain.model must be one of"),
                        ({"portfolio": {"deal_price": "mid"}}, "deal_price must be one of")]:
@@ -113,7 +113,9 @@ def test_config_is_checked_before_any_stage(base, tmp_path: Path) -> None:  # no
     with MarketStore.open(home, read_only=True) as s:
         before = s.info()["bar_rows"]
     day = _days(home0, 1)[0]
-    for cfg, match in [(dataclasses.replace(_cfg(factor_file, run_id), portfolio=PortfolioConfig(k=5000)),
+    from flyer.backtest.config import BacktestConfig
+
+    for cfg, match in [(dataclasses.replace(_cfg(factor_file, run_id), portfolio=PortfolioConfig(BacktestConfig(k=5000))),
                         r"portfolio.k = 5000 exceeds the \d+ stocks trading on"),
                        (dataclasses.replace(_cfg(factor_file, run_id), runs=("0" * 12,)), "no run '000000000000'")]:
         with pytest.raises(FlyerError, match=match):
