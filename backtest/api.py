@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from flyer.backtest.market import Market, load_market
 from flyer.backtest.params import Params
 from flyer.backtest.result import BacktestResult
 from flyer.backtest.strategies import strategy_weights
-from flyer.errors import FlyerError
+from flyer.errors import FlyerError, UsageError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -48,6 +49,22 @@ def check_scores(scores: pl.DataFrame) -> pl.DataFrame:
         raise FlyerError(f"scores have bad types: {str(exc).splitlines()[0]}") from exc
     df = df.filter(pl.col("score").is_not_null() & pl.col("score").is_not_nan())
     return df.unique(["date", "symbol"], keep="last").sort("date", "symbol")
+
+
+def tradable_scores(store: MarketStore, scores: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Scores of symbols with a bar on the score date that are not suspended that day, and the
+    counts dropped: ``unlisted_scores`` (no bar: not listed yet, or delisted) and
+    ``suspended_scores``. A score for a stock that lists later would otherwise take a top-k
+    slot (and have its buy blocked), so whether a stock lists in the future changed past trades."""
+    if scores.height == 0:
+        return scores, {"unlisted_scores": 0, "suspended_scores": 0}
+    bars = store.bars(scores["date"].min(), scores["date"].max(), symbols=scores["symbol"].unique().to_list(),
+                      columns=["is_suspended"])
+    tagged = scores.join(bars, on=["date", "symbol"], how="left")
+    unlisted = tagged["is_suspended"].is_null()
+    suspended = tagged["is_suspended"].fill_null(False)
+    kept = tagged.filter(~unlisted & ~suspended).drop("is_suspended")
+    return kept, {"unlisted_scores": int(unlisted.sum()), "suspended_scores": int(suspended.sum())}
 
 
 def resolve_dates(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> BacktestConfig:
@@ -107,6 +124,7 @@ class Prepared:
     extra: dict[str, Any] | None = None   # strategy outputs for the result's meta (``enhance``: the plan)
     has_bar: np.ndarray | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    untradable: dict[str, int] = dataclasses.field(default_factory=dict)  # scores of symbols not trading that day
 
 
 def run_context(store: MarketStore, config: BacktestConfig, market: Market, bench: pl.DataFrame,
@@ -137,6 +155,7 @@ def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) ->
     scores = check_scores(scores)
     config = resolve_dates(store, scores, config)
     scores = scores.filter(pl.col("date").is_between(config.start, config.end))
+    scores, untradable = tradable_scores(store, scores)
     extra = None
     if config.strategy == "enhance":  # the optimiser needs the store's risk model: its plan goes to the meta
         from flyer.backtest.enhance import plan
@@ -156,7 +175,9 @@ def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) ->
     from flyer.backtest.diagnostics import bar_mask
 
     return Prepared(config, market, dense, weights, bench, label, scores.height - kept, extra, bar_mask(store, market),
-                    ctx)
+                    ctx, untradable)
+
+
 def result_meta(prep: Prepared, result: BacktestResult, rebalance: np.ndarray) -> dict[str, Any]:
     """``meta`` of one portfolio's result: blocked orders, tie picks, holdings without bars and
     the run's shared context (``run_context``), with ``notes`` for the printout."""
@@ -165,7 +186,7 @@ def result_meta(prep: Prepared, result: BacktestResult, rebalance: np.ndarray) -
     rec, blocked = result.records, result.blocked
     ties, tie_years = dg.tie_picks(prep.market, prep.scores, rec, rebalance)
     meta = {"dropped_scores": prep.dropped_scores, "blocked_buys": int(blocked[:, 0].sum()),
-            "blocked_sells": int(blocked[:, 1].sum()), **prep.context,
+            "blocked_sells": int(blocked[:, 1].sum()), **prep.untradable, **prep.context,
             "tie_picks": ties, "tie_picks_by_year": dg.as_rows(tie_years)}
     notes = list(prep.context.get("notes", []))
     if ties["from_ties"]:
@@ -197,6 +218,10 @@ def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "l
         varied = [f for f in SHARED_FIELDS if getattr(c, f) != getattr(prep.config, f)]
         if varied:
             raise FlyerError(f"a sweep may not vary {', '.join(varied)} (one market and signal per sweep)")
+    widest = int((~np.isnan(prep.scores)).sum(axis=1).max()) if prep.scores.size else 0
+    for c in configs:
+        if c.strategy == "topk" and c.k > widest:
+            raise UsageError(f"k = {c.k} exceeds the {widest:,} tradable stocks scored on any date: choose k <= {widest:,}")
     params = Params.from_configs(configs)
     records, blocked, capped, demand = engine.simulate(prep.market, prep.scores, prep.weights, params, backend=backend)
     rebalance = engine.rebalance_mask(prep.scores, params.rebalance_every)

@@ -82,7 +82,8 @@ class Reference:
         self.symbols = sorted(self.first)
         self.scores: dict[dt.date, dict[str, float]] = {}
         for row in scores.iter_rows(named=True):
-            if row["score"] is not None and not math.isnan(row["score"]):
+            bar = self.bar.get((row["symbol"], row["date"]))  # no bar or suspended: not trading, dropped
+            if row["score"] is not None and not math.isnan(row["score"]) and bar is not None and not bar["is_suspended"]:
                 self.scores.setdefault(row["date"], {})[row["symbol"]] = row["score"]
         self.weights: dict[dt.date, dict[str, float]] = {}
         for row in (weights.iter_rows(named=True) if weights is not None else []):

@@ -65,4 +65,4 @@ def _load_builtin_checks() -> None:
 
 # modules that register checks with @check; add yours here
 BUILTIN_CHECK_MODULES: list[str] = ["flyer.data.health_checks", "flyer.data.health_fields",
-                                   "flyer.data.coverage_checks"]
+                                   "flyer.data.coverage_checks", "flyer.data.calendar"]

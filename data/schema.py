@@ -87,6 +87,11 @@ COVERAGE = {
     "note": pl.Utf8,          # what the span is (one short phrase), nullable
 }
 
+EXCHANGE_CALENDAR = {
+    "date": pl.Date,          # a trading day the exchange announced (past or future)
+    "source": pl.Utf8,        # the source kind that reported it (akshare, baostock, ashare)
+}
+
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "calendar": CALENDAR,
     "instruments": INSTRUMENTS,
@@ -96,6 +101,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "industries": INDUSTRIES,
     "fundamentals": FUNDAMENTALS,
     "coverage": COVERAGE,
+    "exchange_calendar": EXCHANGE_CALENDAR,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -107,6 +113,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "industries": ("symbol", "standard", "level", "start_date"),
     "fundamentals": ("symbol", "date"),
     "coverage": ("tbl", "key", "mode", "source", "first"),
+    "exchange_calendar": ("source", "date"),
 }
 
 # What one incoming batch replaces as a whole (a source's answer for that group is complete):
@@ -117,6 +124,8 @@ REPLACE_BY: dict[str, tuple[str, ...]] = {
     "industries": ("symbol", "standard"),
     # a source's description of one table's span replaces what the same source said before
     "coverage": ("tbl", "key", "mode", "source", "first"),
+    # a source's announced calendar replaces what it announced before
+    "exchange_calendar": ("source",),
 }
 
 _DUCK = {pl.Utf8: "VARCHAR", pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN", pl.Int32: "INTEGER"}

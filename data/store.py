@@ -2,11 +2,18 @@
 
 Writes (``MarketStore.write``):
   1. conform each incoming frame to its table's columns (``flyer.data.schema.conform``);
-  2. validate (``flyer.data.validate.check``) against the stored plus incoming calendar;
-  3. in ONE transaction, upsert every table (delete matching keys, insert) and log the ingest;
+  2. validate (``flyer.data.validate.check``) against the stored plus incoming calendar and the
+     clock (``flyer.data.calendar.today``; not for the simulated market);
+  3. ``_derived_guard``: incoming calendar days after the last accepted data and instruments
+     whose every incoming bar was rejected are dropped (rule ``derived_from_rejected``), so a
+     rejected row never leaves a calendar day or an instrument behind; a batch whose every
+     bar row is rejected writes only its reject records and raises ``RejectedError`` (exit 2);
+  4. in ONE transaction, upsert every table (delete matching keys, insert) and log the ingest;
      any exception rolls the whole batch back, so the store is as it was;
-  4. rejected rows are counted in ``ingest_log`` and kept in ``rejects`` with symbol, date and rule.
-Reads return polars frames; nothing here touches the network.
+  5. rejected rows are counted in ``ingest_log`` and kept in ``rejects`` with symbol, date and rule.
+Readers open the file read-only (``MarketStore.open(home, read_only=True)``): many readers may
+share it, one writer excludes them; an open that meets the other kind's lock waits up to
+``LOCK_WAIT_S`` seconds for it. Reads return polars frames; nothing here touches the network.
 """
 from __future__ import annotations
 
@@ -19,7 +26,8 @@ import duckdb
 import polars as pl
 
 from flyer.data import schema
-from flyer.errors import FlyerError
+from flyer.data.calendar import today
+from flyer.errors import FlyerError, UsageError
 from flyer.data.validate import REJECT_SCHEMA, Checked, check
 
 DB_NAME = "market.duckdb"
@@ -27,15 +35,29 @@ CSI500 = "000905.SH"
 CSI300 = "000300.SH"
 
 
-def flyer_home(home: str | os.PathLike | None = None) -> Path:
-    """The flyer home folder: ``home``, else ``$FLYER_HOME``, else ``~/.flyer`` (created)."""
+def flyer_home(home: str | os.PathLike | None = None, create: bool = True) -> Path:
+    """The flyer home folder: ``home``, else ``$FLYER_HOME``, else ``~/.flyer`` (created unless
+    ``create`` is False: read-only commands never create folders). A path that exists and is
+    not a folder is a ``StoreError``."""
     path = Path(home or os.environ.get("FLYER_HOME") or Path.home() / ".flyer").expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"flyer home {path} is a file, not a folder: pass --home FOLDER")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the flyer home {path}: {exc.strerror or exc}") from exc
     return path
 
 
 class StoreError(FlyerError):
     """A store operation that could not be completed (message is one line)."""
+
+
+class RejectedError(StoreError):
+    """Every incoming bar row was rejected: only the reject records were written (bad input, exit 2)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -58,30 +80,43 @@ class IngestReport:
 
 
 _ORDER = ("calendar", "instruments", "bars", "index_bars", "index_members", "industries", "fundamentals",
-          "coverage")
+          "coverage", "exchange_calendar")
+#: pseudo-table of a batch: rows the source already rejected (``tbl, symbol, date, rule, detail``)
+REJECTS = "rejects"
+LOCK_WAIT_S = 30.0
 
 
 class MarketStore:
     """Point-in-time A-share market data in a DuckDB file (see module docstring)."""
 
-    def __init__(self, path: str | os.PathLike, read_only: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, read_only: bool = False, wait_s: float | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
-        except duckdb.Error as exc:  # locked by another process, corrupt file, ...
-            raise StoreError(f"cannot open store {self.path}: {exc}".splitlines()[0]) from exc
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"no market store at {self.path}: run `flyer ingest --source sim` first")
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from exc
+        self.con = _connect(self.path, read_only, LOCK_WAIT_S if wait_s is None else wait_s)
         self.con.execute("SET enable_progress_bar = false")
         if not read_only:
-            for table in _ORDER:
-                self.con.execute(schema.ddl(table))
-            self.con.execute(schema.INGEST_LOG_DDL)
-            self.con.execute(schema.REJECTS_DDL)
+            try:
+                for table in _ORDER:
+                    self.con.execute(schema.ddl(table))
+                self.con.execute(schema.INGEST_LOG_DDL)
+                self.con.execute(schema.REJECTS_DDL)
+            except duckdb.Error as exc:  # a read-only file system, a full disk
+                self.con.close()
+                raise StoreError(f"cannot write store {self.path}: {_first_line(exc)}") from exc
 
     @classmethod
-    def open(cls, home: str | os.PathLike | None = None, read_only: bool = False) -> "MarketStore":
-        """Open (creating if needed) the store under the flyer home folder."""
-        return cls(flyer_home(home) / DB_NAME, read_only=read_only)
+    def open(cls, home: str | os.PathLike | None = None, read_only: bool = False,
+             wait_s: float | None = None) -> "MarketStore":
+        """Open the store under the flyer home folder: read-write (created if needed) or
+        read-only (a missing store is a ``StoreError``; no folder is created)."""
+        return cls(flyer_home(home, create=not read_only) / DB_NAME, read_only=read_only, wait_s=wait_s)
 
     def close(self) -> None:
         self.con.close()
@@ -103,22 +138,34 @@ class MarketStore:
         ``rejects``: rows the source itself rejected (``tbl, symbol, date, rule, detail``, e.g. a
         cross-vendor disagreement); they are logged and counted like the validation's own.
         """
+        frames = dict(frames)
+        pre = frames.pop(REJECTS, None)
+        if pre is not None:
+            rejects = pre if rejects is None else pl.concat([rejects.select(list(REJECT_SCHEMA)), pre.select(list(REJECT_SCHEMA))])
         unknown = set(frames) - set(schema.TABLES)
         if unknown:
             raise StoreError(f"unknown table(s): {', '.join(sorted(unknown))}")
+        if self.read_only:
+            raise StoreError(f"store {self.path} is open read-only: cannot write")
         ingest_id = self._next_ingest_id()
         started = dt.datetime.now()
         checked: dict[str, Checked] = {}
         try:
             conformed = {t: _with_defaults(t, schema.conform(t, frames[t])) for t in _ORDER if t in frames}
             cal = self._calendar_for_check(conformed.get("calendar"))
-            checked = {t: check(t, df, cal) for t, df in conformed.items()}
+            clock = None if source == "sim" else today()
+            checked = {t: check(t, df, cal, clock) for t, df in conformed.items()}
             checked = _with_source_rejects(checked, rejects)
+            checked = _derived_guard(checked, self)
         except (ValueError, pl.exceptions.PolarsError) as exc:
             self._log(ingest_id, source, started, start, end, "failed", {}, {}, str(exc))
             raise StoreError(f"{source}: {exc}".splitlines()[0]) from exc
         written = {t: c.good.height for t, c in checked.items()}
         rejected = {t: c.rejects.height for t, c in checked.items()}
+        bars = checked.get("bars")
+        if bars is not None and bars.good.height == 0 and bars.rejects.height:
+            checked = {t: Checked(c.good.clear(), c.rejects) for t, c in checked.items()}
+            written = {t: 0 for t in checked}
         try:
             self.con.execute("BEGIN TRANSACTION")
             for table, c in checked.items():
@@ -129,16 +176,29 @@ class MarketStore:
                     self.con.execute("INSERT INTO rejects SELECT * FROM _rej")
                     self.con.unregister("_rej")
             msg = "; ".join(m for c in checked.values() for m in c.messages(3))
-            self._log(ingest_id, source, started, start, end, "ok", written, rejected, msg)
+            status = "ok" if sum(written.values()) or not sum(rejected.values()) else "rejected"
+            self._log(ingest_id, source, started, start, end, status, written, rejected, msg)
             self.con.execute("COMMIT")
         except BaseException as exc:
-            self.con.execute("ROLLBACK")
-            self._log(ingest_id, source, started, start, end, "failed", {}, {}, str(exc))
+            self._rollback_and_log(ingest_id, source, started, start, end, exc)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
-            raise StoreError(f"{source}: write failed, store unchanged: {exc}".splitlines()[0]) from exc
+            raise StoreError(f"{source}: write failed, store unchanged: {_first_line(exc)}") from exc
         messages = tuple(m for c in checked.values() for m in c.messages(20))
+        if bars is not None and bars.good.height == 0 and bars.rejects.height:
+            first = messages[0] if messages else ""
+            raise RejectedError(f"{source}: every bar row was rejected ({bars.rejects.height:,} reject(s), "
+                                f"e.g. {first}): nothing written (see `rejects` of ingest #{ingest_id})")
         return IngestReport(ingest_id, source, written, rejected, messages)
+
+    def _rollback_and_log(self, ingest_id: int, source: str, started: dt.datetime, start: dt.date | None,
+                          end: dt.date | None, exc: BaseException) -> None:
+        """Roll back the batch and log it as failed (best effort: a full disk may refuse the log)."""
+        try:
+            self.con.execute("ROLLBACK")
+            self._log(ingest_id, source, started, start, end, "failed", {}, {}, str(exc))
+        except duckdb.Error:
+            pass
 
     def _upsert(self, table: str, df: pl.DataFrame) -> None:
         if df.height == 0:
@@ -343,6 +403,67 @@ class MarketStore:
             "indexes": indexes, "memberships": members,
             "last_ingest": last_ingest.row(0, named=True) if last_ingest.height else None,
         }
+
+
+def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection; a lock held by another process (a writer while we read, readers
+    while we write) is waited for up to ``wait_s`` seconds, then a one-line ``StoreError``."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:  # locked by another process, corrupt file, ...
+            locked = "lock" in str(exc).lower()
+            if not locked or time.monotonic() >= deadline:
+                hint = " (another process holds it: a nightly run or an ingest)" if locked else ""
+                raise StoreError(f"cannot open store {path}: {_first_line(exc)}{hint}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _derived_guard(checked: dict[str, Checked], store: "MarketStore") -> dict[str, Checked]:
+    """Drop rows that only rejected rows support: incoming calendar days after the last accepted
+    dated row (bars, index bars; batch or store), and instruments whose incoming bars were all
+    rejected and that have no stored bars. Each is logged ``derived_from_rejected``."""
+    out = dict(checked)
+    data = [c for t, c in checked.items() if t in ("bars", "index_bars")]
+    if not any(c.good.height or c.rejects.height for c in data):
+        return out
+    cal = checked.get("calendar")
+    if cal is not None and cal.good.height:
+        lasts = [c.good["date"].max() for c in data if c.good.height]
+        stored = store.one("SELECT max(date) FROM bars")
+        lasts += [stored[0]] if stored and stored[0] is not None else []
+        cut = max(lasts) if lasts else None
+        drop = cal.good.filter(pl.col("date") > cut) if cut is not None else cal.good
+        if drop.height:
+            out["calendar"] = Checked(cal.good.join(drop.select("date"), on="date", how="anti"),
+                                      pl.concat([cal.rejects, _derived(drop, "calendar", "no accepted data on or after this day")]))
+    inst, bars = checked.get("instruments"), checked.get("bars")
+    if inst is not None and bars is not None and bars.rejects.height and inst.good.height:
+        lost = set(bars.rejects["symbol"].drop_nulls().to_list()) - set(bars.good["symbol"].to_list())
+        if lost:
+            have = set(store.query("SELECT DISTINCT symbol FROM bars WHERE list_contains(?::VARCHAR[], symbol)",
+                                   [sorted(lost)])["symbol"].to_list())
+            gone = inst.good.filter(pl.col("symbol").is_in(sorted(lost - have)))
+            if gone.height:
+                out["instruments"] = Checked(inst.good.join(gone.select("symbol"), on="symbol", how="anti"),
+                                             pl.concat([inst.rejects, _derived(gone, "instruments", "every bar row of it was rejected")]))
+    return out
+
+
+def _derived(rows: pl.DataFrame, table: str, why: str) -> pl.DataFrame:
+    return rows.select(pl.lit(table).alias("tbl"),
+                       (pl.col("symbol") if "symbol" in rows.columns else pl.lit(None, pl.Utf8)).alias("symbol"),
+                       (pl.col("date") if "date" in rows.columns else pl.lit(None, pl.Date)).alias("date"),
+                       pl.lit("derived_from_rejected").alias("rule"), pl.lit(why).alias("detail")).cast(REJECT_SCHEMA)
 
 
 def _with_source_rejects(checked: dict[str, Checked], rejects: pl.DataFrame | None) -> dict[str, Checked]:

@@ -1,10 +1,19 @@
 """Validation of incoming frames before they are written (pure, no I/O).
 
-Each check returns the offending rows tagged with a rule name; ``split_valid`` separates the
-good rows from the rejected ones so the store writes only the former and logs the latter.
+``check`` tags the offending rows with a rule name and separates them from the good rows, so
+the store writes only the latter and logs the former. Rules: finite numbers only (``non_finite``:
+inf or NaN where a number must be), plausible magnitudes (``implausible``: ``LIMITS``), no
+dates after the clock (``future_date``) or off the trading calendar, canonical symbols, price
+consistency; duplicate keys keep ONE row when the copies are identical (the others are logged
+``duplicate_copy``) and reject every copy when they conflict (``duplicate_key``).
+
+Sources that derive rows (filled suspended days, instruments, the calendar span) call ``check``
+on their raw rows first (``flyer.data.sources.files.assemble``), so a rejected row leaves
+nothing behind but its reject record.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
@@ -13,6 +22,19 @@ from flyer.data.schema import KEYS
 from flyer.data.symbols import is_canonical_expr
 
 REJECT_SCHEMA = {"tbl": pl.Utf8, "symbol": pl.Utf8, "date": pl.Date, "rule": pl.Utf8, "detail": pl.Utf8}
+
+#: largest plausible value per column (raw CNY prices: the dearest A-share ever traded near
+#: 2,600 CNY; index levels: tens of thousands; a whole market trades ~1e12 CNY a day)
+LIMITS: dict[str, float] = {
+    "open": 1e6, "high": 1e6, "low": 1e6, "close": 1e6,
+    "volume": 1e12, "amount": 1e13, "total_cap": 1e15, "float_cap": 1e15, "adj_factor": 1e7,
+    "weight": 1.0 + 1e-6, "total_shares": 1e13, "float_shares": 1e13,
+}
+#: numeric columns that must be finite when present (null is "unknown", allowed where nullable)
+FINITE = ("open", "high", "low", "close", "volume", "amount", "adj_factor", "total_cap", "float_cap",
+          "weight", "pe_ttm", "pb_mrq", "ps_ttm", "turnover_rate", "total_shares", "float_shares")
+#: tables whose dates may lie ahead of the clock (the exchange announces its calendar ahead)
+UNDATED_CHECK = ("exchange_calendar",)
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,19 @@ def _price_rules(df: pl.DataFrame) -> list[tuple[str, pl.Expr, pl.Expr]]:
     ]
     if "volume" in df.columns:
         rules.append(("negative_volume", pl.col("volume") < 0, pl.format("volume={}", pl.col("volume"))))
+    return rules
+
+
+def _number_rules(df: pl.DataFrame) -> list[tuple[str, pl.Expr, pl.Expr]]:
+    """(rule, condition, detail): non-finite numbers, implausible magnitudes."""
+    rules = []
+    for col in FINITE:
+        if col in df.columns and df.schema[col].is_float():
+            rules.append(("non_finite", pl.col(col).is_infinite() | pl.col(col).is_nan(),
+                          pl.format("{}={}", pl.lit(col), pl.col(col))))
+        if col in LIMITS and col in df.columns and df.schema[col].is_numeric():
+            rules.append(("implausible", (pl.col(col).abs() > LIMITS[col]) & pl.col(col).is_finite(),
+                          pl.format("{}={} is beyond {}", pl.lit(col), pl.col(col), pl.lit(LIMITS[col]))))
     return rules
 
 
@@ -79,19 +114,21 @@ def _duplicated(df: pl.DataFrame, keys: list[str]) -> pl.Expr:
     return pl.struct(keys).is_duplicated()
 
 
-def check(table: str, df: pl.DataFrame, calendar: pl.Series | None) -> Checked:
-    """Validate a conformed frame for ``table`` against the trading ``calendar`` (None: skip).
+def check(table: str, df: pl.DataFrame, calendar: pl.Series | None, today: dt.date | None = None) -> Checked:
+    """Validate a frame for ``table`` against the trading ``calendar`` (None: skip) and the
+    clock ``today`` (None: skip; dates after it are ``future_date``).
 
-    Rules: duplicate_key, bad_symbol, off_calendar, missing/non-positive prices, high_below_low,
-    open/close outside [low, high], negative_volume. A row failing several rules is reported once
-    per rule and dropped once.
+    Rules: duplicate_key / duplicate_copy, bad_symbol, missing_date, future_date, off_calendar,
+    non_finite, implausible, missing/non-positive prices, high_below_low, open/close outside
+    [low, high], negative_volume, industry intervals. A row failing several rules is reported
+    once per rule and dropped once. ``df`` may carry extra columns (kept in ``good``).
     """
     keys = list(KEYS[table])
     sym = "symbol" if "symbol" in df.columns else ("index_code" if "index_code" in df.columns else None)
     df = df.with_row_index("_row")
     bad: list[pl.DataFrame] = []
 
-    def tag(rule: str, cond: pl.Expr, detail: pl.Expr) -> None:
+    def tag(rule: str, cond: pl.Expr | pl.Series, detail: pl.Expr) -> None:
         hit = df.filter(cond.fill_null(False))
         if hit.height:
             bad.append(hit.select(
@@ -103,7 +140,9 @@ def check(table: str, df: pl.DataFrame, calendar: pl.Series | None) -> Checked:
                 detail.cast(pl.Utf8).alias("detail"),
             ))
 
-    tag("duplicate_key", _duplicated(df, keys), pl.lit("same key appears more than once in the batch"))
+    copies, conflicts = _duplicates(df, keys)
+    tag("duplicate_key", conflicts, pl.lit("conflicting copies of the same key in the batch: all rejected"))
+    tag("duplicate_copy", copies, pl.lit("identical copy of a row in the batch: one kept"))
     for col in ("symbol", "index_code"):
         if col in df.columns:
             uniq = df.select(pl.col(col).unique())
@@ -112,8 +151,12 @@ def check(table: str, df: pl.DataFrame, calendar: pl.Series | None) -> Checked:
                 pl.format("{} is not NNNNNN.SH/SZ/BJ", pl.col(col)))
     if "date" in df.columns:
         tag("missing_date", pl.col("date").is_null(), pl.lit("date is missing"))
-        if calendar is not None and table != "calendar" and table != "index_members":
+        if today is not None and table not in UNDATED_CHECK:
+            tag("future_date", pl.col("date") > today, pl.format("after today ({})", pl.lit(str(today))))
+        if calendar is not None and table not in ("calendar", "index_members", *UNDATED_CHECK):
             tag("off_calendar", ~pl.col("date").is_in(calendar.implode()), pl.lit("date is not a trading day"))
+    for rule, cond, detail in _number_rules(df):
+        tag(rule, cond, detail)
     if {"open", "high", "low", "close"} <= set(df.columns):
         for rule, cond, detail in _price_rules(df):
             tag(rule, cond, detail)
@@ -126,3 +169,20 @@ def check(table: str, df: pl.DataFrame, calendar: pl.Series | None) -> Checked:
     rejects = pl.concat(bad)
     good = df.join(rejects.select("_row").unique(), on="_row", how="anti").drop("_row")
     return Checked(good, rejects.sort("_row").drop("_row"))
+
+
+def _duplicates(df: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, pl.Series]:
+    """(identical copies after the first, every row of a key whose copies conflict) as masks."""
+    none = pl.Series([False] * df.height, dtype=pl.Boolean)
+    dup = df.select(_duplicated(df, keys).alias("d"))["d"]
+    if not dup.any():
+        return none, none
+    rest = [c for c in df.columns if c not in keys and c != "_row"]
+    part = df.filter(dup)
+    content = pl.struct(rest) if rest else pl.lit(0)
+    groups = part.group_by(keys).agg(content.n_unique().alias("_variants"))
+    part = part.join(groups, on=keys, how="left", nulls_equal=True)
+    conflict_rows = part.filter(pl.col("_variants") > 1)["_row"]
+    copy_rows = part.filter((pl.col("_variants") == 1) & ~pl.struct(keys).is_first_distinct())["_row"]
+    rows = df["_row"]
+    return rows.is_in(copy_rows.implode()), rows.is_in(conflict_rows.implode())

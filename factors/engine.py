@@ -334,8 +334,8 @@ def _binop(op: str, a: pl.Expr, b: pl.Expr, compat: bool) -> pl.Expr:
         return a - b
     if op == "*":
         return a * b
-    if op == "/":
-        return (a / b).fill_nan(None)
+    if op == "/":  # x / 0 is null, never inf (documented in flyer.factors.expr)
+        return pl.when(b != 0).then(a / b).fill_nan(None)
     cmp = {">": a > b, "<": a < b, ">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b}
     if op in cmp:
         return _flag(cmp[op], compat)
@@ -348,8 +348,8 @@ def _func(name: str, args: list[pl.Expr], compat: bool) -> pl.Expr:
         return args[0].abs()
     if name == "Sign":
         return args[0].sign().cast(pl.Float64)
-    if name == "Log":
-        return args[0].log().fill_nan(None)
+    if name == "Log":  # Log(x <= 0) is null, never -inf or NaN
+        return pl.when(args[0] > 0).then(args[0].log())
     if name == "Power":
         return args[0].pow(args[1]).fill_nan(None)
     if name == "SignedPower":

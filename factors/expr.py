@@ -17,12 +17,21 @@ A factor is a tree of frozen dataclasses; ``str(expr)`` prints it in the formula
 ``Expr.lookback`` is the number of rows of history before ``t`` that a value at ``t`` needs:
 ``window - 1`` for a rolling window, ``n`` for ``Ref``/``Delta``, summed along a path, maxed over
 paths. Windows count rows of the instrument's series (market days).
+
+Division by zero gives null, never inf (so does ``Log`` of a value <= 0); a non-finite factor
+output is stored as null and counted. Printing, equality, ``walk`` and ``lookback`` are
+iterative, so a tree of any depth prints (the parser limits formulas to ``MAX_DEPTH`` levels
+and ``MAX_NODES`` nodes, windows to ``MAX_WINDOW`` rows).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterator
+
+MAX_DEPTH = 64        # nesting levels of one formula (Alpha158 / WQ101 use at most ~12)
+MAX_NODES = 2_000     # nodes of one formula
+MAX_WINDOW = 10_000   # rows (~40 years of trading days); the data's span is checked at compute time
 
 FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "vwap", "volume", "amount",
                            "turnover", "cap", "industry", "pe", "pb")
@@ -62,7 +71,8 @@ ALIASES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Expr:
-    """Base of all nodes: structural equality and hashing, arithmetic builds new nodes."""
+    """Base of all nodes: structural equality and hashing (both by the canonical text, so
+    neither recurses), arithmetic builds new nodes."""
 
     def children(self) -> tuple[Expr, ...]:
         return ()
@@ -70,13 +80,28 @@ class Expr:
     @property
     def lookback(self) -> int:
         """Rows of history before ``t`` needed for a value at ``t`` (0 for element-wise)."""
-        return max((c.lookback for c in self.children()), default=0)
+        return _fold(self, lambda node, kids: node._own_lookback(kids))
+
+    def _own_lookback(self, kids: list[int]) -> int:
+        return max(kids, default=0)
 
     def walk(self) -> Iterator[Expr]:
         """All nodes of the tree, children before parents (repeats included)."""
-        for c in self.children():
-            yield from c.walk()
-        yield self
+        stack: list[tuple[Expr, bool]] = [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            kids = node.children()
+            if expanded or not kids:
+                yield node
+            else:
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(kids))
+
+    def _fmt(self, parts: list[str]) -> str:  # pragma: no cover - every node overrides it
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return _fold(self, lambda node, parts: node._fmt(parts))
 
     @cached_property
     def key(self) -> str:
@@ -85,6 +110,11 @@ class Expr:
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Expr):
+            return NotImplemented
+        return self is other or (type(self) is type(other) and self.key == other.key)
 
     def __add__(self, other: Expr | float) -> Expr:
         return BinOp("+", self, _lift(other))
@@ -114,6 +144,23 @@ class Expr:
         return BinOp("-", Const(0.0), self)
 
 
+def _fold(root: Expr, combine) -> object:  # noqa: ANN001 - combine(node, child results) -> result
+    """``combine`` applied bottom-up over the tree without recursion (shared nodes once)."""
+    done: dict[int, object] = {}
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in done:
+            continue
+        kids = node.children()
+        if expanded or not kids:
+            done[id(node)] = combine(node, [done[id(c)] for c in kids])
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in kids if id(c) not in done)
+    return done[id(root)]
+
+
 def _lift(value: Expr | float) -> Expr:
     return value if isinstance(value, Expr) else Const(float(value))
 
@@ -123,7 +170,7 @@ def _num(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class Field(Expr):
     """A bar column: ``$close``. ``name`` is one of ``FIELDS``."""
 
@@ -133,13 +180,13 @@ class Field(Expr):
         if self.name not in FIELDS:
             raise ValueError(f"unknown field '${self.name}'")
 
-    def __str__(self) -> str:
+    def _fmt(self, parts: list[str]) -> str:
         return f"${self.name}"
 
     __hash__ = Expr.__hash__
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class Const(Expr):
     """A float literal."""
 
@@ -151,13 +198,13 @@ class Const(Expr):
             raise ValueError(f"constants must be finite, got {value}")
         object.__setattr__(self, "value", value + 0.0)  # -0.0 -> 0.0 (hash agrees with ==)
 
-    def __str__(self) -> str:
+    def _fmt(self, parts: list[str]) -> str:
         return _num(self.value)
 
     __hash__ = Expr.__hash__
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class BinOp(Expr):
     """``left op right`` for an operator in ``BIN_OPS``."""
 
@@ -172,9 +219,9 @@ class BinOp(Expr):
     def children(self) -> tuple[Expr, ...]:
         return (self.left, self.right)
 
-    def __str__(self) -> str:
+    def _fmt(self, parts: list[str]) -> str:
         p = PRECEDENCE[self.op]
-        left, right = str(self.left), str(self.right)
+        left, right = parts
         if isinstance(self.left, BinOp) and PRECEDENCE[self.left.op] < p:
             left = f"({left})"
         if isinstance(self.right, BinOp) and PRECEDENCE[self.right.op] <= p:
@@ -184,7 +231,7 @@ class BinOp(Expr):
     __hash__ = Expr.__hash__
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class Func(Expr):
     """An element-wise function call ``Name(args...)`` (``FUNCS``)."""
 
@@ -198,13 +245,13 @@ class Func(Expr):
     def children(self) -> tuple[Expr, ...]:
         return self.args
 
-    def __str__(self) -> str:
-        return f"{self.name}({', '.join(map(str, self.args))})"
+    def _fmt(self, parts: list[str]) -> str:
+        return f"{self.name}({', '.join(parts)})"
 
     __hash__ = Expr.__hash__
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class Rolling(Expr):
     """A per-instrument rolling operator over ``window`` rows (``q`` for Quantile only)."""
 
@@ -224,19 +271,18 @@ class Rolling(Expr):
     def children(self) -> tuple[Expr, ...]:
         return (self.x,)
 
-    @property
-    def lookback(self) -> int:
+    def _own_lookback(self, kids: list[int]) -> int:
         extra = self.window if self.op in ("Ref", "Delta") else self.window - 1
-        return self.x.lookback + extra
+        return kids[0] + extra
 
-    def __str__(self) -> str:
+    def _fmt(self, parts: list[str]) -> str:
         tail = f", {_num(self.q)}" if self.q is not None else ""
-        return f"{self.op}({self.x}, {self.window}{tail})"
+        return f"{self.op}({parts[0]}, {self.window}{tail})"
 
     __hash__ = Expr.__hash__
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class PairRolling(Expr):
     """A rolling operator of two series (Corr, Cov) over ``window`` rows."""
 
@@ -254,17 +300,16 @@ class PairRolling(Expr):
     def children(self) -> tuple[Expr, ...]:
         return (self.left, self.right)
 
-    @property
-    def lookback(self) -> int:
-        return max(self.left.lookback, self.right.lookback) + self.window - 1
+    def _own_lookback(self, kids: list[int]) -> int:
+        return max(kids) + self.window - 1
 
-    def __str__(self) -> str:
-        return f"{self.op}({self.left}, {self.right}, {self.window})"
+    def _fmt(self, parts: list[str]) -> str:
+        return f"{self.op}({parts[0]}, {parts[1]}, {self.window})"
 
     __hash__ = Expr.__hash__
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=False)
 class CrossSection(Expr):
     """A per-date operator over all instruments of the panel (``CS_OPS``)."""
 
@@ -284,8 +329,8 @@ class CrossSection(Expr):
     def children(self) -> tuple[Expr, ...]:
         return (self.x,)
 
-    def __str__(self) -> str:
-        return f"{self.op}({', '.join([str(self.x), *self.by])})"
+    def _fmt(self, parts: list[str]) -> str:
+        return f"{self.op}({', '.join([parts[0], *self.by])})"
 
     __hash__ = Expr.__hash__
 

@@ -18,7 +18,7 @@ from flyer.factors.parser import FormulaError, parse
 #: Version of the factor semantics (operators, warm-up, suspension and float handling in
 #: ``engine``/``kernels``). Bump it whenever a formula's values change: every content key
 #: changes with it, so values stored by an older engine are never read as current.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2  # 2: x/0 and Log(x<=0) null; values computed per half-year epoch
 
 
 @dataclass(frozen=True)

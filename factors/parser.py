@@ -3,22 +3,27 @@
 Grammar (lowest to highest binding): ``|``; ``&``; comparisons ``> < >= <= == !=``; ``+ -``;
 ``* /``; unary ``-``; atoms: numbers (``5``, ``0.8``, ``1e-12``), fields (``$close``), calls
 (``Mean($close, 5)``) and parentheses. All binary operators are left-associative. Window
-arguments must be integer literals. Errors raise ``FormulaError`` whose message names the
-problem and its 1-based column, e.g. ``unknown operator 'Meen' at column 1``. No ``eval``.
+arguments must be integer literals in 1..``MAX_WINDOW`` (0 allowed for ``Ref``). A formula may
+nest at most ``MAX_DEPTH`` levels and hold at most ``MAX_NODES`` nodes (a 500-term sum is
+refused with a clear error, never a ``RecursionError``). Errors raise ``FormulaError`` whose
+message names the problem and its 1-based column, e.g. ``unknown operator 'Meen' at column 1``.
+No ``eval``.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from flyer.factors.expr import (ALIASES, CS_OPS, FIELDS, FUNCS, NEUTRALIZE_BY, PAIR_OPS, PRECEDENCE,
-                          ROLLING_OPS, BinOp, Const, CrossSection, Expr, Field, Func, PairRolling,
-                          Rolling)
+from flyer.factors.expr import (ALIASES, CS_OPS, FIELDS, FUNCS, MAX_DEPTH, MAX_NODES, MAX_WINDOW,
+                          NEUTRALIZE_BY, PAIR_OPS, PRECEDENCE, ROLLING_OPS, BinOp, Const, CrossSection,
+                          Expr, Field, Func, PairRolling, Rolling)
 from flyer.errors import FlyerError
 
 
 class FormulaError(FlyerError, ValueError):
-    """A formula that does not parse; ``column`` is 1-based (0 when unknown)."""
+    """A formula that does not parse; ``column`` is 1-based (0 when unknown). Bad input: exit 2."""
+
+    exit_code = 2
 
     def __init__(self, message: str, column: int = 0) -> None:
         super().__init__(f"{message} at column {column}" if column else message)
@@ -67,7 +72,23 @@ def parse(text: str) -> Expr:
     tok = parser.peek()
     if tok.kind != "end":
         raise FormulaError(f"unexpected {_describe(tok)}", tok.col)
+    check_size(expr)
     return expr
+
+
+def check_size(expr: Expr) -> None:
+    """``FormulaError`` when ``expr`` nests deeper than ``MAX_DEPTH`` or has more than
+    ``MAX_NODES`` nodes (computed without recursion)."""
+    depth: dict[int, int] = {}
+    nodes = 0
+    for node in expr.walk():
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise FormulaError(f"formula too large: more than {MAX_NODES} nodes (split it into several factors)")
+        depth[id(node)] = 1 + max((depth[id(c)] for c in node.children()), default=0)
+        if depth[id(node)] > MAX_DEPTH:
+            raise FormulaError(f"formula too deep: more than {MAX_DEPTH} nested levels "
+                               "(e.g. a long chain of + or nested calls; split it into several factors)")
 
 
 def _describe(tok: Token) -> str:
@@ -80,6 +101,7 @@ class _Parser:
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.i = 0
+        self.nesting = 0  # open calls and parentheses: bounds the parser's own recursion
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -96,6 +118,15 @@ class _Parser:
         return tok
 
     def expression(self, min_bp: int) -> Expr:
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_DEPTH:
+                raise FormulaError(f"formula too deep: more than {MAX_DEPTH} nested levels", self.peek().col)
+            return self._expression(min_bp)
+        finally:
+            self.nesting -= 1
+
+    def _expression(self, min_bp: int) -> Expr:
         left = self.prefix()
         while True:
             tok = self.peek()
@@ -205,6 +236,8 @@ def _window(raw: str, arg: tuple[Expr | str, Token], allow_zero: bool = False) -
     if not ok or expr.value < lo:  # type: ignore[union-attr]
         what = "a non-negative" if allow_zero else "a positive"
         raise FormulaError(f"{raw} window must be {what} integer literal, got '{expr}'", tok.col)
+    if expr.value > MAX_WINDOW:  # type: ignore[union-attr]
+        raise FormulaError(f"{raw} window {int(expr.value)} is too long (at most {MAX_WINDOW} rows)", tok.col)  # type: ignore[union-attr]
     return int(expr.value)  # type: ignore[union-attr]
 
 

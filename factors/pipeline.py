@@ -2,8 +2,9 @@
 
 1. ``load_bars``: the store's adjusted bars for [start, end] plus the ``lookback`` trading days
    before ``start`` that the set needs, with each symbol's industry.
-2. ``compute_range``: date chunks of about ``chunk_rows`` rows, each loaded by ``load_bars`` and
-   computed by ``flyer.factors.engine.compute``, yielded one by one (memory bounded by a chunk).
+2. ``compute_range``: one calendar half-year (epoch) at a time, each loaded by ``load_bars`` from
+   the lookback before the epoch's first day and computed by ``flyer.factors.engine.compute``,
+   yielded one by one; a day's value never depends on the range asked (incremental == batch).
 3. ``update``: ``compute_range`` -> ``flyer.factors.storage.write`` into the folder of the set's
    content key (``FactorSet.key(qlib_compat)``); without ``start`` it continues after the last
    stored date, so a nightly run computes and appends just the new dates.
@@ -41,26 +42,67 @@ def load_bars(store: MarketStore, factor_set: FactorSet, start: dt.date | None =
     return attach(store, bars, set().union(*(fields_of(e) for e in factor_set.exprs)) | {"industry"})
 
 
+def epoch_start(day: dt.date) -> dt.date:
+    """The first calendar day of ``day``'s epoch (a calendar half-year: Jan-Jun, Jul-Dec)."""
+    return dt.date(day.year, 1 if day.month <= 6 else 7, 1)
+
+
 def compute_range(store: MarketStore, factor_set: FactorSpec, start: dt.date | None = None,
                   end: dt.date | None = None, *, qlib_compat: bool = False,
                   chunk_rows: int = 750_000) -> Iterator[pl.DataFrame]:
-    """Step 2: factor values for trading days in [start, end], one date chunk at a time."""
+    """Step 2: factor values for trading days in [start, end], one epoch at a time.
+
+    Incremental equals batch EXACTLY: a value at day t is always computed from the same panel,
+    the bars from the set's lookback before the first stored trading day of t's epoch (a
+    calendar half-year, ``epoch_start``) through t, whatever [start, end] was asked. Rolling
+    sums and kernels carry state from the panel's first row, so a panel started elsewhere would
+    round differently (up to 1e-5 relative was measured on Alpha158's RESI/BETA). A nightly
+    therefore recomputes its epoch so far (up to ~125 rows per symbol, plus the lookback);
+    ``chunk_rows`` is kept for the signature and ignored. Non-finite outputs (inf from an
+    overflow) become null (counted by ``update``)."""
+    del chunk_rows  # epochs fix the chunks: values must not depend on chunking
     fs = as_factor_set(factor_set)
+    check_span(store, fs)
     days = store.calendar(start, end)
     if days.len() == 0:
         return
-    n_sym = max(store.instruments().height, 1)  # an upper bound: cheaper than counting bars
-    step = max(chunk_rows // n_sym, 20)
-    with progress.task(f"factors {fs.name}", total=-(-days.len() // step), unit="chunks") as bar:
-        for i in range(0, days.len(), step):
-            d0, d1 = days[i], days[min(i + step, days.len()) - 1]
-            bars = load_bars(store, fs, d0, d1)
+    d = pl.col("date")
+    half = pl.date(d.dt.year(), pl.when(d.dt.month() <= 6).then(1).otherwise(7), 1).alias("_e")  # epoch_start
+    epochs = days.to_frame().group_by(half, maintain_order=True).agg(d.min().alias("d0"), d.max().alias("d1"))
+    with progress.task(f"factors {fs.name}", total=epochs.height, unit="half-years") as bar:
+        for e0, d0, d1 in epochs.iter_rows():
+            first = store.calendar(e0, d1)[0]
+            bars = load_bars(store, fs, first, d1)
             if bars.height == 0:
                 bar.advance()
                 continue
-            out = compute(bars, fs, qlib_compat=qlib_compat)
+            out = compute(bars, fs, qlib_compat=qlib_compat, chunk_rows=bars.height + 1)  # one panel, never split
             bar.advance(info=f"{d0}..{d1}")
             yield out.filter(pl.col("date") >= d0)
+
+
+def check_span(store: MarketStore, fs: FactorSet) -> None:
+    """``FormulaError`` naming the first factor whose windows need more trading days than the
+    store holds (it could only ever be null)."""
+    from flyer.factors.parser import FormulaError
+
+    span = store.calendar().len()
+    for name, expr in zip(fs.names, fs.exprs):
+        if expr.lookback + 1 > span:
+            raise FormulaError(f"factor {name}: its windows need {expr.lookback + 1:,} trading days, "
+                               f"the store holds {span:,}: use shorter windows")
+
+
+def finite(values: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """``values`` with +-inf factor values set to null, and how many there were."""
+    cols = [c for c, t in values.schema.items() if c not in ("date", "symbol") and t.is_float()]
+    if not cols:
+        return values, 0
+    n = int(values.select(pl.sum_horizontal(pl.col(c).is_infinite().sum() for c in cols)).item() or 0)
+    if n == 0:
+        return values, 0
+    return values.with_columns(pl.when(pl.col(c).is_infinite()).then(None).otherwise(pl.col(c)).alias(c)
+                               for c in cols), n
 
 
 @dataclass(frozen=True)
@@ -75,6 +117,7 @@ class UpdateReport:
     first: dt.date | None
     last: dt.date | None
     seconds: float
+    non_finite: int = 0  # +-inf values stored as null
 
 
 def update(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec,
@@ -83,6 +126,7 @@ def update(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec,
     """Step 3: compute and write; ``start`` defaults to the day after the last stored date."""
     t0 = time.perf_counter()
     fs = as_factor_set(factor_set)
+    check_span(store, fs)  # before any folder is created
     root = storage.set_root(home, fs, qlib_compat)
     storage.ensure_manifest(root, fs, qlib_compat)
     if start is None:
@@ -90,16 +134,19 @@ def update(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec,
         start = have[-1] + dt.timedelta(days=1) if have else None
     if start is not None and end is not None and start > end:
         raise FlyerError(f"start {start} is after end {end}")
-    n_dates = rows = 0
+    n_dates = rows = nulled = 0
     first = last = None
     for chunk in compute_range(store, fs, start, end, qlib_compat=qlib_compat, chunk_rows=chunk_rows):
         if chunk.height == 0:
             continue
+        chunk, n = finite(chunk)
+        nulled += n
         n_dates += storage.write(chunk, root)
         rows += chunk.height
         first = first or chunk["date"].min()
         last = chunk["date"].max()
-    return UpdateReport(fs.name, fs.key(qlib_compat), str(root), n_dates, rows, first, last, time.perf_counter() - t0)
+    return UpdateReport(fs.name, fs.key(qlib_compat), str(root), n_dates, rows, first, last, time.perf_counter() - t0,
+                        nulled)
 
 
 def universe_frame(store: MarketStore, universe: str, start: dt.date | None,
@@ -131,6 +178,7 @@ def factor_values(store: MarketStore, home: str | os.PathLike, factor_set: Facto
     else:
         parts = []
         for chunk in compute_range(store, fs, start, end):
+            chunk = finite(chunk)[0]
             if universe is not None:
                 chunk = chunk.join(universe, on=["date", "symbol"], how="semi")
             parts.append(chunk)

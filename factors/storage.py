@@ -92,10 +92,17 @@ def write(values: pl.DataFrame, root: Path) -> int:
     n = 0
     for (day,), part in values.sort("date", "symbol").group_by("date", maintain_order=True):
         folder = root / f"date={day.isoformat()}"
-        folder.mkdir(exist_ok=True)
         tmp = folder / f".{PART}.tmp"
-        part.drop("date").write_parquet(tmp, compression="zstd", statistics=True)
-        os.replace(tmp, folder / PART)
+        try:
+            folder.mkdir(exist_ok=True)
+            part.drop("date").write_parquet(tmp, compression="zstd", statistics=True)
+            os.replace(tmp, folder / PART)
+        except OSError as exc:  # a full disk, a read-only home: nothing half-written stays
+            tmp.unlink(missing_ok=True)
+            if folder.exists() and not any(folder.iterdir()):
+                folder.rmdir()
+            raise FlyerError(f"cannot write factor values for {day} to {root}: {exc.strerror or exc} "
+                             f"({n} date(s) written before)") from exc
         n += 1
     return n
 

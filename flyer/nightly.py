@@ -20,18 +20,26 @@ For one trading day D (``run_night``), under a lock file (``flyer.lock``):
 Each stage's status lands in ``nightly_log``; a rerun skips ``done`` stages (so a finished date
 changes nothing) and resumes at the first one that is not done. Stage outputs are written
 atomically (temp file + rename, or one DuckDB transaction), so a crash never leaves half a file.
+
+Before any stage: the date must lie inside the known trading calendar
+(``flyer.data.calendar.known_calendar``: a later date is refused with "calendar ends on D:
+update it", never taken for a holiday), and the config is checked against the home
+(``preflight``: run ids exist and are safe names, their factor sets match ``factor_set``, ``k``
+fits the market). The store is open READ-ONLY between writes: ``Night.writing()`` swaps in the
+one read-write connection only around each write (the ingest's upsert, the stage log, targets,
+orders), so ``flyer info`` and other readers work while a nightly runs.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-
-from flyer.data.calendar import sse_calendar
+from flyer.data.calendar import KnownCalendar, known_calendar, today
 from flyer.data.store import MarketStore, flyer_home
 from flyer import progress
 from flyer.config import NightlyConfig
@@ -42,18 +50,80 @@ from flyer.runlog import RunLog
 STAGES = ("ingest", "validate", "factors", "score", "portfolio", "orders")
 
 
+WRITER_WAIT_S = 120.0  # how long the nightly waits for readers to let go before it writes
+
+
+class StoreHandle:
+    """The nightly's store: a read-only connection, swapped for the read-write one only
+    inside ``writing()`` (DuckDB allows one writer process or many readers)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        with self.writing():  # creates the store and the nightly tables when missing
+            pass
+
+    @contextmanager
+    def writing(self) -> Iterator[MarketStore]:
+        """The read-write store for one write; read-only again afterwards."""
+        self.close()
+        rw = MarketStore.open(self.home, wait_s=WRITER_WAIT_S)
+        try:
+            RunLog(rw)
+            yield rw
+        finally:
+            rw.close()
+            self.store = MarketStore.open(self.home, read_only=True)
+
+    def close(self) -> None:
+        store = getattr(self, "store", None)
+        if store is not None:
+            store.close()
+            self.store = None
+
+
+class FixedStore:
+    """A handle over one store already open for writing (tests, notebooks): ``writing()``
+    yields that same store."""
+
+    def __init__(self, store: MarketStore) -> None:
+        self.store = store
+
+    @contextmanager
+    def writing(self) -> Iterator[MarketStore]:
+        yield self.store
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass
 class Night:
-    """The context of one nightly run (what every stage reads and writes)."""
+    """The context of one nightly run (what every stage reads and writes). ``store`` is
+    read-only; a stage writes inside ``with night.writing() as store:``."""
 
     home: Path
-    store: MarketStore
+    handle: StoreHandle
     config: NightlyConfig
     date: dt.date
     next_date: dt.date
-    log: RunLog
     outdir: Path
     messages: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.handle, MarketStore):
+            self.handle = FixedStore(self.handle)
+
+    @property
+    def store(self) -> MarketStore:
+        return self.handle.store
+
+    @property
+    def log(self) -> RunLog:
+        """The stage log and nightly tables, read through the read-only store."""
+        return RunLog(self.handle.store)
+
+    def writing(self):  # noqa: ANN201 - a context manager of MarketStore
+        return self.handle.writing()
 
     def note(self, msg: str) -> None:
         self.messages.append(msg)
@@ -72,20 +142,23 @@ class NightResult:
 
 
 def trading_days(store: MarketStore) -> list[dt.date]:
-    """The store's calendar joined with the exchange calendar (which knows future days)."""
-    days = set(store.calendar().to_list()) | set(sse_calendar())
-    return sorted(days)
+    """The known trading calendar (the store's own days and the exchange's, see
+    ``flyer.data.calendar.known_calendar``)."""
+    return list(known_calendar(store).days)
 
 
-def default_date(config: NightlyConfig, today: dt.date | None = None) -> dt.date:
-    """The latest trading day on or before today (for sim: on or before the feed's end)."""
-    today = today or dt.date.today()
+def default_date(config: NightlyConfig, now: dt.date | None = None, calendar: KnownCalendar | None = None) -> dt.date:
+    """The latest trading day on or before today (for sim: on or before the feed's end);
+    today beyond the known calendar is a ``CalendarEndError``."""
+    now = now or today()
     if config.source.kind == "sim":
-        today = min(today, config.source.end)
-    past = [d for d in sse_calendar(end=today)]
-    if not past:
-        raise FlyerError(f"no trading day on or before {today}")
-    return past[-1]
+        now = min(now, config.source.end)
+    cal = calendar or known_calendar()
+    cal.require(now)
+    day = cal.last_on_or_before(now)
+    if day is None:
+        raise FlyerError(f"no trading day on or before {now}")
+    return day
 
 
 def plan(store: MarketStore, config: NightlyConfig, date: dt.date) -> list[str]:
@@ -101,37 +174,52 @@ def run_night(home: str | os.PathLike | None, config: NightlyConfig, date: dt.da
     ``hooks`` maps a stage name to a callable run just before it (tests inject failures here).
     Raises FlyerError naming the stage that failed; the log keeps the failure for the rerun.
     """
-    from flyer import stages  # the stage bodies
+    from flyer.stages import preflight
 
     home_path = flyer_home(home)
-    date = date or default_date(config)
-    with RunLock(home_path / "nightly.lock"), MarketStore.open(home_path) as store:
-        days = trading_days(store)
-        if date not in days:
-            return NightResult(date, (), (), (f"{date} is not a trading day: nothing to do",),
-                               home_path / "nightly", trading_day=False)
-        nxt = next((d for d in days if d > date), date + dt.timedelta(days=1))
-        night = Night(home_path, store, config, date, nxt, RunLog(store), home_path / "nightly" / date.isoformat())
-        status = {} if force else night.log.status(date)
-        ran, skipped = [], []
-        with progress.task(f"nightly {date}", total=len(STAGES), unit="stages") as bar:
-            for stage in STAGES:
-                if status.get(stage) == "done":
-                    skipped.append(stage)
-                    bar.advance(info=f"{stage} already done")
-                    continue
-                started = dt.datetime.now()
-                try:
-                    if hooks and stage in hooks:
-                        hooks[stage](night)
-                    getattr(stages, stage)(night)
-                except BaseException as exc:
-                    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    night.log.record(date, stage, "failed", started, config.key(), msg + "\n" + traceback.format_exc()[-1500:])
-                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                        raise
-                    raise FlyerError(f"nightly {date}: stage {stage} failed: {msg}") from exc
-                night.log.record(date, stage, "done", started, config.key(), "; ".join(night.messages[-1:]))
-                ran.append(stage)
-                bar.advance(info=f"{stage}: {night.messages[-1]}" if night.messages else stage)
-        return NightResult(date, tuple(ran), tuple(skipped), tuple(night.messages), night.outdir)
+    with RunLock(home_path / "nightly.lock"):
+        handle = StoreHandle(home_path)
+        try:
+            cal = known_calendar(handle.store)
+            date = date or default_date(config, calendar=cal)
+            cal.require(date)
+            if date not in set(cal.days):
+                return NightResult(date, (), (), (f"{date} is not a trading day: nothing to do",),
+                                   home_path / "nightly", trading_day=False)
+            night = Night(home_path, handle, config, date, cal.next_after(date), home_path / "nightly" / date.isoformat())
+            preflight(night)
+            return _run_stages(night, force, hooks)
+        finally:
+            handle.close()
+
+
+def _run_stages(night: Night, force: bool, hooks: dict[str, Callable[[Night], None]] | None) -> NightResult:
+    """The stages in order, skipping those already done for the date (unless ``force``)."""
+    from flyer import stages  # the stage bodies
+
+    date, key = night.date, night.config.key()
+    status = {} if force else night.log.status(date)
+    ran, skipped = [], []
+    with progress.task(f"nightly {date}", total=len(STAGES), unit="stages") as bar:
+        for stage in STAGES:
+            if status.get(stage) == "done":
+                skipped.append(stage)
+                bar.advance(info=f"{stage} already done")
+                continue
+            started = dt.datetime.now()
+            try:
+                if hooks and stage in hooks:
+                    hooks[stage](night)
+                getattr(stages, stage)(night)
+            except BaseException as exc:
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                with night.writing() as store:
+                    RunLog(store).record(date, stage, "failed", started, key, msg + "\n" + traceback.format_exc()[-1500:])
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                raise FlyerError(f"nightly {date}: stage {stage} failed: {msg}") from exc
+            with night.writing() as store:
+                RunLog(store).record(date, stage, "done", started, key, "; ".join(night.messages[-1:]))
+            ran.append(stage)
+            bar.advance(info=f"{stage}: {night.messages[-1]}" if night.messages else stage)
+    return NightResult(date, tuple(ran), tuple(skipped), tuple(night.messages), night.outdir)

@@ -30,11 +30,14 @@ class RunLog:
 
     def __init__(self, store: MarketStore) -> None:
         self.store = store
-        for sql in DDL:
-            store.con.execute(sql)
+        if not getattr(store, "read_only", False):  # a reader finds the tables or reads nothing
+            for sql in DDL:
+                store.con.execute(sql)
 
     def status(self, date: dt.date) -> dict[str, str]:
         """stage -> last status for ``date``."""
+        if not self.store.has_table("nightly_log"):
+            return {}
         rows = self.store.con.execute("SELECT stage, status FROM nightly_log WHERE date = ?", [date]).fetchall()
         return {s: st for s, st in rows}
 
@@ -71,5 +74,7 @@ class RunLog:
         return self.store.query(f"SELECT * FROM {table} WHERE date = ? ORDER BY symbol", [date])
 
     def last_date_before(self, table: str, date: dt.date) -> dt.date | None:
+        if not self.store.has_table(table):
+            return None
         row = self.store.one(f"SELECT max(date) FROM {table} WHERE date < ?", [date])
         return row[0] if row else None

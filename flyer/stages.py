@@ -14,6 +14,28 @@ import polars as pl
 
 from flyer.atomic import atomic_text, atomic_write
 from flyer.errors import FlyerError
+from flyer.runlog import RunLog
+
+
+# ------------------------------------------------------------------------------- preflight
+def preflight(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
+    """Before any stage: the config checked against the home, so a bad value fails in one line
+    before ingest, factors and scoring have run: every run id is a safe name that exists and
+    was trained on ``factor_set`` (when given), something is scored, the holdings file
+    exists, and ``k`` fits the stocks trading on the store's last day."""
+    cfg = night.config
+    if not cfg.runs and cfg.retrain.schedule == "never":
+        raise FlyerError("config: no model run configured: set runs = [\"<id>\"] (see `flyer runs`) "
+                         "or [retrain] schedule = \"monthly\"")
+    _configured_runs(night)
+    if cfg.portfolio.holdings_file is not None and not Path(cfg.portfolio.holdings_file).is_file():
+        raise FlyerError(f"config: portfolio.holdings_file {cfg.portfolio.holdings_file} is not a file")
+    last = night.store.one("SELECT max(date) FROM bars")[0]
+    if last is not None:
+        n = night.store.one("SELECT count(*) FROM bars WHERE date = ? AND NOT is_suspended", [last])[0]
+        bt = cfg.portfolio.backtest
+        if bt.strategy == "topk" and bt.k > n:
+            raise FlyerError(f"config: portfolio.k = {bt.k} exceeds the {n:,} stocks trading on {last}")
 
 if TYPE_CHECKING:
     from flyer.factors.factorset import FactorSet
@@ -23,15 +45,18 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------------------------- ingest
 def ingest(night: Night) -> None:
     """Stage 1: the source's rows after the store's last bar date, through ``night.date``
-    (``flyer.data.sources.ingest``, the same call as ``flyer ingest``)."""
-    from flyer.data.sources import ingest as ingest_source
+    (read with the read-only store, then written with ``flyer.data.sources.write_batch``, the
+    same write as ``flyer ingest``)."""
+    from flyer.data.sources.base import write_batch
 
     src, store, day = night.config.source, night.store, night.date
     last = store.one("SELECT max(date) FROM bars")[0]  # None on an empty store
     if last is not None and last >= day and src.kind == "sim":
         night.note(f"store already holds {day}")
         return
-    report = ingest_source(store, src, since=last, until=day)
+    batch = src.read(store, last, day)
+    with night.writing() as writer:
+        report = write_batch(writer, src, batch)
     night.note(f"ingested {report.rows_written:,} rows ({report.rows_rejected:,} rejected)")
 
 
@@ -102,9 +127,6 @@ def score(night: Night) -> None:
     from flyer.models.predict import predict_stored, stored_set
 
     runs = _configured_runs(night) + _retrained(night)
-    if not runs:
-        raise FlyerError("no model run configured: set runs = [\"<id>\"] in the config (see `flyer runs`) "
-                         "or [retrain] schedule = \"monthly\"")
     parts, from_bars = [], 0
     for run in runs:
         fs, why = stored_set(run)
@@ -166,8 +188,9 @@ def portfolio(night: Night) -> None:
     scores = pl.read_parquet(night.outdir / "scores.parquet")
     orders, targets, cash = plan_book(night, scores)
     atomic_write(orders, night.outdir / "orders_plan.parquet")
-    night.log.replace("nightly_targets", night.date, targets,
-                      book=pl.DataFrame({"date": [night.date], "trade_date": [night.next_date], "cash": [cash]}))
+    with night.writing() as store:
+        RunLog(store).replace("nightly_targets", night.date, targets,
+                              book=pl.DataFrame({"date": [night.date], "trade_date": [night.next_date], "cash": [cash]}))
     night.note(f"{targets.height} target holdings for {night.next_date}, cash {cash:,.0f} CNY")
 
 
@@ -176,7 +199,8 @@ def orders(night: Night) -> None:
     """Stage 6: the orders (lots) into the store and ``orders.csv`` / ``orders.parquet``."""
 
     book = pl.read_parquet(night.outdir / "orders_plan.parquet")
-    night.log.replace("nightly_orders", night.date, book)
+    with night.writing() as store:
+        RunLog(store).replace("nightly_orders", night.date, book)
     atomic_write(book, night.outdir / "orders.parquet")
     atomic_write(book, night.outdir / "orders.csv")
     atomic_write(night.log.read("nightly_targets", night.date), night.outdir / "targets.parquet")

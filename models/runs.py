@@ -29,6 +29,7 @@ import polars as pl
 
 from flyer.data.store import flyer_home
 from flyer.errors import FlyerError
+from flyer.names import safe_name
 from flyer.models.config import TrainConfig, config_id, from_dict, identity, to_dict
 from flyer.models.features import FeatureSpec
 from flyer.models.registry import make_learner
@@ -196,6 +197,11 @@ class Run:
 
 
 def _resolve_path(base: Path, run_id: str) -> Path:
+    """``base/<run_id>``, or the one folder whose name starts with ``run_id``; the id must be
+    a plain name (``flyer.names.safe_name``: no separators, no ``..``), so it never leaves ``base``."""
+    safe_name(run_id, "run id")
+    if not base.is_dir():
+        raise FlyerError(f"no run {run_id!r}: {base} does not exist (train one with `flyer train`)")
     path = base / run_id
     if path.is_dir():
         return path
@@ -208,7 +214,7 @@ def _resolve_path(base: Path, run_id: str) -> Path:
 def load_run(home: Home, run_id: str) -> Run:
     """Open ``runs/<run_id>`` (a unique prefix of the id is accepted). Refused when its
     ``config.json`` does not hash to the folder name (edited, or written by an older flyer)."""
-    path = _resolve_path(runs_dir(home), run_id)
+    path = _resolve_path(flyer_home(home, create=False) / "runs", run_id)
     try:
         raw = json.loads((path / "config.json").read_text())
     except FileNotFoundError:

@@ -170,8 +170,8 @@ class _Run:
             (bars.append(got) if got.height else empty.append(symbol))
         stocks = continue_factors(self.store, pl.concat(bars) if bars else av.empty_bars(), self.anchor, self.lo,
                                   self.notes)
-        days = self.cache.through("_calendar", self.fetch_calendar)["date"]
-        days = days.filter(days.is_between(self.lo, self.hi))
+        announced = self.cache.through("_calendar", self.fetch_calendar)["date"]
+        days = announced.filter(announced.is_between(self.lo, self.hi))
         out = files.assemble(stocks.drop("vendor"), days, self.lo, self.hi, listed=True) if stocks.height else {
             "calendar": pl.DataFrame({"date": days})}
         if "instruments" in out:
@@ -183,6 +183,8 @@ class _Run:
         else:
             out["index_members"] = self.weights_snapshots()
         out = _drop_rejected(out, self.rejects)
+        # the exchange's announced days, future ones included: extends the known calendar
+        out["exchange_calendar"] = pl.DataFrame({"date": announced, "source": "akshare"})
         served = stocks.group_by("vendor").agg(pl.col("symbol").n_unique()) if stocks.height else None
         return Batch(out, self.lo, self.hi, tuple(self.summary(empty, served)),
                      rejects=pl.concat(self.rejects) if self.rejects else None)

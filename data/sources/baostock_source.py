@@ -228,6 +228,7 @@ class _Read:
         if rows.height:
             bars = continue_factors(self.store, rows.drop(*FUND_COLS, "pre_close"), self.anchor, self.lo)
             out |= files.assemble(bars, days.filter(days <= self.hi), self.lo, self.hi)
+        if "bars" in out:
             out["instruments"] = _listing(out["instruments"], basic)
             out["fundamentals"] = rows.filter(pl.col("date") >= self.lo).select("symbol", "date", *FUND_COLS)
             first, last = out["bars"]["date"].min(), out["bars"]["date"].max()

@@ -142,8 +142,15 @@ def ingest(store: MarketStore, source: Source, since: dt.date | None = None,
         batch = source.read(store, since, until, **read_options)
         rows = sum(f.height for f in batch.frames.values())
         bar.advance(info=f"read {rows:,} rows of {len(batch.frames)} tables")
-        report = store.write(source.kind, batch.frames, batch.start, batch.end, rejects=batch.rejects)
+        report = write_batch(store, source, batch)
         bar.advance(info=f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
+    return report
+
+
+def write_batch(store: MarketStore, source: Source, batch: Batch) -> IngestReport:
+    """The write half of ``ingest``: ``batch`` in one transaction, the notes first in the report
+    (the nightly reads with a read-only store and opens the writer only for this)."""
+    report = store.write(source.kind, batch.frames, batch.start, batch.end, rejects=batch.rejects)
     if batch.notes:
         report = dataclasses.replace(report, messages=(*batch.notes, *report.messages))
     return report

@@ -16,7 +16,8 @@ Steps (each names the function that owns it):
      with ``flyer.data.panel.fill_suspended`` on the exchange calendar;
   5. ``instruments_from_bars``: name, exchange, board, list/delist dates from the bars;
   6. ``read_intervals`` + ``flyer.data.panel.intervals_to_snapshots``: qlib membership -> snapshots.
-Bad rows (prices, symbols, dates off the calendar) are left for the store's validation.
+Bad rows (prices, symbols, dates off the calendar or after today) are rejected by ``assemble``
+before anything is derived from them, and logged by the store (the ``rejects`` pseudo-table).
 """
 from __future__ import annotations
 
@@ -154,15 +155,28 @@ def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
              start: dt.date | None, end: dt.date | None, listed: bool = False) -> dict[str, pl.DataFrame]:
     """Stock bars (store columns, any order) -> ``calendar``, dense ``bars`` and ``instruments``.
 
+    The raw rows are validated FIRST (``flyer.data.validate.check`` against ``calendar`` and the
+    clock): rejected rows go to the batch's ``rejects`` pseudo-table and nothing is derived from
+    them (no filled suspended days up to them, no calendar span, no instrument).
     ``listed``: every symbol is still listed, so its panel is filled through the calendar's end.
     """
+    from flyer.data.calendar import today
+    from flyer.data.validate import check
+
     if stocks.height == 0:
         return {}
     lo, hi = stocks["date"].min(), stocks["date"].max()
     days = pl.Series("date", calendar if calendar is not None else sse_calendar(lo, hi), dtype=pl.Date)
+    screened = check("bars", stocks, days if days.len() else None, today())
+    out: dict[str, pl.DataFrame] = {"rejects": screened.rejects} if screened.rejects.height else {}
+    stocks = screened.good
+    if stocks.height == 0:
+        return out
+    if calendar is None:  # the span of the accepted rows only
+        days = days.filter(days.is_between(stocks["date"].min(), stocks["date"].max()))
     bars = panel.fill_suspended(stocks.sort("symbol", "date"), days, until=days.max() if listed else None)
     instruments = instruments_from_bars(bars)
-    return {"calendar": clip_dates(pl.DataFrame({"date": days}), start, end), "instruments": instruments,
+    return {**out, "calendar": clip_dates(pl.DataFrame({"date": days}), start, end), "instruments": instruments,
             "bars": clip_dates(bars, start, end)}
 
 
@@ -198,7 +212,10 @@ def _resolve(layout: str | Layout, file: Path | None, columns: Mapping[str, str]
 
 def _headers(file: Path, skip: int) -> list[str]:
     if _is_parquet(file):
-        return list(pl.read_parquet_schema(file))
+        try:
+            return list(pl.read_parquet_schema(file))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise SourceError(f"{file}: malformed Parquet: {_first_line(exc)}") from exc
     try:
         return list(_read_csv(file, n_rows=0, skip_rows=skip).columns)
     except (pl.exceptions.PolarsError, OSError) as exc:

@@ -66,8 +66,10 @@ if TYPE_CHECKING:
 ALPHA_SCALE = 0.0011
 W_REVERSAL, W_VOLPRICE, W_NONLINEAR = 0.45, 0.35, 0.45
 CSI300, CSI500 = "000300.SH", "000905.SH"
-# The market is always simulated up to HORIZON_END and then cut at ``end``, so a run ending
-# earlier is an exact prefix of a run ending later (the nightly job relies on this).
+# The market is always simulated up to HORIZON_END on the offline calendar (``sse_calendar``,
+# never the growing known calendar) and then cut at ``end``, so a run ending earlier is an
+# exact prefix of a run ending later (the nightly job relies on this); an ``end`` after it is
+# refused rather than silently cut short.
 HORIZON_END = dt.date(2026, 12, 31)
 INDUSTRIES = (
     "Agriculture", "Mining", "Chemicals", "Steel", "Nonferrous", "Electronics", "Autos",
@@ -117,6 +119,9 @@ class SimConfig:
             for ok, msg in checks:
                 if not ok:
                     raise SimError(msg)
+        if self.end > HORIZON_END:
+            raise SimError(f"the simulated market runs through {HORIZON_END} (its fixed horizon, on the offline "
+                           f"calendar), got end {self.end}")
 
 
 @dataclass
@@ -430,7 +435,8 @@ def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
     p = _Path.select(p, keep)
     bars = _bars_frame(dates, u, p)
     members, index_bars = _indexes(dates, u, p)
-    instruments = _instruments(dates, u)
+    st_last = set(bars.filter((pl.col("date") == dates[-1]) & pl.col("is_st"))["symbol"].to_list())
+    instruments = _instruments(dates, u, st_last)
     fundamentals = _fundamentals(bars, u.symbols, books)
     bars, coverage = _lose_fields(cfg, bars)
     return {
@@ -553,10 +559,12 @@ def _bars_frame(dates: list[dt.date], u: _Universe, p: _Path) -> pl.DataFrame:
     })
 
 
-def _instruments(dates: list[dt.date], u: _Universe) -> pl.DataFrame:
+def _instruments(dates: list[dt.date], u: _Universe, st_last: set[str]) -> pl.DataFrame:
+    """One row per stock; the name carries ``*ST`` exactly when its bar on the last day is ST
+    (``st_last``), the rule ``as_known_on`` applies night by night."""
     t = len(dates)
     first = [dates[max(i, 0)] if i >= 0 else dates[0] - dt.timedelta(days=int(-i * 1.45)) for i in u.list_idx]
-    names = [f"{'*ST ' if (u.st_end[i] >= t) else ''}Sim {INDUSTRIES[u.industry[i]]} {k:04d}"
+    names = [f"{'*ST ' if u.symbols[i] in st_last else ''}Sim {INDUSTRIES[u.industry[i]]} {k:04d}"
              for k, i in enumerate(range(len(u.symbols)))]
     return pl.DataFrame({
         "symbol": u.symbols,

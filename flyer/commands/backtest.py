@@ -44,8 +44,9 @@ def read_scores(path: Path) -> pl.DataFrame:
 def run_scores_path(home: Optional[Path], run_id: str) -> Path:
     """``$FLYER_HOME/runs/<ID>/predictions.parquet`` (FlyerError when absent)."""
     from flyer.data.store import flyer_home
+    from flyer.names import safe_name
 
-    path = flyer_home(home) / "runs" / run_id / "predictions.parquet"
+    path = flyer_home(home, create=False) / "runs" / safe_name(run_id, "run id") / "predictions.parquet"
     if not path.exists():
         raise FlyerError(f"run {run_id!r} has no predictions at {path}")
     return path
@@ -139,6 +140,9 @@ def print_result(result: BacktestResult) -> None:
     meta = result.meta
     console.print(f"orders blocked by limits/suspension: {meta.get('blocked_buys', 0)} buys, "
                   f"{meta.get('blocked_sells', 0)} sells; trades {result.trades().height}")
+    if meta.get("unlisted_scores") or meta.get("suspended_scores"):
+        console.print(f"scores dropped (symbol not trading on the score date): {meta.get('unlisted_scores', 0):,} "
+                      f"not listed, {meta.get('suspended_scores', 0):,} suspended")
     console.print(execution_line(result))
     if "enhance" in meta:
         print_enhance(meta["enhance"])

@@ -46,11 +46,12 @@ def parse_span(text: Optional[str], name: str) -> Optional[tuple[dt.date, dt.dat
 
 
 def open_store(home: Optional[Path], read_only: bool = False, must_exist: bool = False) -> MarketStore:
-    """Open the market store under ``home``; with ``must_exist`` a missing store is a FlyerError."""
+    """Open the market store under ``home``; with ``must_exist`` or ``read_only`` a missing
+    store is a FlyerError (and a read-only open creates no folder)."""
     from flyer.data.store import MarketStore, flyer_home
 
-    path = flyer_home(home) / "market.duckdb"
-    if must_exist and not path.exists():
+    path = flyer_home(home, create=not read_only) / "market.duckdb"
+    if (must_exist or read_only) and not path.exists():
         raise FlyerError(f"no market store at {path}: run `flyer ingest --source sim` first")
     return MarketStore.open(home, read_only=read_only)
 

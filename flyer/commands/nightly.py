@@ -1,7 +1,8 @@
 """``flyer nightly``: today's close in, tomorrow's orders out (see ``flyer.nightly``).
 
 Exit codes: 0 done (or nothing to do: a non-trading day, a finished date), 1 a stage failed
-(rerun to resume at it), 2 bad usage, 3 another run holds the lock.
+(rerun to resume at it) or the date lies beyond the known calendar ("calendar ends on D:
+update it"), 2 bad usage or a bad config, 3 another run holds the lock.
 """
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ def nightly(
     cfg = nightly_config.load(config)
     day = parse_date(date, "--date") or default_date(cfg)
     if dry_run:
-        with MarketStore.open(home) as store:
-            todo = plan(store, cfg, day) if not force else ["ingest", "validate", "factors", "score", "portfolio", "orders"]
+        todo = ["ingest", "validate", "factors", "score", "portfolio", "orders"]
+        if not force and (flyer_home(home, create=False) / "market.duckdb").exists():
+            with MarketStore.open(home, read_only=True) as store:
+                todo = plan(store, cfg, day)
         console.print(f"nightly {day} (config {cfg.key()}, home {flyer_home(home)}): would run "
                       + (", ".join(todo) if todo else "nothing (all stages done)"))
         return

@@ -83,8 +83,9 @@ def test_nightly_book_runs_the_benchmark_strategy(flat, tmp_path: Path) -> None:
 
     store, days, scores = flat
     bt = BacktestConfig(strategy="benchmark", active_limit=0.05, capital=1e6, deal_price="vwap")
+    RunLog(store)  # the nightly tables
     night = Night(tmp_path, store, NightlyConfig(portfolio=PortfolioConfig(bt)), days[HISTORY], days[HISTORY + 1],
-                  RunLog(store), tmp_path / "out")
+                  tmp_path / "out")
     orders, targets, cash = plan_book(night, scores.filter(pl.col("date") == days[HISTORY]))
     assert set(orders["symbol"]) == set(MEMBERS) and (orders["side"] == "buy").all()
     assert 0 <= cash < 0.01 * bt.capital

@@ -52,9 +52,10 @@ def test_engine_matches_reference(markets, seed: int, setting: int) -> None:
     if cfg.strategy == "benchmark":
         import polars as pl
         from flyer.backtest.strategies import benchmark_tilt
+        from flyer.backtest.api import tradable_scores
+        window = scores.filter(pl.col("date").is_between(res.config.start, res.config.end))
         weights = benchmark_tilt(store.membership("000905.SH", res.config.start, res.config.end),
-                                 scores.filter(pl.col("date").is_between(res.config.start, res.config.end)),
-                                 cfg.active_limit)
+                                 tradable_scores(store, window)[0], cfg.active_limit)
     ref = np.array(reference_nav(store, scores, res.config, weights))
     assert len(res.trades()) > 0
     np.testing.assert_allclose(res.nav, ref, rtol=1e-6)

@@ -29,15 +29,16 @@ def _values(out: pl.DataFrame, name: str) -> np.ndarray:
 ELEMENTWISE = {
     "add": ("$close + $open", lambda d: d.close + d.open),
     "sub": ("$close - 2 * $open", lambda d: d.close - 2 * d.open),
-    "div": ("$close / ($open - $open)", lambda d: (d.close / (d.open - d.open)).replace([np.nan], np.nan)),
+    # x / 0 is null (never inf), documented in flyer.factors.expr
+    "div": ("$close / ($open - $open)", lambda d: (d.close / (d.open - d.open)).replace([np.inf, -np.inf], np.nan)),
+    "div2": ("$close / ($open - 5)", lambda d: (d.close / (d.open - 5)).replace([np.inf, -np.inf], np.nan)),
     "gt": ("$close > $open", lambda d: (d.close > d.open).astype(float).where(d.close.notna() & d.open.notna())),
     "le": ("$close <= $open", lambda d: (d.close <= d.open).astype(float).where(d.close.notna() & d.open.notna())),
     "and": ("($close > $open) & ($high > 0)",
             lambda d: ((d.close > d.open) & (d.high > 0)).astype(float).where(d.close.notna() & d.open.notna())),
     "abs": ("Abs($close - $open)", lambda d: (d.close - d.open).abs()),
     "sign": ("Sign($close - $open)", lambda d: np.sign(d.close - d.open)),
-    "log": ("Log($volume - 20000)", lambda d: np.log((d.volume - 20000).where(d.volume > 20000))
-            .where(d.volume != 20000, -np.inf)),
+    "log": ("Log($volume - 20000)", lambda d: np.log((d.volume - 20000).where(d.volume > 20000))),  # Log(<=0) null
     "power": ("Power($close, 2)", lambda d: d.close ** 2),
     "spow": ("SignedPower($close - $open, 0.5)", lambda d: np.sign(d.close - d.open) * (d.close - d.open).abs() ** 0.5),
     "greater": ("Greater($close, $open)", lambda d: np.maximum(d.close, d.open)),
