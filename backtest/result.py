@@ -101,7 +101,12 @@ class BacktestResult:
 
         turnover = traded value / 2 / previous NAV (two-sided average, fraction);
         costs = commission + stamp duty + transfer fee + slippage of the day (CNY).
+        Built on first use and kept (the result is immutable).
         """
+        return self._daily
+
+    @functools.cached_property
+    def _daily(self) -> pl.DataFrame:
         nav, cash, traded, count = self._book
         prev = np.concatenate([[self.config.capital], nav[:-1]])
         trades = self.trades()
@@ -129,8 +134,12 @@ class BacktestResult:
         price (slippage included; impact is charged as a fee, ``rules_nb.impact_cost_nb``).
 
         reason: ``trade`` or ``delisted`` (forced sale at the last close); participation: the
-        fill's shares over the day's volume (NaN for a delisting).
+        fill's shares over the day's volume (NaN for a delisting). Built on first use and kept.
         """
+        return self._trades
+
+    @functools.cached_property
+    def _trades(self) -> pl.DataFrame:
         from flyer.backtest.params import Params
 
         m, r, c = self.market, self.records, Params.from_configs([self.config])  # the rates the engine charged
@@ -206,6 +215,10 @@ class BacktestResult:
 
     def metrics(self) -> dict[str, float | str]:
         """Headline metrics (see ``flyer.backtest.metrics.summary``)."""
+        return dict(self._metrics)
+
+    @functools.cached_property
+    def _metrics(self) -> dict[str, float | str]:
         from flyer.backtest.metrics import summary
 
         out = summary(self.daily(), self.benchmark_name, self.meta.get("year_days"))
