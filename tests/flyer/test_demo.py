@@ -32,6 +32,16 @@ def test_demo_pipeline_small(fresh_home: Path) -> None:
     assert s2.reused and s2.run_id == s.run_id and s2.annual_excess == s.annual_excess
     assert len(again) == 1 and "is complete: nothing to do" in again[0]
 
+    # the demo leaves the nightly's factor store: alpha158 under its content key, up to the last day
+    from flyer.data.store import MarketStore
+    from flyer.factors import storage
+    from flyer.factors.library import load as load_set
+
+    with MarketStore.open(fresh_home, read_only=True) as store:
+        last = store.calendar()[-1]
+    assert storage.stored_dates(storage.set_root(fresh_home, load_set("alpha158")))[-1] == last
+    assert any("for `flyer nightly`" in line for line in lines)
+
 
 def test_demo_is_the_example_workflow() -> None:
     """examples/demo.toml and DemoConfig() describe the same experiment (same content key)."""
