@@ -189,6 +189,7 @@ class _Ctx:
         self.compat = compiled.qlib_compat
         self.starts = starts
         self.dtype = dtype
+        self.fused = _fusions(compiled)
 
     def ref(self, node: Expr) -> pl.Expr:
         if node in self.c.temps:
@@ -203,6 +204,9 @@ class _Ctx:
         return e + pl.col(AGE).cast(pl.Float64) * 0.0
 
     def build(self, node: Expr) -> pl.Expr:
+        if node in self.fused:  # one kernel pass serves the node and its siblings
+            group = self.fused[node]
+            return _kernel1(self.column(node.x), lambda a, s, n=node: group.values(n, a, s), self.starts)
         if isinstance(node, (BinOp, Func)):
             args = [self.ref(c) for c in node.children()]
         elif isinstance(node, (Rolling, PairRolling)):
@@ -225,6 +229,46 @@ class _Ctx:
         if self.compat:
             e = e.cast(pl.Float32)
         return e.cast(self.dtype).alias(name)
+
+
+#: rolling ops whose siblings on the same input and window share one kernel pass
+_ORDER_OPS, _REG_KINDS = ("Quantile", "Rank", "Med"), {"Slope": 0, "Rsquare": 1, "Resi": 2}
+
+
+class _Fused:
+    """Temp nodes ``Op(x, w)`` of one input and window computed by one multi-output kernel.
+
+    The first member polars evaluates runs the kernel for all (under a lock: members may run
+    on several threads at once) and keeps the other rows until they are read."""
+
+    def __init__(self, members: list[Rolling]) -> None:
+        self.members = members
+        self.lock = threading.Lock()
+        self.rows: dict[Expr, np.ndarray] = {}
+
+    def values(self, node: Rolling, a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        with self.lock:
+            if not self.rows:
+                w = node.window
+                if node.op in _ORDER_OPS:
+                    qs = np.array([0.5 if m.op == "Med" else (-1.0 if m.op == "Rank" else m.q) for m in self.members])
+                    out = kn.rolling_order_multi_nb(a, starts, w, qs)
+                else:
+                    kinds = np.array([_REG_KINDS[m.op] for m in self.members], dtype=np.int64)
+                    out = kn.rolling_reg_multi_nb(a, starts, w, kinds)
+                self.rows = {m: out[r] for r, m in enumerate(self.members)}
+            return self.rows.pop(node)
+
+
+def _fusions(compiled: CompiledSet) -> dict[Expr, _Fused]:
+    """Temp node -> its group, for groups of two or more siblings (see ``_Fused``)."""
+    groups: dict[tuple, list[Rolling]] = {}
+    for node in compiled.temps:
+        if isinstance(node, Rolling) and (node.op in _ORDER_OPS or node.op in _REG_KINDS):
+            family = "order" if node.op in _ORDER_OPS else "reg"
+            groups.setdefault((family, node.x, node.window), []).append(node)
+    return {m: fused for members in groups.values() if len(members) > 1
+            for fused in [_Fused(members)] for m in members}
 
 
 def node_expr(node: Expr, args: Sequence[pl.Expr], starts: np.ndarray, qlib_compat: bool = False) -> pl.Expr:

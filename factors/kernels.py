@@ -304,6 +304,34 @@ def rolling_quantile_nb(x: np.ndarray, starts: np.ndarray, w: int, q: float) -> 
     return out
 
 
+@nb.njit(**_PAR)
+def rolling_order_multi_nb(x: np.ndarray, starts: np.ndarray, w: int, qs: np.ndarray) -> np.ndarray:
+    """Several order statistics of one window in one pass: row k of the ``(len(qs), n)``
+    output is ``rolling_quantile_nb(x, starts, w, qs[k])``, or ``rolling_rank_nb`` where
+    ``qs[k] < 0``. (Alpha158 reads Quantile 0.8, Quantile 0.2 and Rank of the same close.)"""
+    out = np.full((qs.shape[0], x.shape[0]), np.nan)
+    for g in nb.prange(starts.shape[0] - 1):
+        lo, hi = starts[g], starts[g + 1]
+        buf = np.empty(w)
+        m = 0
+        for i in range(lo, hi):
+            m = _slide(buf, m, x, i, lo, w)
+            if m == 0:
+                continue
+            v = x[i]
+            for r in range(qs.shape[0]):
+                q = qs[r]
+                if q < 0:
+                    if not math.isnan(v):
+                        less = _lower(buf, m, v)
+                        out[r, i] = (less + (_upper(buf, m, v) - less + 1) / 2.0) / m
+                    continue
+                pos = q * (m - 1)
+                k = int(math.floor(pos))
+                out[r, i] = buf[k] if k + 1 >= m else buf[k] + (buf[k + 1] - buf[k]) * (pos - k)
+    return out
+
+
 # ----------------------------------------------------------------------------- moments, windows
 @nb.njit(**_NB)
 def _moment_at(x: np.ndarray, a: int, b: int, kind: int) -> float:
@@ -486,6 +514,32 @@ def rolling_reg_nb(x: np.ndarray, starts: np.ndarray, w: int, kind: int) -> np.n
     return out
 
 
+@nb.njit(**_PAR)
+def rolling_reg_multi_nb(x: np.ndarray, starts: np.ndarray, w: int, kinds: np.ndarray) -> np.ndarray:
+    """Several regression outputs of one window in one pass: row r of the ``(len(kinds), n)``
+    output is ``rolling_reg_nb(x, starts, w, kinds[r])`` (Slope, Rsquare, Resi share the sums)."""
+    out = np.full((kinds.shape[0], x.shape[0]), np.nan)
+    for g in nb.prange(starts.shape[0] - 1):
+        st = np.zeros(6)
+        lo, hi = starts[g], starts[g + 1]
+        base, pivot = lo, 0.0
+        for i in range(lo, hi):
+            a = max(lo, i - w + 1)
+            if (i - lo) % w == 0:
+                st[:] = 0.0
+                base = a
+                pivot = x[i] if not math.isnan(x[i]) else pivot
+                for k in range(a, i + 1):
+                    _reg_add(st, float(k - base), x[k], 1.0, pivot)
+            else:
+                _reg_add(st, float(i - base), x[i], 1.0, pivot)
+                if i - w >= lo:
+                    _reg_add(st, float(i - w - base), x[i - w], -1.0, pivot)
+            for r in range(kinds.shape[0]):
+                out[r, i] = _reg_value(st, kinds[r], float(i - base), x[i], pivot)
+    return out
+
+
 @nb.njit(**_NB)
 def _pair_add(st: np.ndarray, xv: float, yv: float, sign: float, px: float, py: float) -> None:
     """Add (sign 1) or remove (sign -1) one row's terms; values are taken relative to pivots."""
@@ -574,6 +628,8 @@ def warm() -> int:
         lambda: rolling_moment_nb(x, s, 3, 3), lambda: rolling_mad_nb(x, s, 3),
         lambda: rolling_wma_nb(x, s, 3, False), lambda: rolling_prod_nb(x, s, 3),
         lambda: rolling_reg_nb(x, s, 3, 0), lambda: rolling_pair_nb(x, x, s, 3, True),
+        lambda: rolling_order_multi_nb(x, s, 3, np.array([0.8, -1.0])),
+        lambda: rolling_reg_multi_nb(x, s, 3, np.array([0, 2], dtype=np.int64)),
     ]
     for call in calls:
         call()
