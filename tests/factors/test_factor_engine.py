@@ -190,3 +190,28 @@ def test_industry_field_is_rejected_outside_neutralize(bars):
     with pytest.raises(Exception, match="categorical"):
         compute(bars, {"f": "$industry + 1"})
     assert parse("$industry").lookback == 0
+
+
+def test_fused_kernels_equal_single_ones():
+    from flyer.factors import kernels as kn
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=300).round(1)  # ties
+    x[rng.random(300) < 0.1] = np.nan
+    starts = np.array([0, 7, 120, 121, 300], dtype=np.int64)
+    for w in (1, 3, 20):
+        multi = kn.rolling_order_multi_nb(x, starts, w, np.array([0.8, -1.0, 0.5, 0.2]))
+        np.testing.assert_array_equal(multi[0], kn.rolling_quantile_nb(x, starts, w, 0.8))
+        np.testing.assert_array_equal(multi[1], kn.rolling_rank_nb(x, starts, w))
+        np.testing.assert_array_equal(multi[3], kn.rolling_quantile_nb(x, starts, w, 0.2))
+        reg = kn.rolling_reg_multi_nb(x, starts, w, np.array([2, 0, 1], dtype=np.int64))
+        for r, kind in enumerate((2, 0, 1)):
+            np.testing.assert_array_equal(reg[r], kn.rolling_reg_nb(x, starts, w, kind))
+
+
+def test_chunk_count_matches_compute_chunks(bars):
+    from flyer.factors.engine import n_chunks
+
+    for fs in ({"a": "Mean($close, 3)"}, {"a": "CSRank(Mean($close, 3))"}):
+        for rows in (1, 50, 130, 10_000):
+            assert n_chunks(bars, fs, rows) == len(list(compute_chunks(bars, fs, chunk_rows=rows)))
