@@ -158,7 +158,7 @@ class BacktestResult:
         base = np.where(delisted, value / shares, a.deal[idx, col])
         slip = np.abs(r["price"] / adj - base) * shares
         slip = np.where(delisted, 0.0, slip)
-        impact = _impact(shares, a.deal[idx, col], a.adv[idx, col], a.sigma[idx, col], c)
+        impact = _impact(shares, a.deal[idx, col], a.adv[idx, col], a.sigma[idx, col], float(c.impact_k[0]))
         impact = np.where(delisted, 0.0, impact)
         with np.errstate(divide="ignore", invalid="ignore"):
             part = np.where(delisted, np.nan, shares / a.volume[idx, col])
@@ -251,14 +251,15 @@ class BacktestResult:
         return pd.Series(values, index=index, name=name, dtype="float64")
 
 
-def _impact(shares: np.ndarray, deal: np.ndarray, adv: np.ndarray, sigma: np.ndarray, costs: Any) -> np.ndarray:
-    """Square-root impact (CNY) of each fill, as the engine charged it (``rules_nb.impact_rate_nb``)."""
-    if costs.impact != "sqrt" or costs.impact_k <= 0:
+def _impact(shares: np.ndarray, deal: np.ndarray, adv: np.ndarray, sigma: np.ndarray, impact_k: float) -> np.ndarray:
+    """Square-root impact (CNY) of each fill, as the engine charged it (``rules_nb.impact_rate_nb``);
+    ``impact_k``: the prefactor the engine used (``Params.impact_k``: 0 = no impact)."""
+    if impact_k <= 0:
         return np.zeros(shares.shape[0])
     value = shares * deal
     ok = (adv > 0) & (sigma >= 0) & (shares > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(ok, costs.impact_k * sigma * np.sqrt(value / np.where(ok, adv, 1.0)), 0.0)
+        rate = np.where(ok, impact_k * sigma * np.sqrt(value / np.where(ok, adv, 1.0)), 0.0)
     return rate * value
 
 
