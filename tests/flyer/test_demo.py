@@ -24,7 +24,7 @@ def test_demo_pipeline_small(fresh_home: Path) -> None:
     assert any(x.startswith("1/3 data: ingested sim") for x in lines), lines
     # progress of every long step reached the log (plain lines: no terminal here)
     text = "\n".join(lines)
-    for needle in ("ingest sim: done", "training lgbm: 1/2 folds", "fold 1/2 lgbm: started", "valid l2 ",
+    for needle in ("ingest sim: done", "training lgbm: 1/2 folds", "fold 1/2 lgbm: started", "valid ic ",
                    "features alpha158", "top20 on lgbm: ran"):
         assert needle in text, needle
     again: list[str] = []
