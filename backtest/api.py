@@ -48,6 +48,8 @@ def check_scores(scores: pl.DataFrame) -> pl.DataFrame:
     except pl.exceptions.PolarsError as exc:
         raise FlyerError(f"scores have bad types: {str(exc).splitlines()[0]}") from exc
     df = df.filter(pl.col("score").is_not_null() & pl.col("score").is_not_nan())
+    if _strictly_sorted(df):  # the usual case (models write sorted scores): no sort, no dedup
+        return df
     return df.unique(["date", "symbol"], keep="last").sort("date", "symbol")
 
 
@@ -65,6 +67,15 @@ def tradable_scores(store: MarketStore, scores: pl.DataFrame) -> tuple[pl.DataFr
     suspended = tagged["is_suspended"].fill_null(False)
     kept = tagged.filter(~unlisted & ~suspended).drop("is_suspended")
     return kept, {"unlisted_scores": int(unlisted.sum()), "suspended_scores": int(suspended.sum())}
+
+
+def _strictly_sorted(df: pl.DataFrame) -> bool:
+    """True when rows are sorted by (date, symbol) with no (date, symbol) twice."""
+    if df.height < 2:
+        return True
+    d, s = pl.col("date"), pl.col("symbol")
+    ok = (d > d.shift(1)) | ((d == d.shift(1)) & (s > s.shift(1)))
+    return bool(df.select(ok.slice(1).all()).item())
 
 
 def resolve_dates(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> BacktestConfig:

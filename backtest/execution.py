@@ -2,7 +2,7 @@
 
 Computed from a ``BacktestResult`` (its trades and ``execution()`` per day), over the whole run
 or over a span of days. Conventions: money in CNY; fractions, not percent; ``impact_drag`` is
-impact cost / mean NAV / years with the years of ``flyer.backtest.metrics`` (``DAYS``), as
+impact cost / mean NAV / years with the years of ``flyer.stats.elapsed_years`` (the calendar's trading days), as
 ``cost_drag`` in the headline metrics.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from flyer.backtest.metrics import DAYS
+from flyer.stats import elapsed_years
 
 if TYPE_CHECKING:
     from flyer.backtest.result import BacktestResult
@@ -40,7 +40,7 @@ def summary(result: BacktestResult, start: dt.date | None = None, end: dt.date |
     value = trades["value"].to_numpy()
     part = trades["participation"].to_numpy()
     ok = np.isfinite(part)
-    years = max((daily.height - 1) / DAYS, 1e-9) if daily.height else float("nan")
+    years = max(elapsed_years(daily["date"].to_list(), result.meta.get("year_days")), 1e-9) if daily.height else float("nan")
     avg_nav = float(daily["nav"].mean()) if daily.height else float("nan")
     impact = float(trades["impact"].sum())
     return {

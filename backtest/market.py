@@ -1,7 +1,9 @@
 """Prepare the dense (date x symbol) execution arrays of a backtest from the market store.
 
-``load_market`` is the one way to build a :class:`Market`; it reads the store and orchestrates,
-the numeric kernels live in ``flyer.backtest.market_nb``:
+``load_market`` is the one way to build a :class:`Market`: it returns the arrays of an identical
+request on the same store content from ``flyer.backtest.market_cache`` (process memo, then
+disk), else ``build_market`` reads the store and orchestrates, the numeric kernels living in
+``flyer.backtest.market_nb``:
   1. ``trade_calendar``: the trading days from ``start`` to ``end`` plus ``LOOKBACK`` earlier days
      (previous close for price limits, and whether a stock listed recently);
   2. ``read_bars``: raw bars (``adjust=False``) of the requested symbols, and their list dates;
@@ -98,10 +100,26 @@ class Market:
 
 
 def load_market(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
-                deal_price: str = "open", vwap_fill: str = "none", rules: str = "ashare") -> Market:
+                deal_price: str = "open", vwap_fill: str = "none", rules: str = "ashare",
+                cache: bool = True) -> Market:
     """Dense execution arrays for ``symbols`` over the trading days in [start, end] (see module
     doc); ``vwap_fill`` as ``MarketStore.bars`` (the deal price of a vwap backtest); ``rules``
-    ``qlib``: qlib's flat limit rule and costs (``qlib_rules``)."""
+    ``qlib``: qlib's flat limit rule and costs (``qlib_rules``). Built once per store state:
+    ``cache`` reuses the arrays of an identical request on the same store content
+    (``flyer.backtest.market_cache``)."""
+    symbols = sorted(set(symbols))
+    if not cache:
+        return build_market(store, symbols, start, end, deal_price, vwap_fill, rules)
+    from flyer.backtest.market_cache import cached_market
+
+    return cached_market(store, symbols, start, end, deal_price,
+                         lambda: build_market(store, symbols, start, end, deal_price, vwap_fill, rules),
+                         variant=f"{vwap_fill}|{rules}")
+
+
+def build_market(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
+                 deal_price: str = "open", vwap_fill: str = "none", rules: str = "ashare") -> Market:
+    """Steps 1-4 of the module docstring, from the store (no cache)."""
     lookback, days = trade_calendar(store, start, end)
     if not days:
         raise ValueError(f"no trading days in the store between {start} and {end}")

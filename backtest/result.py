@@ -101,7 +101,12 @@ class BacktestResult:
 
         turnover = traded value / 2 / previous NAV (two-sided average, fraction);
         costs = commission + stamp duty + transfer fee + slippage of the day (CNY).
+        Built on first use and kept (the result is immutable).
         """
+        return self._daily
+
+    @functools.cached_property
+    def _daily(self) -> pl.DataFrame:
         nav, cash, traded, count = self._book
         prev = np.concatenate([[self.config.capital], nav[:-1]])
         trades = self.trades()
@@ -129,8 +134,12 @@ class BacktestResult:
         price (slippage included; impact is charged as a fee, ``rules_nb.impact_cost_nb``).
 
         reason: ``trade`` or ``delisted`` (forced sale at the last close); participation: the
-        fill's shares over the day's volume (NaN for a delisting).
+        fill's shares over the day's volume (NaN for a delisting). Built on first use and kept.
         """
+        return self._trades
+
+    @functools.cached_property
+    def _trades(self) -> pl.DataFrame:
         from flyer.backtest.params import Params
 
         m, r, c = self.market, self.records, Params.from_configs([self.config])  # the rates the engine charged
@@ -149,7 +158,7 @@ class BacktestResult:
         base = np.where(delisted, value / shares, a.deal[idx, col])
         slip = np.abs(r["price"] / adj - base) * shares
         slip = np.where(delisted, 0.0, slip)
-        impact = _impact(shares, a.deal[idx, col], a.adv[idx, col], a.sigma[idx, col], c)
+        impact = _impact(shares, a.deal[idx, col], a.adv[idx, col], a.sigma[idx, col], float(c.impact_k[0]))
         impact = np.where(delisted, 0.0, impact)
         with np.errstate(divide="ignore", invalid="ignore"):
             part = np.where(delisted, np.nan, shares / a.volume[idx, col])
@@ -206,6 +215,10 @@ class BacktestResult:
 
     def metrics(self) -> dict[str, float | str]:
         """Headline metrics (see ``flyer.backtest.metrics.summary``)."""
+        return dict(self._metrics)
+
+    @functools.cached_property
+    def _metrics(self) -> dict[str, float | str]:
         from flyer.backtest.metrics import summary
 
         out = summary(self.daily(), self.benchmark_name, self.meta.get("year_days"))
@@ -238,14 +251,15 @@ class BacktestResult:
         return pd.Series(values, index=index, name=name, dtype="float64")
 
 
-def _impact(shares: np.ndarray, deal: np.ndarray, adv: np.ndarray, sigma: np.ndarray, costs: Any) -> np.ndarray:
-    """Square-root impact (CNY) of each fill, as the engine charged it (``rules_nb.impact_rate_nb``)."""
-    if costs.impact != "sqrt" or costs.impact_k <= 0:
+def _impact(shares: np.ndarray, deal: np.ndarray, adv: np.ndarray, sigma: np.ndarray, impact_k: float) -> np.ndarray:
+    """Square-root impact (CNY) of each fill, as the engine charged it (``rules_nb.impact_rate_nb``);
+    ``impact_k``: the prefactor the engine used (``Params.impact_k``: 0 = no impact)."""
+    if impact_k <= 0:
         return np.zeros(shares.shape[0])
     value = shares * deal
     ok = (adv > 0) & (sigma >= 0) & (shares > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(ok, costs.impact_k * sigma * np.sqrt(value / np.where(ok, adv, 1.0)), 0.0)
+        rate = np.where(ok, impact_k * sigma * np.sqrt(value / np.where(ok, adv, 1.0)), 0.0)
     return rate * value
 
 

@@ -15,7 +15,7 @@
 * :func:`regime_table`: days bucketed into terciles of the benchmark's trailing 20-day
   volatility and of market breadth (trailing 20-day mean of the share of the market's stocks
   that rose), both known the day before; per bucket the days, annualised mean daily return
-  of the portfolio and the benchmark (x ``metrics.DAYS``), the mean daily geometric excess
+  of the portfolio and the benchmark (x the calendar's trading days per year, ``flyer.stats``), the mean daily geometric excess
   annualised, its hit rate and information ratio. Regimes use the backtest's own span (the
   first 20 days are unclassified).
 Returns are fractions; tables, not prints.
@@ -33,7 +33,8 @@ import numpy as np
 import polars as pl
 
 from flyer.backtest import execution
-from flyer.backtest.metrics import DAYS, curves
+from flyer.backtest.metrics import curves
+from flyer.stats import periods_per_year
 from flyer.errors import FlyerError
 
 if TYPE_CHECKING:
@@ -210,6 +211,7 @@ def regime_table(result: BacktestResult) -> pl.DataFrame:
     """[regime, bucket, low, high, days, return, benchmark_return, excess, hit_rate,
     information_ratio] for regimes ``volatility`` and ``breadth`` (see module doc)."""
     daily = result.daily()
+    days = periods_per_year(daily["date"].to_list(), result.meta.get("year_days"))
     nav, bench, _ = curves(daily)
     r, b = nav[1:] / nav[:-1] - 1, bench[1:] / bench[:-1] - 1
     e = (1 + r) / (1 + b) - 1
@@ -217,7 +219,7 @@ def regime_table(result: BacktestResult) -> pl.DataFrame:
                "breadth": _trailing(_breadth(result), np.mean)}
     rows = []
     for regime, value in signals.items():
-        rows += _buckets(regime, value[1:], r, b, e)
+        rows += _buckets(regime, value[1:], r, b, e, days)
     return pl.DataFrame(rows, schema={"regime": pl.Utf8, "bucket": pl.Utf8, "low": pl.Float64, "high": pl.Float64,
                                       "days": pl.Int64, "return": pl.Float64, "benchmark_return": pl.Float64,
                                       "excess": pl.Float64, "hit_rate": pl.Float64, "information_ratio": pl.Float64})
@@ -243,7 +245,9 @@ def _trailing(x: np.ndarray, fn) -> np.ndarray:
     return out
 
 
-def _buckets(regime: str, value: np.ndarray, r: np.ndarray, b: np.ndarray, e: np.ndarray) -> list[dict]:
+def _buckets(regime: str, value: np.ndarray, r: np.ndarray, b: np.ndarray, e: np.ndarray,
+             days: float) -> list[dict]:
+    """Tercile rows of one regime; ``days``: returns per year (annualisation)."""
     ok = np.isfinite(value) & np.isfinite(e)
     if ok.sum() < 3:
         return [{"regime": regime, "bucket": "unclassified", "days": int(value.shape[0])}]
@@ -256,8 +260,8 @@ def _buckets(regime: str, value: np.ndarray, r: np.ndarray, b: np.ndarray, e: np
         sd = float(np.std(er, ddof=1)) if er.size > 1 else float("nan")
         rows.append({"regime": regime, "bucket": name, "low": float(value[sel].min()) if sel.any() else None,
                      "high": float(value[sel].max()) if sel.any() else None, "days": int(sel.sum()),
-                     "return": float(r[sel].mean() * DAYS), "benchmark_return": float(b[sel].mean() * DAYS),
-                     "excess": float(er.mean() * DAYS), "hit_rate": float((er > 0).mean()),
-                     "information_ratio": float(er.mean() / sd * math.sqrt(DAYS)) if sd > 0 else float("nan")})
+                     "return": float(r[sel].mean() * days), "benchmark_return": float(b[sel].mean() * days),
+                     "excess": float(er.mean() * days), "hit_rate": float((er > 0).mean()),
+                     "information_ratio": float(er.mean() / sd * math.sqrt(days)) if sd > 0 else float("nan")})
     rows.append({"regime": regime, "bucket": "unclassified", "days": int((~ok).sum())})
     return rows

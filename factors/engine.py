@@ -14,8 +14,9 @@ Algorithm:
   4. ``CompiledSet.plan`` (end): per factor, null rows whose ``_age`` is under the factor's
      lookback (full windows; skipped in ``qlib_compat`` mode, which instead rounds fields and
      results through float32), then select ``date, symbol, <factors>``.
-  5. ``compute``: 1-4 on a frame; ``compute_chunks`` yields date chunks (each loaded with the
-     lookback it needs) so memory stays bounded on large panels.
+  5. ``compute``: 1-4 on a frame; ``compute_chunks`` yields chunks (blocks of whole instruments,
+     or date chunks loaded with their lookback when the set has cross-sectional operators) so
+     memory stays bounded on large panels.
 
 Missing values: null everywhere (a NaN from 0/0 or Log of a negative becomes null). Rolling
 windows skip nulls inside them (pandas ``min_periods=1``); in the default mode a value exists
@@ -24,6 +25,8 @@ only once the instrument has ``lookback`` rows of history. Comparisons with a nu
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -37,9 +40,8 @@ from flyer.factors.factorset import FactorSet
 from flyer.errors import FlyerError
 
 G, AGE, IND = "_gid", "_age", "_ind"
-#: rolling ops computed by numba kernels (the rest are native polars)
-KERNEL_OPS = frozenset({"Skew", "Kurt", "Rank", "IdxMax", "IdxMin", "Slope", "Rsquare", "Resi",
-                        "Mad", "WMA", "DecayLinear", "Prod", "Quantile"})
+#: kernels are parallel inside; without a thread-safe numba layer, one launch at a time
+_LAUNCH = contextlib.nullcontext() if kn.THREADSAFE else threading.Lock()
 
 
 # ----------------------------------------------------------------------------- 1. panel
@@ -121,9 +123,10 @@ class CompiledSet:
     def n_levels(self) -> int:
         return max((lv for _, lv in self.temps.values()), default=0)
 
-    def plan(self, panel: pl.LazyFrame, starts: np.ndarray) -> pl.LazyFrame:
-        """Steps 3-4: the lazy plan computing every factor on a prepared panel."""
-        ctx = _Ctx(self, starts)
+    def plan(self, panel: pl.LazyFrame, starts: np.ndarray,
+             dtype: type[pl.DataType] = pl.Float64) -> pl.LazyFrame:
+        """Steps 3-4: the lazy plan computing every factor (as ``dtype``) on a prepared panel."""
+        ctx = _Ctx(self, starts, dtype)
         lf = panel
         for level in range(1, self.n_levels + 1):
             exprs = [ctx.build(node).alias(name) for node, (name, lv) in self.temps.items() if lv == level]
@@ -180,10 +183,13 @@ def _check(expr: Expr) -> None:
 class _Ctx:
     """Builds polars expressions for nodes; children that are temps are read by column."""
 
-    def __init__(self, compiled: CompiledSet, starts: np.ndarray) -> None:
+    def __init__(self, compiled: CompiledSet, starts: np.ndarray,
+                 dtype: type[pl.DataType] = pl.Float64) -> None:
         self.c = compiled
         self.compat = compiled.qlib_compat
         self.starts = starts
+        self.dtype = dtype
+        self.fused = _fusions(compiled)
 
     def ref(self, node: Expr) -> pl.Expr:
         if node in self.c.temps:
@@ -198,6 +204,9 @@ class _Ctx:
         return e + pl.col(AGE).cast(pl.Float64) * 0.0
 
     def build(self, node: Expr) -> pl.Expr:
+        if node in self.fused:  # one kernel pass serves the node and its siblings
+            group = self.fused[node]
+            return _kernel1(self.column(node.x), lambda a, s, n=node: group.values(n, a, s), self.starts)
         if isinstance(node, (BinOp, Func)):
             args = [self.ref(c) for c in node.children()]
         elif isinstance(node, (Rolling, PairRolling)):
@@ -216,10 +225,50 @@ class _Ctx:
         return pl.when(pl.col(AGE) >= node.lookback).then(e)
 
     def finish(self, name: str, expr: Expr) -> pl.Expr:
-        e = self.masked(expr).cast(pl.Float64)
+        e = self.masked(expr)
         if self.compat:
-            e = e.cast(pl.Float32).cast(pl.Float64)
-        return e.alias(name)
+            e = e.cast(pl.Float32)
+        return e.cast(self.dtype).alias(name)
+
+
+#: rolling ops whose siblings on the same input and window share one kernel pass
+_ORDER_OPS, _REG_KINDS = ("Quantile", "Rank", "Med"), {"Slope": 0, "Rsquare": 1, "Resi": 2}
+
+
+class _Fused:
+    """Temp nodes ``Op(x, w)`` of one input and window computed by one multi-output kernel.
+
+    The first member polars evaluates runs the kernel for all (under a lock: members may run
+    on several threads at once) and keeps the other rows until they are read."""
+
+    def __init__(self, members: list[Rolling]) -> None:
+        self.members = members
+        self.lock = threading.Lock()
+        self.rows: dict[Expr, np.ndarray] = {}
+
+    def values(self, node: Rolling, a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        with self.lock:
+            if not self.rows:
+                w = node.window
+                if node.op in _ORDER_OPS:
+                    qs = np.array([0.5 if m.op == "Med" else (-1.0 if m.op == "Rank" else m.q) for m in self.members])
+                    out = kn.rolling_order_multi_nb(a, starts, w, qs)
+                else:
+                    kinds = np.array([_REG_KINDS[m.op] for m in self.members], dtype=np.int64)
+                    out = kn.rolling_reg_multi_nb(a, starts, w, kinds)
+                self.rows = {m: out[r] for r, m in enumerate(self.members)}
+            return self.rows.pop(node)
+
+
+def _fusions(compiled: CompiledSet) -> dict[Expr, _Fused]:
+    """Temp node -> its group, for groups of two or more siblings (see ``_Fused``)."""
+    groups: dict[tuple, list[Rolling]] = {}
+    for node in compiled.temps:
+        if isinstance(node, Rolling) and (node.op in _ORDER_OPS or node.op in _REG_KINDS):
+            family = "order" if node.op in _ORDER_OPS else "reg"
+            groups.setdefault((family, node.x, node.window), []).append(node)
+    return {m: fused for members in groups.values() if len(members) > 1
+            for fused in [_Fused(members)] for m in members}
 
 
 def node_expr(node: Expr, args: Sequence[pl.Expr], starts: np.ndarray, qlib_compat: bool = False) -> pl.Expr:
@@ -251,38 +300,29 @@ def node_expr(node: Expr, args: Sequence[pl.Expr], starts: np.ndarray, qlib_comp
 
 
 def _rolling(node: Rolling, x: pl.Expr, starts: np.ndarray, compat: bool) -> pl.Expr:
+    """Every rolling operator runs as a numba kernel over the whole column (block offsets
+    ``starts``): one parallel pass instead of a polars ``over`` per instrument."""
     w, op = node.window, node.op
-    if op in KERNEL_OPS:
-        if op == "Quantile":
-            fn = lambda a, s, w=w, q=node.q: kn.rolling_quantile_nb(a, s, w, q)  # noqa: E731
-            return _kernel1(x, fn, starts)
-        return _kernel1(x, _KERNELS[op](w, compat), starts)
-    if op == "EMA":  # unbounded memory: always per instrument
-        ewm = x.ewm_mean(span=w, adjust=True, min_samples=1, ignore_nulls=False)
-        return ewm.forward_fill().over(G)  # pandas carries the mean over missing rows
-    return _native(node, x).over(G)
-
-
-def _native(node: Rolling, x: pl.Expr) -> pl.Expr:
-    """A rolling operator polars has natively (partial windows, nulls skipped)."""
-    w, op = node.window, node.op
-    if op == "Ref":
-        return x.shift(w) if w else x
+    if op == "Ref" and w == 0:
+        return x
     if op == "Delta":
-        return x - x.shift(w)
-    if op == "Count":
-        return x.is_not_null().cast(pl.Float64).rolling_sum(w, min_samples=1)
-    if op in ("Std", "Var"):
-        fn = x.rolling_std if op == "Std" else x.rolling_var
-        return fn(w, min_samples=1, ddof=1)
-    native = {"Mean": "rolling_mean", "Sum": "rolling_sum", "Max": "rolling_max",
-              "Min": "rolling_min", "Med": "rolling_median"}
-    if op in native:
-        return getattr(x, native[op])(w, min_samples=1)
-    raise ValueError(f"no implementation for {op}")
+        return x - _kernel1(x, lambda a, s, w=w: kn.rolling_shift_nb(a, s, w), starts)
+    if op == "Quantile":
+        return _kernel1(x, lambda a, s, w=w, q=node.q: kn.rolling_quantile_nb(a, s, w, q), starts)
+    return _kernel1(x, _KERNELS[op](w, compat), starts)
 
 
 _KERNELS: dict[str, Callable[[int, bool], Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
+    "Ref": lambda w, c: lambda x, s: kn.rolling_shift_nb(x, s, w),
+    "Mean": lambda w, c: lambda x, s: kn.rolling_sum_nb(x, s, w, kn.MEAN),
+    "Sum": lambda w, c: lambda x, s: kn.rolling_sum_nb(x, s, w, kn.SUM),
+    "Count": lambda w, c: lambda x, s: kn.rolling_sum_nb(x, s, w, kn.COUNT),
+    "Std": lambda w, c: lambda x, s: kn.rolling_var_nb(x, s, w, True),
+    "Var": lambda w, c: lambda x, s: kn.rolling_var_nb(x, s, w, False),
+    "Max": lambda w, c: lambda x, s: kn.rolling_ext_nb(x, s, w, True),
+    "Min": lambda w, c: lambda x, s: kn.rolling_ext_nb(x, s, w, False),
+    "Med": lambda w, c: lambda x, s: kn.rolling_quantile_nb(x, s, w, 0.5),
+    "EMA": lambda w, c: lambda x, s: kn.ewm_nb(x, s, w),
     "Skew": lambda w, c: lambda x, s: kn.rolling_moment_nb(x, s, w, 3),
     "Kurt": lambda w, c: lambda x, s: kn.rolling_moment_nb(x, s, w, 4),
     "Rank": lambda w, c: lambda x, s: kn.rolling_rank_nb(x, s, w),
@@ -309,7 +349,10 @@ def _kernel1(x: pl.Expr, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
              starts: np.ndarray) -> pl.Expr:
     """Run a one-input kernel on the whole column (rows in panel order)."""
     def run(s: pl.Series) -> pl.Series:
-        return pl.Series(s.name, fn(_as_array(s, int(starts[-1])), starts), nan_to_null=True)
+        a = _as_array(s, int(starts[-1]))
+        with _LAUNCH:
+            out = fn(a, starts)
+        return pl.Series(s.name, out, nan_to_null=True)
     return x.map_batches(run, return_dtype=pl.Float64)
 
 
@@ -318,7 +361,9 @@ def _kernel2(x: pl.Expr, y: pl.Expr, fn: Callable[..., np.ndarray], starts: np.n
     def run(s: pl.Series) -> pl.Series:
         n = int(starts[-1])
         a, b = _as_array(s.struct.field("x"), n), _as_array(s.struct.field("y"), n)
-        return pl.Series("xy", fn(a, b, starts), nan_to_null=True)
+        with _LAUNCH:
+            out = fn(a, b, starts)
+        return pl.Series("xy", out, nan_to_null=True)
     return pl.struct(x.alias("x"), y.alias("y")).map_batches(run, return_dtype=pl.Float64)
 
 
@@ -412,49 +457,64 @@ def as_factor_set(spec: FactorSpec) -> FactorSet:
     return FactorSet.from_formulas("custom", spec)
 
 
-#: panels above this many rows are computed in date chunks (bounded temp-column memory)
-AUTO_CHUNK_ROWS = 2_000_000
+#: panels above this many rows are computed in chunks (bounded temp-column memory)
+AUTO_CHUNK_ROWS = 500_000  # ~1.3 GB of float64 temp columns for Alpha158
+#: output dtypes ``compute`` accepts: Float64 (default, the contract) or Float32 (half the
+#: memory; stored values and model features use it: 7 significant digits, relative rounding
+#: error <= 6e-8, far below any factor's noise; qlib-compat values are float32 already)
+DTYPES = (pl.Float64, pl.Float32)
 
 
 def compute(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
-            industries: pl.DataFrame | None = None, chunk_rows: int = AUTO_CHUNK_ROWS) -> pl.DataFrame:
-    """Factor values ``[date, symbol, <one Float64 column per factor>]`` sorted by (symbol, date).
+            industries: pl.DataFrame | None = None, chunk_rows: int = AUTO_CHUNK_ROWS,
+            dtype: type[pl.DataType] = pl.Float64) -> pl.DataFrame:
+    """Factor values ``[date, symbol, <one column per factor>]`` sorted by (symbol, date).
 
     ``bars``: the bars contract (``store.bars(adjust=True)`` columns; at least symbol, date and
     the fields used). ``qlib_compat``: qlib's partial windows and float32 rounding (see module
     docstring). ``industries``: ``[symbol, industry]`` for Neutralize by industry. Panels over
-    ``chunk_rows`` rows are computed in date chunks (``compute_chunks``) and concatenated.
+    ``chunk_rows`` rows are computed in chunks (``compute_chunks``) and concatenated.
+    ``dtype``: ``pl.Float64`` (default) or ``pl.Float32`` (see ``DTYPES``).
     """
     fs = as_factor_set(factor_set)
     if bars.height > chunk_rows:
-        parts = compute_chunks(bars, fs, qlib_compat=qlib_compat, industries=industries, chunk_rows=chunk_rows)
+        parts = compute_chunks(bars, fs, qlib_compat=qlib_compat, industries=industries, chunk_rows=chunk_rows,
+                               dtype=dtype)
         return pl.concat(list(parts)).sort("symbol", "date")
-    return _compute_frame(bars, fs, qlib_compat, industries)
+    return _compute_frame(bars, compile_set(fs, qlib_compat=qlib_compat), industries, dtype)
 
 
-def _compute_frame(bars: pl.DataFrame, fs: FactorSet, qlib_compat: bool,
-                   industries: pl.DataFrame | None) -> pl.DataFrame:
+def _compute_frame(bars: pl.DataFrame, compiled: CompiledSet, industries: pl.DataFrame | None,
+                   dtype: type[pl.DataType] = pl.Float64) -> pl.DataFrame:
     """Steps 1-4 on one frame, no chunking."""
-    compiled = compile_set(fs, qlib_compat=qlib_compat)
+    if dtype not in DTYPES:
+        raise FlyerError(f"factor values are Float64 or Float32, not {dtype}")
+    fs = compiled.factor_set
     fields = set().union(*(fields_of(e) for e in fs.exprs)) if len(fs) else set()
     if any(isinstance(n, CrossSection) and "cap" in n.by for n in compiled.nodes):
         fields.add("cap")
     if any(isinstance(n, CrossSection) and "industry" in n.by for n in compiled.nodes):
         fields.add("industry")
-    panel, starts = prepare_panel(bars, fields, qlib_compat=qlib_compat, industries=industries)
-    return compiled.plan(panel.lazy(), starts).collect(engine="in-memory")
+    panel, starts = prepare_panel(bars, fields, qlib_compat=compiled.qlib_compat, industries=industries)
+    return compiled.plan(panel.lazy(), starts, dtype).collect(engine="in-memory")
 
 
 def compute_chunks(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
-                   industries: pl.DataFrame | None = None, chunk_rows: int = 1_000_000,
-                   start: object | None = None) -> Iterator[pl.DataFrame]:
-    """``compute`` over consecutive date chunks of about ``chunk_rows`` output rows each.
+                   industries: pl.DataFrame | None = None, chunk_rows: int = AUTO_CHUNK_ROWS,
+                   start: object | None = None, dtype: type[pl.DataType] = pl.Float64) -> Iterator[pl.DataFrame]:
+    """``compute`` over chunks of about ``chunk_rows`` output rows each (rows >= ``start``).
 
-    Each chunk is computed from its dates plus ``lookback`` earlier trading days of ``bars``
-    and yields only its own dates (>= ``start`` when given), so results equal ``compute`` on the
-    whole panel (EMA aside, whose memory is unbounded). Memory is bounded by the chunk size.
+    A set without cross-sectional operators is cut into blocks of whole instruments (each
+    block's full history: no row is computed twice, results are exactly ``compute``'s). A
+    set with one needs every stock of a date together: it is cut into date chunks, each
+    computed from its dates plus ``lookback`` earlier trading days (equal to ``compute`` on the
+    whole panel, EMA aside, whose memory is unbounded). Memory is bounded by the chunk size.
     """
     fs = as_factor_set(factor_set)
+    compiled = compile_set(fs, qlib_compat=qlib_compat)
+    if not fs.cross_sectional:
+        yield from _symbol_chunks(bars, compiled, industries, chunk_rows, start, dtype)
+        return
     dates = bars["date"].unique().sort()
     if start is not None:
         first = int(dates.search_sorted(start, side="left"))
@@ -466,5 +526,37 @@ def compute_chunks(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: b
         lo = dates[max(i - fs.lookback, 0)]
         d0, d1 = dates[i], dates[min(i + step, dates.len()) - 1]
         piece = bars.filter(pl.col("date").is_between(lo, d1))
-        out = _compute_frame(piece, fs, qlib_compat, industries)
+        out = _compute_frame(piece, compiled, industries, dtype)
         yield out.filter(pl.col("date") >= d0)
+
+
+def n_chunks(bars: pl.DataFrame, factor_set: FactorSpec, chunk_rows: int = AUTO_CHUNK_ROWS) -> int:
+    """How many chunks ``compute_chunks(bars, factor_set, chunk_rows=chunk_rows)`` yields (for
+    progress bars)."""
+    fs = as_factor_set(factor_set)
+    if not fs.cross_sectional:
+        sizes = np.diff(group_starts(bars.sort("symbol")["symbol"] if not _is_sorted(bars) else bars["symbol"]))
+        n, acc = 0, 0
+        for size in sizes:  # as _symbol_chunks: add instruments while under chunk_rows
+            if acc and acc + size > max(chunk_rows, 1):
+                n, acc = n + 1, 0
+            acc += size
+        return n + (1 if acc else 0)
+    dates = bars["date"].n_unique()
+    step = max(fs.lookback + 1, chunk_rows // max(bars["symbol"].n_unique(), 1), 20)
+    return -(-dates // step)
+
+
+def _symbol_chunks(bars: pl.DataFrame, compiled: CompiledSet, industries: pl.DataFrame | None,
+                   chunk_rows: int, start: object | None, dtype: type[pl.DataType]) -> Iterator[pl.DataFrame]:
+    """Blocks of whole instruments of about ``chunk_rows`` rows, in symbol order."""
+    if not _is_sorted(bars):
+        bars = bars.sort("symbol", "date")
+    starts = group_starts(bars["symbol"])
+    lo = 0
+    while lo < starts.size - 1:
+        hi = int(np.searchsorted(starts, starts[lo] + max(chunk_rows, 1), side="right")) - 1
+        hi = max(hi, lo + 1)
+        out = _compute_frame(bars.slice(int(starts[lo]), int(starts[hi] - starts[lo])), compiled, industries, dtype)
+        yield out if start is None else out.filter(pl.col("date") >= start)
+        lo = hi

@@ -18,7 +18,9 @@ from flyer.factors.parser import FormulaError, parse
 #: Version of the factor semantics (operators, warm-up, suspension and float handling in
 #: ``engine``/``kernels``). Bump it whenever a formula's values change: every content key
 #: changes with it, so values stored by an older engine are never read as current.
-ENGINE_VERSION = 2  # 2: x/0 and Log(x<=0) null; values computed per half-year epoch
+#: 2: x/0 and Log(x<=0) null; values computed per half-year epoch; every rolling operator runs
+#: as a numba kernel (running sums, deques); stored values are float32.
+ENGINE_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 1. ``load_bars``: the store's adjusted bars for [start, end] plus the ``lookback`` trading days
    before ``start`` that the set needs, with each symbol's industry.
 2. ``compute_range``: one calendar half-year (epoch) at a time, each loaded by ``load_bars`` from
-   the lookback before the epoch's first day and computed by ``flyer.factors.engine.compute``,
-   yielded one by one; a day's value never depends on the range asked (incremental == batch).
+   the lookback before the epoch's first day and computed by ``flyer.factors.engine.compute`` as
+   float32 (what storage keeps), yielded one by one; a day's value never depends on the range
+   asked (incremental == batch); over a universe, a set without cross-sectional operators is
+   computed for the universe's stocks only.
 3. ``update``: ``compute_range`` -> ``flyer.factors.storage.write`` into the folder of the set's
    content key (``FactorSet.key(qlib_compat)``); without ``start`` it continues after the last
    stored date, so a nightly run computes and appends just the new dates.
@@ -49,8 +51,11 @@ def epoch_start(day: dt.date) -> dt.date:
 
 def compute_range(store: MarketStore, factor_set: FactorSpec, start: dt.date | None = None,
                   end: dt.date | None = None, *, qlib_compat: bool = False,
-                  chunk_rows: int = 750_000) -> Iterator[pl.DataFrame]:
-    """Step 2: factor values for trading days in [start, end], one epoch at a time.
+                  chunk_rows: int = 750_000, symbols: list[str] | None = None,
+                  dtype: type[pl.DataType] = pl.Float32) -> Iterator[pl.DataFrame]:
+    """Step 2: factor values (``dtype``, float32 by default: what storage holds) for trading days
+    in [start, end], one epoch at a time. ``symbols``: compute only these (only for a set
+    without cross-sectional operators, whose values do not depend on the other stocks).
 
     Incremental equals batch EXACTLY: a value at day t is always computed from the same panel,
     the bars from the set's lookback before the first stored trading day of t's epoch (a
@@ -58,10 +63,12 @@ def compute_range(store: MarketStore, factor_set: FactorSpec, start: dt.date | N
     sums and kernels carry state from the panel's first row, so a panel started elsewhere would
     round differently (up to 1e-5 relative was measured on Alpha158's RESI/BETA). A nightly
     therefore recomputes its epoch so far (up to ~125 rows per symbol, plus the lookback);
-    ``chunk_rows`` is kept for the signature and ignored. Non-finite outputs (inf from an
+    ``chunk_rows`` bounds the instrument blocks of a set without cross-sectional operators
+    (exact); a set with one is computed as one panel per epoch. Non-finite outputs (inf from an
     overflow) become null (counted by ``update``)."""
-    del chunk_rows  # epochs fix the chunks: values must not depend on chunking
     fs = as_factor_set(factor_set)
+    if symbols is not None and fs.cross_sectional:
+        raise FlyerError(f"factor set {fs.name!r} has cross-sectional operators: compute it on every stock")
     check_span(store, fs)
     days = store.calendar(start, end)
     if days.len() == 0:
@@ -72,11 +79,14 @@ def compute_range(store: MarketStore, factor_set: FactorSpec, start: dt.date | N
     with progress.task(f"factors {fs.name}", total=epochs.height, unit="half-years") as bar:
         for e0, d0, d1 in epochs.iter_rows():
             first = store.calendar(e0, d1)[0]
-            bars = load_bars(store, fs, first, d1)
+            bars = load_bars(store, fs, first, d1, symbols=symbols)
             if bars.height == 0:
                 bar.advance()
                 continue
-            out = compute(bars, fs, qlib_compat=qlib_compat, chunk_rows=bars.height + 1)  # one panel, never split
+            # a cross-sectional set is one panel (date chunks would round differently); others are
+            # cut into blocks of whole instruments, which gives exactly the one-panel values
+            rows = bars.height + 1 if fs.cross_sectional else chunk_rows
+            out = compute(bars, fs, qlib_compat=qlib_compat, chunk_rows=rows, dtype=dtype)
             bar.advance(info=f"{d0}..{d1}")
             yield out.filter(pl.col("date") >= d0)
 
@@ -122,7 +132,7 @@ class UpdateReport:
 
 def update(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec,
            start: dt.date | None = None, end: dt.date | None = None, *,
-           qlib_compat: bool = False, chunk_rows: int = 750_000) -> UpdateReport:
+           qlib_compat: bool = False, chunk_rows: int = 1_500_000) -> UpdateReport:
     """Step 3: compute and write; ``start`` defaults to the day after the last stored date."""
     t0 = time.perf_counter()
     fs = as_factor_set(factor_set)
@@ -177,7 +187,8 @@ def factor_values(store: MarketStore, home: str | os.PathLike, factor_set: Facto
         out = lf.sort("date", "symbol").collect()
     else:
         parts = []
-        for chunk in compute_range(store, fs, start, end):
+        symbols = None if universe is None or fs.cross_sectional else universe["symbol"].unique().sort().to_list()
+        for chunk in compute_range(store, fs, start, end, symbols=symbols):
             chunk = finite(chunk)[0]
             if universe is not None:
                 chunk = chunk.join(universe, on=["date", "symbol"], how="semi")

@@ -8,7 +8,10 @@ tests check their content keys agree), run by ``flyer.experiments.run``:
   3. backtest top-k dropout on the out-of-sample scores against CSI 500 (``flyer.backtest.run``),
      saved with its HTML report under ``$FLYER_HOME/backtests/`` and linked from the
      experiment's ``reports/``;
-  4. return the summary (the experiment folder holds ``summary.json`` / ``summary.md``).
+  4. return the summary (the experiment folder holds ``summary.json`` / ``summary.md``);
+     before that, ``store_factors`` stores the run's factor values (``flyer.factors.pipeline.update``,
+     what the nightly's factors stage keeps up to date) so the next ``flyer nightly`` computes
+     only its new date.
 Progress (per fold, per boosting round) goes to the reporter in force, else to ``log``.
 """
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from flyer.data.store import flyer_home
+from flyer.data.store import MarketStore, flyer_home
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,21 @@ class DemoSummary:
     reused: bool = False
 
 
+def store_factors(home: Path, run_id: str) -> Any:
+    """The factor store the nightly reads for the run (its set, under its content key, through
+    the store's last date), so the first ``flyer nightly`` after the demo computes only the new
+    date; None when the run scores from bars. Returns the ``UpdateReport``."""
+    from flyer.factors.pipeline import update
+    from flyer.models import load_run
+    from flyer.models.predict import stored_set
+
+    fs, _ = stored_set(load_run(home, run_id))
+    if fs is None:
+        return None
+    with MarketStore.open(home) as store:
+        return update(store, home, fs)
+
+
 def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
              log: Callable[[str], None] = print) -> DemoSummary:
     """Run the demo workflow under ``home``; returns the summary."""
@@ -84,6 +102,9 @@ def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
     with progress.reporting(reporter):
         exp = experiments.run(home, wf, log=log)
     model, bt = exp.runs()[0], exp.backtests()[0]
+    rep = store_factors(home, model["run"])
+    if rep is not None and rep.dates_written:
+        log(f"    stored {rep.dates_written:,} dates of {rep.set_name} values ({rep.key}) for `flyer nightly`")
     nan = float("nan")
     num = lambda v: nan if v is None else float(v)  # noqa: E731
     return DemoSummary(model["run"], num(model.get("IC")), num(model.get("RankIC")), num(model.get("ICIR")),

@@ -139,6 +139,7 @@ class NightResult:
     messages: tuple[str, ...]
     outdir: Path
     trading_day: bool = True
+    seconds: dict[str, float] = field(default_factory=dict)  # wall seconds of each stage run
 
 
 def trading_days(store: MarketStore) -> list[dt.date]:
@@ -199,7 +200,7 @@ def _run_stages(night: Night, force: bool, hooks: dict[str, Callable[[Night], No
 
     date, key = night.date, night.config.key()
     status = {} if force else night.log.status(date)
-    ran, skipped = [], []
+    ran, skipped, secs = [], [], {}
     with progress.task(f"nightly {date}", total=len(STAGES), unit="stages") as bar:
         for stage in STAGES:
             if status.get(stage) == "done":
@@ -221,5 +222,6 @@ def _run_stages(night: Night, force: bool, hooks: dict[str, Callable[[Night], No
             with night.writing() as store:
                 RunLog(store).record(date, stage, "done", started, key, "; ".join(night.messages[-1:]))
             ran.append(stage)
+            secs[stage] = (dt.datetime.now() - started).total_seconds()
             bar.advance(info=f"{stage}: {night.messages[-1]}" if night.messages else stage)
-    return NightResult(date, tuple(ran), tuple(skipped), tuple(night.messages), night.outdir)
+    return NightResult(date, tuple(ran), tuple(skipped), tuple(night.messages), night.outdir, seconds=secs)

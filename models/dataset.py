@@ -80,7 +80,8 @@ def build_panel(features: pl.DataFrame, label: pl.DataFrame, bars: pl.DataFrame,
     rows. ``universe`` [date, symbol] marks the rows that may be samples (None: all).
     ``universe_rows_only`` keeps only sample rows (tabular models need no history)."""
     feats = [c for c in features.columns if c not in ("date", "symbol")]
-    base = bars.select("date", "symbol", "is_suspended").join(features, on=["date", "symbol"], how="left")
+    fkeys = features.select("date", "symbol").with_row_index("_fi")  # feature rows by index: no copy
+    base = bars.select("date", "symbol", "is_suspended").join(fkeys, on=["date", "symbol"], how="left")
     base = base.join(label, on=["date", "symbol"], how="left")
     ok = pl.lit(True)
     if cfg.drop_suspended:
@@ -102,11 +103,22 @@ def build_panel(features: pl.DataFrame, label: pl.DataFrame, bars: pl.DataFrame,
     first = np.ones(n, dtype=bool)
     first[1:] = sym[1:] != sym[:-1]
     sym_start = np.maximum.accumulate(np.where(first, np.arange(n), 0)).astype(np.int64)
-    x = _f32(base, feats)
+    x = _gather_f32(features, feats, base["_fi"])
     seq = _f32(base, [f"_s_{c}" for c in SEQ_FIELDS]) if with_seq else None
     lab = base["label"].cast(pl.Float32).fill_null(np.nan).to_numpy()
     return Panel(base.select("date", "symbol"), feats, x, lab, base["_ok"].to_numpy(),
                  sym_start, base["date"].to_numpy().astype("datetime64[D]"), seq)
+
+
+def _gather_f32(features: pl.DataFrame, cols: list[str], index: pl.Series) -> np.ndarray:
+    """``(len(index), len(cols))`` float32 C-order matrix of ``features`` rows ``index`` (null:
+    a row without features -> NaN), filled one column at a time (peak: the matrix + a column)."""
+    idx = index.fill_null(features.height).to_numpy().astype(np.int64)
+    x = np.empty((idx.size, len(cols)), dtype=np.float32)
+    for j, c in enumerate(cols):
+        col = features[c].cast(pl.Float32).to_numpy()  # nulls -> NaN
+        x[:, j] = np.append(col, np.float32(np.nan))[idx]
+    return x
 
 
 def _f32(df: pl.DataFrame, cols: list[str]) -> np.ndarray:
@@ -147,9 +159,12 @@ def prepare_fold(panel: Panel, fold: Fold, cfg: DataConfig, seq_ohlcv: bool = Fa
     tr = select_rows(panel, fold.train, need_label=True)
     va = select_rows(panel, fold.valid, need_label=True)
     te = select_rows(panel, fold.test, need_label=False) if fold.test else np.zeros(0, dtype=np.int64)
-    fit_df = pl.DataFrame(panel.x[tr], schema=panel.features, orient="row") if tr.size else \
-        pl.DataFrame(schema={c: pl.Float32 for c in panel.features})
-    state = P.fit_features(fit_df, panel.features, cfg.feature_norm, cfg.clip, cfg.fillna)
+    if cfg.feature_norm == "robust_pooled":
+        fit_on = panel.x[tr]  # the only mode with fitted statistics: needs the train rows
+    else:
+        fit_on = np.zeros((0, len(panel.features)), dtype=np.float32)
+    state = P.fit_features(fit_on, panel.features, cfg.feature_norm, cfg.clip, cfg.fillna)
+    del fit_on
     x = apply_state(panel.x, panel.dates, state, panel.sample_ok)
     out_state: dict[str, Any] = {"features": state}
     if seq_ohlcv and panel.seq is not None:
@@ -163,23 +178,42 @@ def apply_state(x: np.ndarray, dates: np.ndarray, state: dict[str, Any],
     """Apply a fitted feature state to a raw ``(n, n_feat)`` matrix; returns float32 contiguous.
     ``ok`` marks the sample rows whose cross-section feeds per-date statistics."""
     feats = state["features"]
-    if state["mode"] == "robust_pooled":  # vectorised fast path
+    if state["mode"] == "none" and state.get("fillna") is None:
+        return np.ascontiguousarray(x, dtype=np.float32)  # nothing to do: the panel itself, no copy
+    if state["mode"] in ("robust_pooled", "none"):  # vectorised, in place on one output copy
+        return _pooled(x, state)
+    df = pl.DataFrame(x, schema=feats, orient="row").with_columns(pl.Series("date", dates))  # per-date modes
+    if ok is not None:
+        df = df.with_columns(pl.Series("_ok", ok))
+    out = np.array(P.apply_features(df, {**state, "fillna": None}).select(feats).to_numpy(),
+                   dtype=np.float32, order="C")  # a writable copy (polars' view may be read-only)
+    del df
+    if state.get("fillna") is not None:
+        out[np.isnan(out)] = np.float32(state["fillna"])
+    return out
+
+
+def _pooled(x: np.ndarray, state: dict[str, Any], rows: int = 65_536) -> np.ndarray:
+    """``robust_pooled`` (or ``none``) and the NaN fill, into one float32 output, a block of
+    ``rows`` rows at a time: peak memory one copy of ``x`` plus a block."""
+    out = np.empty(x.shape, dtype=np.float32)
+    robust = state["mode"] == "robust_pooled"
+    if robust:
         med = np.asarray(state["median"], dtype=np.float32)
         scale = np.asarray(state["scale"], dtype=np.float32)
-        out = (x - med) / scale
-        if state["clip"]:
-            np.clip(out, -state["clip"], state["clip"], out=out)
-    elif state["mode"] == "none":
-        out = x.copy()
-    else:
-        df = pl.DataFrame(x, schema=feats, orient="row").with_columns(pl.Series("date", dates))
-        if ok is not None:
-            df = df.with_columns(pl.Series("_ok", ok))
-        out = P.apply_features(df, {**state, "fillna": None}).select(feats).to_numpy()
-        out = out.astype(np.float32)
-    if state.get("fillna") is not None:
-        out = np.where(np.isnan(out), np.float32(state["fillna"]), out)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    fill = state.get("fillna")
+    for a in range(0, x.shape[0], rows):
+        block = out[a:a + rows]
+        if robust:
+            np.subtract(x[a:a + rows], med, out=block)
+            np.divide(block, scale, out=block)
+            if state["clip"]:
+                np.clip(block, -state["clip"], state["clip"], out=block)
+        else:
+            block[:] = x[a:a + rows]
+        if fill is not None:
+            block[np.isnan(block)] = np.float32(fill)
+    return out
 
 
 # ---------------------------------------------------------------- sequences

@@ -133,7 +133,7 @@ def feature_lookback(name: str) -> int:
 
 
 def compute_features(bars: pl.DataFrame, spec: str | FeatureSpec, keep: pl.DataFrame | None = None,
-                     chunk_rows: int = 1_000_000) -> pl.DataFrame:
+                     chunk_rows: int = 500_000) -> pl.DataFrame:
     """Feature frame ``[date, symbol, f...]`` (Float32) for a feature set (name or spec).
 
     ``bars`` as ``MarketStore.bars(adjust=True)``. Infinite values become null. A built-in set
@@ -153,12 +153,13 @@ def compute_features(bars: pl.DataFrame, spec: str | FeatureSpec, keep: pl.DataF
         fs = spec.factor_set
         if keep is None or bars.height <= chunk_rows:
             with progress.task(f"features {spec.name}", total=1, unit="chunks") as bar:
-                df = factors.compute(bars, fs)
+                df = factors.compute(bars, fs, dtype=pl.Float32)
                 bar.advance()
         else:
-            step = max(fs.lookback + 1, chunk_rows // max(bars["symbol"].n_unique(), 1), 20)  # as compute_chunks
-            chunks = progress.tracked(factors.compute_chunks(bars, fs, chunk_rows=chunk_rows), f"features {spec.name}",
-                                      "chunks", total=-(-bars["date"].n_unique() // step))
+            from flyer.factors.engine import n_chunks
+
+            chunks = progress.tracked(factors.compute_chunks(bars, fs, chunk_rows=chunk_rows, dtype=pl.Float32),
+                                      f"features {spec.name}", "chunks", total=n_chunks(bars, fs, chunk_rows))
             parts = [clean(c).join(keep, on=["date", "symbol"], how="semi") for c in chunks]
             return pl.concat(parts).sort("symbol", "date")
     if keep is not None:

@@ -162,6 +162,7 @@ def fit_folds(inputs: Inputs, cfg: TrainConfig, threads: int = 0,
             if log:
                 log(f"fold {fold.index}: train {fold.train[0]}..{fold.train[1]} test {test} ({time.perf_counter() - t0:.1f}s)")
             results.append(res)
+            del fd  # the fold's processed matrix goes before the next fold builds its own
     return panel, results
 
 

@@ -23,15 +23,19 @@ MAD_SCALE = 1.4826
 EPS = 1e-12
 
 
-def fit_features(df: pl.DataFrame, features: list[str], mode: str, clip: float = 3.0,
+def fit_features(df: pl.DataFrame | np.ndarray, features: list[str], mode: str, clip: float = 3.0,
                  fillna: float | None = 0.0) -> dict[str, Any]:
-    """Fit the feature processor on ``df`` (the training rows only)."""
+    """Fit the feature processor on ``df`` (the training rows only: a frame with the
+    ``features`` columns, or their ``(n, n_feat)`` matrix)."""
     state: dict[str, Any] = {"mode": mode, "features": list(features), "clip": clip, "fillna": fillna}
     if mode == "robust_pooled":
-        x = df.select(features).to_numpy().astype(np.float64)
+        x = df if isinstance(df, np.ndarray) else df.select(features).to_numpy()
+        med, mad = np.empty(len(features)), np.empty(len(features))
         with np.errstate(all="ignore"):
-            med = np.nanmedian(x, axis=0)
-            mad = np.nanmedian(np.abs(x - med), axis=0)
+            for j in range(len(features)):  # one float64 column at a time: memory of one column
+                col = x[:, j].astype(np.float64)
+                med[j] = np.nanmedian(col) if col.size else np.nan
+                mad[j] = np.nanmedian(np.abs(col - med[j])) if col.size else np.nan
         state["median"] = np.nan_to_num(med).tolist()
         state["scale"] = np.nan_to_num(mad * MAD_SCALE + EPS, nan=1.0).tolist()
     return state

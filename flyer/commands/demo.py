@@ -37,5 +37,16 @@ def demo(home: Optional[Path] = HomeOpt,
         console.print(f"  {k:<{width}}  {v}")
 
 
+def warmup(keep: bool = typer.Option(False, "--keep-caches", help="keep numba's existing cache files")) -> None:
+    """Compile every numba kernel into numba's disk cache once (``make setup`` runs it after
+    install), so no later process pays the compilation."""
+    from flyer.warmup import warm_all
+
+    t0 = time.perf_counter()
+    warm_all(log=lambda m: console.print(m), clear=not keep)
+    console.print(f"numba caches warm ({time.perf_counter() - t0:.0f}s)")
+
+
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
+    app.command("warmup")(warmup)

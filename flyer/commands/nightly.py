@@ -42,6 +42,8 @@ def nightly(
         return
     for msg in result.messages:
         console.print(f"  {msg}")
+    if result.seconds:
+        console.print("  stage times: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items()))
     done = ", ".join(result.ran) or "nothing (already done)"
     console.print(f"[green]nightly {day} complete[/]: ran {done}"
                   + (f"; skipped {', '.join(result.skipped)}" if result.skipped and result.ran else "")

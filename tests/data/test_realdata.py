@@ -138,7 +138,8 @@ def test_instruments_st_and_indexes(imported: Any) -> None:
     assert inst.filter(pl.col("symbol") == "600000.SH").row(0, named=True) | {} == {
         "symbol": "600000.SH", "name": "浦发银行", "exchange": "SH", "board": "main", "industry": None,
         "list_date": D(1999, 11, 10), "delist_date": None}
-    assert inst["delist_date"].is_not_null().sum() > 60  # delisted in xbx, plus names absent from qlib
+    # dated delistings (xbx); a stock whose files just end keeps an unknown delisting date
+    assert inst["delist_date"].is_not_null().sum() > 50
     assert set(inst["board"]) <= {"main", "chinext", "star", "bse"}
     st = store.bars(D(2015, 1, 5), D(2015, 1, 5), adjust=False)["is_st"].sum()
     assert 5 < st < 200

@@ -47,7 +47,7 @@ def test_compute_then_nightly_append_then_read(home):
     stored = storage.read(root, dt.date(2020, 7, 1), dt.date(2020, 7, 1))
     with MarketStore.open(home, read_only=True) as store:
         bars = store.bars(end=dt.date(2020, 7, 1)).join(store.instruments().select("symbol", "industry"), on="symbol")
-    full = compute(bars, load("alpha158")).filter(pl.col("date") == dt.date(2020, 7, 1)).sort("date", "symbol")
+    full = compute(bars, load("alpha158"), dtype=pl.Float32).filter(pl.col("date") == dt.date(2020, 7, 1)).sort("date", "symbol")
     assert_frame_equal(stored, full, rel_tol=1e-9, abs_tol=1e-12)
 
 

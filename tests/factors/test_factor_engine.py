@@ -147,11 +147,11 @@ def test_shared_subexpressions_are_materialised_once(bars):
     assert sum(1 for n in compiled.temps if str(n) == "Ref($close, 1)") == 1
     total_nodes = sum(len(list(e.walk())) for e in fs.exprs)
     assert len(compiled.nodes) < total_nodes
-    # the plan text holds exactly one shift for Ref($close, 1)
+    # the plan runs one kernel per windowed node: Ref($close, 1), Mean, Std and Corr once each
     from flyer.factors.engine import prepare_panel
     panel, starts = prepare_panel(bars, {"close", "volume"})
     plan = compiled.plan(panel.lazy(), starts).explain(optimized=False)
-    assert plan.count("shift") == 1
+    assert plan.count("python_udf") == 4
 
 
 def test_chunked_compute_equals_whole(clean_bars):
@@ -161,6 +161,23 @@ def test_chunked_compute_equals_whole(clean_bars):
     assert len(list(compute_chunks(clean_bars, fs, chunk_rows=60))) > 3
     assert_frame_equal(compute(clean_bars, fs, chunk_rows=100), whole, rel_tol=1e-10, abs_tol=1e-12)
     assert_frame_equal(parts, whole, rel_tol=1e-10, abs_tol=1e-12)
+
+
+def test_symbol_chunks_equal_whole(bars):
+    fs = {"a": "Mean($close, 5)/$close", "b": "EMA($close, 4)", "c": "IdxMax($high, 6) + Rank($close, 3)"}
+    whole = compute(bars, fs)
+    parts = list(compute_chunks(bars, fs, chunk_rows=50))
+    assert len(parts) > 2 and all(p["symbol"].n_unique() >= 1 for p in parts)
+    assert_frame_equal(pl.concat(parts), whole)  # blocks of whole instruments: exact, in order
+    later = pl.concat(list(compute_chunks(bars, fs, chunk_rows=50, start=bars["date"][20])))
+    assert_frame_equal(later, whole.filter(pl.col("date") >= bars["date"][20]))
+
+
+def test_float32_output(bars):
+    fs = {"a": "Mean($close, 5)/$close", "b": "Corr($close, $volume, 5)"}
+    f64, f32 = compute(bars, fs), compute(bars, fs, dtype=pl.Float32)
+    assert f32.schema["a"] == pl.Float32 and f32.schema["b"] == pl.Float32
+    assert_frame_equal(f32, f64.with_columns(pl.col("a", "b").cast(pl.Float32)))
 
 
 def test_group_starts():
@@ -173,3 +190,28 @@ def test_industry_field_is_rejected_outside_neutralize(bars):
     with pytest.raises(Exception, match="categorical"):
         compute(bars, {"f": "$industry + 1"})
     assert parse("$industry").lookback == 0
+
+
+def test_fused_kernels_equal_single_ones():
+    from flyer.factors import kernels as kn
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=300).round(1)  # ties
+    x[rng.random(300) < 0.1] = np.nan
+    starts = np.array([0, 7, 120, 121, 300], dtype=np.int64)
+    for w in (1, 3, 20):
+        multi = kn.rolling_order_multi_nb(x, starts, w, np.array([0.8, -1.0, 0.5, 0.2]))
+        np.testing.assert_array_equal(multi[0], kn.rolling_quantile_nb(x, starts, w, 0.8))
+        np.testing.assert_array_equal(multi[1], kn.rolling_rank_nb(x, starts, w))
+        np.testing.assert_array_equal(multi[3], kn.rolling_quantile_nb(x, starts, w, 0.2))
+        reg = kn.rolling_reg_multi_nb(x, starts, w, np.array([2, 0, 1], dtype=np.int64))
+        for r, kind in enumerate((2, 0, 1)):
+            np.testing.assert_array_equal(reg[r], kn.rolling_reg_nb(x, starts, w, kind))
+
+
+def test_chunk_count_matches_compute_chunks(bars):
+    from flyer.factors.engine import n_chunks
+
+    for fs in ({"a": "Mean($close, 3)"}, {"a": "CSRank(Mean($close, 3))"}):
+        for rows in (1, 50, 130, 10_000):
+            assert n_chunks(bars, fs, rows) == len(list(compute_chunks(bars, fs, chunk_rows=rows)))

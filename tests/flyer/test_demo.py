@@ -24,13 +24,23 @@ def test_demo_pipeline_small(fresh_home: Path) -> None:
     assert any(x.startswith("1/3 data: ingested sim") for x in lines), lines
     # progress of every long step reached the log (plain lines: no terminal here)
     text = "\n".join(lines)
-    for needle in ("ingest sim: done", "training lgbm: 1/2 folds", "fold 1/2 lgbm: started", "valid l2 ",
+    for needle in ("ingest sim: done", "training lgbm: 1/2 folds", "fold 1/2 lgbm: started", "valid ic ",
                    "features alpha158", "top20 on lgbm: ran"):
         assert needle in text, needle
     again: list[str] = []
     s2 = run_demo(fresh_home, cfg, log=again.append)  # the same workflow: nothing to do
     assert s2.reused and s2.run_id == s.run_id and s2.annual_excess == s.annual_excess
     assert len(again) == 1 and "is complete: nothing to do" in again[0]
+
+    # the demo leaves the nightly's factor store: alpha158 under its content key, up to the last day
+    from flyer.data.store import MarketStore
+    from flyer.factors import storage
+    from flyer.factors.library import load as load_set
+
+    with MarketStore.open(fresh_home, read_only=True) as store:
+        last = store.calendar()[-1]
+    assert storage.stored_dates(storage.set_root(fresh_home, load_set("alpha158")))[-1] == last
+    assert any("for `flyer nightly`" in line for line in lines)
 
 
 def test_demo_is_the_example_workflow() -> None:

@@ -77,7 +77,7 @@ def test_workflow_runs_end_to_end_with_progress_lines(experiment: tuple[Path, st
     assert "summary" not in (folder / "workflow.toml").read_text() and "[[models]]" in (folder / "workflow.toml").read_text()
     # progress of every long step, as plain lines (not a terminal)
     for needle in ("ingest sim: done", "factors ideas: done", "evaluating factors: 2/2 factors",
-                   "training lgbm: started (1 folds)", "fold 1/1 lgbm: started (200 rounds)", "valid l2 ",
+                   "training lgbm: started (1 folds)", "fold 1/1 lgbm: started (200 rounds)", "valid ic ",
                    "training linear: done"):
         assert needle in out, needle
     assert "\x1b[" not in out  # no terminal control codes in a log
@@ -105,7 +105,7 @@ def test_runs_experiments_and_compare(experiment: tuple[Path, str, str], capsys:
     summary = json.loads((home / "experiments" / exp / "summary.json").read_text())
     gbdt = summary["models"][0]["run"]
     line = next(x for x in out.splitlines() if x.startswith(gbdt))
-    assert code == 0 and re.search(r"\d+\.\d%\s+-?\d+\.\d\d$", line), line  # latest backtest: excess and IR
+    assert code == 0 and re.search(r"\d+\.\d%\s+-?\d+\.\d\d\s+\d+/\d+$", line), line  # latest backtest: excess, IR; fit
     code, out = _cli(["experiments", "--home", str(home)], capsys)
     assert code == 0 and exp in out and "done" in out
     page, csv = tmp_path / "cmp.html", tmp_path / "cmp.csv"

@@ -1,0 +1,134 @@
+"""Prepared markets cached by the store's content: dense arrays are built once per store state.
+
+``cached_market(store, symbols, start, end, deal_price, build)`` returns the :class:`Market`
+for a request from, in order:
+  1. the process memo (the last ``MEMO_SIZE`` markets: a notebook's or a sweep's repeated runs);
+  2. the disk cache ``<store folder>/cache/market/<key>.npz`` (a new CLI process);
+  3. ``build()`` (``flyer.backtest.market.build_market``: DuckDB -> arrays), then kept in both.
+The key (``market_key``) is a hash of the store's state (its path, the last ingest's id and
+finish time and the number of ingests: every write logs one, so any change of data changes the
+key, and so does a store deleted and ingested again), the request
+(symbols, start, end, deal price, vwap fill, rules) and the source of the code that builds the arrays
+(``market.py``, ``market_nb.py``, ``flyer.data.rules``, ``flyer.data.symbols``): an edited rule
+never reads arrays built by the old one. At most ``DISK_FILES`` files are kept (oldest
+removed). A cache that cannot be written (read-only folder, full disk) is skipped: the
+market is built as before, and ``flyer.backtest.market_cache.LAST`` says which way it came.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from flyer.backtest.market import Market
+    from flyer.data.store import MarketStore
+
+MEMO_SIZE = 2
+DISK_FILES = 4
+CACHE_VERSION = 1
+_MEMO: OrderedDict[str, Market] = OrderedDict()
+#: how the last ``cached_market`` call got its market: ``memo``, ``disk`` or ``built``
+LAST = {"source": ""}
+
+
+@functools.lru_cache(maxsize=1)
+def code_stamp() -> str:
+    """Hash of the source files the dense arrays are computed by."""
+    from flyer.backtest import market, market_nb
+    from flyer.data import rules, symbols
+
+    h = hashlib.sha256(str(CACHE_VERSION).encode())
+    for mod in (market, market_nb, rules, symbols):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def store_state(store: MarketStore) -> tuple[int, int, str]:
+    """(last ingest id, number of ingests, time the last one finished): changes with every
+    write, and differs for a store deleted and ingested again at the same path."""
+    last, n, at = store.one("SELECT coalesce(max(id), 0), count(*), max(finished_at) FROM ingest_log")
+    return int(last), int(n), str(at)
+
+
+def market_key(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
+               deal_price: str, variant: str = "") -> str:
+    """Content key (24 hex) of a prepared market request (see module docstring); ``variant``:
+    the other settings the arrays depend on (vwap fill, rules)."""
+    blob = json.dumps({"store": str(store.path.resolve()), "state": store_state(store), "code": code_stamp(),
+                       "symbols": hashlib.sha256("\n".join(symbols).encode()).hexdigest(),
+                       "start": str(start), "end": str(end), "deal": deal_price, "variant": variant},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def cache_dir(store: MarketStore) -> Path:
+    return store.path.parent / "cache" / "market"
+
+
+def cached_market(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
+                  deal_price: str, build: Callable[[], Market], variant: str = "") -> Market:
+    """The market of the request from the memo, the disk cache or ``build()`` (module doc)."""
+    key = market_key(store, symbols, start, end, deal_price, variant)
+    if key in _MEMO:
+        _MEMO.move_to_end(key)
+        LAST["source"] = "memo"
+        return _MEMO[key]
+    path = cache_dir(store) / f"{key}.npz"
+    market = _read(path)
+    LAST["source"] = "disk"
+    if market is None:
+        market = build()
+        LAST["source"] = "built"
+        _write(path, market)
+    _MEMO[key] = market
+    while len(_MEMO) > MEMO_SIZE:
+        _MEMO.popitem(last=False)
+    return market
+
+
+def clear_memo() -> None:
+    """Forget the process memo (the disk cache stays)."""
+    _MEMO.clear()
+
+
+def _read(path: Path) -> Market | None:
+    from flyer.backtest.market import Market, MarketArrays
+
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = MarketArrays(**{f: np.ascontiguousarray(z[f]) for f in MarketArrays._fields})
+            dates = tuple(z["dates"].astype("datetime64[D]").astype(object))
+            symbols = tuple(str(s) for s in z["symbols"])
+            deal_price = str(z["deal_price"])
+    except (OSError, KeyError, ValueError):
+        return None  # unreadable (a partial file from a crash cannot exist: writes are atomic)
+    return Market(dates=dates, symbols=symbols, deal_price=deal_price, arrays=arrays)
+
+
+def _write(path: Path, market: Market) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, dates=np.array(market.dates, dtype="datetime64[D]"),
+                     symbols=np.array(market.symbols, dtype=str), deal_price=np.array(market.deal_price),
+                     **market.arrays._asdict())
+        os.replace(tmp, path)
+        old = sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-DISK_FILES]
+        for p in old:
+            p.unlink(missing_ok=True)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
