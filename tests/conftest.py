@@ -6,6 +6,7 @@ use ``fresh_home`` / ``fresh_store`` (an empty store in a temp folder).
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import polars as pl
@@ -14,6 +15,11 @@ import pytest
 from flyer.data.sources.ashare import find_default_root
 from flyer.data.sources.sim import SimConfig, generate
 from flyer.data.store import MarketStore
+
+# One fixed clock for the whole suite (``flyer.data.calendar.today``): date checks (future rows,
+# the end of the known calendar, which is 2026-12-31 in akshare and exchange_calendars today)
+# never depend on the day CI runs. Tests that move the clock set FLYER_TODAY themselves.
+os.environ.setdefault("FLYER_TODAY", "2026-12-01")
 
 SMALL_SIM = SimConfig(n_stocks=150, start=dt.date(2018, 1, 1), end=dt.date(2020, 12, 31), seed=7)
 SHARED_ASHARE = find_default_root()
