@@ -217,11 +217,12 @@ def print_stress(windows: pl.DataFrame, regimes: pl.DataFrame) -> None:
 def _short_table(title: str, df: pl.DataFrame) -> None:
     from rich.table import Table
 
-    pct = {"ret", "bench", "excess", "xMDD", "turn", "fill", "hit"}
+    pct = {"ret", "bench", "excess", "xMDD", "fill", "hit"}
     table = Table(*df.columns, title=title)
     for row in df.iter_rows(named=True):
         table.add_row(*("-" if v is None or (isinstance(v, float) and v != v)
-                        else f"{v:.1%}" if k in pct else f"{v:.2f}" if isinstance(v, float) else str(v)
+                        else f"{v:.1%}" if k in pct else f"{v:.2f}x" if k == "turn"  # turnover: x NAV
+                        else f"{v:.2f}" if isinstance(v, float) else str(v)
                         for k, v in row.items()))
     console.print(table)
 
