@@ -16,7 +16,7 @@
    each model at the close; years after 2022-01-14 are marked ``*`` (survivor-biased: the qlib
    extension lacks most stocks delisted since); then the targets of the ensemble on (b).
 
-Usage: ``python bench/research_csi500.py --home DIR [--ashare PATH] [--protocols a,b]
+Usage: ``python bench/research_csi500.py [--home DIR] [--ashare PATH] [--protocols a,b]
 [--models lgbm,linear,mlp] [--threads 2] [--mlp-epochs 10] [--combine ic]``. Run it under ``flock /tmp/flyer-heavy.lock``.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,9 @@ def targets(trained: dict, results: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--home", type=Path, required=True, help="flyer home: the store and the runs (reused)")
+    ap.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "flyer_research_csi500",
+                    help="flyer home: the store and the runs (reused; default under the temp folder, so "
+                         "`make bench` runs it without arguments)")
     ap.add_argument("--protocols", default="a,b")
     ap.add_argument("--models", default="lgbm,linear,mlp")
     ap.add_argument("--combine", default="ic", help="ensemble weights: rank | ic")
