@@ -60,8 +60,11 @@ def tradable_scores(store: MarketStore, scores: pl.DataFrame) -> tuple[pl.DataFr
     slot (and have its buy blocked), so whether a stock lists in the future changed past trades."""
     if scores.height == 0:
         return scores, {"unlisted_scores": 0, "suspended_scores": 0}
-    bars = store.bars(scores["date"].min(), scores["date"].max(), symbols=scores["symbol"].unique().to_list(),
-                      columns=["is_suspended"])
+    from flyer.backtest.market_cache import cached_value
+
+    lo, hi, names = scores["date"].min(), scores["date"].max(), scores["symbol"].unique().sort().to_list()
+    bars = cached_value(store, "status", {"start": lo, "end": hi, "symbols": names},
+                        lambda: store.bars(lo, hi, symbols=names, columns=["is_suspended"]))
     tagged = scores.join(bars, on=["date", "symbol"], how="left")
     unlisted = tagged["is_suspended"].is_null()
     suspended = tagged["is_suspended"].fill_null(False)
@@ -141,7 +144,18 @@ class Prepared:
 def run_context(store: MarketStore, config: BacktestConfig, market: Market, bench: pl.DataFrame,
                 label: str) -> tuple[pl.DataFrame, dict[str, Any]]:
     """The benchmark with its total-return column (estimated when only the price index is
-    stored) and the ``meta`` every result of the run shares (year days, gaps, notes)."""
+    stored) and the ``meta`` every result of the run shares (year days, gaps, notes); built
+    once per store state and request (``market_cache.cached_value``)."""
+    from flyer.backtest.market_cache import cached_value
+
+    request = {"benchmark": config.benchmark, "start": config.start, "end": config.end, "label": label,
+               "symbols": list(market.symbols), "deal_price": config.deal_price, "vwap_fill": config.vwap_fill,
+               "bench_rows": bench.height}
+    return cached_value(store, "context", request, lambda: _run_context(store, config, market, bench, label))
+
+
+def _run_context(store: MarketStore, config: BacktestConfig, market: Market, bench: pl.DataFrame,
+                 label: str) -> tuple[pl.DataFrame, dict[str, Any]]:
     from flyer.backtest import diagnostics as dg
     from flyer.backtest.benchmark import estimated_total_return
     from flyer.stats import year_days

@@ -66,7 +66,15 @@ def tie_picks(market: Market, scores: np.ndarray, records: np.ndarray, rebalance
 
 
 def bar_mask(store: MarketStore, market: Market) -> np.ndarray:
-    """(T, N) bool: the stock has a bar (any status) that day."""
+    """(T, N) bool: the stock has a bar (any status) that day (once per store state and market:
+    ``market_cache.cached_value``)."""
+    from flyer.backtest.market_cache import cached_value
+
+    request = {"dates": [market.dates[0], market.dates[-1], len(market.dates)], "symbols": list(market.symbols)}
+    return cached_value(store, "bar_mask", request, lambda: _bar_mask(store, market))
+
+
+def _bar_mask(store: MarketStore, market: Market) -> np.ndarray:
     bars = store.bars(market.dates[0], market.dates[-1], symbols=list(market.symbols), columns=[])
     row = {d: i for i, d in enumerate(market.dates)}
     col = {s: j for j, s in enumerate(market.symbols)}

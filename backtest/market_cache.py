@@ -13,6 +13,13 @@ key, and so does a store deleted and ingested again), the request
 never reads arrays built by the old one. At most ``DISK_FILES`` files are kept (oldest
 removed). A cache that cannot be written (read-only folder, full disk) is skipped: the
 market is built as before, and ``flyer.backtest.market_cache.LAST`` says which way it came.
+
+``cached_value(store, name, request, build)`` does the same for the other store-derived
+inputs of a backtest (the estimated total-return benchmark, members and holdings without bars,
+coverage notes, the tradable-score lookup): a process memo, then
+``<store folder>/cache/derived/<name>-<key>.pkl`` (files this module wrote, atomically; at most
+``DERIVED_FILES``), keyed by the store's state, the request and the source of
+``backtest.diagnostics`` / ``backtest.benchmark`` besides the market's modules.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ import json
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
 
@@ -35,22 +42,79 @@ if TYPE_CHECKING:
 
 MEMO_SIZE = 2
 DISK_FILES = 4
+VALUES_SIZE = 16
+DERIVED_FILES = 24
 CACHE_VERSION = 1
 _MEMO: OrderedDict[str, Market] = OrderedDict()
+_VALUES: OrderedDict[str, Any] = OrderedDict()
 #: how the last ``cached_market`` call got its market: ``memo``, ``disk`` or ``built``
 LAST = {"source": ""}
 
 
 @functools.lru_cache(maxsize=1)
 def code_stamp() -> str:
-    """Hash of the source files the dense arrays are computed by."""
-    from flyer.backtest import market, market_nb
+    """Hash of the source files the dense arrays (and the derived values) are computed by."""
+    from flyer.backtest import benchmark, diagnostics, market, market_nb
     from flyer.data import rules, symbols
 
     h = hashlib.sha256(str(CACHE_VERSION).encode())
-    for mod in (market, market_nb, rules, symbols):
+    for mod in (market, market_nb, rules, symbols, diagnostics, benchmark):
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()[:16]
+
+
+T = TypeVar("T")
+
+
+def cached_value(store: MarketStore, name: str, request: dict[str, Any], build: Callable[[], T]) -> T:
+    """A store-derived value from the memo, the disk cache or ``build()`` (module doc).
+    ``request``: everything besides the store the value depends on (JSON-able; lists hashed)."""
+    req = {k: hashlib.sha256("\n".join(map(str, v)).encode()).hexdigest() if isinstance(v, (list, tuple)) else str(v)
+           for k, v in sorted(request.items())}
+    blob = json.dumps({"store": str(store.path.resolve()), "state": store_state(store), "code": code_stamp(),
+                       "name": name, "request": req}, sort_keys=True)
+    key = f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
+    if key in _VALUES:
+        _VALUES.move_to_end(key)
+        return _VALUES[key]
+    path = cache_dir(store).parent / "derived" / f"{key}.pkl"
+    value = _read_value(path)
+    if value is None:
+        value = build()
+        _write_value(path, value)
+    _VALUES[key] = value
+    while len(_VALUES) > VALUES_SIZE:
+        _VALUES.popitem(last=False)
+    return value
+
+
+def _read_value(path: Path) -> Any:
+    import pickle
+
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)  # noqa: S301 - our own cache file, written atomically below
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        return None
+
+
+def _write_value(path: Path, value: Any) -> None:
+    import pickle
+
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        old = sorted(path.parent.glob("*.pkl"), key=lambda p: p.stat().st_mtime)[:-DERIVED_FILES]
+        for p in old:
+            p.unlink(missing_ok=True)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def store_state(store: MarketStore) -> tuple[int, int, str]:
@@ -97,8 +161,9 @@ def cached_market(store: MarketStore, symbols: list[str], start: dt.date | None,
 
 
 def clear_memo() -> None:
-    """Forget the process memo (the disk cache stays)."""
+    """Forget the process memos of markets and derived values (the disk cache stays)."""
     _MEMO.clear()
+    _VALUES.clear()
 
 
 def _read(path: Path) -> Market | None:
