@@ -103,13 +103,19 @@ def _read_value(path: Path) -> Any:
 def _write_value(path: Path, value: Any) -> None:
     import pickle
 
+    _write_atomic(path, lambda f: pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL), DERIVED_FILES)
+
+
+def _write_atomic(path: Path, dump: Callable[[Any], None], keep: int) -> None:
+    """Write ``path`` through ``dump(file)`` atomically (temp file + rename), then keep only the
+    ``keep`` newest files of its suffix in its folder; a write that fails is skipped."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            dump(f)
         os.replace(tmp, path)
-        old = sorted(path.parent.glob("*.pkl"), key=lambda p: p.stat().st_mtime)[:-DERIVED_FILES]
+        old = sorted(path.parent.glob(f"*{path.suffix}"), key=lambda p: p.stat().st_mtime)[:-keep]
         for p in old:
             p.unlink(missing_ok=True)
     except OSError:
@@ -183,17 +189,7 @@ def _read(path: Path) -> Market | None:
 
 
 def _write(path: Path, market: Market) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.savez(f, dates=np.array(market.dates, dtype="datetime64[D]"),
-                     symbols=np.array(market.symbols, dtype=str), deal_price=np.array(market.deal_price),
-                     **market.arrays._asdict())
-        os.replace(tmp, path)
-        old = sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-DISK_FILES]
-        for p in old:
-            p.unlink(missing_ok=True)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    _write_atomic(path, lambda f: np.savez(f, dates=np.array(market.dates, dtype="datetime64[D]"),
+                                           symbols=np.array(market.symbols, dtype=str),
+                                           deal_price=np.array(market.deal_price), **market.arrays._asdict()),
+                  DISK_FILES)
