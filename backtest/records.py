@@ -46,13 +46,9 @@ def _json_ready(metrics: dict[str, Any]) -> dict[str, Any]:
 def export(result: BacktestResult, out: str | os.PathLike, fmt: Format = "csv") -> Path:
     """Write ``tables(result)`` as ``<name>.csv`` / ``<name>.parquet`` and ``metrics.json``
     (NaN as null) into ``out``; returns the folder."""
-    if fmt not in ("csv", "parquet"):
-        raise FlyerError(f"export format must be csv or parquet, not {fmt!r}")
-    folder = Path(out).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, frame in tables(result).items():
-        path = folder / f"{name}.{fmt}"
-        frame.write_csv(path) if fmt == "csv" else frame.write_parquet(path)
+    from flyer.atomic import write_tables
+
+    folder = write_tables(tables(result), out, fmt)
     meta = {"metrics": _json_ready(result.metrics()), "config": result.config.to_dict(),
             "benchmark": result.benchmark_name, **{k: v for k, v in result.meta.items() if isinstance(v, (int, float, str))}}
     (folder / "metrics.json").write_text(json.dumps(meta, indent=1, default=str))

@@ -17,7 +17,6 @@ from typing import Any
 
 import polars as pl
 
-from flyer.errors import FlyerError
 from flyer.factors.evaluation import FactorEvaluation, ic_decay, summary_table
 
 TABLES = ("summary", "ic", "ic_decay", "quantiles", "quantile_daily", "top_excess", "turnover", "autocorr")
@@ -36,14 +35,9 @@ def long_tables(evals: dict[str, FactorEvaluation]) -> dict[str, pl.DataFrame]:
 
 def export_tables(evals: dict[str, FactorEvaluation], out: str | os.PathLike, fmt: str = "csv") -> Path:
     """Write ``long_tables(evals)`` into the folder ``out``; returns it."""
-    if fmt not in ("csv", "parquet"):
-        raise FlyerError(f"export format must be csv or parquet, not {fmt!r}")
-    folder = Path(out).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, frame in long_tables(evals).items():
-        path = folder / f"{name}.{fmt}"
-        frame.write_csv(path) if fmt == "csv" else frame.write_parquet(path)
-    return folder
+    from flyer.atomic import write_tables
+
+    return write_tables(long_tables(evals), out, fmt)
 
 
 def alphalens_frame(table: pl.DataFrame) -> Any:

@@ -25,3 +25,17 @@ def atomic_text(text: str, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_tables(frames: dict[str, pl.DataFrame], out: str | os.PathLike, fmt: str = "csv") -> Path:
+    """Write each frame as ``<name>.csv`` or ``<name>.parquet`` (``fmt``) into the folder ``out``
+    (created; each file atomically); returns the folder."""
+    from flyer.errors import FlyerError
+
+    if fmt not in ("csv", "parquet"):
+        raise FlyerError(f"export format must be csv or parquet, not {fmt!r}")
+    folder = Path(out).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        atomic_write(frame, folder / f"{name}.{fmt}")
+    return folder
