@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import polars as pl
 
-from flyer import progress
+from flyer.core import progress
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.market import Market, load_market
 from flyer.backtest.params import Params
 from flyer.backtest.result import BacktestResult
 from flyer.backtest.strategies import strategy_weights
-from flyer.errors import FlyerError, UsageError
+from flyer.core.errors import FlyerError, UsageError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -158,7 +158,7 @@ def _run_context(store: MarketStore, config: BacktestConfig, market: Market, ben
                  label: str) -> tuple[pl.DataFrame, dict[str, Any]]:
     from flyer.backtest import diagnostics as dg
     from flyer.backtest.benchmark import estimated_total_return
-    from flyer.stats import year_days
+    from flyer.core.stats import year_days
 
     ctx: dict[str, Any] = {"year_days": year_days(store.calendar().to_list())}
     if "price index" in label and (est := estimated_total_return(store, config.benchmark, bench)) is not None:

@@ -25,7 +25,7 @@ import polars as pl
 from flyer.backtest import execution
 from flyer.backtest.api import execute, prepare
 from flyer.backtest.config import BacktestConfig
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.backtest.result import BacktestResult

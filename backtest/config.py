@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from flyer.backtest.enhance_config import EnhanceConfig
+from flyer.core.config import Config, check
 
 DealPrice = Literal["open", "close", "vwap"]
 Strategy = Literal["topk", "benchmark", "enhance"]
@@ -43,8 +41,10 @@ QLIB_LIMIT, QLIB_RISK_DEGREE = 0.095, 0.95
 
 
 @dataclass(frozen=True)
-class CostConfig:
+class CostConfig(Config):
     """Trading costs. Stamp duty and transfer fee follow ``flyer.data.rules`` by trade date."""
+
+    SECTION = "costs"
 
     commission: float = 0.00025     # fraction of traded value, both sides
     min_commission: float = 5.0     # CNY per order
@@ -55,17 +55,19 @@ class CostConfig:
     impact_k: float = IMPACT_K      # prefactor Y of the square-root law (see IMPACT_K)
 
     def __post_init__(self) -> None:
-        if self.impact not in IMPACTS:
-            raise ValueError(f"impact must be one of {IMPACTS}, got {self.impact!r}")
-        if not self.impact_k >= 0:
-            raise ValueError(f"impact_k must be >= 0, got {self.impact_k}")
+        check(self.impact in IMPACTS, "costs.impact", f"must be one of {', '.join(IMPACTS)}, got {self.impact!r}")
+        for name in ("commission", "min_commission", "slippage_bps", "impact_k"):
+            v = getattr(self, name)
+            check(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf"),
+                  f"costs.{name}", f"must be a finite number >= 0, got {v!r}")
+        check(self.commission < 1, "costs.commission", f"is a fraction of traded value (< 1), got {self.commission}")
 
 
 ENHANCE_KEYS = frozenset(f.name for f in dataclasses.fields(EnhanceConfig)) - {"risk"}
 
 
 @dataclass(frozen=True)
-class BacktestConfig:
+class BacktestConfig(Config):
     """One backtest: strategy, execution and cost settings.
 
     * ``strategy="topk"``: hold ``k`` names, each rebalance drop the ``n_drop`` worst-scored
@@ -121,28 +123,33 @@ class BacktestConfig:
     end: dt.date | None = None
     enhance: EnhanceConfig = field(default_factory=EnhanceConfig)
 
+    SECTION = "backtest"
+
     def __post_init__(self) -> None:
-        checks = [
-            (self.strategy in STRATEGIES, f"strategy must be one of {STRATEGIES}, got {self.strategy!r}"),
-            (self.deal_price in DEAL_PRICES, f"deal_price must be one of {DEAL_PRICES}, got {self.deal_price!r}"),
-            (self.weighting in WEIGHTINGS, f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}"),
-            (self.retry in RETRIES, f"retry must be one of {RETRIES}, got {self.retry!r}"),
-            (self.remainder in REMAINDERS, f"remainder must be one of {REMAINDERS}, got {self.remainder!r}"),
-            (0 <= self.participation <= 1, f"participation must be in [0, 1] (0 = unlimited), got {self.participation}"),
-            (self.vwap_fill in VWAP_FILLS, f"vwap_fill must be one of {VWAP_FILLS}, got {self.vwap_fill!r}"),
-            (self.rules in RULES, f"rules must be one of {RULES}, got {self.rules!r}"),
-            (self.rules == "ashare" or (self.strategy == "topk" and self.weighting == "equal"
-                                        and not self.rebalance_kept),
-             "rules='qlib' reproduces qlib's TopkDropout: strategy topk, equal weighting, kept names not rebalanced"),
-            (self.k >= 1, f"k must be >= 1, got {self.k}"),
-            (0 <= self.n_drop <= self.k, f"n_drop must be in [0, k], got {self.n_drop}"),
-            (self.rebalance_every >= 1, f"rebalance_every must be >= 1, got {self.rebalance_every}"),
-            (self.capital > 0, f"capital must be > 0, got {self.capital}"),
-            (self.active_limit >= 0, f"active_limit must be >= 0, got {self.active_limit}"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        choices = {"strategy": STRATEGIES, "deal_price": DEAL_PRICES, "weighting": WEIGHTINGS, "retry": RETRIES,
+                   "remainder": REMAINDERS, "vwap_fill": VWAP_FILLS, "rules": RULES}
+        for name, allowed in choices.items():
+            v = getattr(self, name)
+            check(v in allowed, f"backtest.{name}", f"must be one of {', '.join(allowed)}, got {v!r}")
+        for name in ("k", "n_drop", "rebalance_every"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and not isinstance(v, bool), f"backtest.{name}", f"must be an integer, got {v!r}")
+        for name in ("participation", "capital", "active_limit"):
+            v = getattr(self, name)
+            check(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < float("inf"),
+                  f"backtest.{name}", f"must be a finite number, got {v!r}")
+        check(self.k >= 1, "backtest.k", f"must be >= 1, got {self.k}")
+        check(0 <= self.n_drop <= self.k, "backtest.n_drop", f"must be in [0, k = {self.k}], got {self.n_drop}")
+        check(self.rebalance_every >= 1, "backtest.rebalance_every", f"must be >= 1, got {self.rebalance_every}")
+        check(0 <= self.participation <= 1, "backtest.participation",
+              f"must be in [0, 1] (0 = unlimited), got {self.participation}")
+        check(self.capital > 0, "backtest.capital", f"must be > 0 CNY, got {self.capital}")
+        check(self.active_limit >= 0, "backtest.active_limit", f"must be >= 0, got {self.active_limit}")
+        check(self.start is None or self.end is None or self.start <= self.end, "backtest.start",
+              f"{self.start} is after end {self.end}")
+        check(self.rules == "ashare" or (self.strategy == "topk" and self.weighting == "equal"
+                                         and not self.rebalance_kept), "backtest.rules",
+              "'qlib' reproduces qlib's TopkDropout: strategy topk, equal weighting, kept names not rebalanced")
 
     def replace(self, **changes: Any) -> "BacktestConfig":
         """A copy with ``changes``; cost fields (``commission``, ...) may be given flat."""
@@ -156,62 +163,35 @@ class BacktestConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (dates as ISO strings)."""
-        d = dataclasses.asdict(self)
-        for key in ("start", "end"):
-            d[key] = d[key].isoformat() if d[key] else None
-        if self.strategy == "enhance":
-            d["enhance"] = self.enhance.to_dict()
-        else:
+        """Plain JSON-able dict (dates as ISO strings); the ``enhance`` table only for that strategy."""
+        d = super().to_dict()
+        if self.strategy != "enhance":
             d.pop("enhance")
         return d
 
-    def key(self) -> str:
-        """Content hash (12 hex digits) of the config: names a run, keys a cache."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
-
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BacktestConfig":
-        """Build from a (possibly nested or flat) dict as read from TOML/YAML; unknown keys raise."""
-        d = dict(d)
-        costs = dict(d.pop("costs", {}) or {})
-        cost_keys = {f.name for f in dataclasses.fields(CostConfig)}
+    def normalise(cls, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        """Cost keys (``commission``, ...) and enhance keys (``te``, ...) may be given flat."""
+        d = dict(raw)
+        costs = d.pop("costs", None) or {}
+        costs = costs.to_dict() if isinstance(costs, CostConfig) else dict(costs) if isinstance(costs, dict) else costs
+        enhance = d.pop("enhance", None) or {}
+        enhance = enhance.to_dict() if isinstance(enhance, EnhanceConfig) else dict(enhance) if isinstance(enhance, dict) else enhance
         for k in list(d):
-            if k in cost_keys:
+            if k in COST_KEYS and isinstance(costs, dict):
                 costs[k] = d.pop(k)
-        enhance = d.pop("enhance", {}) or {}
-        enhance = enhance.to_dict() if isinstance(enhance, EnhanceConfig) else dict(enhance)
-        for k in list(d):
-            if k in ENHANCE_KEYS:
+            elif k in ENHANCE_KEYS and isinstance(enhance, dict):
                 enhance[k] = d.pop(k)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        bad_costs = sorted(set(costs) - cost_keys)
-        if unknown or bad_costs:
-            raise ValueError(f"unknown backtest config key(s): {', '.join(unknown + bad_costs)}")
-        for key in ("start", "end"):
-            if isinstance(d.get(key), str):
-                d[key] = dt.date.fromisoformat(d[key])
-            elif isinstance(d.get(key), dt.datetime):
-                d[key] = d[key].date()
-        return cls(**d, costs=CostConfig(**costs), enhance=EnhanceConfig.from_dict(enhance))
+        if costs:
+            d["costs"] = costs
+        if enhance:
+            d["enhance"] = enhance
+        return d
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "BacktestConfig":
-        """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file; a ``[backtest]`` table is used if present."""
-        path = Path(path)
-        text = path.read_text()
-        if path.suffix == ".toml":
-            import tomllib
+    def from_file(cls, path: Any, table: str | None = "backtest") -> "BacktestConfig":
+        """A TOML/YAML file of settings (its ``[backtest]`` table when present)."""
+        return super().from_file(path, table)
 
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            import yaml
 
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ValueError(f"config file must be .toml, .yaml or .yml: {path}")
-        if "backtest" in data and isinstance(data["backtest"], dict):
-            data = data["backtest"]
-        return cls.from_dict(data)
+COST_KEYS = frozenset(f.name for f in dataclasses.fields(CostConfig))

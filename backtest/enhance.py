@@ -33,7 +33,7 @@ import polars as pl
 from flyer.backtest.enhance_config import EnhanceConfig
 from flyer.backtest.optimizer import Limits, Optimizer, Problem, Solution
 from flyer.data import rules
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.backtest.config import BacktestConfig

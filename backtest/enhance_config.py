@@ -4,16 +4,14 @@ Kept apart from ``flyer.backtest.enhance`` so that reading a config imports no n
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
-from flyer.errors import FlyerError
+from flyer.core.config import Config, check
 from flyer.risk.config import RiskConfig
 
 
 @dataclass(frozen=True)
-class EnhanceConfig:
+class EnhanceConfig(Config):
     """Settings of the ``enhance`` strategy (fractions; ``te`` annualised, predicted by the risk
     model). See ``flyer.backtest.optimizer`` for the problem and its relaxation order."""
 
@@ -30,32 +28,15 @@ class EnhanceConfig:
     min_weight: float = 1e-4         # smaller optimised weights are set to 0 (dust lots)
     risk: RiskConfig = field(default_factory=RiskConfig)
 
+    SECTION = "enhance"
+
     def __post_init__(self) -> None:
-        if not 0 < self.te < 1:
-            raise FlyerError(f"enhance.te must be in (0, 1), got {self.te}")
-        if not 0 <= self.member_floor <= 1:
-            raise FlyerError(f"enhance.member_floor must be in [0, 1], got {self.member_floor}")
-        for name in ("stock_limit", "industry_limit", "style_limit", "turnover", "risk_aversion", "alpha_scale"):
-            if getattr(self, name) < 0:
-                raise FlyerError(f"enhance.{name} must be >= 0, got {getattr(self, name)}")
-        if self.alpha_horizon < 1:
-            raise FlyerError("enhance.alpha_horizon must be >= 1 day")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["risk"] = self.risk.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EnhanceConfig":
-        """From a plain dict (a TOML ``[enhance]`` table, ``risk`` nested); unknown keys raise."""
-        d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise FlyerError(f"unknown enhance setting(s): {', '.join(unknown)}")
-        risk = d.pop("risk", None)
-        out = cls(**d)
-        if isinstance(risk, RiskConfig):
-            return dataclasses.replace(out, risk=risk)
-        return dataclasses.replace(out, risk=RiskConfig.from_dict(risk)) if risk else out
+        for name in ("te", "stock_limit", "industry_limit", "style_limit", "turnover", "member_floor",
+                     "risk_aversion", "alpha_scale", "impact_bps", "min_weight"):
+            v = getattr(self, name)
+            check(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf"),
+                  f"enhance.{name}", f"must be a finite number >= 0, got {v!r}")
+        check(0 < self.te < 1, "enhance.te", f"must be in (0, 1), got {self.te}")
+        check(self.member_floor <= 1, "enhance.member_floor", f"must be in [0, 1], got {self.member_floor}")
+        check(isinstance(self.alpha_horizon, int) and self.alpha_horizon >= 1, "enhance.alpha_horizon",
+              f"must be an integer >= 1 (days), got {self.alpha_horizon!r}")

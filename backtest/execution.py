@@ -2,7 +2,7 @@
 
 Computed from a ``BacktestResult`` (its trades and ``execution()`` per day), over the whole run
 or over a span of days. Conventions: money in CNY; fractions, not percent; ``impact_drag`` is
-impact cost / mean NAV / years with the years of ``flyer.stats.elapsed_years`` (the calendar's trading days), as
+impact cost / mean NAV / years with the years of ``flyer.core.stats.elapsed_years`` (the calendar's trading days), as
 ``cost_drag`` in the headline metrics.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from flyer.stats import elapsed_years
+from flyer.core.stats import elapsed_years
 
 if TYPE_CHECKING:
     from flyer.backtest.result import BacktestResult

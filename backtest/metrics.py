@@ -2,7 +2,7 @@
 
 Conventions (stated in every summary):
 * returns are fractions; **annualised by the calendar's trading days**: each daily return
-  counts ``1 / (trading days of its calendar year)`` of a year (``flyer.stats.elapsed_years``;
+  counts ``1 / (trading days of its calendar year)`` of a year (``flyer.core.stats.elapsed_years``;
   ~243 on the A-share calendar, never a fixed 252), so ``annual_return = growth ** (1 / years)
   - 1`` and volatility scales by ``sqrt(returns per year)``;
 * excess return both ways: **geometric** (``excess_annual_return``: the annualised growth of
@@ -24,7 +24,7 @@ from typing import Mapping
 import numpy as np
 import polars as pl
 
-from flyer.stats import elapsed_years
+from flyer.core.stats import elapsed_years
 
 YearDays = Mapping[int, int] | None
 
@@ -93,7 +93,7 @@ def _excess(daily: pl.DataFrame, years: float) -> dict[str, float]:
 
 def summary(daily: pl.DataFrame, benchmark_name: str = "", year_days: YearDays = None) -> dict[str, float | str]:
     """Headline metrics of a daily table (``BacktestResult.daily()``); ``year_days``: trading
-    days per calendar year (``flyer.stats.year_days`` of the store calendar; default: from
+    days per calendar year (``flyer.core.stats.year_days`` of the store calendar; default: from
     the table's own dates)."""
     nav = _curve(daily, "nav")
     years = _years(daily, year_days)

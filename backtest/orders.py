@@ -31,7 +31,7 @@ from flyer.backtest.strategies import (MODE_WEIGHTS, hash_keys, rank_desc_nb, st
                                       tie_keys_nb)
 from flyer.data import rules
 from flyer.data.symbols import board_of
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

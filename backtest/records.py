@@ -26,7 +26,7 @@ import polars as pl
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.metrics import monthly
 from flyer.backtest.result import BacktestResult
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 Format = Literal["csv", "parquet"]
 TABLES = ("daily", "trades", "positions", "yearly", "monthly")
@@ -46,7 +46,7 @@ def _json_ready(metrics: dict[str, Any]) -> dict[str, Any]:
 def export(result: BacktestResult, out: str | os.PathLike, fmt: Format = "csv") -> Path:
     """Write ``tables(result)`` as ``<name>.csv`` / ``<name>.parquet`` and ``metrics.json``
     (NaN as null) into ``out``; returns the folder."""
-    from flyer.atomic import write_tables
+    from flyer.core.atomic import write_tables
 
     folder = write_tables(tables(result), out, fmt)
     meta = {"metrics": _json_ready(result.metrics()), "config": result.config.to_dict(),

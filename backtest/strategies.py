@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.backtest.config import BacktestConfig

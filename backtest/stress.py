@@ -15,7 +15,7 @@
 * :func:`regime_table`: days bucketed into terciles of the benchmark's trailing 20-day
   volatility and of market breadth (trailing 20-day mean of the share of the market's stocks
   that rose), both known the day before; per bucket the days, annualised mean daily return
-  of the portfolio and the benchmark (x the calendar's trading days per year, ``flyer.stats``), the mean daily geometric excess
+  of the portfolio and the benchmark (x the calendar's trading days per year, ``flyer.core.stats``), the mean daily geometric excess
   annualised, its hit rate and information ratio. Regimes use the backtest's own span (the
   first 20 days are unclassified).
 Returns are fractions; tables, not prints.
@@ -34,8 +34,8 @@ import polars as pl
 
 from flyer.backtest import execution
 from flyer.backtest.metrics import curves
-from flyer.stats import periods_per_year
-from flyer.errors import FlyerError
+from flyer.core.stats import periods_per_year
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.backtest.result import BacktestResult

@@ -84,7 +84,7 @@ def capacity_html(cap: Capacity, include_plotlyjs: bool | str = False) -> str:
 
 def write_capacity_report(cap: Capacity, path: str | Path, title: str = "flyer capacity") -> Path:
     """A self-contained HTML page of the capacity curve (plotly.js inlined); returns the path."""
-    from flyer.atomic import atomic_text
+    from flyer.core.atomic import atomic_text
 
     cfg = cap.results[0].config
     style = ("body{font-family:sans-serif;margin:24px;max-width:1200px} table{border-collapse:collapse;margin:8px 0}"

@@ -10,7 +10,7 @@ and is part of the API: a researcher can take the table, or the figure built fro
 * ``monthly_excess(daily)``: geometric excess per calendar month as a year x month grid.
 * ``rolling_ratios(daily, window)``: rolling Sharpe of the portfolio and rolling information
   ratio of the excess curve, annualised by the trading days per year of the table's own dates
-  (``flyer.stats.periods_per_year``; ~243 on the A-share calendar).
+  (``flyer.core.stats.periods_per_year``; ~243 on the A-share calendar).
 * ``return_stats(daily)``: daily return and excess distributions (mean, sd, skew, excess
   kurtosis, 5 % VaR, best and worst day).
 * ``top_holdings(result, n)``, ``largest_trades(result, n)``.
@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from flyer.backtest.metrics import curves, monthly
-from flyer.stats import elapsed_years, periods_per_year
+from flyer.core.stats import elapsed_years, periods_per_year
 from flyer.backtest.result import BacktestResult
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

@@ -27,7 +27,7 @@ import polars as pl
 
 from flyer.data import schema
 from flyer.data.calendar import today
-from flyer.errors import FlyerError, UsageError
+from flyer.core.errors import FlyerError, UsageError
 from flyer.data.validate import REJECT_SCHEMA, Checked, check
 
 DB_NAME = "market.duckdb"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import polars as pl
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 CANONICAL = re.compile(r"^\d{6}\.(SH|SZ|BJ)$")
 _PREFIXED = re.compile(r"^(sh|sz|bj)(\d{6})$", re.IGNORECASE)

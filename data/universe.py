@@ -11,7 +11,7 @@ import polars as pl
 
 from flyer.data.store import CSI300, CSI500, MarketStore
 from flyer.data.symbols import CANONICAL
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 UNIVERSES: dict[str, str | None] = {"all": None, "csi500": CSI500, "csi300": CSI300}
 

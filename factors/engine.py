@@ -37,7 +37,7 @@ from flyer.factors import kernels as kn
 from flyer.factors.expr import (TRADED_FIELDS, BinOp, Const, CrossSection, Expr, Field, Func,
                           PairRolling, Rolling, fields_of)
 from flyer.factors.factorset import FactorSet
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 G, AGE, IND = "_gid", "_age", "_ind"
 #: kernels are parallel inside; without a thread-safe numba layer, one launch at a time

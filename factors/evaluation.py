@@ -14,7 +14,7 @@ more than ``max_loss`` of the rows raises.
 Statistics per date: IC (Pearson) and RankIC (Spearman) of value vs ret_h (``ic_table``);
 summaries: mean, std, ICIR = mean/std and a Newey-West t-stat with ``h`` lags (the daily IC
 series of overlapping ``h``-day returns is autocorrelated: ``ICIR * sqrt(days)`` would overstate
-t by about ``sqrt(h)``; ``flyer.stats.newey_west_t``) (``ic_summary``); quantile
+t by about ``sqrt(h)``; ``flyer.core.stats.newey_west_t``) (``ic_summary``); quantile
 portfolios (equal weight per date, 1 = lowest value) with mean returns, the top quantile's
 excess over the universe mean, top-quantile turnover and the factor's rank autocorrelation.
 """
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from flyer import progress
+from flyer.core import progress
 from flyer.data import returns
-from flyer.errors import FlyerError
-from flyer.stats import newey_west_t
+from flyer.core.errors import FlyerError
+from flyer.core.stats import newey_west_t
 
 HORIZONS: tuple[int, ...] = (1, 5, 10, 20)
 

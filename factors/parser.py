@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flyer.factors.expr import (ALIASES, CS_OPS, FIELDS, FUNCS, MAX_DEPTH, MAX_NODES, MAX_WINDOW,
                           NEUTRALIZE_BY, PAIR_OPS, PRECEDENCE, ROLLING_OPS, BinOp, Const, CrossSection,
                           Expr, Field, Func, PairRolling, Rolling)
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 
 class FormulaError(FlyerError, ValueError):

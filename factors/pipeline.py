@@ -21,7 +21,7 @@ from typing import Iterator
 
 import polars as pl
 
-from flyer import progress
+from flyer.core import progress
 from flyer.data.fields import attach
 from flyer.data.store import MarketStore
 from flyer.data.universe import members
@@ -29,7 +29,7 @@ from flyer.factors import storage
 from flyer.factors.expr import fields_of
 from flyer.factors.engine import FactorSpec, as_factor_set, compute
 from flyer.factors.factorset import FactorSet
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 
 def load_bars(store: MarketStore, factor_set: FactorSet, start: dt.date | None = None,

@@ -18,7 +18,7 @@ from typing import Any, Union
 import polars as pl
 
 from flyer.data.store import MarketStore, flyer_home
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors.evaluation import HORIZONS, FactorEvaluation
 from flyer.factors.factorset import FactorSet
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors.factorset import ENGINE_VERSION, FactorSet
 
 PART = "part.parquet"

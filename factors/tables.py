@@ -35,7 +35,7 @@ def long_tables(evals: dict[str, FactorEvaluation]) -> dict[str, pl.DataFrame]:
 
 def export_tables(evals: dict[str, FactorEvaluation], out: str | os.PathLike, fmt: str = "csv") -> Path:
     """Write ``long_tables(evals)`` into the folder ``out``; returns it."""
-    from flyer.atomic import write_tables
+    from flyer.core.atomic import write_tables
 
     return write_tables(long_tables(evals), out, fmt)
 

@@ -2,7 +2,7 @@
 
 Every failure is one line on stderr:
   * usage errors (unknown command or option, a bad value): ``error: ...``, exit 2;
-  * errors a user can act on (``flyer.errors.FlyerError``: bad input, missing data, a source
+  * errors a user can act on (``flyer.core.errors.FlyerError``: bad input, missing data, a source
     that cannot be reached): ``error: ...``, exit 1 (or the error's own code, e.g. 3 for a held
     lock);
   * the environment (disk full, permission denied): ``error: ...``, exit 1;
@@ -23,7 +23,7 @@ from typing import Sequence
 
 import typer
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 COMMAND_MODULES = ("data", "factors", "backtest", "capacity", "models", "mining", "risk", "nightly", "demo",
                    "research")
@@ -52,7 +52,7 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: runs the app and turns every failure into one line (see module doc)."""
-    from flyer import progress
+    from flyer.core import progress
     from flyer.commands.common import console
 
     debug = bool(os.environ.get("FLYER_DEBUG"))

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 Home = str | os.PathLike | None
 

@@ -41,7 +41,7 @@ from flyer.backtest.config import ENHANCE_KEYS, BacktestConfig, CostConfig
 from flyer.data.sources.base import Source, source_from_dict
 from flyer.data.sources.base import to_dict as source_to_dict
 from flyer.data.sources.sim import SimSource
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 SOURCE_KINDS = ("sim", "files", "akshare", "baostock")  # the sources a nightly job can follow
 SCHEDULES = ("never", "monthly")
@@ -151,7 +151,7 @@ class NightlyConfig:
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
     def __post_init__(self) -> None:
-        from flyer.names import safe_name
+        from flyer.core.names import safe_name
 
         _need(self.factor_set is None or (isinstance(self.factor_set, str) and bool(self.factor_set)),
               f"factor_set must be a factor set name or file, got {self.factor_set!r}")

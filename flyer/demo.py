@@ -93,7 +93,8 @@ def store_factors(home: Path, run_id: str) -> Any:
 def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
              log: Callable[[str], None] = print) -> DemoSummary:
     """Run the demo workflow under ``home``; returns the summary."""
-    from flyer import experiments, progress
+    from flyer import experiments
+    from flyer.core import progress
     from flyer.workflow import from_dict
 
     home = flyer_home(home)

@@ -33,8 +33,8 @@ from typing import Any, Callable
 
 import polars as pl
 
-from flyer.atomic import atomic_text
-from flyer.errors import FlyerError
+from flyer.core.atomic import atomic_text
+from flyer.core.errors import FlyerError
 from flyer.workflow import BacktestStep, FactorStep, Workflow
 
 Log = Callable[[str], None]

@@ -1,6 +1,6 @@
 """The nightly job: today's close in, tomorrow's orders out. Incremental, idempotent, resumable.
 
-For one trading day D (``run_night``), under a lock file (``flyer.lock``):
+For one trading day D (``run_night``), under a lock file (``flyer.core.lock``):
   1. ``ingest``     the source's rows for D into the store (``flyer.sources_nightly``);
   2. ``validate``   D has bars for the universe and nothing was rejected wholesale;
   3. ``factors``    stored values of the factor sets of the runs scored in 4 (by content key),
@@ -41,10 +41,10 @@ from typing import Callable, Iterator
 
 from flyer.data.calendar import KnownCalendar, known_calendar, today
 from flyer.data.store import MarketStore, flyer_home
-from flyer import progress
+from flyer.core import progress
 from flyer.config import NightlyConfig
-from flyer.errors import FlyerError
-from flyer.lock import RunLock
+from flyer.core.errors import FlyerError
+from flyer.core.lock import RunLock
 from flyer.runlog import RunLog
 
 STAGES = ("ingest", "validate", "factors", "score", "portfolio", "orders")

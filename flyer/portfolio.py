@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from flyer.backtest.orders import order_fee, orders_for_tomorrow
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.nightly import Night

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from flyer.atomic import atomic_text, atomic_write
-from flyer.errors import FlyerError
+from flyer.core.atomic import atomic_text, atomic_write
+from flyer.core.errors import FlyerError
 from flyer.runlog import RunLog
 
 

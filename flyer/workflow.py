@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 TOP_KEYS = ("name", "description", "data", "factors", "models", "backtests", "reports")
 INGEST_MODES = ("missing", "always", "never")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
 from flyer.data.universe import UNIVERSES  # noqa: F401 - the universe names models accept
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models.features import resolve
 
 MODEL_KINDS = ("lgbm", "linear", "mlp", "gru", "lstm", "transformer")

@@ -10,7 +10,7 @@ import random
 
 import numpy as np
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 
 def pick_device(override: str | None = None) -> str:

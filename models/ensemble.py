@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 import polars as pl
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models import metrics
 from flyer.models.runs import Home, Run, runs_dir
 

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import polars as pl
 
-from flyer import progress
+from flyer.core import progress
 from flyer.data.returns import forward_returns
 from flyer.data.universe import members
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from flyer.data.store import MarketStore
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models.config import SEQ_KINDS, DateRange, TrainConfig, make_config, validate
 from flyer.models.features import clean, compute_label, universe_mask
 from flyer.models.runs import Home, Run, find_run, save_run

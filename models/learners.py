@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from flyer import progress
-from flyer.errors import FlyerError
+from flyer.core import progress
+from flyer.core.errors import FlyerError
 from flyer.models.dataset import FoldData, Panel, Split
 from flyer.models.learner import Learner
 

@@ -1,7 +1,7 @@
 """Signal metrics in qlib's definitions: per-date Pearson IC and Spearman RankIC, their means,
 ICIR = mean / std (ddof 1, not annualised), and MSE of score vs target; plus the Newey-West
 t-stat of the daily RankIC (``lags`` = the label horizon: overlapping labels make the series
-autocorrelated, ``flyer.stats.newey_west_t``) and ``distinct``: the mean over dates of the share
+autocorrelated, ``flyer.core.stats.newey_west_t``) and ``distinct``: the mean over dates of the share
 of distinct scores among the date's scores (1.0 = no ties; a one-tree LightGBM gives ~0.05).
 
 Dates with fewer than 2 valid pairs or a constant side are skipped (not counted as zero).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from flyer.stats import newey_west_t
+from flyer.core.stats import newey_west_t
 
 
 def daily_ic(frame: pl.DataFrame, score: str = "score", label: str = "label") -> pl.DataFrame:

@@ -23,10 +23,10 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 
-from flyer import progress
+from flyer.core import progress
 from flyer.data.fields import attach
 from flyer.data.store import MarketStore
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models import metrics
 from flyer.models.config import SEQ_KINDS, TrainConfig, reads_factors, validate, with_factor_key
 from flyer.models.dataset import Panel, Split, build_panel, prepare_fold

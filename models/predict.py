@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from flyer.data.store import MarketStore
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models.config import SEQ_KINDS
 from flyer.models.dataset import apply_state, select_rows
 from flyer.models.pipeline import Inputs, inputs_from_values, load_inputs, make_panel

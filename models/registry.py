@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Iterator, Mapping
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models.config import MODEL_KINDS, TrainConfig
 
 if TYPE_CHECKING:

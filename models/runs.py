@@ -28,8 +28,8 @@ import numpy as np
 import polars as pl
 
 from flyer.data.store import flyer_home
-from flyer.errors import FlyerError
-from flyer.names import safe_name
+from flyer.core.errors import FlyerError
+from flyer.core.names import safe_name
 from flyer.models.config import TrainConfig, config_id, from_dict, identity, to_dict
 from flyer.models.features import FeatureSpec
 from flyer.models.registry import make_learner
@@ -198,7 +198,7 @@ class Run:
 
 def _resolve_path(base: Path, run_id: str) -> Path:
     """``base/<run_id>``, or the one folder whose name starts with ``run_id``; the id must be
-    a plain name (``flyer.names.safe_name``: no separators, no ``..``), so it never leaves ``base``."""
+    a plain name (``flyer.core.names.safe_name``: no separators, no ``..``), so it never leaves ``base``."""
     safe_name(run_id, "run id")
     if not base.is_dir():
         raise FlyerError(f"no run {run_id!r}: {base} does not exist (train one with `flyer train`)")

@@ -12,7 +12,7 @@ import calendar as _cal
 import datetime as dt
 from dataclasses import dataclass
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models.config import DateRange, SplitConfig
 
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from flyer import progress
+from flyer.core import progress
 from flyer.models.config import SEQ_KINDS, TrainConfig
 from flyer.models.dataset import FoldData, Panel, SequenceData, Split
 from flyer.models.device import autocast_dtype, pick_device, seed_everything

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.risk.panel import carried_caps
 
 if TYPE_CHECKING:

@@ -6,14 +6,11 @@ convention it is marked so in the field comment.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from flyer.errors import FlyerError
+from flyer.core.config import Config, check
 
 STYLES = ("size", "nonlinear_size", "beta", "momentum", "residual_vol", "liquidity", "value")
 # Bumped when the estimator itself changes (not only its settings): part of the key, so a stored
@@ -22,7 +19,7 @@ MODEL_VERSION = 1
 
 
 @dataclass(frozen=True)
-class RiskConfig:
+class RiskConfig(Config):
     """One risk model: universe, factors, descriptor windows and the covariance estimator.
 
     * ``estimation_universe``: ``all`` (every stock in the store) or index codes joined by ``+``
@@ -65,16 +62,26 @@ class RiskConfig:
     vra_halflife: int = 42             # volatility-regime adjustment of both forecasts (0 = off)
     factor_min_obs: int = 42           # a factor with fewer returns gets its group's median variance
 
+    SECTION = "risk"
+
     def __post_init__(self) -> None:
         unknown = [s for s in self.styles if s not in STYLES]
-        if unknown:
-            raise FlyerError(f"unknown risk style(s): {', '.join(unknown)} (known: {', '.join(STYLES)})")
-        if "size" not in self.styles:
-            raise FlyerError("the risk model needs the size style (it weights and orthogonalises the others)")
-        if not 0 <= self.shrinkage <= 1:
-            raise FlyerError(f"shrinkage must be in [0, 1], got {self.shrinkage}")
-        if self.nw_lags < 0 or self.specific_nw_lags < 0:
-            raise FlyerError("Newey-West lags must be >= 0")
+        check(not unknown, "risk.styles", f"unknown style(s) {', '.join(map(str, unknown))} (known: {', '.join(STYLES)})")
+        check("size" in self.styles, "risk.styles", "the risk model needs the size style (it weights and "
+              "orthogonalises the others)")
+        check(0 <= self.shrinkage <= 1, "risk.shrinkage", f"must be in [0, 1], got {self.shrinkage}")
+        check(self.nw_lags >= 0 and self.specific_nw_lags >= 0, "risk.nw_lags", "Newey-West lags must be >= 0")
+        check(self.industry_level in (1, 2, 3), "risk.industry_level", f"must be 1, 2 or 3, got {self.industry_level}")
+        windows = ("beta_window", "beta_halflife", "momentum_window", "momentum_halflife", "dastd_window",
+                   "dastd_halflife", "cmra_months", "vol_halflife", "corr_halflife", "specific_halflife",
+                   "specific_min_obs", "factor_min_obs", "min_listed_days")
+        for name in windows:
+            check(getattr(self, name) >= 1, f"risk.{name}", f"must be >= 1, got {getattr(self, name)}")
+        check(all(w >= 1 for w in self.liquidity_windows), "risk.liquidity_windows", "windows must be >= 1 day")
+        check(self.momentum_lag >= 0 and self.vra_halflife >= 0, "risk.momentum_lag", "lags must be >= 0")
+        check(self.max_abs_return > 0 and self.winsor_sd > 0, "risk.max_abs_return", "bounds must be > 0")
+        check(0 < self.min_obs_fraction <= 1 and 0 <= self.min_style_coverage <= 1, "risk.min_obs_fraction",
+              "fractions must be in (0, 1]")
 
     @property
     def lookback(self) -> int:
@@ -87,29 +94,6 @@ class RiskConfig:
         u = self.estimation_universe.strip()
         return () if u.lower() == "all" else tuple(p.strip() for p in u.split("+") if p.strip())
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["start"] = self.start.isoformat() if self.start else None
-        d["styles"], d["liquidity_windows"] = list(self.styles), list(self.liquidity_windows)
-        return d
-
-    def key(self) -> str:
-        """Content hash (12 hex digits) of the settings and ``MODEL_VERSION``: names the model's
-        folder under ``$FLYER_HOME/risk``."""
-        blob = json.dumps({**self.to_dict(), "model_version": MODEL_VERSION}, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RiskConfig":
-        """Build from a plain dict (JSON/TOML); unknown keys are ``FlyerError``s."""
-        d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise FlyerError(f"unknown risk config key(s): {', '.join(unknown)}")
-        if isinstance(d.get("start"), str):
-            d["start"] = dt.date.fromisoformat(d["start"])
-        for k in ("styles", "liquidity_windows"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
+    def identity(self) -> dict[str, Any]:
+        """The settings and ``MODEL_VERSION``: what names the model's folder under ``$FLYER_HOME/risk``."""
+        return {**self.to_dict(), "model_version": MODEL_VERSION}

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import polars as pl
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.risk import covariance as cv
 from flyer.risk import descriptors as ds
 from flyer.risk import exposures as ex

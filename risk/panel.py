@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.risk.config import RiskConfig
 
 if TYPE_CHECKING:

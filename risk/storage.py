@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from flyer.atomic import atomic_text, atomic_write
-from flyer.errors import FlyerError
+from flyer.core.atomic import atomic_text, atomic_write
+from flyer.core.errors import FlyerError
 from flyer.risk.config import RiskConfig
 from flyer.risk.model import RiskModel, build, compute_core, forecasts, periods_per_year
 

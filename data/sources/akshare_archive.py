@@ -24,7 +24,7 @@ import polars as pl
 from flyer.data import panel
 from flyer.data.sources import files, shenwan
 from flyer.data.sources.akshare_vendors import _dates
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.sources.akshare_source import _Run

@@ -36,7 +36,7 @@ from flyer.data.sources import files
 from flyer.data.sources.akshare_vendors import stable_factor  # noqa: F401 - public here since 0.1
 from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.vendors import Caller, Politeness, VendorError
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -343,9 +343,9 @@ def _symbols(symbols: list[str] | tuple[str, ...] | str | None) -> tuple[str, ..
 
 
 def _progress(items: list[str], show: bool) -> Any:
-    """Per-symbol progress (``flyer.progress``: bars on a terminal, lines in logs)."""
+    """Per-symbol progress (``flyer.core.progress``: bars on a terminal, lines in logs)."""
     if not show:
         return items
-    from flyer import progress
+    from flyer.core import progress
 
     return progress.tracked(items, "akshare bars", "symbols", info=str)

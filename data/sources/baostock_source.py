@@ -34,7 +34,7 @@ from flyer.data.sources.akshare_archive import coverage_frame, span
 from flyer.data.sources.akshare_source import Cache, _previous_day, continue_factors
 from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.vendors import Caller, Politeness, VendorError
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -317,9 +317,9 @@ def _args(kwargs: dict[str, Any]) -> str:
 
 
 def _progress(items: list[str], show: bool) -> Any:
-    """Per-symbol progress (``flyer.progress``: bars on a terminal, lines in logs)."""
+    """Per-symbol progress (``flyer.core.progress``: bars on a terminal, lines in logs)."""
     if not show:
         return items
-    from flyer import progress
+    from flyer.core import progress
 
     return progress.tracked(items, "baostock bars", "symbols", info=str)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import polars as pl
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import IngestReport, MarketStore
@@ -136,7 +136,7 @@ def ingest(store: MarketStore, source: Source, since: dt.date | None = None,
     """Read ``source`` (rows in ``(since, until]``) and write the batch in one transaction;
     the source's notes come first in the report's messages. ``read_options`` go to the
     source's ``read`` (tests inject recorded vendor modules this way)."""
-    from flyer import progress
+    from flyer.core import progress
 
     with progress.task(f"ingest {source.kind}", total=2, unit="steps") as bar:
         batch = source.read(store, since, until, **read_options)

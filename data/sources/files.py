@@ -36,7 +36,7 @@ from flyer.data.sources.base import Batch, window_dates
 from flyer.data.calendar import sse_calendar
 from flyer.data.sources.presets import LAYOUTS, QLIB_INDEX_FILES, Layout, detect
 from flyer.data.symbols import SymbolError, board_expr, normalize
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -72,7 +72,7 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
     if not bar_files and not member_files:
         return clip_tables(extra, start, end)
     lay = _resolve(layout, bar_files[0] if bar_files else None, columns)
-    from flyer import progress
+    from flyer.core import progress
 
     frames = [read_bar_file(f, lay) for f in progress.tracked(bar_files, "reading bar files", "files",
                                                                info=lambda f: f.name)]

@@ -56,7 +56,7 @@ import polars as pl
 
 from flyer.data.calendar import sse_calendar
 from flyer.data.sources.base import Batch
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.data.rules import (BSE_START, CHINEXT_REFORM, IPO_FREE_DAYS, MAIN_IPO_DOWN, MAIN_IPO_UP,
                         MAIN_REGISTRATION, STAR_START)
 

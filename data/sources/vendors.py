@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 
 class VendorError(FlyerError):

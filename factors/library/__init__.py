@@ -15,7 +15,7 @@ from typing import Callable
 import yaml
 
 from flyer.factors.factorset import FactorSet
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 from . import alpha158, alpha360, wq101
 

@@ -31,7 +31,7 @@ from flyer.data.fields import attach
 from flyer.data.returns import forward_return
 from flyer.data.universe import UNIVERSES
 from flyer.data.universe import members as universe_members
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors.engine import AGE, prepare_panel
 
 if TYPE_CHECKING:

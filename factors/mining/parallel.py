@@ -14,7 +14,7 @@ import logging
 import os
 from typing import Any, Callable
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors.mining.evaluate import DEFAULT_CACHE_MB, EvalResult, Scorer
 from flyer.factors.mining.nodes import CacheStats
 from flyer.factors.mining.panel import MiningData

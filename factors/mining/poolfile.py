@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyer.atomic import atomic_text
-from flyer.errors import FlyerError
+from flyer.core.atomic import atomic_text
+from flyer.core.errors import FlyerError
 from flyer.factors.factorset import FactorSet
 from flyer.factors.mining.state import PoolEntry
 

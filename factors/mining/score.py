@@ -16,7 +16,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors.expr import fields_of
 from flyer.factors.mining.kernels import standardize_nb
 from flyer.factors.mining.nodes import NodeCache, tree_values

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors.mining.grammar import Grammar
 from flyer.factors.mining.pool import DEFAULT_RIDGE, PoolStats
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from flyer.commands.common import HomeOpt, console, fitted_table, open_store, parse_date
-from flyer.errors import FlyerError, UsageError
+from flyer.core.errors import FlyerError, UsageError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -44,7 +44,7 @@ def read_scores(path: Path) -> pl.DataFrame:
 def run_scores_path(home: Optional[Path], run_id: str) -> Path:
     """``$FLYER_HOME/runs/<ID>/predictions.parquet`` (FlyerError when absent)."""
     from flyer.data.store import flyer_home
-    from flyer.names import safe_name
+    from flyer.core.names import safe_name
 
     path = flyer_home(home, create=False) / "runs" / safe_name(run_id, "run id") / "predictions.parquet"
     if not path.exists():

@@ -8,7 +8,7 @@ import typer
 
 from flyer.commands.backtest import build_config, read_scores, run_scores_path
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
-from flyer.errors import FlyerError, UsageError
+from flyer.core.errors import FlyerError, UsageError
 
 DEFAULT_LADDER = "1e7,1e8,5e8,1e9,5e9,1e10"
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
-from flyer.errors import UsageError
+from flyer.core.errors import UsageError
 
 if TYPE_CHECKING:
     from flyer.data.store import IngestReport, MarketStore

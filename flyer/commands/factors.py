@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 sub = typer.Typer(no_args_is_help=True, help="Factor values: compute, evaluate, list libraries.")
 

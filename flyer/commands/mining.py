@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_span
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 
 def mine_cmd(
@@ -98,9 +98,9 @@ def mine_cmd(
 
 
 def _run(evaluator: Any, cfg: Any, ckpt: Path, identity: dict) -> Any:
-    """The search with a progress task per generation (``flyer.progress``: a bar on a terminal,
+    """The search with a progress task per generation (``flyer.core.progress``: a bar on a terminal,
     plain lines when not) and one summary line after each generation."""
-    from flyer import progress as bars
+    from flyer.core import progress as bars
     from flyer.factors.mining import mine
 
     open_task: dict[int, Any] = {}
@@ -151,7 +151,7 @@ def _write(out: Path, result: Any, meta: dict) -> None:
 
 def _report(out: Path, scorer: Any, result: Any, cfg: Any, baseline: int, meta: dict) -> None:
     """Held-out figures of the pool and the Alpha158 baseline: printed and written as markdown."""
-    from flyer.atomic import atomic_text
+    from flyer.core.atomic import atomic_text
     from flyer.factors.library import load
     from flyer.factors.mining import baseline_pool, pool_figures
     from flyer.factors.mining.report import to_markdown

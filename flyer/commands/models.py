@@ -9,7 +9,7 @@ from rich import box
 from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date, parse_span
-from flyer.errors import FlyerError, UsageError
+from flyer.core.errors import FlyerError, UsageError
 
 
 def train(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
-from flyer.errors import FlyerError, UsageError
+from flyer.core.errors import FlyerError, UsageError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -22,17 +22,15 @@ def risk_config(config_file: Optional[Path], overrides: dict[str, Any]) -> RiskC
     with command-line ``overrides`` on top."""
     from flyer.risk.config import RiskConfig
 
+    from flyer.core.config import read_file
+
     data: dict[str, Any] = {}
     if config_file is not None:
-        from flyer.commands.backtest import read_config_file
-
-        raw = read_config_file(config_file)
-        data = dict(raw.get("risk") or (raw.get("enhance") or {}).get("risk") or {})
+        raw = read_file(config_file, what="risk config")
+        enhance = raw.get("enhance") or (raw.get("backtest") or {}).get("enhance") or {}
+        data = dict(raw.get("risk") or (enhance.get("risk") if isinstance(enhance, dict) else None) or {})
     data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return RiskConfig.from_dict(data)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"bad risk settings: {str(exc).splitlines()[0]}") from exc
+    return RiskConfig.from_dict(data, "risk")
 
 
 def _table(df: pl.DataFrame, title: str, pct: tuple[str, ...] = ()) -> None:

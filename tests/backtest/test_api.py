@@ -12,7 +12,7 @@ from flyer.backtest.config import BacktestConfig
 from flyer.backtest.metrics import summary, yearly
 from flyer.backtest.orders import orders_for_tomorrow, targets
 from flyer.backtest.report import write_report
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from tests.backtest.conftest import scores_frame
 from tests.backtest.randmarket import random_market, random_scores
 

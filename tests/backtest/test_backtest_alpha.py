@@ -72,6 +72,6 @@ def test_cli_blends_runs(runs) -> None:
     assert "alpha blend" in res.output and "contribution" in res.output
     bad = CliRunner().invoke(app, ["backtest", "--run", f"{r1.id},{r5.id}", "--blend-target", "7", "--home",
                                    str(home)])
-    from flyer.errors import UsageError
+    from flyer.core.errors import UsageError
 
     assert isinstance(bad.exception, UsageError) and "no run has that label horizon" in str(bad.exception)

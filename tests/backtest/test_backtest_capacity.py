@@ -16,7 +16,7 @@ from flyer.backtest.capacity import COLUMNS, capacity_curve, half_excess_aum
 from flyer.backtest.config import BacktestConfig
 from flyer.cli import app
 from flyer.data.store import MarketStore
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 LEVELS = (1e6, 1e7, 1e8)
 

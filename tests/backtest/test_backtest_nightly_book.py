@@ -12,7 +12,7 @@ from flyer.backtest.api import run
 from flyer.backtest.config import BacktestConfig, CostConfig
 from flyer.backtest.orders import orders_for_tomorrow
 from flyer.config import NightlyConfig, PortfolioConfig, from_dict
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from tests.backtest.conftest import HISTORY, scores_frame
 
 PRICES = {"600001.SH": 10.0, "600002.SH": 12.5, "600003.SH": 33.33, "000001.SZ": 7.77,

@@ -17,7 +17,7 @@ from flyer.backtest.config import BacktestConfig
 from flyer.cli import app
 from flyer.data.sources.sim import SimConfig, generate
 from flyer.data.store import MarketStore
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 CRISIS = dt.date(2020, 3, 2)
 CRISIS_WINDOW = stress.Window("sim crisis", CRISIS, dt.date(2020, 3, 20))

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flyer.cli import app
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from flyer.backtest.api import run
 from flyer.backtest.config import BacktestConfig
-from flyer.errors import UsageError
+from flyer.core.errors import UsageError
 from tests.backtest.randmarket import SYMBOLS, random_market
 
 

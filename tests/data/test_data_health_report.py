@@ -15,7 +15,7 @@ from flyer.cli import main
 from flyer.data import health
 from flyer.data.health_fields import regime_changes
 from flyer.data.store import MarketStore
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 CUT = dt.date(2020, 1, 2)
 

@@ -10,7 +10,7 @@ from scipy import stats
 
 from flyer.factors import evaluation as ev
 from flyer.factors import report
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 D = [dt.date(2022, 1, 3) + dt.timedelta(days=i) for i in range(30)]
 

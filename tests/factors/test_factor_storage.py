@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flyer.data.store import MarketStore
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors import FactorSet, factorset, storage
 from flyer.factors.library import load
 from flyer.factors.pipeline import factor_values, update

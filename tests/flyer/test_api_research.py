@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 IDEA = {"rev5": "-1 * ($close / Ref($close, 5) - 1)"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flyer.lock import LockedError, RunLock, process_start
+from flyer.core.lock import LockedError, RunLock, process_start
 
 
 def _contender(path: str, start: float, hold: float, out) -> None:  # noqa: ANN001 - a mp.Queue

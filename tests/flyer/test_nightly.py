@@ -14,8 +14,8 @@ from flyer.data.store import MarketStore
 from flyer.config import NightlyConfig, PortfolioConfig
 from flyer.data.sources import ingest, make_source
 from flyer.data.sources.sim import SimSource
-from flyer.errors import FlyerError
-from flyer.lock import LockedError, RunLock
+from flyer.core.errors import FlyerError
+from flyer.core.lock import LockedError, RunLock
 from flyer.nightly import STAGES, run_night
 
 START, BOOT = dt.date(2019, 1, 1), dt.date(2020, 3, 31)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flyer.config import NightlyConfig, from_dict, load
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 
 def run(args: list[str], home: Path) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ import pytest
 from flyer.config import ConfigError, NightlyConfig, PortfolioConfig, from_dict
 from flyer.data.calendar import CalendarEndError, known_calendar
 from flyer.data.store import MarketStore
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.nightly import STAGES, default_date, run_night
 from test_nightly import _cfg, _days, base  # noqa: F401 - the module's home with a trained run
 
@@ -129,7 +129,7 @@ def test_nightly_config_run_ids_stay_inside_the_home(tmp_path: Path) -> None:
     for rid in ("../../x", "a/b", "..", ".hidden", "/etc/passwd", "a\\b"):
         with pytest.raises(ConfigError, match="bad run id"):
             NightlyConfig(runs=(rid,))
-    from flyer.errors import UsageError
+    from flyer.core.errors import UsageError
     from flyer.models.runs import load_run
 
     (tmp_path / "runs").mkdir()

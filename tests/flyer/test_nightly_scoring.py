@@ -16,7 +16,7 @@ from flyer.config import NightlyConfig, PortfolioConfig
 from flyer.data.sources import ingest, make_source
 from flyer.data.sources.sim import SimSource
 from flyer.data.store import MarketStore
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors import storage
 from flyer.factors.library import load
 from flyer.nightly import run_night

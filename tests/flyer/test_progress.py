@@ -1,11 +1,11 @@
-"""flyer.progress: silent by default, plain lines off a terminal, rich bars on one."""
+"""flyer.core.progress: silent by default, plain lines off a terminal, rich bars on one."""
 from __future__ import annotations
 
 import io
 
 from rich.console import Console
 
-from flyer import progress
+from flyer.core import progress
 
 
 def test_silent_without_a_reporter() -> None:

@@ -1,5 +1,5 @@
 """Conventions against hand-computed cases: trading days per year from the calendar, elapsed
-years, Newey-West t statistics (``flyer.stats``)."""
+years, Newey-West t statistics (``flyer.core.stats``)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flyer.data.calendar import sse_calendar
-from flyer.stats import elapsed_years, newey_west_se, newey_west_t, periods_per_year, year_days
+from flyer.core.stats import elapsed_years, newey_west_se, newey_west_t, periods_per_year, year_days
 
 D = dt.date
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from flyer.cli import app
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors.library import load
 
 ARGS = ["mine", "--universe", "all", "--horizon", "5", "--population", "12", "--train",

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors import compute
 from flyer.factors.mining import Grammar, MiningData, NodeCache, Scorer, load_data, tree_values
 from flyer.factors.mining import nodes as nodes_mod

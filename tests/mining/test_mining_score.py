@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flyer.cli import app
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.factors import compute
 from flyer.factors.library import load
 from flyer.factors.mining import PoolEntry, read_pool, write_pool

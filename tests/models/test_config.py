@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models.config import canonical_json, config_id, from_dict, make_config, parse_range, to_dict
 
 from models_kit import TEST, TRAIN, VALID, config

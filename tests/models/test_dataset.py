@@ -73,7 +73,7 @@ def test_sequence_windows_gathered_lazily_match_naive_copy(mstore) -> None:
 
 def test_builtin_subset_and_unknown(mstore) -> None:
     import pytest
-    from flyer.errors import FlyerError
+    from flyer.core.errors import FlyerError
 
     bars = mstore.bars(symbols=mstore.instruments()["symbol"].head(2).to_list())
     f = compute_features(bars, "basic:ret20,vol20")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models.dataset import apply_state, select_rows
 from flyer.models.pipeline import fit_folds, load_inputs, make_panel, train
 from flyer.models.predict import predict_day

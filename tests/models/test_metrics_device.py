@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 import torch
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models import device as dev
 from flyer.models.metrics import daily_ic, summary
 from flyer.models.torch_learner import ic_loss

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 from flyer.models.config import Params, from_dict, make_config, to_dict
 from flyer.models.pipeline import train
 from flyer.models.predict import predict_day

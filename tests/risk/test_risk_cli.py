@@ -34,6 +34,6 @@ def test_build_info_and_errors(sim_frames, tmp_path: Path) -> None:
     assert r.exit_code != 0
     cfg.write_text('[risk]\nhalflife = 3\n')
     r = runner.invoke(app, ["risk", "build", "--home", str(home), "--config", str(cfg)])
-    assert r.exit_code != 0 and "unknown risk config key" in str(r.exception or r.output)
+    assert r.exit_code != 0 and "unknown setting(s) in risk: halflife" in str(r.exception or r.output)
     meta = pl.read_parquet(home / "risk" / key / "factors.parquet")
     assert {"country", "size", "r2"} <= set(meta.columns)

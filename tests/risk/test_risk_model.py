@@ -126,10 +126,10 @@ def test_a_style_known_for_part_of_the_universe(sim_frames, tmp_path: Path) -> N
 
 
 def test_config_errors_are_one_line() -> None:
-    from flyer.errors import FlyerError
+    from flyer.core.errors import FlyerError
 
-    with pytest.raises(FlyerError, match="unknown risk style"):
+    with pytest.raises(FlyerError, match="risk.styles: unknown style"):
         RiskConfig(styles=("size", "quality"))
-    with pytest.raises(FlyerError, match="unknown risk config key"):
+    with pytest.raises(FlyerError, match="unknown setting.*risk: halflife"):
         RiskConfig.from_dict({"halflife": 3})
     assert RiskConfig.from_dict(RiskConfig(start=dt.date(2020, 1, 2)).to_dict()) == RiskConfig(start=dt.date(2020, 1, 2))

@@ -18,7 +18,7 @@ every command in ``reporting(console_reporter(console))``; the demo and notebook
   or ``every`` seconds passed since the last line, and one when it ends, e.g.
   ``  fold 1/3 lgbm: 100/1000 rounds, valid l2 0.99812 (4s)``.
 
-This module is a leaf (like ``flyer.errors``): every layer may import it; rich is imported
+This module is a leaf (like ``flyer.core.errors``): every layer may import it; rich is imported
 only when a ``RichReporter`` is built. The reporter in force is a context variable, so a
 thread or task that sets none stays silent.
 """

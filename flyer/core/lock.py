@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from flyer.errors import FlyerError
+from flyer.core.errors import FlyerError
 
 UNREADABLE_STALE_S = 60.0
 

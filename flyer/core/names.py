@@ -1,12 +1,12 @@
 """User-given names that become paths (run ids, ...) stay inside their folder.
 
-A leaf module (it imports only ``flyer.errors``) that every layer may use.
+A leaf module (it imports only ``flyer.core.errors``) that every layer may use.
 """
 from __future__ import annotations
 
 import re
 
-from flyer.errors import UsageError
+from flyer.core.errors import UsageError
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

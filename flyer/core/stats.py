@@ -1,4 +1,4 @@
-"""Statistical conventions shared by every layer (a leaf module, like ``flyer.errors``).
+"""Statistical conventions shared by every layer (a leaf module, like ``flyer.core.errors``).
 
 * Trading days per year come from the calendar, not a constant: ``year_days`` counts each
   calendar year's trading days (a year the calendar covers only in part gets the mean of the

@@ -30,7 +30,7 @@ def atomic_text(text: str, path: Path) -> None:
 def write_tables(frames: dict[str, pl.DataFrame], out: str | os.PathLike, fmt: str = "csv") -> Path:
     """Write each frame as ``<name>.csv`` or ``<name>.parquet`` (``fmt``) into the folder ``out``
     (created; each file atomically); returns the folder."""
-    from flyer.errors import FlyerError
+    from flyer.core.errors import FlyerError
 
     if fmt not in ("csv", "parquet"):
         raise FlyerError(f"export format must be csv or parquet, not {fmt!r}")
