@@ -1,35 +1,46 @@
 """Orchestration: scores + store + config -> ``BacktestResult`` (``run``) or many (``sweep``).
 
   1. ``check_scores``: validate the [date, symbol, score] frame (one-line ``FlyerError``s);
-  2. ``flyer.backtest.market.load_market``: dense execution arrays for the scored symbols;
-  3. ``dense_signals``: scores (and a weight strategy's targets, ``strategies.strategy_weights``)
-     as (T, N) arrays;
-  4. ``flyer.backtest.engine.simulate``: one kernel call for all parameter sets (column groups,
+  2. ``flyer.backtest.loader.load``: everything the run reads from the store, once (``RunData``:
+     calendar, instruments, coverage, membership, bars, benchmark closes), its dates resolved;
+     ``tradable_scores`` drops scores of symbols not trading on their date;
+  3. the strategy (``flyer.backtest.strategy.strategy_for``) plans: top-k nothing, the benchmark
+     tilt and the enhance optimiser their per-date weights (``StrategyPlan``);
+  4. ``flyer.backtest.market.cached``: dense execution arrays of the scored and weighted
+     symbols; the benchmark (and its total-return estimate, ``flyer.backtest.benchmark``) and
+     the run's diagnostics (``flyer.backtest.diagnostics.RunDiagnostics``: days per year,
+     scores dropped, members without bars, coverage notes) -> ``RunInputs``;
+  5. ``flyer.backtest.engine.simulate``: one kernel call for all parameter sets (column groups,
      ``flyer.backtest.params.Params.from_configs``);
-  5. ``execute``: one ``BacktestResult`` per parameter set, with the benchmark series (and its
-     total-return version, stored or estimated: ``flyer.backtest.benchmark``), the calendar's
-     trading days per year (annualisation) and what the run could not see or had to decide
-     (``flyer.backtest.diagnostics``: picks made from ties, members and holdings without bars,
-     unknown coverage, substitutions) in ``meta``; ``meta["notes"]`` are printed with it.
+  6. ``execute``: one immutable ``BacktestResult`` per parameter set; its ``diagnostics`` (picks
+     made from ties, holdings without bars, orders blocked and capped, notes) are derived from
+     its records on demand.
+``flyer.backtest.session`` adds the score sources, attribution, stress tables, report and the
+saved record on top: the CLI, the workflow and the nightly call that.
 """
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import polars as pl
 
-from flyer.core import progress
+from flyer.backtest import loader
+from flyer.backtest import market as market_mod
+from flyer.backtest.benchmark import benchmark_series
 from flyer.backtest.config import BacktestConfig
-from flyer.backtest.market import Market, load_market
+from flyer.backtest.diagnostics import (ResultContext, RunDiagnostics, bar_mask, coverage_notes,
+                                        members_without_bars)
+from flyer.backtest.market import Market
 from flyer.backtest.params import Params
+from flyer.backtest.plan import StrategyPlan
 from flyer.backtest.result import BacktestResult
-from flyer.backtest.strategies import strategy_weights
+from flyer.backtest.strategy import PlanContext, strategy_for
+from flyer.core import progress
 from flyer.core.errors import FlyerError, UsageError
+from flyer.core.stats import year_days
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -53,23 +64,19 @@ def check_scores(scores: pl.DataFrame) -> pl.DataFrame:
     return df.unique(["date", "symbol"], keep="last").sort("date", "symbol")
 
 
-def tradable_scores(store: MarketStore, scores: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Scores of symbols with a bar on the score date that are not suspended that day, and the
-    counts dropped: ``unlisted_scores`` (no bar: not listed yet, or delisted) and
-    ``suspended_scores``. A score for a stock that lists later would otherwise take a top-k
-    slot (and have its buy blocked), so whether a stock lists in the future changed past trades."""
+def tradable_scores(data: loader.RunData, scores: pl.DataFrame) -> tuple[pl.DataFrame, int, int]:
+    """(scores of symbols with a bar on the score date that are not suspended that day, the
+    count dropped as unlisted (no bar: not listed yet, or delisted), the count dropped as
+    suspended). A score for a stock that lists later would otherwise take a top-k slot (and
+    have its buy blocked), so whether a stock lists in the future changed past trades."""
     if scores.height == 0:
-        return scores, {"unlisted_scores": 0, "suspended_scores": 0}
-    from flyer.backtest.market_cache import cached_value
-
-    lo, hi, names = scores["date"].min(), scores["date"].max(), scores["symbol"].unique().sort().to_list()
-    bars = cached_value(store, "status", {"start": lo, "end": hi, "symbols": names},
-                        lambda: store.bars(lo, hi, symbols=names, columns=["is_suspended"]))
-    tagged = scores.join(bars, on=["date", "symbol"], how="left")
+        return scores, 0, 0
+    status = data.bars.select("date", "symbol", "is_suspended")
+    tagged = scores.join(status, on=["date", "symbol"], how="left")
     unlisted = tagged["is_suspended"].is_null()
     suspended = tagged["is_suspended"].fill_null(False)
     kept = tagged.filter(~unlisted & ~suspended).drop("is_suspended")
-    return kept, {"unlisted_scores": int(unlisted.sum()), "suspended_scores": int(suspended.sum())}
+    return kept, int(unlisted.sum()), int(suspended.sum())
 
 
 def _strictly_sorted(df: pl.DataFrame) -> bool:
@@ -79,37 +86,6 @@ def _strictly_sorted(df: pl.DataFrame) -> bool:
     d, s = pl.col("date"), pl.col("symbol")
     ok = (d > d.shift(1)) | ((d == d.shift(1)) & (s > s.shift(1)))
     return bool(df.select(ok.slice(1).all()).item())
-
-
-def resolve_dates(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> BacktestConfig:
-    """Fill ``start`` (first score date) and ``end`` (day after the last score, capped by the store).
-    Under ``rules="qlib"`` a given ``start`` is the first trading day: the run starts the
-    trading day before it, whose scores trade on ``start``."""
-    start = config.start or scores["date"].min()
-    if config.rules == "qlib" and config.start is not None:  # qlib trades on its start day, from the day before
-        earlier = store.calendar(None, config.start - dt.timedelta(days=1))
-        start = earlier[-1] if earlier.len() else start
-    end = config.end
-    if end is None:
-        cal = store.calendar(scores["date"].max(), None).to_list()
-        end = cal[1] if len(cal) > 1 else (cal[0] if cal else scores["date"].max())
-    in_range = scores.filter(pl.col("date").is_between(start, end))
-    if in_range.height == 0:
-        raise FlyerError(f"no scores between {start} and {end}")
-    return config.replace(start=start, end=end)
-
-
-def load_benchmark(store: MarketStore, code: str, start: dt.date, end: dt.date) -> tuple[pl.DataFrame, str]:
-    """([date, close], label): the total-return version (``H`` + code, e.g. H00905.CSI) when the
-    store has it, else the price index ``code``. Raises ``FlyerError`` when neither exists."""
-    stem, _, ex = code.partition(".")
-    candidates = [] if stem.startswith("H") else [f"H{stem[1:]}.CSI", f"H{stem[1:]}.{ex}"]
-    for cand in [*candidates, code]:
-        df = store.index_bars(cand, start, end)
-        if df.height:
-            kind = "total return" if cand in candidates or stem.startswith("H") else "price index, excludes dividends"
-            return df.select("date", "close"), f"{cand} ({kind})"
-    raise FlyerError(f"unknown benchmark {code}: the store has no index bars for it in {start}..{end}")
 
 
 def dense_signals(market: Market, frame: pl.DataFrame, column: str) -> np.ndarray:
@@ -124,9 +100,13 @@ def dense_signals(market: Market, frame: pl.DataFrame, column: str) -> np.ndarra
     return out
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """Inputs shared by every parameter set of one run (same dates, deal price, strategy)."""
+@dataclass(frozen=True, eq=False)
+class RunInputs:
+    """Inputs shared by every parameter set of one run (same dates, deal price, strategy):
+    ``config`` (dates resolved), the ``market``, the dense ``scores`` (T, N) and ``weights``
+    (T, N; (1, N) NaN for top-k), the ``benchmark`` [date, close(, tr)] named
+    ``benchmark_name``, the strategy's ``plan``, the run's ``diagnostics`` and ``has_bar``
+    (T, N)."""
 
     config: BacktestConfig
     market: Market
@@ -134,134 +114,71 @@ class Prepared:
     weights: np.ndarray
     benchmark: pl.DataFrame
     benchmark_name: str
-    dropped_scores: int
-    extra: dict[str, Any] | None = None   # strategy outputs for the result's meta (``enhance``: the plan)
-    has_bar: np.ndarray | None = None
-    context: dict[str, Any] = field(default_factory=dict)
-    untradable: dict[str, int] = dataclasses.field(default_factory=dict)  # scores of symbols not trading that day
+    plan: StrategyPlan
+    diagnostics: RunDiagnostics
+    has_bar: np.ndarray
 
 
-def run_context(store: MarketStore, config: BacktestConfig, market: Market, bench: pl.DataFrame,
-                label: str) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """The benchmark with its total-return column (estimated when only the price index is
-    stored) and the ``meta`` every result of the run shares (year days, gaps, notes); built
-    once per store state and request (``market_cache.cached_value``)."""
-    from flyer.backtest.market_cache import cached_value
-
-    request = {"benchmark": config.benchmark, "start": config.start, "end": config.end, "label": label,
-               "symbols": list(market.symbols), "deal_price": config.deal_price, "vwap_fill": config.vwap_fill,
-               "bench_rows": bench.height}
-    return cached_value(store, "context", request, lambda: _run_context(store, config, market, bench, label))
-
-
-def _run_context(store: MarketStore, config: BacktestConfig, market: Market, bench: pl.DataFrame,
-                 label: str) -> tuple[pl.DataFrame, dict[str, Any]]:
-    from flyer.backtest import diagnostics as dg
-    from flyer.backtest.benchmark import estimated_total_return
-    from flyer.core.stats import year_days
-
-    ctx: dict[str, Any] = {"year_days": year_days(store.calendar().to_list())}
-    if "price index" in label and (est := estimated_total_return(store, config.benchmark, bench)) is not None:
-        bench = bench.join(est[0], on="date", how="left")
-        ctx["benchmark_tr_name"] = est[1]
-    gaps = dg.members_without_bars(store, config.benchmark, config.start, config.end)
-    ctx["members_without_bars"] = dg.as_rows(gaps)
-    notes = dg.coverage_notes(store, config.start, config.end, list(market.symbols), config.deal_price,
-                              config.vwap_fill)
-    if gaps.height and gaps["missing"].max() > 0:
+def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> RunInputs:
+    """Steps 1-4 of the module docstring."""
+    scores = check_scores(scores)
+    strategy = strategy_for(config.strategy)
+    data, config, scores = loader.load(store, scores, config, strategy.index_codes(config))
+    scores, unlisted, suspended = tradable_scores(data, scores)
+    ctx = PlanContext(store, data, scores, config)
+    plan = strategy.plan(ctx)
+    names = set(scores["symbol"].unique().to_list())
+    if plan.weights is not None:
+        names |= set(plan.weights["symbol"].unique().to_list())
+    market = market_mod.cached(store, data, sorted(names), config.rules)
+    dense = dense_signals(market, scores, "score")
+    weights = (dense_signals(market, plan.weights, "weight") if plan.weights is not None
+               else np.full((1, market.shape[1]), np.nan))
+    kept = int((~np.isnan(dense)).sum())
+    bench, label, tr_name = benchmark_series(data, config.benchmark)
+    gaps = members_without_bars(data, config.benchmark)
+    notes = coverage_notes(data, list(market.symbols))
+    if gaps.height and gaps["missing"].max() > 0:  # type: ignore[operator]
         per = ", ".join(f"{r['year']}: {r['weight_missing']:.1%}" for r in gaps.iter_rows(named=True) if r["missing"] > 0)
         notes.append(f"benchmark members without bars (index weight the portfolio cannot hold): {per}")
-    ctx["notes"] = notes
-    return bench, ctx
-
-
-def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> Prepared:
-    """Steps 1-3 of the module docstring."""
-    scores = check_scores(scores)
-    config = resolve_dates(store, scores, config)
-    scores = scores.filter(pl.col("date").is_between(config.start, config.end))
-    scores, untradable = tradable_scores(store, scores)
-    extra = None
-    if config.strategy == "enhance":  # the optimiser needs the store's risk model: its plan goes to the meta
-        from flyer.backtest.enhance import plan
-
-        enhanced = plan(store, scores, config)
-        tilt, extra = enhanced.weights, {"enhance": enhanced}
-    else:
-        tilt = strategy_weights(store, scores, config)
-    names = set(scores["symbol"].unique().to_list()) | (set(tilt["symbol"].unique().to_list()) if tilt is not None else set())
-    market = load_market(store, sorted(names), config.start, config.end, config.deal_price, config.vwap_fill,
-                         config.rules)
-    dense = dense_signals(market, scores, "score")
-    weights = dense_signals(market, tilt, "weight") if tilt is not None else np.full((1, market.shape[1]), np.nan)
-    kept = int((~np.isnan(dense)).sum())
-    bench, label = load_benchmark(store, config.benchmark, config.start, config.end)
-    bench, ctx = run_context(store, config, market, bench, label)
-    from flyer.backtest.diagnostics import bar_mask
-
-    return Prepared(config, market, dense, weights, bench, label, scores.height - kept, extra, bar_mask(store, market),
-                    ctx, untradable)
-
-
-def result_meta(prep: Prepared, result: BacktestResult, rebalance: np.ndarray) -> dict[str, Any]:
-    """``meta`` of one portfolio's result: blocked orders, tie picks, holdings without bars and
-    the run's shared context (``run_context``), with ``notes`` for the printout."""
-    from flyer.backtest import diagnostics as dg
-
-    rec, blocked = result.records, result.blocked
-    ties, tie_years = dg.tie_picks(prep.market, prep.scores, rec, rebalance)
-    meta = {"dropped_scores": prep.dropped_scores, "blocked_buys": int(blocked[:, 0].sum()),
-            "blocked_sells": int(blocked[:, 1].sum()), **prep.untradable, **prep.context,
-            "tie_picks": ties, "tie_picks_by_year": dg.as_rows(tie_years)}
-    notes = list(prep.context.get("notes", []))
-    if ties["from_ties"]:
-        notes.append(f"{ties['from_ties']:,} of {ties['picks']:,} picks ({ties['share']:.1%}) were made from tied "
-                     "scores (seeded random order, not the signal)")
-    if prep.has_bar is not None and rec.shape[0]:
-        held = dg.held_without_bars(prep.market, rec, prep.has_bar, result.nav)
-        meta["held_without_bars"] = dg.as_rows(held)
-        if held["max_share"].max() > 0:
-            per = ", ".join(f"{r['year']}: {r['share']:.2%}" for r in held.iter_rows(named=True) if r["max_share"] > 0)
-            notes.append(f"NAV held in stocks without bars (valued at their last close, untradable): {per}")
-    meta["notes"] = notes
-    return meta
+    diag = RunDiagnostics(tuple(sorted(year_days(data.calendar).items())), scores.height - kept, unlisted, suspended,
+                          gaps, tr_name, tuple(notes))
+    return RunInputs(config, market, dense, weights, bench, label, plan, diag, bar_mask(data, market))
 
 
 SHARED_FIELDS = ("deal_price", "vwap_fill", "rules", "strategy", "start", "end", "universe", "active_limit",
                  "benchmark", "enhance")
 
 
-def execute(prep: Prepared, configs: Sequence[BacktestConfig], backend: str = "loop") -> list[BacktestResult]:
-    """Steps 4-5: simulate every config (sharing ``prep``'s data) in one engine call.
+def execute(inputs: RunInputs, configs: Sequence[BacktestConfig], backend: str = "loop") -> list[BacktestResult]:
+    """Steps 5-6: simulate every config (sharing ``inputs``' data) in one engine call.
 
     A sweep may vary what ``Params`` holds (k, costs, capital, ...), not the ``SHARED_FIELDS``
-    that ``prep`` was built with (its market, signals and benchmark).
+    that ``inputs`` were built with (its market, signals and benchmark).
     """
-    from flyer.backtest import engine  # imports vectorbt: only when a backtest runs
+    from flyer.backtest import engine  # the numba engine: only when a backtest runs
 
     for c in configs:
-        varied = [f for f in SHARED_FIELDS if getattr(c, f) != getattr(prep.config, f)]
+        varied = [f for f in SHARED_FIELDS if getattr(c, f) != getattr(inputs.config, f)]
         if varied:
             raise FlyerError(f"a sweep may not vary {', '.join(varied)} (one market and signal per sweep)")
-    widest = int((~np.isnan(prep.scores)).sum(axis=1).max()) if prep.scores.size else 0
+    widest = int((~np.isnan(inputs.scores)).sum(axis=1).max()) if inputs.scores.size else 0
     for c in configs:
-        if c.strategy == "topk" and c.k > widest:
+        if strategy_for(c.strategy).holds_k and c.k > widest:
             raise UsageError(f"k = {c.k} exceeds the {widest:,} tradable stocks scored on any date: choose k <= {widest:,}")
     params = Params.from_configs(configs)
-    records, blocked, capped, demand = engine.simulate(prep.market, prep.scores, prep.weights, params, backend=backend)
-    rebalance = engine.rebalance_mask(prep.scores, params.rebalance_every)
-    n = prep.market.shape[1]
+    records, blocked, capped, demand = engine.simulate(inputs.market, inputs.scores, inputs.weights, params,
+                                                       backend=backend)
+    rebalance = engine.rebalance_mask(inputs.scores, params.rebalance_every)
+    n = inputs.market.shape[1]
     out = []
     for g, cfg in enumerate(configs):
         rec = records[(records["col"] >= g * n) & (records["col"] < (g + 1) * n)].copy()
         rec["col"] -= g * n
         rec = rec[np.argsort(rec["idx"], kind="stable")]
-        res = BacktestResult(cfg, prep.market, rec, blocked[:, g, :].copy(), prep.benchmark,
-                             prep.benchmark_name, {}, capped=capped[:, g, :].copy(), demand=demand[:, g].copy())
-        res.meta.update(result_meta(prep, res, rebalance[:, g]))
-        res.meta.update({"capped_buys": int(capped[:, g, 0].sum()), "capped_sells": int(capped[:, g, 1].sum()),
-                         **(prep.extra or {})})
-        out.append(res)
+        ctx = ResultContext(inputs.diagnostics, inputs.plan, inputs.scores, inputs.has_bar, rebalance[:, g])
+        out.append(BacktestResult(cfg, inputs.market, rec, blocked[:, g, :].copy(), inputs.benchmark,
+                                  inputs.benchmark_name, ctx, capped[:, g, :].copy(), demand[:, g].copy()))
     return out
 
 
@@ -272,8 +189,8 @@ def run(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig = Backt
     ``backend``: ``loop`` (default, cached numba loop) or ``vectorbt`` (``flex_simulate_nb``,
     identical results, recompiled in every process); see ``flyer.backtest.engine``.
     """
-    prep = prepare(store, scores, config)
-    return execute(prep, [prep.config], backend)[0]
+    inputs = prepare(store, scores, config)
+    return execute(inputs, [inputs.config], backend)[0]
 
 
 def grid_configs(config: BacktestConfig, grid: dict[str, Sequence[Any]]) -> list[BacktestConfig]:
@@ -289,10 +206,10 @@ def sweep(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, grid
     Returns the results and a table [<grid keys>..., <metrics>...] with one row per point.
     """
     with progress.task("backtest sweep", total=3, unit="steps") as bar:
-        prep = prepare(store, scores, config)
-        configs = grid_configs(prep.config, grid)
-        bar.advance(info=f"market {prep.market.shape[0]} days x {prep.market.shape[1]} symbols")
-        results = execute(prep, configs)
+        inputs = prepare(store, scores, config)
+        configs = grid_configs(inputs.config, grid)
+        bar.advance(info=f"market {inputs.market.shape[0]} days x {inputs.market.shape[1]} symbols")
+        results = execute(inputs, configs)
         bar.advance(info=f"{len(configs)} parameter sets simulated")
         rows = []
         for cfg, res in progress.tracked(list(zip(configs, results)), "sweep metrics", "points"):

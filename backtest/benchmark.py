@@ -5,7 +5,7 @@ index flatters every excess return by the members' dividend yield (~1-2 % a year
 store holds no total-return index (H00905.CSI), ``estimated_total_return`` adds the members'
 cash dividends to the price index:
 
-  1. members per day (``store.membership``), weights normalised per day (null weights, as in
+  1. members per day (the run's loaded membership), weights normalised per day (null weights, as in
      the staged real data: the float caps of the day before, else equal weights);
   2. per member-day, the adj-factor step ``adj[t] / adj[t-1] - 1``; a step in ``(0, DIV_MAX)``
      is a cash dividend (its yield), a larger one a bonus issue or split, which the index's
@@ -15,27 +15,26 @@ cash dividends to the price index:
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from flyer.core.errors import FlyerError
+
 if TYPE_CHECKING:
-    from flyer.data.store import MarketStore
+    from flyer.backtest.loader import RunData
 
 DIV_MAX = 0.1   # adj-factor steps of 10 % or more are capital changes (10-for-1 bonus and up), not cash
 
 
-def member_dividends(store: MarketStore, code: str, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """``[date, div]``: the weighted mean cash-dividend yield of ``code``'s members per day
-    (fractions; 0 on days without ex-dates; empty without membership)."""
-    members = store.membership(code, start, end)
+def member_dividends(data: RunData, code: str) -> pl.DataFrame:
+    """``[date, div]``: the weighted mean cash-dividend yield of ``code``'s members per day of the
+    run (fractions; 0 on days without ex-dates; empty without membership)."""
+    members = data.members_of(code)
     if members.height == 0:
         return pl.DataFrame(schema={"date": pl.Date, "div": pl.Float64})
-    cal = store.calendar(None, start)
-    first = cal[-2] if cal.len() > 1 else start  # the day before: the step on ``start`` itself
-    bars = store.bars(first, end, symbols=members["symbol"].unique().to_list(), adjust=False,
-                      columns=["adj_factor", "float_cap"])
+    first = data.lookback[-1] if data.lookback else data.days[0]  # the day before: the step on the start itself
+    bars = data.bars_of(members["symbol"].unique().to_list(), first).select("symbol", "date", "adj_factor", "float_cap")
     step = (pl.col("adj_factor") / pl.col("adj_factor").shift(1).over("symbol") - 1).fill_null(0.0)
     bars = bars.with_columns(step.alias("step"), pl.col("float_cap").shift(1).over("symbol").alias("cap0"))
     df = members.join(bars, on=["date", "symbol"], how="inner").with_columns(
@@ -45,15 +44,38 @@ def member_dividends(store: MarketStore, code: str, start: dt.date, end: dt.date
             .sort("date"))
 
 
-def estimated_total_return(store: MarketStore, code: str, price: pl.DataFrame) -> tuple[pl.DataFrame, str] | None:
+def estimated_total_return(data: RunData, code: str, price: pl.DataFrame) -> tuple[pl.DataFrame, str] | None:
     """(``[date, tr]``, label) for the price index ``price`` ([date, close]) of ``code`` with its
-    members' dividends reinvested (module doc); None when the store has no membership of it."""
+    members' dividends reinvested (module doc); None when the run has no membership of it."""
     if price.height == 0:
         return None
-    divs = member_dividends(store, code, price["date"].min(), price["date"].max())
+    divs = member_dividends(data, code)
     if divs.height == 0:
         return None
     df = price.join(divs, on="date", how="left").sort("date").with_columns(pl.col("div").fill_null(0.0))
     df = df.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(0.0).otherwise(pl.col("div")).alias("div"))
     tr = df.select("date", (pl.col("close") * (1 + pl.col("div")).cum_prod()).alias("tr"))
     return tr, f"{code} + members' cash dividends (estimated total return)"
+
+
+def benchmark_series(data: RunData, code: str) -> tuple[pl.DataFrame, str, str | None]:
+    """(``[date, close(, tr)]``, label, total-return label): the total-return version of ``code``
+    (``H`` + code) when the store holds it, else the price index ``code`` with the estimated
+    total return (``tr``) beside it when the run has its membership. ``FlyerError`` when the
+    store has neither."""
+    from flyer.backtest.loader import benchmark_codes
+
+    candidates = benchmark_codes(code)
+    for cand in candidates:
+        df = data.index.filter(pl.col("index_code") == cand).select("date", "close").sort("date")
+        if df.height == 0:
+            continue
+        if cand != code or cand.partition(".")[0].startswith("H"):
+            return df, f"{cand} (total return)", None
+        label = f"{cand} (price index, excludes dividends)"
+        est = estimated_total_return(data, code, df)
+        if est is None:
+            return df, label, None
+        return df.join(est[0], on="date", how="left"), label, est[1]
+    raise FlyerError(f"unknown benchmark {code}: the store has no index bars for it in "
+                     f"{data.days[0]}..{data.days[-1]}")

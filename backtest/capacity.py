@@ -26,6 +26,7 @@ from flyer.backtest import execution
 from flyer.backtest.api import execute, prepare
 from flyer.backtest.config import BacktestConfig
 from flyer.core.errors import FlyerError
+from flyer.core.values import as_float
 
 if TYPE_CHECKING:
     from flyer.backtest.result import BacktestResult
@@ -65,7 +66,7 @@ def level_row(result: BacktestResult) -> dict[str, float]:
     """One capital level's row of the curve (see ``COLUMNS``)."""
     m = result.metrics()
     ex = execution.summary(result)
-    return {"capital": result.config.capital, **{k: m[k] for k in (
+    return {"capital": result.config.capital, **{k: as_float(m[k]) for k in (
         "excess_annual_return", "information_ratio", "annual_return", "cost_drag", "annual_turnover")},
         **{k: ex[k] for k in ("impact_drag", "avg_participation", "fill_rate", "unfilled_days")}}
 

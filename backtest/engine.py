@@ -157,7 +157,8 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
         prio[order[r]] = r
     held = (pos > TINY) & (mkt.delist_row > i)
     wrow = sig.weights[i - 1] if params.mode[g] == MODE_WEIGHTS else sig.weights[0]
-    w, trade = target_weights_nb(sc, order, held, wrow, params, g)
+    w, trade = target_weights_nb(sc, order, held, wrow, params.mode[g], params.k[g], params.n_drop[g],
+                                 params.weighting[g], params.rebalance_kept[g])
     if params.rules[g] == RULES_QLIB:
         qlib_buy_weights_nb(i, pos, cash, nav, marks, held, w, trade, mkt, params, g)
     keep = params.remainder[g] == REMAINDER_CARRY

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import polars as pl
@@ -34,6 +34,7 @@ from flyer.backtest.enhance_config import EnhanceConfig
 from flyer.backtest.optimizer import Limits, Optimizer, Problem, Solution
 from flyer.data import rules
 from flyer.core.errors import FlyerError
+from flyer.core.values import as_date
 
 if TYPE_CHECKING:
     from flyer.backtest.config import BacktestConfig
@@ -85,19 +86,23 @@ def signal_dates(scores: pl.DataFrame, every: int) -> list[dt.date]:
 
 
 def plan(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, home: str | Path | None = None,
-         keep_problems: bool = False) -> EnhancePlan:
-    """Steps 1-5 of the module docstring over the dates of ``scores`` ([date, symbol, score])."""
+         keep_problems: bool = False, market: Market | None = None) -> EnhancePlan:
+    """Steps 1-5 of the module docstring over the dates of ``scores`` ([date, symbol, score]);
+    ``market``: the run's market over the members and the scored names (a backtest passes the
+    one it built from its loaded data; read from the store when None)."""
     from flyer.backtest.market import load_market
     from flyer.risk.benchmark import benchmark_weights
 
     ec: EnhanceConfig = config.enhance
     if scores.height == 0:
         raise FlyerError("the enhance strategy needs scores")
-    start, end = scores["date"].min(), config.end or scores["date"].max()
+    start = as_date(scores["date"].min(), "first score date")
+    end = config.end or as_date(scores["date"].max(), "last score date")
     model, notes = risk_model(store, ec.risk, start, end, home)
     bench = benchmark_weights(store, config.universe, start, end)
     names = sorted(set(bench.weights["symbol"].unique().to_list()) | set(scores["symbol"].unique().to_list()))
-    market = load_market(store, names, start, end, config.deal_price)
+    if market is None:
+        market = load_market(store, names, start, end, config.deal_price)
     ctx = _Context(config, ec, model, bench.weights, market, scores)
     rows, parts, kept = [], [], []
     opt = Optimizer(limits(ec))
@@ -258,12 +263,13 @@ def _pad(p: Problem, slots: int) -> Problem:
         exposures=np.vstack([p.exposures, np.zeros((extra, p.exposures.shape[1]))]))
 
 
-def day_targets(store: MarketStore, scores: pl.DataFrame, holdings: pl.DataFrame, cash: float,
+def day_weights(store: MarketStore, scores: pl.DataFrame, holdings: pl.DataFrame, cash: float,
                 config: BacktestConfig, date: dt.date, home: str | Path | None = None
                 ) -> tuple[pl.DataFrame, Solution, tuple[str, ...]]:
     """Tomorrow's enhanced-index weights from tonight (``date``'s close), for the nightly job's
-    orders (``flyer.backtest.orders.orders_for_tomorrow``): ([symbol, weight, action], the
-    solution, notes). ``scores``: [symbol, score] of tonight; ``holdings``: [symbol, shares].
+    orders (``flyer.backtest.orders.orders_for_tomorrow``, whose ``targets`` turns them into
+    actions as the engine does): ([symbol, weight] of the names held after it, the solution,
+    notes). ``scores``: [symbol, score] of tonight; ``holdings``: [symbol, shares].
 
     The benchmark is tonight's closing weights (a review effective tomorrow that the store does
     not hold yet is not seen); tomorrow's limits are unknown tonight, so only names suspended
@@ -290,12 +296,8 @@ def day_targets(store: MarketStore, scores: pl.DataFrame, holdings: pl.DataFrame
     syms, prob = build_problem(model, config, date, date, bench, sc, w0, blocks, first=not w0)
     sol = Optimizer(limits(ec)).solve(prob)
     w = _dust(sol.weights, prob, ec.min_weight)[:len(syms)]
-    now = np.array([w0.get(s, 0.0) for s in syms])
-    action = np.where(w > 0, np.where(now > 0, "rebalance", "buy"), np.where(now > 0, "sell", ""))
-    out = pl.DataFrame({"symbol": syms, "weight": w, "action": action,
-                        "score": [sc.get(s) for s in syms]}, schema_overrides={"score": pl.Float64})
-    out = out.filter(pl.col("action") != "").sort("score", descending=True, nulls_last=True).drop("score")
-    return out, sol, notes + _relax_notes(pl.DataFrame([_diag_row(date, date, sol, prob, int((w > 0).sum()))]))
+    out = pl.DataFrame({"symbol": syms, "weight": w}, schema={"symbol": pl.Utf8, "weight": pl.Float64})
+    return out.filter(pl.col("weight") > 0), sol, notes + _relax_notes(pl.DataFrame([_diag_row(date, date, sol, prob, int((w > 0).sum()))]))
 
 
 def _closing_weights(start: pl.DataFrame, model: RiskModel, date: dt.date) -> dict[str, float]:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from flyer.core.values import as_float
+
 from flyer.core.stats import elapsed_years
 
 if TYPE_CHECKING:
@@ -40,15 +42,15 @@ def summary(result: BacktestResult, start: dt.date | None = None, end: dt.date |
     value = trades["value"].to_numpy()
     part = trades["participation"].to_numpy()
     ok = np.isfinite(part)
-    years = max(elapsed_years(daily["date"].to_list(), result.meta.get("year_days")), 1e-9) if daily.height else float("nan")
-    avg_nav = float(daily["nav"].mean()) if daily.height else float("nan")
-    impact = float(trades["impact"].sum())
+    years = max(elapsed_years(daily["date"].to_list(), result.year_days), 1e-9) if daily.height else float("nan")
+    avg_nav = as_float(daily["nav"].mean()) if daily.height else float("nan")
+    impact = as_float(trades["impact"].sum())
     return {
         "fill_rate": filled / demand if demand > 0 else float("nan"),
         "avg_participation": float(np.sum(part[ok] * value[ok]) / np.sum(value[ok])) if ok.any() else float("nan"),
         "impact_cost": impact,
         "impact_drag": impact / avg_nav / years if avg_nav else float("nan"),
-        "unfilled_days": float(((capped + blocked) > 0).mean()) if ex.height else float("nan"),
+        "unfilled_days": as_float(((capped + blocked) > 0).mean()) if ex.height else float("nan"),
         "capped_orders": int(capped.sum()),
         "blocked_orders": int(blocked.sum()),
         "unpriced_fills": _unpriced(result, trades),

@@ -1,12 +1,13 @@
-"""Prepare the dense (date x symbol) execution arrays of a backtest from the market store.
+"""Prepare the dense (date x symbol) execution arrays of a backtest from its loaded data.
 
-``load_market`` is the one way to build a :class:`Market`: it returns the arrays of an identical
-request on the same store content from ``flyer.backtest.market_cache`` (process memo, then
-disk), else ``build_market`` reads the store and orchestrates, the numeric kernels living in
-``flyer.backtest.market_nb``:
-  1. ``trade_calendar``: the trading days from ``start`` to ``end`` plus ``LOOKBACK`` earlier days
-     (previous close for price limits, and whether a stock listed recently);
-  2. ``read_bars``: raw bars (``adjust=False``) of the requested symbols, and their list dates;
+``build(data, symbols, rules)`` turns the bars ``flyer.backtest.loader`` read (``RunData``) into a
+:class:`Market`, the numeric kernels living in ``flyer.backtest.market_nb``; ``cached(store, data,
+symbols, rules)`` returns the arrays of an identical request on the same store content from
+``flyer.backtest.market_cache`` (process memo, then disk) instead; ``load_market(store, symbols,
+start, end, ...)`` reads what it needs and builds one (notebooks, tests):
+  1. the trading days from ``start`` to ``end`` plus ``loader.LOOKBACK`` earlier days (previous
+     close for price limits, and whether a stock listed recently);
+  2. the raw bars (``adjust=False``) of the requested symbols, and their list dates;
   3. ``stock_days`` per stock-day: raw previous close ``close[t-1] * adj[t-1] / adj[t]`` and day
      of listing (``market_nb.per_stock_nb``), board (``flyer.data.symbols.board_expr``), limit
      prices (``flyer.data.rules.limit_prices_expr``), the deal price (open / close / vwap), the
@@ -33,8 +34,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import polars as pl
 
-from flyer.backtest import market_nb
+from flyer.backtest import market_cache, market_nb
 from flyer.backtest.config import QLIB_CLOSE_COST, QLIB_LIMIT, QLIB_OPEN_COST
+from flyer.backtest.loader import LOOKBACK, RunData
 from flyer.data import rules
 from flyer.data.symbols import board_expr
 
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from flyer.data.store import MarketStore
 
 LIQUIDITY_WINDOW = 20  # traded bars behind a fill's ADV and volatility (market impact)
-LOOKBACK = 25  # > rules.IPO_FREE_DAYS (a listing inside the lookback is seen), > LIQUIDITY_WINDOW + 1
+assert LOOKBACK > LIQUIDITY_WINDOW + 1
 EXCHANGES = ("SH", "SZ", "BJ")
 
 
@@ -85,7 +87,7 @@ class Market:
 
     ``dates``: the T trading days (rows); ``symbols``: the N symbols with bars (columns,
     sorted); ``deal_price``: which bar price ``arrays.deal`` holds (open / close / vwap).
-    Built only by :func:`load_market`.
+    Built by :func:`build` (from a backtest's loaded data) or :func:`load_market`.
     """
 
     dates: tuple[dt.date, ...]
@@ -99,40 +101,62 @@ class Market:
         return self.arrays.deal.shape
 
 
+def build(data: RunData, symbols: list[str], rules: str = "ashare") -> Market:
+    """Steps 1-4 of the module docstring over ``data`` (no store read, no cache)."""
+    days = list(data.days)
+    names = sorted(set(symbols))
+    bars = data.bars_of(names)
+    if bars.height == 0:
+        bars = data.bars.clear()
+    long = stock_days(bars, list_dates(data.instruments), list(data.lookback) + days, data.deal_price)
+    if rules == "qlib":
+        long = qlib_rules(long)
+    present = long["symbol"].unique(maintain_order=True).to_list()
+    arrays = dense_arrays(long, days, present, delisted(data.instruments))
+    if rules == "qlib":
+        arrays = arrays._replace(stamp=np.full(len(days), QLIB_CLOSE_COST - QLIB_OPEN_COST),
+                                 transfer=np.zeros((len(days), len(EXCHANGES))))
+    return Market(dates=tuple(days), symbols=tuple(present), deal_price=data.deal_price, arrays=arrays)
+
+
+def cached(store: MarketStore, data: RunData, symbols: list[str], rules: str = "ashare") -> Market:
+    """``build`` once per store state and request (``flyer.backtest.market_cache``)."""
+    names = sorted(set(symbols))
+    return market_cache.cached_market(store, names, data.days[0], data.days[-1], data.deal_price,
+                                      lambda: build(data, names, rules), assemble, variant=f"{data.vwap_fill}|{rules}")
+
+
+def assemble(dates: tuple[dt.date, ...], symbols: tuple[str, ...], deal_price: str,
+             arrays: dict[str, np.ndarray]) -> Market:
+    """A ``Market`` from cached arrays; a ``ValueError`` / ``TypeError`` when they do not fit
+    (missing or extra arrays, shapes other than (T, N), (T,), (N,), (T, 3))."""
+    ma = MarketArrays(**arrays)
+    t, n = len(dates), len(symbols)
+    for name, a in ma._asdict().items():
+        if a.shape[:1] not in ((t,), (n,)) or (a.ndim == 2 and a.shape[1] not in (n, len(EXCHANGES))):
+            raise ValueError(f"cached array {name} has shape {a.shape}, not ({t}, {n})")
+    if ma.deal.shape != (t, n):
+        raise ValueError("cached deal prices do not fit the market")
+    return Market(dates=dates, symbols=symbols, deal_price=deal_price, arrays=ma)
+
+
 def load_market(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
                 deal_price: str = "open", vwap_fill: str = "none", rules: str = "ashare",
                 cache: bool = True) -> Market:
-    """Dense execution arrays for ``symbols`` over the trading days in [start, end] (see module
-    doc); ``vwap_fill`` as ``MarketStore.bars`` (the deal price of a vwap backtest); ``rules``
-    ``qlib``: qlib's flat limit rule and costs (``qlib_rules``). Built once per store state:
-    ``cache`` reuses the arrays of an identical request on the same store content
-    (``flyer.backtest.market_cache``)."""
-    symbols = sorted(set(symbols))
-    if not cache:
-        return build_market(store, symbols, start, end, deal_price, vwap_fill, rules)
-    from flyer.backtest.market_cache import cached_market
+    """Dense execution arrays for ``symbols`` over the trading days in [start, end] read from the
+    store (``flyer.backtest.loader.market_data``); ``cache`` reuses the arrays of an identical
+    request on the same store content. (A backtest builds its market from the data it loaded
+    once: ``cached``.)"""
+    from flyer.backtest.loader import market_data
 
-    return cached_market(store, symbols, start, end, deal_price,
-                         lambda: build_market(store, symbols, start, end, deal_price, vwap_fill, rules),
-                         variant=f"{vwap_fill}|{rules}")
+    data = market_data(store, sorted(set(symbols)), start, end, deal_price, vwap_fill)
+    return cached(store, data, symbols, rules) if cache else build(data, symbols, rules)
 
 
 def build_market(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
                  deal_price: str = "open", vwap_fill: str = "none", rules: str = "ashare") -> Market:
-    """Steps 1-4 of the module docstring, from the store (no cache)."""
-    lookback, days = trade_calendar(store, start, end)
-    if not days:
-        raise ValueError(f"no trading days in the store between {start} and {end}")
-    bars = read_bars(store, lookback + days, sorted(set(symbols)), deal_price, vwap_fill)
-    long = stock_days(bars, list_dates(store), lookback + days, deal_price)
-    if rules == "qlib":
-        long = qlib_rules(long)
-    present = long["symbol"].unique(maintain_order=True).to_list()
-    arrays = dense_arrays(long, days, present, delisted(store))
-    if rules == "qlib":
-        arrays = arrays._replace(stamp=np.full(len(days), QLIB_CLOSE_COST - QLIB_OPEN_COST),
-                                 transfer=np.zeros((len(days), len(EXCHANGES))))
-    return Market(dates=tuple(days), symbols=tuple(present), deal_price=deal_price, arrays=arrays)
+    """``load_market`` without the cache."""
+    return load_market(store, symbols, start, end, deal_price, vwap_fill, rules, cache=False)
 
 
 def qlib_rules(long: pl.DataFrame) -> pl.DataFrame:
@@ -146,35 +170,15 @@ def qlib_rules(long: pl.DataFrame) -> pl.DataFrame:
     return long.with_columns(blocked.alias("buy_block"), blocked.alias("sell_block"))
 
 
-def trade_calendar(store: MarketStore, start: dt.date | None, end: dt.date | None
-                   ) -> tuple[list[dt.date], list[dt.date]]:
-    """(lookback days, days in [start, end]) from the store's calendar."""
-    cal = store.calendar(None, end).to_list()
-    first = next((i for i, d in enumerate(cal) if start is None or d >= start), len(cal))
-    return cal[max(0, first - LOOKBACK):first], cal[first:]
+def list_dates(instruments: pl.DataFrame) -> dict[str, dt.date | None]:
+    """symbol -> list date from an instruments frame [symbol, list_date, ...]."""
+    return dict(zip(instruments["symbol"].to_list(), instruments["list_date"].to_list()))
 
 
-def read_bars(store: MarketStore, days: list[dt.date], symbols: list[str], deal_price: str,
-              vwap_fill: str = "none") -> pl.DataFrame:
-    """Raw bars sorted by (symbol, date) with only the columns execution needs."""
-    cols = ["symbol", "date", "close", "adj_factor", "is_st", "is_suspended", "volume"] + \
-        ([deal_price] if deal_price != "close" else [])
-    bars = store.bars(days[0], days[-1], symbols=symbols, adjust=False, columns=cols, vwap_fill=vwap_fill)
-    if not bars["symbol"].is_sorted():
-        bars = bars.sort("symbol", "date")
-    return bars
-
-
-def list_dates(store: MarketStore) -> dict[str, dt.date | None]:
-    """symbol -> list date from the store's instruments."""
-    return dict(zip(*store.instruments().select("symbol", "list_date").to_dict(as_series=False).values()))
-
-
-def delisted(store: MarketStore) -> set[str]:
+def delisted(instruments: pl.DataFrame) -> set[str]:
     """Symbols with a known delisting date. A stock whose bars end without one (a source file
     ended, the delisting is unknown) is neither force-sold nor tradable after its last bar."""
-    inst = store.instruments()
-    return set(inst.filter(pl.col("delist_date").is_not_null())["symbol"].to_list())
+    return set(instruments.filter(pl.col("delist_date").is_not_null())["symbol"].to_list())
 
 
 def stock_days(bars: pl.DataFrame, lists: dict[str, dt.date | None], days: list[dt.date],

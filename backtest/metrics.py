@@ -24,6 +24,8 @@ from typing import Mapping
 import numpy as np
 import polars as pl
 
+from flyer.core.values import as_float
+
 from flyer.core.stats import elapsed_years
 
 YearDays = Mapping[int, int] | None
@@ -70,13 +72,13 @@ def _returns(curve: np.ndarray) -> np.ndarray:
     return curve[1:] / curve[:-1] - 1 if curve.size > 1 else np.zeros(0)
 
 
-def _excess(daily: pl.DataFrame, years: float) -> dict[str, float]:
+def _excess(daily: pl.DataFrame, years: float) -> dict[str, float | str]:
     """Benchmark, TR benchmark and excess figures (geometric and arithmetic)."""
     nav, bench, excess = curves(daily)
     per_year = (daily.height - 1) / years
     d = _returns(nav) - _returns(bench)
     te = float(np.std(d, ddof=1) * math.sqrt(per_year)) if d.size > 1 and np.all(np.isfinite(d)) else float("nan")
-    out = {
+    out: dict[str, float | str] = {
         "benchmark_annual_return": _ann_growth(bench, years),
         "excess_annual_return": _ann_growth(excess, years), "excess_kind": "geometric",
         "excess_annual_return_arith": float(np.mean(d) * per_year) if d.size and np.all(np.isfinite(d)) else float("nan"),
@@ -100,7 +102,7 @@ def summary(daily: pl.DataFrame, benchmark_name: str = "", year_days: YearDays =
     per_year = (daily.height - 1) / years if daily.height > 1 else float("nan")
     r = _returns(nav)
     sd = float(np.std(r, ddof=1)) if r.size > 1 else float("nan")
-    avg_nav = float(daily["nav"].mean()) if daily.height else float("nan")
+    avg_nav = as_float(daily["nav"].mean()) if daily.height else float("nan")
     out: dict[str, float | str] = {
         "start": str(daily["date"][0]) if daily.height else "", "end": str(daily["date"][-1]) if daily.height else "",
         "days_per_year": per_year,
@@ -113,8 +115,8 @@ def summary(daily: pl.DataFrame, benchmark_name: str = "", year_days: YearDays =
     out.update(_excess(daily, years))
     out.update({
         "monthly_win_rate": monthly_win_rate(daily),
-        "annual_turnover": float(daily["turnover"].sum() / years),
-        "cost_drag": float(daily["costs"].sum() / avg_nav / years) if avg_nav else float("nan"),
+        "annual_turnover": as_float(daily["turnover"].sum()) / years,
+        "cost_drag": as_float(daily["costs"].sum()) / avg_nav / years if avg_nav else float("nan"),
     })
     return out
 
@@ -135,7 +137,7 @@ def monthly(daily: pl.DataFrame) -> pl.DataFrame:
 def monthly_win_rate(daily: pl.DataFrame) -> float:
     """Fraction of calendar months whose geometric excess return over the benchmark is > 0."""
     m = monthly(daily).drop_nulls("excess").filter(pl.col("excess").is_not_nan())
-    return float((m["excess"] > 0).mean()) if m.height else float("nan")
+    return as_float((m["excess"] > 0).mean()) if m.height else float("nan")
 
 
 def yearly(daily: pl.DataFrame) -> pl.DataFrame:

@@ -112,6 +112,7 @@ class Optimizer:
     def solve(self, p: Problem) -> Solution:
         """The weights of ``p``, relaxing in ``RELAXATIONS`` order until a problem solves."""
         t0 = time.perf_counter()
+        w: np.ndarray | None = None
         for level in range(len(RELAXATIONS) + 1):
             if level == len(RELAXATIONS):
                 w, status = _hold(p), "held"
@@ -122,6 +123,7 @@ class Optimizer:
             w, status = self._attempt(p, level, *bounds)
             if w is not None:
                 break
+        assert w is not None
         w = _clean(w, p)
         return Solution(w, status, RELAXATIONS[:level], active_risk(p, w), float(np.abs(w - p.w0).sum()),
                         float(w[p.member].sum()), time.perf_counter() - t0)

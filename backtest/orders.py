@@ -3,8 +3,8 @@
 The same strategy kernel and lot rules as the backtest engine:
   1. ``targets``: target weights for one day ([symbol, weight, action]) from scores + holdings,
      by ``flyer.backtest.strategies.target_weights_nb`` - the function the engine's ``plan_nb``
-     calls - with the config's ``Params``; weight strategies (benchmark) get their day's weights
-     from ``strategies.strategy_weights``, as in the backtest;
+     calls - with the config's ``Params``; a weight strategy (benchmark tilt, enhance) gives its
+     day's weights (``flyer.backtest.strategy``: ``Strategy.day_weights``), as in the backtest;
   2. ``orders_for_tomorrow``: turn them into lot-sized orders at reference prices (today's raw
      close), sells first, then buys (best score first) within the cash the sells free up.
 Limits of tomorrow are unknown tonight: orders are intentions; the broker/engine enforces them.
@@ -27,11 +27,12 @@ import polars as pl
 from flyer.backtest import rules_nb
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.params import Params
-from flyer.backtest.strategies import (MODE_WEIGHTS, hash_keys, rank_desc_nb, strategy_weights, target_weights_nb,
-                                      tie_keys_nb)
+from flyer.backtest.strategies import MODE_WEIGHTS, hash_keys, rank_desc_nb, target_weights_nb, tie_keys_nb
+from flyer.backtest.strategy import strategy_for
 from flyer.data import rules
 from flyer.data.symbols import board_of
 from flyer.core.errors import FlyerError
+from flyer.core.values import as_date
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -45,13 +46,15 @@ def targets(scores: pl.DataFrame, holdings: pl.DataFrame, config: BacktestConfig
     """Target weights (fractions of NAV) for one day: [symbol, weight, action], best score first.
 
     ``scores``: [symbol, score] of the day; ``holdings``: [symbol, shares]; ``weights``:
-    [symbol, weight] the day's targets of a weight strategy (benchmark; see
-    ``strategies.strategy_weights``), ignored by top-k; ``date``: the scores' date, whose tie
+    [symbol, weight] the day's targets of a weight strategy (``Strategy.day_weights``; names
+    the strategy weights without a score are traded too, as in the backtest), ignored by
+    top-k; ``date``: the scores' date, whose tie
     keys order equal scores as the backtest does (``strategies.tie_keys_nb``). action is ``sell`` (to 0), ``buy``
     (new name), ``keep`` (held, left as is) or ``rebalance`` (held, traded to its weight).
     """
     held_syms = set(holdings.filter(pl.col("shares") > 0)["symbol"].to_list())
-    names = sorted(set(scores["symbol"].to_list()) | held_syms)
+    weighted = set(weights.filter(pl.col("weight") > 0)["symbol"].to_list()) if weights is not None else set()
+    names = sorted(set(scores["symbol"].to_list()) | held_syms | weighted)
     sc_map = dict(zip(scores["symbol"].to_list(), scores["score"].to_list()))
     sc = np.array([np.nan if sc_map.get(s) is None else sc_map[s] for s in names], dtype=np.float64)
     held = np.array([s in held_syms for s in names], dtype=np.bool_)
@@ -59,11 +62,12 @@ def targets(scores: pl.DataFrame, holdings: pl.DataFrame, config: BacktestConfig
     given = np.full(len(names), np.nan)
     if params.mode[0] == MODE_WEIGHTS:
         if weights is None:
-            raise FlyerError(f"the {config.strategy} strategy needs the day's target weights (strategies.strategy_weights)")
+            raise FlyerError(f"the {config.strategy} strategy needs the day's target weights (Strategy.day_weights)")
         w_map = dict(zip(weights["symbol"].to_list(), weights["weight"].to_list()))
         given = np.array([np.nan if w_map.get(s) is None else w_map[s] for s in names], dtype=np.float64)
     tie = tie_keys_nb(hash_keys(names), hash_keys([date])[0])
-    w, trade = target_weights_nb(sc, rank_desc_nb(sc, tie), held, given, params, 0)
+    w, trade = target_weights_nb(sc, rank_desc_nb(sc, tie), held, given, params.mode[0], params.k[0],
+                                 params.n_drop[0], params.weighting[0], params.rebalance_kept[0])
     action = np.where(trade, np.where(w > 0, np.where(held, "rebalance", "buy"), np.where(held, "sell", "")),
                       np.where(held, "keep", ""))
     df = pl.DataFrame({"symbol": names, "weight": w, "action": action, "score": sc},
@@ -84,20 +88,13 @@ def orders_for_tomorrow(store: MarketStore, scores: pl.DataFrame, holdings: pl.D
     """
     if config.rules != "ashare":
         raise FlyerError("rules='qlib' is a backtest comparison mode; tomorrow's orders follow the exchange's rules")
-    date = date or scores["date"].max()
+    date = date or as_date(scores["date"].max(), "last score date")
     day = scores.filter(pl.col("date") == date)
     if day.height == 0:
         raise FlyerError(f"no scores on {date}")
-    if config.strategy == "enhance":
-        # the optimiser from tonight's close; its targets include unscored index members and
-        # follow the same actions as ``targets`` (sell to 0, buy, rebalance to the weight)
-        from flyer.backtest.enhance import day_targets
-
-        plan = day_targets(store, day.select("symbol", "score"), holdings, cash, config, date)[0]
-    else:
-        given = strategy_weights(store, day.select("date", "symbol", "score"), config)
-        plan = targets(day.select("symbol", "score"), holdings, config,
-                       given.select("symbol", "weight") if given is not None else None, date)
+    day_scores = day.select("symbol", "score")
+    given = strategy_for(config.strategy).day_weights(store, day_scores, holdings, cash, config, date)
+    plan = targets(day_scores, holdings, config, given, date)
     names = sorted(set(plan["symbol"].to_list()) | set(holdings["symbol"].to_list()))
     bars = store.bars(date, date, symbols=names, adjust=False)
     price = dict(zip(bars["symbol"].to_list(), bars["close"].to_list()))

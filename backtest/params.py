@@ -12,7 +12,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from flyer.backtest.config import QLIB_MIN_COST, QLIB_OPEN_COST, QLIB_RISK_DEGREE, BacktestConfig
-from flyer.backtest.strategies import EQUAL, SCORE, STRATEGY_MODES
+from flyer.backtest.strategies import EQUAL, SCORE
+from flyer.backtest.strategy import strategy_for
 
 RETRY_REBALANCE, RETRY_NEXT_DAY = 0, 1
 RULES_ASHARE, RULES_QLIB = 0, 1
@@ -53,7 +54,7 @@ class Params(NamedTuple):
         qlib = [c.rules == "qlib" for c in configs]
         pick = lambda c, q, a: q if c.rules == "qlib" else a  # noqa: E731 - qlib's costs replace the config's
         return cls(
-            mode=col([STRATEGY_MODES[c.strategy] for c in configs], np.int64),
+            mode=col([strategy_for(c.strategy).mode for c in configs], np.int64),
             k=col([c.k for c in configs], np.int64),
             n_drop=col([c.n_drop for c in configs], np.int64),
             weighting=col([WEIGHTINGS[c.weighting] for c in configs], np.int64),

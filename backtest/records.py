@@ -3,17 +3,18 @@
 * ``export(result, out, fmt)``: the tables of one backtest in a folder: ``daily`` (NAV, cash,
   holdings count, traded value, turnover, costs, benchmark), ``trades``, ``positions``,
   ``yearly`` and ``monthly`` as CSV or Parquet, and ``metrics.json`` (``flyer backtest --out``).
-* Saved backtests: ``$FLYER_HOME/backtests/<id>/`` where ``id`` = ``<run id>-<config key>``
-  (or ``scores-<hash of the scores>-<config key>`` for a scores file): the run's content hash
-  and the backtest config's hash (``BacktestConfig.key``), so the same scores under the same
-  config name the same folder. It holds the export (Parquet), ``meta.json`` (id, run id,
-  config, benchmark, created) and, when written, ``report.html``. ``flyer runs`` shows each
-  run's latest saved backtest; ``flyer compare`` overlays their curves.
+* Saved backtests: ``$FLYER_HOME/backtests/<id>/`` where ``id`` = ``<source>-<key>``: the
+  source of the scores (a run id, ``blend-<key>`` for blended runs, ``scores-<hash of the
+  scores>`` for a file or frame, ``pool-<key>`` for a factor pool) and ``content_key`` of the
+  backtest config's identity and the data it read (``flyer.data.identity.data_key`` up to its
+  last day): the same scores under the same config on the same data name the same folder, and
+  nothing is ever reused across different data. It holds the export (Parquet), ``meta.json``
+  (id, run id, config, data key, benchmark, created) and, when written, ``report.html``.
+  ``flyer runs`` shows each run's latest saved backtest; ``flyer compare`` overlays their curves.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import polars as pl
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.metrics import monthly
 from flyer.backtest.result import BacktestResult
+from flyer.core.config import content_key, digest
 from flyer.core.errors import FlyerError
 
 Format = Literal["csv", "parquet"]
@@ -50,7 +52,7 @@ def export(result: BacktestResult, out: str | os.PathLike, fmt: Format = "csv") 
 
     folder = write_tables(tables(result), out, fmt)
     meta = {"metrics": _json_ready(result.metrics()), "config": result.config.to_dict(),
-            "benchmark": result.benchmark_name, **{k: v for k, v in result.meta.items() if isinstance(v, (int, float, str))}}
+            "benchmark": result.benchmark_name, "diagnostics": result.diagnostics.to_json()}
     (folder / "metrics.json").write_text(json.dumps(meta, indent=1, default=str))
     return folder
 
@@ -64,17 +66,12 @@ def root(home: str | os.PathLike | None) -> Path:
 def scores_key(scores: pl.DataFrame) -> str:
     """12 hex digits naming a scores frame by content (sorted rows hashed)."""
     df = scores.select("date", "symbol", "score").sort("date", "symbol")
-    digest = hashlib.sha256(df.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
-    return digest[:12]
+    return digest(df.hash_rows(seed=0).to_numpy().tobytes(), 12)
 
 
-def record_id(result: BacktestResult, run_id: str | None, scores: pl.DataFrame | None = None) -> str:
-    """``<run id>-<config key>`` (``scores-<scores key>-<config key>`` without a run)."""
-    if run_id:
-        return f"{run_id}-{result.config.key()}"
-    if scores is None:
-        raise FlyerError("a saved backtest needs its run id or its scores")
-    return f"scores-{scores_key(scores)}-{result.config.key()}"
+def record_id(source: str, config: BacktestConfig, data_key: str) -> str:
+    """``<source>-<content key of the config's identity and the data key>`` (module docstring)."""
+    return f"{source}-{content_key({'config': config.identity(), 'data': data_key})}"
 
 
 @dataclass(frozen=True)
@@ -99,30 +96,27 @@ class Record:
         return path if path.exists() else None
 
 
-def save(home: str | os.PathLike | None, result: BacktestResult, run_id: str | None = None,
-         scores: pl.DataFrame | None = None, report_title: str | None = None, store: Any = None) -> Record:
-    """Write the saved backtest of ``result`` (replacing the folder of the same id: same scores,
-    same config); with ``report_title`` the HTML report too. Written in a temp folder and
-    renamed into place."""
-    from flyer.backtest.report import write_report
-
-    rid = record_id(result, run_id, scores)
+def save(home: str | os.PathLike | None, result: BacktestResult, rid: str, data_key: str,
+         meta: dict[str, Any] | None = None, report_html: str | None = None) -> Record:
+    """Write the saved backtest ``rid`` of ``result`` (replacing the folder of the same id: same
+    scores, same config, same data); ``report_html`` (a rendered page) as its ``report.html``.
+    Written in a temp folder and renamed into place."""
     final = root(home) / rid
     tmp = final.with_name(f".{rid}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     export(result, tmp, "parquet")
-    if report_title:
-        write_report(result, tmp / "report.html", title=report_title, store=store, scores=scores)
-    meta = {"id": rid, "run": run_id, "config_key": result.config.key(), "config": result.config.to_dict(),
-            "benchmark": result.benchmark_name,
+    if report_html is not None:
+        (tmp / "report.html").write_text(report_html, encoding="utf-8")
+    info = {"id": rid, "run": None, **(meta or {}), "config_key": result.config.key(),
+            "config": result.config.to_dict(), "data_key": data_key, "benchmark": result.benchmark_name,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    (tmp / "meta.json").write_text(json.dumps(info, indent=1, default=str))
     old = final.with_name(f".{rid}.old{os.getpid()}")
     if final.exists():
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
-    return Record(rid, final, meta)
+    return Record(rid, final, info)
 
 
 def load(home: str | os.PathLike | None, record: str) -> Record:
@@ -138,9 +132,9 @@ def load(home: str | os.PathLike | None, record: str) -> Record:
     return Record(path.name, path, json.loads((path / "meta.json").read_text()))
 
 
-def find(home: str | os.PathLike | None, run_id: str, config: BacktestConfig) -> Record | None:
-    """The saved backtest of ``run_id`` under ``config`` (start and end given), or None."""
-    path = root(home) / f"{run_id}-{config.key()}"
+def find(home: str | os.PathLike | None, rid: str) -> Record | None:
+    """The saved backtest ``rid`` (exact id), or None."""
+    path = root(home) / rid
     return load(home, path.name) if (path / "meta.json").exists() else None
 
 

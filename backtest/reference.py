@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from flyer.backtest.config import BacktestConfig
-from flyer.backtest.strategies import tie_keys
+from flyer.backtest.strategies import MODE_TOPK, tie_keys
+from flyer.backtest.strategy import strategy_for
 from flyer.data import rules
 from flyer.data.symbols import board_of
 
@@ -243,7 +244,7 @@ class Reference:
         nav = self.cash + sum(q * self.mark(s, d) for s, q in self.shares.items())
         carried = {s: self.pending[s] for s in self.carry if s in self.pending} if self.cfg.remainder == "carry" else {}
         self.pending, self.carry = {}, set()
-        if self.cfg.strategy == "topk":
+        if strategy_for(self.cfg.strategy).mode == MODE_TOPK:
             traded = self.plan_topk(d, scores, ranked, nav)
         else:
             traded = self.plan_weights(d, self.weights.get(signal_day, {}), nav)

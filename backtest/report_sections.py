@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from flyer.core.values import as_float
+
 from flyer.backtest import figures, tearsheet
 from flyer.backtest.result import BacktestResult
 
@@ -24,7 +26,7 @@ ROLLING = 126  # trading days (about half a year)
 
 def _grid(df: pl.DataFrame, keys: dict[str, str] | None = None) -> str:
     """An HTML table of ``df``; ``keys`` maps a column to the ``fmt`` key formatting it."""
-    from flyer.backtest.report import fmt, label
+    from flyer.backtest.report_format import fmt, label
 
     keys = keys or {}
     head = "".join(f"<th>{html.escape(label(c))}</th>" for c in df.columns)
@@ -84,8 +86,8 @@ def signal_section(result: BacktestResult, scores: pl.DataFrame) -> str:
     ic = tearsheet.score_ic(result, scores)
     if ic.height == 0:
         return ""
-    means = {c: ic[c].mean() for c in ic.columns if c != "date"}
-    text = ", ".join(f"{c.rsplit('_', 1)[1]}-day mean {v:.4f}" for c, v in means.items() if v is not None)
+    means = {c: as_float(ic[c].mean()) for c in ic.columns if c != "date"}
+    text = ", ".join(f"{c.rsplit('_', 1)[1]}-day mean {v:.4f}" for c, v in means.items() if v == v)
     return _section("The scores' information coefficient", "Spearman correlation, per score date, of the scores "
                     f"with the next h days' returns (from the next close) of the same market: {text}.",
                     _fig(figures.score_ic_figure(ic)))

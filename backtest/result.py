@@ -5,9 +5,10 @@ records and the market arrays, on demand. Money in CNY, shares are raw (exchange
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import polars as pl
 from numba import njit
 
 from flyer.backtest.config import BacktestConfig
+from flyer.backtest.diagnostics import ResultContext, ResultDiagnostics, result_diagnostics
 from flyer.backtest.market import Market
 
 
@@ -59,11 +61,13 @@ class BacktestResult:
     """One portfolio's run. ``records``: vectorbt order records of this portfolio (columns 0..N-1).
 
     ``benchmark``: [date, close] of the benchmark series named ``benchmark_name`` (may be empty),
-    plus ``tr`` when a total-return series (``meta["benchmark_tr_name"]``) accompanies it.
-    ``meta["year_days"]``: trading days per calendar year of the store calendar (annualisation).
+    plus ``tr`` when a total-return series (``diagnostics.run.benchmark_tr_name``) accompanies it.
     ``blocked``: (T, 2) counts of orders not sent per day [buys, sells] (limits / suspension).
     ``capped``: (T, 2) counts of orders the participation limit cut [buys, sells]; ``demand``:
     (T,) value in CNY of the day's open orders (sent or blocked) at the day's mark.
+    ``context``: what the diagnostics are computed from (``flyer.backtest.diagnostics``): the
+    run's shared diagnostics (the calendar's trading days per year: the annualisation), the
+    strategy's plan, the signal. Immutable: ``with_notes`` derives a new result.
     """
 
     config: BacktestConfig
@@ -72,9 +76,24 @@ class BacktestResult:
     blocked: np.ndarray
     benchmark: pl.DataFrame
     benchmark_name: str
-    meta: dict[str, Any] = field(default_factory=dict)
-    capped: np.ndarray | None = None
-    demand: np.ndarray | None = None
+    context: ResultContext
+    capped: np.ndarray
+    demand: np.ndarray
+
+    @functools.cached_property
+    def diagnostics(self) -> ResultDiagnostics:
+        """What the run could not see or had to decide (``flyer.backtest.diagnostics``)."""
+        return result_diagnostics(self.context, self.market, self.records, self.blocked, self.capped, self.nav)
+
+    @property
+    def year_days(self) -> dict[int, int]:
+        """Trading days per calendar year of the store's calendar (the annualisation)."""
+        return self.context.run.days_per_year
+
+    def with_notes(self, *notes: str) -> BacktestResult:
+        """The same result with ``notes`` printed first (a new object; nothing is mutated)."""
+        ctx = dataclasses.replace(self.context, extra_notes=(*notes, *self.context.extra_notes))
+        return dataclasses.replace(self, context=ctx)
 
     @functools.cached_property
     def _book(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -177,14 +196,12 @@ class BacktestResult:
         or blocked, a carried rest counted again each day it is open); filled: value of the
         day's fills at the deal price (delistings excluded); fill_rate = filled / demand (NaN
         without demand; below 1 by lot rounding alone); impact: market impact charged (CNY)."""
-        t = len(self.market.dates)
         trades = self.trades().filter(pl.col("reason") == "trade")
         per_day = trades.group_by("date").agg(
             (pl.col("value") - pl.when(pl.col("side") == "buy").then(pl.col("slippage"))
              .otherwise(-pl.col("slippage"))).sum().alias("filled"),
             pl.col("impact").sum())
-        capped = self.capped if self.capped is not None else np.zeros((t, 2), dtype=np.int64)
-        demand = self.demand if self.demand is not None else np.full(t, np.nan)
+        capped, demand = self.capped, self.demand
         df = pl.DataFrame({"date": self.dates, "demand": demand, "capped_buys": capped[:, 0],
                            "capped_sells": capped[:, 1], "blocked_buys": self.blocked[:, 0],
                            "blocked_sells": self.blocked[:, 1]}, schema_overrides={"date": pl.Date})
@@ -221,9 +238,9 @@ class BacktestResult:
     def _metrics(self) -> dict[str, float | str]:
         from flyer.backtest.metrics import summary
 
-        out = summary(self.daily(), self.benchmark_name, self.meta.get("year_days"))
-        if "benchmark_tr_name" in self.meta:
-            out["benchmark_tr"] = self.meta["benchmark_tr_name"]
+        out = summary(self.daily(), self.benchmark_name, self.year_days)
+        if self.context.run.benchmark_tr_name:
+            out["benchmark_tr"] = self.context.run.benchmark_tr_name
         return out
 
     def yearly(self) -> pl.DataFrame:

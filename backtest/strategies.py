@@ -1,11 +1,10 @@
-"""Strategies: turn scores (and current holdings) into target weights. No execution here.
+"""Strategy kernels: turn scores (and current holdings) into target weights. No execution, no I/O.
 
 The backtest engine (``flyer.backtest.engine.plan_nb``) and tomorrow's orders
-(``flyer.backtest.orders.targets``) both call :func:`target_weights_nb`, so a strategy is
-added here, once: a ``MODE_*`` code and its entry in ``STRATEGY_MODES``, its branch in
-:func:`target_weights_nb`, and - for a strategy that trades towards per-date weights - its
-frame in :func:`strategy_weights`; plus its name in ``flyer.backtest.config.STRATEGIES`` (the
-config stays free of numba; a test checks the two name lists agree).
+(``flyer.backtest.orders.targets``) both call :func:`target_weights_nb`; the strategies
+themselves are objects in ``flyer.backtest.strategy`` (a protocol and a registry), each naming
+the kernel mode it trades with (``MODE_TOPK``: names chosen here; ``MODE_WEIGHTS``: towards
+per-date weights the strategy planned).
 
 * :func:`topk_dropout_nb` - qlib's TopkDropout choice of names to sell and to buy.
 * :func:`topk_weights_nb` - weights of the names held after a dropout step (equal or by score).
@@ -17,24 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import polars as pl
 from numba import njit
 
-from flyer.core.errors import FlyerError
-
-if TYPE_CHECKING:
-    from flyer.backtest.config import BacktestConfig
-    from flyer.backtest.params import Params
-    from flyer.data.store import MarketStore
-
 EQUAL, SCORE = 0, 1                  # topk weighting codes
-MODE_TOPK, MODE_WEIGHTS = 0, 1       # strategy codes: top-k dropout, trade towards given weights
-# config.strategy -> code; ``enhance`` trades towards the optimiser's weights (flyer.backtest.enhance.plan,
-# called by flyer.backtest.api.prepare, which keeps its diagnostics for the result)
-STRATEGY_MODES = {"topk": MODE_TOPK, "benchmark": MODE_WEIGHTS, "enhance": MODE_WEIGHTS}
+MODE_TOPK, MODE_WEIGHTS = 0, 1       # kernel modes: top-k dropout, trade towards given weights
 
 
 #: seed of the tie-breaking keys (fixed: the same scores always give the same picks)
@@ -234,26 +223,28 @@ def benchmark_tilt(membership: pl.DataFrame, scores: pl.DataFrame, active_limit:
 
 @njit(cache=True)
 def target_weights_nb(scores: np.ndarray, order: np.ndarray, held: np.ndarray, weights: np.ndarray,
-                      params: Params, g: int) -> tuple[np.ndarray, np.ndarray]:
-    """One rebalance of portfolio ``g``: (weight (N,), trade (N,) bool).
+                      mode: int, k: int, n_drop: int, weighting: int, rebalance_kept: bool
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """One rebalance of one portfolio: (weight (N,), trade (N,) bool).
 
     ``scores``: (N,) signal (NaN = none); ``order``: ``rank_desc_nb(scores, tie)``; ``held``: (N,)
     bool names held (and still listed);
     ``weights``: (N,) given target weights of a ``MODE_WEIGHTS`` strategy (NaN = 0; ignored by
-    top-k); ``params``: ``flyer.backtest.params.Params``. ``weight`` is each name's target
+    top-k); ``mode`` ``MODE_TOPK`` / ``MODE_WEIGHTS``, ``k``, ``n_drop``, ``weighting`` (``EQUAL`` /
+    ``SCORE``), ``rebalance_kept``: one portfolio's settings (``flyer.backtest.params.Params``
+    row). ``weight`` is each name's target
     fraction of NAV (0 = sell out); ``trade[j]`` says whether name j moves to its weight
     (False: leave the holding as it is, e.g. a kept top-k name without ``rebalance_kept``).
     """
     n = scores.shape[0]
     trade = np.empty(n, dtype=np.bool_)
-    if params.mode[g] == MODE_TOPK:
-        k = params.k[g]
-        sell, buy = topk_dropout_nb(scores, order, held, k, params.n_drop[g])
+    if mode == MODE_TOPK:
+        sell, buy = topk_dropout_nb(scores, order, held, k, n_drop)
         final = held & ~sell
         for j in buy:
             final[j] = True
-        w = topk_weights_nb(scores, final, k, params.weighting[g])
-        kept = params.rebalance_kept[g]
+        w = topk_weights_nb(scores, final, k, weighting)
+        kept = rebalance_kept
         for j in range(n):
             trade[j] = sell[j] or (final[j] and (kept or not held[j]))
         return w, trade
@@ -263,29 +254,3 @@ def target_weights_nb(scores: np.ndarray, order: np.ndarray, held: np.ndarray, w
             w[j] = weights[j]
         trade[j] = held[j] or weights[j] > 0
     return w, trade
-
-
-def strategy_weights(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig
-                     ) -> pl.DataFrame | None:
-    """Per-date target weights [date, symbol, weight] of a ``MODE_WEIGHTS`` strategy over the
-    dates of ``scores`` ([date, symbol, score]); None for strategies that need none (top-k).
-
-    ``benchmark``: :func:`benchmark_tilt` of ``config.universe``'s point-in-time members;
-    ``enhance``: the optimiser's weights (``flyer.backtest.enhance.plan``). Raises
-    ``FlyerError`` when the store has no membership for those dates.
-    """
-    if config.strategy == "enhance":
-        from flyer.backtest.enhance import plan
-
-        return plan(store, scores, config).weights
-    if config.strategy != "benchmark":
-        return None
-    start, end = scores["date"].min(), scores["date"].max()
-    members = store.membership(config.universe, start, end) if start is not None else None
-    if members is None or members.height == 0:
-        raise FlyerError(f"no membership of {config.universe} in the store for {_span(start, end)}")
-    return benchmark_tilt(members, scores, config.active_limit)
-
-
-def _span(start: dt.date | None, end: dt.date | None) -> str:
-    return f"{start}..{end}" if start is not None else "the scored dates (no scores)"

@@ -69,21 +69,11 @@ def load_windows(path: str | Path) -> tuple[Window, ...]:
     """Windows from a TOML/YAML file: a list ``window`` of tables with ``name``, ``start``,
     ``end`` (ISO dates), added to :data:`DEFAULT_WINDOWS` (a window of the same name replaces
     the built-in one); ``defaults = false`` keeps only the file's."""
+    from flyer.core.config import read_file
+
     path = Path(path)
-    if not path.exists():
-        raise FlyerError(f"stress windows file not found: {path}")
-    try:
-        if path.suffix == ".toml":
-            import tomllib
-
-            raw = tomllib.loads(path.read_text())
-        else:
-            import yaml
-
-            raw = yaml.safe_load(path.read_text()) or {}
-    except Exception as exc:  # noqa: BLE001 - toml/yaml parse errors
-        raise FlyerError(f"cannot parse stress windows {path}: {str(exc).splitlines()[0]}") from exc
-    items = raw.get("window", []) if isinstance(raw, dict) else None
+    raw = read_file(path, what="stress windows")
+    items = raw.get("window", [])
     if not isinstance(items, list):
         raise FlyerError(f"stress windows {path}: expected a list 'window' of {{name, start, end}} tables")
     own = [_window(item, path) for item in items]
@@ -211,7 +201,7 @@ def regime_table(result: BacktestResult) -> pl.DataFrame:
     """[regime, bucket, low, high, days, return, benchmark_return, excess, hit_rate,
     information_ratio] for regimes ``volatility`` and ``breadth`` (see module doc)."""
     daily = result.daily()
-    days = periods_per_year(daily["date"].to_list(), result.meta.get("year_days"))
+    days = periods_per_year(daily["date"].to_list(), result.year_days)
     nav, bench, _ = curves(daily)
     r, b = nav[1:] / nav[:-1] - 1, bench[1:] / bench[:-1] - 1
     e = (1 + r) / (1 + b) - 1

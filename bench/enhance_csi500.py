@@ -10,7 +10,7 @@ model, stacked alpha, the optimiser against top-k dropout. Prints figures with t
    random 50-stock portfolios per year;
 4. alpha: LightGBM on Alpha158, CSI 500 point in time, walk-forward 2017-2024 (yearly refits,
    rolling 4.5-year train, 1.5-year valid) at label horizons 1, 5 and 20 days, blended on the
-   validation periods (``flyer.backtest.alpha``), each source's contribution;
+   validation periods (``flyer.models.blend``), each source's contribution;
 5. backtests 2017-01-03 .. 2024-12-31 on the blended scores, costs as the backtester charges
    them: ``enhance`` (TE target 5 %, rebalanced every ``--every`` score days) and top-k dropout
    (k 50, n_drop 5, same rebalancing); attribution of both (predicted TE, bias);
@@ -240,7 +240,7 @@ def main() -> int:
     tmp = None if a.home else tempfile.TemporaryDirectory(prefix="flyer_enhance_bench_")
     home = a.home or Path(tmp.name)
     home.mkdir(parents=True, exist_ok=True)
-    from flyer.backtest.alpha import blend
+    from flyer.models.blend import blend
 
     with open_store(home) as store:
         bench_weights(store)

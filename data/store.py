@@ -20,13 +20,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from flyer.data import schema
+from flyer.data import markets, schema
 from flyer.data.calendar import today
+from flyer.data.markets import Market
 from flyer.core.errors import FlyerError, UsageError
 from flyer.data.validate import REJECT_SCHEMA, Checked, check
 
@@ -130,13 +132,16 @@ class MarketStore:
     # ------------------------------------------------------------------ writes
     def write(self, source: str, frames: dict[str, pl.DataFrame],
               start: dt.date | None = None, end: dt.date | None = None,
-              rejects: pl.DataFrame | None = None) -> IngestReport:
+              rejects: pl.DataFrame | None = None, market: Market | None = None,
+              mix: bool = False) -> IngestReport:
         """Validate and upsert ``frames`` (table name -> frame) in one transaction.
 
         Re-writing identical rows changes nothing. On any error the store is rolled back and a
         ``failed`` row is added to the ingest log; the error is re-raised as ``StoreError``.
         ``rejects``: rows the source itself rejected (``tbl, symbol, date, rule, detail``, e.g. a
         cross-vendor disagreement); they are logged and counted like the validation's own.
+        ``market``: the market the rows belong to (``flyer.data.markets``): another market than
+        the store holds is refused before anything is written unless ``mix``; recorded with the rows.
         """
         frames = dict(frames)
         pre = frames.pop(REJECTS, None)
@@ -147,6 +152,8 @@ class MarketStore:
             raise StoreError(f"unknown table(s): {', '.join(sorted(unknown))}")
         if self.read_only:
             raise StoreError(f"store {self.path} is open read-only: cannot write")
+        if market is not None:
+            markets.check(self, market, mix)
         ingest_id = self._next_ingest_id()
         started = dt.datetime.now()
         checked: dict[str, Checked] = {}
@@ -177,6 +184,8 @@ class MarketStore:
                     self.con.unregister("_rej")
             msg = "; ".join(m for c in checked.values() for m in c.messages(3))
             status = "ok" if sum(written.values()) or not sum(rejected.values()) else "rejected"
+            if market is not None and status == "ok":
+                markets.record(self, market, ingest_id)
             self._log(ingest_id, source, started, start, end, status, written, rejected, msg)
             self.con.execute("COMMIT")
         except BaseException as exc:
@@ -290,6 +299,48 @@ class MarketStore:
         where, params = _range_clause(start, end)
         return self.query(f"SELECT * FROM index_bars WHERE index_code = ? AND {where} ORDER BY date",
                         [index_code, *params])
+
+    def reference(self) -> tuple[pl.Series, pl.DataFrame, pl.DataFrame]:
+        """(calendar, instruments, coverage) in one read: the trading days ascending, every
+        instrument ``[symbol, list_date, delist_date]`` and every coverage span ``[tbl, key, mode,
+        first, last, note]`` (what a backtest reads before anything else)."""
+        row = self.query(
+            "SELECT (SELECT list(date ORDER BY date) FROM calendar) AS cal, "
+            "(SELECT list(struct_pack(symbol := symbol, list_date := list_date, delist_date := delist_date) "
+            " ORDER BY symbol) FROM instruments) AS inst, "
+            "(SELECT list(struct_pack(tbl := tbl, key := key, mode := mode, first := first, last := last, "
+            " note := note) ORDER BY tbl, key, first) FROM coverage) AS cov")
+        def column(name: str, schema: dict[str, Any]) -> pl.DataFrame:
+            items = row[name].explode().drop_nulls()
+            return items.struct.unnest().cast(schema) if items.len() else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
+
+        cal = row["cal"].explode().drop_nulls().cast(pl.Date).alias("date")
+        inst = column("inst", {"symbol": pl.Utf8, "list_date": pl.Date, "delist_date": pl.Date})
+        cov = column("cov", {"tbl": pl.Utf8, "key": pl.Utf8, "mode": pl.Utf8, "first": pl.Date, "last": pl.Date,
+                             "note": pl.Utf8})
+        return cal, inst, cov
+
+    def memberships(self, codes: list[str], start: dt.date | None = None,
+                    end: dt.date | None = None) -> pl.DataFrame:
+        """``membership`` of several indexes in one read: ``[index_code, date, symbol, weight]``."""
+        where, params = _range_clause(start, end, "c.date")
+        return self.query(
+            f"""WITH snaps AS (SELECT DISTINCT index_code, date FROM index_members
+                               WHERE list_contains(?::VARCHAR[], index_code)),
+                days AS (SELECT c.date FROM calendar c WHERE {where}),
+                cal_snap AS (SELECT s.index_code, d.date, max(s.date) AS snap FROM days d
+                             JOIN snaps s ON s.date <= d.date GROUP BY s.index_code, d.date)
+                SELECT a.index_code, a.date, m.symbol, m.weight FROM cal_snap a
+                JOIN index_members m ON m.index_code = a.index_code AND m.date = a.snap
+                ORDER BY a.index_code, a.date, m.symbol""",
+            [list(codes), *params])
+
+    def index_closes(self, codes: list[str], start: dt.date | None = None,
+                     end: dt.date | None = None) -> pl.DataFrame:
+        """``[index_code, date, close]`` of several indexes in [start, end], in one read."""
+        where, params = _range_clause(start, end)
+        return self.query(f"SELECT index_code, date, close FROM index_bars WHERE list_contains(?::VARCHAR[], index_code) "
+                          f"AND {where} ORDER BY index_code, date", [list(codes), *params])
 
     def members(self, index_code: str, date: dt.date) -> pl.DataFrame:
         """Point-in-time members of ``index_code`` on ``date`` (latest snapshot on or before it)."""

@@ -7,8 +7,6 @@ edited file gets a new one.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
@@ -88,11 +86,12 @@ class FactorSet:
         return any(isinstance(n, CrossSection) for e in self.exprs for n in e.walk())
 
     def key(self, qlib_compat: bool = False) -> str:
-        """Content key, 12 hex digits: sha256 of ``ENGINE_VERSION``, the mode and the ordered
-        ``[name, canonical formula]`` pairs (not the set's name)."""
-        blob = json.dumps({"engine": ENGINE_VERSION, "qlib_compat": bool(qlib_compat),
-                           "factors": [[n, str(e)] for n, e in self.factors]}, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        """Content key, 12 hex digits (``flyer.core.config.content_key``) of ``ENGINE_VERSION``, the
+        mode and the ordered ``[name, canonical formula]`` pairs (not the set's name)."""
+        from flyer.core.config import content_key
+
+        return content_key({"engine": ENGINE_VERSION, "qlib_compat": bool(qlib_compat),
+                            "factors": [[n, str(e)] for n, e in self.factors]})
 
     def formulas(self) -> dict[str, str]:
         """``{name: formula text}`` (round-trips through ``from_formulas``)."""

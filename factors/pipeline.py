@@ -139,11 +139,14 @@ def update(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec,
     check_span(store, fs)  # before any folder is created
     root = storage.set_root(home, fs, qlib_compat)
     storage.ensure_manifest(root, fs, qlib_compat)
+    if start is not None and end is not None and start > end:
+        raise FlyerError(f"start {start} is after end {end}")
     if start is None:
         have = storage.stored_dates(root)
         start = have[-1] + dt.timedelta(days=1) if have else None
-    if start is not None and end is not None and start > end:
-        raise FlyerError(f"start {start} is after end {end}")
+        if start is not None and end is not None and start > end:  # stored through ``end``: up to date
+            return UpdateReport(fs.name, fs.key(qlib_compat), str(root), 0, 0, None, None,
+                                time.perf_counter() - t0, 0)
     n_dates = rows = nulled = 0
     first = last = None
     for chunk in compute_range(store, fs, start, end, qlib_compat=qlib_compat, chunk_rows=chunk_rows):

@@ -11,7 +11,9 @@ tests check their content keys agree), run by ``flyer.experiments.run``:
   4. return the summary (the experiment folder holds ``summary.json`` / ``summary.md``);
      before that, ``store_factors`` stores the run's factor values (``flyer.factors.pipeline.update``,
      what the nightly's factors stage keeps up to date) so the next ``flyer nightly`` computes
-     only its new date.
+     only its new date, and ``write_nightly_config`` writes ``$FLYER_HOME/nightly/demo.toml``: the
+     demo's run scored every night on the same simulated market (whose feed goes on past the
+     demo's last day), with the demo's portfolio.
 Progress (per fold, per boosting round) goes to the reporter in force, else to ``log``.
 """
 from __future__ import annotations
@@ -40,6 +42,23 @@ class DemoConfig:
     retrain_months: int = 12
     k: int = 50
     n_drop: int = 5
+
+    @classmethod
+    def quick(cls, stocks: int = 150) -> "DemoConfig":
+        """A first look in about a minute: ``stocks`` sim stocks over 2019-2021, every stock the
+        universe, one walk-forward test year (2021), top-20 dropout-3."""
+        return cls(stocks=stocks, start=dt.date(2019, 1, 1), end=dt.date(2021, 12, 31), universe="all",
+                   train=(dt.date(2019, 3, 1), dt.date(2020, 6, 30)), valid=(dt.date(2020, 7, 1), dt.date(2020, 12, 31)),
+                   test=(dt.date(2021, 1, 1), dt.date(2021, 12, 31)), retrain_months=12, k=20, n_drop=3)
+
+    def nightly_toml(self, run_id: str) -> str:
+        """The nightly config of the demo's run on the demo's market (``write_nightly_config``)."""
+        feed_end = dt.date(self.end.year + 1, 12, 31)
+        return (f"# written by `flyer demo`: score the demo's run every night on the same simulated market\n"
+                f"# (`flyer nightly --config <this file>`; the sim feed goes on past the demo's last day)\n"
+                f"runs = [\"{run_id}\"]\n\n[source]\nkind = \"sim\"\nstocks = {self.stocks}\nseed = {self.seed}\n"
+                f"start = {self.start.isoformat()}\nend = {feed_end.isoformat()}\n\n"
+                f"[portfolio]\nstrategy = \"topk\"\nk = {self.k}\nn_drop = {self.n_drop}\n")
 
     def workflow(self) -> dict[str, Any]:
         """The demo as workflow tables (what ``examples/demo.toml`` writes down)."""
@@ -73,6 +92,8 @@ class DemoSummary:
     seconds: dict[str, float]
     experiment: str = ""
     reused: bool = False
+    nightly_config: Path | None = None
+    last_date: dt.date | None = None
 
 
 def store_factors(home: Path, run_id: str) -> Any:
@@ -88,6 +109,15 @@ def store_factors(home: Path, run_id: str) -> Any:
         return None
     with MarketStore.open(home) as store:
         return update(store, home, fs)
+
+
+def write_nightly_config(home: Path, cfg: DemoConfig, run_id: str) -> Path:
+    """``$FLYER_HOME/nightly/demo.toml`` (``DemoConfig.nightly_toml``), written atomically."""
+    from flyer.core.atomic import atomic_text
+
+    path = home / "nightly" / "demo.toml"
+    atomic_text(cfg.nightly_toml(run_id), path)
+    return path
 
 
 def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
@@ -106,10 +136,13 @@ def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
     rep = store_factors(home, model["run"])
     if rep is not None and rep.dates_written:
         log(f"    stored {rep.dates_written:,} dates of {rep.set_name} values ({rep.key}) for `flyer nightly`")
+    nightly = write_nightly_config(home, cfg, model["run"])
+    with MarketStore.open(home, read_only=True) as store:
+        last = store.one("SELECT max(date) FROM bars WHERE date <= ?", [cfg.end])[0]
     nan = float("nan")
     num = lambda v: nan if v is None else float(v)  # noqa: E731
     return DemoSummary(model["run"], num(model.get("IC")), num(model.get("RankIC")), num(model.get("ICIR")),
                        num(model.get("RankICIR")), num(bt.get("excess_annual_return")), num(bt.get("information_ratio")),
                        num(bt.get("max_drawdown")), num(bt.get("annual_return")), str(bt.get("benchmark")),
                        Path(bt.get("report") or exp.path / "summary.md"), dict(exp.summary.get("seconds", {})),
-                       exp.id, exp.reused)
+                       exp.id, exp.reused, nightly, last)

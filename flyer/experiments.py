@@ -90,7 +90,7 @@ def list_experiments(home: str | os.PathLike | None) -> pl.DataFrame:
         s = exp.summary
         resolved = json.loads((p / "resolved.json").read_text()) if (p / "resolved.json").exists() else {}
         bts = [b for b in s.get("backtests", []) if b.get("excess_annual_return") is not None]
-        best = max(bts, key=lambda b: b["excess_annual_return"], default={})
+        best: dict[str, Any] = max(bts, key=lambda b: b["excess_annual_return"], default={})
         rows.append({"id": p.name, "created": s.get("created", ""), "name": s.get("name", resolved.get("name", "")),
                      "status": "complete" if s else "incomplete", "models": len(resolved.get("models", [])),
                      "backtests": len(s.get("backtests", [])), "best_excess": best.get("excess_annual_return"),
@@ -101,32 +101,43 @@ def list_experiments(home: str | os.PathLike | None) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------------- running
+def experiment_key(store: Any, wf: Workflow) -> str:
+    """The experiment's id: ``content_key`` of the resolved workflow (``Workflow.key``) and the
+    data each step reads (``flyer.data.identity.data_key`` up to each model's last split date
+    and each factor evaluation's end): the same workflow on other data is another experiment,
+    and days appended after its spans leave it the same."""
+    from flyer.core.config import content_key
+    from flyer.data.identity import data_key
+
+    ends = [(m.config.split.test or m.config.split.valid)[1] for m in wf.models] + [f.end for f in wf.factors]
+    return content_key({"workflow": wf.key, "data": [data_key(store, end) for end in ends]})
+
+
 def run(home: str | os.PathLike | None, wf: Workflow, *, force: bool = False, log: Log = print) -> Experiment:
-    """Execute ``wf`` (module docstring steps 1-4); a complete experiment of the same key is
-    returned as is (``reused``) unless ``force`` (then every step runs again; runs and saved
-    backtests of the same content are still reused)."""
-    from flyer.data.store import flyer_home
+    """Execute ``wf`` (module docstring steps 1-4); a complete experiment of the same key (same
+    workflow, same data: ``experiment_key``) is returned as is (``reused``) unless ``force``
+    (then every step runs again; runs and saved backtests of the same content are still reused)."""
+    from flyer.data.store import MarketStore, flyer_home
 
     home = flyer_home(home)
-    path = root(home) / wf.key
-    if (path / "summary.json").exists() and not force:
-        exp = load(home, wf.key)
-        exp.reused = True
-        log(f"experiment {wf.key} ({wf.name}) is complete: nothing to do -> {path}")
-        return exp
-    (path / "reports").mkdir(parents=True, exist_ok=True)
-    atomic_text(wf.text, path / ("workflow.toml" if wf.path else "workflow.json"))  # as written (JSON: built in Python)
-    atomic_text(json.dumps(wf.resolved(), indent=1, default=str), path / "resolved.json")
-    t0, secs = time.perf_counter(), {}
     steps = 2 + (1 if wf.factors else 0) + (1 if wf.backtests else 0)
     n = iter(range(1, steps + 1))
+    t0, secs = time.perf_counter(), {}
     ingest_data(home, wf, lambda m: log(f"{next(n)}/{steps} {m}"))
     secs["data"] = time.perf_counter() - t0
-    from flyer.data.store import MarketStore
-
-    summary: dict[str, Any] = {"id": wf.key, "name": wf.name, "description": wf.description,
-                               "workflow": wf.path, "factors": [], "models": [], "backtests": []}
     with MarketStore.open(home, read_only=True) as store:  # readers never lock the CLI out
+        key = experiment_key(store, wf)
+        path = root(home) / key
+        if (path / "summary.json").exists() and not force:
+            exp = load(home, key)
+            exp.reused = True
+            log(f"experiment {key} ({wf.name}) is complete on the same data: nothing to do -> {path}")
+            return exp
+        (path / "reports").mkdir(parents=True, exist_ok=True)
+        atomic_text(wf.text, path / ("workflow.toml" if wf.path else "workflow.json"))  # as written (JSON: built in Python)
+        atomic_text(json.dumps({**wf.resolved(), "experiment": key}, indent=1, default=str), path / "resolved.json")
+        summary: dict[str, Any] = {"id": key, "workflow_key": wf.key, "name": wf.name, "description": wf.description,
+                                   "workflow": wf.path, "factors": [], "models": [], "backtests": []}
         if wf.factors:
             t = time.perf_counter()
             log(f"{next(n)}/{steps} evaluating {len(wf.factors)} factor set(s) ...")
@@ -147,13 +158,13 @@ def run(home: str | os.PathLike | None, wf: Workflow, *, force: bool = False, lo
     summary.update(created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), seconds=secs)
     atomic_text(summary_markdown(summary), path / "summary.md")
     atomic_text(json.dumps(summary, indent=1, default=str), path / "summary.json")
-    return Experiment(wf.key, path, summary)
+    return Experiment(key, path, summary)
 
 
 def source_key(wf: Workflow) -> str:
-    import hashlib
+    from flyer.core.config import content_key
 
-    return hashlib.sha256(json.dumps(wf.data.source, sort_keys=True).encode()).hexdigest()[:12]
+    return content_key(wf.data.source)
 
 
 def ingest_data(home: Path, wf: Workflow, log: Log) -> None:
@@ -176,7 +187,7 @@ def ingest_data(home: Path, wf: Workflow, log: Log) -> None:
         log(f"data: the store already holds the {kind} source ({why}): not ingested again")
         return
     with MarketStore.open(home) as store:
-        report = ingest(store, source_from_dict(dict(wf.data.source), "[data]"))
+        report = ingest(store, source_from_dict(dict(wf.data.source), "[data]"), mix=wf.data.mix_markets)
     done[key] = {"ingest": report.ingest_id, "source": wf.data.source,
                  "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     atomic_text(json.dumps(done, indent=1, default=str), marker)
@@ -215,7 +226,7 @@ def train_model(store: Any, home: Path, step: Any, log: Log) -> Any:
 
     run = models.train(store, step.config, home=home)
     test = run.metrics.get("test", {})
-    how = "exists with the same config: reused" if run.reused else "trained"
+    how = "exists with the same config and data: reused" if run.reused else "trained"
     log(f"    {step.name}: run {run.id} {how} (test IC {_f(test.get('IC'))}, RankIC {_f(test.get('RankIC'))})")
     return run
 
@@ -235,23 +246,20 @@ def _run_row(name: str, run: Any) -> dict[str, Any]:
 
 def backtest_model(store: Any, home: Path, path: Path, step: BacktestStep, name: str, run: Any, report: bool,
                    log: Log) -> dict[str, Any]:
-    """Step 4 for one (backtest, model) pair: the saved backtest (reused when present), its
-    report linked from the experiment's ``reports/``."""
-    from flyer.backtest import records
-    from flyer.backtest.api import run as run_backtest
+    """Step 4 for one (backtest, model) pair: a backtest session (``flyer.backtest.session``, the
+    one ``flyer backtest`` runs) of the run's predictions, its saved record reused when the same
+    run, config and data were backtested before; its report linked from ``reports/``."""
+    from flyer.backtest.session import RunScores, SessionOptions, backtest
 
     cfg = step.config
     span = run.config.split.test or run.config.split.valid
     cfg = cfg.replace(start=cfg.start or span[0], end=cfg.end or span[1])
-    rec = records.find(home, run.id, cfg)
-    if rec is None or (report and rec.report is None):
-        preds = run.predictions()
-        result = run_backtest(store, preds, cfg)
-        title = f"{step.name} on {name} (run {run.id}): {cfg.strategy} vs {result.benchmark_name}"
-        rec = records.save(home, result, run.id, scores=preds, report_title=title if report else None, store=store)
-        how = "ran"
-    else:
-        how = "saved backtest reused"
+    title = f"{step.name} on {name} (run {run.id}): {cfg.strategy}"
+    session = backtest(home, store, RunScores((run.id,)), cfg,
+                       SessionOptions(record_report=report, report_title=title, reuse=True))
+    rec = session.record
+    assert rec is not None
+    how = "saved backtest reused (same run, config and data)" if session.reused else "ran"
     m = rec.metrics
     row = {"name": step.name, "model": name, "run": run.id, "backtest": rec.id, "path": str(rec.path),
            **{k: m.get(k) for k in ("annual_return", "excess_annual_return", "information_ratio", "max_drawdown",

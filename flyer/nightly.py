@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from flyer.data.calendar import KnownCalendar, known_calendar, today
+
+from flyer.data.sources.sim import SimSource
 from flyer.data.store import MarketStore, flyer_home
 from flyer.core import progress
 from flyer.config import NightlyConfig
@@ -59,6 +61,7 @@ class StoreHandle:
 
     def __init__(self, home: Path) -> None:
         self.home = home
+        self._store: MarketStore | None = None
         with self.writing():  # creates the store and the nightly tables when missing
             pass
 
@@ -72,13 +75,19 @@ class StoreHandle:
             yield rw
         finally:
             rw.close()
-            self.store = MarketStore.open(self.home, read_only=True)
+            self._store = MarketStore.open(self.home, read_only=True)
+
+    @property
+    def store(self) -> MarketStore:
+        """The read-only store (open between writes)."""
+        if self._store is None:
+            raise FlyerError("the nightly's store is closed")
+        return self._store
 
     def close(self) -> None:
-        store = getattr(self, "store", None)
-        if store is not None:
-            store.close()
-            self.store = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 class FixedStore:
@@ -102,7 +111,7 @@ class Night:
     read-only; a stage writes inside ``with night.writing() as store:``."""
 
     home: Path
-    handle: StoreHandle
+    handle: StoreHandle | FixedStore
     config: NightlyConfig
     date: dt.date
     next_date: dt.date
@@ -152,7 +161,7 @@ def default_date(config: NightlyConfig, now: dt.date | None = None, calendar: Kn
     """The latest trading day on or before today (for sim: on or before the feed's end);
     today beyond the known calendar is a ``CalendarEndError``."""
     now = now or today()
-    if config.source.kind == "sim":
+    if isinstance(config.source, SimSource):
         now = min(now, config.source.end)
     cal = calendar or known_calendar()
     cal.require(now)

@@ -16,14 +16,15 @@ import polars as pl
 
 from flyer.backtest.orders import order_fee, orders_for_tomorrow
 from flyer.core.errors import FlyerError
+from flyer.core.values import as_float
 
 if TYPE_CHECKING:
     from flyer.nightly import Night
 
-TARGET_SCHEMA = {"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "score": pl.Float64,
-                 "weight": pl.Float64, "shares": pl.Float64, "ref_price": pl.Float64}
-ORDER_SCHEMA = {"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "side": pl.Utf8,
-                "shares": pl.Float64, "ref_price": pl.Float64, "reason": pl.Utf8}
+TARGET_SCHEMA = pl.Schema({"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "score": pl.Float64,
+                           "weight": pl.Float64, "shares": pl.Float64, "ref_price": pl.Float64})
+ORDER_SCHEMA = pl.Schema({"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "side": pl.Utf8,
+                          "shares": pl.Float64, "ref_price": pl.Float64, "reason": pl.Utf8})
 EMPTY = pl.DataFrame(schema={"symbol": pl.Utf8, "shares": pl.Float64})
 
 
@@ -78,7 +79,7 @@ def plan_book(night: Night, scores: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
                .filter(pl.col("shares") > 0)
                .join(scores.select("symbol", "score"), on="symbol", how="left")
                .join(px, on="symbol", how="left"))
-    value = float((targets["shares"] * targets["ref_price"].fill_null(0.0)).sum()) + cash_after
+    value = as_float((targets["shares"] * targets["ref_price"].fill_null(0.0)).sum()) + cash_after
     targets = targets.select(
         pl.lit(night.date).alias("date"), pl.lit(night.next_date).alias("trade_date"), "symbol", "score",
         (pl.col("shares") * pl.col("ref_price") / (value or 1.0)).alias("weight"), "shares", "ref_price",

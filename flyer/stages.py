@@ -34,7 +34,9 @@ def preflight(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
     if last is not None:
         n = night.store.one("SELECT count(*) FROM bars WHERE date = ? AND NOT is_suspended", [last])[0]
         bt = cfg.portfolio.backtest
-        if bt.strategy == "topk" and bt.k > n:
+        from flyer.backtest.strategy import strategy_for
+
+        if strategy_for(bt.strategy).holds_k and bt.k > n:
             raise FlyerError(f"config: portfolio.k = {bt.k} exceeds the {n:,} stocks trading on {last}")
 
 if TYPE_CHECKING:
@@ -85,7 +87,10 @@ def factors(night: Night) -> None:
         return
     for key, fs in sets.items():
         rep = update(night.store, night.home, fs, end=night.date)
-        night.note(f"factors {fs.name} ({key}): {rep.dates_written} date(s) computed in {rep.seconds:.1f}s")
+        if rep.dates_written == 0:
+            night.note(f"factors {fs.name} ({key}): already stored through {night.date}")
+        else:
+            night.note(f"factors {fs.name} ({key}): {rep.dates_written} date(s) computed in {rep.seconds:.1f}s")
 
 
 def _configured_runs(night: Night) -> list:

@@ -68,7 +68,7 @@ def export_csv(home: Home, path: str | os.PathLike, ids: list[str] | None = None
     frame = pl.DataFrame([{k: (v if isinstance(v, (int, float)) or v is None else str(v)) for k, v in r.items()}
                           for r in data], infer_schema_length=None)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.write_csv(path)
+    frame.write_csv(str(path))
     return len(data)
 
 

@@ -29,7 +29,7 @@ def package_dirs() -> list[Path]:
     """The source folders of flyer's packages (top-level folders mapped into ``flyer.*``)."""
     import importlib
 
-    return [Path(importlib.import_module(p).__file__).parent for p in PACKAGES]
+    return [Path(str(importlib.import_module(p).__file__)).parent for p in PACKAGES]
 
 
 def clear_caches() -> int:

@@ -6,6 +6,8 @@ A workflow names, in tables (every key optional unless marked; see ``examples/*.
 * ``[data]``: ``source`` (a source kind, default ``sim``) and that source's settings (``stocks``,
   ``start``, ``end``, ``path``, ...); ``ingest = "missing"`` (default: only when the store holds
   no successful ingest of that source over that span), ``"always"`` or ``"never"``;
+  ``mix_markets = true`` lets the home's store hold this market beside another one (by default
+  another market than the store holds is refused: ``flyer.data.markets``);
 * ``[[factors]]``: factor evaluations: ``set`` (a library name or file) or ``formulas`` (a table
   ``name = "formula"``), ``universe``, ``horizon``, ``quantiles``, ``start``, ``end``;
 * ``[[models]]``: ``name`` (a label; default the model kind), ``model`` (required), ``train``,
@@ -26,7 +28,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import os
 import tomllib
@@ -52,6 +53,7 @@ class DataStep:
 
     source: dict[str, Any]
     ingest: str = "missing"
+    mix_markets: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ class FactorStep:
 
 @dataclass(frozen=True)
 class ModelStep:
-    """One training run: its label and its ``TrainConfig`` (the run id is ``config.id``)."""
+    """One training run: its label and its ``TrainConfig`` (the run id adds the data it reads:
+    ``flyer.models.runs.run_id``)."""
 
     name: str
     config: Any  # flyer.models.TrainConfig
@@ -108,7 +111,7 @@ class Workflow:
 
     def identity(self) -> dict[str, Any]:
         """What the experiment id hashes: content only (labels replaced by run ids)."""
-        runs = {m.name: m.config.id for m in self.models}
+        runs = {m.name: m.config.key() for m in self.models}
         return {"data": self.data.source, "factors": [f.identity() for f in self.factors],
                 "models": [runs[m.name] for m in self.models],
                 "backtests": [{"runs": [runs[n] for n in b.models], "config": b.config.to_dict()} for b in self.backtests],
@@ -116,8 +119,11 @@ class Workflow:
 
     @property
     def key(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        """Content key of the resolved workflow (``identity``); an experiment's id adds the data
+        its models read (``flyer.experiments.experiment_key``)."""
+        from flyer.core.config import content_key
+
+        return content_key(self.identity())
 
     def resolved(self) -> dict[str, Any]:
         """The resolved workflow as JSON (labels and full configs; ``resolved.json``)."""
@@ -127,7 +133,8 @@ class Workflow:
                 "overrides": list(self.overrides), "data": dataclasses.asdict(self.data),
                 "factors": [{"label": f.label, "name": f.factor_set.name, **f.identity(),
                              "formulas": [[n, str(e)] for n, e in f.factor_set]} for f in self.factors],
-                "models": [{"name": m.name, "run": m.config.id, "config": to_dict(m.config)} for m in self.models],
+                "models": [{"name": m.name, "config_key": m.config.key(), "config": to_dict(m.config)}
+                           for m in self.models],
                 "backtests": [{"name": b.name, "models": list(b.models), "config": b.config.to_dict()}
                               for b in self.backtests],
                 "reports": self.reports, "identity": self.identity()}
@@ -225,9 +232,12 @@ def resolve_data(raw: dict[str, Any]) -> DataStep:
     ingest = raw.pop("ingest", "missing")
     if ingest not in INGEST_MODES:
         raise WorkflowError(f"workflow: [data] ingest must be one of {', '.join(INGEST_MODES)}, not {ingest!r}")
+    mix = raw.pop("mix_markets", False)
+    if not isinstance(mix, bool):
+        raise WorkflowError(f"workflow: [data] mix_markets must be true or false, not {mix!r}")
     raw["kind"] = raw.pop("source", raw.pop("kind", "sim"))
     src = source_from_dict(raw, "[data]")
-    return DataStep(json.loads(json.dumps(to_dict(src), default=str)), ingest)
+    return DataStep(json.loads(json.dumps(to_dict(src), default=str)), ingest, mix)
 
 
 def resolve_factor(raw: dict[str, Any], i: int) -> FactorStep:
@@ -326,15 +336,12 @@ def resolve(raw: dict[str, Any], *, text: str = "", path: str = "", overrides: t
 
 
 def load(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = ()) -> Workflow:
-    """Read, override and resolve a workflow file (TOML)."""
+    """Read, override and resolve a workflow file (TOML, through ``flyer.core.config``'s reader)."""
+    from flyer.core.config import parse_text, read_text
+
     p = Path(path).expanduser()
-    if not p.exists():
-        raise WorkflowError(f"workflow file not found: {p}")
-    text = p.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise WorkflowError(f"workflow {p}: {exc}") from None
+    text = read_text(p, what="workflow", suffixes=(".toml",))
+    raw = parse_text(text, ".toml", f"workflow {p}")
     return resolve(apply_overrides(raw, tuple(overrides)), text=text, path=str(p), overrides=tuple(overrides))
 
 

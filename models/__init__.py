@@ -3,7 +3,7 @@
 Python API (used by the CLI, the nightly job, the demo and notebooks)::
 
     cfg = models.make_config("lgbm", train=(d0, d1), valid=(d2, d3), test=(d4, d5), factors="alpha158")
-    run = models.train(store, cfg)                 # -> Run in $FLYER_HOME/runs/<cfg.id>/ (reused if saved)
+    run = models.train(store, cfg)                 # -> Run in $FLYER_HOME/runs/<run id>/ (config + data; reused if saved)
     run = models.train_frame(store, my_features, "lgbm", train=..., valid=..., test=..., horizon=5)
     run = models.load_run(home, run_id)
     scores = models.predict_day(run, store, date)  # -> [date, symbol, score]
@@ -28,8 +28,8 @@ from flyer.models.frames import train_frame
 from flyer.models.pipeline import train
 from flyer.models.predict import predict_day, predict_values
 from flyer.models.registry import LEARNERS
-from flyer.models.runs import Run, list_runs, load_run
+from flyer.models.runs import Run, list_runs, load_run, run_id
 
 __all__ = ["DataConfig", "LEARNERS", "ModelConfig", "Params", "SplitConfig", "TrainConfig", "config_id",
            "make_config", "parse_range", "train", "Run", "list_runs", "load_run", "predict_day",
-           "predict_values", "rank_average", "save_combined", "stack", "train_frame"]
+           "predict_values", "rank_average", "run_id", "save_combined", "stack", "train_frame"]

@@ -2,22 +2,24 @@
 
 A ``TrainConfig`` holds a ``DataConfig`` (features, label, universe, processors), a
 ``SplitConfig`` (fixed or walk-forward date ranges) and a ``ModelConfig`` (model kind, loss,
-hyper-parameters as a frozen ``Params`` mapping). ``config_id`` is the first 12 hex digits of
-the sha256 of the canonical JSON of ``identity(cfg)``: the whole config with the factor set
-entering through its content key (``DataConfig.factor_key``), not its name or path. So the same
-content always names the same run folder, and an edited formula file names a new one.
+hyper-parameters as a frozen ``Params`` mapping), all on the config base
+(``flyer.core.config.Config``: validated once when built, ``ConfigError`` naming the field).
+``TrainConfig.key()`` is ``flyer.core.config.content_key`` of ``identity(cfg)``: the whole config
+with the factor set entering through its content key (``DataConfig.factor_key``), not its name
+or path. A run's id adds the data it was trained on (``flyer.models.runs.run_id``), so the same
+config on the same data names the same run folder, and an edited formula file or different
+data names a new one.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from flyer.data.universe import UNIVERSES  # noqa: F401 - the universe names models accept
+from flyer.core.config import Config, canonical_json as _canonical, check
 from flyer.core.errors import FlyerError
+from flyer.data.universe import UNIVERSES
 from flyer.models.features import resolve
 
 MODEL_KINDS = ("lgbm", "linear", "mlp", "gru", "lstm", "transformer")
@@ -108,7 +110,7 @@ class Params(Mapping[str, Any]):
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Config):
     """Features, label, universe and processors.
 
     * ``factors``: factor set name or file (``alpha158``, ``my.toml``, or a built-in of
@@ -127,6 +129,8 @@ class DataConfig:
       set's own lookback, plus a few days).
     """
 
+    SECTION = "data"
+
     factors: str = "alpha158"
     factor_key: str = ""
     universe: str = "all"
@@ -143,10 +147,12 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class SplitConfig:
+class SplitConfig(Config):
     """Fixed train/valid/test ranges; with ``walk_forward`` the test range is cut into chunks of
     ``retrain_months`` and train/valid move with each chunk (``rolling``) or grow (``expanding``).
     ``test`` None: a model to deploy (nightly), trained and validated with no test period."""
+
+    SECTION = "split"
 
     train: DateRange
     valid: DateRange
@@ -157,12 +163,14 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Config):
     """Model kind, objective/loss and resolved hyper-parameters.
 
     ``objective`` for lgbm: ``regression`` or ``lambdarank``; for torch models the loss:
     ``mse`` or ``ic`` (negative per-date Pearson correlation).
     """
+
+    SECTION = "model"
 
     kind: str = "lgbm"
     objective: str = "regression"
@@ -174,15 +182,25 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Config):
+    """A training run's settings: data, split, model and seed (validated once, when built)."""
+
+    SECTION = "train"
+
     data: DataConfig
     split: SplitConfig
     model: ModelConfig
     seed: int = 0
 
-    @property
-    def id(self) -> str:
-        return config_id(self)
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def identity(self) -> dict[str, Any]:
+        """What the config key hashes (``identity`` of ``to_dict``); the config must carry its
+        factor key (``make_config`` / ``with_factor_key`` set it)."""
+        if not self.data.factor_key:
+            raise FlyerError("the config has no factor key: build it with make_config (or with_factor_key)")
+        return identity(to_dict(self))
 
 
 def make_config(model: str, train: DateRange, valid: DateRange, test: DateRange | None = None, *,
@@ -207,10 +225,9 @@ def make_config(model: str, train: DateRange, valid: DateRange, test: DateRange 
     objective = objective or ("regression" if model in ("lgbm", "linear") else "mse")
     rank = LAMBDARANK_PARAMS if (model, objective) == ("lgbm", "lambdarank") else {}
     merged = {**DEFAULT_PARAMS[model], **rank, **(PRESETS[model][preset] if preset else {}), **(params or {})}
-    cfg = TrainConfig(DataConfig(**data),
+    cfg = TrainConfig(DataConfig.from_dict(data),
                       SplitConfig(train, valid, test, walk_forward, retrain_months, window),
                       ModelConfig(model, objective, Params(merged)), seed)
-    validate(cfg)
     return with_factor_key(cfg)
 
 
@@ -231,7 +248,8 @@ def with_factor_key(cfg: TrainConfig) -> TrainConfig:
 
 
 def validate(cfg: TrainConfig) -> None:
-    """Raise ``FlyerError`` naming the first inconsistent field."""
+    """Raise ``ConfigError`` naming the first inconsistent field (``TrainConfig`` calls it once,
+    when built)."""
     d, s, m = cfg.data, cfg.split, cfg.model
     checks = [
         (m.kind in MODEL_KINDS, f"unknown model {m.kind!r}"),
@@ -247,29 +265,21 @@ def validate(cfg: TrainConfig) -> None:
                          else ("mse", "ic")), f"objective {m.objective!r} does not fit model {m.kind}"),
     ]
     for ok, msg in checks:
-        if not ok:
-            raise FlyerError(msg)
+        check(ok, "", msg)
+    check(isinstance(d.label_horizon, int) and d.label_horizon <= 250, "data.label_horizon",
+          f"must be an integer in 1..250 days, got {d.label_horizon!r}")
+    check(isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool), "seed", f"must be an integer, got {cfg.seed!r}")
     ranges = [("train", s.train), ("valid", s.valid)] + ([("test", s.test)] if s.test is not None else [])
     for name, (a, b) in ranges:
-        if a > b:
-            raise FlyerError(f"{name} range starts after it ends: {a}:{b}")
-    if not (s.train[1] < s.valid[0] and (s.test is None or s.valid[1] < s.test[0])):
-        raise FlyerError("ranges must be ordered and disjoint: train < valid < test")
-    if s.walk_forward and s.test is None:
-        raise FlyerError("walk-forward needs a test range")
+        check(a <= b, f"split.{name}", f"range starts after it ends: {a}:{b}")
+    check(s.train[1] < s.valid[0] and (s.test is None or s.valid[1] < s.test[0]), "split",
+          "ranges must be ordered and disjoint: train < valid < test")
+    check(not s.walk_forward or s.test is not None, "split.walk_forward", "walk-forward needs a test range")
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
     """Plain JSON-ready dict (dates as ISO strings)."""
-    def conv(x: Any) -> Any:
-        if isinstance(x, dt.date):
-            return x.isoformat()
-        if isinstance(x, (list, tuple)):
-            return [conv(v) for v in x]
-        if isinstance(x, Mapping):
-            return {k: conv(v) for k, v in x.items()}
-        return x
-    return conv(dataclasses.asdict(cfg))
+    return cfg.to_dict()
 
 
 def identity(d: dict[str, Any]) -> dict[str, Any]:
@@ -280,24 +290,17 @@ def identity(d: dict[str, Any]) -> dict[str, Any]:
 
 def canonical_json(cfg: TrainConfig) -> str:
     """Sorted-key, no-space JSON of ``identity(to_dict(cfg))``."""
-    return json.dumps(identity(to_dict(cfg)), sort_keys=True, separators=(",", ":"))
+    return _canonical(cfg.identity())
 
 
 def config_id(cfg: TrainConfig) -> str:
-    """First 12 hex digits of sha256 of the canonical JSON; the config must carry its factor
-    key (``make_config`` / ``with_factor_key`` set it)."""
-    if not cfg.data.factor_key:
-        raise FlyerError("the config has no factor key: build it with make_config (or with_factor_key)")
-    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:12]
+    """The config's content key (12 hex digits, ``TrainConfig.key``)."""
+    return cfg.key()
 
 
 def from_dict(d: dict[str, Any]) -> TrainConfig:
-    """Inverse of ``to_dict``."""
-    rng = lambda v: (dt.date.fromisoformat(v[0]), dt.date.fromisoformat(v[1]))  # noqa: E731
-    s = dict(d["split"])
-    for k in ("train", "valid", "test"):
-        s[k] = rng(s[k]) if s.get(k) is not None else None
-    return TrainConfig(DataConfig(**d["data"]), SplitConfig(**s), ModelConfig(**d["model"]), d.get("seed", 0))
+    """Inverse of ``to_dict`` (validated; a bad field is a ``ConfigError`` naming it)."""
+    return TrainConfig.from_dict(d, "model config")
 
 
 def parse_range(text: str) -> DateRange:

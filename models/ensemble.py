@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 import polars as pl
 
+from flyer.core.config import content_key
 from flyer.core.errors import FlyerError
 from flyer.models import metrics
 from flyer.models.runs import Home, Run, runs_dir
@@ -162,7 +162,7 @@ def save_combined(home: Home, kind: str, runs: Sequence[Run], scores: pl.DataFra
     (against the first run's labels, plus ``info``: weights per fold, members). Returns the
     folder; its name is the content hash of the kind, the run ids and ``extra``."""
     cfg = json.loads(json.dumps({"kind": kind, "runs": [r.id for r in runs], **(extra or {})}))
-    rid = hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
+    rid = content_key(cfg)
     path = runs_dir(home) / rid
     if path.exists():
         try:

@@ -15,14 +15,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import polars as pl
 
 from flyer.core import progress
+from flyer.core.config import content_key
 from flyer.data.returns import forward_returns
 from flyer.data.universe import members
 from flyer.core.errors import FlyerError
@@ -74,8 +73,7 @@ class FeatureSpec:
         of its canonical name and ``BUILTIN_VERSION``."""
         if self.factor_set is not None:
             return self.factor_set.key()
-        blob = json.dumps({"builtin": self.name, "version": BUILTIN_VERSION}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return content_key({"builtin": self.name, "version": BUILTIN_VERSION})
 
     @property
     def lookback(self) -> int:

@@ -12,15 +12,15 @@ no formulas: it cannot score a new day by itself (``predict_day`` says so); its 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from typing import Any
 
 import polars as pl
 
+from flyer.core.config import digest
 from flyer.data.store import MarketStore
 from flyer.core.errors import FlyerError
-from flyer.models.config import SEQ_KINDS, DateRange, TrainConfig, make_config, validate
+from flyer.models.config import SEQ_KINDS, DateRange, TrainConfig, make_config
 from flyer.models.features import clean, compute_label, universe_mask
 from flyer.models.runs import Home, Run, find_run, save_run
 
@@ -32,7 +32,7 @@ def frame_key(features: pl.DataFrame) -> str:
     df = features.sort("date", "symbol")
     head = "|".join(f"{c}:{t}" for c, t in df.schema.items()).encode()
     rows = df.hash_rows(seed=0).to_numpy().tobytes()
-    return hashlib.sha256(head + rows).hexdigest()[:12]
+    return digest(head + rows, 12)
 
 
 def frame_config(features: pl.DataFrame, model: str, train: DateRange, valid: DateRange,
@@ -59,12 +59,14 @@ def train_frame(store: MarketStore, features: pl.DataFrame, model: str = "lgbm",
     from flyer.models.pipeline import Inputs, fit_folds, fold_metrics, shift_days
 
     cfg = frame_config(features, model, train, valid, test, name, **kwargs)
-    validate(cfg)
-    if not force and (existing := find_run(home, cfg)) is not None:
+    from flyer.data.identity import data_key
+
+    last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
+    dkey = data_key(store, last)
+    if not force and (existing := find_run(home, cfg, dkey)) is not None:
         existing.reused = True
         return existing
     t0 = time.perf_counter()
-    last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
     universe = universe_mask(store, cfg.data.universe, cfg.split.train[0], last)
     first, end = shift_days(store, cfg.split.train[0], 2), shift_days(store, last, -(cfg.data.label_horizon + 2))
     symbols = universe["symbol"].unique().sort().to_list() if universe is not None else None
@@ -78,7 +80,7 @@ def train_frame(store: MarketStore, features: pl.DataFrame, model: str = "lgbm",
     inputs = Inputs(bars, feats, label, universe, store.calendar(first, end).to_list())
     _, results = fit_folds(inputs, cfg, threads)
     meta = {"seconds": time.perf_counter() - t0, "features_from": "user frame", "frame": name}
-    return save_run(home, cfg, None, results, fold_metrics(results), meta)
+    return save_run(home, cfg, dkey, None, results, fold_metrics(results), meta)
 
 
 def is_frame_run(cfg: TrainConfig) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from flyer.core.values import as_float
+
 from flyer.core.stats import newey_west_t
 
 
@@ -37,7 +39,7 @@ def distinct_share(frame: pl.DataFrame, score: str = "score") -> float:
     """Mean over dates of (distinct non-null scores / non-null scores) of a ``[date, score]`` frame."""
     s = pl.col(score).cast(pl.Float64).fill_nan(None)
     per = frame.group_by("date").agg((s.drop_nulls().n_unique() / s.count()).alias("d")).drop_nulls()
-    return float(per["d"].mean()) if per.height else float("nan")
+    return as_float(per["d"].mean()) if per.height else float("nan")
 
 
 def summary(frame: pl.DataFrame, score: str = "score", label: str = "label",
@@ -59,7 +61,7 @@ def summary(frame: pl.DataFrame, score: str = "score", label: str = "label",
     }
     if target is not None and target in frame.columns:
         e = frame.select((pl.col(score) - pl.col(target)).cast(pl.Float64).fill_nan(None) ** 2).to_series().drop_nulls()
-        out["MSE"] = float(e.mean()) if e.len() else float("nan")
+        out["MSE"] = as_float(e.mean()) if e.len() else float("nan")
     return out
 
 

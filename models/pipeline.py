@@ -28,7 +28,7 @@ from flyer.data.fields import attach
 from flyer.data.store import MarketStore
 from flyer.core.errors import FlyerError
 from flyer.models import metrics
-from flyer.models.config import SEQ_KINDS, TrainConfig, reads_factors, validate, with_factor_key
+from flyer.models.config import SEQ_KINDS, TrainConfig, reads_factors, with_factor_key
 from flyer.models.dataset import Panel, Split, build_panel, prepare_fold
 from flyer.models.features import FeatureSpec, clean, compute_features, compute_label, resolve, universe_mask
 from flyer.models.registry import make_learner
@@ -137,7 +137,6 @@ def _frame(panel: Panel, split: Split, score: np.ndarray) -> pl.DataFrame:
 def fit_folds(inputs: Inputs, cfg: TrainConfig, threads: int = 0,
               log: Callable[[str], None] | None = None) -> tuple[Panel, list[FoldResult]]:
     """Fit one learner per fold; returns the panel and the per-fold results with scores."""
-    validate(cfg)
     panel = make_panel(inputs, cfg)
     folds = make_folds(cfg.split, inputs.days, cfg.data.label_horizon)
     results = []
@@ -186,25 +185,29 @@ def fold_metrics(results: list[FoldResult], lags: int = 1) -> dict[str, Any]:
 
 def train(store: MarketStore, cfg: TrainConfig, home: Home = None, threads: int = 0,
           log: Callable[[str], None] | None = None, *, force: bool = False, null_features: str = "warn") -> Run:
-    """Train ``cfg`` on ``store`` and write the run folder ``runs/<cfg.id>``; returns the ``Run``.
-    When that folder already holds the same config the saved run is returned with
-    ``reused=True`` and nothing is trained, unless ``force`` (then it is retrained in place).
+    """Train ``cfg`` on ``store`` and write the run folder ``runs/<run id>`` (``run_id``: the
+    config's key and the key of the data it reads, ``flyer.data.identity.data_key`` up to its
+    last split date); returns the ``Run``. When that folder already exists the saved run is
+    returned with ``reused=True`` and nothing is trained, unless ``force`` (then it is
+    retrained in place).
     Features mostly null in the test span but not in training (``feature_health``) are warned
     about (``log``, else a Python warning; kept in ``meta.json``), or refused with
     ``null_features="refuse"``."""
-    validate(cfg)
+    from flyer.data.identity import data_key
+
     cfg = with_factor_key(cfg)
-    if not force and (existing := find_run(home, cfg)) is not None:
+    last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
+    dkey = data_key(store, last)
+    if not force and (existing := find_run(home, cfg, dkey)) is not None:
         existing.reused = True
         return existing
     t0 = time.perf_counter()
     spec = current_spec(cfg)
-    last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
     inputs = load_inputs(store, cfg, cfg.split.train[0], last, spec=spec)
     notes = _feature_warnings(inputs, cfg, null_features, log)
     _, results = fit_folds(inputs, cfg, threads, log)
     meta = {"seconds": time.perf_counter() - t0, "feature_warnings": notes}
-    return save_run(home, cfg, spec, results, fold_metrics(results, cfg.data.label_horizon), meta)
+    return save_run(home, cfg, dkey, spec, results, fold_metrics(results, cfg.data.label_horizon), meta)
 
 
 def _feature_warnings(inputs: Inputs, cfg: TrainConfig, mode: str, log: Callable[[str], None] | None) -> list[str]:

@@ -1,6 +1,11 @@
-"""Run folders: ``$FLYER_HOME/runs/<id>/``, where ``id`` is the config's content hash.
+"""Run folders: ``$FLYER_HOME/runs/<id>/``, where ``id`` names the config and the data by content.
 
-Files: ``config.json`` (full config; ``config_id`` of it is the folder name), ``factors.json``
+``run_id(cfg, data_key)`` = ``content_key`` of the config's identity (``TrainConfig.identity``)
+and the key of the data it was trained on (``flyer.data.identity.data_key`` up to its last split
+date): the same config on other data (another market, a revised bar) is another run, and days a
+nightly appends after the run's spans leave its id unchanged.
+Files: ``config.json`` (full config), ``data.json`` (the data key and the date it runs to; with
+``config.json`` it hashes to the folder name), ``factors.json``
 (the feature set's name, content key and formulas: later days are scored from these, not from
 the file the name points at), ``features.json`` (feature list), ``processors.json`` (fitted
 state per fold), ``folds.json`` (effective date ranges), ``model_<k>.<ext>`` (one per fold:
@@ -10,8 +15,8 @@ scores that ``flyer backtest --run ID`` reads), ``oos.parquet`` (the same plus f
 target), ``valid_predictions.parquet`` (fold, date, symbol, score, label) and ``meta.json``
 (id, created, seconds, device).
 
-A folder is only ever replaced by a run of the same config (``save_run`` checks its
-``config.json``), and opened only when its ``config.json`` still hashes to its name.
+A folder is only ever replaced by a run of the same config and data (``save_run`` checks its
+``config.json`` and ``data.json``), and opened only when they still hash to its name.
 Scoring a day lives in ``flyer.models.predict`` (it imports this module, never the reverse).
 """
 from __future__ import annotations
@@ -27,10 +32,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from flyer.data.store import flyer_home
+from flyer.core.config import content_key
 from flyer.core.errors import FlyerError
 from flyer.core.names import safe_name
-from flyer.models.config import TrainConfig, config_id, from_dict, identity, to_dict
+from flyer.data.store import flyer_home
+from flyer.models.config import TrainConfig, from_dict, identity, to_dict
 from flyer.models.features import FeatureSpec
 from flyer.models.registry import make_learner
 
@@ -80,40 +86,50 @@ def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
     return None if a == b else f"{where}: {a!r} in the folder, {b!r} now"
 
 
-def check_same_config(path: Path, cfg: TrainConfig) -> None:
-    """Raise ``FlyerError`` unless the run folder ``path`` holds ``cfg`` (same identity)."""
+def run_id(cfg: TrainConfig, data_key: str) -> str:
+    """The run's id: ``content_key`` of the config's identity and the data key (module doc)."""
+    return content_key({"config": cfg.identity(), "data": data_key})
+
+
+def check_same_config(path: Path, cfg: TrainConfig, data_key: str) -> None:
+    """Raise ``FlyerError`` unless the run folder ``path`` holds ``cfg`` trained on ``data_key``."""
     try:
         have = json.loads((path / "config.json").read_text())
-        diff = _first_difference(identity(have), identity(to_dict(cfg)))
-    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
-        diff = "config.json missing or unreadable"
+        diff = _first_difference(identity(have), cfg.identity())
+        data = json.loads((path / "data.json").read_text()).get("key")
+        diff = diff or (None if data == data_key else f"data: {data!r} in the folder, {data_key!r} now")
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        diff = "config.json or data.json missing or unreadable"
     if diff:
-        raise FlyerError(f"run folder {path} holds a different config than run {cfg.id} ({diff}); "
-                         "not overwriting it: move the folder away")
+        raise FlyerError(f"run folder {path} holds a different config or data than run {run_id(cfg, data_key)} "
+                         f"({diff}); not overwriting it: move the folder away")
 
 
-def find_run(home: Home, cfg: TrainConfig) -> Run | None:
-    """The saved run of exactly ``cfg``, or None; a folder of that id holding another config
-    is an error (``check_same_config``)."""
-    path = runs_dir(home) / cfg.id
+def find_run(home: Home, cfg: TrainConfig, data_key: str) -> Run | None:
+    """The saved run of exactly ``cfg`` on ``data_key``, or None; a folder of that id holding
+    something else is an error (``check_same_config``)."""
+    rid = run_id(cfg, data_key)
+    path = runs_dir(home) / rid
     if not path.exists():
         return None
-    check_same_config(path, cfg)
-    return load_run(home, cfg.id)
+    check_same_config(path, cfg, data_key)
+    return load_run(home, rid)
 
 
-def save_run(home: Home, cfg: TrainConfig, spec: FeatureSpec | None, results: list[FoldResult],
+def save_run(home: Home, cfg: TrainConfig, data_key: str, spec: FeatureSpec | None, results: list[FoldResult],
              metrics: dict[str, Any], meta: dict[str, Any]) -> Run:
-    """Write every artefact of a trained config into ``runs/<id>/``. An existing folder is
-    replaced only when it holds the same config (a retrain with ``--force``)."""
-    rid = cfg.id
+    """Write every artefact of a config trained on ``data_key`` into ``runs/<id>/``. An
+    existing folder is replaced only when it holds the same config and data (``--force``)."""
+    rid = run_id(cfg, data_key)
     final = runs_dir(home) / rid
     if final.exists():
-        check_same_config(final, cfg)
+        check_same_config(final, cfg, data_key)
     tmp = final.with_name(f".{rid}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     _write_artefacts(tmp, cfg, spec, results, metrics)
+    last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
+    _json(tmp / "data.json", {"key": data_key, "through": last})
     _json(tmp / "meta.json", {"id": rid, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                               "model": cfg.model.kind, "learner": [r.learner.info for r in results], **meta})
     old = final.with_name(f".{rid}.old{os.getpid()}")
@@ -157,6 +173,7 @@ class Run:
     features: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
+    data_key: str = ""
 
     def predictions(self) -> pl.DataFrame:
         return pl.read_parquet(self.path / "predictions.parquet")
@@ -211,10 +228,11 @@ def _resolve_path(base: Path, run_id: str) -> Path:
     return hits[0]
 
 
-def load_run(home: Home, run_id: str) -> Run:
-    """Open ``runs/<run_id>`` (a unique prefix of the id is accepted). Refused when its
-    ``config.json`` does not hash to the folder name (edited, or written by an older flyer)."""
-    path = _resolve_path(flyer_home(home, create=False) / "runs", run_id)
+def load_run(home: Home, ident: str) -> Run:
+    """Open ``runs/<ident>`` (a unique prefix of the id is accepted). Refused when its
+    ``config.json`` and ``data.json`` do not hash to the folder name (edited, or written by an
+    older flyer)."""
+    path = _resolve_path(flyer_home(home, create=False) / "runs", ident)
     try:
         raw = json.loads((path / "config.json").read_text())
     except FileNotFoundError:
@@ -223,14 +241,16 @@ def load_run(home: Home, run_id: str) -> Run:
         raise FlyerError(f"run {path.name} is a combined run; read its predictions.parquet directly")
     try:
         cfg = from_dict(raw)
-        rid = config_id(cfg)
-    except (FlyerError, KeyError, TypeError, ValueError):
-        rid = "?"
+        dkey = str(json.loads((path / "data.json").read_text())["key"])
+        rid = run_id(cfg, dkey)
+    except (FlyerError, KeyError, TypeError, ValueError, OSError):
+        rid, dkey = "?", ""
     if rid != path.name:
-        raise FlyerError(f"run {path.name}: its config.json hashes to {rid}, not to the folder name "
+        raise FlyerError(f"run {path.name}: its config.json and data.json hash to {rid}, not to the folder name "
                          "(edited by hand, or saved by an older flyer): retrain it")
     read = lambda n, d: json.loads((path / n).read_text()) if (path / n).exists() else d  # noqa: E731
-    return Run(path.name, path, cfg, read("metrics.json", {}), read("features.json", []), read("meta.json", {}))
+    return Run(path.name, path, cfg, read("metrics.json", {}), read("features.json", []), read("meta.json", {}),
+               data_key=dkey)
 
 
 def _fold_health(met: dict[str, Any]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def make_folds(split: SplitConfig, days: list[dt.date], horizon: int) -> list[Fo
             end = min(add_months(split.test[0], (k + 1) * split.retrain_months) - dt.timedelta(days=1), split.test[1])
             chunks.append((start, end))
             k += 1
-    folds = []
+    folds: list[Fold] = []
     for k, test in enumerate(chunks):
         off = k * split.retrain_months if split.walk_forward else 0
         t0 = split.train[0] if split.window == "expanding" else add_months(split.train[0], off)

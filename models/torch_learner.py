@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import copy
-import io
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -108,7 +107,10 @@ class TorchLearner(Learner):
         return SequenceData(xt, ss, r, self.T, state.get("seq") if self.ohlcv else None)
 
     def _n_feat(self, panel: Panel) -> int:
-        return panel.seq.shape[1] if self.ohlcv else panel.x.shape[1]
+        if self.ohlcv:
+            assert panel.seq is not None, "an OHLCV sequence model needs the panel's windows"
+            return int(panel.seq.shape[1])
+        return int(panel.x.shape[1])
 
     # ------------------------------------------------------------ fit
     def setup(self, fd: FoldData, panel: Panel):
@@ -149,7 +151,8 @@ class TorchLearner(Learner):
     def _loader(self, xt, panel, split: Split, state, shuffle: bool, seed: int):
         sampler = DateBatchSampler(split.offsets, int(self.params["dates_per_batch"]), shuffle, seed)
         ds = self._data(xt, panel, split.rows, state)
-        return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=lambda b: b)
+        # a batch sampler of index tensors: torch takes any iterable of indices per batch
+        return torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=lambda b: b)  # type: ignore[arg-type]
 
     def _epoch(self, loader, split: Split, loss_fn, opt, max_batches: int | None = None) -> float:
         """One pass (or ``max_batches`` batches) over ``loader``; trains when ``opt`` is given.

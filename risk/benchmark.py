@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from flyer.core.values import as_date, as_float
+
 from flyer.core.errors import FlyerError
 from flyer.risk.panel import carried_caps
 
@@ -79,7 +81,7 @@ def benchmark_weights(store: MarketStore, code: str = "000905.SH", start: dt.dat
     members = store.membership(code, first, end)
     if members.height == 0:
         raise FlyerError(f"no {code} membership between {first} and {end}")
-    last = members["date"].max()
+    last = as_date(members["date"].max(), "last member date")
     caps = carried_caps(store, last)
     cal = store.calendar(None, last)
     prev = pl.DataFrame({"date": cal[1:], "prev": cal[:-1]})
@@ -144,7 +146,7 @@ def replication(weights: pl.DataFrame, store: MarketStore, code: str, periods: f
     The gap's mean is about the dividend yield when ``code`` is a price index."""
     idx = store.index_bars(code).select("date", (pl.col("close") / pl.col("close").shift(1) - 1).alias("r_idx"))
     syms = weights["symbol"].unique().to_list()
-    lo, hi = weights["date"].min(), weights["date"].max()
+    lo, hi = as_date(weights["date"].min(), "first weight date"), as_date(weights["date"].max(), "last weight date")
     rep = (weights.join(_returns(store, syms, store.calendar(None, lo)[-2:][0], hi), on=["date", "symbol"], how="left")
            .group_by("date").agg((pl.col("weight") * pl.col("ret").fill_null(0.0)).sum().alias("r_rep")))
     df = rep.join(idx, on="date").drop_nulls().sort("date").with_columns(
@@ -171,5 +173,5 @@ def compare_snapshot(weights: pl.DataFrame, snapshot: pl.DataFrame, on: dt.date)
     return {"names_common": float(common.height), "names_est_only": float(est.height - common.height),
             "names_real_only": float(snap.height - common.height),
             "corr": float(np.corrcoef(common["est"], common["real"])[0, 1]) if common.height > 2 else float("nan"),
-            "sum_abs_diff": float((both["est"] - both["real"]).abs().sum()),
-            "max_abs_diff": float((both["est"] - both["real"]).abs().max())}
+            "sum_abs_diff": as_float((both["est"] - both["real"]).abs().sum()),
+            "max_abs_diff": as_float((both["est"] - both["real"]).abs().max())}

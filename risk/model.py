@@ -190,7 +190,8 @@ def _raw_styles(p: RiskPanel, config: RiskConfig, size: np.ndarray, estu: np.nda
     with np.errstate(invalid="ignore"):
         logret = np.log1p(p.ret)
     out: dict[str, np.ndarray] = {"size": size}
-    beta = hsig = None
+    beta: np.ndarray | None = None
+    hsig: np.ndarray | None = None
     if want & {"beta", "residual_vol"}:
         mkt = ds.market_return_nb(p.ret, np.nan_to_num(p.cap), estu_r)
         beta, hsig = ds.beta_hsigma_nb(p.ret, mkt, valid, config.beta_window, ds.decay(config.beta_halflife),
@@ -206,6 +207,7 @@ def _raw_styles(p: RiskPanel, config: RiskConfig, size: np.ndarray, estu: np.nda
         dastd = ds.ew_std_nb(p.ret, valid, config.dastd_window, ds.decay(config.dastd_halflife),
                              _min_obs(config, config.dastd_window))
         cmra = ds.cmra_nb(logret, valid, config.cmra_months, _min_obs(config, 21 * config.cmra_months))
+        assert hsig is not None and beta is not None  # computed above for residual_vol
         mix = z(ex.combine_nb(np.stack([z(dastd), z(cmra), z(hsig)]), np.array(RESVOL_MIX)))
         filled_beta = ex.fill_missing_nb(beta, p.ind, max(len(p.industries), 1), size, regw, estu)
         out["residual_vol"] = z(ex.orthogonalize_nb(mix, np.stack([filled_beta, size]), regw, estu))

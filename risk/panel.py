@@ -150,7 +150,7 @@ def risk_calendar(store: MarketStore, config: RiskConfig, end: dt.date | None,
 
 def _scatter(frame: pl.DataFrame, column: str, row_of: dict, col_of: dict, shape: tuple[int, int],
              fill: float | bool | int, dtype: type) -> np.ndarray:
-    out = np.full(shape, fill, dtype=dtype)
+    out: np.ndarray = np.full(shape, fill, dtype=dtype)
     if frame.height == 0:
         return out
     ri = frame["date"].replace_strict(row_of, default=-1, return_dtype=pl.Int64).to_numpy()

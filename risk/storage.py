@@ -24,7 +24,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -255,7 +255,7 @@ def _extend(old: RiskModel, core: dict, store: MarketStore) -> RiskModel:
         out[a.shape[0]:, pos_new] = b
         return out
 
-    merged = {name: join(getattr(old, name), core[name], fill)
+    merged: dict[str, Any] = {name: join(getattr(old, name), core[name], fill)
               for name, fill in (("ind", -1), ("x", np.nan), ("cap", np.nan), ("ret", np.nan), ("estu", False),
                                  ("resid", np.nan), ("carried", False))}
     f = np.concatenate([old.f, core["f"]])

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -132,25 +131,32 @@ def to_dict(source: Source) -> dict[str, Any]:
 
 
 def ingest(store: MarketStore, source: Source, since: dt.date | None = None,
-           until: dt.date | None = None, **read_options: Any) -> IngestReport:
+           until: dt.date | None = None, *, mix: bool = False, **read_options: Any) -> IngestReport:
     """Read ``source`` (rows in ``(since, until]``) and write the batch in one transaction;
-    the source's notes come first in the report's messages. ``read_options`` go to the
-    source's ``read`` (tests inject recorded vendor modules this way)."""
+    the source's notes come first in the report's messages. A source of another market than
+    the store holds is refused before it is read unless ``mix`` (``flyer.data.markets``).
+    ``read_options`` go to the source's ``read`` (tests inject recorded vendor modules this way)."""
     from flyer.core import progress
+    from flyer.data import markets
 
+    markets.check(store, markets.market_of(source), mix)
     with progress.task(f"ingest {source.kind}", total=2, unit="steps") as bar:
         batch = source.read(store, since, until, **read_options)
         rows = sum(f.height for f in batch.frames.values())
         bar.advance(info=f"read {rows:,} rows of {len(batch.frames)} tables")
-        report = write_batch(store, source, batch)
+        report = write_batch(store, source, batch, mix=mix)
         bar.advance(info=f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
     return report
 
 
-def write_batch(store: MarketStore, source: Source, batch: Batch) -> IngestReport:
+def write_batch(store: MarketStore, source: Source, batch: Batch, *, mix: bool = False) -> IngestReport:
     """The write half of ``ingest``: ``batch`` in one transaction, the notes first in the report
-    (the nightly reads with a read-only store and opens the writer only for this)."""
-    report = store.write(source.kind, batch.frames, batch.start, batch.end, rejects=batch.rejects)
+    (the nightly reads with a read-only store and opens the writer only for this); the
+    source's market is checked and recorded (``flyer.data.markets``)."""
+    from flyer.data.markets import market_of
+
+    report = store.write(source.kind, batch.frames, batch.start, batch.end, rejects=batch.rejects,
+                         market=market_of(source), mix=mix)
     if batch.notes:
         report = dataclasses.replace(report, messages=(*batch.notes, *report.messages))
     return report
@@ -167,52 +173,8 @@ def window_dates(since: dt.date | None, until: dt.date | None, start: dt.date | 
 
 # ------------------------------------------------------------------------------- coercion
 def _coerce(value: Any, hint: Any, name: str) -> Any:
-    """``value`` as the annotated type (dates from ISO text, ints/floats from numbers, tuples
-    from lists or comma-separated text); FlyerError when it does not fit."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        if value is None:
-            return None
-        errors = []
-        for a in inner:
-            try:
-                return _coerce(value, a, name)
-            except FlyerError as exc:
-                errors.append(exc)
-        raise errors[0]
-    if hint is dt.date:
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                pass
-        raise FlyerError(f"{name} must be a date YYYY-MM-DD, got {value!r}")
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise FlyerError(f"{name} must be true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise FlyerError(f"{name} must be an integer, got {value!r}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise FlyerError(f"{name} must be a number, got {value!r}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        if hasattr(value, "__fspath__"):
-            return str(value)
-        raise FlyerError(f"{name} must be a string, got {value!r}")
-    if origin is tuple:
-        items = [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)):
-            raise FlyerError(f"{name} must be a list, got {value!r}")
-        return tuple(_coerce(v, args[0], name) for v in items)
-    return value
+    """``value`` as the annotated type (``flyer.core.config.coerce``: the one coercion of every
+    config); a ``ConfigError`` (exit 2) naming ``name`` when it does not fit."""
+    from flyer.core.config import coerce
+
+    return coerce(value, hint, name)

@@ -8,11 +8,9 @@
 """
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Callable
 
-import yaml
 
 from flyer.factors.factorset import FactorSet
 from flyer.core.errors import FlyerError
@@ -47,17 +45,9 @@ def load(name_or_path: str | Path) -> FactorSet:
 
 
 def _read_doc(path: Path) -> object:
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
-        else:
-            raise FlyerError(f"{path}: factor files must be .toml, .yaml or .yml")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise FlyerError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
-    return data
+    from flyer.core.config import read_file
+
+    return read_file(path, what="factor file")
 
 
 def read_formula_file(path: Path) -> dict[str, str]:

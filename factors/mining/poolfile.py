@@ -20,7 +20,6 @@ gives an empty factor set.
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,9 +82,8 @@ def read_pool(path: Path) -> PoolFile:
     fs = load(path)
     if len(fs) and fs.weights is None:
         raise FlyerError(f"{path}: no [weights] table: a combined score needs a weighted pool (flyer mine writes one)")
-    try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8")) if str(path).endswith(".toml") else {}
-    except tomllib.TOMLDecodeError as exc:
-        raise FlyerError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
-    meta = doc.get("pool") if isinstance(doc.get("pool"), dict) else {}
-    return PoolFile(fs, dict(meta))
+    from flyer.core.config import read_file
+
+    doc = read_file(path, what="factor pool")
+    meta = doc.get("pool")
+    return PoolFile(fs, dict(meta) if isinstance(meta, dict) else {})

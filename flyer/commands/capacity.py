@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from flyer.commands.backtest import build_config, read_scores, run_scores_path
-from flyer.commands.common import HomeOpt, console, open_store, parse_date
-from flyer.core.errors import FlyerError, UsageError
+from flyer.commands.backtest import SETTINGS, _classes, build_config, score_source
+from flyer.commands.common import HomeOpt, console, open_store
+from flyer.commands.settings import chosen, with_settings
+from flyer.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from flyer.backtest.capacity import Capacity
 
 DEFAULT_LADDER = "1e7,1e8,5e8,1e9,5e9,1e10"
 
@@ -19,45 +23,34 @@ def parse_capitals(text: str) -> list[float]:
         levels = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UsageError(f"bad --capitals {text!r}: expected comma-separated numbers, e.g. {DEFAULT_LADDER}") from None
-    if len(levels) < 2 or min(levels) <= 0:
+    if len(levels) < 2 or not all(0 < x < float("inf") for x in levels):
         raise UsageError(f"bad --capitals {text!r}: need at least two positive levels")
     return levels
 
 
+@with_settings(SETTINGS, _classes())
 def capacity_cmd(
     run_id: Optional[str] = typer.Option(None, "--run", help="use $FLYER_HOME/runs/<ID>/predictions.parquet"),
     scores: Optional[Path] = typer.Option(None, "--scores", help="Parquet/CSV with date, symbol, score"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML/YAML file with backtest settings"),
     capitals: str = typer.Option(DEFAULT_LADDER, "--capitals", help="capital levels, CNY, comma-separated"),
-    k: Optional[int] = typer.Option(None, "--k", help="names held (topk)"),
-    n_drop: Optional[int] = typer.Option(None, "--n-drop", help="names replaced per rebalance (topk)"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="topk | benchmark"),
-    rebalance_every: Optional[int] = typer.Option(None, "--rebalance-every", help="rebalance every n score days"),
-    deal_price: Optional[str] = typer.Option(None, "--deal-price", help="open | close | vwap"),
-    start: Optional[str] = typer.Option(None, "--start", help="first signal day YYYY-MM-DD"),
-    end: Optional[str] = typer.Option(None, "--end", help="last trading day YYYY-MM-DD"),
-    participation: Optional[float] = typer.Option(None, "--participation", help="max fraction of the day's volume per fill (default 0.1)"),
-    remainder: Optional[str] = typer.Option(None, "--remainder", help="carry | cancel"),
-    impact: str = typer.Option("sqrt", "--impact", help="none | sqrt (default sqrt: a curve without impact is flat)"),
-    impact_k: Optional[float] = typer.Option(None, "--impact-k", help="square-root impact prefactor (default 1.0)"),
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML page with the curve"),
     home: Optional[Path] = HomeOpt,
+    **kwargs: Any,
 ) -> None:
     """Run the same strategy at each capital level in one engine call; print excess return, IR,
-    impact drag, participation, fill rate per level and the AUM at which excess return halves."""
+    impact drag, participation, fill rate per level and the AUM at which excess return halves.
+    Market impact is on unless --impact none (a curve without it is flat by construction)."""
     from flyer.backtest.capacity import capacity_curve
+    from flyer.backtest.session import scores_of
 
     levels = parse_capitals(capitals)
-    overrides = dict(k=k, n_drop=n_drop, strategy=strategy, rebalance_every=rebalance_every, deal_price=deal_price, start=parse_date(start, "--start"),
-                     end=parse_date(end, "--end"), participation=participation, remainder=remainder,
-                     impact=impact, impact_k=impact_k)
-    cfg, from_file = build_config(config, overrides)
-    scores = scores or (Path(from_file["scores"]) if "scores" in from_file else None)
-    run_id = run_id or from_file.get("run")
-    if (scores is None) == (run_id is None):
-        raise FlyerError("give exactly one of --scores PATH or --run ID")
-    frame = read_scores(scores if scores is not None else run_scores_path(home, str(run_id)))
+    given = chosen(kwargs, SETTINGS, _classes())
+    given.setdefault("impact", "sqrt")
+    cfg, from_file = build_config(config, given)
+    source = score_source(scores, run_id, None, None, False, from_file)
     with open_store(home, read_only=True, must_exist=True) as store:
+        frame = scores_of(home, store, source, cfg).frame
         with console.status(f"capacity curve over {len(levels)} capital levels ..."):
             cap = capacity_curve(store, frame, cfg, levels)
     print_capacity(cap)
@@ -67,7 +60,7 @@ def capacity_cmd(
         console.print(f"report saved: {write_capacity_report(cap, report)}")
 
 
-def print_capacity(cap) -> None:
+def print_capacity(cap: Capacity) -> None:
     """The curve as a rich table and the half-excess AUM line."""
     from rich.table import Table
 

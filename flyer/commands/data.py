@@ -73,9 +73,12 @@ def ingest(
     stocks: Optional[int] = typer.Option(None, "--stocks", help="sim: number of stocks (10-5000, default 800)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="sim: random seed (default 42)"),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="akshare, baostock: comma-separated codes (default: all)"),
+    mix_markets: bool = typer.Option(False, "--mix-markets", help="let a store that holds one market (a sim of "
+                                     "another size or seed, or real data) take this one too"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
-    """Ingest market data into the store (validated, transactional, idempotent)."""
+    """Ingest market data into the store (validated, transactional, idempotent). A store holds
+    one market: another sim or real data over a sim is refused unless --mix-markets."""
     import dataclasses
 
     from flyer.data.sources import base
@@ -91,7 +94,7 @@ def ingest(
     src = base.make_source(source, **given)
     with open_store(home) as store:
         console.print(f"ingesting from {source} ...")
-        report = base.ingest(store, src)
+        report = base.ingest(store, src, mix=mix_markets)
         console.print(f"[green]ingest #{report.ingest_id} from {source} done[/]: "
                       f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
         print_report(report)

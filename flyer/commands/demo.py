@@ -11,13 +11,20 @@ from flyer.commands.common import HomeOpt, console
 
 
 def demo(home: Optional[Path] = HomeOpt,
-         stocks: int = typer.Option(800, "--stocks", help="sim stocks (10-5000)")) -> None:
+         stocks: Optional[int] = typer.Option(None, "--stocks", help="sim stocks (10-5000; default 800, 150 with --quick)"),
+         quick: bool = typer.Option(False, "--quick", help="a first look in about a minute: a small sim over 2019-2021, "
+                                    "one test year, top-20")) -> None:
     """The whole pipeline on the simulated market: ingest, Alpha158, LightGBM walk-forward,
-    top-k backtest against CSI 500, HTML report, one-screen summary."""
+    top-k backtest against CSI 500, HTML report, one-screen summary; then `flyer nightly` goes on
+    from its last day with the config it writes."""
+    from flyer.core.errors import UsageError
     from flyer.demo import DemoConfig, run_demo
 
+    if stocks is not None and not 10 <= stocks <= 5000:
+        raise UsageError(f"--stocks must be in 10..5000, got {stocks}")
+    cfg = DemoConfig.quick(stocks or 150) if quick else DemoConfig(stocks=stocks or 800)
     t0 = time.perf_counter()
-    s = run_demo(home, DemoConfig(stocks=stocks), log=lambda m: console.print(m, markup=False, highlight=False))
+    s = run_demo(home, cfg, log=lambda m: console.print(m, markup=False, highlight=False))
     rows = [
         ("test IC / RankIC", f"{s.ic:.4f} / {s.rank_ic:.4f}"),
         ("test ICIR / RankICIR", f"{s.icir:.3f} / {s.rank_icir:.3f}"),
@@ -30,11 +37,14 @@ def demo(home: Optional[Path] = HomeOpt,
          + (" (" + ", ".join(f"{k} {v:.0f}s" for k, v in s.seconds.items()) + ")" if not s.reused else "")),
     ]
     console.print(f"[bold]flyer demo summary[/] (experiment {s.experiment}, run {s.run_id}, "
-                  f"test {DemoConfig().test[0]}..{DemoConfig().test[1]})"
+                  f"test {cfg.test[0]}..{cfg.test[1]})"
                   + (": reused, nothing recomputed" if s.reused else ""))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         console.print(f"  {k:<{width}}  {v}")
+    if s.nightly_config is not None:
+        console.print(f"next: flyer nightly --config {s.nightly_config} --date {s.last_date}   "
+                      "(tomorrow's orders from the demo's last close; then the next dates)", markup=False)
 
 
 def warmup(keep: bool = typer.Option(False, "--keep-caches", help="keep numba's existing cache files")) -> None:

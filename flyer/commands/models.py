@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TypeVar
 
 import typer
 from rich import box
@@ -50,7 +50,8 @@ def train(
 
     def cfg_for(kind: str, h: int):  # noqa: ANN202 - TrainConfig
         params = {"epochs": epochs} if epochs is not None and kind in TORCH_KINDS else None
-        return make_config(kind, parse_span(train_span, "--train"), parse_span(valid_span, "--valid"),
+        return make_config(kind, _required(parse_span(train_span, "--train"), "--train"),
+                           _required(parse_span(valid_span, "--valid"), "--valid"),
                            parse_span(test_span, "--test"), objective=objective if kind == model else None,
                            params=params, seed=seed, walk_forward=walk_forward, retrain_months=retrain_months,
                            window=window, preset=preset if kind == "lgbm" else None, factors=factors,
@@ -65,7 +66,7 @@ def train(
         run = train_run(store, cfgs[0], home=home, threads=threads, force=force,  # progress: per fold and round
                         log=_warnings_only, null_features="refuse" if refuse_null else "warn")
     if run.reused:
-        console.print(f"run {run.id} exists with the same config: reused (--force retrains it) -> {run.path}")
+        console.print(f"run {run.id} exists with the same config and data: reused (--force retrains it) -> {run.path}")
     else:
         console.print(f"[green]run {run.id}[/] -> {run.path}")
     print_metrics(run.metrics)
@@ -149,6 +150,15 @@ def print_metrics(metrics: dict) -> None:
     print_warnings(metrics.get("warnings", []))
 
 
+T = TypeVar("T")
+
+
+def _required(value: T | None, flag: str) -> T:
+    if value is None:
+        raise UsageError(f"{flag} is required")
+    return value
+
+
 def print_warnings(warnings: list[str]) -> None:
     """Collapsed folds, loudly (they make top-k pick from ties)."""
     for w in warnings:
@@ -165,7 +175,7 @@ def predict(
     from flyer.models.predict import predict_day
     from flyer.models.runs import load_run
 
-    day = parse_date(date, "--date")
+    day = _required(parse_date(date, "--date"), "--date")
     run = load_run(home, run_id)
     with open_store(home, read_only=True, must_exist=True) as store:
         scores = predict_day(run, store, day)

@@ -19,13 +19,13 @@ def run_cmd(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Run a workflow: data -> factor evaluations -> models -> backtests -> reports, saved as an
-    experiment under $FLYER_HOME/experiments/<key>/ (key: the resolved workflow's content hash).
-    Rerunning an unchanged workflow does nothing."""
+    experiment under $FLYER_HOME/experiments/<key>/ (key: the content hash of the resolved workflow
+    and of the data its steps read). Rerunning an unchanged workflow on the same data does nothing."""
     from flyer import experiments
     from flyer.workflow import load
 
     wf = load(workflow, tuple(overrides or ()))
-    console.print(f"[bold]workflow {wf.name}[/] (experiment {wf.key}): {len(wf.factors)} factor set(s), "
+    console.print(f"[bold]workflow {wf.name}[/] (workflow key {wf.key}): {len(wf.factors)} factor set(s), "
                   f"{len(wf.models)} model(s), {len(wf.backtests)} backtest(s)")
     exp = experiments.run(home, wf, force=force, log=lambda m: console.print(m, markup=False, highlight=False))
     print_summary(exp.summary)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
-from flyer.core.errors import FlyerError, UsageError
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     import polars as pl

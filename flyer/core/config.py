@@ -105,12 +105,23 @@ def read_file(path: str | Path, *, what: str = "config", table: str | None = Non
     not a table.
     """
     p = Path(path).expanduser()
+    text = read_text(p, what=what)
+    data = parse_text(text, p.suffix.lower(), f"{what} {p}")
+    if table is not None and isinstance(data.get(table), dict):
+        return dict(data[table])
+    return data
+
+
+def read_text(path: str | Path, *, what: str = "config", suffixes: tuple[str, ...] = FILE_SUFFIXES) -> str:
+    """The UTF-8 text of a settings file (the checks of ``read_file`` before parsing); a missing
+    file is a ``FlyerError`` (exit 1), anything else a ``ConfigError`` (exit 2)."""
+    p = Path(path).expanduser()
     if not p.exists():
-        raise ConfigError(f"{what} file not found: {p}")
+        raise FlyerError(f"{what} file not found: {p}")
     if not p.is_file():
         raise ConfigError(f"{what} {p} is a folder, not a file")
-    if p.suffix.lower() not in FILE_SUFFIXES:
-        raise ConfigError(f"{what} file must be .toml, .yaml or .yml: {p}")
+    if p.suffix.lower() not in suffixes:
+        raise ConfigError(f"{what} file must be {' or '.join(suffixes)}: {p}")
     try:
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -124,10 +135,7 @@ def read_file(path: str | Path, *, what: str = "config", table: str | None = Non
         raise ConfigError(f"{what} {p} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     if "\x00" in text:
         raise ConfigError(f"{what} {p} holds a NUL byte: not a text settings file")
-    data = parse_text(text, p.suffix.lower(), f"{what} {p}")
-    if table is not None and isinstance(data.get(table), dict):
-        return dict(data[table])
-    return data
+    return text
 
 
 def parse_text(text: str, suffix: str, where: str) -> dict[str, Any]:
@@ -200,13 +208,13 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
     if origin is typing.Literal:
         if value in args and type(value) in {type(a) for a in args}:
             return value
-        raise ConfigError(f"{name} must be one of {', '.join(map(str, args))}, got {value!r}")
+        raise ConfigError(f"{name}: must be one of {', '.join(map(str, args))}, got {value!r}")
     if isinstance(hint, type) and issubclass(hint, Config):
         if isinstance(value, hint):
             return value
         if isinstance(value, Mapping):
             return hint.from_dict(value, name)
-        raise ConfigError(f"{name} must be a table of settings, got {value!r}")
+        raise ConfigError(f"{name}: must be a table of settings, got {value!r}")
     if hint is dt.date:
         if isinstance(value, dt.datetime):
             return value.date()
@@ -217,42 +225,42 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
                 return dt.date.fromisoformat(value.strip())
             except ValueError:
                 pass
-        raise ConfigError(f"{name} must be a date YYYY-MM-DD, got {_short(value)}")
+        raise ConfigError(f"{name}: must be a date YYYY-MM-DD, got {_short(value)}")
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{name} must be true or false, got {_short(value)}")
+        raise ConfigError(f"{name}: must be true or false, got {_short(value)}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
             return int(value)
-        raise ConfigError(f"{name} must be an integer, got {_short(value)}")
+        raise ConfigError(f"{name}: must be an integer, got {_short(value)}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(float(value)):
-                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+                raise ConfigError(f"{name}: must be a finite number, got {value!r}")
             return float(value)
-        raise ConfigError(f"{name} must be a number, got {_short(value)}")
+        raise ConfigError(f"{name}: must be a number, got {_short(value)}")
     if hint is str:
         if isinstance(value, str):
             return value
         if hasattr(value, "__fspath__"):
             return str(value)
-        raise ConfigError(f"{name} must be a string, got {_short(value)}")
+        raise ConfigError(f"{name}: must be a string, got {_short(value)}")
     if origin is tuple:
         items = [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
-            raise ConfigError(f"{name} must be a list, got {_short(value)}")
+            raise ConfigError(f"{name}: must be a list, got {_short(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(coerce(v, args[0], f"{name}[{i}]") for i, v in enumerate(items))
         if args and len(args) != len(items):
-            raise ConfigError(f"{name} must be a list of {len(args)} values, got {_short(value)}")
+            raise ConfigError(f"{name}: must be a list of {len(args)} values, got {_short(value)}")
         return tuple(coerce(v, a, f"{name}[{i}]") for i, (v, a) in enumerate(zip(items, args))) if args else tuple(items)
     if origin in (dict, Mapping, typing.Mapping) or hint in (dict, Mapping):
         if isinstance(value, Mapping):
             return value
-        raise ConfigError(f"{name} must be a table, got {_short(value)}")
+        raise ConfigError(f"{name}: must be a table, got {_short(value)}")
     if isinstance(hint, type) and not isinstance(value, hint):
         try:
             return hint(value)
@@ -301,7 +309,7 @@ class Config:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{where} must be a table of settings, got {_short(raw)}")
         data = cls.normalise({str(k): v for k, v in raw.items()}, where)
-        hints = field_hints(cls)
+        hints = field_hints(cls)  # type: ignore[arg-type]  # a Config class is hashable
         unknown = sorted(k for k in data if k not in hints)
         if unknown:
             raise ConfigError(f"unknown setting(s) in {where or 'the top level'}: {', '.join(unknown)} "
@@ -309,8 +317,11 @@ class Config:
         values = {k: coerce(v, hints[k], _join(where, k)) for k, v in data.items()}
         try:
             return cls(**values)
-        except ConfigError:
-            raise
+        except ConfigError as exc:  # a check names "<SECTION>.field": name it by where it was read
+            msg = str(exc)
+            if where != cls.SECTION and msg.startswith(f"{cls.SECTION}."):
+                msg = _join(where, msg[len(cls.SECTION) + 1:])
+            raise ConfigError(msg) from None
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
 

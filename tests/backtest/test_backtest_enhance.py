@@ -61,21 +61,22 @@ def test_enhance_backtest_runs_through_the_engine(home: Path, scores: pl.DataFra
     cfg = BacktestConfig(strategy="enhance", rebalance_every=5, start=START, end=END)
     with MarketStore.open(home, read_only=True) as store:
         res = run(store, scores, cfg)
-    enh = res.meta["enhance"]
-    assert enh.diagnostics.height > 20 and any("rebalances" in n for n in enh.notes)
+    enh = res.diagnostics.plan
+    assert enh.optimised and enh.rebalances.height > 20 and any("rebalances" in n for n in enh.notes)
     trades = res.trades()
     buys = trades.filter((pl.col("side") == "buy") & ~pl.col("symbol").str.starts_with("688"))
     assert trades.height > 100 and (buys["shares"] % 100 == 0).all()   # board lots
     # executed holdings sit near the optimiser's targets right after each trade day
     pos = res.positions()
     nav = res.daily().select("date", "nav")
-    tgt = enh.weights.join(enh.diagnostics.select("date", "trade_date"), on="date").drop("date")
+    assert enh.weights is not None
+    tgt = enh.weights.join(enh.rebalances.select("date", "trade_date"), on="date").drop("date")
     held = (pos.join(nav, on="date").with_columns((pl.col("value") / pl.col("nav")).alias("w"))
             .rename({"date": "trade_date"}).filter(pl.col("trade_date").is_in(tgt["trade_date"].unique().implode())))
     both = tgt.join(held, on=["trade_date", "symbol"], how="full", coalesce=True).fill_null(0.0)
     gap = both.group_by("trade_date").agg((pl.col("weight") - pl.col("w")).abs().sum().alias("gap"))
     assert gap["gap"].median() < 0.1
-    members = enh.diagnostics["member_share"]
+    members = enh.rebalances["member_share"]
     assert (members >= 0.8 - 1e-4).all()
     m = res.metrics()
     assert 0 < m["tracking_error"] < 0.15

@@ -10,6 +10,7 @@ import pytest
 from flyer.backtest.api import run
 from flyer.backtest.benchmark import estimated_total_return
 from flyer.backtest.config import BacktestConfig
+from flyer.backtest.loader import load
 from tests.backtest.conftest import HISTORY, scores_frame
 
 A, B = "600001.SH", "600002.SH"
@@ -33,14 +34,14 @@ def test_file_ending_stock_is_held_not_force_sold(tiny) -> None:
     pos = res.positions().filter(pl.col("symbol") == A)
     assert pos["date"].max() == days[-1]                                   # still held at the end
     assert pos["value"].tail(3).to_list() == pytest.approx([pos["value"][-1]] * 3)   # frozen at the last close
-    assert res.meta["blocked_sells"] > 0                                   # B would replace it: no bar to sell on
-    held = {r["year"]: r for r in res.meta["held_without_bars"]}
+    assert res.diagnostics.blocked_sells > 0                                   # B would replace it: no bar to sell on
+    held = {r["year"]: r for r in res.diagnostics.held_without_bars.iter_rows(named=True)}
     assert held[days[-1].year]["max_share"] > 0.9
-    assert any("NAV held in stocks without bars" in n for n in res.meta["notes"])
-    missing = {r["year"]: r for r in res.meta["members_without_bars"]}
+    assert any("NAV held in stocks without bars" in n for n in res.diagnostics.notes)
+    missing = {r["year"]: r for r in res.diagnostics.run.members_without_bars.iter_rows(named=True)}
     share = sum(1 for d in days[HISTORY:] if d > days[4]) / len(days[HISTORY:])
     assert missing[days[-1].year]["weight_missing"] == pytest.approx(0.5 * share)
-    assert any("benchmark members without bars" in n for n in res.meta["notes"])
+    assert any("benchmark members without bars" in n for n in res.diagnostics.notes)
 
 
 def test_known_delisting_is_still_force_sold(tiny) -> None:
@@ -48,7 +49,7 @@ def test_known_delisting_is_still_force_sold(tiny) -> None:
     store, days = tiny(closes)
     res = run(store, scores_frame(days, {A: [None, None, 1.0]}), _cfg(days))
     assert res.trades().filter(pl.col("reason") == "delisted")["date"].to_list() == [days[5]]
-    assert "held_without_bars" not in res.meta or all(r["max_share"] == 0 for r in res.meta["held_without_bars"])
+    assert all(r["max_share"] == 0 for r in res.diagnostics.held_without_bars.iter_rows(named=True))
 
 
 def test_total_return_estimate_adds_members_cash_dividends(tiny) -> None:
@@ -57,7 +58,10 @@ def test_total_return_estimate_adds_members_cash_dividends(tiny) -> None:
     closes = {A: [10.0, 10, 10, 9.8, 9.8, 9.8, 9.8], B: [10.0, 10, 10, 10, 5, 5, 5]}
     store, days = tiny(closes, adj=adj, members={A: 0.5, B: 0.5})
     price = store.index_bars("000905.SH").select("date", "close")
-    tr, label = estimated_total_return(store, "000905.SH", price)
+    data, _, _ = load(store, scores_frame(days, {A: [1.0] * len(days)}), BacktestConfig(start=days[0], end=days[-1]))
+    est = estimated_total_return(data, "000905.SH", price)
+    assert est is not None
+    tr, label = est
     assert "estimated" in label
     ratio = (tr["tr"] / price["close"]).to_list()
     assert ratio == pytest.approx([1, 1, 1, 1.01, 1.01, 1.01, 1.01])

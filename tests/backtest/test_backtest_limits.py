@@ -38,7 +38,7 @@ def test_thin_stock_fills_over_several_days(tiny) -> None:
     sc = scores_frame(days, {A: [None, None] + [1.0] * 8})
     res = run(store, sc, _cfg(days, participation=0.1))
     assert _buys(res) == [(1, 25_000), (2, 25_000), (3, 25_000), (4, 24_900)]
-    assert res.meta["capped_buys"] == 3 and res.capped[:, 0].tolist()[:5] == [0, 1, 1, 1, 0]
+    assert res.diagnostics.capped_buys == 3 and res.capped[:, 0].tolist()[:5] == [0, 1, 1, 1, 0]
     ex = res.execution()
     assert ex["demand"][1] == pytest.approx(1e6) and ex["fill_rate"][1] == pytest.approx(0.25)
     assert ex["demand"][2] == pytest.approx(750_000) and ex["filled"][2] == pytest.approx(250_000)
@@ -47,7 +47,7 @@ def test_thin_stock_fills_over_several_days(tiny) -> None:
     assert _buys(run(store, sc, _cfg(days, participation=0.0))) == [(1, 99_900)]
     # cancel: the next (daily) rebalance drops the rest, the holding stays at a quarter
     res = run(store, sc, _cfg(days, participation=0.1, remainder="cancel"))
-    assert _buys(res) == [(1, 25_000)] and res.meta["capped_buys"] == 1
+    assert _buys(res) == [(1, 25_000)] and res.diagnostics.capped_buys == 1
     assert res.positions().filter(pl.col("date") == days[-1])["shares"].to_list() == [25_000]
 
 
@@ -73,7 +73,7 @@ def test_capped_sells_in_lots_then_the_whole_rest(tiny) -> None:
     assert t["date"].to_list() == days[HISTORY + 2:HISTORY + 11]
     # B is bought only with the cash each day's A sale frees: holdings drift from the target
     assert res.trades().filter((pl.col("side") == "buy") & (pl.col("symbol") == B)).height == 1
-    assert res.meta["capped_sells"] == 8
+    assert res.diagnostics.capped_sells == 8
 
 
 def test_star_lot_under_the_cap_never_fills(tiny) -> None:
@@ -82,7 +82,7 @@ def test_star_lot_under_the_cap_never_fills(tiny) -> None:
     store, days = tiny({star: [10.0] * 6}, volumes={star: [1500.0] * 6})
     sc = scores_frame(days, {star: [None, None] + [1.0] * 4})
     res = run(store, sc, _cfg(days, participation=0.1))
-    assert res.trades().height == 0 and res.meta["capped_buys"] == 3
+    assert res.trades().height == 0 and res.diagnostics.capped_buys == 3
     assert res.execution()["fill_rate"].drop_nulls().to_list() == [0.0] * 3
 
 

@@ -62,13 +62,13 @@ def test_portfolio_table_is_a_backtest_config() -> None:
 
 
 @pytest.mark.parametrize("table, message", [
-    ({"kk": 3}, "config: unknown key(s) in portfolio: kk"),
-    ({"rebalance_every": 5}, "config: portfolio.rebalance_every is a backtest-only setting"),
-    ({"retry": "next_day"}, "config: portfolio.retry is a backtest-only setting"),
-    ({"start": "2020-01-01"}, "config: portfolio.start is a backtest-only setting"),
-    ({"k": 5, "n_drop": 9}, "config: portfolio: n_drop must be in [0, k], got 9"),
-    ({"strategy": "momentum"}, "config: portfolio: strategy must be one of"),
-    ({"costs": {"fee": 1}}, "config: portfolio: unknown backtest config key(s): fee"),
+    ({"kk": 3}, "unknown setting(s) in portfolio: kk"),
+    ({"rebalance_every": 5}, "portfolio.rebalance_every: is a backtest-only setting"),
+    ({"retry": "next_day"}, "portfolio.retry: is a backtest-only setting"),
+    ({"start": "2020-01-01"}, "portfolio.start: is a backtest-only setting"),
+    ({"k": 5, "n_drop": 9}, "portfolio.n_drop: must be in [0, k = 5], got 9"),
+    ({"strategy": "momentum"}, "portfolio.strategy: must be one of"),
+    ({"costs": {"fee": 1}}, "unknown setting(s) in portfolio.costs: fee"),
 ])
 def test_portfolio_table_errors(table: dict, message: str) -> None:
     with pytest.raises(FlyerError) as err:

@@ -6,11 +6,12 @@ import numpy as np
 from flyer.backtest import config
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.params import REMAINDERS, RETRIES, WEIGHTINGS, Params
-from flyer.backtest.strategies import MODE_TOPK, MODE_WEIGHTS, SCORE, STRATEGY_MODES
+from flyer.backtest.strategies import MODE_TOPK, MODE_WEIGHTS, SCORE
+from flyer.backtest.strategy import STRATEGIES
 
 
 def test_name_lists_agree_with_the_config() -> None:
-    assert set(STRATEGY_MODES) == set(config.STRATEGIES)
+    assert set(STRATEGIES) == set(config.STRATEGIES)
     assert set(WEIGHTINGS) == set(config.WEIGHTINGS) and set(RETRIES) == set(config.RETRIES)
     assert set(REMAINDERS) == set(config.REMAINDERS)
 

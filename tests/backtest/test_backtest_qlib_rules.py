@@ -29,7 +29,7 @@ def test_flat_limit_blocks_both_sides_on_every_board(tiny) -> None:
     ashare = run(store, sc, _cfg(days))
     qlib = run(store, sc, _cfg(days, rules="qlib", start=days[HISTORY + 1]))
     assert sorted(_buys(ashare)["symbol"].to_list()) == sorted([A, B])
-    assert _buys(qlib).filter(pl.col("date") == days[3]).height == 0 and qlib.meta["blocked_buys"] == 2
+    assert _buys(qlib).filter(pl.col("date") == days[3]).height == 0 and qlib.diagnostics.blocked_buys == 2
 
 
 def test_cash_split_costs_and_start_day(tiny) -> None:

@@ -54,14 +54,14 @@ def test_backtest_reports_picks_made_from_ties(tiny) -> None:
     store, days = tiny({s: [10.0] * 40 for s in names})
     tied = pl.DataFrame([dict(date=d, symbol=s, score=1.0) for d in days[HISTORY:] for s in names])
     res = run(store, tied, BacktestConfig(k=5, n_drop=2, deal_price="close", start=days[HISTORY]))
-    ties = res.meta["tie_picks"]
-    assert ties["picks"] > 5 and ties["from_ties"] == ties["picks"] and ties["share"] == 1.0
-    assert any("made from tied scores" in n for n in res.meta["notes"])
+    ties = res.diagnostics.ties
+    assert ties.picks > 5 and ties.from_ties == ties.picks and ties.share == 1.0
+    assert any("made from tied scores" in n for n in res.diagnostics.notes)
     held = res.positions()["symbol"].to_list()
     low = sum(1 for s in held if names.index(s) < 10) / len(held)
     assert 0.3 < low < 0.7                       # not the lowest codes (index order gave 1.0)
     rng = np.random.default_rng(0)
     distinct = tied.with_columns(pl.Series("score", rng.permutation(tied.height).astype(float)))
     res2 = run(store, distinct, BacktestConfig(k=5, n_drop=2, deal_price="close", start=days[HISTORY]))
-    assert res2.meta["tie_picks"]["from_ties"] == 0 and res2.meta["tie_picks"]["picks"] > 5
-    assert not any("tied" in n for n in res2.meta["notes"])
+    assert res2.diagnostics.ties.from_ties == 0 and res2.diagnostics.ties.picks > 5
+    assert not any("tied" in n for n in res2.diagnostics.notes)

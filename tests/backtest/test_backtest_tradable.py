@@ -27,8 +27,8 @@ def test_future_listings_do_not_change_past_trades(sim_store) -> None:
     before = with_ghost.trades().filter(pl.col("date") < inst.filter(pl.col("symbol") == late)["list_date"][0])
     assert late not in before["symbol"].to_list()
     listed_days = sim_store.bars(start, end, symbols=[late], columns=["close"]).height
-    assert with_ghost.meta["unlisted_scores"] == days.len() - listed_days > 0
-    assert plain.meta["unlisted_scores"] == 0
+    assert with_ghost.diagnostics.run.unlisted_scores == days.len() - listed_days > 0
+    assert plain.diagnostics.run.unlisted_scores == 0
     # through its listing day the two runs trade identically
     cut = inst.filter(pl.col("symbol") == late)["list_date"][0]
     a = plain.trades().filter(pl.col("date") <= cut)

@@ -56,46 +56,33 @@ def test_uncached_and_unwritable_cache(store, monkeypatch):
     assert load_market(store, syms, None, None, "open", cache=False) is not m
 
 
-def test_derived_values_memo_disk_and_rebuilt_after_a_write(store):
-    calls: list[int] = []
+def test_foreign_or_tampered_cache_files_are_rebuilt_never_loaded_as_code(store, tmp_path):
+    """A cache file is NumPy arrays read with allow_pickle=False and checked against its request:
+    a pickle, an object array, another request's file or a truncated file is ignored and rebuilt."""
+    import pickle
 
-    def build() -> dict:
-        calls.append(1)
-        return {"rows": store.bars().height}
-
+    syms = store.instruments()["symbol"].to_list()[:6]
+    start, end = dt.date(2023, 3, 1), dt.date(2023, 6, 30)
+    fresh = build_market(store, sorted(syms), start, end, "open")
     market_cache.clear_memo()
-    req = {"start": dt.date(2023, 3, 1), "symbols": ["b", "a"]}
-    first = market_cache.cached_value(store, "t", req, build)
-    assert market_cache.cached_value(store, "t", req, build) is first and len(calls) == 1   # memo
+    load_market(store, syms, start, end, "open")
+    (path,) = list(market_cache.cache_dir(store).glob("*.npz"))
+    marker = tmp_path / "ran"
+
+    class Bomb:
+        def __reduce__(self):  # noqa: ANN204 - would create the marker file when unpickled
+            return (open, (str(marker), "w"))
+
+    other = market_cache.cache_dir(store) / "other.npz"
+    load_market(store, syms[:3], start, end, "open")  # another request's file ...
+    other_file = next(p for p in market_cache.cache_dir(store).glob("*.npz") if p != path)
+    for payload in (pickle.dumps(Bomb()), other_file.read_bytes(), path.read_bytes()[:200]):
+        path.write_bytes(payload)  # ... copied over this request's name, a pickle, a cut file
+        market_cache.clear_memo()
+        _same(load_market(store, syms, start, end, "open"), fresh)
+        assert market_cache.LAST["source"] == "built" and not marker.exists()
+    np.savez(path, key=np.array(["x"], dtype=object), deal=np.zeros(1))  # an object array: refused unread
     market_cache.clear_memo()
-    assert market_cache.cached_value(store, "t", req, build) == first and len(calls) == 1   # disk
-    market_cache.cached_value(store, "t", {**req, "symbols": ["a"]}, build)                # another request
-    assert len(calls) == 2
-    ingest(store, make_source("sim", stocks=20, start=dt.date(2023, 1, 1), end=dt.date(2023, 7, 31)))
-    again = market_cache.cached_value(store, "t", req, build)                               # the store changed
-    assert len(calls) == 3 and again["rows"] > first["rows"]
-
-
-def test_backtest_context_equals_uncached(store):
-    """The cached run context (TR benchmark, gaps, notes) is what a fresh build gives."""
-    import polars as pl
-
-    from flyer.backtest.api import _run_context, prepare
-    from flyer.backtest.config import BacktestConfig
-
-    bars = store.bars(columns=["close"])
-    scores = bars.select("date", "symbol", (-pl.col("close")).alias("score"))
-    market_cache.clear_memo()
-    prep = prepare(store, scores, BacktestConfig(k=3, n_drop=1))
-    market_cache.clear_memo()
-    again = prepare(store, scores, BacktestConfig(k=3, n_drop=1))  # from the disk cache
-    bench, ctx = _run_context(store, prep.config, prep.market, *_bench(store, prep.config))
-    assert again.context == ctx and prep.context == ctx
-    assert again.benchmark.equals(bench)
-    np.testing.assert_array_equal(again.has_bar, prep.has_bar)
-
-
-def _bench(store, config):  # noqa: ANN001, ANN202
-    from flyer.backtest.api import load_benchmark
-
-    return load_benchmark(store, config.benchmark, config.start, config.end)
+    _same(load_market(store, syms, start, end, "open"), fresh)
+    assert market_cache.LAST["source"] == "built"
+    assert not other.exists()

@@ -48,14 +48,7 @@ def test_engine_matches_reference(markets, seed: int, setting: int) -> None:
     store, days, scores = markets[seed]
     cfg = BacktestConfig(start=days[5], end=days[-1]).replace(**SETTINGS[setting])
     res = run(store, scores, cfg)
-    weights = None
-    if cfg.strategy == "benchmark":
-        import polars as pl
-        from flyer.backtest.strategies import benchmark_tilt
-        from flyer.backtest.api import tradable_scores
-        window = scores.filter(pl.col("date").is_between(res.config.start, res.config.end))
-        weights = benchmark_tilt(store.membership("000905.SH", res.config.start, res.config.end),
-                                 tradable_scores(store, window)[0], cfg.active_limit)
+    weights = res.diagnostics.plan.weights  # the benchmark tilt's targets (None for top-k)
     ref = np.array(reference_nav(store, scores, res.config, weights))
     assert len(res.trades()) > 0
     np.testing.assert_allclose(res.nav, ref, rtol=1e-6)
@@ -71,7 +64,7 @@ def test_vectorbt_backend_identical(markets) -> None:
     loop = execute(prep, [prep.config], backend="loop")[0]
     vbt = execute(prep, [prep.config], backend="vectorbt")[0]
     assert loop.records.shape == vbt.records.shape and len(loop.records) > 0
-    assert loop.meta["capped_buys"] > 0 and loop.meta == vbt.meta
+    assert loop.diagnostics.capped_buys > 0 and loop.diagnostics.counts() == vbt.diagnostics.counts()
     np.testing.assert_array_equal(loop.demand, vbt.demand)
     for field in ("col", "idx", "size", "price", "fees", "side"):
         np.testing.assert_array_equal(loop.records[field], vbt.records[field])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import polars as pl
 import pytest
 
@@ -40,7 +39,7 @@ def test_buy_blocked_at_limit_up_then_retried_next_day(tiny):
     res = run(store, sc, _cfg(days, retry="next_day"))
     buys = _trades(res, "buy")
     assert buys["symbol"].to_list() == [A] and buys["date"][0] == days[4]
-    assert res.meta["blocked_buys"] == 1
+    assert res.diagnostics.blocked_buys == 1
     res = run(store, sc, _cfg(days, retry="next_rebalance"))
     assert _trades(res, "buy").height == 0 and res.nav[-1] == pytest.approx(1e6)
 
@@ -68,7 +67,7 @@ def test_sell_blocked_at_limit_down(tiny):
     res = run(store, sc, _cfg(days))
     sells = _trades(res, "sell")
     assert sells["date"].to_list() == [days[5]] and sells["price"][0] == pytest.approx(9.5)
-    assert res.meta["blocked_sells"] == 1
+    assert res.diagnostics.blocked_sells == 1
 
 
 def test_ipo_and_chinext_limits(tiny):
@@ -121,7 +120,7 @@ def test_suspended_holding_waits_for_next_rebalance(tiny):
     sc = scores_frame(days, {A: [None, None, 1.0, 0.0, None, 0.0], B: [None, None, 0.0, 1.0, None, 1.0]})
     res = run(store, sc, _cfg(days))
     assert _trades(res, "sell", A)["date"].to_list() == [days[6]]
-    assert res.meta["blocked_sells"] == 1
+    assert res.diagnostics.blocked_sells == 1
     # the NAV keeps valuing A at its last close while suspended
     assert res.daily()["nav"][2] == pytest.approx(res.nav[1], rel=1e-9)
 

@@ -67,10 +67,10 @@ def test_backtest_notes_count_missing_vwap_and_unknown_st(lossy: MarketStore) ->
     cfg = BacktestConfig(k=10, n_drop=2, deal_price="vwap", start=D(2019, 11, 1), end=D(2020, 2, 28), capital=1e6)
     plain = run(lossy, scores, cfg)
     filled = run(lossy, scores, cfg.replace(vwap_fill="typical"))
-    note = next(n for n in plain.meta["notes"] if n.startswith("vwap deal price"))
+    note = next(n for n in plain.diagnostics.notes if n.startswith("vwap deal price"))
     assert "2020:" in note and note.endswith("no vwap: no fill")
-    assert next(n for n in filled.meta["notes"] if n.startswith("vwap deal price")).endswith("(high+low+close)/3")
-    assert any(n.startswith(f"st * unknown {LOSS}") and "not ST" in n for n in plain.meta["notes"])
+    assert next(n for n in filled.diagnostics.notes if n.startswith("vwap deal price")).endswith("(high+low+close)/3")
+    assert any(n.startswith(f"st * unknown {LOSS}") and "not ST" in n for n in plain.diagnostics.notes)
     after = pl.col("date") >= LOSS
     assert plain.trades().filter(after).height == 0 < filled.trades().filter(after).height
 

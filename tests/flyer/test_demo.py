@@ -30,7 +30,7 @@ def test_demo_pipeline_small(fresh_home: Path) -> None:
     again: list[str] = []
     s2 = run_demo(fresh_home, cfg, log=again.append)  # the same workflow: nothing to do
     assert s2.reused and s2.run_id == s.run_id and s2.annual_excess == s.annual_excess
-    assert len(again) == 1 and "is complete: nothing to do" in again[0]
+    assert len(again) == 2 and "not ingested again" in again[0] and "is complete on the same data: nothing to do" in again[1]
 
     # the demo leaves the nightly's factor store: alpha158 under its content key, up to the last day
     from flyer.data.store import MarketStore

@@ -32,7 +32,7 @@ def test_racing_starters_take_the_lock_exactly_once(tmp_path: Path, stale: bool)
             lock.write_text("999999999 12.00")  # a dead holder: every contender sees it stale
         out = ctx.Queue()
         start = time.time() + 0.3
-        procs = [ctx.Process(target=_contender, args=(str(lock), start, 0.5, out)) for _ in range(6)]
+        procs = [ctx.Process(target=_contender, args=(str(lock), start, 2.0, out)) for _ in range(6)]  # held long enough for every contender to try, even on a loaded machine
         for p in procs:
             p.start()
         for p in procs:

@@ -34,7 +34,7 @@ def test_bad_config_and_lock(fresh_home: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[portfolio]\nkk = 3\n")
     r = run(["--config", str(bad)], fresh_home)
-    assert r.returncode == 2 and r.stderr.strip() == "error: config: unknown key(s) in portfolio: kk"
+    assert r.returncode == 2 and r.stderr.strip() == "error: config: unknown setting(s) in portfolio: kk"
     (fresh_home / "nightly.lock").write_text(str(os.getppid()))
     r = run(["--date", "2024-12-30"], fresh_home)
     assert r.returncode == 3 and "another nightly run holds" in r.stderr

@@ -103,10 +103,10 @@ def test_config_is_checked_before_any_stage(base, tmp_path: Path) -> None:  # no
     """Finding 6: bad values fail at load; what needs the home (runs exist, k fits) fails
     before ingest, so nothing runs and the store is unchanged."""
     home0, factor_file, run_id = base
-    for raw, match in [({"portfolio": {"capital": -5}}, "capital must be > 0"),
-                       ({"portfolio": {"k": "ten"}}, "k must be an integer"), ({"runs": 5}, "runs must be a list"),
-                       ({"retrain": {"model": "xgb"}}, "retrain.model must be one of"),
-                       ({"portfolio": {"deal_price": "mid"}}, "deal_price must be one of")]:
+    for raw, match in [({"portfolio": {"capital": -5}}, "capital: must be > 0"),
+                       ({"portfolio": {"k": "ten"}}, "k: must be an integer"), ({"runs": 5}, "runs must be a list"),
+                       ({"retrain": {"model": "xgb"}}, "retrain.model: must be one of"),
+                       ({"portfolio": {"deal_price": "mid"}}, "deal_price: must be one of")]:
         with pytest.raises(ConfigError, match=match):
             from_dict(raw)
     home = _clone(home0, tmp_path / "h")

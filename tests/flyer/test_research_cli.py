@@ -73,7 +73,8 @@ def test_workflow_runs_end_to_end_with_progress_lines(experiment: tuple[Path, st
     assert pl.read_csv(folder / "factors" / "ideas" / "summary.csv")["factor"].to_list() in (["rev5", "vol_price"],
                                                                                            ["vol_price", "rev5"])
     resolved = json.loads((folder / "resolved.json").read_text())
-    assert resolved["key"] == exp and resolved["models"][0]["run"] == summary["models"][0]["run"]
+    assert resolved["experiment"] == exp and summary["workflow_key"] == resolved["key"]
+    assert resolved["models"][0]["config_key"] != summary["models"][0]["run"]  # a run id adds the data
     assert "summary" not in (folder / "workflow.toml").read_text() and "[[models]]" in (folder / "workflow.toml").read_text()
     # progress of every long step, as plain lines (not a terminal)
     for needle in ("ingest sim: done", "factors ideas: done", "evaluating factors: 2/2 factors",
@@ -88,12 +89,12 @@ def test_rerun_of_an_unchanged_workflow_is_a_no_op(experiment: tuple[Path, str, 
     home, exp, _ = experiment
     before = _mtimes(home / "experiments", home / "runs", home / "backtests")
     code, out = _cli(["run", str(EXAMPLES / "research.toml"), "--home", str(home)], capsys)
-    assert code == 0 and f"experiment {exp} (research) is complete: nothing to do" in out
+    assert code == 0 and f"experiment {exp} (research) is complete on the same data: nothing to do" in out
     assert "training" not in out and "ingest sim" not in out
     assert _mtimes(home / "experiments", home / "runs", home / "backtests") == before
     # an edit of content is a new experiment that reuses the runs it shares
     code, out = _cli(["run", str(EXAMPLES / "research.toml"), "--set", "backtests.1.k=30", "--home", str(home)], capsys)
-    assert code == 0 and "not ingested again" in out and "exists with the same config: reused" in out
+    assert code == 0 and "not ingested again" in out and "exists with the same config and data: reused" in out
     assert "top20 on gbdt: saved backtest reused" in out and "top40 on gbdt: ran" in out
     assert len(list((home / "experiments").iterdir())) == 2
 

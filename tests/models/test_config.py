@@ -13,8 +13,8 @@ from models_kit import TEST, TRAIN, VALID, config
 
 def test_id_is_content_hash_and_round_trips() -> None:
     a, b = config("lgbm"), config("lgbm")
-    assert a.id == b.id == config_id(a) and len(a.id) == 12
-    assert config("lgbm", params={"num_leaves": 7}).id != a.id
+    assert a.key() == b.key() == config_id(a) and len(a.key()) == 12
+    assert config("lgbm", params={"num_leaves": 7}).key() != a.key()
     back = from_dict(json.loads(json.dumps(to_dict(a))))
     assert back == a and canonical_json(back) == canonical_json(a)
 
@@ -23,7 +23,7 @@ def test_defaults_per_kind() -> None:
     g = make_config("lgbm", TRAIN, VALID, TEST)
     assert g.data.feature_norm == "none" and g.data.label_norm == "cszscore" and g.model.params["min_trees"] == 100
     q = make_config("lgbm", TRAIN, VALID, TEST, preset="qlib")
-    assert q.model.params["num_leaves"] == 210 and q.model.params["bagging_freq"] == 0 and q.id != g.id
+    assert q.model.params["num_leaves"] == 210 and q.model.params["bagging_freq"] == 0 and q.key() != g.key()
     with pytest.raises(FlyerError, match="unknown preset 'x' for lgbm"):
         make_config("lgbm", TRAIN, VALID, TEST, preset="x")
     m = make_config("mlp", TRAIN, VALID, TEST)

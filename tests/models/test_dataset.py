@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from flyer.models.dataset import SequenceData, build_panel, prepare_fold, relative_windows, window_index
+from flyer.models.dataset import SequenceData, prepare_fold, relative_windows, window_index
 from flyer.models.features import compute_features, compute_label
 from flyer.models.pipeline import load_inputs, make_panel
 from flyer.models.splits import make_folds

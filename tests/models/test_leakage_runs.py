@@ -52,7 +52,7 @@ def test_run_folder_contents(lgbm_run) -> None:
     for name in ("config.json", "features.json", "processors.json", "metrics.json", "folds.json", "meta.json",
                  "model_0.txt", "predictions.parquet", "oos.parquet", "valid_predictions.parquet"):
         assert (p / name).exists(), name
-    assert p.name == lgbm_run.config.id
+    assert p.name == lgbm_run.id and (p / "data.json").exists()
     pred = lgbm_run.predictions()
     assert pred.columns == ["date", "symbol", "score"] and pred["score"].dtype == pl.Float64
     assert pred["date"].min() >= lgbm_run.config.split.test[0]

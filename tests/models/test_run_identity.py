@@ -36,7 +36,7 @@ def test_config_is_hashable_and_round_trips(tmp_path: Path) -> None:
     assert a.model.params == dict(a.model.params) and hash(a) == hash(config("lgbm", params={"eval_at": [10, 50], "num_leaves": 7}))
     assert len({a, config("lgbm", params={"num_leaves": 7, "eval_at": [10, 50]}), config("lgbm")}) == 2
     back = from_dict(json.loads(json.dumps(to_dict(a))))
-    assert back == a and back.id == a.id
+    assert back == a and back.key() == a.key()
 
 
 def test_id_hashes_content_not_name_or_path(tmp_path: Path) -> None:
@@ -45,11 +45,11 @@ def test_id_hashes_content_not_name_or_path(tmp_path: Path) -> None:
     f1.write_text(FORMULAS)
     f2.write_text(FORMULAS.replace('"Ref($close, 5)/$close"', '"Ref( $close,5 ) / $close"'))  # same formula
     a, b = _cfg(f1), _cfg(f2)
-    assert a.data.factors != b.data.factors and a.data.factor_key == b.data.factor_key and a.id == b.id
+    assert a.data.factors != b.data.factors and a.data.factor_key == b.data.factor_key and a.key() == b.key()
     f2.write_text(FORMULAS.replace("Std($close, 10)", "Std($close, 20)"))
-    assert _cfg(f2).id != a.id  # an edited formula
-    assert _cfg(f1, params={"alpha": 2.0}).id != a.id and _cfg(f1, seed=1).id != a.id
-    assert _cfg(f1, label_horizon=2).id != a.id
+    assert _cfg(f2).key() != a.key()  # an edited formula
+    assert _cfg(f1, params={"alpha": 2.0}).key() != a.key() and _cfg(f1, seed=1).key() != a.key()
+    assert _cfg(f1, label_horizon=2).key() != a.key()
     made = _cfg(f2)
     f2.write_text(FORMULAS)
     with pytest.raises(FlyerError, match="changed since this config was made"):  # edited under a made config
@@ -91,11 +91,11 @@ def test_tampered_config_is_refused(mstore, tmp_path: Path) -> None:
     raw = json.loads((run.path / "config.json").read_text())
     raw["data"]["label_horizon"] = 5
     (run.path / "config.json").write_text(json.dumps(raw))
-    with pytest.raises(FlyerError, match=f"run {run.id}: its config.json hashes to"):
+    with pytest.raises(FlyerError, match=f"run {run.id}: its config.json and data.json hash to"):
         load_run(tmp_path, run.id)
-    with pytest.raises(FlyerError, match=r"different config .*data.label_horizon: 5 in the folder, 1 now"):
+    with pytest.raises(FlyerError, match=r"different config or data .*data.label_horizon: 5 in the folder, 1 now"):
         train(mstore, cfg, home=tmp_path)
-    with pytest.raises(FlyerError, match="different config"):
+    with pytest.raises(FlyerError, match="different config or data"):
         train(mstore, cfg, home=tmp_path, force=True)
     assert json.loads((run.path / "config.json").read_text())["data"]["label_horizon"] == 5  # left as it was
 
@@ -114,7 +114,7 @@ def test_cli_reuse_message_force_and_runs_table(models_home: Path, tmp_path: Pat
     assert r1.exit_code == 0, r1.output
     (rid,) = list_runs(home)["id"].to_list()
     r2 = CliRunner().invoke(app, args)
-    assert r2.exit_code == 0 and f"run {rid} exists with the same config: reused" in r2.output
+    assert r2.exit_code == 0 and f"run {rid} exists with the same config and data: reused" in r2.output
     r3 = CliRunner().invoke(app, [*args, "--force"])
     assert r3.exit_code == 0 and "reused" not in r3.output and rid in r3.output
     r = CliRunner().invoke(app, ["runs", "--home", str(home)], env={"COLUMNS": "80"}, terminal_width=80)

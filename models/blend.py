@@ -24,6 +24,8 @@ import polars as pl
 
 from flyer.core.errors import FlyerError
 
+from flyer.core.values import as_float
+
 if TYPE_CHECKING:
     from flyer.models.runs import Run
 
@@ -52,6 +54,7 @@ def _frame(runs: Sequence[Run], names: list[str], part: str) -> pl.DataFrame:
         df = df.select("fold", "date", "symbol", pl.col("score").cast(pl.Float64)).with_columns(_z("score").alias(name))
         df = df.drop("score")
         out = df if out is None else out.join(df, on=["fold", "date", "symbol"], how="full", coalesce=True)
+    assert out is not None, "a blend needs at least one run"
     return out.with_columns(pl.col(names).fill_null(0.0).fill_nan(0.0))
 
 
@@ -114,9 +117,9 @@ def contributions(scored: pl.DataFrame, labels: pl.DataFrame, weights: pl.DataFr
                       ("all", per)]:
         total = 0.0
         for n in names:
-            c = float(sub[f"c_{n}"].mean())
+            c = as_float(sub[f"c_{n}"].mean())
             total += c
-            rows.append({"year": year, "source": n, "weight": float(sub[f"w_{n}"].mean()),
-                         "ic": float(sub[f"ic_{n}"].fill_nan(None).mean()), "contribution": c})
+            rows.append({"year": year, "source": n, "weight": as_float(sub[f"w_{n}"].mean()),
+                         "ic": as_float(sub[f"ic_{n}"].fill_nan(None).mean()), "contribution": c})
         rows.append({"year": year, "source": "blend", "weight": float("nan"), "ic": total, "contribution": total})
     return pl.DataFrame(rows)

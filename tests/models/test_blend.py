@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flyer.backtest.alpha import blend
+from flyer.models.blend import blend
 from flyer.cli import app
 from flyer.data.store import MarketStore
 from flyer.models.config import make_config

@@ -1,0 +1,24 @@
+"""Scalars read back from frames, typed: ``polars`` returns ``min()`` / ``max()`` / ``item()`` as
+any Python literal; these say which one the caller expects, and fail loudly otherwise."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+
+def as_date(value: object, what: str = "value") -> dt.date:
+    """``value`` when it is a date (a datetime becomes its date); ``TypeError`` otherwise."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    raise TypeError(f"{what}: expected a date, got {value!r}")
+
+
+def as_float(value: object, what: str = "value") -> float:
+    """``value`` as a float (None -> NaN); ``TypeError`` for anything not a real number."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise TypeError(f"{what}: expected a number, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
