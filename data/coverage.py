@@ -3,8 +3,9 @@
 Sources write ``coverage`` rows (``flyer.data.schema.COVERAGE``) next to their data: ``pit``
 for a snapshot captured on the day it describes (the akshare nightly archive), ``backfill`` for
 history supplied later (vendor files, BaoStock, the staged real data), ``unknown`` where a
-table holds no such data (ST flags stored False). ``summary`` folds them per (table, key) for
-``flyer info``; ``valuation_coverage`` measures PE/PB presence per exchange and year.
+table holds no such data (ST flags stored False). Sources build the rows with ``span`` and
+``coverage_frame``; ``summary`` folds them per (table, key) for ``flyer info``;
+``valuation_coverage`` measures PE/PB presence per exchange and year.
 """
 from __future__ import annotations
 
@@ -14,8 +15,25 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from flyer.data.schema import COVERAGE
+
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
+
+COVERAGE_COLS = tuple(COVERAGE)
+#: one ``coverage`` row: tbl, key, mode, first, last, source, note
+CoverageRow = dict[str, "str | dt.date | None"]
+
+
+def span(tbl: str, key: str, mode: str, first: dt.date, last: dt.date, note: str,
+         source: str = "akshare") -> CoverageRow:
+    """One ``coverage`` row (``mode``: pit, backfill or unknown; ``first``/``last`` inclusive)."""
+    return {"tbl": tbl, "key": key, "mode": mode, "first": first, "last": last, "source": source, "note": note}
+
+
+def coverage_frame(rows: list[CoverageRow]) -> pl.DataFrame:
+    """``rows`` as a ``coverage`` frame (``flyer.data.schema.COVERAGE``; empty when none)."""
+    return pl.DataFrame(rows, schema=COVERAGE, orient="row") if rows else pl.DataFrame(schema=COVERAGE)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from flyer.data.health import Finding, check
+from flyer.data.findings import Finding, check
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from flyer.data.health import Finding, check
+from flyer.data.findings import Finding, check
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 
 from flyer.data import schema
-from flyer.data.calendar import today
+from flyer.data.clock import today
 from flyer.core.errors import FlyerError, UsageError
 from flyer.data.validate import REJECT_SCHEMA, Checked, check
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import polars as pl
+
 from flyer.core.errors import FlyerError
 
 CANONICAL = re.compile(r"^\d{6}\.(SH|SZ|BJ)$")
@@ -44,6 +45,19 @@ def normalize(raw: str) -> str:
     if _BARE.match(s):
         return f"{s}.{exchange_of_code(s)}"
     raise SymbolError(f"unknown symbol format: {raw!r}")
+
+
+def normalize_symbols(s: pl.Series) -> pl.Series:
+    """Canonical ``600000.SH`` form of a text column; unparseable values are kept (the store
+    rejects them, rule ``bad_symbol``)."""
+    s = s.cast(pl.Utf8).str.strip_chars()
+    mapping = {}
+    for u in s.drop_nulls().unique().to_list():
+        try:
+            mapping[u] = normalize(u.zfill(6) if u.isdigit() else u)
+        except SymbolError:
+            mapping[u] = u
+    return s.replace_strict(mapping, default=None, return_dtype=pl.Utf8) if mapping else s
 
 
 def board_of(symbol: str) -> str:

@@ -36,7 +36,7 @@ import polars as pl
 
 from flyer.data import panel
 from flyer.data.sources import files, shenwan
-from flyer.data.sources.akshare_archive import coverage_frame, span
+from flyer.data.coverage import coverage_frame, span
 from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import QLIB, XBX
 

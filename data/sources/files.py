@@ -32,10 +32,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 import polars as pl
 
 from flyer.data import panel
-from flyer.data.sources.base import Batch, window_dates
 from flyer.data.calendar import sse_calendar
+from flyer.data.clock import today
+from flyer.data.coverage import coverage_frame, span
+from flyer.data.schema import BARS
+from flyer.data.sources import tables
+from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import LAYOUTS, QLIB_INDEX_FILES, Layout, detect
-from flyer.data.symbols import SymbolError, board_expr, normalize
+from flyer.data.validate import check
+from flyer.data.symbols import board_expr, normalize_symbols
 from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
@@ -97,8 +102,6 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
 
 def _st_coverage(bars: pl.DataFrame, known: bool) -> pl.DataFrame:
     """Where the files say whether a stock was ST (a dated name or an is_st column) or not."""
-    from flyer.data.sources.akshare_archive import coverage_frame, span
-
     first, last = bars["date"].min(), bars["date"].max()
     if known:
         return coverage_frame([span("st", "*", "backfill", first, last, "dated names / is_st in the files", "files")])
@@ -109,9 +112,8 @@ def _st_coverage(bars: pl.DataFrame, known: bool) -> pl.DataFrame:
 def _split_tables(bar_files: list[Path]) -> tuple[list[Path], dict[str, pl.DataFrame]]:
     """Bar files, and the industry/valuation files among them read into their tables
     (``flyer.data.sources.tables``: tushare daily_basic / index_member(_all), akshare SW history)."""
-    from flyer.data.sources import tables
-
-    bars, found = [], {}
+    bars: list[Path] = []
+    found: dict[str, pl.DataFrame] = {}
     for f in bar_files:
         layout = tables.detect_table(_headers(f, 0))
         if layout is None:
@@ -160,9 +162,6 @@ def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
     them (no filled suspended days up to them, no calendar span, no instrument).
     ``listed``: every symbol is still listed, so its panel is filled through the calendar's end.
     """
-    from flyer.data.calendar import today
-    from flyer.data.validate import check
-
     if stocks.height == 0:
         return {}
     lo, hi = stocks["date"].min(), stocks["date"].max()
@@ -353,19 +352,6 @@ def _parse_bools(s: pl.Series, file: Path | str) -> pl.Series:
     return out
 
 
-def normalize_symbols(s: pl.Series) -> pl.Series:
-    """Canonical ``600000.SH`` form; unparseable values are kept (the store rejects them)."""
-    s = s.cast(pl.Utf8).str.strip_chars()
-    uniq = s.drop_nulls().unique().to_list()
-    mapping = {}
-    for u in uniq:
-        try:
-            mapping[u] = normalize(u.zfill(6) if u.isdigit() else u)
-        except SymbolError:
-            mapping[u] = u
-    return s.replace_strict(mapping, default=None, return_dtype=pl.Utf8) if mapping else s
-
-
 # ---------------------------------------------------------------------------- step 3
 def to_bars(df: pl.DataFrame, lay: Layout) -> pl.DataFrame:
     """Typed file rows -> store bar columns (prices raw CNY, volume shares, amount CNY, hfq factor)."""
@@ -464,7 +450,6 @@ def clip_dates(df: pl.DataFrame, start: dt.date | None, end: dt.date | None) -> 
 
 
 def _empty_bars() -> pl.DataFrame:
-    from flyer.data.schema import BARS
     return pl.DataFrame(schema=BARS)
 
 

@@ -54,9 +54,11 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import polars as pl
 
-from flyer.data.calendar import sse_calendar
-from flyer.data.sources.base import Batch
 from flyer.core.errors import FlyerError
+from flyer.data.calendar import sse_calendar
+from flyer.data.coverage import CoverageRow, coverage_frame, span
+from flyer.data.sources.base import Batch
+from flyer.data.values import as_date
 from flyer.data.rules import (BSE_START, CHINEXT_REFORM, IPO_FREE_DAYS, MAIN_IPO_DOWN, MAIN_IPO_UP,
                         MAIN_REGISTRATION, STAR_START)
 
@@ -454,9 +456,8 @@ def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
 def _lose_fields(cfg: SimConfig, bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Bars with the fields ``cfg`` makes vanish removed from their date on, and the coverage
     rows that say so (ST flags stored False are ``unknown``; amount and caps are simply null)."""
-    from flyer.data.sources.akshare_archive import coverage_frame, span
-
-    rows, last = [], bars["date"].max()
+    rows: list[CoverageRow] = []
+    last = as_date(bars["date"].max())
     if cfg.lose_amount_from is not None:
         gone = pl.col("date") >= cfg.lose_amount_from
         bars = bars.with_columns(pl.when(gone).then(None).otherwise(pl.col(c)).alias(c)
