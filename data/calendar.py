@@ -24,21 +24,32 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
 import polars as pl
+from flyer.data.clock import today
 
 from flyer.core.errors import FlyerError, UsageError
-from flyer.data.clock import today
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
 
-__all__ = ["CalendarEndError", "KnownCalendar", "WARN_DAYS", "add_year", "announced_days", "calendar_frame",
-           "known_calendar", "sse_calendar", "today", "update_hint"]
+__all__ = [
+    "WARN_DAYS",
+    "CalendarEndError",
+    "KnownCalendar",
+    "add_year",
+    "announced_days",
+    "calendar_frame",
+    "known_calendar",
+    "sse_calendar",
+    "today",
+    "update_hint",
+]
 
 WARN_DAYS = 30
 #: the longest run of calendar days between two trading days an announced year may hold (the
@@ -165,7 +176,7 @@ def announced_days(year: int, days: list[dt.date] | None = None, holidays: list[
     if days[0] > dt.date(year, 1, 10) or days[-1] < dt.date(year, 12, 20):
         raise UsageError(f"the {year} days run {days[0]} .. {days[-1]} only: give the whole year as the exchange "
                          "announced it")
-    for a, b in zip(days, days[1:]):
+    for a, b in itertools.pairwise(days):
         if (b - a).days > MAX_GAP_DAYS:
             raise UsageError(f"no trading day between {a} and {b} ({(b - a).days} days): a missing line? "
                              f"(the longest closure with its weekends is about 10 days)")

@@ -6,8 +6,9 @@ module that owns the data it looks at (calendar, coverage, fields per year, ...)
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 

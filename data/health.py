@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flyer.data import calendar_checks, coverage_checks, health_checks, health_fields, limit_moves
+from flyer.data import (
+    calendar_checks,
+    coverage_checks,
+    health_checks,
+    health_fields,
+    limit_moves,
+)
 from flyer.data.findings import LEVELS, Check, Finding, Level, check, registered
 
 if TYPE_CHECKING:

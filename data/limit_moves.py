@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import polars as pl
-
 from flyer.data import rules
 from flyer.data.findings import Finding, check
 from flyer.data.symbols import board_expr

@@ -17,3 +17,12 @@ def as_date(value: object) -> dt.date:
 def opt_date(value: object) -> dt.date | None:
     """``value`` as a ``date``, None for null."""
     return None if value is None else as_date(value)
+
+
+def as_float(value: object, default: float = 0.0) -> float:
+    """``value`` (a polars numeric scalar) as a ``float``; ``default`` for null."""
+    if value is None:
+        return default
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise TypeError(f"expected a number, got {value!r}")

@@ -17,17 +17,20 @@ A failed snapshot call is a note, not a failed ingest: the bars are what a night
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
-
-from flyer.core.errors import FlyerError
 from flyer.data import panel
 from flyer.data.coverage import CoverageRow, coverage_frame, span
 from flyer.data.sources import files, shenwan
 from flyer.data.sources.akshare_vendors import vendor_dates
 from flyer.data.sources.online import Cache
 from flyer.data.symbols import normalize_symbols
+from flyer.data.values import opt_date
+
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -44,7 +47,9 @@ class _Settings(Protocol):
 class SnapshotRun(Protocol):
     """What the archive needs of a run of the akshare source (``akshare_source._Run``)."""
 
-    src: _Settings
+    @property
+    def src(self) -> _Settings: ...
+
     store: MarketStore
     cache: Cache
     lo: dt.date
@@ -60,7 +65,7 @@ def archive(run: SnapshotRun, out: dict[str, pl.DataFrame], names: pl.DataFrame,
     calendar = run.cache.get("_calendar")
     known = calendar["date"] if calendar is not None else days
     past = known.filter(known <= run.today)
-    obs = past.max() if past.len() else None
+    obs = opt_date(past.max()) if past.len() else None
     cover: list[CoverageRow] = []
     out["index_members"] = members(run, obs, cover)
     st_flags(run, out, names, obs, cover, days)
@@ -111,8 +116,8 @@ def members(run: SnapshotRun, obs: dt.date | None, cover: list[CoverageRow]) -> 
     """Snapshots of every index in ``weights``: the month-end weights and today's constituents."""
     parts = []
     for code in run.src.weights:
-        w = _snapshot(run, f"_weights_{code}", f"{code} weights", lambda c=code: fetch_weights(run, c))
-        c = _snapshot(run, f"_cons_{code}", f"{code} constituents", lambda c=code: fetch_cons(run, c))
+        w = _snapshot(run, f"_weights_{code}", f"{code} weights", functools.partial(fetch_weights, run, code))
+        c = _snapshot(run, f"_cons_{code}", f"{code} constituents", functools.partial(fetch_cons, run, code))
         for snap, what in ((w, "CSIndex month-end weights"), (c, "CSIndex constituents")):
             if snap is None or snap.height == 0:
                 continue

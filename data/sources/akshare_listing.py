@@ -16,14 +16,15 @@ result is survivor-biased.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
-
-from flyer.core.errors import FlyerError
 from flyer.data.sources import files
 from flyer.data.sources.akshare_vendors import vendor_dates
 from flyer.data.symbols import normalize_symbols
+
+from flyer.core.errors import FlyerError
 
 SSE_PAGE = 500
 SCHEMA = {"symbol": pl.Utf8, "name": pl.Utf8, "list_date": pl.Date, "delist_date": pl.Date}
@@ -59,8 +60,8 @@ def delisted_since(call: Callable[..., Any], since: dt.date) -> tuple[pl.DataFra
                    "暂停上市日期", r"^6")
     sz = _delisted(call("exchanges", "stock_info_sz_delist", symbol="终止上市公司"), "证券代码", "证券简称", "上市日期",
                    "终止上市日期", r"^(00|30)")
-    notes = ["akshare: the Beijing exchange publishes no delisting list in akshare: BSE stocks delisted before today "
-             "are missing"]
+    bse = "akshare: the Beijing exchange publishes no delisting list in akshare: BSE stocks delisted before today are missing"
+    notes = [bse]
     if sh.height >= SSE_PAGE:
         notes.append(f"akshare: the SSE delisting list filled akshare's one page of {SSE_PAGE} rows: older "
                      "delistings may be missing")
@@ -73,8 +74,9 @@ def listing(call: Callable[..., Any], lo: dt.date, hi: dt.date, delisted: bool) 
     ``lo`` and listed by ``hi``; and the line saying which list it is."""
     live = listed_today(call)
     if not delisted:
-        return live, [f"akshare: stock list: {live.height:,} stocks listed today only (delisted=false): a back-fill "
-                      "is survivor-biased (companies delisted before today are missing)"]
+        line = (f"akshare: stock list: {live.height:,} stocks listed today only (delisted=false): a back-fill is "
+                "survivor-biased (companies delisted before today are missing)")
+        return live, [line]
     gone, notes = delisted_since(call, lo)
     gone = gone.filter(~pl.col("symbol").is_in(live["symbol"].implode())
                        & (pl.col("list_date").is_null() | (pl.col("list_date") <= hi)))

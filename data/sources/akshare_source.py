@@ -34,21 +34,29 @@ import datetime as dt
 import functools
 import importlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
-
-from flyer.core.errors import FlyerError
 from flyer.data.schema import TABLES
 from flyer.data.sources import akshare_archive, akshare_listing, net
 from flyer.data.sources import akshare_vendors as av
 from flyer.data.sources.akshare_api import AkshareApi
 from flyer.data.sources.akshare_vendors import stable_factor
 from flyer.data.sources.base import Batch, window_dates
-from flyer.data.sources.online import Cache, args_text, continue_factors, parse_symbols, previous_day, progress_items
+from flyer.data.sources.online import (
+    Cache,
+    args_text,
+    continue_factors,
+    parse_symbols,
+    previous_day,
+    progress_items,
+)
 from flyer.data.sources.vendors import Caller, Politeness, VendorError
+
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -172,7 +180,7 @@ class _Run:
         bars: list[pl.DataFrame] = []
         empty: list[str] = []
         for i, symbol in enumerate(progress_items(wanted, "akshare bars", self.src.progress)):
-            got = self.cache.through(symbol, lambda s=symbol: self.fetch_symbol(s))
+            got = self.cache.through(symbol, functools.partial(self.fetch_symbol, symbol))
             if self.src.verify_every and i % self.src.verify_every == 0 and got.height:
                 got = self.verify(symbol, got)
             (bars.append(got) if got.height else empty.append(symbol))
@@ -259,7 +267,7 @@ class _Run:
 
     # ------------------------------------------------------------------ step 4
     def indexes(self) -> pl.DataFrame:
-        parts = [self.cache.through(f"_index_{c}", lambda c=c: self.fetch_index(c)) for c in self.src.indexes]
+        parts = [self.cache.through(f"_index_{c}", functools.partial(self.fetch_index, c)) for c in self.src.indexes]
         return pl.concat(parts) if parts else pl.DataFrame(schema=av.INDEX_SCHEMA)
 
     def fetch_index(self, code: str) -> pl.DataFrame:
@@ -279,7 +287,7 @@ class _Run:
                            "or retry later; what was fetched is cached and a rerun resumes")
 
     def weights_snapshots(self) -> pl.DataFrame:
-        parts = [self.cache.through(f"_weights_{c}", lambda c=c: akshare_archive.fetch_weights(self, c))
+        parts = [self.cache.through(f"_weights_{c}", functools.partial(akshare_archive.fetch_weights, self, c))
                  for c in self.src.weights]
         parts = [p.filter(pl.col("date") <= self.hi) for p in parts]
         return pl.concat(parts) if parts else _empty("index_members")

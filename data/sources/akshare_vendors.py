@@ -32,10 +32,10 @@ first row of the window). A frame without the expected columns raises ``VendorSc
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
-
 from flyer.data import panel
 from flyer.data.sources.vendors import Caller
 

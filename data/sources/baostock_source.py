@@ -35,22 +35,32 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
-
-from flyer.core.errors import FlyerError
 from flyer.data import panel
 from flyer.data.coverage import CoverageRow, coverage_frame, span
 from flyer.data.schema import INDEX_BARS, INDEX_MEMBERS
 from flyer.data.sources import files, net
-from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.baostock_wire import Wire, guarded
-from flyer.data.sources.online import Cache, args_text, continue_factors, parse_symbols, previous_day, progress_items
+from flyer.data.sources.base import Batch, window_dates
+from flyer.data.sources.online import (
+    Cache,
+    args_text,
+    continue_factors,
+    parse_symbols,
+    previous_day,
+    progress_items,
+)
 from flyer.data.sources.vendors import Caller, Politeness, VendorError
+from flyer.data.values import as_date, opt_date
+
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -155,11 +165,12 @@ class Session:
         return rs
 
     def logout(self) -> None:
+        """Log out; a dead connection's failure to log out is logged, not raised (the data is read)."""
         try:
             with net.captured_output("flyer.data.vendor.baostock"):
                 self.bs.logout()
-        except Exception:  # noqa: BLE001 - logging out of a dead connection is not worth a failure
-            pass
+        except Exception as exc:  # noqa: BLE001 - logging out of a dead connection is not worth a failure
+            logging.getLogger("flyer.data.vendor.baostock").debug("logout failed: %s", exc)
 
     def _checked(self, name: str, **kwargs: Any) -> Any:
         rs = getattr(self.bs, name)(**kwargs)
@@ -275,7 +286,7 @@ class _Read:
         parts: list[pl.DataFrame] = []
         empty: list[str] = []
         for symbol in progress_items(wanted, "baostock bars", self.src.progress):
-            got = self.cache.through(symbol, lambda s=symbol: self.read_stock(s, outs.get(s)))
+            got = self.cache.through(symbol, functools.partial(self.read_stock, symbol, outs.get(symbol)))
             (parts.append(got) if got.height else empty.append(symbol))
         rows = pl.concat(parts) if parts else pl.DataFrame()
         out: dict[str, pl.DataFrame] = {"calendar": pl.DataFrame({"date": days.filter(days.is_between(self.lo, self.hi))})}
@@ -304,7 +315,7 @@ class _Read:
     def last_day(self, out: dt.date | None = None) -> dt.date | None:
         """The last trading day a history read now must reach: <= ``hi`` and before ``out`` (delisting)."""
         due = self.days.filter((self.days <= self.hi) & (self.days < out if out is not None else True))
-        return due.max() if due.len() else None  # type: ignore[return-value]
+        return opt_date(due.max()) if due.len() else None
 
     def stock_basic(self) -> pl.DataFrame:
         raw = self.session.query("query_stock_basic")
@@ -334,10 +345,10 @@ class _Read:
     def index_bars(self) -> pl.DataFrame:
         parts = []
         for code in self.src.indexes:
-            raw = self.cache.through(f"_index_{code}", lambda c=code: self.session.query(
-                "query_history_k_data_plus", complete=functools.partial(_complete, self.last_day()), code=bs_code(c),
-                fields=INDEX_FIELDS, start_date=f"{self.lo:%Y-%m-%d}", end_date=f"{self.hi:%Y-%m-%d}", frequency="d",
-                adjustflag="3"))
+            raw = self.cache.through(f"_index_{code}", functools.partial(
+                self.session.query, "query_history_k_data_plus", complete=functools.partial(_complete, self.last_day()),
+                code=bs_code(code), fields=INDEX_FIELDS, start_date=f"{self.lo:%Y-%m-%d}",
+                end_date=f"{self.hi:%Y-%m-%d}", frequency="d", adjustflag="3"))
             if raw.height:
                 parts.append(raw.select(pl.lit(code).alias("index_code"), _date("date").alias("date"),
                                         *(_float(c).alias(c) for c in ("open", "high", "low", "close", "volume", "amount"))))
@@ -348,12 +359,13 @@ class _Read:
         window = days.filter(days.is_between(self.lo, self.hi))
         if window.len() == 0 or not self.src.members:
             return pl.DataFrame(schema=INDEX_MEMBERS)
-        sample = sorted(set(window.gather_every(self.src.member_step).to_list()) | {window.max()})
+        sample = sorted({as_date(d) for d in window.gather_every(self.src.member_step).to_list()}
+                        | {as_date(window.max())})
         parts = []
         for code in self.src.members:
             for day in sample:
-                raw = self.cache.through(f"_members_{code}_{day:%Y%m%d}", lambda c=code, d=day: self.session.query(
-                    MEMBER_QUERIES[c], date=f"{d:%Y-%m-%d}"))
+                raw = self.cache.through(f"_members_{code}_{day:%Y%m%d}", functools.partial(
+                    self.session.query, MEMBER_QUERIES[code], date=f"{day:%Y-%m-%d}"))
                 if raw.height:
                     parts.append(raw.select(pl.lit(code).alias("index_code"), _date("updateDate").alias("date"),
                                             files.normalize_symbols(raw["code"].str.replace(".", "", literal=True))
@@ -381,8 +393,8 @@ def _args(kwargs: dict[str, Any]) -> str:
 
 def _reaches(last: dt.date, column: str, rows: pl.DataFrame) -> str | None:
     """What is missing when the dates in ``column`` stop before ``last`` (None: they reach it)."""
-    got = rows[column].str.to_date("%Y-%m-%d", strict=False).max() if rows.height else None
-    if got is None or got < last:  # type: ignore[operator]
+    got = opt_date(rows[column].str.to_date("%Y-%m-%d", strict=False).max()) if rows.height else None
+    if got is None or got < last:
         return f"{rows.height:,} rows ending {got}, the request runs to {last}"
     return None
 

@@ -25,12 +25,12 @@ import codecs
 import datetime as dt
 import gzip
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
-
 from flyer.data import panel
 from flyer.data.calendar import sse_calendar
 from flyer.data.clock import today
@@ -39,8 +39,10 @@ from flyer.data.schema import BARS
 from flyer.data.sources import tables
 from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import LAYOUTS, QLIB_INDEX_FILES, Layout, detect
-from flyer.data.validate import check
 from flyer.data.symbols import board_expr, normalize_symbols
+from flyer.data.validate import check
+from flyer.data.values import opt_date
+
 from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
@@ -88,7 +90,8 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
     if indexes.height:
         out["index_bars"] = index_frame(indexes, start, end)
         if "calendar" not in out:
-            days = calendar if calendar is not None else sse_calendar(indexes["date"].min(), indexes["date"].max())
+            days = calendar if calendar is not None else sse_calendar(opt_date(indexes["date"].min()),
+                                                                      opt_date(indexes["date"].max()))
             out["calendar"] = clip_dates(pl.DataFrame({"date": pl.Series(days, dtype=pl.Date)}), start, end)
     if member_files:
         cal = sse_calendar()
@@ -164,7 +167,7 @@ def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
     """
     if stocks.height == 0:
         return {}
-    lo, hi = stocks["date"].min(), stocks["date"].max()
+    lo, hi = opt_date(stocks["date"].min()), opt_date(stocks["date"].max())
     days = pl.Series("date", calendar if calendar is not None else sse_calendar(lo, hi), dtype=pl.Date)
     screened = check("bars", stocks, days if days.len() else None, today())
     out: dict[str, pl.DataFrame] = {"rejects": screened.rejects} if screened.rejects.height else {}
@@ -173,7 +176,7 @@ def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
         return out
     if calendar is None:  # the span of the accepted rows only
         days = days.filter(days.is_between(stocks["date"].min(), stocks["date"].max()))
-    bars = panel.fill_suspended(stocks.sort("symbol", "date"), days, until=days.max() if listed else None)
+    bars = panel.fill_suspended(stocks.sort("symbol", "date"), days, until=opt_date(days.max()) if listed else None)
     instruments = instruments_from_bars(bars)
     return {**out, "calendar": clip_dates(pl.DataFrame({"date": days}), start, end), "instruments": instruments,
             "bars": clip_dates(bars, start, end)}

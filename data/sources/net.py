@@ -27,8 +27,9 @@ import io
 import logging
 import socket
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from flyer.core.errors import FlyerError
 
@@ -67,7 +68,8 @@ def bounded_requests(timeout: float = DEFAULT_TIMEOUT,
 
     limit = float(timeout)
     old_default = socket.getdefaulttimeout()
-    HTTPAdapter.send = send  # type: ignore[method-assign]
+    # patched for the block only; requests' stubs type ``send`` precisely, the wrapper forwards it all
+    HTTPAdapter.send = send  # type: ignore[method-assign,assignment]
     socket.setdefaulttimeout(limit)
     try:
         yield seen
@@ -88,7 +90,7 @@ def _filled(given: Any, limit: float) -> Any:
 # ------------------------------------------------------------------------- offline probe
 def resolve(host: str, port: int) -> list[tuple[str, int]]:
     """The addresses of ``host`` (``socket.getaddrinfo``; tests replace this function)."""
-    return [info[4][:2] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    return [(str(info[4][0]), int(info[4][1])) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 def connect(address: tuple[str, int], timeout: float) -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import polars as pl
-
 from flyer.data.symbols import normalize_symbols
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ the adjustment factor follows), ``factor``, ``adj_factor``, ``name`` (dated, for
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 _BAR_COLS = ("symbol", "date", "open", "high", "low", "close", "volume", "amount")
 _OPTIONAL = ("pre_close", "factor", "adj_factor", "name", "is_st", "is_suspended",
@@ -37,7 +37,7 @@ class Layout:
     date_formats: tuple[str, ...] = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d")
     signature: tuple[str, ...] = field(default_factory=tuple)  # headers that identify it (auto)
 
-    def with_columns(self, extra: Mapping[str, str] | None) -> "Layout":
+    def with_columns(self, extra: Mapping[str, str] | None) -> Layout:
         """A copy whose column mapping is extended/overridden by ``extra`` (header -> canonical)."""
         if not extra:
             return self

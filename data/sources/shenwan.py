@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-
 from flyer.data.symbols import normalize_symbols
 
 VERSIONS = (("SW_pre2014", None), ("SW2014", dt.date(2014, 2, 21)), ("SW2021", dt.date(2021, 7, 30)))

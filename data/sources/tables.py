@@ -12,11 +12,10 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
-
 from flyer.data.sources import shenwan
 from flyer.data.symbols import normalize_symbols
 

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+from flyer.data.sources.net import DEFAULT_TIMEOUT, bounded_requests, captured_output
 
 from flyer.core.errors import FlyerError
-from flyer.data.sources.net import DEFAULT_TIMEOUT, bounded_requests, captured_output
 
 
 class VendorError(FlyerError):

@@ -29,18 +29,18 @@ def print_info(store: MarketStore) -> None:
     from rich.table import Table
 
     info = store.info()
-    console.print(f"[bold]store[/] {info['path']}")
-    console.print(f"  symbols {info['symbols']:,}  bars {info['bar_rows']:,}  "
-                  f"span {info['first_date']} .. {info['last_date']}  calendar days {info['calendar_days']:,}")
+    console.print(f"[bold]store[/] {info.path}")
+    console.print(f"  symbols {info.symbols:,}  bars {info.bar_rows:,}  "
+                  f"span {info.first_date} .. {info.last_date}  calendar days {info.calendar_days:,}")
     table = Table("index", "first", "last", "bars", "member snapshots", "last snapshot")
-    members = {r["index_code"]: r for r in info["memberships"].iter_rows(named=True)}
-    for r in info["indexes"].iter_rows(named=True):
+    members = {r["index_code"]: r for r in info.memberships.iter_rows(named=True)}
+    for r in info.indexes.iter_rows(named=True):
         m = members.get(r["index_code"], {})
         table.add_row(r["index_code"], str(r["first"]), str(r["last"]), f"{r['rows']:,}",
                       str(m.get("snapshots", 0)), str(m.get("last", "-")))
     console.print(table)
     _print_tables(store)
-    last = info["last_ingest"]
+    last = info.last_ingest
     if last:
         console.print(f"  last ingest #{last['id']} {last['source']} {last['status']} at {last['finished_at']:%Y-%m-%d %H:%M}: "
                       f"{last['rows_written']:,} rows written, {last['rows_rejected']:,} rejected")
