@@ -10,8 +10,9 @@ previous close, 涨跌额 or factor gets factor 1.0, and a 10-for-10 bonus day b
 "return" in every backtest. ``unexplained_moves`` finds them (pure polars); the ``files``
 source notes them at ingest and the ``adjustment`` check reports them per year.
 
-Not flagged: a stock's first bar, suspended days, days without a limit. ST flags the store
-does not know are stored False, so the 10 % limit applies there (lenient, never a false alarm).
+Not flagged: a stock's first bar, suspended days, days without a limit (the first days after a
+listing: counted from a stock's first bar, unless it already trades on the data's first day).
+ST flags the store does not know are stored False, so the 10 % limit applies there (lenient).
 """
 from __future__ import annotations
 
@@ -40,7 +41,10 @@ def unexplained_moves(bars: pl.DataFrame) -> pl.DataFrame:
         (c("is_suspended") if "is_suspended" in bars.columns else pl.lit(False)).fill_null(False).alias("_susp"),
     ).sort("symbol", "date")
     prev = (c("close").shift(1) * c("adj_factor").shift(1) / c("adj_factor")).over("symbol")
-    df = df.with_columns(prev.alias("prev_close"), (pl.int_range(pl.len()).over("symbol") + 1).alias("_dol"),
+    # day of listing: rows since the stock's first bar; a stock already trading on the data's
+    # first day listed before it (its first days are not IPO days without a limit)
+    seasoned = (c("date").min().over("symbol") == c("date").min()).cast(pl.Int64) * (rules.IPO_FREE_DAYS + 1)
+    df = df.with_columns(prev.alias("prev_close"), (pl.int_range(pl.len()).over("symbol") + 1 + seasoned).alias("_dol"),
                          board_expr(c("symbol")).alias("_board"))
     up, down = rules.limit_prices_expr(c("prev_close"), c("_board"), c("is_st"), c("date"), c("_dol"))
     beyond = (c("close") > up + TICK + 1e-9) | (c("close") < down - TICK - 1e-9)

@@ -25,7 +25,7 @@ from typing import Any, Self
 
 import duckdb
 import polars as pl
-from flyer.data import schema
+from flyer.data import integrity, schema
 from flyer.data.clock import today
 from flyer.data.validate import REJECT_SCHEMA, Checked, check
 from flyer.data.values import as_date, opt_date
@@ -125,6 +125,7 @@ class MarketStore:
                 raise StoreError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from exc
         self.con = _connect(self.path, read_only, LOCK_WAIT_S if wait_s is None else wait_s)
         self.con.execute("SET enable_progress_bar = false")
+        self._require_whole()
         if not read_only:
             try:
                 for table in _ORDER:
@@ -134,6 +135,17 @@ class MarketStore:
             except duckdb.Error as exc:  # a read-only file system, a full disk
                 self.con.close()
                 raise StoreError(f"cannot write store {self.path}: {_first_line(exc)}") from exc
+
+    def _require_whole(self) -> None:
+        """``StoreError`` naming the damage of a truncated file, a dropped table or column
+        (``flyer.data.integrity``), before anything reads (or re-creates) it."""
+        try:
+            found = integrity.damage(self.con, self.path)
+        except duckdb.Error as exc:
+            found = _first_line(exc)
+        if found:
+            self.con.close()
+            raise StoreError(f"store {self.path} is damaged: {found}: {integrity.REPAIR}")
 
     @classmethod
     def open(cls, home: str | os.PathLike | None = None, read_only: bool = False,
@@ -260,14 +272,20 @@ class MarketStore:
     # ------------------------------------------------------------------ reads
     def one(self, sql: str, params: list | None = None) -> tuple:
         """First row of a SQL query on the store (``()`` when none), consuming the whole result."""
-        rows = self.con.execute(sql, params or []).fetchall()
+        try:
+            rows = self.con.execute(sql, params or []).fetchall()
+        except duckdb.IOException as exc:  # a block the file lost (a cut shorter than the check sees)
+            raise StoreError(f"store {self.path} is damaged: {_first_line(exc)}: {integrity.REPAIR}") from exc
         return rows[0] if rows else ()
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         """A SQL query on the store as a polars frame (for tables this class has no reader for)."""
-        rel = self.con.sql(sql, params=params or None)
-        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb 2.x / 1.x
-        out = pl.from_arrow(fetch())
+        try:
+            rel = self.con.sql(sql, params=params or None)
+            fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb 2.x / 1.x
+            out = pl.from_arrow(fetch())
+        except duckdb.IOException as exc:
+            raise StoreError(f"store {self.path} is damaged: {_first_line(exc)}: {integrity.REPAIR}") from exc
         return out if isinstance(out, pl.DataFrame) else out.to_frame()
 
     def calendar(self, start: dt.date | None = None, end: dt.date | None = None) -> pl.Series:

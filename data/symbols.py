@@ -13,6 +13,8 @@ _SUFFIXED = re.compile(r"^(\d{6})\.(sh|sz|bj|ss)$", re.IGNORECASE)
 _BARE = re.compile(r"^\d{6}$")
 
 BOARDS = ("main", "chinext", "star", "bse")
+#: ChiNext codes: 300, 301, and 302 (codes SZSE re-assigned, e.g. 300114 -> 302132 in 2025)
+CHINEXT_PREFIXES = ("300", "301", "302")
 
 
 class SymbolError(FlyerError, ValueError):
@@ -61,13 +63,13 @@ def normalize_symbols(s: pl.Series) -> pl.Series:
 
 
 def board_of(symbol: str) -> str:
-    """Board of a canonical symbol: ``main``, ``chinext`` (300/301), ``star`` (688/689) or ``bse``."""
+    """Board of a canonical symbol: ``main``, ``chinext`` (300/301/302), ``star`` (688/689) or ``bse``."""
     code, ex = symbol.split(".")
     if ex == "BJ":
         return "bse"
     if code.startswith(("688", "689")):
         return "star"
-    if code.startswith(("300", "301")):
+    if code.startswith(CHINEXT_PREFIXES):
         return "chinext"
     return "main"
 
@@ -77,7 +79,8 @@ def board_expr(symbol: pl.Expr) -> pl.Expr:
     out = (
         pl.when(symbol.str.ends_with(".BJ")).then(pl.lit("bse"))
         .when(symbol.str.starts_with("688") | symbol.str.starts_with("689")).then(pl.lit("star"))
-        .when(symbol.str.starts_with("300") | symbol.str.starts_with("301")).then(pl.lit("chinext"))
+        .when(symbol.str.starts_with("300") | symbol.str.starts_with("301") | symbol.str.starts_with("302"))
+        .then(pl.lit("chinext"))
         .otherwise(pl.lit("main"))
     )
     name = symbol.meta.output_name(raise_if_undetermined=False)

@@ -10,14 +10,17 @@ Steps (each names the function that owns it):
      to store columns and parse types; any CSV problem raises ``SourceError`` (one line naming
      file, column and problem) before anything is written;
   3. ``to_bars``: units (lots -> shares, thousand CNY -> CNY), raw prices from adjusted ones
-     (raw = price / factor), the hfq ``adj_factor`` (given, or from the previous close), the ST
-     flag from a dated name, zero/NaN volume as suspended;
+     (raw = price / factor), the hfq ``adj_factor`` (given, or from the previous close, or from
+     涨跌额 / ``change`` = close - previous close), the ST flag from a dated name, zero/NaN
+     volume as suspended;
   4. index rows (``000xxx.SH``, ``399xxx.SZ``) go to ``index_bars``, stock rows are made dense
      with ``flyer.data.panel.fill_suspended`` on the exchange calendar;
   5. ``instruments_from_bars``: name, exchange, board, list/delist dates from the bars;
   6. ``read_intervals`` + ``flyer.data.panel.intervals_to_snapshots``: qlib membership -> snapshots.
 Bad rows (prices, symbols, dates off the calendar or after today) are rejected by ``assemble``
 before anything is derived from them, and logged by the store (the ``rejects`` pseudo-table).
+``FilesSource.read`` notes close-to-close moves beyond the price limit that no adjustment
+explains (``flyer.data.limit_moves``: a corporate action the file carries no trace of).
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from flyer.data import panel
 from flyer.data.calendar import sse_calendar
 from flyer.data.clock import today
 from flyer.data.coverage import coverage_frame, span
+from flyer.data.limit_moves import describe, unexplained_moves
 from flyer.data.schema import BARS
 from flyer.data.sources import tables
 from flyer.data.sources.base import Batch, window_dates
@@ -48,7 +52,7 @@ from flyer.core.errors import FlyerError
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
 
-FLOATS = ("open", "high", "low", "close", "volume", "amount", "pre_close", "factor", "adj_factor",
+FLOATS = ("open", "high", "low", "close", "volume", "amount", "pre_close", "change", "factor", "adj_factor",
           "total_cap", "float_cap")
 BOOLS = ("is_st", "is_suspended")
 REQUIRED = ("date", "open", "high", "low", "close")
@@ -153,7 +157,22 @@ class FilesSource:
 
     def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None) -> Batch:
         lo, hi = window_dates(since, until, self.start, self.end)
-        return Batch(read(self.path, self.layout, start=lo, end=hi), lo, hi)
+        frames = read(self.path, self.layout, start=lo, end=hi)
+        return Batch(frames, lo, hi, limit_notes(frames.get("bars")))
+
+
+def limit_notes(bars: pl.DataFrame | None) -> tuple[str, ...]:
+    """A note when close-to-close moves lie beyond the price limit with no adjustment to explain
+    them (``flyer.data.limit_moves``): never silent about a corporate action left unadjusted."""
+    if bars is None or bars.height == 0:
+        return ()
+    moves = unexplained_moves(bars)
+    if moves.height == 0:
+        return ()
+    note = (f"files: {moves.height:,} close-to-close move(s) beyond the price limit that no adjustment explains: "
+            f"{describe(moves)}: a split or bonus issue the file has no previous close, 涨跌额 or factor for? "
+            "(stored with adj_factor unchanged; `flyer check --area adjustment` lists them)")
+    return (note,)
 
 
 def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
@@ -374,6 +393,9 @@ def to_bars(df: pl.DataFrame, lay: Layout) -> pl.DataFrame:
         if lay.volume_adjusted:
             df = df.with_columns(pl.col("volume") * f)
     elif "adj_factor" not in cols:
+        if "pre_close" not in cols and "change" in cols:  # 涨跌额 = close - the ex-rights previous close
+            df = df.with_columns((pl.col("close") - pl.col("change")).round(2).alias("pre_close"))
+            cols.add("pre_close")
         if "pre_close" in cols:
             df = df.with_columns(panel.adj_factor_from_prev_close(df))
         else:

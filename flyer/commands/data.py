@@ -79,6 +79,7 @@ def ingest(
     import dataclasses
 
     from flyer.data.sources import base
+    from flyer.data.store import DB_NAME, flyer_home
 
     if source not in base.kinds():
         raise UsageError(f"unknown source {source!r} (--source): choose one of {', '.join(base.kinds())}")
@@ -89,12 +90,50 @@ def ingest(
     if wrong:
         raise UsageError(f"--source {source} does not take {', '.join('--' + k for k in wrong)}")
     src = base.make_source(source, **given)
-    with open_store(home) as store:
-        console.print(f"ingesting from {source} ...")
-        report = base.ingest(store, src)
-        console.print(f"[green]ingest #{report.ingest_id} from {source} done[/]: "
-                      f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
-        print_report(report)
+    home_path = flyer_home(home, create=False)
+    fresh = (not home_path.exists(), not (home_path / DB_NAME).exists())
+    try:
+        with open_store(home) as store:
+            console.print(f"ingesting from {source} ...")
+            report = base.ingest(store, src)
+    except BaseException:
+        _undo_created(home_path, *fresh)
+        raise
+    console.print(f"[green]ingest #{report.ingest_id} from {source} done[/]: "
+                  f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
+    print_report(report)
+
+
+def _undo_created(home: Path, created_home: bool, created_store: bool) -> None:
+    """After a failed first ingest: remove the store this command created when nothing was
+    logged in it (the source failed before writing), empty cache folders, and the home folder
+    when this command created it and it is empty: a failure leaves nothing behind."""
+    from flyer.data.store import DB_NAME
+
+    store = home / DB_NAME
+    if created_store and store.exists() and not _logged(store):
+        for path in (store, store.with_name(store.name + ".wal")):
+            path.unlink(missing_ok=True)
+    cache = home / "cache"
+    if cache.is_dir():
+        for folder in sorted((p for p in cache.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        if not any(cache.iterdir()):
+            cache.rmdir()
+    if created_home and home.is_dir() and not any(home.iterdir()):
+        home.rmdir()
+
+
+def _logged(path: Path) -> bool:
+    """Whether the store at ``path`` has any ingest logged (a failed write is kept, with its log)."""
+    from flyer.data.store import MarketStore, StoreError
+
+    try:
+        with MarketStore(path, read_only=True, wait_s=0) as store:
+            return bool(store.one("SELECT count(*) FROM ingest_log")[0])
+    except StoreError:
+        return True  # cannot tell: keep it
 
 
 def info(home: Optional[Path] = HomeOpt) -> None:
