@@ -1,8 +1,8 @@
 """Is the store file whole? Damage named in one line before anything reads it.
 
 ``damage(con, path)`` checks, cheaply (catalog queries, no table scan):
-  1. the file holds every block DuckDB's header counts (``PRAGMA database_size``: a file cut
-     short by a full disk or an interrupted copy reads fine until a query reaches a lost block);
+  1. the file holds every block in use (``PRAGMA database_size``: a file cut short by a full
+     disk or an interrupted copy reads fine until a query reaches a lost block);
   2. every core table exists (``CORE_TABLES``: a store from any flyer version has them; tables
      added later, e.g. ``coverage``, may be absent from an older store);
   3. every existing store table has every column of ``flyer.data.schema``.
@@ -30,14 +30,15 @@ def damage(con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
 
 
 def _truncated(con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
-    """The file is shorter than the blocks its header counts (the header itself is not counted)."""
-    row = con.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+    """The file is shorter than the blocks in use need (headers not counted). Used, not total:
+    DuckDB cuts free blocks off the file's end while its header still counts them."""
+    row = con.execute("SELECT block_size, used_blocks FROM pragma_database_size() "
                       "WHERE database_name = current_database()").fetchone()
-    if row is None or not path.exists():
-        return None
+    if row is None or not path.exists() or path.with_name(path.name + ".wal").exists():
+        return None  # a pending write-ahead log: blocks it allocated may not be in the file yet
     need, have = int(row[0]) * int(row[1]), os.path.getsize(path)
     if have < need:
-        return f"the file is truncated ({have:,} bytes, its {int(row[1]):,} blocks need {need:,})"
+        return f"the file is truncated ({have:,} bytes, its {int(row[1]):,} blocks in use need {need:,})"
     return None
 
 

@@ -87,13 +87,25 @@ def listing(call: Callable[..., Any], lo: dt.date, hi: dt.date, delisted: bool) 
 
 def split_listed(stocks: pl.DataFrame, names: pl.DataFrame, days: pl.Series, lo: dt.date,
                  hi: dt.date) -> dict[str, pl.DataFrame]:
-    """``files.assemble`` of ``stocks``: stocks still listed are filled through the calendar's
-    end (``listed=True``), delisted ones stop at their last bar."""
-    gone = names.filter(pl.col("delist_date").is_not_null())["symbol"].implode()
+    """``files.assemble`` of ``stocks``: stocks listed through ``hi`` are filled to the calendar's
+    end (``listed=True``); those delisted by ``hi`` stop at their last bar, which is their
+    ``delist_date``."""
+    gone = names.filter(pl.col("delist_date") <= hi)["symbol"].implode()  # delisted later: listed in the window
     parts = [files.assemble(stocks.filter(~pl.col("symbol").is_in(gone)), days, lo, hi, listed=True),
-             files.assemble(stocks.filter(pl.col("symbol").is_in(gone)), days, lo, hi)]
+             _delisted_part(files.assemble(stocks.filter(pl.col("symbol").is_in(gone)), days, lo, hi))]
     out: dict[str, pl.DataFrame] = {}
     for part in parts:
         for table, frame in part.items():
             out[table] = frame if table not in out or table == "calendar" else pl.concat([out[table], frame])
     return out
+
+
+def _delisted_part(out: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Delisted stocks' instruments end on their last bar (``assemble`` cannot tell from the
+    bars alone when every stock of the part stops early)."""
+    if "instruments" not in out or "bars" not in out:
+        return out
+    last = out["bars"].group_by("symbol").agg(pl.col("date").max().alias("_last"))
+    inst = (out["instruments"].join(last, on="symbol", how="left")
+            .with_columns(pl.coalesce("delist_date", "_last").alias("delist_date")).drop("_last"))
+    return {**out, "instruments": inst}

@@ -157,7 +157,10 @@ class Session:
     broken: bool = False        # a query failed on the wire: log in again (a new socket) first
 
     def login(self) -> None:
-        self.caller.call("baostock", "login", self._login)
+        try:
+            self.caller.call("baostock", "login", self._login)
+        except VendorError as exc:
+            raise BaostockError(f"baostock {exc}: check the network or retry later") from exc
 
     def _login(self) -> Any:
         rs = self._checked("login")

@@ -21,8 +21,8 @@ START, END = D(2024, 1, 2), D(2024, 2, 8)
 DAYS = sse_calendar(START, END)  # 27 trading days
 LIST = [("600000", "浦发银行"), ("000001", "平安银行"), ("300750", "宁德时代"), ("688981", "中芯国际"),
         ("000004", "*ST国华")]
-HAS_BARS = ("600000", "000001", "300750", "688981")
-PREFIX = {"600000": "sh", "000001": "sz", "300750": "sz", "688981": "sh", "000004": "sz"}
+HAS_BARS = ("600000", "000001", "300750", "688981", "600087")
+PREFIX = {"600000": "sh", "000001": "sz", "300750": "sz", "688981": "sh", "000004": "sz", "600087": "sh"}
 DIVIDEND_DAY = 15  # 600000 pays 0.5 CNY cash: the exchange's previous close drops by 0.5
 
 
@@ -35,6 +35,8 @@ def truth(code: str, days: list[dt.date] = DAYS) -> list[dict[str, Any]]:
         days = [d for i, d in enumerate(days) if i not in (5, 6, 7)]  # suspended 3 days: no rows
     if code == "300750":
         days = [d for d in days if d >= DAYS[10]]  # listed mid-range
+    if code == "600087":
+        days = [d for d in days if d < DAYS[15]]  # delisted mid-range (only in a test's delisting list)
     rows, close, factor = [], 10.0 + int(code[-2:]) / 10, 1.0
     for i, d in enumerate(days):
         prev = close
