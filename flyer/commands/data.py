@@ -144,7 +144,7 @@ def info(home: Optional[Path] = HomeOpt) -> None:
 
 def check(
     area: Optional[str] = typer.Option(None, "--area", help="only these areas (comma-separated): store, fields, "
-                                       "trading, calendar, membership, index, coverage, ..."),
+                                       "trading, adjustment, calendar, membership, index, coverage"),
     factors: Optional[str] = typer.Option(None, "--factors", help="also a factor set's null share per factor and "
                                           "year (alpha158, a .toml file, ...)"),
     universe: str = typer.Option("all", "--universe", help="--factors: over this universe (all | csi500 | ...)"),
@@ -153,9 +153,10 @@ def check(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Data-health report of the store: null shares per field and year with regime changes
-    (a field that vanishes), suspended and limit-day shares, calendar gaps, membership counts,
+    (a field that vanishes), suspended and limit-day shares, moves beyond the price limit that
+    no adjustment explains, calendar gaps and how far the calendar reaches, membership counts,
     index coverage, coverage spans, and with --factors a factor set's null shares by year.
-    Exits 1 when a check reports an error."""
+    Exits 1 when a check reports an error or the store is damaged."""
     from rich.table import Table
 
     from flyer.data import health
