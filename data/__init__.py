@@ -17,6 +17,7 @@ def open_store(home: str | os.PathLike | None = None, read_only: bool = True) ->
     """The market store under ``home`` (default ``$FLYER_HOME``, else ``~/.flyer``); read-only
     by default. A missing store is a ``FlyerError`` unless opened for writing."""
     from flyer.data.store import MarketStore, flyer_home
+
     from flyer.core.errors import FlyerError
 
     path = flyer_home(home) / "market.duckdb"

@@ -3,8 +3,9 @@
 Sources write ``coverage`` rows (``flyer.data.schema.COVERAGE``) next to their data: ``pit``
 for a snapshot captured on the day it describes (the akshare nightly archive), ``backfill`` for
 history supplied later (vendor files, BaoStock, the staged real data), ``unknown`` where a
-table holds no such data (ST flags stored False). ``summary`` folds them per (table, key) for
-``flyer info``; ``valuation_coverage`` measures PE/PB presence per exchange and year.
+table holds no such data (ST flags stored False). Sources build the rows with ``span`` and
+``coverage_frame``; ``summary`` folds them per (table, key) for ``flyer info``;
+``valuation_coverage`` measures PE/PB presence per exchange and year.
 """
 from __future__ import annotations
 
@@ -13,9 +14,28 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import polars as pl
+from flyer.data.schema import COVERAGE
+from flyer.data.values import as_date, opt_date
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
+
+COVERAGE_COLS = tuple(COVERAGE)
+#: one ``coverage`` row: tbl, key, mode, first, last, source, note
+CoverageRow = dict[str, "str | dt.date | None"]
+
+
+def span(tbl: str, key: str, mode: str, first: object, last: object, note: str,
+         source: str = "akshare") -> CoverageRow:
+    """One ``coverage`` row (``mode``: pit, backfill or unknown; ``first``/``last`` inclusive
+    dates: a ``date`` or a polars date scalar such as ``frame["date"].min()``)."""
+    return {"tbl": tbl, "key": key, "mode": mode, "first": as_date(first), "last": as_date(last), "source": source,
+            "note": note}
+
+
+def coverage_frame(rows: list[CoverageRow]) -> pl.DataFrame:
+    """``rows`` as a ``coverage`` frame (``flyer.data.schema.COVERAGE``; empty when none)."""
+    return pl.DataFrame(rows, schema=COVERAGE, orient="row") if rows else pl.DataFrame(schema=COVERAGE)
 
 
 @dataclass(frozen=True)
@@ -52,17 +72,15 @@ def summary(store: MarketStore) -> list[Span]:
     out = []
     for (tbl, key), part in cov.group_by(["tbl", "key"], maintain_order=True):
         pit = part.filter(pl.col("mode") == "pit")
-        pit_days = set(pit["first"].to_list())
+        pit_days = {as_date(d) for d in pit["first"].to_list()}
         pit_first = min(pit_days) if pit_days else None
         back = part.filter(pl.col("mode") == "backfill")
-        b_first = back["first"].min() if back.height else None
-        b_last = back["last"].max() if back.height else None
+        b_first, b_last = opt_date(back["first"].min()), opt_date(back["last"].max())
         if b_last is not None and pit_first is not None:
             b_last = min(b_last, _day_before(store, pit_first))
         unk = part.filter(pl.col("mode") == "unknown")
-        u_first = unk["first"].min() if unk.height else None
-        u_last = unk["last"].max() if unk.height else None
-        if u_first is not None and pit_first is not None and u_first < pit_first:
+        u_first, u_last = opt_date(unk["first"].min()), opt_date(unk["last"].max())
+        if u_first is not None and u_last is not None and pit_first is not None and u_first < pit_first:
             u_last = min(u_last, _day_before(store, pit_first))  # later nights were captured
         out.append(Span(tbl, key, b_first, b_last, pit_first, len(pit_days),
                         u_first, u_last,

@@ -14,9 +14,11 @@ The factor pipeline, model inputs and mining all call ``attach``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import polars as pl
+from flyer.data.values import as_date
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -33,7 +35,7 @@ def attach(store: MarketStore, bars: pl.DataFrame, fields: Iterable[str] | None 
     wanted = [f for f in (EXTRA_FIELDS if fields is None else fields) if f in EXTRA_FIELDS and f not in bars.columns]
     if not wanted or bars.height == 0:
         return bars.with_columns(pl.lit(None, pl.Utf8 if f == "industry" else pl.Float64).alias(f) for f in wanted)
-    start, end = bars["date"].min(), bars["date"].max()
+    start, end = as_date(bars["date"].min()), as_date(bars["date"].max())
     symbols = bars["symbol"].unique().sort().to_list()
     out = bars
     if "industry" in wanted:

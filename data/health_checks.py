@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import polars as pl
-
-from flyer.data.health import Finding, check
+from flyer.data.findings import Finding, check
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -15,10 +13,10 @@ if TYPE_CHECKING:
 def store_span(store: MarketStore) -> list[Finding]:
     """Symbols, bar rows and span; an empty store is an error."""
     info = store.info()
-    if not info["bar_rows"]:
+    if not info.bar_rows:
         return [Finding("error", "store", "the store holds no bars: run `flyer ingest` first")]
-    return [Finding("info", "store", f"{info['symbols']:,} symbols, {info['bar_rows']:,} bars, "
-                                     f"{info['first_date']} .. {info['last_date']}")]
+    return [Finding("info", "store", f"{info.symbols:,} symbols, {info.bar_rows:,} bars, "
+                                     f"{info.first_date} .. {info.last_date}")]
 
 
 @check("coverage")

@@ -20,12 +20,13 @@ reverse (appears). Shares are fractions; tables print them as percentages.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-
-from flyer.data.health import Finding, check
+from flyer.data.findings import Finding, check
+from flyer.data.values import as_date, as_float
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -41,7 +42,7 @@ NOMINAL = {"000905.SH": 500, "000300.SH": 300, "000852.SH": 1000}
 
 
 def pct(x: float | None) -> str:
-    return "-" if x is None or x != x else f"{x:.1%}"
+    return "-" if x is None or math.isnan(x) else f"{x:.1%}"
 
 
 def regime_changes(days: list[dt.date], share: np.ndarray, window: int = 20, low: float = 0.2,
@@ -183,17 +184,17 @@ def membership_counts(store: MarketStore) -> list[Finding]:
     out = [Finding("info", "membership", "members per snapshot, per index and year",
                    t.with_columns(pl.col("year").cast(pl.Utf8)))]
     for (code,), part in snaps.group_by(["index_code"], maintain_order=True):
-        median = float(part["n"].median())  # type: ignore[arg-type]
+        median = as_float(part["n"].median())
         odd = part.filter((pl.col("n") - median).abs() > 0.1 * median)
         if odd.height:
             out.append(Finding("warning", "membership", f"{code}: {odd.height} of {part.height} snapshot(s) hold "
-                                                        f"{odd['n'].min()}-{odd['n'].max()} members against a median of "
+                                                        f"{as_float(odd['n'].min()):.0f}-{as_float(odd['n'].max()):.0f} members against a median of "
                                                         f"{median:.0f} (first {odd['date'][0]})"))
         nominal = NOMINAL.get(code)
         if nominal and abs(median - nominal) > 0.05 * nominal:
             out.append(Finding("info", "membership", f"{code}: a median of {median:.0f} members, not the nominal "
                                                      f"{nominal} (a scaled-down sim market, or partial membership data)"))
-        first = part["date"].min()
+        first = as_date(part["date"].min())
         before = store.one("SELECT count(*) FROM calendar WHERE date < ?", [first])[0]
         if before:
             out.append(Finding("info", "membership", f"{code}: no membership before {first} ({before:,} earlier "

@@ -6,11 +6,19 @@ volume in shares, amount in CNY, caps in CNY, weights as fractions summing to ~1
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
-CALENDAR = {"date": pl.Date}
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
-INSTRUMENTS = {
+#: column -> polars dtype of one table
+Schema = dict[str, "PolarsDataType"]
+
+CALENDAR: Schema = {"date": pl.Date}
+
+INSTRUMENTS: Schema = {
     "symbol": pl.Utf8,        # 600000.SH
     "name": pl.Utf8,
     "exchange": pl.Utf8,      # SH / SZ / BJ
@@ -20,7 +28,7 @@ INSTRUMENTS = {
     "delist_date": pl.Date,   # null while listed
 }
 
-BARS = {
+BARS: Schema = {
     "symbol": pl.Utf8,
     "date": pl.Date,
     "open": pl.Float64,
@@ -36,7 +44,7 @@ BARS = {
     "float_cap": pl.Float64,  # CNY, nullable
 }
 
-INDEX_BARS = {
+INDEX_BARS: Schema = {
     "index_code": pl.Utf8,    # 000905.SH
     "date": pl.Date,
     "open": pl.Float64,
@@ -47,14 +55,14 @@ INDEX_BARS = {
     "amount": pl.Float64,     # CNY, nullable
 }
 
-INDEX_MEMBERS = {
+INDEX_MEMBERS: Schema = {
     "index_code": pl.Utf8,
     "date": pl.Date,          # snapshot effective date: membership holds from here to the next snapshot
     "symbol": pl.Utf8,
     "weight": pl.Float64,     # fraction, nullable when the source has no weights
 }
 
-INDUSTRIES = {
+INDUSTRIES: Schema = {
     "symbol": pl.Utf8,
     "standard": pl.Utf8,      # classification: "sw" (Shenwan), "citic", "csrc", "sim", ...
     "level": pl.Int32,        # 1 = broadest
@@ -64,7 +72,7 @@ INDUSTRIES = {
     "end_date": pl.Date,      # until this day (EXCLUSIVE); null while in force
 }
 
-FUNDAMENTALS = {
+FUNDAMENTALS: Schema = {
     "symbol": pl.Utf8,
     "date": pl.Date,
     "pe_ttm": pl.Float64,       # price / trailing-12-month EPS (negative with losses), nullable
@@ -75,7 +83,7 @@ FUNDAMENTALS = {
     "float_shares": pl.Float64,   # shares, nullable
 }
 
-COVERAGE = {
+COVERAGE: Schema = {
     "tbl": pl.Utf8,           # store table the rows describe ("index_members", "industries", "st", ...)
     "key": pl.Utf8,           # index code, classification standard, exchange, or "*"
     "mode": pl.Utf8,          # "pit": captured on the day it describes (a nightly snapshot, daily vendor
@@ -87,12 +95,12 @@ COVERAGE = {
     "note": pl.Utf8,          # what the span is (one short phrase), nullable
 }
 
-EXCHANGE_CALENDAR = {
+EXCHANGE_CALENDAR: Schema = {
     "date": pl.Date,          # a trading day the exchange announced (past or future)
     "source": pl.Utf8,        # the source kind that reported it (akshare, baostock, ashare)
 }
 
-TABLES: dict[str, dict[str, pl.DataType]] = {
+TABLES: dict[str, Schema] = {
     "calendar": CALENDAR,
     "instruments": INSTRUMENTS,
     "bars": BARS,
@@ -128,7 +136,7 @@ REPLACE_BY: dict[str, tuple[str, ...]] = {
     "exchange_calendar": ("source",),
 }
 
-_DUCK = {pl.Utf8: "VARCHAR", pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN", pl.Int32: "INTEGER"}
+_DUCK: dict[PolarsDataType, str] = {pl.Utf8: "VARCHAR", pl.Date: "DATE", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN", pl.Int32: "INTEGER"}
 
 
 def ddl(table: str) -> str:

@@ -20,17 +20,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any, Self
 
 import duckdb
 import polars as pl
-
-from flyer.data import markets, schema
-from flyer.data.calendar import today
+from flyer.data import integrity, markets, schema
+from flyer.data.clock import today
 from flyer.data.markets import Market
-from flyer.core.errors import FlyerError, UsageError
 from flyer.data.validate import REJECT_SCHEMA, Checked, check
+from flyer.data.values import as_date, opt_date
+
+from flyer.core.errors import FlyerError, UsageError
 
 DB_NAME = "market.duckdb"
 CSI500 = "000905.SH"
@@ -81,6 +82,28 @@ class IngestReport:
         return sum(self.rejected.values())
 
 
+@dataclass(frozen=True)
+class StoreInfo:
+    """What the store holds (``MarketStore.info``, ``flyer info``): symbols, bar rows and their
+    span, calendar days, instruments, ``indexes`` ``[index_code, first, last, rows]``,
+    ``memberships`` ``[index_code, snapshots, last]`` and the last ingest log row."""
+
+    path: str
+    symbols: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+    bar_rows: int
+    calendar_days: int
+    instruments: int
+    indexes: pl.DataFrame
+    memberships: pl.DataFrame
+    last_ingest: dict[str, Any] | None
+
+    def __getitem__(self, key: str) -> Any:
+        """``info["bar_rows"]``: a field by name (the mapping interface earlier callers use)."""
+        return getattr(self, key)
+
+
 _ORDER = ("calendar", "instruments", "bars", "index_bars", "index_members", "industries", "fundamentals",
           "coverage", "exchange_calendar")
 #: pseudo-table of a batch: rows the source already rejected (``tbl, symbol, date, rule, detail``)
@@ -103,6 +126,7 @@ class MarketStore:
                 raise StoreError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from exc
         self.con = _connect(self.path, read_only, LOCK_WAIT_S if wait_s is None else wait_s)
         self.con.execute("SET enable_progress_bar = false")
+        self._require_whole()
         if not read_only:
             try:
                 for table in _ORDER:
@@ -113,9 +137,20 @@ class MarketStore:
                 self.con.close()
                 raise StoreError(f"cannot write store {self.path}: {_first_line(exc)}") from exc
 
+    def _require_whole(self) -> None:
+        """``StoreError`` naming the damage of a truncated file, a dropped table or column
+        (``flyer.data.integrity``), before anything reads (or re-creates) it."""
+        try:
+            found = integrity.damage(self.con, self.path)
+        except duckdb.Error as exc:
+            found = _first_line(exc)
+        if found:
+            self.con.close()
+            raise StoreError(f"store {self.path} is damaged: {found}: {integrity.REPAIR}")
+
     @classmethod
     def open(cls, home: str | os.PathLike | None = None, read_only: bool = False,
-             wait_s: float | None = None) -> "MarketStore":
+             wait_s: float | None = None) -> MarketStore:
         """Open the store under the flyer home folder: read-write (created if needed) or
         read-only (a missing store is a ``StoreError``; no folder is created)."""
         return cls(flyer_home(home, create=not read_only) / DB_NAME, read_only=read_only, wait_s=wait_s)
@@ -123,7 +158,7 @@ class MarketStore:
     def close(self) -> None:
         self.con.close()
 
-    def __enter__(self) -> "MarketStore":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -245,14 +280,21 @@ class MarketStore:
     # ------------------------------------------------------------------ reads
     def one(self, sql: str, params: list | None = None) -> tuple:
         """First row of a SQL query on the store (``()`` when none), consuming the whole result."""
-        rows = self.con.execute(sql, params or []).fetchall()
+        try:
+            rows = self.con.execute(sql, params or []).fetchall()
+        except duckdb.IOException as exc:  # a block the file lost (a cut shorter than the check sees)
+            raise StoreError(f"store {self.path} is damaged: {_first_line(exc)}: {integrity.REPAIR}") from exc
         return rows[0] if rows else ()
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         """A SQL query on the store as a polars frame (for tables this class has no reader for)."""
-        rel = self.con.sql(sql, params=params or None)
-        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb 2.x / 1.x
-        return pl.from_arrow(fetch())
+        try:
+            rel = self.con.sql(sql, params=params or None)
+            fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb 2.x / 1.x
+            out = pl.from_arrow(fetch())
+        except duckdb.IOException as exc:
+            raise StoreError(f"store {self.path} is damaged: {_first_line(exc)}: {integrity.REPAIR}") from exc
+        return out if isinstance(out, pl.DataFrame) else out.to_frame()
 
     def calendar(self, start: dt.date | None = None, end: dt.date | None = None) -> pl.Series:
         """Trading days in [start, end], ascending, as a ``date`` Series."""
@@ -262,7 +304,7 @@ class MarketStore:
 
     def instruments(self) -> pl.DataFrame:
         """All instruments ever stored (listed and delisted), one row per symbol."""
-        return self.query(f"SELECT * FROM instruments ORDER BY symbol")
+        return self.query("SELECT * FROM instruments ORDER BY symbol")
 
     def bars(self, start: dt.date | None = None, end: dt.date | None = None,
              symbols: list[str] | None = None, adjust: bool = True,
@@ -437,7 +479,7 @@ class MarketStore:
         """Rejected rows (all, or of one ingest) with table, symbol, date, rule and detail."""
         return self.query("SELECT * FROM rejects WHERE ? IS NULL OR ingest_id = ?", [ingest_id, ingest_id])
 
-    def info(self) -> dict[str, object]:
+    def info(self) -> StoreInfo:
         """Summary of what the store holds (for ``flyer info``)."""
         q = self.one
         n_sym, first, last, rows = q("SELECT count(DISTINCT symbol), min(date), max(date), count(*) FROM bars")
@@ -447,13 +489,9 @@ class MarketStore:
                            "FROM index_members GROUP BY index_code ORDER BY index_code")
         last_ingest = self.query("SELECT id, source, finished_at, status, rows_written, rows_rejected "
                                "FROM ingest_log ORDER BY id DESC LIMIT 1")
-        return {
-            "path": str(self.path), "symbols": n_sym, "first_date": first, "last_date": last, "bar_rows": rows,
-            "calendar_days": q("SELECT count(*) FROM calendar")[0],
-            "instruments": q("SELECT count(*) FROM instruments")[0],
-            "indexes": indexes, "memberships": members,
-            "last_ingest": last_ingest.row(0, named=True) if last_ingest.height else None,
-        }
+        return StoreInfo(str(self.path), int(n_sym), opt_date(first), opt_date(last), int(rows),
+                         int(q("SELECT count(*) FROM calendar")[0]), int(q("SELECT count(*) FROM instruments")[0]),
+                         indexes, members, last_ingest.row(0, named=True) if last_ingest.height else None)
 
 
 def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
@@ -479,7 +517,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-def _derived_guard(checked: dict[str, Checked], store: "MarketStore") -> dict[str, Checked]:
+def _derived_guard(checked: dict[str, Checked], store: MarketStore) -> dict[str, Checked]:
     """Drop rows that only rejected rows support: incoming calendar days after the last accepted
     dated row (bars, index bars; batch or store), and instruments whose incoming bars were all
     rejected and that have no stored bars. Each is logged ``derived_from_rejected``."""
@@ -489,9 +527,9 @@ def _derived_guard(checked: dict[str, Checked], store: "MarketStore") -> dict[st
         return out
     cal = checked.get("calendar")
     if cal is not None and cal.good.height:
-        lasts = [c.good["date"].max() for c in data if c.good.height]
+        lasts = [as_date(c.good["date"].max()) for c in data if c.good.height]
         stored = store.one("SELECT max(date) FROM bars")
-        lasts += [stored[0]] if stored and stored[0] is not None else []
+        lasts += [as_date(stored[0])] if stored and stored[0] is not None else []
         cut = max(lasts) if lasts else None
         drop = cal.good.filter(pl.col("date") > cut) if cut is not None else cal.good
         if drop.height:
@@ -514,7 +552,8 @@ def _derived(rows: pl.DataFrame, table: str, why: str) -> pl.DataFrame:
     return rows.select(pl.lit(table).alias("tbl"),
                        (pl.col("symbol") if "symbol" in rows.columns else pl.lit(None, pl.Utf8)).alias("symbol"),
                        (pl.col("date") if "date" in rows.columns else pl.lit(None, pl.Date)).alias("date"),
-                       pl.lit("derived_from_rejected").alias("rule"), pl.lit(why).alias("detail")).cast(REJECT_SCHEMA)
+                       pl.lit("derived_from_rejected").alias("rule"), pl.lit(why).alias("detail")).cast(
+                           pl.Schema(REJECT_SCHEMA))
 
 
 def _with_source_rejects(checked: dict[str, Checked], rejects: pl.DataFrame | None) -> dict[str, Checked]:
@@ -593,7 +632,11 @@ def _derive(df: pl.DataFrame, adjust: bool, wanted: set[str] | None = None, vwap
     """Add vwap/turnover/cap and apply the back-adjustment when ``adjust`` (only the ``wanted``
     columns when given); ``vwap_fill`` see ``MarketStore.bars``."""
     f = pl.col("adj_factor") if adjust else pl.lit(1.0)
-    want = (lambda c: c in df.columns) if wanted is None else (lambda c: c in wanted)  # noqa: E731
+    have = set(df.columns) if wanted is None else wanted
+
+    def want(c: str) -> bool:
+        return c in have
+
     traded = (pl.col("volume") > 0) & (pl.col("amount") > 0)
     typical = (pl.col("high") + pl.col("low") + pl.col("close")) / 3
     exprs = [pl.col(c) * f for c in ("open", "high", "low", "close") if want(c) and adjust]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import polars as pl
+
 from flyer.core.errors import FlyerError
 
 CANONICAL = re.compile(r"^\d{6}\.(SH|SZ|BJ)$")
@@ -12,6 +13,8 @@ _SUFFIXED = re.compile(r"^(\d{6})\.(sh|sz|bj|ss)$", re.IGNORECASE)
 _BARE = re.compile(r"^\d{6}$")
 
 BOARDS = ("main", "chinext", "star", "bse")
+#: ChiNext codes: 300, 301, and 302 (codes SZSE re-assigned, e.g. 300114 -> 302132 in 2025)
+CHINEXT_PREFIXES = ("300", "301", "302")
 
 
 class SymbolError(FlyerError, ValueError):
@@ -46,14 +49,27 @@ def normalize(raw: str) -> str:
     raise SymbolError(f"unknown symbol format: {raw!r}")
 
 
+def normalize_symbols(s: pl.Series) -> pl.Series:
+    """Canonical ``600000.SH`` form of a text column; unparseable values are kept (the store
+    rejects them, rule ``bad_symbol``)."""
+    s = s.cast(pl.Utf8).str.strip_chars()
+    mapping = {}
+    for u in s.drop_nulls().unique().to_list():
+        try:
+            mapping[u] = normalize(u.zfill(6) if u.isdigit() else u)
+        except SymbolError:
+            mapping[u] = u
+    return s.replace_strict(mapping, default=None, return_dtype=pl.Utf8) if mapping else s
+
+
 def board_of(symbol: str) -> str:
-    """Board of a canonical symbol: ``main``, ``chinext`` (300/301), ``star`` (688/689) or ``bse``."""
+    """Board of a canonical symbol: ``main``, ``chinext`` (300/301/302), ``star`` (688/689) or ``bse``."""
     code, ex = symbol.split(".")
     if ex == "BJ":
         return "bse"
     if code.startswith(("688", "689")):
         return "star"
-    if code.startswith(("300", "301")):
+    if code.startswith(CHINEXT_PREFIXES):
         return "chinext"
     return "main"
 
@@ -63,7 +79,8 @@ def board_expr(symbol: pl.Expr) -> pl.Expr:
     out = (
         pl.when(symbol.str.ends_with(".BJ")).then(pl.lit("bse"))
         .when(symbol.str.starts_with("688") | symbol.str.starts_with("689")).then(pl.lit("star"))
-        .when(symbol.str.starts_with("300") | symbol.str.starts_with("301")).then(pl.lit("chinext"))
+        .when(symbol.str.starts_with("300") | symbol.str.starts_with("301") | symbol.str.starts_with("302"))
+        .then(pl.lit("chinext"))
         .otherwise(pl.lit("main"))
     )
     name = symbol.meta.output_name(raise_if_undetermined=False)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-
 from flyer.data.store import CSI300, CSI500, MarketStore
 from flyer.data.symbols import CANONICAL
+
 from flyer.core.errors import FlyerError
 
 UNIVERSES: dict[str, str | None] = {"all": None, "csi500": CSI500, "csi300": CSI300}

@@ -17,11 +17,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
-
-from flyer.data.schema import KEYS
+from flyer.data.schema import KEYS, Schema
 from flyer.data.symbols import is_canonical_expr
 
-REJECT_SCHEMA = {"tbl": pl.Utf8, "symbol": pl.Utf8, "date": pl.Date, "rule": pl.Utf8, "detail": pl.Utf8}
+REJECT_SCHEMA: Schema = {"tbl": pl.Utf8, "symbol": pl.Utf8, "date": pl.Date, "rule": pl.Utf8, "detail": pl.Utf8}
 
 #: largest plausible value per column (raw CNY prices: the dearest A-share ever traded near
 #: 2,600 CNY; index levels: tens of thousands; a whole market trades ~1e12 CNY a day)

@@ -25,7 +25,7 @@ import typer
 
 from flyer.core.errors import FlyerError
 
-COMMAND_MODULES = ("data", "factors", "backtest", "capacity", "models", "mining", "risk", "nightly", "demo",
+COMMAND_MODULES = ("data", "calendar", "factors", "backtest", "capacity", "models", "mining", "risk", "nightly", "demo",
                    "research")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

@@ -17,46 +17,63 @@ A failed snapshot call is a note, not a failed ingest: the bars are what a night
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
-
 from flyer.data import panel
+from flyer.data.coverage import CoverageRow, coverage_frame, span
 from flyer.data.sources import files, shenwan
-from flyer.data.sources.akshare_vendors import _dates
+from flyer.data.sources.akshare_vendors import vendor_dates
+from flyer.data.sources.online import Cache
+from flyer.data.symbols import normalize_symbols
+from flyer.data.values import opt_date
+
 from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
-    from flyer.data.sources.akshare_source import _Run
+    from flyer.data.store import MarketStore
 
 PIT_DAYS = 35  # a month-end weights file read before the next month-end is still the latest
 EXCHANGES = {"上海证券交易所": "SH", "深圳证券交易所": "SZ", "北京证券交易所": "BJ"}
-COVERAGE_COLS = ("tbl", "key", "mode", "first", "last", "source", "note")
 
 
-def span(tbl: str, key: str, mode: str, first: dt.date, last: dt.date, note: str, source: str = "akshare") -> dict:
-    return {"tbl": tbl, "key": key, "mode": mode, "first": first, "last": last, "source": source, "note": note}
+class _Settings(Protocol):
+    @property
+    def weights(self) -> tuple[str, ...]: ...
 
 
-def coverage_frame(rows: list[dict]) -> pl.DataFrame:
-    from flyer.data.schema import COVERAGE
-    return pl.DataFrame(rows, schema=COVERAGE, orient="row") if rows else pl.DataFrame(schema=COVERAGE)
+class SnapshotRun(Protocol):
+    """What the archive needs of a run of the akshare source (``akshare_source._Run``)."""
+
+    @property
+    def src(self) -> _Settings: ...
+
+    store: MarketStore
+    cache: Cache
+    lo: dt.date
+    hi: dt.date
+    today: dt.date
+    notes: list[str]
+
+    def call(self, vendor: str, name: str, **kwargs: Any) -> Any: ...
 
 
-def archive(run: _Run, out: dict[str, pl.DataFrame], names: pl.DataFrame, days: pl.Series) -> None:
+def archive(run: SnapshotRun, out: dict[str, pl.DataFrame], names: pl.DataFrame, days: pl.Series) -> None:
     """Add today's snapshots and their coverage rows to ``out`` (see the module docstring)."""
     calendar = run.cache.get("_calendar")
     known = calendar["date"] if calendar is not None else days
     past = known.filter(known <= run.today)
-    obs = past.max() if past.len() else None
-    cover: list[dict] = []
+    obs = opt_date(past.max()) if past.len() else None
+    cover: list[CoverageRow] = []
     out["index_members"] = members(run, obs, cover)
     st_flags(run, out, names, obs, cover, days)
     industries(run, out, names, obs, cover)
     out["coverage"] = coverage_frame(cover)
 
 
-def _snapshot(run: _Run, name: str, what: str, fetch: Any) -> pl.DataFrame | None:
+def _snapshot(run: SnapshotRun, name: str, what: str, fetch: Callable[[], pl.DataFrame]) -> pl.DataFrame | None:
     """A cached snapshot call; None (and a note) when it fails."""
     try:
         return run.cache.through(name, fetch)
@@ -68,25 +85,25 @@ def _snapshot(run: _Run, name: str, what: str, fetch: Any) -> pl.DataFrame | Non
 def _codes(df: pl.DataFrame) -> pl.Series:
     code = df["成分券代码"].cast(pl.Utf8).str.zfill(6)
     ex = df["交易所"].cast(pl.Utf8).replace_strict(EXCHANGES, default=None)
-    return pl.Series(code + "." + ex).fill_null(files.normalize_symbols(code))
+    return pl.Series(code + "." + ex).fill_null(normalize_symbols(code))
 
 
-def fetch_weights(run: _Run, index_code: str) -> pl.DataFrame:
+def fetch_weights(run: SnapshotRun, index_code: str) -> pl.DataFrame:
     """The month-end CSIndex weights (% -> fraction) as one dated snapshot."""
     df = pl.from_pandas(run.call("csindex", "index_stock_cons_weight_csindex", symbol=index_code.split(".")[0]))
     if df.height == 0:
         return _members_frame([], [], [], [])
-    day = _dates(df["日期"]).max()
+    day = vendor_dates(df["日期"]).max()
     return _members_frame([index_code] * df.height, [day] * df.height, _codes(df).to_list(),
                           (files.parse_floats(df["权重"], "akshare index_stock_cons_weight_csindex") / 100.0).to_list())
 
 
-def fetch_cons(run: _Run, index_code: str) -> pl.DataFrame:
+def fetch_cons(run: SnapshotRun, index_code: str) -> pl.DataFrame:
     """Today's CSIndex constituents (no weights) as one dated snapshot."""
     df = pl.from_pandas(run.call("csindex", "index_stock_cons_csindex", symbol=index_code.split(".")[0]))
     if df.height == 0:
         return _members_frame([], [], [], [])
-    day = _dates(df["日期"]).max()
+    day = vendor_dates(df["日期"]).max()
     return _members_frame([index_code] * df.height, [day] * df.height, _codes(df).to_list(), [None] * df.height)
 
 
@@ -95,12 +112,12 @@ def _members_frame(codes: list, days: list, symbols: list, weights: list) -> pl.
                         schema={"index_code": pl.Utf8, "date": pl.Date, "symbol": pl.Utf8, "weight": pl.Float64})
 
 
-def members(run: _Run, obs: dt.date | None, cover: list[dict]) -> pl.DataFrame:
+def members(run: SnapshotRun, obs: dt.date | None, cover: list[CoverageRow]) -> pl.DataFrame:
     """Snapshots of every index in ``weights``: the month-end weights and today's constituents."""
     parts = []
     for code in run.src.weights:
-        w = _snapshot(run, f"_weights_{code}", f"{code} weights", lambda c=code: fetch_weights(run, c))
-        c = _snapshot(run, f"_cons_{code}", f"{code} constituents", lambda c=code: fetch_cons(run, c))
+        w = _snapshot(run, f"_weights_{code}", f"{code} weights", functools.partial(fetch_weights, run, code))
+        c = _snapshot(run, f"_cons_{code}", f"{code} constituents", functools.partial(fetch_cons, run, code))
         for snap, what in ((w, "CSIndex month-end weights"), (c, "CSIndex constituents")):
             if snap is None or snap.height == 0:
                 continue
@@ -120,15 +137,15 @@ def members(run: _Run, obs: dt.date | None, cover: list[dict]) -> pl.DataFrame:
     return pl.concat(parts).unique(["index_code", "date", "symbol"], keep="last").sort("index_code", "date", "symbol")
 
 
-def fetch_st(run: _Run) -> pl.DataFrame:
+def fetch_st(run: SnapshotRun) -> pl.DataFrame:
     df = pl.from_pandas(run.call("eastmoney", "stock_zh_a_st_em"))
     if "代码" not in df.columns:
         raise FlyerError(f"stock_zh_a_st_em: columns changed (no 代码; got {', '.join(df.columns[:8])})")
-    return pl.DataFrame({"symbol": files.normalize_symbols(df["代码"].cast(pl.Utf8).str.zfill(6))})
+    return pl.DataFrame({"symbol": normalize_symbols(df["代码"].cast(pl.Utf8).str.zfill(6))})
 
 
-def st_flags(run: _Run, out: dict[str, pl.DataFrame], names: pl.DataFrame, obs: dt.date | None,
-             cover: list[dict], days: pl.Series) -> None:
+def st_flags(run: SnapshotRun, out: dict[str, pl.DataFrame], names: pl.DataFrame, obs: dt.date | None,
+             cover: list[CoverageRow], days: pl.Series) -> None:
     """``is_st`` on the observation day from the ST board and ST-prefixed names; coverage."""
     if "bars" not in out or obs is None or not run.lo <= obs <= run.hi:
         if "bars" in out:
@@ -153,7 +170,7 @@ def st_flags(run: _Run, out: dict[str, pl.DataFrame], names: pl.DataFrame, obs: 
                           "days without an ST snapshot (stored False)"))
 
 
-def keep_stored_st(run: _Run, out: dict[str, pl.DataFrame]) -> None:
+def keep_stored_st(run: SnapshotRun, out: dict[str, pl.DataFrame]) -> None:
     """ST flags archived on earlier nights survive a re-read of their days (the vendors cannot
     tell them again)."""
     stored = run.store.query("SELECT symbol, date FROM bars WHERE is_st AND date BETWEEN ? AND ?", [run.lo, run.hi])
@@ -165,17 +182,17 @@ def keep_stored_st(run: _Run, out: dict[str, pl.DataFrame]) -> None:
     out["bars"] = bars.with_columns((before | pl.col("_st").fill_null(False)).alias("is_st")).drop("_st")
 
 
-def fetch_sw(run: _Run) -> pl.DataFrame:
+def fetch_sw(run: SnapshotRun) -> pl.DataFrame:
     df = pl.from_pandas(run.call("swsresearch", "stock_industry_clf_hist_sw"))
     missing = [c for c in ("symbol", "start_date", "industry_code") if c not in df.columns]
     if missing:
         raise FlyerError(f"stock_industry_clf_hist_sw: columns changed (missing {', '.join(missing)})")
-    return df.select(pl.col("symbol").cast(pl.Utf8), _dates(df["start_date"]).alias("start_date"),
+    return df.select(pl.col("symbol").cast(pl.Utf8), vendor_dates(df["start_date"]).alias("start_date"),
                      pl.col("industry_code").cast(pl.Utf8))
 
 
-def industries(run: _Run, out: dict[str, pl.DataFrame], names: pl.DataFrame, obs: dt.date | None,
-               cover: list[dict]) -> None:
+def industries(run: SnapshotRun, out: dict[str, pl.DataFrame], names: pl.DataFrame, obs: dt.date | None,
+               cover: list[CoverageRow]) -> None:
     """Shenwan's history for the run's stocks -> ``industries`` (levels 1-3) and coverage."""
     raw = _snapshot(run, "_sw_history", "the Shenwan industry history", lambda: fetch_sw(run))
     if raw is None or raw.height == 0:

@@ -6,15 +6,22 @@ Stock bars (``STOCK_VENDORS``, tried in this order per symbol):
     (close - the exchange's ex-rights previous close, CNY). One call per symbol: the previous
     close gives the adjustment ratio.
   - ``sina``: ``stock_zh_a_daily(symbol="sh600000", start_date, end_date, adjust="")``: date
-    (date), open/high/low/close, volume (SHARES), amount (CNY), outstanding_share, turnover;
-    and ``adjust="hfq-factor"``: date (datetime64), hfq_factor (text), one row per factor change.
+    (date), open/high/low/close, volume (SHARES), amount (CNY), outstanding_share, turnover
+    (2 HTTP requests); and ``adjust="hfq-factor"``: date (datetime64), hfq_factor (text), one
+    row per factor change; "hfq factor not available" is an answer (``VendorNoData``: the next
+    vendor serves the stock), not a failure of Sina.
   - ``tencent``: ``stock_zh_a_hist_tx(symbol="sh600000", start_date, end_date, adjust="")`` and
-    ``adjust="hfq"``: date (date), open, close, high, low, volume, turnover, amount; akshare
-    scales volume to shares except for codes starting sz000 (its index test also catches
-    Shenzhen main-board stocks), which ``_fix_volume_unit`` detects from amount / volume.
+    ``adjust="hfq"`` (ISO dates; one request for the first year, then one per calendar year):
+    date (date), open, close, high, low, volume, turnover, amount; akshare scales volume to
+    shares except for codes starting sz000 (its index test also catches Shenzhen main-board
+    stocks), which ``_fix_volume_unit`` detects from amount / volume.
+Every request is paced and bounded by ``Caller`` (``flyer.data.sources.vendors``); the calls
+that take a ``timeout`` get it explicitly too.
 Index bars (``INDEX_VENDORS``): ``eastmoney`` ``index_zh_a_hist(symbol="000905", ...)`` (日期 as
-text, 成交量 in lots, 成交额 CNY) and ``sina`` ``stock_zh_index_daily(symbol="sh000905")`` (date,
-open, high, low, close, volume; whole history, no amount).
+text, 成交量 in lots, 成交额 CNY; ``flyer.data.sources.akshare_api`` asks the kline endpoint
+directly, without akshare's paging through the whole index list first) and ``sina``
+``stock_zh_index_daily(symbol="sh000905")`` (date, open, high, low, close, volume; whole
+history, no amount).
 
 Every reader returns ``BAR_SCHEMA`` rows: raw prices, volume in shares, amount in CNY and the
 back-adjustment factor in ONE canonical form whatever the vendor: ratio[t] = close[t-1] /
@@ -25,10 +32,10 @@ first row of the window). A frame without the expected columns raises ``VendorSc
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
-
 from flyer.data import panel
 from flyer.data.sources.vendors import Caller
 
@@ -66,7 +73,7 @@ def _require(caller: Caller, vendor: str, df: pl.DataFrame, columns: tuple[str, 
                                           f"(got {', '.join(map(str, df.columns[:12]))})")
 
 
-def _dates(s: pl.Series) -> pl.Series:
+def vendor_dates(s: pl.Series) -> pl.Series:
     """Vendor dates (python date, datetime64 or ``YYYY-MM-DD`` text) as ``pl.Date``."""
     if s.dtype == pl.Date:
         return s
@@ -134,11 +141,12 @@ def eastmoney_bars(caller: Caller, ak: Any, symbol: str, start: dt.date, end: dt
     code = symbol.split(".")[0]
     what = f"stock_zh_a_hist({code})"
     df = _frame(caller.call("eastmoney", what, ak.stock_zh_a_hist, symbol=code, period="daily",
-                            start_date=f"{start:%Y%m%d}", end_date=f"{end:%Y%m%d}", adjust=""))
+                            start_date=f"{start:%Y%m%d}", end_date=f"{end:%Y%m%d}", adjust="",
+                            timeout=caller.policy.timeout))
     if df.height == 0:
         return empty_bars()
     _require(caller, "eastmoney", df, ("日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额", "涨跌额"), what)
-    rows = df.select(_dates(df["日期"]).alias("date"), _num(df, "开盘").alias("open"), _num(df, "最高").alias("high"),
+    rows = df.select(vendor_dates(df["日期"]).alias("date"), _num(df, "开盘").alias("open"), _num(df, "最高").alias("high"),
                      _num(df, "最低").alias("low"), _num(df, "收盘").alias("close"),
                      (_num(df, "成交量") * 100).alias("volume"), _num(df, "成交额").alias("amount"),
                      (_num(df, "收盘") - _num(df, "涨跌额")).alias("pre_close"))
@@ -153,11 +161,12 @@ def sina_bars(caller: Caller, ak: Any, symbol: str, start: dt.date, end: dt.date
     if df.height == 0:
         return empty_bars()
     _require(caller, "sina", df, ("date", "open", "high", "low", "close", "volume", "amount"), what)
-    fq = _frame(caller.call("sina", f"stock_zh_a_daily({sym}, hfq-factor)", ak.stock_zh_a_daily, symbol=sym,
-                            adjust="hfq-factor"))
+    fq = _frame(caller.call("sina", f"stock_zh_a_daily({sym}, hfq-factor)", _sina_factor, ak=ak, symbol=sym))
+    if fq.height == 0:  # Sina has no factor for this stock: not a vendor failure, the next vendor is asked
+        raise caller.no_data("sina", f"sina {what}: no hfq factor for this stock")
     _require(caller, "sina", fq, ("date", "hfq_factor"), f"{what} hfq-factor")
-    factors = fq.select(_dates(fq["date"]).alias("date"), _num(fq, "hfq_factor").alias("_f")).drop_nulls().sort("date")
-    rows = (df.select(_dates(df["date"]).alias("date"), *(_num(df, c).alias(c) for c in (*PRICES, "volume", "amount")))
+    factors = fq.select(vendor_dates(fq["date"]).alias("date"), _num(fq, "hfq_factor").alias("_f")).drop_nulls().sort("date")
+    rows = (df.select(vendor_dates(df["date"]).alias("date"), *(_num(df, c).alias(c) for c in (*PRICES, "volume", "amount")))
             .filter(pl.col("date").is_not_null()).sort("date")
             .join_asof(factors, on="date", strategy="backward")
             .with_columns(pl.col("_f").fill_null(1.0)))
@@ -165,10 +174,23 @@ def sina_bars(caller: Caller, ak: Any, symbol: str, start: dt.date, end: dt.date
     return _finish(rows, symbol, caller, "sina", what)
 
 
+def _sina_factor(ak: Any, symbol: str) -> Any:
+    """Sina's hfq factors; an empty frame where akshare raises "hfq factor not available"
+    (an answer, not a failure of the vendor)."""
+    try:
+        return ak.stock_zh_a_daily(symbol=symbol, adjust="hfq-factor")
+    except ValueError as exc:
+        if "factor not available" in str(exc):
+            return None
+        raise
+
+
 def tencent_bars(caller: Caller, ak: Any, symbol: str, start: dt.date, end: dt.date) -> pl.DataFrame:
     sym = vendor_symbol(symbol)
     what = f"stock_zh_a_hist_tx({sym})"
-    span = {"start_date": f"{start:%Y%m%d}", "end_date": f"{end:%Y%m%d}"}
+    # ISO dates: akshare reads the end year as end_date.split("-")[0] (YYYYMMDD would make it
+    # loop one request per year up to the current year)
+    span = {"start_date": f"{start:%Y-%m-%d}", "end_date": f"{end:%Y-%m-%d}", "timeout": caller.policy.timeout}
     df = _frame(caller.call("tencent", what, ak.stock_zh_a_hist_tx, symbol=sym, adjust="", **span))
     if df.height == 0:
         return empty_bars()
@@ -176,8 +198,8 @@ def tencent_bars(caller: Caller, ak: Any, symbol: str, start: dt.date, end: dt.d
     _require(caller, "tencent", df, cols, what)
     hfq = _frame(caller.call("tencent", f"{what} hfq", ak.stock_zh_a_hist_tx, symbol=sym, adjust="hfq", **span))
     _require(caller, "tencent", hfq, ("date", "close"), f"{what} hfq")
-    adj = hfq.select(_dates(hfq["date"]).alias("date"), _num(hfq, "close").alias("_hfq"))
-    rows = (df.select(_dates(df["date"]).alias("date"), *(_num(df, c).alias(c) for c in (*PRICES, "volume", "amount")))
+    adj = hfq.select(vendor_dates(hfq["date"]).alias("date"), _num(hfq, "close").alias("_hfq"))
+    rows = (df.select(vendor_dates(df["date"]).alias("date"), *(_num(df, c).alias(c) for c in (*PRICES, "volume", "amount")))
             .filter(pl.col("date").is_not_null()).unique("date", keep="first").sort("date")
             .join(adj.unique("date", keep="first"), on="date", how="left"))
     rows = rows.with_columns(stable_factor(pl.col("_hfq"), pl.col("close")).alias("_f"))
@@ -197,7 +219,7 @@ def eastmoney_index(caller: Caller, ak: Any, code: str, start: dt.date, end: dt.
     if df.height == 0:
         return pl.DataFrame(schema=INDEX_SCHEMA)
     _require(caller, "eastmoney", df, ("日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额"), what)
-    return _index_rows(df.select(_dates(df["日期"]).alias("date"), _num(df, "开盘").alias("open"),
+    return _index_rows(df.select(vendor_dates(df["日期"]).alias("date"), _num(df, "开盘").alias("open"),
                                  _num(df, "最高").alias("high"), _num(df, "最低").alias("low"),
                                  _num(df, "收盘").alias("close"), (_num(df, "成交量") * 100).alias("volume"),
                                  _num(df, "成交额").alias("amount")), code, start, end)
@@ -210,7 +232,7 @@ def sina_index(caller: Caller, ak: Any, code: str, start: dt.date, end: dt.date)
     if df.height == 0:
         return pl.DataFrame(schema=INDEX_SCHEMA)
     _require(caller, "sina", df, ("date", "open", "high", "low", "close", "volume"), what)
-    return _index_rows(df.select(_dates(df["date"]).alias("date"), *(_num(df, c).alias(c) for c in (*PRICES, "volume")),
+    return _index_rows(df.select(vendor_dates(df["date"]).alias("date"), *(_num(df, c).alias(c) for c in (*PRICES, "volume")),
                                  pl.lit(None, pl.Float64).alias("amount")), code, start, end)
 
 

@@ -30,15 +30,15 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
-
 from flyer.data import panel
+from flyer.data.coverage import coverage_frame, span
 from flyer.data.sources import files, shenwan
-from flyer.data.sources.akshare_archive import coverage_frame, span
 from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import QLIB, XBX
+from flyer.data.values import as_date
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -80,7 +80,7 @@ def read(root: str | os.PathLike = DEFAULT_ROOT, start: dt.date | None = None,
     """All store frames from the staged data: calendar, instruments, bars, index_bars, index_members."""
     base = resolve_root(root)
     bars = stitch(read_xbx(base), read_qlib(base))
-    lo, hi = bars["date"].min(), bars["date"].max()
+    lo, hi = as_date(bars["date"].min()), as_date(bars["date"].max())
     days = read_calendar(base).filter((pl.col("date") >= lo) & (pl.col("date") <= hi))["date"]
     out = files.assemble(bars, days, start, end)
     out["instruments"] = file_ends(_listing_dates(out["instruments"], base), bars, hi)
@@ -227,7 +227,7 @@ def read_members(base: Path) -> pl.DataFrame:
 
     def snaps(pattern: str, code: str) -> tuple[pl.DataFrame, dt.date]:
         iv = files.read_intervals(_one(base, pattern), code)
-        return panel.intervals_to_snapshots(iv, cal), iv["end"].max()
+        return panel.intervals_to_snapshots(iv, cal), as_date(iv["end"].max())
 
     q500, q_end = snaps("constituents/qlib_csi500_*.txt", CSI500)
     q800, _ = snaps("constituents/qlib_csi800_*.txt", "000906.SH")
@@ -292,7 +292,7 @@ def _st_after(bars: pl.DataFrame, st_days: pl.DataFrame) -> pl.DataFrame:
 def coverage(out: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Which spans of the staged data each table knows (all back-filled: history supplied later)."""
     bars = out["bars"]
-    first, last = bars["date"].min(), bars["date"].max()
+    first, last = as_date(bars["date"].min()), as_date(bars["date"].max())
     xbx_last = min(XBX_LAST, last)
     rows = [span("st", "*", "backfill", first, xbx_last, "ST/*ST prefixes of the dated xbx names", "ashare")]
     after = bars.filter(pl.col("date") > xbx_last)["date"]

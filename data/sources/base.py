@@ -70,7 +70,7 @@ _REGISTRY: dict[str, str] = {
 }
 
 
-def register(cls: type) -> type:
+def register(cls: type[Source]) -> type[Source]:
     """Class decorator: make ``cls`` (a frozen dataclass with ``kind`` and ``read``) a source."""
     _REGISTRY[cls.kind] = f"{cls.__module__}:{cls.__qualname__}"
     return cls

@@ -10,14 +10,17 @@ Steps (each names the function that owns it):
      to store columns and parse types; any CSV problem raises ``SourceError`` (one line naming
      file, column and problem) before anything is written;
   3. ``to_bars``: units (lots -> shares, thousand CNY -> CNY), raw prices from adjusted ones
-     (raw = price / factor), the hfq ``adj_factor`` (given, or from the previous close), the ST
-     flag from a dated name, zero/NaN volume as suspended;
+     (raw = price / factor), the hfq ``adj_factor`` (given, or from the previous close, or from
+     涨跌额 / ``change`` = close - previous close), the ST flag from a dated name, zero/NaN
+     volume as suspended;
   4. index rows (``000xxx.SH``, ``399xxx.SZ``) go to ``index_bars``, stock rows are made dense
      with ``flyer.data.panel.fill_suspended`` on the exchange calendar;
   5. ``instruments_from_bars``: name, exchange, board, list/delist dates from the bars;
   6. ``read_intervals`` + ``flyer.data.panel.intervals_to_snapshots``: qlib membership -> snapshots.
 Bad rows (prices, symbols, dates off the calendar or after today) are rejected by ``assemble``
 before anything is derived from them, and logged by the store (the ``rejects`` pseudo-table).
+``FilesSource.read`` notes close-to-close moves beyond the price limit that no adjustment
+explains (``flyer.data.limit_moves``: a corporate action the file carries no trace of).
 """
 from __future__ import annotations
 
@@ -25,23 +28,31 @@ import codecs
 import datetime as dt
 import gzip
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
-
 from flyer.data import panel
-from flyer.data.sources.base import Batch, window_dates
 from flyer.data.calendar import sse_calendar
+from flyer.data.clock import today
+from flyer.data.coverage import coverage_frame, span
+from flyer.data.limit_moves import describe, unexplained_moves
+from flyer.data.schema import BARS
+from flyer.data.sources import tables
+from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import LAYOUTS, QLIB_INDEX_FILES, Layout, detect
-from flyer.data.symbols import SymbolError, board_expr, normalize
+from flyer.data.symbols import board_expr, normalize_symbols
+from flyer.data.validate import check
+from flyer.data.values import opt_date
+
 from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
 
-FLOATS = ("open", "high", "low", "close", "volume", "amount", "pre_close", "factor", "adj_factor",
+FLOATS = ("open", "high", "low", "close", "volume", "amount", "pre_close", "change", "factor", "adj_factor",
           "total_cap", "float_cap")
 BOOLS = ("is_st", "is_suspended")
 REQUIRED = ("date", "open", "high", "low", "close")
@@ -83,7 +94,8 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
     if indexes.height:
         out["index_bars"] = index_frame(indexes, start, end)
         if "calendar" not in out:
-            days = calendar if calendar is not None else sse_calendar(indexes["date"].min(), indexes["date"].max())
+            days = calendar if calendar is not None else sse_calendar(opt_date(indexes["date"].min()),
+                                                                      opt_date(indexes["date"].max()))
             out["calendar"] = clip_dates(pl.DataFrame({"date": pl.Series(days, dtype=pl.Date)}), start, end)
     if member_files:
         cal = sse_calendar()
@@ -97,8 +109,6 @@ def read(path: str | os.PathLike, layout: str | Layout = "auto", *, columns: Map
 
 def _st_coverage(bars: pl.DataFrame, known: bool) -> pl.DataFrame:
     """Where the files say whether a stock was ST (a dated name or an is_st column) or not."""
-    from flyer.data.sources.akshare_archive import coverage_frame, span
-
     first, last = bars["date"].min(), bars["date"].max()
     if known:
         return coverage_frame([span("st", "*", "backfill", first, last, "dated names / is_st in the files", "files")])
@@ -109,9 +119,8 @@ def _st_coverage(bars: pl.DataFrame, known: bool) -> pl.DataFrame:
 def _split_tables(bar_files: list[Path]) -> tuple[list[Path], dict[str, pl.DataFrame]]:
     """Bar files, and the industry/valuation files among them read into their tables
     (``flyer.data.sources.tables``: tushare daily_basic / index_member(_all), akshare SW history)."""
-    from flyer.data.sources import tables
-
-    bars, found = [], {}
+    bars: list[Path] = []
+    found: dict[str, pl.DataFrame] = {}
     for f in bar_files:
         layout = tables.detect_table(_headers(f, 0))
         if layout is None:
@@ -148,7 +157,22 @@ class FilesSource:
 
     def read(self, store: MarketStore, since: dt.date | None = None, until: dt.date | None = None) -> Batch:
         lo, hi = window_dates(since, until, self.start, self.end)
-        return Batch(read(self.path, self.layout, start=lo, end=hi), lo, hi)
+        frames = read(self.path, self.layout, start=lo, end=hi)
+        return Batch(frames, lo, hi, limit_notes(frames.get("bars")))
+
+
+def limit_notes(bars: pl.DataFrame | None) -> tuple[str, ...]:
+    """A note when close-to-close moves lie beyond the price limit with no adjustment to explain
+    them (``flyer.data.limit_moves``): never silent about a corporate action left unadjusted."""
+    if bars is None or bars.height == 0:
+        return ()
+    moves = unexplained_moves(bars)
+    if moves.height == 0:
+        return ()
+    note = (f"files: {moves.height:,} close-to-close move(s) beyond the price limit that no adjustment explains: "
+            f"{describe(moves)}: a split or bonus issue the file has no previous close, 涨跌额 or factor for? "
+            "(stored with adj_factor unchanged; `flyer check --area adjustment` lists them)")
+    return (note,)
 
 
 def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
@@ -160,12 +184,9 @@ def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
     them (no filled suspended days up to them, no calendar span, no instrument).
     ``listed``: every symbol is still listed, so its panel is filled through the calendar's end.
     """
-    from flyer.data.calendar import today
-    from flyer.data.validate import check
-
     if stocks.height == 0:
         return {}
-    lo, hi = stocks["date"].min(), stocks["date"].max()
+    lo, hi = opt_date(stocks["date"].min()), opt_date(stocks["date"].max())
     days = pl.Series("date", calendar if calendar is not None else sse_calendar(lo, hi), dtype=pl.Date)
     screened = check("bars", stocks, days if days.len() else None, today())
     out: dict[str, pl.DataFrame] = {"rejects": screened.rejects} if screened.rejects.height else {}
@@ -174,7 +195,7 @@ def assemble(stocks: pl.DataFrame, calendar: list[dt.date] | pl.Series | None,
         return out
     if calendar is None:  # the span of the accepted rows only
         days = days.filter(days.is_between(stocks["date"].min(), stocks["date"].max()))
-    bars = panel.fill_suspended(stocks.sort("symbol", "date"), days, until=days.max() if listed else None)
+    bars = panel.fill_suspended(stocks.sort("symbol", "date"), days, until=opt_date(days.max()) if listed else None)
     instruments = instruments_from_bars(bars)
     return {**out, "calendar": clip_dates(pl.DataFrame({"date": days}), start, end), "instruments": instruments,
             "bars": clip_dates(bars, start, end)}
@@ -353,19 +374,6 @@ def _parse_bools(s: pl.Series, file: Path | str) -> pl.Series:
     return out
 
 
-def normalize_symbols(s: pl.Series) -> pl.Series:
-    """Canonical ``600000.SH`` form; unparseable values are kept (the store rejects them)."""
-    s = s.cast(pl.Utf8).str.strip_chars()
-    uniq = s.drop_nulls().unique().to_list()
-    mapping = {}
-    for u in uniq:
-        try:
-            mapping[u] = normalize(u.zfill(6) if u.isdigit() else u)
-        except SymbolError:
-            mapping[u] = u
-    return s.replace_strict(mapping, default=None, return_dtype=pl.Utf8) if mapping else s
-
-
 # ---------------------------------------------------------------------------- step 3
 def to_bars(df: pl.DataFrame, lay: Layout) -> pl.DataFrame:
     """Typed file rows -> store bar columns (prices raw CNY, volume shares, amount CNY, hfq factor)."""
@@ -385,6 +393,9 @@ def to_bars(df: pl.DataFrame, lay: Layout) -> pl.DataFrame:
         if lay.volume_adjusted:
             df = df.with_columns(pl.col("volume") * f)
     elif "adj_factor" not in cols:
+        if "pre_close" not in cols and "change" in cols:  # 涨跌额 = close - the ex-rights previous close
+            df = df.with_columns((pl.col("close") - pl.col("change")).round(2).alias("pre_close"))
+            cols.add("pre_close")
         if "pre_close" in cols:
             df = df.with_columns(panel.adj_factor_from_prev_close(df))
         else:
@@ -464,7 +475,6 @@ def clip_dates(df: pl.DataFrame, start: dt.date | None, end: dt.date | None) -> 
 
 
 def _empty_bars() -> pl.DataFrame:
-    from flyer.data.schema import BARS
     return pl.DataFrame(schema=BARS)
 
 

@@ -5,17 +5,19 @@ its units: ``volume_scale`` turns the file's volume into shares (lots x100), ``a
 turns its amount into CNY (tushare: thousand CNY x1000). ``prices="adjusted"`` means the file
 holds back-adjusted prices and a ``factor`` column (qlib): raw = price / factor.
 Extra canonical inputs a layout may map: ``pre_close`` (ex-rights previous close, from which
-the adjustment factor follows), ``factor``, ``adj_factor``, ``name`` (dated, for the ST flag),
-``is_st``, ``total_cap``, ``float_cap``, ``industry``.
+the adjustment factor follows), ``change`` (close - that previous close: akshare's 涨跌额,
+tushare's ``change``; the previous close is derived from it when the file has none),
+``factor``, ``adj_factor``, ``name`` (dated, for the ST flag), ``is_st``, ``total_cap``,
+``float_cap``, ``industry``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 _BAR_COLS = ("symbol", "date", "open", "high", "low", "close", "volume", "amount")
-_OPTIONAL = ("pre_close", "factor", "adj_factor", "name", "is_st", "is_suspended",
+_OPTIONAL = ("pre_close", "change", "factor", "adj_factor", "name", "is_st", "is_suspended",
              "total_cap", "float_cap", "industry")
 
 
@@ -37,7 +39,7 @@ class Layout:
     date_formats: tuple[str, ...] = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d")
     signature: tuple[str, ...] = field(default_factory=tuple)  # headers that identify it (auto)
 
-    def with_columns(self, extra: Mapping[str, str] | None) -> "Layout":
+    def with_columns(self, extra: Mapping[str, str] | None) -> Layout:
         """A copy whose column mapping is extended/overridden by ``extra`` (header -> canonical)."""
         if not extra:
             return self
@@ -48,7 +50,7 @@ class Layout:
 TUSHARE = Layout(
     "tushare",
     _ro({"ts_code": "symbol", "trade_date": "date", "open": "open", "high": "high", "low": "low",
-         "close": "close", "pre_close": "pre_close", "vol": "volume", "amount": "amount",
+         "close": "close", "pre_close": "pre_close", "change": "change", "vol": "volume", "amount": "amount",
          "adj_factor": "adj_factor", "name": "name"}),
     volume_scale=100.0, amount_scale=1000.0, signature=("ts_code", "trade_date"),
 )
@@ -56,7 +58,7 @@ TUSHARE = Layout(
 AKSHARE = Layout(
     "akshare",
     _ro({"日期": "date", "股票代码": "symbol", "开盘": "open", "收盘": "close", "最高": "high",
-         "最低": "low", "成交量": "volume", "成交额": "amount"}),
+         "最低": "low", "成交量": "volume", "成交额": "amount", "涨跌额": "change"}),
     volume_scale=100.0, signature=("日期", "开盘", "收盘"),
 )
 

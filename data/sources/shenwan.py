@@ -15,8 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-
-from flyer.data.sources.files import normalize_symbols
+from flyer.data.symbols import normalize_symbols
 
 VERSIONS = (("SW_pre2014", None), ("SW2014", dt.date(2014, 2, 21)), ("SW2021", dt.date(2021, 7, 30)))
 

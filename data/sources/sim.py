@@ -49,16 +49,25 @@ import functools
 import math
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
-
 from flyer.data.calendar import sse_calendar
+from flyer.data.coverage import CoverageRow, coverage_frame, span
+from flyer.data.rules import (
+    BSE_START,
+    CHINEXT_REFORM,
+    IPO_FREE_DAYS,
+    MAIN_IPO_DOWN,
+    MAIN_IPO_UP,
+    MAIN_REGISTRATION,
+    STAR_START,
+)
 from flyer.data.sources.base import Batch
+from flyer.data.values import as_date
+
 from flyer.core.errors import FlyerError
-from flyer.data.rules import (BSE_START, CHINEXT_REFORM, IPO_FREE_DAYS, MAIN_IPO_DOWN, MAIN_IPO_UP,
-                        MAIN_REGISTRATION, STAR_START)
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -244,16 +253,15 @@ class _Path:
     """Output arrays (T, N) filled day by day."""
 
     @staticmethod
-    def select(p: "_Path", cols: np.ndarray) -> "_Path":
+    def select(p: _Path, cols: np.ndarray) -> _Path:
         """The same path restricted to the stocks where ``cols`` is True."""
         q = object.__new__(_Path)
         q.__dict__.update({k: v[:, cols] for k, v in vars(p).items()})
         return q
 
     def __init__(self, t: int, n: int) -> None:
-        f = lambda: np.full((t, n), np.nan)  # noqa: E731
-        self.open, self.high, self.low, self.close = f(), f(), f(), f()
-        self.volume, self.amount, self.factor, self.pret = f(), f(), f(), f()
+        self.open, self.high, self.low, self.close = (np.full((t, n), np.nan) for _ in range(4))
+        self.volume, self.amount, self.factor, self.pret = (np.full((t, n), np.nan) for _ in range(4))
         self.susp = np.zeros((t, n), dtype=bool)
         self.st = np.zeros((t, n), dtype=bool)
         self.live = np.zeros((t, n), dtype=bool)
@@ -430,8 +438,9 @@ def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
     p = _truncate(_simulate(cfg, horizon, u, rng), len(dates))
     keep = u.list_idx < len(dates)            # stocks that list after ``end`` do not exist yet
     books = {k: v[keep] for k, v in books.items()}
-    u = _Universe(**{k: ([x for x, ok in zip(v, keep) if ok] if isinstance(v, list) else v[keep])
-                     for k, v in vars(u).items()})
+    kept: dict[str, Any] = {k: ([x for x, ok in zip(v, keep) if ok] if isinstance(v, list) else v[keep])
+                            for k, v in vars(u).items()}
+    u = _Universe(**kept)
     p = _Path.select(p, keep)
     bars = _bars_frame(dates, u, p)
     members, index_bars = _indexes(dates, u, p)
@@ -454,9 +463,8 @@ def generate(cfg: SimConfig = SimConfig()) -> dict[str, pl.DataFrame]:
 def _lose_fields(cfg: SimConfig, bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Bars with the fields ``cfg`` makes vanish removed from their date on, and the coverage
     rows that say so (ST flags stored False are ``unknown``; amount and caps are simply null)."""
-    from flyer.data.sources.akshare_archive import coverage_frame, span
-
-    rows, last = [], bars["date"].max()
+    rows: list[CoverageRow] = []
+    last = as_date(bars["date"].max())
     if cfg.lose_amount_from is not None:
         gone = pl.col("date") >= cfg.lose_amount_from
         bars = bars.with_columns(pl.when(gone).then(None).otherwise(pl.col(c)).alias(c)
@@ -542,7 +550,10 @@ def _bars_frame(dates: list[dt.date], u: _Universe, p: _Path) -> pl.DataFrame:
     t, n = p.close.shape
     order = np.argsort(np.array(u.symbols), kind="stable")
     mask = p.live[:, order].T.ravel()
-    flat = lambda a: a[:, order].T.ravel()[mask]  # noqa: E731
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        return a[:, order].T.ravel()[mask]
+
     pos = np.repeat(np.arange(n), t)[mask]          # position in symbol order
     sid = order[pos]
     sorted_symbols = pl.Series("symbol", [u.symbols[j] for j in order], dtype=pl.Utf8)
@@ -641,7 +652,8 @@ def _indexes(dates: list[dt.date], u: _Universe, p: _Path) -> tuple[pl.DataFrame
     reviews = set(_review_days(dates)) | {0}
     month_starts = {k for k in range(1, t) if dates[k].month != dates[k - 1].month}
     members = {CSI300: np.zeros(n, bool), CSI500: np.zeros(n, bool)}
-    snaps, levels = [], {CSI300: [], CSI500: []}
+    snaps: list[pl.DataFrame] = []
+    levels: dict[str, list[float]] = {CSI300: [], CSI500: []}
     weights = {c: np.zeros(n) for c in members}
     level = {CSI300: 1000.0, CSI500: 1000.0}
     in_index = {c: np.zeros((t, n), dtype=bool) for c in members}
@@ -673,13 +685,13 @@ def _indexes(dates: list[dt.date], u: _Universe, p: _Path) -> tuple[pl.DataFrame
     for code, lv in levels.items():
         close = np.array(lv)
         prev = np.concatenate([[close[0]], close[:-1]])
-        m = in_index[code]
+        held = in_index[code]
         bars.append(pl.DataFrame({
             "index_code": code, "date": dates, "open": _round(prev * (1 + (close / prev - 1) * 0.3)),
-            "close": _round(close), "volume": np.nansum(np.where(m, p.volume, 0), axis=1),
-            "amount": np.nansum(np.where(m, p.amount, 0), axis=1)},
+            "close": _round(close), "volume": np.nansum(np.where(held, p.volume, 0), axis=1),
+            "amount": np.nansum(np.where(held, p.amount, 0), axis=1)},
             schema_overrides={"date": pl.Date}))
-    idx = pl.concat(bars).with_columns(
+    frame = pl.concat(bars).with_columns(
         pl.max_horizontal("open", "close").mul(1.003).round(2).alias("high"),
         pl.min_horizontal("open", "close").mul(0.997).round(2).alias("low"))
-    return pl.concat(snaps), idx.select("index_code", "date", "open", "high", "low", "close", "volume", "amount")
+    return pl.concat(snaps), frame.select("index_code", "date", "open", "high", "low", "close", "volume", "amount")

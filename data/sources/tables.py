@@ -12,12 +12,12 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
-
 from flyer.data.sources import shenwan
+from flyer.data.symbols import normalize_symbols
 
 SIGNATURES: dict[str, tuple[str, ...]] = {
     "tushare_daily_basic": ("ts_code", "trade_date", "pe_ttm", "pb"),
@@ -45,7 +45,6 @@ def _date(col: str) -> pl.Expr:
 
 
 def _symbols(col: str) -> pl.Expr:
-    from flyer.data.sources.files import normalize_symbols
     return pl.col(col).map_batches(lambda s: normalize_symbols(s.cast(pl.Utf8)), return_dtype=pl.Utf8)
 
 

@@ -1,23 +1,32 @@
 """Calling vendors that throttle and ban: pacing with jitter, backoff, a circuit breaker, stats.
 
 Every network call of the akshare and baostock sources goes through one ``Caller``:
-  1. ``Caller.pace``: at most one call per ``delay`` seconds to each vendor, each gap drawn
+  1. ``Caller.pace``: at most one REQUEST per ``delay`` seconds to each vendor, each gap drawn
      uniformly from ``delay * (1 +- jitter)`` (Eastmoney bans bursts for hours; since 2025 even
-     steady one-call-every-few-seconds crawls), vendors paced independently;
-  2. ``Caller.call``: retries on connection errors, timeouts and malformed answers (a block page
-     answered with HTTP 200), waiting ``backoff``, then twice that, ... (capped at ``max_backoff``);
+     steady one-call-every-few-seconds crawls), vendors paced independently. A library call
+     that sends several HTTP requests (Tencent: one per year, Sina: data and outstanding
+     shares) is paced before each of them (``flyer.data.sources.net.bounded_requests``);
+  2. ``Caller.call``: every request inside bounded by ``timeout`` seconds (connect, each read;
+     ``net.bounded_requests``), what the library prints captured into the log
+     (``net.captured_output``); retries on connection errors, timeouts, cut answers and
+     malformed answers (a block page answered with HTTP 200), waiting ``backoff``, then twice
+     that, ... (capped at ``max_backoff``);
   3. ``Breaker``: after ``breaker`` consecutive failed attempts a vendor is switched off for
-     ``cooldown`` seconds; the next call after that is one trial (success closes it again);
-  4. ``VendorStats``: calls, failures, breaker openings, symbols served and waits per vendor,
-     printed as one summary line per vendor (``Caller.summary``).
+     ``cooldown`` seconds; the next call after that is one trial (success closes it again). A
+     vendor that answers "I have no such data" (``VendorNoData``) is not failing: not counted;
+  4. ``VendorStats``: calls, requests, failures, breaker openings, symbols served and waits per
+     vendor, printed as one summary line per vendor (``Caller.summary``).
 The clock, the sleep and the random draws are parameters, so tests run on a fake clock.
 """
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+from flyer.data.sources.net import DEFAULT_TIMEOUT, bounded_requests, captured_output
 
 from flyer.core.errors import FlyerError
 
@@ -32,6 +41,11 @@ class VendorError(FlyerError):
 
 class VendorDown(VendorError):
     """The vendor failed ``tries`` times in a row, or its circuit breaker is open."""
+
+
+class VendorNoData(VendorError):
+    """The vendor answered that it has no such data (e.g. Sina: "hfq factor not available"):
+    the next vendor is asked; not a failure (no retry, not counted against the breaker)."""
 
 
 class VendorSchemaError(VendorError):
@@ -50,12 +64,15 @@ class Politeness:
     max_backoff: float = 300.0
     breaker: int = 3            # consecutive failed attempts that switch a vendor off
     cooldown: float = 900.0     # how long it stays off before one trial call
+    timeout: float = DEFAULT_TIMEOUT  # seconds to connect, and per read, of every request
 
     def __post_init__(self) -> None:
         if self.delay < 0 or not 0 <= self.jitter <= 1:
             raise ValueError(f"delay must be >= 0 and jitter in [0, 1], got {self.delay}, {self.jitter}")
         if self.tries < 1 or self.breaker < 1:
             raise ValueError(f"tries and breaker must be >= 1, got {self.tries}, {self.breaker}")
+        if not 0 < self.timeout <= 600:
+            raise ValueError(f"timeout must be in (0, 600] seconds, got {self.timeout}")
 
 
 @dataclass
@@ -63,22 +80,28 @@ class VendorStats:
     """What happened with one vendor during a run."""
 
     calls: int = 0
+    requests: int = 0           # HTTP requests those calls sent (0 for socket vendors)
     failures: int = 0
     opened: int = 0
     served: int = 0             # symbols (or indexes) whose rows came from this vendor
     fallbacks: int = 0          # of those, how many after another vendor had failed
     schema_errors: int = 0
+    no_data: int = 0            # answers "no such data" (the next vendor was asked)
+    printed: int = 0            # lines the library printed (captured into the log)
     waited: float = 0.0         # seconds slept for pacing and backoff
     last_error: str = ""
 
     def line(self, name: str) -> str:
-        parts = [f"{self.calls} calls", f"{self.failures} failed"]
+        parts = [f"{self.calls} calls" + (f" ({self.requests} requests)" if self.requests > self.calls else ""),
+                 f"{self.failures} failed"]
         if self.served:
             parts.append(f"{self.served} served" + (f" ({self.fallbacks} as fallback)" if self.fallbacks else ""))
         if self.opened:
             parts.append(f"breaker opened {self.opened}x")
         if self.schema_errors:
             parts.append(f"{self.schema_errors} answers with changed columns")
+        if self.no_data:
+            parts.append(f"{self.no_data} without the data asked for")
         parts.append(f"{self.waited:.0f}s waited")
         tail = f"; last error: {self.last_error}" if (self.failures or self.schema_errors) and self.last_error else ""
         return f"{name}: {', '.join(parts)}{tail}"
@@ -121,7 +144,8 @@ def network_errors() -> tuple[type[BaseException], ...]:
     and a block page parsed as data (JSON/Key/Type/Value errors)."""
     try:
         import requests
-        net: tuple[type[BaseException], ...] = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+        # RequestException: also an answer cut short (ChunkedEncodingError), a broken encoding
+        net: tuple[type[BaseException], ...] = (requests.exceptions.RequestException,)
     except ImportError:  # pragma: no cover - requests comes with akshare
         net = ()
     return (*net, ConnectionError, TimeoutError, OSError, ValueError, KeyError, TypeError, IndexError)
@@ -174,11 +198,12 @@ class Caller:
                 raise VendorDown(name, f"{name} is switched off after repeated failures ({what}; last: {stats.last_error})")
             self.pace(name)
             stats.calls += 1
+            said: list[str] = []
             try:
-                out = fn(**kwargs)
+                out = self._bounded(name, fn, kwargs, said)
             except self.retryable as exc:
                 stats.failures += 1
-                stats.last_error = _one_line(exc)
+                stats.last_error = _one_line(exc) + (f" (it printed: {said[-1][:80]})" if said else "")
                 if breaker.failure(self.clock()):
                     stats.opened += 1
                     raise VendorDown(name, f"{what} failed {attempt}x, {name} switched off for "
@@ -191,6 +216,34 @@ class Caller:
             breaker.success()
             return out
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _bounded(self, name: str, fn: Callable[..., Any], kwargs: dict[str, Any], said: list[str]) -> Any:
+        """``fn(**kwargs)`` with every request bounded and paced, the library's output captured."""
+        stats = self.vendor(name)
+        first = [True]
+
+        def before_request() -> None:  # the call itself was paced before its first request
+            stats.requests += 1
+            if first[0]:
+                first[0] = False
+            else:
+                self.pace(name)
+
+        lines: list[str] = []
+        try:
+            with bounded_requests(self.policy.timeout, before_request), captured_output(
+                    f"flyer.data.vendor.{name}") as lines:
+                return fn(**kwargs)
+        finally:
+            said.extend(lines)
+            stats.printed += len(lines)
+
+    def no_data(self, name: str, message: str) -> VendorNoData:
+        """Record a "no such data" answer (not a failure) and return the error to raise."""
+        stats = self.vendor(name)
+        stats.no_data += 1
+        stats.last_error = message
+        return VendorNoData(name, message)
 
     def schema_error(self, name: str, message: str) -> VendorSchemaError:
         """Record an answer whose columns changed (counts against the breaker) and return the error."""

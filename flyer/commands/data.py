@@ -29,18 +29,18 @@ def print_info(store: MarketStore) -> None:
     from rich.table import Table
 
     info = store.info()
-    console.print(f"[bold]store[/] {info['path']}")
-    console.print(f"  symbols {info['symbols']:,}  bars {info['bar_rows']:,}  "
-                  f"span {info['first_date']} .. {info['last_date']}  calendar days {info['calendar_days']:,}")
+    console.print(f"[bold]store[/] {info.path}")
+    console.print(f"  symbols {info.symbols:,}  bars {info.bar_rows:,}  "
+                  f"span {info.first_date} .. {info.last_date}  calendar days {info.calendar_days:,}")
     table = Table("index", "first", "last", "bars", "member snapshots", "last snapshot")
-    members = {r["index_code"]: r for r in info["memberships"].iter_rows(named=True)}
-    for r in info["indexes"].iter_rows(named=True):
+    members = {r["index_code"]: r for r in info.memberships.iter_rows(named=True)}
+    for r in info.indexes.iter_rows(named=True):
         m = members.get(r["index_code"], {})
         table.add_row(r["index_code"], str(r["first"]), str(r["last"]), f"{r['rows']:,}",
                       str(m.get("snapshots", 0)), str(m.get("last", "-")))
     console.print(table)
     _print_tables(store)
-    last = info["last_ingest"]
+    last = info.last_ingest
     if last:
         console.print(f"  last ingest #{last['id']} {last['source']} {last['status']} at {last['finished_at']:%Y-%m-%d %H:%M}: "
                       f"{last['rows_written']:,} rows written, {last['rows_rejected']:,} rejected")
@@ -82,6 +82,7 @@ def ingest(
     import dataclasses
 
     from flyer.data.sources import base
+    from flyer.data.store import DB_NAME, flyer_home
 
     if source not in base.kinds():
         raise UsageError(f"unknown source {source!r} (--source): choose one of {', '.join(base.kinds())}")
@@ -92,12 +93,50 @@ def ingest(
     if wrong:
         raise UsageError(f"--source {source} does not take {', '.join('--' + k for k in wrong)}")
     src = base.make_source(source, **given)
-    with open_store(home) as store:
-        console.print(f"ingesting from {source} ...")
-        report = base.ingest(store, src, mix=mix_markets)
-        console.print(f"[green]ingest #{report.ingest_id} from {source} done[/]: "
-                      f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
-        print_report(report)
+    home_path = flyer_home(home, create=False)
+    fresh = (not home_path.exists(), not (home_path / DB_NAME).exists())
+    try:
+        with open_store(home) as store:
+            console.print(f"ingesting from {source} ...")
+            report = base.ingest(store, src, mix=mix_markets)
+    except BaseException:
+        _undo_created(home_path, *fresh)
+        raise
+    console.print(f"[green]ingest #{report.ingest_id} from {source} done[/]: "
+                  f"{report.rows_written:,} rows written, {report.rows_rejected:,} rejected")
+    print_report(report)
+
+
+def _undo_created(home: Path, created_home: bool, created_store: bool) -> None:
+    """After a failed first ingest: remove the store this command created when nothing was
+    logged in it (the source failed before writing), empty cache folders, and the home folder
+    when this command created it and it is empty: a failure leaves nothing behind."""
+    from flyer.data.store import DB_NAME
+
+    store = home / DB_NAME
+    if created_store and store.exists() and not _logged(store):
+        for path in (store, store.with_name(store.name + ".wal")):
+            path.unlink(missing_ok=True)
+    cache = home / "cache"
+    if cache.is_dir():
+        for folder in sorted((p for p in cache.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        if not any(cache.iterdir()):
+            cache.rmdir()
+    if created_home and home.is_dir() and not any(home.iterdir()):
+        home.rmdir()
+
+
+def _logged(path: Path) -> bool:
+    """Whether the store at ``path`` has any ingest logged (a failed write is kept, with its log)."""
+    from flyer.data.store import MarketStore, StoreError
+
+    try:
+        with MarketStore(path, read_only=True, wait_s=0) as store:
+            return bool(store.one("SELECT count(*) FROM ingest_log")[0])
+    except StoreError:
+        return True  # cannot tell: keep it
 
 
 def info(home: Optional[Path] = HomeOpt) -> None:
@@ -108,7 +147,7 @@ def info(home: Optional[Path] = HomeOpt) -> None:
 
 def check(
     area: Optional[str] = typer.Option(None, "--area", help="only these areas (comma-separated): store, fields, "
-                                       "trading, calendar, membership, index, coverage, ..."),
+                                       "trading, adjustment, calendar, membership, index, coverage"),
     factors: Optional[str] = typer.Option(None, "--factors", help="also a factor set's null share per factor and "
                                           "year (alpha158, a .toml file, ...)"),
     universe: str = typer.Option("all", "--universe", help="--factors: over this universe (all | csi500 | ...)"),
@@ -117,9 +156,10 @@ def check(
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Data-health report of the store: null shares per field and year with regime changes
-    (a field that vanishes), suspended and limit-day shares, calendar gaps, membership counts,
+    (a field that vanishes), suspended and limit-day shares, moves beyond the price limit that
+    no adjustment explains, calendar gaps and how far the calendar reaches, membership counts,
     index coverage, coverage spans, and with --factors a factor set's null shares by year.
-    Exits 1 when a check reports an error."""
+    Exits 1 when a check reports an error or the store is damaged."""
     from rich.table import Table
 
     from flyer.data import health

@@ -21,8 +21,8 @@ START, END = D(2024, 1, 2), D(2024, 2, 8)
 DAYS = sse_calendar(START, END)  # 27 trading days
 LIST = [("600000", "浦发银行"), ("000001", "平安银行"), ("300750", "宁德时代"), ("688981", "中芯国际"),
         ("000004", "*ST国华")]
-HAS_BARS = ("600000", "000001", "300750", "688981")
-PREFIX = {"600000": "sh", "000001": "sz", "300750": "sz", "688981": "sh", "000004": "sz"}
+HAS_BARS = ("600000", "000001", "300750", "688981", "600087")
+PREFIX = {"600000": "sh", "000001": "sz", "300750": "sz", "688981": "sh", "000004": "sz", "600087": "sh"}
 DIVIDEND_DAY = 15  # 600000 pays 0.5 CNY cash: the exchange's previous close drops by 0.5
 
 
@@ -35,6 +35,8 @@ def truth(code: str, days: list[dt.date] = DAYS) -> list[dict[str, Any]]:
         days = [d for i, d in enumerate(days) if i not in (5, 6, 7)]  # suspended 3 days: no rows
     if code == "300750":
         days = [d for d in days if d >= DAYS[10]]  # listed mid-range
+    if code == "600087":
+        days = [d for d in days if d < DAYS[15]]  # delisted mid-range (only in a test's delisting list)
     rows, close, factor = [], 10.0 + int(code[-2:]) / 10, 1.0
     for i, d in enumerate(days):
         prev = close
@@ -49,7 +51,7 @@ def truth(code: str, days: list[dt.date] = DAYS) -> list[dict[str, Any]]:
 
 
 def _in(rows: list[dict], start: str, end: str) -> list[dict]:
-    lo, hi = (D(int(s[:4]), int(s[4:6]), int(s[6:8])) for s in (start, end))
+    lo, hi = (D(int(s[:4]), int(s[4:6]), int(s[6:8])) for s in (start.replace("-", ""), end.replace("-", "")))
     return [r for r in rows if lo <= r["date"] <= hi]
 
 
@@ -176,6 +178,26 @@ def sw_history() -> pd.DataFrame:
                          "industry_code": [r[2] for r in rows], "update_time": [D(2024, 1, 31)] * len(rows)})
 
 
+SH_DELIST_COLS = ["公司代码", "公司简称", "上市日期", "暂停上市日期"]
+SZ_DELIST_COLS = ["证券代码", "证券简称", "上市日期", "终止上市日期", "所属行业"]
+#: delisted long before the recorded window (the source must leave them out)
+OLD_DELISTED = {"sh": [("600001", "邯郸钢铁", D(1998, 1, 22), D(2009, 12, 29)), ("900951", "大化B股", D(1997, 1, 1),
+                                                                                   D(2019, 1, 1))],
+                "sz": [("000003", "PT金田A", D(1991, 7, 3), D(2002, 6, 14)), ("200003", "PT金田B", D(1991, 7, 3),
+                                                                               D(2002, 6, 14))]}
+
+
+def sh_delist(rows: list[tuple[str, str, dt.date, dt.date]]) -> pd.DataFrame:
+    """``stock_info_sh_delist``: 公司代码, 公司简称, 上市日期, 暂停上市日期 (dates as date objects)."""
+    return pd.DataFrame(rows, columns=SH_DELIST_COLS)
+
+
+def sz_delist(rows: list[tuple[str, str, dt.date, dt.date]]) -> pd.DataFrame:
+    """``stock_info_sz_delist``: 证券代码 (int in the xlsx: zero-filled by akshare), 证券简称, 上市日期,
+    终止上市日期 (dates), 所属行业."""
+    return pd.DataFrame([(c, n, a, b, "x") for c, n, a, b in rows], columns=SZ_DELIST_COLS)
+
+
 # ------------------------------------------------------------------------------- the fake module
 class Clock:
     """A fake clock the source's sleeps advance; every vendor call also takes ``call_time``."""
@@ -200,14 +222,17 @@ class FakeAk:
               "stock_zh_a_daily": "sina", "stock_zh_index_daily": "sina", "tool_trade_date_hist_sina": "sina",
               "stock_zh_a_hist_tx": "tencent", "stock_info_a_code_name": "exchanges",
               "index_stock_cons_csindex": "csindex", "index_stock_cons_weight_csindex": "csindex",
-              "stock_industry_clf_hist_sw": "swsresearch"}
+              "stock_industry_clf_hist_sw": "swsresearch", "stock_info_sh_delist": "exchanges",
+              "stock_info_sz_delist": "exchanges"}
 
     def __init__(self, clock: Clock | None = None, down: dict[str, Callable[[int, float], bool]] | None = None,
                  fail: dict[int, BaseException] | None = None, edit: dict[str, Callable] | None = None,
-                 members: Callable[[], list[str]] | None = None, st: Callable[[], list[str]] | None = None) -> None:
+                 members: Callable[[], list[str]] | None = None, st: Callable[[], list[str]] | None = None,
+                 delisted: dict[str, list[tuple[str, str, dt.date, dt.date]]] | None = None) -> None:
         self.clock, self.down, self.fail, self.edit = clock or Clock(), down or {}, fail or {}, edit or {}
         self.members = members or (lambda: ["600000", "000001", "688981"])
         self.st = st or (lambda: ["000004"])
+        self.delisted = delisted or OLD_DELISTED
         self.log: list[tuple[str, Any, Any, float]] = []
 
     def _record(self, name: str, **kw: Any) -> None:
@@ -229,6 +254,16 @@ class FakeAk:
         self._record("stock_info_a_code_name")
         return pd.DataFrame(LIST, columns=["code", "name"])
 
+    def stock_info_sh_delist(self, symbol: str = "全部") -> pd.DataFrame:
+        self._record("stock_info_sh_delist")
+        assert symbol == "全部"
+        return sh_delist(self.delisted.get("sh", []))
+
+    def stock_info_sz_delist(self, symbol: str = "终止上市公司") -> pd.DataFrame:
+        self._record("stock_info_sz_delist")
+        assert symbol == "终止上市公司"
+        return sz_delist(self.delisted.get("sz", []))
+
     def stock_zh_a_hist(self, symbol: str, period: str = "daily", start_date: str = "19700101",
                         end_date: str = "20500101", adjust: str = "", timeout: float | None = None) -> pd.DataFrame:
         self._record("stock_zh_a_hist", symbol=symbol, adjust=adjust)
@@ -246,6 +281,7 @@ class FakeAk:
     def stock_zh_a_hist_tx(self, symbol: str = "sz000001", start_date: str = "19000101", end_date: str = "20500101",
                            adjust: str = "", timeout: float | None = None) -> pd.DataFrame:
         self._record("stock_zh_a_hist_tx", symbol=symbol, adjust=adjust)
+        assert start_date[4] == end_date[4] == "-", "ISO dates: akshare reads the end year as end_date[:4] of 'Y-M-D'"
         return tx_hist(symbol[2:], start_date, end_date, adjust)
 
     def index_zh_a_hist(self, symbol: str = "000859", period: str = "daily", start_date: str = "19700101",

@@ -131,7 +131,7 @@ def test_mid_run_ban_resumes_on_another_vendor_and_ends_identical(
 def test_network_gone_leaves_store_unchanged_and_rerun_resumes(
         tmp_path: Path, clean: tuple[Path, Any, FakeAk]) -> None:
     home = tmp_path / "home"
-    n_ok = 3  # the stock list and two symbols from Eastmoney, then every vendor is unreachable
+    n_ok = 5  # the stock list (listed, SSE and SZSE delisted) and two symbols, then every vendor is unreachable
     everything = {v: (lambda n, t: n > n_ok) for v in ("eastmoney", "sina", "tencent")}
     with pytest.raises(aks.AkshareError, match=r"no vendor answered for 300750.SZ: .*stock_zh_a_hist\(300750\).*"
                                                r"ConnectionError.*check the network or retry later"):

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from flyer.data.calendar import sse_calendar
 from flyer.data.sources import baostock_source as bss
+from flyer.data.sources import net
 from flyer.data.sources.base import ingest, make_source
 from flyer.data.store import MarketStore
 
@@ -199,6 +200,7 @@ def test_cli_ingest_source_baostock(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     from flyer.cli import app
 
     monkeypatch.setitem(sys.modules, "baostock", FakeBs())
+    monkeypatch.setattr(net, "require_online", lambda *args, **kw: None)  # the real probe would ask DNS
     res = CliRunner().invoke(app, ["ingest", "--source", "baostock", "--symbols", "600000,000004", "--start",
                                    str(START), "--end", str(END), "--home", str(tmp_path)])
     assert res.exit_code == 0, res.output

@@ -89,8 +89,11 @@ def test_store_without_the_new_tables_reads_empty(tmp_path) -> None:
     import duckdb
 
     path = tmp_path / "market.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute(schema.ddl("calendar"))
+    con = duckdb.connect(str(path))  # a store of the first flyer version: no industries, fundamentals, ...
+    for table in ("calendar", "instruments", "bars", "index_bars", "index_members"):
+        con.execute(schema.ddl(table))
+    con.execute(schema.INGEST_LOG_DDL)
+    con.execute(schema.REJECTS_DDL)
     con.close()
     with MarketStore(path, read_only=True) as store:
         assert store.industries(D(2020, 1, 2)).height == 0

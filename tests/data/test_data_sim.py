@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import polars as pl
 import pytest
 
 from flyer.data import rules
 from flyer.data.calendar import sse_calendar
 from flyer.data.sources.sim import SimConfig, generate
-from flyer.data.store import MarketStore
 from flyer.data.symbols import board_expr
 
 TINY = SimConfig(n_stocks=40, start=dt.date(2019, 1, 1), end=dt.date(2019, 12, 31), seed=3)

@@ -11,7 +11,7 @@ from flyer.data import panel
 from flyer.data.calendar import sse_calendar
 from flyer.data.sources import files, ingest
 from flyer.data.sources.files import SourceError
-from flyer.data.store import MarketStore
+from flyer.data.store import IngestReport, MarketStore
 
 D = dt.date
 DAYS = sse_calendar(D(2024, 1, 2), D(2024, 1, 12))  # 9 trading days
@@ -194,3 +194,62 @@ def test_start_end_clip_after_the_factor_is_computed(tmp_path: Path) -> None:
     assert bars["adj_factor"].to_list() == pytest.approx([2.0])  # the split before start still counts
     assert out["calendar"]["date"].to_list() == [D(2024, 1, 5)]
     assert out["instruments"].filter(pl.col("symbol") == "600000.SH")["list_date"].item() == D(2024, 1, 2)
+
+
+# a 10-for-10 bonus issue on 2024-01-04: the exchange's previous close halves (20.20 -> 10.10)
+BONUS = """
+日期,股票代码,开盘,收盘,最高,最低,成交量,成交额,振幅,涨跌幅,涨跌额,换手率
+2024-01-02,600000,19.80,20.00,20.10,19.70,10000,20000000,2.0,1.01,0.20,0.5
+2024-01-03,600000,20.00,20.20,20.30,19.90,10000,20200000,2.0,1.00,0.20,0.5
+2024-01-04,600000,10.00,10.20,10.25,9.95,20000,20400000,3.0,1.00,0.10,0.5
+2024-01-05,600000,10.20,10.30,10.40,10.00,20000,20600000,4.0,0.98,0.10,0.5
+"""
+
+
+def _ingest_files(home: Path, path: Path, layout: str) -> tuple[IngestReport, pl.DataFrame]:
+    with MarketStore.open(home) as store:
+        report = ingest(store, files.FilesSource(path=str(path), layout=layout))
+        return report, store.bars(symbols=["600000.SH"]).sort("date")
+
+
+def test_bonus_issue_is_adjusted_from_the_change_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """akshare's 涨跌额 is close minus the exchange's ex-rights previous close: the bonus day's
+    factor follows (20.20 / 10.10 = 2), so the adjusted return is +1 %, not -50 %."""
+    from flyer.cli import main
+
+    report, bars = _ingest_files(tmp_path, _write(tmp_path / "bonus.csv", BONUS), "akshare")
+    ret = bars["close"][2] / bars["close"][1] - 1
+    assert bars["adj_factor"].to_list() == pytest.approx([1.0, 1.0, 2.0, 2.0]) and ret == pytest.approx(0.0099, abs=1e-3)
+    assert not any("beyond the price limit" in m for m in report.messages)
+    with pytest.raises(SystemExit) as ex:
+        main(["check", "--area", "adjustment", "--home", str(tmp_path)])
+    assert ex.value.code == 0 and "every close-to-close move lies within its price limit" in capsys.readouterr().out
+
+
+def test_bonus_issue_without_a_trace_is_flagged_at_ingest_and_by_check(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Without 涨跌额 (or a previous close, or a factor) the factor stays 1.0: ingest notes the
+    -49.5 % move beyond the 10 % limit and ``flyer check`` warns, naming the stock and day."""
+    from flyer.cli import main
+
+    plain = "\n".join(",".join(line.split(",")[:8]) for line in BONUS.strip().splitlines())
+    report, bars = _ingest_files(tmp_path, _write(tmp_path / "plain.csv", plain), "akshare")
+    assert bars["adj_factor"].to_list() == [1.0] * 4
+    note = [m for m in report.messages if "beyond the price limit" in m]
+    assert note and "600000.SH 2024-01-04 -49.5% (limit 10%)" in note[0]
+    with pytest.raises(SystemExit) as ex:
+        main(["check", "--area", "adjustment", "--home", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert ex.value.code == 0 and "warning adjustment 1 close-to-close move(s) beyond the price limit" in out
+    assert "600000.SH 2024-01-04 -49.5%" in out
+
+
+def test_tushare_change_column_gives_the_previous_close(tmp_path: Path) -> None:
+    text = """
+ts_code,trade_date,open,high,low,close,change,vol,amount
+600000.SH,20240102,19.8,20.1,19.7,20.0,0.2,100,200.0
+600000.SH,20240103,20.0,20.3,19.9,20.2,0.2,100,202.0
+600000.SH,20240104,10.0,10.25,9.95,10.2,0.1,200,204.0
+"""
+    out = files.read(_write(tmp_path / "daily.csv", text), layout="tushare")
+    assert out["bars"]["adj_factor"].to_list() == pytest.approx([1.0, 1.0, 2.0])

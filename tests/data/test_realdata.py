@@ -6,9 +6,7 @@ Expected figures follow ../shared/ashare/SOURCE.md and what the store's validati
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import polars as pl
