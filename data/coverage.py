@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 from flyer.data.schema import COVERAGE
-from flyer.data.values import as_date, opt_date
+from flyer.core.values import as_date, opt_date
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 from flyer.data.findings import Finding, check
-from flyer.data.values import as_float
+from flyer.core.values import as_float
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -60,7 +60,7 @@ def members_without_bars(store: MarketStore) -> list[Finding]:
     out = []
     for code in codes:
         t = _missing_members(store, code)
-        if t.height and as_float(t["missing"].max()) > 0:
+        if t.height and as_float(t["missing"].max(), default=0.0) > 0:
             worst = t.sort("weight_missing", descending=True).row(0, named=True)
             out.append(Finding("warning", "coverage",
                                f"{code}: members without bars (at worst {worst['missing']:.1f} a day, "

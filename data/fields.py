@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import polars as pl
-from flyer.data.values import as_date
+from flyer.core.values import as_date
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

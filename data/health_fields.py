@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 from flyer.data.findings import Finding, check
-from flyer.data.values import as_date, as_float
+from flyer.core.values import as_date, as_float
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -184,11 +184,11 @@ def membership_counts(store: MarketStore) -> list[Finding]:
     out = [Finding("info", "membership", "members per snapshot, per index and year",
                    t.with_columns(pl.col("year").cast(pl.Utf8)))]
     for (code,), part in snaps.group_by(["index_code"], maintain_order=True):
-        median = as_float(part["n"].median())
+        median = as_float(part["n"].median(), default=0.0)
         odd = part.filter((pl.col("n") - median).abs() > 0.1 * median)
         if odd.height:
             out.append(Finding("warning", "membership", f"{code}: {odd.height} of {part.height} snapshot(s) hold "
-                                                        f"{as_float(odd['n'].min()):.0f}-{as_float(odd['n'].max()):.0f} members against a median of "
+                                                        f"{as_float(odd['n'].min(), default=0.0):.0f}-{as_float(odd['n'].max(), default=0.0):.0f} members against a median of "
                                                         f"{median:.0f} (first {odd['date'][0]})"))
         nominal = NOMINAL.get(code)
         if nominal and abs(median - nominal) > 0.05 * nominal:

@@ -29,7 +29,7 @@ from flyer.data import integrity, markets, schema
 from flyer.data.clock import today
 from flyer.data.markets import Market
 from flyer.data.validate import REJECT_SCHEMA, Checked, check
-from flyer.data.values import as_date, opt_date
+from flyer.core.values import as_date, opt_date
 
 from flyer.core.errors import FlyerError, UsageError
 

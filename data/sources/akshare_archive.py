@@ -28,7 +28,7 @@ from flyer.data.sources import files, shenwan
 from flyer.data.sources.akshare_vendors import vendor_dates
 from flyer.data.sources.online import Cache
 from flyer.data.symbols import normalize_symbols
-from flyer.data.values import opt_date
+from flyer.core.values import opt_date
 
 from flyer.core.errors import FlyerError
 

@@ -38,7 +38,7 @@ from flyer.data.coverage import coverage_frame, span
 from flyer.data.sources import files, shenwan
 from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import QLIB, XBX
-from flyer.data.values import as_date
+from flyer.core.values import as_date
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

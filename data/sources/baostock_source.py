@@ -58,7 +58,7 @@ from flyer.data.sources.online import (
     progress_items,
 )
 from flyer.data.sources.vendors import Caller, Politeness, VendorError
-from flyer.data.values import as_date, opt_date
+from flyer.core.values import as_date, opt_date
 
 from flyer.core.errors import FlyerError
 

@@ -45,7 +45,7 @@ from flyer.data.sources.base import Batch, window_dates
 from flyer.data.sources.presets import LAYOUTS, QLIB_INDEX_FILES, Layout, detect
 from flyer.data.symbols import board_expr, normalize_symbols
 from flyer.data.validate import check
-from flyer.data.values import opt_date
+from flyer.core.values import opt_date
 
 from flyer.core.errors import FlyerError
 

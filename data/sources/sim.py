@@ -65,7 +65,7 @@ from flyer.data.rules import (
     STAR_START,
 )
 from flyer.data.sources.base import Batch
-from flyer.data.values import as_date
+from flyer.core.values import as_date
 
 from flyer.core.errors import FlyerError
 

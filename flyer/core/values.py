@@ -7,7 +7,7 @@ import math
 
 
 def as_date(value: object, what: str = "value") -> dt.date:
-    """``value`` when it is a date (a datetime becomes its date); ``TypeError`` otherwise."""
+    """``value`` when it is a date (a datetime becomes its date); ``TypeError`` otherwise (null too)."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -15,10 +15,15 @@ def as_date(value: object, what: str = "value") -> dt.date:
     raise TypeError(f"{what}: expected a date, got {value!r}")
 
 
-def as_float(value: object, what: str = "value") -> float:
-    """``value`` as a float (None -> NaN); ``TypeError`` for anything not a real number."""
+def opt_date(value: object, what: str = "value") -> dt.date | None:
+    """``value`` as a date, None for null."""
+    return None if value is None else as_date(value, what)
+
+
+def as_float(value: object, what: str = "value", default: float = math.nan) -> float:
+    """``value`` as a float, ``default`` (NaN) for null; ``TypeError`` for anything not a number."""
     if value is None:
-        return math.nan
+        return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
         raise TypeError(f"{what}: expected a number, got {value!r}")
     return float(value)  # type: ignore[arg-type]

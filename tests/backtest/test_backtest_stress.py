@@ -122,7 +122,7 @@ def crisis_runs(tmp_path_factory):
 
 
 def test_sim_crisis_leaves_orders_unfilled_and_the_report_sees_it(crisis_runs) -> None:
-    (calm, w_calm), (crisis, w_crisis) = crisis_runs["calm"], crisis_runs["crisis"]
+    (_, w_calm), (crisis, w_crisis) = crisis_runs["calm"], crisis_runs["crisis"]
     assert w_crisis["fill_rate"] < w_calm["fill_rate"] - 0.2
     assert w_crisis["blocked_orders"] > 0 == w_calm["blocked_orders"]      # limit-down locks
     assert w_crisis["capped_orders"] > 1.5 * w_calm["capped_orders"]       # volume collapse

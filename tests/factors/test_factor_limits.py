@@ -7,7 +7,6 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from flyer.factors import storage
