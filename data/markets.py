@@ -15,13 +15,25 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import polars as pl
 
 from flyer.core.config import content_key, to_jsonable
 from flyer.core.errors import FlyerError
 
-if TYPE_CHECKING:
-    from flyer.data.store import MarketStore
+
+class MarketStore(Protocol):
+    """What this module uses of a ``flyer.data.store.MarketStore`` (which imports this module)."""
+
+    path: Path
+    con: duckdb.DuckDBPyConnection
+
+    def has_table(self, table: str) -> bool: ...
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame: ...
 
 MARKETS_DDL = """
 CREATE TABLE IF NOT EXISTS markets (

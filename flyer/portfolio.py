@@ -19,7 +19,7 @@ from flyer.core.errors import FlyerError
 from flyer.core.values import as_float
 
 if TYPE_CHECKING:
-    from flyer.nightly import Night
+    from flyer.night import Night
 
 TARGET_SCHEMA = pl.Schema({"date": pl.Date, "trade_date": pl.Date, "symbol": pl.Utf8, "score": pl.Float64,
                            "weight": pl.Float64, "shares": pl.Float64, "ref_price": pl.Float64})

@@ -18,7 +18,7 @@ from flyer.runlog import RunLog
 
 
 # ------------------------------------------------------------------------------- preflight
-def preflight(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
+def preflight(night: Night) -> None:
     """Before any stage: the config checked against the home, so a bad value fails in one line
     before ingest, factors and scoring have run: every run id is a safe name that exists and
     was trained on ``factor_set`` (when given), something is scored, the holdings file
@@ -41,7 +41,7 @@ def preflight(night) -> None:  # noqa: ANN001 - flyer.nightly.Night
 
 if TYPE_CHECKING:
     from flyer.factors.factorset import FactorSet
-    from flyer.nightly import Night
+    from flyer.night import Night
 
 
 # ---------------------------------------------------------------------------------- ingest

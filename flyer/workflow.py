@@ -30,11 +30,11 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flyer.core.config import ConfigError
 from flyer.core.errors import FlyerError
 
 TOP_KEYS = ("name", "description", "data", "factors", "models", "backtests", "reports")
@@ -43,8 +43,8 @@ FACTOR_KEYS = ("set", "formulas", "name", "universe", "horizon", "quantiles", "s
 SPLIT_KEYS = ("train", "valid", "test", "walk_forward", "retrain_months", "window", "objective", "params", "seed")
 
 
-class WorkflowError(FlyerError):
-    """A workflow file that cannot be resolved (one line naming the table and key)."""
+class WorkflowError(ConfigError):
+    """A workflow file that cannot be resolved (one line naming the table and key; exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -181,10 +181,9 @@ def _tables(raw: Any, where: str) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------ overrides
 def parse_value(text: str) -> Any:
     """A TOML value (``20``, ``true``, ``"x"``, ``2020-01-01``, ``[1, 2]``), else the text itself."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+    from flyer.core.config import parse_scalar
+
+    return parse_scalar(text)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: tuple[str, ...]) -> dict[str, Any]:

@@ -63,15 +63,12 @@ def model_dir(home: str | os.PathLike, config: RiskConfig) -> Path:
 
 
 def fingerprint(store: MarketStore, last: dt.date, standard: str | None) -> dict:
-    """What the model's dates were built from: bar rows, caps and closes up to ``last``, the
-    industry intervals and PB values (a rewritten past shows up as a different fingerprint)."""
-    rows = store.one("SELECT count(*), count(total_cap), sum(close), sum(volume) FROM bars WHERE date <= ?", [last])
-    ind = store.industries(standard=standard)
-    pb = store.one("SELECT count(pb_mrq), sum(pb_mrq) FROM fundamentals WHERE date <= ?", [last]) \
-        if store.has_table("fundamentals") else (0, 0.0)
-    return {"bars": int(rows[0]), "caps": int(rows[1]), "close": round(float(rows[2] or 0), 4),
-            "volume": round(float(rows[3] or 0), 1), "industries": int(ind.height),
-            "pb": [int(pb[0] or 0), round(float(pb[1] or 0), 4)]}
+    """What the model's dates were built from: the store's data up to ``last``
+    (``flyer.data.identity.data_key``: bars, caps, industries, valuations...; a rewritten past
+    shows up as a different key, days appended after ``last`` do not)."""
+    from flyer.data.identity import data_key
+
+    return {"data": data_key(store, last), "standard": standard}
 
 
 def read_meta(path: Path) -> dict | None:

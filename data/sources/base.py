@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import polars as pl
 
+from flyer.core.config import ConfigError
 from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def kinds() -> tuple[str, ...]:
 def source_class(kind: str) -> type:
     """The config class of source ``kind`` (FlyerError naming the known kinds when unknown)."""
     if kind not in _REGISTRY:
-        raise FlyerError(f"unknown source {kind!r}: choose one of {', '.join(_REGISTRY)}")
+        raise ConfigError(f"unknown source {kind!r}: choose one of {', '.join(_REGISTRY)}")
     module, name = _REGISTRY[kind].split(":")
     return getattr(importlib.import_module(module), name)
 
@@ -97,28 +98,28 @@ def make_source(kind: str, **settings: Any) -> Source:
     given = {k: v for k, v in settings.items() if v is not None}
     unknown = sorted(set(given) - set(fields))
     if unknown:
-        raise FlyerError(f"source {kind!r} has no setting(s) {', '.join(unknown)} "
+        raise ConfigError(f"source {kind!r} has no setting(s) {', '.join(unknown)} "
                          f"(it takes: {', '.join(fields) or 'none'})")
     hints = typing.get_type_hints(cls)
     values = {k: _coerce(v, hints[k], f"source {kind}: {k}") for k, v in given.items()}
     try:
         return cls(**values)
     except (ValueError, TypeError) as exc:
-        raise FlyerError(f"source {kind!r}: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"source {kind!r}: {str(exc).splitlines()[0]}") from exc
 
 
 def source_from_dict(raw: dict[str, Any], where: str = "[source]") -> Source:
     """A source from a config table ``{"kind": ..., <settings>}`` (kind defaults to ``sim``)."""
     if not isinstance(raw, dict):
-        raise FlyerError(f"config: {where} must be a table")
+        raise ConfigError(f"config: {where} must be a table")
     raw = dict(raw)
     kind = raw.pop("kind", "sim")
     if not isinstance(kind, str):
-        raise FlyerError(f"config: {where} kind must be a string, got {kind!r}")
+        raise ConfigError(f"config: {where} kind must be a string, got {kind!r}")
     try:
         return make_source(kind, **raw)
     except FlyerError as exc:
-        raise FlyerError(f"config: {where}: {exc}") from None
+        raise ConfigError(f"config: {where}: {exc}") from None
 
 
 def to_dict(source: Source) -> dict[str, Any]:

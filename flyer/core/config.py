@@ -165,6 +165,19 @@ def parse_text(text: str, suffix: str, where: str) -> dict[str, Any]:
     return data
 
 
+def parse_scalar(text: str) -> Any:
+    """One TOML value written on a command line (``20``, ``true``, ``"x"``, ``2020-01-01``,
+    ``[1, 2]``), else the text itself (``--set data.source=sim``)."""
+    import tomllib
+
+    if len(text) > 10_000 or _nesting(text) > MAX_DEPTH:
+        raise ConfigError(f"value {text[:40]!r}...: too long or nested too deeply for a setting")
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return text
+
+
 def _nesting(text: str) -> int:
     """The deepest bracket nesting in ``text`` (an upper bound of a file's table depth)."""
     deepest = level = 0

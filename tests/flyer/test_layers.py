@@ -1,6 +1,6 @@
 """Layers you can see: the import graph of the whole ``flyer`` namespace, function-local imports
-included (a local import that hides a cycle is still a cycle; ``if TYPE_CHECKING:`` blocks are
-annotations, not imports, and are left out).
+and ``if TYPE_CHECKING:`` imports included (a local import that hides a cycle is still a cycle,
+and a type that only an upper layer may name is still an upward dependency).
 
 * the foundation ``flyer.core`` imports nothing of flyer but itself;
 * each library imports only the layers below it: core < data < factors < models < risk <
@@ -31,15 +31,6 @@ def modules() -> dict[str, Path]:
     return out
 
 
-def _type_only(tree: ast.AST) -> set[int]:
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for sub in node.body:
-                skip.update(id(n) for n in ast.walk(sub))
-    return skip
-
-
 def imports(mods: dict[str, Path]) -> dict[str, set[str]]:
     """module -> the namespace modules it imports (``from pkg import sub`` -> ``pkg.sub``)."""
     def resolve(name: str) -> str | None:
@@ -50,10 +41,8 @@ def imports(mods: dict[str, Path]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for mod, path in mods.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        skip, edges = _type_only(tree), set()
+        edges: set[str] = set()
         for node in ast.walk(tree):
-            if id(node) in skip:
-                continue
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
