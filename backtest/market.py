@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from flyer.backtest import market_nb
-from flyer.backtest.config import QLIB_CLOSE_COST, QLIB_LIMIT, QLIB_OPEN_COST
+from flyer.backtest.config import QLIB_CLOSE_COST, QLIB_LIMIT, QLIB_OPEN_COST, QLIB_TRADE_UNIT
 from flyer.data import rules
 from flyer.data.symbols import board_expr
 
@@ -53,7 +53,8 @@ class MarketArrays(NamedTuple):
     adj: (T, N) adj factor, forward-filled (1 before the first bar).
     close_val: (T, N) adjusted close raw x adj, forward-filled, NaN before the first bar.
     buy_block / sell_block: (T, N) bool, no bar, suspended or at the limit.
-    delist_row: (N,) int64, row of the forced sale at the last close (T when never delisted).
+    delist_row: (N,) int64, row of the forced sale at the last close (T when never delisted;
+      T for every stock under ``rules="qlib"``: held after its last bar, at its last close).
     min_lot / lot_inc: (N,) float64 shares; exch: (N,) int64 0 SH, 1 SZ, 2 BJ.
     stamp: (T,) seller stamp duty rate; transfer: (T, 3) transfer fee rate by exchange.
     volume: (T, N) raw shares traded that day (0 when suspended, NaN without a bar).
@@ -104,7 +105,9 @@ def load_market(store: MarketStore, symbols: list[str], start: dt.date | None, e
                 cache: bool = True) -> Market:
     """Dense execution arrays for ``symbols`` over the trading days in [start, end] (see module
     doc); ``vwap_fill`` as ``MarketStore.bars`` (the deal price of a vwap backtest); ``rules``
-    ``qlib``: qlib's flat limit rule and costs (``qlib_rules``). Built once per store state:
+    ``qlib``: qlib's flat limit rule and costs (``qlib_rules``), its 100-share trade unit on
+    every board (STAR included), and no forced sale at a delisting (qlib holds the stock at its
+    last price). Built once per store state:
     ``cache`` reuses the arrays of an identical request on the same store content
     (``flyer.backtest.market_cache``)."""
     symbols = sorted(set(symbols))
@@ -128,10 +131,13 @@ def build_market(store: MarketStore, symbols: list[str], start: dt.date | None, 
     if rules == "qlib":
         long = qlib_rules(long)
     present = long["symbol"].unique(maintain_order=True).to_list()
-    arrays = dense_arrays(long, days, present, delisted(store))
-    if rules == "qlib":
+    # qlib keeps a delisted stock after its last bar at its last price: nobody is force-sold
+    arrays = dense_arrays(long, days, present, set() if rules == "qlib" else delisted(store))
+    if rules == "qlib":  # qlib's costs (sell = open cost + the flat rest) and one trade unit on every board
         arrays = arrays._replace(stamp=np.full(len(days), QLIB_CLOSE_COST - QLIB_OPEN_COST),
-                                 transfer=np.zeros((len(days), len(EXCHANGES))))
+                                 transfer=np.zeros((len(days), len(EXCHANGES))),
+                                 min_lot=np.full(len(present), QLIB_TRADE_UNIT),
+                                 lot_inc=np.full(len(present), QLIB_TRADE_UNIT))
     return Market(dates=tuple(days), symbols=tuple(present), deal_price=deal_price, arrays=arrays)
 
 
