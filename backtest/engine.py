@@ -53,7 +53,8 @@ bought today are not sellable today) always holds; ``sell_lot_nb`` enforces it r
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -120,7 +121,7 @@ class State(NamedTuple):
     demand: np.ndarray
 
     @classmethod
-    def empty(cls, t: int, n: int, g: int) -> "State":
+    def empty(cls, t: int, n: int, g: int) -> State:
         return cls(np.full(n, np.nan), np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64),
                    np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n),
                    np.zeros(2, dtype=np.int64), np.zeros((t, g, 2), dtype=np.int64),

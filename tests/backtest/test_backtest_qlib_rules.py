@@ -2,6 +2,9 @@
 over the day's buys, the first trade on the start day; hand-computed on tiny markets."""
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import polars as pl
 import pytest
 
@@ -9,17 +12,18 @@ from flyer.backtest import execution
 from flyer.backtest.api import run
 from flyer.backtest.config import BacktestConfig
 from flyer.backtest.params import applied
+from flyer.backtest.result import BacktestResult
 from tests.backtest.conftest import HISTORY, scores_frame
 
 A, B, C = "600001.SH", "300001.SZ", "600003.SH"
 
 
-def _cfg(days, **kw) -> BacktestConfig:
-    base = dict(k=2, n_drop=0, deal_price="close", start=days[HISTORY], end=days[-1], capital=1e6)
+def _cfg(days: list[dt.date], **kw: Any) -> BacktestConfig:
+    base = {"k": 2, "n_drop": 0, "deal_price": "close", "start": days[HISTORY], "end": days[-1], "capital": 1e6}
     return BacktestConfig(**{**base, **kw})
 
 
-def _buys(res) -> pl.DataFrame:  # noqa: ANN001
+def _buys(res: BacktestResult) -> pl.DataFrame:
     return res.trades().filter(pl.col("side") == "buy")
 
 
