@@ -63,10 +63,12 @@ def test_qlib_rules_refuse_what_qlib_has_no_equivalent_for() -> None:
 
 
 # --------------------------------------------------------------- unscored holdings: qlib's order
-# qlib codes: 600001.SH -> SH600001, 000002.SZ -> SZ000002, 600003.SH -> SH600003. Sorted as qlib
-# sorts its pandas index: SH600001 < SH600003 < SZ000002 (flyer's symbol order would put the SZ
+# qlib codes: 600001.SH -> SH600001, 000008.SZ -> SZ000008, 600003.SH -> SH600003. Sorted as qlib
+# sorts its pandas index: SH600001 < SH600003 < SZ000008 (flyer's symbol order would put the SZ
 # stock first). A held name without a score ranks last; among several, the last code goes first.
-S1, Z2, S3, S4, S5 = "600001.SH", "000002.SZ", "600003.SH", "600004.SH", "600005.SH"
+# (Under flyer's rules the seeded tie order of that day is SZ000008, SH600001, SH600003: it would
+# sell SH600003 first, and SH600001 + SH600003 for two.)
+S1, Z2, S3, S4, S5 = "600001.SH", "000008.SZ", "600003.SH", "600004.SH", "600005.SH"
 
 
 @pytest.mark.parametrize("n_drop, sold", [(1, [Z2]), (2, [S3, Z2])])
@@ -86,9 +88,10 @@ def test_unscored_holdings_are_dropped_last_code_first(tiny, n_drop, sold) -> No
 def test_qlib_order_is_its_code_order_not_flyers_symbol_order() -> None:
     from flyer.backtest.engine import qlib_code, qlib_code_keys
 
-    syms = [Z2, S1, "300750.SZ", S3, "430047.BJ", "688001.SH"]
+    syms = ["000002.SZ", S1, "300750.SZ", S3, "430047.BJ", "688001.SH"]
     keys = qlib_code_keys(syms)
-    assert [s for _, s in sorted(zip(keys.tolist(), syms))] == ["430047.BJ", S1, S3, "688001.SH", Z2, "300750.SZ"]
+    assert [s for _, s in sorted(zip(keys.tolist(), syms))] == ["430047.BJ", S1, S3, "688001.SH", "000002.SZ",
+                                                                "300750.SZ"]
     assert qlib_code("000002.SZ") == "SZ000002"
 
 
