@@ -38,6 +38,9 @@ RULES = ("ashare", "qlib")
 # qlib parity (``rules="qlib"``): the exchange settings of qlib's benchmark workflows
 QLIB_OPEN_COST, QLIB_CLOSE_COST, QLIB_MIN_COST = 0.0005, 0.0015, 5.0
 QLIB_LIMIT, QLIB_RISK_DEGREE = 0.095, 0.95
+# qlib's trade unit (raw shares, every board) and the 0.1 share its buy rounding adds before
+# flooring to the unit (``Exchange.round_amount_by_trade_unit``: (amount + 0.1) // 100 * 100)
+QLIB_TRADE_UNIT, QLIB_ROUND_SLACK = 100.0, 0.1
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,28 @@ class BacktestConfig(Config):
       no fill) or the typical price (high + low + close) / 3 (``typical``); either way the
       result's notes count those stock-days.
     * ``rules``: ``ashare`` (flyer's exact exchange rules, the default) or ``qlib``, a migration
-      aid that reproduces qlib's backtest semantics to compare with qlib's numbers: one flat
-      limit threshold (|change| >= 9.5 % blocks both sides, every board), costs of qlib's
-      benchmarks (buy 0.05 %, sell 0.15 %, at least 5 CNY per order; ``costs`` ignored), buys
-      share the day's cash (after sells) x 0.95 equally instead of 1/k of NAV, and the first
-      trade happens on ``start`` itself (from the previous day's scores). Not replicated: qlib
-      scores and "buys" suspended stocks (flyer never fills an order on a suspended day).
+      aid that reproduces qlib's backtest (``TopkDropoutStrategy`` on its ``Exchange``, qlib
+      0.9.7) to compare with qlib's numbers. Applied: one flat limit threshold (|close change| >=
+      9.5 % blocks both sides, every board); qlib's costs (buy 0.05 %, sell 0.15 %, at least 5 CNY
+      per order; ``costs`` ignored), no volume limit (``participation`` ignored), no impact; one
+      100-share trade unit on every board (STAR too), a buy floored to it from its shares + 0.1;
+      new buys share the day's cash after sells x 0.95 equally (blocked buys included: their
+      share stays idle) instead of 1/k of NAV; the first trade on ``start`` itself, from the
+      previous trading day's scores; a sell the day blocks still takes its drop slot and its
+      place among the k (so up to k + n_drop names are held); equal scores, and holdings without
+      a score (ranked last), in qlib's instrument-code order (``SH600000``, ``SZ000002``: the
+      last code is dropped first); a delisted stock is kept after its last bar at its last
+      close, unsellable, its unscored sell taking a drop slot every day; blocked orders add
+      nothing to the execution ``demand`` (qlib never places them: the fill rate counts the
+      orders sent). Not reproduced (``bench/qlib_parity.py`` runs both and names them): two
+      steps of qlib have no defined order - on a day it has no candidate to buy, its unscored
+      holdings go in Python's set order (it changes with ``PYTHONHASHSEED``), and equal scores
+      in the order of numpy's unstable quicksort (machine dependent) - flyer uses the code order
+      for both, which is qlib with the two pinned; qlib charges a sell max(0.15 % x value, 5)
+      CNY, flyer max(0.05 % x value, 5) + 0.1 % x value (different below 10,000 CNY); qlib may
+      overdraw cash by up to 0.1 share when the cash caps a buy, flyer's cash stays >= 0; qlib
+      ranks scored suspended stocks (and skips their orders), flyer drops the scores of stocks
+      not trading on the score date (``flyer.backtest.api.tradable_scores``).
     """
 
     strategy: Strategy = "topk"

@@ -39,6 +39,12 @@ they mutate). Each trading day (row i) and group g:
      trades the name, or - ``remainder="cancel"`` - dropped by the next rebalance; the cut
      orders are counted in ``capped``. A forced sale at delisting is neither capped nor charged
      impact (it is a cash-out at the last close).
+Under ``rules="qlib"`` (``params.rules``, see ``BacktestConfig``): equal scores and holdings
+without a score rank in qlib's instrument-code order (``Signals.code_keys``), new buys share the
+cash after the day's sells x 0.95 (``qlib_buy_weights_nb``), a buy's size is floored to 100-share
+lots from its shares + 0.1, nothing is force-sold at a delisting (the market's ``delist_row`` is
+T: the stock stays at its last close, its unsellable sell holding one of the ``n_drop`` slots),
+and blocked orders add nothing to ``demand`` (qlib never places them).
 Positions are adjusted shares (see ``flyer.backtest.market``); every fill is a vectorbt order
 record, from which ``flyer.backtest.result`` derives NAV, trades and fees.
 Each symbol trades at most once a day and sells run before buys, so the T+1 rule (shares
@@ -47,6 +53,7 @@ bought today are not sellable today) always holds; ``sell_lot_nb`` enforces it r
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -58,6 +65,7 @@ from vectorbt.portfolio.enums import log_dt as vbt_log_dt
 from vectorbt.portfolio.enums import order_dt as vbt_order_dt
 
 from flyer.backtest import rules_nb
+from flyer.backtest.config import QLIB_ROUND_SLACK
 from flyer.backtest.market import Market, MarketArrays
 from flyer.backtest.params import REMAINDER_CARRY, RETRY_REBALANCE, RULES_QLIB, Params
 from flyer.backtest.strategies import MODE_WEIGHTS, hash_keys, rank_desc_nb, target_weights_nb, tie_keys_nb
@@ -74,6 +82,9 @@ class Signals(NamedTuple):
     rebalance: (T, G) bool, portfolio g trades on day i from row i-1.
     sym_keys: (N,) / day_keys: (T,) uint64 ``strategies.hash_keys`` of the symbols and dates:
     equal scores are ranked by ``strategies.tie_keys_nb`` of them, not by column order.
+    code_keys: (N,) uint64 rank of each symbol's qlib instrument code (``qlib_code_keys``):
+    under ``rules="qlib"`` equal scores, and holdings without a score, rank in that order
+    instead (qlib sorts a pandas index of codes: NaN last, in code order).
     """
 
     scores: np.ndarray
@@ -81,6 +92,7 @@ class Signals(NamedTuple):
     rebalance: np.ndarray
     sym_keys: np.ndarray
     day_keys: np.ndarray
+    code_keys: np.ndarray
 
 
 class State(NamedTuple):
@@ -93,7 +105,8 @@ class State(NamedTuple):
     ostate: (2,) int64 [orders listed, next order to send] (vectorbt backend).
     blocked: (T, G, 2) int64 output: orders not sent per day and group [buys, sells].
     capped: (T, G, 2) int64 output: orders the participation limit cut [buys, sells].
-    demand: (T, G) float64 output: value (CNY, at the day's mark) of the open orders, sent or blocked.
+    demand: (T, G) float64 output: value (CNY, at the day's mark) of the open orders, sent or blocked
+    (under qlib rules sent only: qlib places no order for a stock it cannot trade that day).
     """
 
     pending: np.ndarray
@@ -108,7 +121,7 @@ class State(NamedTuple):
     demand: np.ndarray
 
     @classmethod
-    def empty(cls, t: int, n: int, g: int) -> "State":
+    def empty(cls, t: int, n: int, g: int) -> State:
         return cls(np.full(n, np.nan), np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64),
                    np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n),
                    np.zeros(2, dtype=np.int64), np.zeros((t, g, 2), dtype=np.int64),
@@ -152,14 +165,15 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
     for j in range(n):
         marks[j] = mark_nb(deal, adj, close_val, i, j)
         nav += pos[j] * marks[j]
-    order = rank_desc_nb(sc, tie_keys_nb(sig.sym_keys, sig.day_keys[i - 1]))
+    qlib = params.rules[g] == RULES_QLIB
+    order = rank_desc_nb(sc, sig.code_keys if qlib else tie_keys_nb(sig.sym_keys, sig.day_keys[i - 1]))
     for r in range(n):
         prio[order[r]] = r
     held = (pos > TINY) & (mkt.delist_row > i)
     wrow = sig.weights[i - 1] if params.mode[g] == MODE_WEIGHTS else sig.weights[0]
     w, trade = target_weights_nb(sc, order, held, wrow, params.mode[g], params.k[g], params.n_drop[g],
                                  params.weighting[g], params.rebalance_kept[g])
-    if params.rules[g] == RULES_QLIB:
+    if qlib:
         qlib_buy_weights_nb(i, pos, cash, nav, marks, held, w, trade, mkt, params, g)
     keep = params.remainder[g] == REMAINDER_CARRY
     for j in range(n):
@@ -197,11 +211,12 @@ def qlib_buy_weights_nb(i: int, pos: np.ndarray, cash: float, nav: float, marks:
 
 
 @njit(cache=True)
-def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: State) -> int:
+def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: State, qlib: bool) -> int:
     """Fill the day's order list (delistings, sells, buys by priority); returns its length.
 
     Orders sent are removed from ``pending``; blocked ones stay and are counted in ``blocked``;
-    the value of both is added to ``demand[i, g]``.
+    the value of both is added to ``demand[i, g]`` - under qlib rules (``qlib``) only of the
+    orders sent: qlib's strategy places no order for a stock it cannot trade that day.
     """
     n = pos.shape[0]
     # fields bound once: a NamedTuple field read inside a loop costs a reference count per pass
@@ -219,7 +234,8 @@ def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: St
             carry[j] = False
     for j in range(n):
         if not np.isnan(pending[j]) and pending[j] < pos[j] - TINY:
-            demand[i, g] += (pos[j] - pending[j]) * mark_nb(deal, adj, close_val, i, j)
+            if not (qlib and sell_block[i, j]):
+                demand[i, g] += (pos[j] - pending[j]) * mark_nb(deal, adj, close_val, i, j)
             if sell_block[i, j]:
                 blocked[i, g, 1] += 1
             else:
@@ -228,7 +244,8 @@ def list_orders_nb(i: int, g: int, pos: np.ndarray, mkt: MarketArrays, state: St
     first_buy = m
     for j in range(n):
         if not np.isnan(pending[j]) and pending[j] > pos[j] + TINY:
-            demand[i, g] += (pending[j] - pos[j]) * mark_nb(deal, adj, close_val, i, j)
+            if not (qlib and buy_block[i, j]):
+                demand[i, g] += (pending[j] - pos[j]) * mark_nb(deal, adj, close_val, i, j)
             if buy_block[i, j]:
                 blocked[i, g, 0] += 1
             else:
@@ -253,7 +270,7 @@ def day_orders_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArray
         for j in range(pending.shape[0]):
             if not carry[j]:
                 pending[j] = np.nan
-    m = list_orders_nb(i, g, pos, mkt, state)
+    m = list_orders_nb(i, g, pos, mkt, state, params.rules[g] == RULES_QLIB)
     ocol, otarget = state.ocol, state.otarget
     for r in range(m):
         otarget[r] = pending[ocol[r]]
@@ -311,6 +328,8 @@ def order_for_nb(i: int, j: int, g: int, pos: float, cash: float, kind: int, tar
         return vbt_nb.order_nb(-size, deal[i, j] * a, direction=Direction.LongOnly, fixed_fees=fee,
                                slippage=slip), capped
     want = (target - pos) * a
+    if params.rules[g] == RULES_QLIB:  # qlib floors (amount + 0.1) to its trade unit
+        want += QLIB_ROUND_SLACK
     capped = rules_nb.buy_lot_nb(min(want, cap), min_lot, inc) < rules_nb.buy_lot_nb(want, min_lot, inc) - rules_nb.EPS_SHARES
     fill = deal[i, j] * (1 + slip)
     n = rules_nb.affordable_nb(cash, fill, min(want, cap), min_lot, inc, comm, minc, tr)
@@ -419,7 +438,7 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Pa
     """
     t, n = market.shape
     sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every),
-                  hash_keys(market.symbols), hash_keys(market.dates))
+                  hash_keys(market.symbols), hash_keys(market.dates), qlib_code_keys(market.symbols))
     if max_orders is None:
         max_orders = order_capacity(t, n, params)
     state = State.empty(t, n, params.n_groups)
@@ -432,6 +451,21 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Pa
             raise
         return simulate(market, scores, weights, params, min(4 * max_orders, t * params.n_groups * n), backend)
     return Fills(records, state.blocked, state.capped, state.demand)
+
+
+def qlib_code(symbol: str) -> str:
+    """qlib's instrument code of a flyer symbol: ``600000.SH`` -> ``SH600000``."""
+    code, _, exchange = symbol.partition(".")
+    return f"{exchange}{code}".upper()
+
+
+def qlib_code_keys(symbols: Sequence[str]) -> np.ndarray:
+    """(N,) uint64 rank of each symbol's qlib code (:func:`qlib_code`) in ascending text order:
+    qlib ranks equal and missing scores in this order (``SZ002315`` after ``SH601012``)."""
+    codes = [qlib_code(s) for s in symbols]
+    keys = np.empty(len(codes), dtype=np.uint64)
+    keys[np.argsort(np.array(codes, dtype=object), kind="stable")] = np.arange(len(codes), dtype=np.uint64)
+    return keys
 
 
 def rebalance_mask(scores: np.ndarray, every: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 from flyer.backtest import market_cache, market_nb
-from flyer.backtest.config import QLIB_CLOSE_COST, QLIB_LIMIT, QLIB_OPEN_COST
+from flyer.backtest.config import QLIB_CLOSE_COST, QLIB_LIMIT, QLIB_OPEN_COST, QLIB_TRADE_UNIT
 from flyer.backtest.loader import LOOKBACK, RunData
 from flyer.data import rules
 from flyer.data.symbols import board_expr
@@ -55,7 +55,8 @@ class MarketArrays(NamedTuple):
     adj: (T, N) adj factor, forward-filled (1 before the first bar).
     close_val: (T, N) adjusted close raw x adj, forward-filled, NaN before the first bar.
     buy_block / sell_block: (T, N) bool, no bar, suspended or at the limit.
-    delist_row: (N,) int64, row of the forced sale at the last close (T when never delisted).
+    delist_row: (N,) int64, row of the forced sale at the last close (T when never delisted;
+      T for every stock under ``rules="qlib"``: held after its last bar, at its last close).
     min_lot / lot_inc: (N,) float64 shares; exch: (N,) int64 0 SH, 1 SZ, 2 BJ.
     stamp: (T,) seller stamp duty rate; transfer: (T, 3) transfer fee rate by exchange.
     volume: (T, N) raw shares traded that day (0 when suspended, NaN without a bar).
@@ -112,10 +113,13 @@ def build(data: RunData, symbols: list[str], rules: str = "ashare") -> Market:
     if rules == "qlib":
         long = qlib_rules(long)
     present = long["symbol"].unique(maintain_order=True).to_list()
-    arrays = dense_arrays(long, days, present, delisted(data.instruments))
-    if rules == "qlib":
+    # qlib keeps a delisted stock after its last bar at its last price: nobody is force-sold
+    arrays = dense_arrays(long, days, present, set() if rules == "qlib" else delisted(data.instruments))
+    if rules == "qlib":  # qlib's costs (sell = open cost + the flat rest) and one trade unit on every board
         arrays = arrays._replace(stamp=np.full(len(days), QLIB_CLOSE_COST - QLIB_OPEN_COST),
-                                 transfer=np.zeros((len(days), len(EXCHANGES))))
+                                 transfer=np.zeros((len(days), len(EXCHANGES))),
+                                 min_lot=np.full(len(present), QLIB_TRADE_UNIT),
+                                 lot_inc=np.full(len(present), QLIB_TRADE_UNIT))
     return Market(dates=tuple(days), symbols=tuple(present), deal_price=data.deal_price, arrays=arrays)
 
 
@@ -144,9 +148,11 @@ def load_market(store: MarketStore, symbols: list[str], start: dt.date | None, e
                 deal_price: str = "open", vwap_fill: str = "none", rules: str = "ashare",
                 cache: bool = True) -> Market:
     """Dense execution arrays for ``symbols`` over the trading days in [start, end] read from the
-    store (``flyer.backtest.loader.market_data``); ``cache`` reuses the arrays of an identical
-    request on the same store content. (A backtest builds its market from the data it loaded
-    once: ``cached``.)"""
+    store (``flyer.backtest.loader.market_data``); ``rules`` ``qlib``: qlib's flat limit rule and
+    costs (``qlib_rules``), its 100-share trade unit on every board (STAR included), and no
+    forced sale at a delisting (qlib holds the stock at its last price). ``cache`` reuses the
+    arrays of an identical request on the same store content. (A backtest builds its market
+    from the data it loaded once: ``cached``.)"""
     from flyer.backtest.loader import market_data
 
     data = market_data(store, sorted(set(symbols)), start, end, deal_price, vwap_fill)

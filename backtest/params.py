@@ -11,7 +11,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from flyer.backtest.config import QLIB_MIN_COST, QLIB_OPEN_COST, QLIB_RISK_DEGREE, BacktestConfig
+from flyer.backtest.config import QLIB_CLOSE_COST, QLIB_MIN_COST, QLIB_OPEN_COST, QLIB_RISK_DEGREE, BacktestConfig
 from flyer.backtest.strategies import EQUAL, SCORE
 from flyer.backtest.strategy import strategy_for
 
@@ -80,3 +80,37 @@ class Params(NamedTuple):
     @property
     def n_groups(self) -> int:
         return int(self.k.shape[0])
+
+
+class Applied(NamedTuple):
+    """The execution rules a run applied (what a printout should state), from ``config``: under
+    ``rules="qlib"`` qlib's exchange replaces the config's costs and limits.
+
+    participation: max fraction of the day's volume per fill (0 = no volume limit);
+    impact_k: square-root impact prefactor (0 = no impact); buy_cost / sell_cost: fractions of
+    the traded value (``sell_cost`` None: commission plus the dated stamp duty and transfer fee);
+    min_cost: CNY per order; limit: ``board`` (A-share limit prices by board, ST and listing
+    age) or ``flat 9.5%`` (qlib: |close change| >= 9.5 % blocks both sides);
+    cash_share: share of the cash after sells a day's new buys split (1.0: 1/k of NAV each);
+    delisted: ``sold`` (at the last close) or ``held`` (qlib: kept at the last close).
+    """
+
+    rules: str
+    participation: float
+    impact_k: float
+    buy_cost: float
+    sell_cost: float | None
+    min_cost: float
+    limit: str
+    cash_share: float
+    delisted: str
+
+
+def applied(config: BacktestConfig) -> Applied:
+    """What :class:`Params` makes of ``config`` (see :class:`Applied`)."""
+    p = Params.from_configs([config])
+    qlib = config.rules == "qlib"
+    return Applied(rules=config.rules, participation=float(p.participation[0]), impact_k=float(p.impact_k[0]),
+                   buy_cost=float(p.commission[0]), sell_cost=QLIB_CLOSE_COST if qlib else None,
+                   min_cost=float(p.min_commission[0]), limit="flat 9.5%" if qlib else "board",
+                   cash_share=float(p.risk_degree[0]) if qlib else 1.0, delisted="held" if qlib else "sold")

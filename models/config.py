@@ -20,10 +20,15 @@ from typing import Any, Iterator, Mapping
 from flyer.core.config import Config, ConfigError, canonical_json as _canonical, check, coerce
 from flyer.core.errors import FlyerError
 from flyer.data.universe import UNIVERSES
+from flyer.models.double_ensemble import DEFAULTS as DENS_DEFAULTS
+from flyer.models.double_ensemble import params_problem as dens_problem
 from flyer.models.features import resolve
 
-MODEL_KINDS = ("lgbm", "linear", "mlp", "gru", "lstm", "transformer")
+MODEL_KINDS = ("lgbm", "linear", "mlp", "gru", "lstm", "transformer", "dens")
 SEQ_KINDS = ("gru", "lstm", "transformer")
+#: gradient-boosted trees: qlib's processors (raw features, per-date z-scored label); ``dens`` is
+#: DoubleEnsemble (``flyer.models.double_ensemble``), LightGBM sub-models
+TREE_KINDS = ("lgbm", "dens")
 TORCH_KINDS = ("mlp", "gru", "lstm", "transformer")
 
 DateRange = tuple[dt.date, dt.date]
@@ -53,6 +58,9 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
              "epochs": 30, "patience": 5, "dates_per_batch": 2},
     "transformer": {"hidden": 64, "layers": 2, "heads": 4, "dropout": 0.1, "lr": 1e-4,
                     "weight_decay": 0.0, "epochs": 30, "patience": 5, "dates_per_batch": 2},
+    # qlib's DoubleEnsemble on Alpha158 (workflow_config_doubleensemble_Alpha158.yaml): 6 sub-models
+    # of 28 LightGBM rounds each; ``fs_rows``: the feature shuffles run on a 200,000-row sample
+    "dens": DENS_DEFAULTS,
 }
 
 #: named parameter sets (``make_config(..., preset=)``, ``flyer train --preset``): ``qlib`` is
@@ -218,11 +226,11 @@ def make_config(model: str, train: DateRange, valid: DateRange, test: DateRange 
     if preset is not None and preset not in PRESETS.get(model, {}):
         known = ", ".join(PRESETS.get(model, {})) or "none"
         raise FlyerError(f"unknown preset {preset!r} for {model} (presets: {known})")
-    if model == "lgbm":
+    if model in TREE_KINDS:
         data.setdefault("feature_norm", "none")
         data.setdefault("fillna", None)
         data.setdefault("label_norm", "cszscore")
-    objective = objective or ("regression" if model in ("lgbm", "linear") else "mse")
+    objective = objective or ("regression" if model in (*TREE_KINDS, "linear") else "mse")
     rank = LAMBDARANK_PARAMS if (model, objective) == ("lgbm", "lambdarank") else {}
     given = check_params(model, params or {})
     merged = {**DEFAULT_PARAMS[model], **rank, **(PRESETS[model][preset] if preset else {}), **given}
@@ -298,8 +306,9 @@ def validate(cfg: TrainConfig) -> None:
         (d.seq_input in ("ohlcv", "factors"), f"unknown seq_input {d.seq_input!r}"),
         (s.window in ("rolling", "expanding"), f"window must be rolling or expanding, not {s.window!r}"),
         (s.retrain_months >= 1, "retrain months must be >= 1"),
-        (m.objective in (("regression", "lambdarank") if m.kind == "lgbm" else ("regression",) if m.kind == "linear"
-                         else ("mse", "ic")), f"objective {m.objective!r} does not fit model {m.kind}"),
+        (m.objective in (("regression", "lambdarank") if m.kind == "lgbm" else ("regression",)
+                         if m.kind in ("linear", "dens") else ("mse", "ic")), f"objective {m.objective!r} does not fit model {m.kind}"),
+        (m.kind != "dens" or dens_problem(m.params) is None, f"dens: {dens_problem(m.params) if m.kind == 'dens' else ''}"),
     ]
     for ok, msg in checks:
         check(ok, "", msg)

@@ -24,6 +24,7 @@ _CLASSES: dict[str, str] = {
     "gru": "flyer.models.torch_learner:TorchLearner",
     "lstm": "flyer.models.torch_learner:TorchLearner",
     "transformer": "flyer.models.torch_learner:TorchLearner",
+    "dens": "flyer.models.dens_learner:DoubleEnsembleLearner",
 }
 
 
