@@ -176,7 +176,8 @@ def execute(inputs: RunInputs, configs: Sequence[BacktestConfig], backend: str =
         rec = records[(records["col"] >= g * n) & (records["col"] < (g + 1) * n)].copy()
         rec["col"] -= g * n
         rec = rec[np.argsort(rec["idx"], kind="stable")]
-        ctx = ResultContext(inputs.diagnostics, inputs.plan, inputs.scores, inputs.has_bar, rebalance[:, g])
+        order = "qlib's instrument-code order" if cfg.rules == "qlib" else "seeded random order"
+        ctx = ResultContext(inputs.diagnostics, inputs.plan, inputs.scores, inputs.has_bar, rebalance[:, g], (), order)
         out.append(BacktestResult(cfg, inputs.market, rec, blocked[:, g, :].copy(), inputs.benchmark,
                                   inputs.benchmark_name, ctx, capped[:, g, :].copy(), demand[:, g].copy()))
     return out

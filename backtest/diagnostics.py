@@ -220,7 +220,7 @@ class ResultContext:
     """What a portfolio's diagnostics are computed from besides its records: the run's
     ``RunDiagnostics``, the strategy's ``plan``, the dense ``signal`` (T, N) it traded on,
     ``has_bar`` (T, N) and its ``rebalance`` days (T,) bool; ``extra_notes`` go first (e.g. the
-    warnings of the model run behind the scores)."""
+    warnings of the model run behind the scores); ``tie_order``: how equal scores were ordered."""
 
     run: RunDiagnostics
     plan: StrategyPlan
@@ -228,6 +228,7 @@ class ResultContext:
     has_bar: np.ndarray
     rebalance: np.ndarray
     extra_notes: tuple[str, ...] = ()
+    tie_order: str = "seeded random order"
 
 
 def result_diagnostics(ctx: ResultContext, market: Market, records: np.ndarray, blocked: np.ndarray,
@@ -235,10 +236,11 @@ def result_diagnostics(ctx: ResultContext, market: Market, records: np.ndarray, 
     """One portfolio's ``ResultDiagnostics`` from its order records (sorted by day), its (T, 2)
     blocked and capped counts and its NAV (T,)."""
     ties = tie_picks(market, ctx.signal, records, ctx.rebalance)
+    tie_order = ctx.tie_order
     notes = [*ctx.extra_notes, *ctx.run.notes]
     if ties.from_ties:
         notes.append(f"{ties.from_ties:,} of {ties.picks:,} picks ({ties.share:.1%}) were made from tied "
-                     "scores (seeded random order, not the signal)")
+                     f"scores ({tie_order}, not the signal)")
     held = held_without_bars(market, records, ctx.has_bar, nav) if records.shape[0] else pl.DataFrame(
         schema={"year": pl.Int32, "share": pl.Float64, "max_share": pl.Float64})
     if held.height and (held["max_share"] > 0).any():

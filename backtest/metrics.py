@@ -143,7 +143,8 @@ def monthly_win_rate(daily: pl.DataFrame) -> float:
 def yearly(daily: pl.DataFrame) -> pl.DataFrame:
     """Per calendar year: [year, days, return, benchmark_return, excess (geometric),
     excess_arith (sum of daily r_p - r_b), max_drawdown, turnover, costs] (+ benchmark_tr_return
-    when the table has ``benchmark_tr``). ``days``: daily returns counted in the year."""
+    when the table has ``benchmark_tr``). ``days``: daily returns counted in the year; a year
+    with none (only the first, base day) is left out."""
     nav, bench, excess = curves(daily)
     tr = _curve(daily, "benchmark_tr")
     has_tr = "benchmark_tr" in daily.columns and bool(np.all(np.isfinite(tr)))
@@ -164,6 +165,7 @@ def yearly(daily: pl.DataFrame) -> pl.DataFrame:
         pl.col("turnover").sum(), pl.col("costs").sum(),
     )
     out = out.with_columns(((1 + pl.col("return")) / (1 + pl.col("benchmark_return")) - 1).alias("excess"))
+    out = out.filter(pl.col("days") > 0)  # a year holding only the base day (qlib rules: the signal day) has no returns
     cols = ["year", "days", "return", "benchmark_return", *(["benchmark_tr_return"] if has_tr else []),
             "excess", "excess_arith", "max_drawdown", "turnover", "costs"]
     return out.select(cols)

@@ -139,7 +139,7 @@ def overall_table(protocol: str, trained: dict, results: dict) -> None:
             print(f"{'qlib pub':<9} {'close':<5} {q[0]:>7.4f} {q[1]:>6.3f} {q[2]:>7.4f} {q[3]:>6.3f} {q[4]:>7.2%} "
                   f"{'':>7} {q[5]:>5.2f}   (qlib's published {name}, 2017-01..2020-08, mean x 238, its rules)")
     first = next(iter(results.values()))["close"]
-    print(f"benchmark: {first.benchmark_name}; {first.meta.get('benchmark_tr_name', 'no TR estimate')}; "
+    print(f"benchmark: {first.benchmark_name}; {first.context.run.benchmark_tr_name or 'no TR estimate'}; "
           f"trading days per year from the calendar ({first.metrics()['days_per_year']:.1f} over the test)")
 
 
@@ -213,7 +213,7 @@ def main() -> None:
             print(f"{name}: run {info['id']} {extra}" + "".join(f"\n  WARNING {w}" for w in info["warnings"]))
         overall_table(protocol, trained, results)
         yearly_table(trained, results)
-        for note in results["ensemble"]["close"].meta.get("notes", []):
+        for note in results["ensemble"]["close"].diagnostics.notes:
             print(f"note (ensemble, close): {note}")
         if protocol == "b" and "ensemble" in trained:
             targets(trained, results)

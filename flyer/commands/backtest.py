@@ -33,7 +33,8 @@ SETTINGS = (
     Setting("vwap_fill", "vwap without amount: none (no fill) | typical"),
     Setting("rules", "ashare (exact, default) | qlib (qlib's semantics: a migration aid)"),
     Setting("retry", "next_rebalance | next_day"),
-    Setting("start", "first trading day of the backtest, YYYY-MM-DD (default: the first score date)"),
+    Setting("start", "first signal day YYYY-MM-DD, traded from the next trading day (default: the first score "
+            "date); with --rules qlib the first trading day, traded on the previous day's scores (qlib's start_time)"),
     Setting("end", "last trading day YYYY-MM-DD"),
     Setting("benchmark", "index code, e.g. 000905.SH"),
     Setting("universe", "index whose members the benchmark / enhance strategies weight"),

@@ -89,17 +89,26 @@ def print_attribution(att: Attribution) -> None:
 
 
 def execution_line(result: BacktestResult) -> str:
-    """One line: participation limit, capped orders, fill rate, impact (and unpriced fills)."""
+    """One line: what the rules applied (``params.applied``: the participation limit and impact
+    as configured, or qlib's exchange under ``rules="qlib"``), capped orders, fill rate, impact."""
     from flyer.backtest import execution
+    from flyer.backtest.params import applied
 
-    ex, cfg = execution.summary(result), result.config
-    limit = f"{cfg.participation:.0%} of the day's volume (rest: {cfg.remainder})" if cfg.participation > 0 else "none"
+    ex, cfg, rules = execution.summary(result), result.config, applied(result.config)
     d = result.diagnostics
+    if rules.rules == "qlib":
+        return (f"qlib rules: no volume limit, no market impact; buy {rules.buy_cost:.2%}, sell "
+                f"{rules.sell_cost or 0:.2%}, at least {rules.min_cost:,.0f} CNY an order; flat 9.5 % limit both ways; "
+                f"new buys share {rules.cash_share:.0%} of the cash after sells; delisted stocks held at their last "
+                f"close. Fill rate {ex['fill_rate']:.1%} of the orders sent (qlib places none for a stock it cannot "
+                f"trade); orders not placed (limit, suspension, no bar): {d.blocked_buys} buys, {d.blocked_sells} sells")
+    limit = (f"{rules.participation:.0%} of the day's volume (rest: {cfg.remainder})" if rules.participation > 0
+             else "none")
     line = (f"participation limit: {limit}; orders cut by it: {d.capped_buys} buys, "
             f"{d.capped_sells} sells; fill rate {ex['fill_rate']:.1%}, "
             f"value-weighted participation {ex['avg_participation']:.2%}, days with unfilled orders "
             f"{ex['unfilled_days']:.1%}; impact: ")
-    if cfg.costs.impact == "none":
+    if rules.impact_k <= 0:
         return line + "none (--impact sqrt to charge it)"
     line += f"sqrt k={cfg.costs.impact_k}, {ex['impact_cost']:,.0f} CNY ({ex['impact_drag']:.2%} a year)"
     if ex["unpriced_fills"]:

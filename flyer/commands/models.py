@@ -14,7 +14,7 @@ from flyer.core.errors import FlyerError, UsageError
 
 def train(
     model: str = typer.Option("lgbm", "--model",
-                              help="lgbm | linear | mlp | gru | lstm | transformer | ensemble | stack"),
+                              help="lgbm | linear | mlp | gru | lstm | transformer | dens (DoubleEnsemble) | ensemble | stack"),
     factors: str = typer.Option("alpha158", "--factors", help="factor set (alpha158, ...; 'basic' is built in)"),
     universe: str = typer.Option("all", "--universe", help="all | csi500 | csi300 (point-in-time members)"),
     label_horizon: int = typer.Option(1, "--label-horizon", help="label: close[t+1+h]/close[t+1]-1, h days"),

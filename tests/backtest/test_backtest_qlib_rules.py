@@ -115,7 +115,7 @@ def test_delisted_stock_is_held_at_its_last_close_and_takes_a_drop_slot(tiny) ->
     assert last["symbol"].to_list() == [S1, S3, S4]
     held = last.filter(pl.col("symbol") == S1).row(0, named=True)
     assert held["value"] == pytest.approx(held["shares"] * 10.5)           # valued at its last close
-    assert qlib.meta["blocked_sells"] == 2                                 # its sell, tried on days 5 and 6
+    assert qlib.diagnostics.blocked_sells == 2                                 # its sell, tried on days 5 and 6
     # qlib places no order for an untradable stock: the blocked sells add no demand, the fill rate
     # counts the orders sent (lot rounding alone keeps it below 1)
     assert qlib.execution().filter(pl.col("date") == days[6])["demand"].to_list() == [0.0]
