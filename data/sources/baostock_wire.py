@@ -90,8 +90,8 @@ def guarded(bs: Any, timeout: float) -> Iterator[Wire]:
         context.default_socket = open_socket((host, int(cons.BAOSTOCK_SERVER_PORT)), timeout, wire)
 
     original = socketutil.SocketUtil.connect
-    socketutil.SocketUtil.connect = connect  # type: ignore[method-assign]
+    socketutil.SocketUtil.connect = connect
     try:
         yield wire
     finally:
-        socketutil.SocketUtil.connect = original  # type: ignore[method-assign]
+        socketutil.SocketUtil.connect = original

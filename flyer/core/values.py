@@ -21,9 +21,13 @@ def opt_date(value: object, what: str = "value") -> dt.date | None:
 
 
 def as_float(value: object, what: str = "value", default: float = math.nan) -> float:
-    """``value`` as a float, ``default`` (NaN) for null; ``TypeError`` for anything not a number."""
+    """``value`` as a float, ``default`` (NaN) for null; ``TypeError`` for anything not a number
+    (a bool included)."""
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise TypeError(f"{what}: expected a number, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    to_float = getattr(value, "__float__", None)  # numpy and Decimal scalars
+    if callable(to_float) and not isinstance(value, bool):
+        return float(to_float())
+    raise TypeError(f"{what}: expected a number, got {value!r}")
