@@ -166,14 +166,17 @@ def run_program(bars: pl.DataFrame, compiled: CompiledSet, industries: pl.DataFr
                  else np.zeros(n, dtype=np.bool_))
     glob = np.empty((plan.n_glob, n))
     out = np.empty((plan.n_out, n), dtype=np.float32 if dtype == pl.Float32 else np.float64)
+    bits = np.empty((plan.n_out, (n + 7) // 8), dtype=np.uint8)
+    nulls = np.empty((plan.n_out, starts.size - 1), dtype=np.int64)
     keys = _cross_keys(bars, plan, fields, industries)
     for prog, steps in zip(plan.programs, plan.cross):
         with _LAUNCH:
             fz.run_nb(prog.code, prog.fp, prog.aux_rows, prog.aux_q, prog.aux_k, fields, suspended, glob, out,
-                      starts, prog.n_regs)
+                      bits, nulls, starts, prog.n_regs)
         for step in steps:
             glob[step.dst] = _cross_values(step.node, glob[step.src], keys)
-    return bars.select("date", "symbol").hstack(_columns(plan.names, out))
+    fz.edges_nb(out, bits, starts, np.arange(plan.n_out))
+    return bars.select("date", "symbol").hstack(_columns(plan.names, out, bits, nulls.sum(axis=1)))
 
 
 def _field_matrix(bars: pl.DataFrame, fields: Sequence[str]) -> np.ndarray:
@@ -207,9 +210,9 @@ def _cross_values(node: CrossSection, x: np.ndarray, keys: pl.DataFrame | None) 
     return res.to_numpy().astype(np.float64, copy=False)
 
 
-def _columns(names: Sequence[str], out: np.ndarray) -> list[pl.Series]:
-    """Rows of ``out`` as polars columns without copying; NaN becomes null (Arrow validity)."""
-    bits, nulls = fz.validity_nb(out)
+def _columns(names: Sequence[str], out: np.ndarray, bits: np.ndarray, nulls: np.ndarray) -> list[pl.Series]:
+    """Rows of ``out`` as polars columns without copying: NaN is null through the Arrow
+    validity bitmaps ``bits`` (``nulls``: NaN count per row)."""
     kind = pa.float32() if out.dtype == np.float32 else pa.float64()
     cols = []
     for k, name in enumerate(names):
@@ -429,7 +432,8 @@ def compute(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = F
     if bars.height > chunk_rows:
         parts = compute_chunks(bars, fs, qlib_compat=qlib_compat, industries=industries, chunk_rows=chunk_rows,
                                dtype=dtype)
-        return pl.concat(list(parts)).sort("symbol", "date")
+        out = pl.concat(list(parts), rechunk=False)
+        return out.sort("symbol", "date") if fs.cross_sectional else out  # symbol blocks come in order
     return _compute_frame(bars, compile_set(fs, qlib_compat=qlib_compat), industries, dtype)
 
 

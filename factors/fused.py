@@ -24,7 +24,7 @@ import numpy as np
 
 from flyer.factors import kernels as kn
 
-_NB: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": False}
+_NB: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 NAN = np.nan
 
 # opcodes --------------------------------------------------------------------------------------
@@ -206,8 +206,9 @@ def _load(src: np.ndarray, suspended: np.ndarray, d: np.ndarray, lo: int, n: int
 @nb.njit(**_NB)
 def run_block(code: np.ndarray, fp: np.ndarray, aux_rows: np.ndarray, aux_q: np.ndarray,
               aux_k: np.ndarray, fields: np.ndarray, suspended: np.ndarray, glob: np.ndarray,
-              out: np.ndarray, reg: np.ndarray, lo: int, hi: int) -> None:
-    """The program on one block (rows ``[lo, hi)`` of the panel) with scratch ``reg``."""
+              out: np.ndarray, bits: np.ndarray, nulls: np.ndarray, reg: np.ndarray, g: int, lo: int,
+              hi: int) -> None:
+    """The program on block ``g`` (rows ``[lo, hi)`` of the panel) with scratch ``reg``."""
     n = hi - lo
     for pc in range(code.shape[0]):
         ins = code[pc]
@@ -228,7 +229,7 @@ def run_block(code: np.ndarray, fp: np.ndarray, aux_rows: np.ndarray, aux_q: np.
         elif op < STORE:
             _rolling(op, ins, fp[pc], reg, reg[ins[A]], d, n, aux_rows, aux_q, aux_k)
         elif op == STORE:
-            _store(ins, reg[ins[A]], out[ins[C]], lo, n)
+            _store_out(ins, reg[ins[A]], out, bits, nulls, g, lo, n)
         else:
             _store(ins, reg[ins[A]], glob[ins[C]], lo, n)
 
@@ -249,41 +250,82 @@ def _store(ins: np.ndarray, x: np.ndarray, dest: np.ndarray, lo: int, n: int) ->
             dest[lo + i] = x[i]
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
+@nb.njit(**_NB)
+def _valid_bytes(row: np.ndarray, bits: np.ndarray, j0: int, j1: int) -> int:
+    """Validity bytes ``j0 .. j1 - 1`` of ``row`` (bit ``t`` of byte ``j``: row ``8 j + t`` is not
+    NaN; all eight rows exist); returns how many of those rows are NaN."""
+    nan = 0
+    for j in range(j0, j1):
+        byte = 0
+        for t in range(8):
+            v = row[8 * j + t]
+            ok = v == v
+            byte |= ok << t
+            nan += not ok
+        bits[j] = byte
+    return nan
+
+
+@nb.njit(**_NB)
+def _store_out(ins: np.ndarray, x: np.ndarray, out: np.ndarray, bits: np.ndarray, nulls: np.ndarray,
+               g: int, lo: int, n: int) -> None:
+    """STORE into ``out[c]``, then the validity bytes lying wholly inside the block (read back
+    while in cache) and the block's NaN count ``nulls[c, g]``. Bytes shared with a neighbouring
+    block are left to ``edges_nb`` (blocks run on several threads)."""
+    c = ins[C]
+    row = out[c]
+    _store(ins, x, row, lo, n)
+    hi = lo + n
+    j0, j1 = (lo + 7) // 8, hi // 8
+    nan = 0
+    if j1 > j0:
+        nan = _valid_bytes(row, bits[c], j0, j1)
+        a, b = 8 * j0, 8 * j1
+    else:
+        a, b = hi, hi
+    for i in range(lo, a):
+        nan += row[i] != row[i]
+    for i in range(b, hi):
+        nan += row[i] != row[i]
+    nulls[c, g] = nan
+
+
+@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def run_nb(code: np.ndarray, fp: np.ndarray, aux_rows: np.ndarray, aux_q: np.ndarray, aux_k: np.ndarray,
-           fields: np.ndarray, suspended: np.ndarray, glob: np.ndarray, out: np.ndarray,
-           starts: np.ndarray, n_regs: int) -> None:
+           fields: np.ndarray, suspended: np.ndarray, glob: np.ndarray, out: np.ndarray, bits: np.ndarray,
+           nulls: np.ndarray, starts: np.ndarray, n_regs: int) -> None:
     """Run the program on every block (``starts``: int64 offsets, length G + 1) in parallel.
 
     ``fields``: ``(F, N)`` float64 (NaN = missing); ``suspended``: ``(N,)`` bool; ``glob``:
     ``(K, N)`` float64 columns shared between phases (cross-section inputs and results);
-    ``out``: ``(n_factors, N)`` float32 or float64, written by STORE.
+    ``out``: ``(n_factors, N)`` float32 or float64, written by STORE with its Arrow validity
+    bitmaps ``bits`` ``(n_factors, ceil(N / 8))`` uint8 (bytes inside a block; ``edges_nb``
+    completes the rest) and NaN counts ``nulls`` ``(n_factors, G)``.
     """
     for g in nb.prange(starts.shape[0] - 1):
         lo, hi = starts[g], starts[g + 1]
         reg = np.empty((max(n_regs, 1), max(hi - lo, 1)))
-        run_block(code, fp, aux_rows, aux_q, aux_k, fields, suspended, glob, out, reg, lo, hi)
+        run_block(code, fp, aux_rows, aux_q, aux_k, fields, suspended, glob, out, bits, nulls, reg, g, lo, hi)
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
-def validity_nb(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Arrow validity bitmaps of the rows of ``values`` ``(K, N)``: ``(K, ceil(N / 8))`` uint8,
-    bit ``i % 8`` of byte ``i // 8`` set where ``values[k, i]`` is not NaN (LSB first), and the
-    NaN count of each row."""
-    k_rows, n = values.shape
-    n_bytes = (n + 7) // 8
-    bits = np.empty((k_rows, n_bytes), dtype=np.uint8)
-    nulls = np.zeros(k_rows, dtype=np.int64)
-    for k in nb.prange(k_rows):
-        row = values[k]
-        c = 0
-        for j in range(n_bytes):
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def edges_nb(out: np.ndarray, bits: np.ndarray, starts: np.ndarray, rows: np.ndarray) -> None:
+    """The validity bytes ``run_nb`` leaves: those holding a block boundary and the last partial
+    byte, for the output rows ``rows``."""
+    n = out.shape[1]
+    for g in range(starts.shape[0]):
+        s = starts[g]
+        if s == n:
+            if n % 8 == 0:
+                continue
+            j = (n - 1) // 8
+        elif s % 8 == 0:
+            continue
+        else:
+            j = s // 8
+        for c in rows:
             byte = 0
-            for b in range(min(8, n - 8 * j)):
-                if row[8 * j + b] == row[8 * j + b]:
-                    byte |= 1 << b
-                else:
-                    c += 1
-            bits[k, j] = byte
-        nulls[k] = c
-    return bits, nulls
+            for t in range(min(8, n - 8 * j)):
+                v = out[c, 8 * j + t]
+                byte |= (v == v) << t
+            bits[c, j] = byte

@@ -31,7 +31,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-_NB: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": False}
+_NB: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 #: rolling std at or under this is treated as zero by Corr and Rsquare (qlib's guard)
 STD_GUARD = 2e-5
 SUM, MEAN, COUNT = 0, 1, 2
@@ -218,10 +218,11 @@ def _upper(buf: np.ndarray, m: int, v: float) -> int:
 
 
 @nb.njit(**_NB)
-def _slide(buf: np.ndarray, m: int, x: np.ndarray, i: int, lo: int, w: int) -> int:
+def _slide(buf: np.ndarray, m: int, x: np.ndarray, i: int, lo: int, w: int) -> tuple[int, int]:
     """Move the sorted buffer of valid values from the window ending at i - 1 to the one
-    ending at ``i``; returns its new length. When a value leaves and one enters, the new one
-    takes the old one's slot and moves only as far as its rank changed."""
+    ending at ``i``; returns its new length and the slot of ``x[i]`` (-1 when missing). When a
+    value leaves and one enters, the new one takes the old one's slot and moves only as far as
+    its rank changed."""
     gone = x[i - w] if i - w >= lo else NAN
     v = x[i]
     if not math.isnan(gone) and not math.isnan(v):
@@ -233,19 +234,32 @@ def _slide(buf: np.ndarray, m: int, x: np.ndarray, i: int, lo: int, w: int) -> i
             buf[j] = buf[j - 1]
             j -= 1
         buf[j] = v
-        return m
+        return m, j
     if not math.isnan(gone):
         j = _lower(buf, m, gone)
         for k in range(j, m - 1):
             buf[k] = buf[k + 1]
         m -= 1
-    if not math.isnan(v):
-        j = _upper(buf, m, v)
-        for k in range(m, j, -1):
-            buf[k] = buf[k - 1]
-        buf[j] = v
-        m += 1
-    return m
+    if math.isnan(v):
+        return m, -1
+    j = _upper(buf, m, v)
+    for k in range(m, j, -1):
+        buf[k] = buf[k - 1]
+    buf[j] = v
+    return m + 1, j
+
+
+@nb.njit(**_NB)
+def _rank_in(buf: np.ndarray, m: int, j: int) -> float:
+    """Percentile rank (ties averaged) of ``buf[j]`` among the sorted ``buf[:m]``: its run of
+    equal values is found from its slot ``j``."""
+    v = buf[j]
+    a, b = j, j + 1
+    while a > 0 and buf[a - 1] == v:
+        a -= 1
+    while b < m and buf[b] == v:
+        b += 1
+    return (a + (b - a + 1) / 2.0) / m
 
 
 @nb.njit(**_NB)
@@ -274,26 +288,25 @@ def order_multi_block(x: np.ndarray, out: np.ndarray, rows: np.ndarray, qs: np.n
     for r in range(qs.shape[0]):
         need_buf |= qs[r] >= 0
     buf = np.empty(w)
-    m = 0
+    m, j = 0, -1
     for i in range(lo, hi):
         if need_buf:
-            m = _slide(buf, m, x, i, lo, w)
+            m, j = _slide(buf, m, x, i, lo, w)
         v = x[i]
         for r in range(qs.shape[0]):
             q = qs[r]
             if q < 0:
                 if math.isnan(v):
                     out[rows[r], i] = NAN
-                elif need_buf:  # the sorted window is there: two binary searches
-                    less = _lower(buf, m, v)
-                    out[rows[r], i] = (less + (_upper(buf, m, v) - less + 1) / 2.0) / m
+                elif need_buf:  # the sorted window is there: the run of x[i]'s value around its slot
+                    out[rows[r], i] = _rank_in(buf, m, j)
                 else:
                     out[rows[r], i] = _rank_at(x, max(lo, i - w + 1), i)
             elif m == 0:
                 out[rows[r], i] = NAN
             else:
                 pos = q * (m - 1)
-                k = int(math.floor(pos))
+                k = int(pos)  # pos >= 0: truncation is the floor
                 out[rows[r], i] = buf[k] if k + 1 >= m else buf[k] + (buf[k + 1] - buf[k]) * (pos - k)
 
 

@@ -110,8 +110,8 @@ def node_by_node(bars: pl.DataFrame, formulas: dict, compat: bool) -> dict[str, 
         for n in e.walk():
             if isinstance(n, CrossSection):
                 fields |= set(n.by)
-    panel, starts = prepare_panel(bars, fields, qlib_compat=compat,
-                                  industries=bars.select("symbol", "industry").unique("symbol"))
+    industries = bars.select("symbol", "industry").unique("symbol") if "industry" in bars.columns else None
+    panel, starts = prepare_panel(bars, fields, qlib_compat=compat, industries=industries)
     cols: dict[object, pl.Series] = {}
 
     def value(node) -> pl.Series:  # noqa: ANN001 - an Expr

@@ -26,6 +26,7 @@ def _assert_same(formulas: dict[str, str | Expr], compat: bool, bars: pl.DataFra
     got = compute(bars, formulas, qlib_compat=compat)
     ref = node_by_node(bars, formulas, compat)
     for name in formulas:
+        assert got[name].is_nan().sum() == 0, f"NaN left as a value: {name}"
         a = got[name].fill_null(np.nan).to_numpy()
         b = ref[name]
         both = np.isfinite(a) & np.isfinite(b)
@@ -106,12 +107,19 @@ def test_constant_factors_and_empty_panels() -> None:
     assert empty.height == 0 and empty.columns == ["date", "symbol", "a", "b"]
 
 
-def test_validity_bitmaps() -> None:
+def test_null_bitmaps_across_block_boundaries() -> None:
+    """Validity bytes are written inside blocks by the parallel program and at block edges
+    afterwards: blocks of 1..17 rows, every NaN a null and no NaN left as a value."""
     rng = np.random.default_rng(0)
-    for n in (0, 1, 7, 8, 9, 64, 1001):
-        v = rng.normal(size=(3, n)).astype(np.float32)
-        v[rng.random((3, n)) < 0.3] = np.nan
-        bits, nulls = fz.validity_nb(v)
-        expect = np.packbits(~np.isnan(v), axis=1, bitorder="little") if n else np.zeros((3, 0), np.uint8)
-        np.testing.assert_array_equal(bits, expect)
-        np.testing.assert_array_equal(nulls, np.isnan(v).sum(axis=1))
+    sizes = rng.integers(1, 18, 40)
+    parts = [pl.DataFrame({"symbol": f"S{g:03d}", "date": BARS["date"].unique().sort().head(int(n)),
+                           "close": rng.normal(10, 1, int(n)), "is_suspended": rng.random(int(n)) < 0.2})
+             for g, n in enumerate(sizes)]
+    bars = pl.concat(parts)
+    for dtype in (pl.Float32, pl.Float64):
+        out = compute(bars, {"a": "$close", "b": "Mean($close, 3)", "c": "Ref($close, 2)"}, dtype=dtype)
+        ref = node_by_node(bars, {"a": "$close", "b": "Mean($close, 3)", "c": "Ref($close, 2)"}, False)
+        for name in ("a", "b", "c"):
+            assert out[name].is_nan().sum() == 0
+            np.testing.assert_array_equal(out[name].is_null().to_numpy(), np.isnan(ref[name]))
+            assert out[name].null_count() == int(np.isnan(ref[name]).sum())
