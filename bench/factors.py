@@ -56,6 +56,14 @@ QLIB_STOCKS, QLIB_START, QLIB_END, QLIB_SAMPLE = 800, "2010-01-01", "2026-12-31"
 
 
 def _peak_gb() -> float:
+    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, not inherited from
+    the parent that spawned it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024 ** 2
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
@@ -95,21 +103,21 @@ def _real_bars() -> Any:
     return _contract(ashare.read(root))
 
 
-def qlib_panel() -> Path | None:
-    """The 800-stock real panel as Parquet (flyer's input) and as qlib's binary layout beside it
-    (``qlib_data/``), written once; None without the real data."""
+def qlib_panel(stocks: int) -> Path | None:
+    """The real panel of the first ``stocks`` stocks as Parquet (flyer's input) and in qlib's
+    binary layout (``qlib<stocks>/``), written once; None without the real data."""
     import polars as pl
 
-    path = HOME / "real800.parquet"
+    path = HOME / f"real{stocks}.parquet"
     if not path.exists():
         bars = _real_bars()
         if bars is None:
             return None
-        first = bars["symbol"].unique().sort().head(QLIB_STOCKS)
+        first = bars["symbol"].unique().sort().head(stocks)
         lo, hi = dt.date.fromisoformat(QLIB_START), dt.date.fromisoformat(QLIB_END)
         panel = bars.filter(pl.col("symbol").is_in(first.implode()) & pl.col("date").is_between(lo, hi))
         HOME.mkdir(parents=True, exist_ok=True)
-        _write_qlib(panel, HOME / "qlib_data")
+        _write_qlib(panel, HOME / f"qlib{stocks}")
         panel.write_parquet(path)
     return path
 
@@ -134,7 +142,7 @@ def _write_qlib(panel: Any, folder: Path) -> None:
     (folder / "calendars" / "day.txt").write_text("".join(f"{d}\n" for d in cal))
     susp = pl.col("is_suspended").fill_null(False)
     bars = panel.sort("symbol", "date").with_columns(
-        [pl.when(susp).then(None).otherwise(pl.col(c)).alias(c) for c in FIELDS], pl.lit(1.0).alias("factor"))
+        *[pl.when(susp).then(None).otherwise(pl.col(c)).alias(c) for c in FIELDS], pl.lit(1.0).alias("factor"))
     spans = []
     for (sym,), part in bars.group_by(["symbol"], maintain_order=True):
         code = qlib_code(str(sym))
@@ -205,10 +213,12 @@ def case_floor(path: Path, chunk_rows: int) -> dict[str, Any]:
 
 
 def _figures(label: str, rows: int, t0: float, c0: float, **extra: Any) -> dict[str, Any]:
+    """The measured work's figures; ``done_at`` (epoch seconds) ends the process's measured span
+    (anything after it, such as writing the agreement sample, is not counted)."""
     sec, cpu = time.perf_counter() - t0, _cpu() - c0
     return {"case": label, "rows": rows, "seconds": round(sec, 2), "cpu_s": round(cpu, 2),
             "cpu_per_wall": round(cpu / sec, 2), "rows_per_s": round(rows / sec), "peak_rss_gb": round(_peak_gb(), 2),
-            **extra}
+            "done_at": time.time(), **extra}
 
 
 def case_flyer_chunks(path: Path | None, chunk_rows: int, label: str) -> dict[str, Any]:
@@ -296,25 +306,25 @@ def qlib_worker(provider: Path, sample: Path | None) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- process runner
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one measured process: its last stdout line (JSON), plus the process's own wall time,
-    CPU seconds (with the children it reaped) and peak memory (the sum over the process tree,
-    sampled every 0.1 s)."""
+    """Run one measured process: its last stdout line (JSON), plus the process's wall time from
+    its start to the end of its measured work (``done_at``), CPU seconds of the whole run (with
+    the children it reaped) and the peak memory summed over its process tree (sampled every
+    0.1 s up to ``done_at``)."""
     import tempfile
 
     import psutil
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        t0 = time.perf_counter()
+        t_epoch, t0 = time.time(), time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
         root = psutil.Process(proc.pid)
-        tree_peak, usage = 0, None
-        while usage is None:
-            pid, _, ru = os.wait4(proc.pid, os.WNOHANG)
+        samples: list[tuple[float, int]] = []
+        while True:
+            pid, _, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
-                usage = ru
                 break
             try:
-                tree_peak = max(tree_peak, sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]))
+                samples.append((time.time(), sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])))
             except psutil.Error:
                 pass
             time.sleep(0.1)
@@ -327,7 +337,9 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
         res = json.loads(lines[-1])
     except (json.JSONDecodeError, IndexError):
         return {"case": " ".join(cmd[2:4]), "error": (errors or ["no output"])[-1]}
-    res.update(process_s=round(wall, 2), tree_peak_gb=round(tree_peak / 1024 ** 3, 2),
+    done = res.pop("done_at", t_epoch + wall)
+    res.update(process_s=round(min(done - t_epoch, wall), 2),
+               tree_peak_gb=round(max((r for t, r in samples if t <= done), default=0) / 1024 ** 3, 2),
                process_cpu_s=round(usage.ru_utime + usage.ru_stime, 2))
     return res
 
@@ -407,7 +419,7 @@ def summary_sim(res: dict[str, dict[str, Any]], n: int) -> None:
 
 def summary_qlib(res: dict[str, Any]) -> None:
     runs = [res.get(k, {}) for k in ("qlib", "compat", "default")]
-    print("\nAlpha158 on the 800-stock real panel, full frame in memory, each in a fresh process (shared machine):")
+    print("\nAlpha158 on the real panel of the qlib case, full frame in memory, each in a fresh process (shared machine):")
     for v in runs:
         if "seconds" in v:
             print(f"  {v['case']:<24} {v['rows']:>10,} rows  compute {v['seconds']:7.2f} s  process {v['process_s']:7.2f} s"
@@ -432,17 +444,18 @@ def summary_qlib(res: dict[str, Any]) -> None:
         print(f"  {res['qlib_note']}")
 
 
-def run_qlib_case(given: str | None) -> dict[str, Any]:
-    path = qlib_panel()
+def run_qlib_case(given: str | None, stocks: int) -> dict[str, Any]:
+    path = qlib_panel(stocks)
     if path is None:
         return {"qlib_note": "no real data (../shared/ashare): case skipped"}
     exe, note = qlib_python(given)
     res: dict[str, Any] = {"qlib_note": note}
     fs, qs = HOME / "sample_flyer.parquet", HOME / "sample_qlib.parquet"
+    n = ["--qlib-stocks", str(stocks)]
     if exe:
-        res["qlib"] = _sub(["--case", "qlib-worker", "--sample", str(qs)], exe, _qlib_env())
-    res["compat"] = _sub(["--case", "flyer-panel", "--compat", "--sample", str(fs)])
-    res["default"] = _sub(["--case", "flyer-panel"])
+        res["qlib"] = _sub(["--case", "qlib-worker", "--sample", str(qs), *n], exe, _qlib_env())
+    res["compat"] = _sub(["--case", "flyer-panel", "--compat", "--sample", str(fs), *n])
+    res["default"] = _sub(["--case", "flyer-panel", *n])
     if exe and "seconds" in res["qlib"] and "seconds" in res["compat"]:
         res["agreement"] = agreement(fs, qs)
     return res
@@ -458,11 +471,12 @@ def main() -> None:
     ap.add_argument("--compat", action="store_true")
     ap.add_argument("--sample", type=Path)
     ap.add_argument("--qlib-python", help="a Python with pyqlib installed (default: $FLYER_QLIB_PYTHON)")
+    ap.add_argument("--qlib-stocks", type=int, default=QLIB_STOCKS, help="stocks of the qlib case (first by code)")
     a = ap.parse_args()
     workers = {
         "floor": lambda: case_floor(sim_bars(a.stocks, a.years), a.chunk_rows),
-        "flyer-panel": lambda: case_flyer_panel(HOME / "real800.parquet", a.compat, a.sample),
-        "qlib-worker": lambda: qlib_worker(HOME / "qlib_data", a.sample),
+        "flyer-panel": lambda: case_flyer_panel(HOME / f"real{a.qlib_stocks}.parquet", a.compat, a.sample),
+        "qlib-worker": lambda: qlib_worker(HOME / f"qlib{a.qlib_stocks}", a.sample),
     }
     if a.case in workers:
         print(json.dumps(workers[a.case](), default=str))
@@ -484,7 +498,7 @@ def main() -> None:
         print("\nreal data: " + (_line(r) + f" (target < {TARGETS['real_s']:.0f} s: {_ok(r['seconds'] < TARGETS['real_s'])})"
                                  if "seconds" in r else str(r.get("skipped") or r.get("error"))))
     if a.case in (None, "qlib"):
-        summary_qlib(run_qlib_case(a.qlib_python))
+        summary_qlib(run_qlib_case(a.qlib_python, a.qlib_stocks))
     if a.case in (None, "update"):
         u = _sub(["--case", "update-worker", "--stocks", str(a.stocks)])
         print("\n" + (_line(u) + f" (target < {TARGETS['update_s']:.0f} s: {_ok(u['seconds'] < TARGETS['update_s'])})"
