@@ -17,17 +17,58 @@ formulas, a FactorSet or a values frame)::
 """
 from __future__ import annotations
 
-from flyer.factors.engine import CompiledSet, as_factor_set, compile_set, compute, compute_chunks
-from flyer.factors.expr import (BinOp, Const, CrossSection, Expr, Field, Func, PairRolling, Rolling,
-                          FIELDS, FUNCS, ROLLING_OPS, PAIR_OPS, CS_OPS)
+from flyer.factors.engine import (
+                          CompiledSet,
+                          as_factor_set,
+                          compile_set,
+                          compute,
+                          compute_chunks,
+)
+from flyer.factors.evaluation import FactorEvaluation, summary_table
+from flyer.factors.expr import (
+                          CS_OPS,
+                          FIELDS,
+                          FUNCS,
+                          PAIR_OPS,
+                          ROLLING_OPS,
+                          BinOp,
+                          Const,
+                          CrossSection,
+                          Expr,
+                          Field,
+                          Func,
+                          PairRolling,
+                          Rolling,
+)
 from flyer.factors.factorset import FactorSet
 from flyer.factors.parser import FormulaError, parse
-from flyer.factors.evaluation import FactorEvaluation, summary_table
 from flyer.factors.research import alphalens, evaluate, values
 
 __all__ = [
-    "BinOp", "CS_OPS", "CompiledSet", "Const", "CrossSection", "Expr", "FIELDS", "FUNCS", "FactorSet",
-    "Field", "FormulaError", "Func", "PAIR_OPS", "PairRolling", "ROLLING_OPS", "Rolling",
-    "as_factor_set", "compile_set", "compute", "compute_chunks", "parse",
-    "FactorEvaluation", "alphalens", "evaluate", "summary_table", "values",
+                          "CS_OPS",
+                          "FIELDS",
+                          "FUNCS",
+                          "PAIR_OPS",
+                          "ROLLING_OPS",
+                          "BinOp",
+                          "CompiledSet",
+                          "Const",
+                          "CrossSection",
+                          "Expr",
+                          "FactorEvaluation",
+                          "FactorSet",
+                          "Field",
+                          "FormulaError",
+                          "Func",
+                          "PairRolling",
+                          "Rolling",
+                          "alphalens",
+                          "as_factor_set",
+                          "compile_set",
+                          "compute",
+                          "compute_chunks",
+                          "evaluate",
+                          "parse",
+                          "summary_table",
+                          "values",
 ]

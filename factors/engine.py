@@ -34,21 +34,31 @@ is False).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-
-from flyer.core.errors import FlyerError
 from flyer.factors import fused as fz
 from flyer.factors import kernels as kn
-from flyer.factors.expr import (TRADED_FIELDS, BinOp, Const, CrossSection, Expr, Field, Func,
-                                PairRolling, Rolling)
+from flyer.factors.expr import (
+    TRADED_FIELDS,
+    BinOp,
+    Const,
+    CrossSection,
+    Expr,
+    Field,
+    Func,
+    PairRolling,
+    Rolling,
+)
 from flyer.factors.factorset import FactorSet
 from flyer.factors.program import Plan, build
+
+from flyer.core.errors import FlyerError
 
 G, AGE, IND = "_gid", "_age", "_ind"
 #: kernels are parallel inside; without a thread-safe numba layer, one launch at a time
@@ -244,8 +254,8 @@ def node_expr(node: Expr, args: Sequence[pl.Expr], starts: np.ndarray, qlib_comp
     if isinstance(node, Rolling):
         return _rolling(node, args[0], starts, qlib_compat)
     if isinstance(node, PairRolling):
-        fn = lambda a, b, s, w=node.window, c=(node.op == "Corr"): kn.rolling_pair_nb(a, b, s, w, c)  # noqa: E731
-        return _kernel2(args[0], args[1], fn, starts)
+        w, corr = node.window, node.op == "Corr"
+        return _kernel2(args[0], args[1], lambda a, b, s: kn.rolling_pair_nb(a, b, s, w, corr), starts)
     if isinstance(node, CrossSection):
         return _cross_section(node, args[0])
     raise TypeError(f"unknown node {type(node).__name__}")
@@ -258,9 +268,10 @@ def _rolling(node: Rolling, x: pl.Expr, starts: np.ndarray, compat: bool) -> pl.
     if op == "Ref" and w == 0:
         return x
     if op == "Delta":
-        return x - _kernel1(x, lambda a, s, w=w: kn.rolling_shift_nb(a, s, w), starts)
+        return x - _kernel1(x, _KERNELS["Ref"](w, compat), starts)
     if op == "Quantile":
-        return _kernel1(x, lambda a, s, w=w, q=node.q: kn.rolling_quantile_nb(a, s, w, q), starts)
+        q = float(node.q or 0.0)
+        return _kernel1(x, lambda a, s: kn.rolling_quantile_nb(a, s, w, q), starts)
     return _kernel1(x, _KERNELS[op](w, compat), starts)
 
 
@@ -449,7 +460,7 @@ def _compute_frame(bars: pl.DataFrame, compiled: CompiledSet, industries: pl.Dat
 
 def compute_chunks(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
                    industries: pl.DataFrame | None = None, chunk_rows: int = AUTO_CHUNK_ROWS,
-                   start: object | None = None, dtype: type[pl.DataType] = pl.Float64) -> Iterator[pl.DataFrame]:
+                   start: dt.date | None = None, dtype: type[pl.DataType] = pl.Float64) -> Iterator[pl.DataFrame]:
     """``compute`` over chunks of about ``chunk_rows`` output rows each (rows >= ``start``).
 
     A set without cross-sectional operators is cut into blocks of whole instruments (each
@@ -496,7 +507,7 @@ def n_chunks(bars: pl.DataFrame, factor_set: FactorSpec, chunk_rows: int = AUTO_
 
 
 def _symbol_chunks(bars: pl.DataFrame, compiled: CompiledSet, industries: pl.DataFrame | None,
-                   chunk_rows: int, start: object | None, dtype: type[pl.DataType]) -> Iterator[pl.DataFrame]:
+                   chunk_rows: int, start: dt.date | None, dtype: type[pl.DataType]) -> Iterator[pl.DataFrame]:
     """Blocks of whole instruments of about ``chunk_rows`` rows, in symbol order."""
     if not _is_sorted(bars):
         bars = bars.sort("symbol", "date")

@@ -179,7 +179,7 @@ def _rank(work: np.ndarray, kept: np.ndarray, n: int, n_q: int) -> np.ndarray:
     inv = 1.0 / n  # rank x (1 / n), as polars divides by a scalar: the quantile edges match it
     for k in range(n):
         work[1, k] = work[2, k] * inv
-        kept[1, k] = min(max(int(math.ceil(work[1, k] * n_q)), 1), n_q) - 1
+        kept[1, k] = min(max(math.ceil(work[1, k] * n_q), 1), n_q) - 1
     return work[1, :n]
 
 

@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import polars as pl
+from flyer.data import returns
+from flyer.factors import eval_kernels as ek
 
 from flyer.core import progress
 from flyer.core.errors import FlyerError
 from flyer.core.stats import newey_west_t
-from flyer.data import returns
-from flyer.factors import eval_kernels as ek
 
 HORIZONS: tuple[int, ...] = (1, 5, 10, 20)
 
@@ -129,7 +130,7 @@ def ic_summary(ic: pl.DataFrame) -> pl.DataFrame:
         return [m.alias(f"{p}_mean"), s.alias(f"{p}_std"), (m / s).alias(f"{p}ir")]
     out = ic.group_by("horizon").agg(*stats("ic", "ic"), *stats("rank_ic", "rank_ic"),
                                      pl.col("rank_ic").count().alias("days")).sort("horizon")
-    t = {c: [] for c in ("ic_t", "rank_ic_t")}
+    t: dict[str, list[float]] = {c: [] for c in ("ic_t", "rank_ic_t")}
     for h in out["horizon"].to_list():
         part = ic.filter(pl.col("horizon") == h).sort("date")
         for c in ("ic", "rank_ic"):
@@ -167,7 +168,7 @@ def top_excess(table: pl.DataFrame, horizon: int) -> pl.DataFrame:
 
 def turnover(table: pl.DataFrame, quantile: int | None = None) -> pl.DataFrame:
     """Share of a quantile's names (default: the top) not in it the previous date: ``[date, turnover]``."""
-    q = quantile or int(table["quantile"].max())
+    q = quantile or int(table.select(pl.col("quantile").max()).item())
     members = table.filter(pl.col("quantile") == q).select("date", "symbol")
     dates = members["date"].unique().sort()
     prev = pl.DataFrame({"date": dates.slice(1), "prev": dates.slice(0, dates.len() - 1)})
@@ -286,8 +287,8 @@ def _stream_inputs(values: pl.DataFrame, fwd: pl.DataFrame, universe: pl.DataFra
     keys = keys.join(fwd.select("date", "symbol", *rets), on=["date", "symbol"], how="left").sort("date", "symbol")
     ret = np.ascontiguousarray(keys.select(pl.col(r).cast(pl.Float64) for r in rets).to_numpy().T) if keys.height \
         else np.empty((len(rets), 0))
-    ok = np.isfinite(ret).all(axis=0)
-    dates, first = np.unique(keys["date"].to_physical().to_numpy(), return_index=True)
+    ok = np.asarray(np.isfinite(ret).all(axis=0))
+    _, first = np.unique(keys["date"].to_physical().to_numpy(), return_index=True)
     seg = np.append(first, keys.height).astype(np.int64)
     symbols = keys["symbol"].unique().sort()
     sym = symbols.search_sorted(keys["symbol"]).to_numpy().astype(np.int64) if keys.height else np.empty(0, np.int64)
@@ -372,12 +373,17 @@ def wide_summary(wide: pl.DataFrame, horizon: int = 5) -> pl.DataFrame:
     wide = wide.sort("date")
     rows = []
     for n in names:
-        s = wide[n].drop_nulls()
-        m, sd = (s.mean(), s.std()) if s.len() > 1 else (None, None)
+        s = wide[n].drop_nulls().cast(pl.Float64)
+        m, sd = (_num(s.mean()), _num(s.std())) if s.len() > 1 else (None, None)
         ir = m / sd if m is not None and sd else float("nan")
         rows.append({"factor": n, "rank_ic_mean": m, "rank_icir": ir,
                      "rank_ic_t": newey_west_t(s.to_numpy(), horizon), "days": s.len()})
     return pl.DataFrame(rows).sort(pl.col("rank_icir").abs(), descending=True, nulls_last=True)
+
+
+def _num(value: object) -> float | None:
+    """A polars float aggregate as a float (None stays None)."""
+    return None if value is None else float(cast(float, value))
 
 
 def correlation_matrix(values: pl.DataFrame, factors: list[str] | None = None) -> pl.DataFrame:

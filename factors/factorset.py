@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
 
 from flyer.factors.expr import CrossSection, Expr
 from flyer.factors.parser import FormulaError, parse

@@ -21,7 +21,6 @@ from typing import Any
 
 import numba as nb
 import numpy as np
-
 from flyer.factors import kernels as kn
 
 _NB: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
@@ -258,8 +257,7 @@ def _valid_bytes(row: np.ndarray, bits: np.ndarray, j0: int, j1: int) -> int:
     for j in range(j0, j1):
         byte = 0
         for t in range(8):
-            v = row[8 * j + t]
-            ok = v == v
+            ok = not math.isnan(row[8 * j + t])
             byte |= ok << t
             nan += not ok
         bits[j] = byte
@@ -326,6 +324,5 @@ def edges_nb(out: np.ndarray, bits: np.ndarray, starts: np.ndarray, rows: np.nda
         for c in rows:
             byte = 0
             for t in range(min(8, n - 8 * j)):
-                v = out[c, 8 * j + t]
-                byte |= (v == v) << t
+                byte |= (not math.isnan(out[c, 8 * j + t])) << t
             bits[c, j] = byte

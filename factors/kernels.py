@@ -272,7 +272,7 @@ def _rank_at(x: np.ndarray, a: int, i: int) -> float:
         u = x[k]
         less += u < v
         eq += u == v
-        cnt += u == u
+        cnt += not math.isnan(u)
     return (less + (eq + 1) / 2.0) / cnt
 
 

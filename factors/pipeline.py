@@ -16,19 +16,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import polars as pl
-
-from flyer.core import progress
 from flyer.data.fields import attach
 from flyer.data.store import MarketStore
 from flyer.data.universe import members
 from flyer.factors import storage
-from flyer.factors.expr import fields_of
 from flyer.factors.engine import FactorSpec, as_factor_set, compute
+from flyer.factors.expr import fields_of
 from flyer.factors.factorset import FactorSet
+
+from flyer.core import progress
 from flyer.core.errors import FlyerError
 
 
@@ -42,6 +42,14 @@ def load_bars(store: MarketStore, factor_set: FactorSet, start: dt.date | None =
         lo = before[max(before.len() - factor_set.lookback, 0)] if before.len() and factor_set.lookback else start
     bars = store.bars(start=lo, end=end, symbols=symbols)
     return attach(store, bars, set().union(*(fields_of(e) for e in factor_set.exprs)) | {"industry"})
+
+
+def as_day(value: object) -> dt.date:
+    """A date from a polars aggregate of a date column (``Series.min()`` / ``.max()``) or a store's
+    info; ``FlyerError`` when it is something else."""
+    if not isinstance(value, dt.date):
+        raise FlyerError(f"expected a date, got {value!r}")
+    return value
 
 
 def epoch_start(day: dt.date) -> dt.date:
@@ -153,8 +161,8 @@ def update(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec,
         nulled += n
         n_dates += storage.write(chunk, root)
         rows += chunk.height
-        first = first or chunk["date"].min()
-        last = chunk["date"].max()
+        first = first or as_day(chunk["date"].min())
+        last = as_day(chunk["date"].max())
     return UpdateReport(fs.name, fs.key(qlib_compat), str(root), n_dates, rows, first, last, time.perf_counter() - t0,
                         nulled)
 
@@ -176,8 +184,9 @@ def factor_values(store: MarketStore, home: str | os.PathLike, factor_set: Facto
     info = store.info()
     if info["last_date"] is None:
         raise FlyerError("the market store holds no bars")
-    end = min(end or info["last_date"], info["last_date"])
-    start = max(start or info["first_date"], info["first_date"])
+    first_day, last_day = as_day(info["first_date"]), as_day(info["last_date"])
+    end = min(end or last_day, last_day)
+    start = max(start or first_day, first_day)
     days = store.calendar(start, end)
     have = set(storage.stored_dates(root))
     if days.len() and all(d in have for d in days):
@@ -209,10 +218,10 @@ def evaluate(store: MarketStore, home: str | os.PathLike, factor_set: FactorSpec
     univ = universe_frame(store, universe, start, end)
     values = factor_values(store, home, fs, start, end, universe=univ)
     horizons = tuple(sorted({*ev.HORIZONS, horizon}))
-    last = values["date"].max()
+    last = as_day(values["date"].max())
     after = store.calendar(start=last)
-    end_ret = after[min(max(horizons) + 1, after.len() - 1)] if after.len() else last
-    bars = store.bars(start=values["date"].min(), end=end_ret).select("symbol", "date", "close")
+    end_ret = as_day(after[min(max(horizons) + 1, after.len() - 1)]) if after.len() else last
+    bars = store.bars(start=as_day(values["date"].min()), end=end_ret).select("symbol", "date", "close")
     fwd = ev.forward_returns(bars, horizons)
     evals = ev.evaluate_set(values, fwd, horizon=horizon, universe=univ, quantiles=quantiles, horizons=horizons)
     return evals, values

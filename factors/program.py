@@ -20,10 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from flyer.factors import fused as fz
-from flyer.factors.expr import BinOp, Const, CrossSection, Expr, Field, Func, PairRolling, Rolling
-from flyer.factors.expr import TRADED_FIELDS
+from flyer.factors.expr import (
+    TRADED_FIELDS,
+    BinOp,
+    Const,
+    CrossSection,
+    Expr,
+    Field,
+    Func,
+    PairRolling,
+    Rolling,
+)
 
 _BINOPS = {"+": fz.ADD, "-": fz.SUB, "*": fz.MUL, "/": fz.DIV, ">": fz.GT, "<": fz.LT, ">=": fz.GE,
            "<=": fz.LE, "==": fz.EQ, "!=": fz.NE, "&": fz.AND, "|": fz.OR}
@@ -287,9 +295,9 @@ def _allocate(em: _Emitter) -> Program:
     aux_rows: list[int] = []
     aux_q: list[float] = []
     aux_k: list[int] = []
-    for pc, (row, (r, w), (regs, qs, kinds)) in enumerate(zip(em.ins, roles, em.multi)):
+    for pc, (row, (rd, wr), (regs, qs, kinds)) in enumerate(zip(em.ins, roles, em.multi)):
         out = list(row)
-        for c in (*r, *w):
+        for c in (*rd, *wr):
             out[c] = phys[row[c]]
         if regs:
             out[fz.AUX], out[fz.NAUX] = len(aux_rows), len(regs)

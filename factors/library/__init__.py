@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
-
 from flyer.factors.factorset import FactorSet
+
 from flyer.core.errors import FlyerError
 
 from . import alpha158, alpha360, wq101

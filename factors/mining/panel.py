@@ -19,20 +19,19 @@ by the search (``flyer.factors.mining.search``); only the report reads it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-
 from flyer.data.fields import attach
 from flyer.data.returns import forward_return
 from flyer.data.universe import UNIVERSES
 from flyer.data.universe import members as universe_members
-from flyer.core.errors import FlyerError
 from flyer.factors.engine import AGE, prepare_panel
+
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

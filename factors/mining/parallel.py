@@ -24,12 +24,13 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
-from flyer.core.errors import FlyerError
 from flyer.factors.mining.evaluate import DEFAULT_CACHE_MB, EvalResult, Scorer
 from flyer.factors.mining.nodes import CacheStats
 from flyer.factors.mining.panel import MiningData
+
+from flyer.core.errors import FlyerError
 
 Progress = Callable[[int, int], None]
 #: the address of a local Ray instance (see the module docstring)
@@ -75,7 +76,7 @@ class SerialEvaluator:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> SerialEvaluator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -124,8 +125,8 @@ class RayEvaluator:
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         ref = ray.put(data)
         actor = ray.remote(num_cpus=1, max_restarts=0)(_Worker)
-        self._actors = [actor.options(runtime_env={"env_vars": WORKER_ENV}).remote(ref, norm, cache_mb)
-                        for _ in range(n)]
+        self._actors: list[Any] = [actor.options(runtime_env={"env_vars": WORKER_ENV}).remote(ref, norm, cache_mb)
+                                   for _ in range(n)]
         self._pool = ActorPool(self._actors)
         self.workers = n
         self.local = Scorer(data, norm, driver_cache_mb)
@@ -168,7 +169,7 @@ class RayEvaluator:
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
 
-    def __enter__(self) -> RayEvaluator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -187,7 +188,7 @@ def _init_ray(ray: Any, workers: int | None, address: str | None) -> None:
             with local_ray(ray):
                 ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
                          _node_ip_address=LOOPBACK, **opts)
-    except Exception as exc:  # noqa: BLE001 - connection problems are user errors
+    except Exception as exc:
         raise FlyerError(f"cannot start Ray{' at ' + address if address else ''}: {_first_line(exc)}") from exc
 
 
@@ -205,11 +206,12 @@ def local_ray(ray: Any) -> Iterator[None]:
     saved = ray_constants.ENABLE_RAY_CLUSTER, ray_node.Node.start_api_server
     os.environ.update(LOOPBACK_ENV)
     ray_constants.ENABLE_RAY_CLUSTER = False
-    ray_node.Node.start_api_server = no_api_server
+    setattr(ray_node.Node, "start_api_server", no_api_server)  # noqa: B010 - a method swapped for the block
     try:
         yield
     finally:
-        ray_constants.ENABLE_RAY_CLUSTER, ray_node.Node.start_api_server = saved
+        ray_constants.ENABLE_RAY_CLUSTER = saved[0]
+        setattr(ray_node.Node, "start_api_server", saved[1])  # noqa: B010
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyer.core.atomic import atomic_text
-from flyer.core.errors import FlyerError
 from flyer.factors.factorset import FactorSet
 from flyer.factors.mining.state import PoolEntry
+
+from flyer.core.atomic import atomic_text
+from flyer.core.errors import FlyerError
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def write_pool(path: Path, pool: tuple[PoolEntry, ...] | list[PoolEntry], weight
         lines.append(f"# train IC {p.train_ic:.4f} ICIR {p.train_icir:.3f} | valid IC {p.valid_ic:.4f} "
                      f"ICIR {p.valid_icir:.3f} | {p.nodes} nodes, generation {p.generation + 1}")
         lines.append(f"{p.name} = {json.dumps(p.formula)}")
-    lines += ["", "[weights]"] + [f"{p.name} = {repr(float(w))}" for p, w in zip(pool, weights)]
+    lines += ["", "[weights]"] + [f"{p.name} = {float(w)!r}" for p, w in zip(pool, weights)]
     lines += ["", "[pool]"] + [f"{k} = {_toml_value(v)}" for k, v in meta.items()]
     atomic_text("\n".join(lines) + "\n", path)
 
@@ -87,5 +88,5 @@ def read_pool(path: Path) -> PoolFile:
         doc = tomllib.loads(Path(path).read_text(encoding="utf-8")) if str(path).endswith(".toml") else {}
     except tomllib.TOMLDecodeError as exc:
         raise FlyerError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
-    meta = doc.get("pool") if isinstance(doc.get("pool"), dict) else {}
-    return PoolFile(fs, dict(meta))
+    pool = doc.get("pool")
+    return PoolFile(fs, dict(pool) if isinstance(pool, dict) else {})
