@@ -251,10 +251,11 @@ def evaluate_set(values: pl.DataFrame, fwd: pl.DataFrame, *, horizon: int = 5,
     ins = _stream_inputs(values, fwd, universe, horizons)
     out: dict[str, FactorEvaluation] = {}
     chunks = [names[i:i + group] for i in range(0, len(names), group)]
+    mat = np.empty((min(group, len(names)), ins.rows.size))
     for chunk in progress.tracked(chunks, "evaluating factors", "groups", info=lambda c: c[0]):
-        mat = np.stack([values[n].cast(pl.Float64).to_numpy()[ins.rows] for n in chunk]) if ins.rows.size \
-            else np.empty((len(chunk), 0))
-        res = ek.evaluate_nb(mat, ins.rets, ins.ok, ins.rret, ins.seg, ins.sym, ins.n_sym,
+        for k, n in enumerate(chunk):  # the column as stored (float32 or float64; NaN for null), gathered in order
+            ek.gather_nb(values[n].to_numpy(), ins.rows, mat[k])
+        res = ek.evaluate_nb(mat[:len(chunk)], ins.rets, ins.ok, ins.order, ins.n_ok, ins.seg, ins.sym, ins.n_sym,
                              horizons.index(horizon), quantiles)
         for k, name in enumerate(chunk):
             out[name] = _evaluation(name, k, res, ins, horizon, horizons, max_loss)
@@ -264,13 +265,15 @@ def evaluate_set(values: pl.DataFrame, fwd: pl.DataFrame, *, horizon: int = 5,
 @dataclass(frozen=True)
 class _Inputs:
     """The row keys of a streamed evaluation: ``rows`` into ``values`` of the universe's rows
-    sorted by (date, symbol), their returns ``(H, M)``, ``ok`` (every return finite), the
-    returns' ranks per date, date segments, symbol codes, the dates and the row counts."""
+    sorted by (date, symbol), their returns ``(H, M)``, ``ok`` (every return finite), each
+    date's rows sorted by return (``eval_kernels.date_ret_order``), date segments, symbol codes,
+    the dates and the row counts."""
 
     rows: np.ndarray
     rets: np.ndarray
     ok: np.ndarray
-    rret: np.ndarray
+    order: np.ndarray
+    n_ok: np.ndarray
     seg: np.ndarray
     sym: np.ndarray
     n_sym: int
@@ -292,7 +295,8 @@ def _stream_inputs(values: pl.DataFrame, fwd: pl.DataFrame, universe: pl.DataFra
     seg = np.append(first, keys.height).astype(np.int64)
     symbols = keys["symbol"].unique().sort()
     sym = symbols.search_sorted(keys["symbol"]).to_numpy().astype(np.int64) if keys.height else np.empty(0, np.int64)
-    return _Inputs(keys["_row"].to_numpy().astype(np.int64), ret, ok, ek.date_ret_ranks(ret, ok, seg), seg, sym,
+    order, n_ok = ek.date_ret_order(ret, ok, seg)
+    return _Inputs(keys["_row"].to_numpy().astype(np.int64), ret, ok, order, n_ok, seg, sym,
                    max(symbols.len(), 1), keys["date"].unique().sort(), values.height)
 
 
