@@ -55,6 +55,15 @@ N_OUT = 158
 QLIB_STOCKS, QLIB_START, QLIB_END, QLIB_SAMPLE = 800, "2010-01-01", "2026-12-31", 10
 
 
+def _importable() -> None:
+    """flyer from the running interpreter's install; the checkout only when none is installed
+    (so ``--compare-python`` times that interpreter's own flyer)."""
+    try:
+        import flyer  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, str(ROOT))
+
+
 def _peak_gb() -> float:
     """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, not inherited from
     the parent that spawned it)."""
@@ -74,7 +83,9 @@ def _cpu() -> float:
 # ----------------------------------------------------------------------------- panels
 def _contract(frames: dict[str, Any]) -> Any:
     """Store frames -> the ``store.bars(adjust=True)`` contract, plus industry."""
-    from flyer.data.store import _derive  # the store's own adjustment, applied in memory
+    from flyer.data.store import (
+        _derive,  # the store's own adjustment, applied in memory
+    )
 
     bars = _derive(frames["bars"].sort("symbol", "date"), True)
     ind = frames["instruments"].select("symbol", "industry")
@@ -85,7 +96,7 @@ def sim_bars(stocks: int, years: int) -> Path:
     """The sim panel as Parquet, generated once (outside the measured processes)."""
     path = HOME / f"sim{stocks}x{years}.parquet"
     if not path.exists():
-        sys.path.insert(0, str(ROOT))
+        _importable()
         from flyer.data.sources.sim import SimConfig, generate
 
         HOME.mkdir(parents=True, exist_ok=True)
@@ -194,7 +205,7 @@ def case_floor(path: Path, chunk_rows: int) -> dict[str, Any]:
     import numpy as np
     import polars as pl
 
-    sys.path.insert(0, str(ROOT))
+    _importable()
     from flyer.factors.engine import group_starts
 
     bars = pl.read_parquet(path, columns=["symbol", "date", *FIELDS])
@@ -224,7 +235,7 @@ def _figures(label: str, rows: int, t0: float, c0: float, **extra: Any) -> dict[
 def case_flyer_chunks(path: Path | None, chunk_rows: int, label: str) -> dict[str, Any]:
     import polars as pl
 
-    sys.path.insert(0, str(ROOT))
+    _importable()
     from flyer.factors import compute, compute_chunks
     from flyer.factors.library import load
 
@@ -240,19 +251,19 @@ def case_flyer_chunks(path: Path | None, chunk_rows: int, label: str) -> dict[st
     return _figures(label, rows, t0, c0, symbols=bars["symbol"].n_unique())
 
 
-def case_flyer_panel(path: Path, compat: bool, sample: Path | None) -> dict[str, Any]:
+def case_flyer_panel(path: Path, compat: bool, sample: Path | None, label: str = "flyer") -> dict[str, Any]:
     """The whole Alpha158 frame of the 800-stock panel in memory (what qlib's handler builds)."""
     t_proc = time.perf_counter()
     import polars as pl
 
-    sys.path.insert(0, str(ROOT))
+    _importable()
     from flyer.factors import compute
     from flyer.factors.library import load
 
     t0, c0 = time.perf_counter(), _cpu()
     bars = pl.read_parquet(path, columns=["symbol", "date", *FIELDS, "is_suspended"])
     values = compute(bars, load("alpha158"), qlib_compat=compat, dtype=pl.Float32)
-    out = _figures("flyer " + ("qlib-compatible" if compat else "default"), values.height, t0, c0,
+    out = _figures(f"{label} " + ("qlib-compatible" if compat else "default"), values.height, t0, c0,
                    import_s=round(t0 - t_proc, 2))
     if sample is not None:
         keep = values["symbol"].unique().sort().gather_every(QLIB_SAMPLE)
@@ -264,7 +275,7 @@ def case_update(stocks: int) -> dict[str, Any]:
     """One new date: load the lookback from a store, compute, append one partition."""
     import tempfile
 
-    sys.path.insert(0, str(ROOT))
+    _importable()
     from flyer.data.sources import ingest, make_source
     from flyer.data.store import MarketStore
     from flyer.factors import storage
@@ -348,6 +359,11 @@ def _sub(args: list[str], python: str | None = None, env: dict[str, str] | None 
     return _run([python or sys.executable, __file__, *args], env)
 
 
+def _compare_env() -> dict[str, str]:
+    """For ``--compare-python``: its numba cache and bytecode kept out of that checkout."""
+    return {**os.environ, "NUMBA_CACHE_DIR": str(HOME / "numba_compare"), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def qlib_python(given: str | None) -> tuple[str | None, str]:
     """The qlib interpreter (``--qlib-python`` or ``$FLYER_QLIB_PYTHON``) and why it is not used."""
     exe = given or os.environ.get("FLYER_QLIB_PYTHON", "")
@@ -355,7 +371,7 @@ def qlib_python(given: str | None) -> tuple[str | None, str]:
         return None, "qlib not run: set FLYER_QLIB_PYTHON (or --qlib-python) to a Python with pyqlib installed"
     if not Path(exe).exists():
         return None, f"qlib not run: {exe} does not exist"
-    ok = subprocess.run([exe, "-c", "import qlib"], capture_output=True, text=True, timeout=300, env=_qlib_env())
+    ok = subprocess.run([exe, "-c", "import qlib"], check=False, capture_output=True, text=True, timeout=300, env=_qlib_env())
     if ok.returncode != 0:
         return None, f"qlib not run: {exe} cannot import qlib (pip install pyqlib)"
     return exe, ""
@@ -411,6 +427,10 @@ def summary_sim(res: dict[str, dict[str, Any]], n: int) -> None:
     ratio, cratio = f["seconds"] / floor_s, f["cpu_s"] / floor_cpu
     print(f"  flyer / floor: {ratio:.1f}x wall, {cratio:.1f}x cpu (target <= {TARGETS['floor_x']:.0f}x: "
           f"{_ok(ratio <= TARGETS['floor_x'])})")
+    b = res.get(f"before{n}", {})
+    if "seconds" in b:
+        print(f"  before (--compare-python): {_line(b).strip()}; {b['seconds'] / floor_s:.1f}x the floor's wall, "
+              f"{b['cpu_s'] / floor_cpu:.1f}x its cpu")
     if n == 5000:
         print(f"  5,000 x 15 y: {f['seconds']:.1f} s (target <= {TARGETS['sim5000_s']:.0f}: "
               f"{_ok(f['seconds'] <= TARGETS['sim5000_s'])}), {f['peak_rss_gb']:.2f} GB (target <= "
@@ -418,21 +438,22 @@ def summary_sim(res: dict[str, dict[str, Any]], n: int) -> None:
 
 
 def summary_qlib(res: dict[str, Any]) -> None:
-    runs = [res.get(k, {}) for k in ("qlib", "compat", "default")]
+    runs = [res.get(k, {}) for k in ("qlib", "compat", "default", "before_compat", "before_default")]
     print("\nAlpha158 on the real panel of the qlib case, full frame in memory, each in a fresh process (shared machine):")
     for v in runs:
         if "seconds" in v:
-            print(f"  {v['case']:<24} {v['rows']:>10,} rows  compute {v['seconds']:7.2f} s  process {v['process_s']:7.2f} s"
-                  f"  cpu {v.get('process_cpu_s', v['cpu_s']):7.2f} s  peak {v['peak_rss_gb']:.2f} GB (tree "
-                  f"{v['tree_peak_gb']:.2f} GB)")
+            print(f"  {v['case']:<24} {v['rows']:>10,} rows  compute {v['seconds']:7.2f} s wall {v['cpu_s']:6.2f} s cpu"
+                  f"  process {v['process_s']:7.2f} s wall {v['process_cpu_s']:7.2f} s cpu (with its children)"
+                  f"  peak {v['peak_rss_gb']:.2f} GB (tree {v['tree_peak_gb']:.2f} GB)")
         elif v:
             print(f"  {v.get('case', '?')}: {v.get('skipped') or v.get('error')}")
-    q, c, d = runs
+    q = runs[0]
     if "seconds" in q:
-        for v in (c, d):
+        for v in runs[1:]:
             if "seconds" in v:
                 x, xp = q["seconds"] / v["seconds"], q["process_s"] / v["process_s"]
-                print(f"  qlib / {v['case']}: {x:.1f}x compute, {xp:.1f}x process wall (target >= "
+                xc = q["process_cpu_s"] / v["process_cpu_s"]
+                print(f"  qlib / {v['case']}: {x:.1f}x compute, {xc:.1f}x cpu, {xp:.1f}x process wall (target >= "
                       f"{TARGETS['qlib_x']:.0f}x: {_ok(xp >= TARGETS['qlib_x'])}); peak {v['peak_rss_gb']:.2f} GB vs qlib "
                       f"{q['peak_rss_gb']:.2f} GB ({_ok(v['peak_rss_gb'] <= q['peak_rss_gb'])})")
     if "agreement" in res:
@@ -444,7 +465,7 @@ def summary_qlib(res: dict[str, Any]) -> None:
         print(f"  {res['qlib_note']}")
 
 
-def run_qlib_case(given: str | None, stocks: int) -> dict[str, Any]:
+def run_qlib_case(given: str | None, stocks: int, compare: str | None = None) -> dict[str, Any]:
     path = qlib_panel(stocks)
     if path is None:
         return {"qlib_note": "no real data (../shared/ashare): case skipped"}
@@ -456,6 +477,8 @@ def run_qlib_case(given: str | None, stocks: int) -> dict[str, Any]:
         res["qlib"] = _sub(["--case", "qlib-worker", "--sample", str(qs), *n], exe, _qlib_env())
     res["compat"] = _sub(["--case", "flyer-panel", "--compat", "--sample", str(fs), *n])
     res["default"] = _sub(["--case", "flyer-panel", *n])
+    for mode, extra in (("compat", ["--compat"]), ("default", [])) if compare else ():
+        res[f"before_{mode}"] = _sub(["--case", "flyer-panel", *extra, *n, "--label", "before"], compare, _compare_env())
     if exe and "seconds" in res["qlib"] and "seconds" in res["compat"]:
         res["agreement"] = agreement(fs, qs)
     return res
@@ -472,10 +495,13 @@ def main() -> None:
     ap.add_argument("--sample", type=Path)
     ap.add_argument("--qlib-python", help="a Python with pyqlib installed (default: $FLYER_QLIB_PYTHON)")
     ap.add_argument("--qlib-stocks", type=int, default=QLIB_STOCKS, help="stocks of the qlib case (first by code)")
+    ap.add_argument("--compare-python", help="also time the flyer installed for this Python (e.g. another "
+                    "checkout's venv) in the same run: before / after")
+    ap.add_argument("--label", default="flyer")
     a = ap.parse_args()
     workers = {
         "floor": lambda: case_floor(sim_bars(a.stocks, a.years), a.chunk_rows),
-        "flyer-panel": lambda: case_flyer_panel(HOME / f"real{a.qlib_stocks}.parquet", a.compat, a.sample),
+        "flyer-panel": lambda: case_flyer_panel(HOME / f"real{a.qlib_stocks}.parquet", a.compat, a.sample, a.label),
         "qlib-worker": lambda: qlib_worker(HOME / f"qlib{a.qlib_stocks}", a.sample),
     }
     if a.case in workers:
@@ -492,13 +518,16 @@ def main() -> None:
         res[f"floor{n}a"] = _sub(["--case", "floor", *common])
         res[f"sim{n}"] = _sub(["--case", "sim-worker", *common])
         res[f"floor{n}b"] = _sub(["--case", "floor", *common])
+        if a.compare_python:
+            res[f"before{n}"] = _sub(["--case", "sim-worker", *common, "--label", "before"], a.compare_python,
+                                     _compare_env())
         summary_sim(res, n)
     if a.case in (None, "real"):
         r = _sub(["--case", "real-worker", "--chunk-rows", str(a.chunk_rows)])
         print("\nreal data: " + (_line(r) + f" (target < {TARGETS['real_s']:.0f} s: {_ok(r['seconds'] < TARGETS['real_s'])})"
                                  if "seconds" in r else str(r.get("skipped") or r.get("error"))))
     if a.case in (None, "qlib"):
-        summary_qlib(run_qlib_case(a.qlib_python, a.qlib_stocks))
+        summary_qlib(run_qlib_case(a.qlib_python, a.qlib_stocks, a.compare_python))
     if a.case in (None, "update"):
         u = _sub(["--case", "update-worker", "--stocks", str(a.stocks)])
         print("\n" + (_line(u) + f" (target < {TARGETS['update_s']:.0f} s: {_ok(u['seconds'] < TARGETS['update_s'])})"
@@ -512,9 +541,10 @@ def _worker_cases() -> None:
     ap.add_argument("--stocks", type=int, default=5000)
     ap.add_argument("--years", type=int, default=15)
     ap.add_argument("--chunk-rows", type=int, default=500_000)
+    ap.add_argument("--label", default="flyer")
     a, _ = ap.parse_known_args()
     if a.case == "sim-worker":
-        out = case_flyer_chunks(sim_bars(a.stocks, a.years), a.chunk_rows, f"flyer sim {a.stocks} x {a.years}y")
+        out = case_flyer_chunks(sim_bars(a.stocks, a.years), a.chunk_rows, f"{a.label} sim {a.stocks} x {a.years}y")
     elif a.case == "real-worker":
         out = case_flyer_chunks(None, a.chunk_rows, "flyer real (../shared/ashare)")
     else:

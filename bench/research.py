@@ -33,7 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+try:  # the installed flyer of the running interpreter; this checkout only when none is installed
+    import flyer  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(os.environ.get("FLYER_BENCH_HOME", "/tmp/flyer_bench_backtest"))
 D = dt.date
@@ -120,7 +123,7 @@ def main() -> None:
         out = case_eval() if a.case == "eval" else case_walkforward(a.threads)
         print(json.dumps(out, default=str))
         return
-    subprocess.run([sys.executable, __file__, "--case", "ingest"], capture_output=True, text=True)
+    subprocess.run([sys.executable, __file__, "--case", "ingest"], check=False, capture_output=True, text=True)
     res = {}
     for case in ("eval", "walkforward"):
         r = subprocess.run([sys.executable, __file__, "--case", case, "--threads", str(a.threads)],

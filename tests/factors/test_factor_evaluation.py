@@ -186,3 +186,17 @@ def test_streamed_set_keeps_the_cleaning_limits(sim_bars: pl.DataFrame) -> None:
     empty = values.with_columns(pl.lit(None, pl.Float64).alias("holey"))
     with pytest.raises(FlyerError, match="max_loss|nothing left"):
         ev.evaluate_set(empty, fwd, horizon=1, horizons=(1,), max_loss=1.0)
+
+
+def test_radix_ranks_equal_average_ranks() -> None:
+    """The evaluation's radix sort: average ranks equal scipy's on negatives, ties, +-0 and
+    extremes."""
+    from flyer.factors import eval_kernels as ek
+
+    rng = np.random.default_rng(9)
+    cases = [rng.normal(size=500), np.round(rng.normal(size=300), 1), np.array([0.0, -0.0, 1e-300, -1e300, 5.0, 0.0]),
+             np.full(7, 2.5), np.array([3.0]), rng.normal(size=64).astype(np.float32).astype(np.float64)]
+    for x in cases:
+        out = np.empty(x.size)
+        ek.avg_ranks(np.ascontiguousarray(x), out)
+        np.testing.assert_array_equal(out, stats.rankdata(x, method="average"))
