@@ -17,17 +17,75 @@ formulas, a FactorSet or a values frame)::
 """
 from __future__ import annotations
 
-from flyer.factors.engine import CompiledSet, as_factor_set, compile_set, compute, compute_chunks
-from flyer.factors.expr import (BinOp, Const, CrossSection, Expr, Field, Func, PairRolling, Rolling,
-                          FIELDS, FUNCS, ROLLING_OPS, PAIR_OPS, CS_OPS)
+from typing import TYPE_CHECKING, Any
+
+from flyer.factors.engine import (
+    CompiledSet,
+    as_factor_set,
+    compile_set,
+    compute,
+    compute_chunks,
+)
+from flyer.factors.expr import (
+    CS_OPS,
+    FIELDS,
+    FUNCS,
+    PAIR_OPS,
+    ROLLING_OPS,
+    BinOp,
+    Const,
+    CrossSection,
+    Expr,
+    Field,
+    Func,
+    PairRolling,
+    Rolling,
+)
 from flyer.factors.factorset import FactorSet
 from flyer.factors.parser import FormulaError, parse
-from flyer.factors.evaluation import FactorEvaluation, summary_table
-from flyer.factors.research import alphalens, evaluate, values
+
+if TYPE_CHECKING:
+    from flyer.factors.evaluation import FactorEvaluation, summary_table
+    from flyer.factors.research import alphalens, evaluate, values
+
+#: names imported on first use: computing factors does not load the market store's modules
+_LAZY = {"FactorEvaluation": "evaluation", "summary_table": "evaluation", "alphalens": "research",
+         "evaluate": "research", "values": "research"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"flyer.factors.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'flyer.factors' has no attribute {name!r}")
+
 
 __all__ = [
-    "BinOp", "CS_OPS", "CompiledSet", "Const", "CrossSection", "Expr", "FIELDS", "FUNCS", "FactorSet",
-    "Field", "FormulaError", "Func", "PAIR_OPS", "PairRolling", "ROLLING_OPS", "Rolling",
-    "as_factor_set", "compile_set", "compute", "compute_chunks", "parse",
-    "FactorEvaluation", "alphalens", "evaluate", "summary_table", "values",
+    "CS_OPS",
+    "FIELDS",
+    "FUNCS",
+    "PAIR_OPS",
+    "ROLLING_OPS",
+    "BinOp",
+    "CompiledSet",
+    "Const",
+    "CrossSection",
+    "Expr",
+    "FactorEvaluation",
+    "FactorSet",
+    "Field",
+    "FormulaError",
+    "Func",
+    "PairRolling",
+    "Rolling",
+    "alphalens",
+    "as_factor_set",
+    "compile_set",
+    "compute",
+    "compute_chunks",
+    "evaluate",
+    "parse",
+    "summary_table",
+    "values",
 ]

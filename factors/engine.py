@@ -1,42 +1,63 @@
-"""Compile a factor set into ONE polars lazy plan and compute it on a bars panel.
+"""Compile a factor set into fused programs and compute it on a bars panel.
 
 Algorithm:
-  1. ``prepare_panel``: sort bars by (symbol, date), keep the fields the set reads as Float64,
-     set traded fields (prices, volume, amount, vwap, turnover) to null on suspended days (they
-     stay rows, so windows count market days, and are skipped like qlib's NaNs), join industry,
-     add ``_gid`` (instrument block id) and ``_age`` (row number inside the block).
-  2. ``compile_set``: hash-cons every factor tree into unique nodes (structural equality), count
-     each node's parents, and choose the nodes to materialise as temp columns: every windowed or
-     cross-sectional node and every node shared by two parents or factors.
-  3. ``CompiledSet.plan``: emit one ``with_columns`` per dependency level; native rolling ops
-     run ``.over("_gid")``, numba kernels (``flyer.factors.kernels``) run on the whole column with the
-     block offsets via ``map_batches``; cross-sectional ops run ``.over("date")``.
-  4. ``CompiledSet.plan`` (end): per factor, null rows whose ``_age`` is under the factor's
-     lookback (full windows; skipped in ``qlib_compat`` mode, which instead rounds fields and
-     results through float32), then select ``date, symbol, <factors>``.
+  1. ``_compute_frame``: sort bars by (symbol, date) (the instrument blocks, ``group_starts``);
+     ``run_program`` reads the fields the set uses as one float64 matrix (null -> NaN) and the
+     suspension flags: traded fields (prices, volume, amount, vwap, turnover) are missing on
+     suspended days, which stay rows, so windows count market days and skip them like qlib's
+     NaNs.
+  2. ``compile_set``: hash-cons every factor tree into unique nodes (structural equality), then
+     ``flyer.factors.program.build``: instructions over registers, one program per phase
+     (phases split at cross-sectional operators), operators of one input and window fused into
+     one kernel pass across the whole set, registers reused by liveness.
+  3. ``run_program``: each phase's program runs once over every instrument block in parallel
+     (``flyer.factors.fused.run_nb``): a block's intermediate values stay in its scratch
+     registers, and each factor is written once into its output row (float32 or float64);
+     between phases, the cross sections run per date on whole columns (polars ``.over("date")``).
+  4. in the programs: per factor, rows whose age (row number in the block) is under the
+     factor's lookback are missing (full windows; not in ``qlib_compat`` mode, which instead
+     rounds fields and results through float32); the output rows become the factor columns
+     without a copy (NaN -> null through Arrow validity bitmaps): ``[date, symbol, <factors>]``.
   5. ``compute``: 1-4 on a frame; ``compute_chunks`` yields chunks (blocks of whole instruments,
      or date chunks loaded with their lookback when the set has cross-sectional operators) so
      memory stays bounded on large panels.
 
-Missing values: null everywhere (a NaN from 0/0 or Log of a negative becomes null). Rolling
-windows skip nulls inside them (pandas ``min_periods=1``); in the default mode a value exists
-only once the instrument has ``lookback`` rows of history. Comparisons with a null give null
-(default) or 0 (qlib mode, where ``NaN > x`` is False).
+``node_expr`` gives the same semantics one node at a time as polars expressions (the miner's
+node cache uses it; the fused programs are tested against it).
+
+Missing values: null everywhere (NaN inside the kernels; a NaN from 0/0 or Log of a negative
+is missing). Rolling windows skip missing values inside them (pandas ``min_periods=1``); in the
+default mode a value exists only once the instrument has ``lookback`` rows of history.
+Comparisons with a missing operand give missing (default) or 0 (qlib mode, where ``NaN > x``
+is False).
 """
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
-
+import pyarrow as pa
+from flyer.factors import fused as fz
 from flyer.factors import kernels as kn
-from flyer.factors.expr import (TRADED_FIELDS, BinOp, Const, CrossSection, Expr, Field, Func,
-                          PairRolling, Rolling, fields_of)
+from flyer.factors.expr import (
+    TRADED_FIELDS,
+    BinOp,
+    Const,
+    CrossSection,
+    Expr,
+    Field,
+    Func,
+    PairRolling,
+    Rolling,
+)
 from flyer.factors.factorset import FactorSet
+from flyer.factors.program import Plan, build
+
 from flyer.core.errors import FlyerError
 
 G, AGE, IND = "_gid", "_age", "_ind"
@@ -108,69 +129,27 @@ def _join_industry(panel: pl.DataFrame, bars: pl.DataFrame,
 # ----------------------------------------------------------------------------- 2. compile
 @dataclass(frozen=True)
 class CompiledSet:
-    """A factor set hash-consed into unique nodes; ``plan`` emits the polars lazy plan.
-
-    ``nodes``: the unique nodes in dependency order (children first); ``temps``: the nodes
-    materialised as temp columns, each with its column name and level.
-    """
+    """A factor set hash-consed into unique nodes (``nodes``, children first) and compiled into
+    fused programs (``program``: ``flyer.factors.program.Plan``)."""
 
     factor_set: FactorSet
     qlib_compat: bool
     nodes: tuple[Expr, ...]
-    temps: dict[Expr, tuple[str, int]] = field(repr=False)
-
-    @property
-    def n_levels(self) -> int:
-        return max((lv for _, lv in self.temps.values()), default=0)
-
-    def plan(self, panel: pl.LazyFrame, starts: np.ndarray,
-             dtype: type[pl.DataType] = pl.Float64) -> pl.LazyFrame:
-        """Steps 3-4: the lazy plan computing every factor (as ``dtype``) on a prepared panel."""
-        ctx = _Ctx(self, starts, dtype)
-        lf = panel
-        for level in range(1, self.n_levels + 1):
-            exprs = [ctx.build(node).alias(name) for node, (name, lv) in self.temps.items() if lv == level]
-            lf = lf.with_columns(exprs)
-        outs = [ctx.finish(name, expr) for name, expr in self.factor_set.factors]
-        return lf.select("date", "symbol", *outs)
+    program: Plan = field(repr=False)
 
 
 def compile_set(factor_set: FactorSet, *, qlib_compat: bool = False) -> CompiledSet:
-    """Step 2: hash-cons the trees and choose the temp columns (see module docstring)."""
-    parents: dict[Expr, set[Expr]] = {}
+    """Step 2: hash-cons the trees (structural equality) and compile the fused programs."""
+    seen: set[Expr] = set()
     order: list[Expr] = []
-
-    def visit(node: Expr) -> None:
-        if node in parents:
-            return
-        for c in node.children():
-            visit(c)
-        parents[node] = set()
-        order.append(node)
-        for c in node.children():
-            parents[c].add(node)
-
-    roots: dict[Expr, int] = {}
     for _, expr in factor_set:
         _check(expr)
-        visit(expr)
-        roots[expr] = roots.get(expr, 0) + 1
-    temps: dict[Expr, tuple[str, int]] = {}
-    for node in order:
-        uses = len(parents[node]) + roots.get(node, 0)
-        windowed = isinstance(node, (Rolling, PairRolling, CrossSection))
-        if windowed or (uses > 1 and not isinstance(node, (Field, Const))):
-            level = 1 + _dep_level(node, temps)
-            temps[node] = (f"_t{len(temps)}", level)
-    return CompiledSet(factor_set, qlib_compat, tuple(order), temps)
-
-
-def _dep_level(node: Expr, temps: Mapping[Expr, tuple[str, int]]) -> int:
-    """Highest level among the temps that ``node``'s inline subtree reads (0 if none)."""
-    best = 0
-    for c in node.children():
-        best = max(best, temps[c][1] if c in temps else _dep_level(c, temps))
-    return best
+        for node in expr.walk():
+            if node not in seen:
+                seen.add(node)
+                order.append(node)
+    plan = build(list(factor_set.names), list(factor_set.exprs), order, qlib_compat=qlib_compat)
+    return CompiledSet(factor_set, qlib_compat, tuple(order), plan)
 
 
 def _check(expr: Expr) -> None:
@@ -179,98 +158,81 @@ def _check(expr: Expr) -> None:
             raise FlyerError("$industry is categorical: use it through Neutralize(x, industry)")
 
 
-# ----------------------------------------------------------------------------- 3. emit
-class _Ctx:
-    """Builds polars expressions for nodes; children that are temps are read by column."""
-
-    def __init__(self, compiled: CompiledSet, starts: np.ndarray,
-                 dtype: type[pl.DataType] = pl.Float64) -> None:
-        self.c = compiled
-        self.compat = compiled.qlib_compat
-        self.starts = starts
-        self.dtype = dtype
-        self.fused = _fusions(compiled)
-
-    def ref(self, node: Expr) -> pl.Expr:
-        if node in self.c.temps:
-            return pl.col(self.c.temps[node][0])
-        return self.build(node)
-
-    def column(self, node: Expr) -> pl.Expr:
-        """``ref`` broadcast to the panel's length (a constant subtree is a scalar in polars)."""
-        e = self.ref(node)
-        if fields_of(node):
-            return e
-        return e + pl.col(AGE).cast(pl.Float64) * 0.0
-
-    def build(self, node: Expr) -> pl.Expr:
-        if node in self.fused:  # one kernel pass serves the node and its siblings
-            group = self.fused[node]
-            return _kernel1(self.column(node.x), lambda a, s, n=node: group.values(n, a, s), self.starts)
-        if isinstance(node, (BinOp, Func)):
-            args = [self.ref(c) for c in node.children()]
-        elif isinstance(node, (Rolling, PairRolling)):
-            args = [self.column(c) for c in node.children()]
-        elif isinstance(node, CrossSection):
-            args = [self.masked(node.x)]
-        else:
-            args = []
-        return node_expr(node, args, self.starts, self.compat)
-
-    def masked(self, node: Expr) -> pl.Expr:
-        """The node's values, null during its warm-up (default mode only)."""
-        e = self.column(node)
-        if self.compat or node.lookback == 0:
-            return e
-        return pl.when(pl.col(AGE) >= node.lookback).then(e)
-
-    def finish(self, name: str, expr: Expr) -> pl.Expr:
-        e = self.masked(expr)
-        if self.compat:
-            e = e.cast(pl.Float32)
-        return e.cast(self.dtype).alias(name)
+# ----------------------------------------------------------------------------- 3. run
+def run_program(bars: pl.DataFrame, compiled: CompiledSet, industries: pl.DataFrame | None,
+                dtype: type[pl.DataType] = pl.Float64) -> pl.DataFrame:
+    """Steps 3-4 on one frame sorted by (symbol, date): the fused programs, phase by phase, with
+    the cross sections between them; ``[date, symbol, <factors>]`` as ``dtype``."""
+    plan = compiled.program
+    need = {"symbol", "date", *plan.fields}
+    missing = sorted(need - set(bars.columns))
+    if missing:
+        hint = " (join $pe/$pb with flyer.data.fields.attach)" if {"pe", "pb"} & set(missing) else ""
+        raise FlyerError(f"bars lack column(s) {', '.join(missing)} needed by the factors{hint}")
+    n = bars.height
+    starts = group_starts(bars["symbol"])
+    fields = _field_matrix(bars, plan.fields)
+    suspended = (bars["is_suspended"].fill_null(False).to_numpy() if "is_suspended" in bars.columns
+                 else np.zeros(n, dtype=np.bool_))
+    glob = np.empty((plan.n_glob, n))
+    out = np.empty((plan.n_out, n), dtype=np.float32 if dtype == pl.Float32 else np.float64)
+    bits = np.empty((plan.n_out, (n + 7) // 8), dtype=np.uint8)
+    nulls = np.empty((plan.n_out, starts.size - 1), dtype=np.int64)
+    keys = _cross_keys(bars, plan, fields, industries)
+    for prog, steps in zip(plan.programs, plan.cross):
+        with _LAUNCH:
+            fz.run_nb(prog.code, prog.fp, prog.aux_rows, prog.aux_q, prog.aux_k, fields, suspended, glob, out,
+                      bits, nulls, starts, prog.n_regs)
+        for step in steps:
+            glob[step.dst] = _cross_values(step.node, glob[step.src], keys)
+    fz.edges_nb(out, bits, starts, np.arange(plan.n_out))
+    return bars.select("date", "symbol").hstack(_columns(plan.names, out, bits, nulls.sum(axis=1)))
 
 
-#: rolling ops whose siblings on the same input and window share one kernel pass
-_ORDER_OPS, _REG_KINDS = ("Quantile", "Rank", "Med"), {"Slope": 0, "Rsquare": 1, "Resi": 2}
+def _field_matrix(bars: pl.DataFrame, fields: Sequence[str]) -> np.ndarray:
+    """``(F, N)`` float64 of the fields (NaN for null and for NaN)."""
+    if not fields:
+        return np.empty((0, bars.height))
+    cols = bars.select(pl.col(c).cast(pl.Float64) for c in fields).to_numpy(order="fortran")
+    return np.ascontiguousarray(cols.T)
 
 
-class _Fused:
-    """Temp nodes ``Op(x, w)`` of one input and window computed by one multi-output kernel.
-
-    The first member polars evaluates runs the kernel for all (under a lock: members may run
-    on several threads at once) and keeps the other rows until they are read."""
-
-    def __init__(self, members: list[Rolling]) -> None:
-        self.members = members
-        self.lock = threading.Lock()
-        self.rows: dict[Expr, np.ndarray] = {}
-
-    def values(self, node: Rolling, a: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        with self.lock:
-            if not self.rows:
-                w = node.window
-                if node.op in _ORDER_OPS:
-                    qs = np.array([0.5 if m.op == "Med" else (-1.0 if m.op == "Rank" else m.q) for m in self.members])
-                    out = kn.rolling_order_multi_nb(a, starts, w, qs)
-                else:
-                    kinds = np.array([_REG_KINDS[m.op] for m in self.members], dtype=np.int64)
-                    out = kn.rolling_reg_multi_nb(a, starts, w, kinds)
-                self.rows = {m: out[r] for r, m in enumerate(self.members)}
-            return self.rows.pop(node)
+def _cross_keys(bars: pl.DataFrame, plan: Plan, fields: np.ndarray,
+                industries: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The per-row columns cross sections group by: ``date``, ``cap`` and ``_ind`` as needed."""
+    if not any(plan.cross):
+        return None
+    keys = bars.select("symbol", "date")
+    if plan.needs_cap:
+        cap = fields[plan.fields.index("cap")]
+        cap = cap.astype(np.float32).astype(np.float64) if plan.qlib_compat else cap
+        keys = keys.with_columns(pl.Series("cap", cap, nan_to_null=True))
+    if plan.needs_industry:
+        keys = _join_industry(keys, bars, industries)
+    return keys
 
 
-def _fusions(compiled: CompiledSet) -> dict[Expr, _Fused]:
-    """Temp node -> its group, for groups of two or more siblings (see ``_Fused``)."""
-    groups: dict[tuple, list[Rolling]] = {}
-    for node in compiled.temps:
-        if isinstance(node, Rolling) and (node.op in _ORDER_OPS or node.op in _REG_KINDS):
-            family = "order" if node.op in _ORDER_OPS else "reg"
-            groups.setdefault((family, node.x, node.window), []).append(node)
-    return {m: fused for members in groups.values() if len(members) > 1
-            for fused in [_Fused(members)] for m in members}
+def _cross_values(node: CrossSection, x: np.ndarray, keys: pl.DataFrame | None) -> np.ndarray:
+    """One cross-sectional operator per date on a whole column (NaN = missing)."""
+    assert keys is not None
+    frame = keys.with_columns(pl.Series("_x", x, nan_to_null=True))
+    res = frame.select(_cross_section(node, pl.col("_x")).cast(pl.Float64)).to_series()
+    return res.to_numpy().astype(np.float64, copy=False)
 
 
+def _columns(names: Sequence[str], out: np.ndarray, bits: np.ndarray, nulls: np.ndarray) -> list[pl.Series]:
+    """Rows of ``out`` as polars columns without copying: NaN is null through the Arrow
+    validity bitmaps ``bits`` (``nulls``: NaN count per row)."""
+    kind = pa.float32() if out.dtype == np.float32 else pa.float64()
+    cols = []
+    for k, name in enumerate(names):
+        valid = pa.py_buffer(bits[k]) if nulls[k] else None
+        arr = pa.Array.from_buffers(kind, out.shape[1], [valid, pa.py_buffer(out[k])], null_count=int(nulls[k]))
+        cols.append(pl.Series(name, arr))
+    return cols
+
+
+# ----------------------------------------------------------------------------- node by node (miner)
 def node_expr(node: Expr, args: Sequence[pl.Expr], starts: np.ndarray, qlib_compat: bool = False) -> pl.Expr:
     """Step 3 for one node: its polars expression over a prepared panel, given its children's
     values as ``args`` (in ``node.children()`` order).
@@ -292,8 +254,8 @@ def node_expr(node: Expr, args: Sequence[pl.Expr], starts: np.ndarray, qlib_comp
     if isinstance(node, Rolling):
         return _rolling(node, args[0], starts, qlib_compat)
     if isinstance(node, PairRolling):
-        fn = lambda a, b, s, w=node.window, c=(node.op == "Corr"): kn.rolling_pair_nb(a, b, s, w, c)  # noqa: E731
-        return _kernel2(args[0], args[1], fn, starts)
+        w, corr = node.window, node.op == "Corr"
+        return _kernel2(args[0], args[1], lambda a, b, s: kn.rolling_pair_nb(a, b, s, w, corr), starts)
     if isinstance(node, CrossSection):
         return _cross_section(node, args[0])
     raise TypeError(f"unknown node {type(node).__name__}")
@@ -306,9 +268,10 @@ def _rolling(node: Rolling, x: pl.Expr, starts: np.ndarray, compat: bool) -> pl.
     if op == "Ref" and w == 0:
         return x
     if op == "Delta":
-        return x - _kernel1(x, lambda a, s, w=w: kn.rolling_shift_nb(a, s, w), starts)
+        return x - _kernel1(x, _KERNELS["Ref"](w, compat), starts)
     if op == "Quantile":
-        return _kernel1(x, lambda a, s, w=w, q=node.q: kn.rolling_quantile_nb(a, s, w, q), starts)
+        q = float(node.q or 0.0)
+        return _kernel1(x, lambda a, s: kn.rolling_quantile_nb(a, s, w, q), starts)
     return _kernel1(x, _KERNELS[op](w, compat), starts)
 
 
@@ -480,7 +443,8 @@ def compute(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = F
     if bars.height > chunk_rows:
         parts = compute_chunks(bars, fs, qlib_compat=qlib_compat, industries=industries, chunk_rows=chunk_rows,
                                dtype=dtype)
-        return pl.concat(list(parts)).sort("symbol", "date")
+        out = pl.concat(list(parts), rechunk=False)
+        return out.sort("symbol", "date") if fs.cross_sectional else out  # symbol blocks come in order
     return _compute_frame(bars, compile_set(fs, qlib_compat=qlib_compat), industries, dtype)
 
 
@@ -489,19 +453,14 @@ def _compute_frame(bars: pl.DataFrame, compiled: CompiledSet, industries: pl.Dat
     """Steps 1-4 on one frame, no chunking."""
     if dtype not in DTYPES:
         raise FlyerError(f"factor values are Float64 or Float32, not {dtype}")
-    fs = compiled.factor_set
-    fields = set().union(*(fields_of(e) for e in fs.exprs)) if len(fs) else set()
-    if any(isinstance(n, CrossSection) and "cap" in n.by for n in compiled.nodes):
-        fields.add("cap")
-    if any(isinstance(n, CrossSection) and "industry" in n.by for n in compiled.nodes):
-        fields.add("industry")
-    panel, starts = prepare_panel(bars, fields, qlib_compat=compiled.qlib_compat, industries=industries)
-    return compiled.plan(panel.lazy(), starts, dtype).collect(engine="in-memory")
+    if not _is_sorted(bars):
+        bars = bars.sort("symbol", "date")
+    return run_program(bars, compiled, industries, dtype)
 
 
 def compute_chunks(bars: pl.DataFrame, factor_set: FactorSpec, *, qlib_compat: bool = False,
                    industries: pl.DataFrame | None = None, chunk_rows: int = AUTO_CHUNK_ROWS,
-                   start: object | None = None, dtype: type[pl.DataType] = pl.Float64) -> Iterator[pl.DataFrame]:
+                   start: dt.date | None = None, dtype: type[pl.DataType] = pl.Float64) -> Iterator[pl.DataFrame]:
     """``compute`` over chunks of about ``chunk_rows`` output rows each (rows >= ``start``).
 
     A set without cross-sectional operators is cut into blocks of whole instruments (each
@@ -548,7 +507,7 @@ def n_chunks(bars: pl.DataFrame, factor_set: FactorSpec, chunk_rows: int = AUTO_
 
 
 def _symbol_chunks(bars: pl.DataFrame, compiled: CompiledSet, industries: pl.DataFrame | None,
-                   chunk_rows: int, start: object | None, dtype: type[pl.DataType]) -> Iterator[pl.DataFrame]:
+                   chunk_rows: int, start: dt.date | None, dtype: type[pl.DataType]) -> Iterator[pl.DataFrame]:
     """Blocks of whole instruments of about ``chunk_rows`` rows, in symbol order."""
     if not _is_sorted(bars):
         bars = bars.sort("symbol", "date")

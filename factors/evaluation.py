@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import polars as pl
+from flyer.data import returns
+from flyer.factors import eval_kernels as ek
 
 from flyer.core import progress
-from flyer.data import returns
 from flyer.core.errors import FlyerError
 from flyer.core.stats import newey_west_t
 
@@ -128,7 +130,7 @@ def ic_summary(ic: pl.DataFrame) -> pl.DataFrame:
         return [m.alias(f"{p}_mean"), s.alias(f"{p}_std"), (m / s).alias(f"{p}ir")]
     out = ic.group_by("horizon").agg(*stats("ic", "ic"), *stats("rank_ic", "rank_ic"),
                                      pl.col("rank_ic").count().alias("days")).sort("horizon")
-    t = {c: [] for c in ("ic_t", "rank_ic_t")}
+    t: dict[str, list[float]] = {c: [] for c in ("ic_t", "rank_ic_t")}
     for h in out["horizon"].to_list():
         part = ic.filter(pl.col("horizon") == h).sort("date")
         for c in ("ic", "rank_ic"):
@@ -147,8 +149,11 @@ def quantile_daily(table: pl.DataFrame, horizon: int) -> pl.DataFrame:
 
 def quantile_returns(table: pl.DataFrame, horizon: int) -> pl.DataFrame:
     """Mean over dates of each quantile's return, per trading day of holding: ``[quantile, mean_ret, mean_ret_per_day]``."""
-    return quantile_daily(table, horizon).group_by("quantile").agg(
-        pl.col("ret").mean().alias("mean_ret")).with_columns(
+    return _quantile_means(quantile_daily(table, horizon), horizon)
+
+
+def _quantile_means(daily: pl.DataFrame, horizon: int) -> pl.DataFrame:
+    return daily.group_by("quantile").agg(pl.col("ret").mean().alias("mean_ret")).with_columns(
         (pl.col("mean_ret") / horizon).alias("mean_ret_per_day")).sort("quantile")
 
 
@@ -163,7 +168,7 @@ def top_excess(table: pl.DataFrame, horizon: int) -> pl.DataFrame:
 
 def turnover(table: pl.DataFrame, quantile: int | None = None) -> pl.DataFrame:
     """Share of a quantile's names (default: the top) not in it the previous date: ``[date, turnover]``."""
-    q = quantile or int(table["quantile"].max())
+    q = quantile or int(table.select(pl.col("quantile").max()).item())
     members = table.filter(pl.col("quantile") == q).select("date", "symbol")
     dates = members["date"].unique().sort()
     prev = pl.DataFrame({"date": dates.slice(1), "prev": dates.slice(0, dates.len() - 1)})
@@ -235,14 +240,98 @@ def evaluate_factor(values: pl.DataFrame, factor: str, fwd: pl.DataFrame | None,
 
 def evaluate_set(values: pl.DataFrame, fwd: pl.DataFrame, *, horizon: int = 5,
                  universe: pl.DataFrame | None = None, quantiles: int = 5,
-                 horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6) -> dict[str, FactorEvaluation]:
-    """``evaluate_factor`` for every factor column of ``values`` (inputs joined once)."""
+                 horizons: tuple[int, ...] = HORIZONS, max_loss: float = 0.6,
+                 group: int = 8) -> dict[str, FactorEvaluation]:
+    """``evaluate_factor`` for every factor column of ``values``, streamed: the inputs are joined
+    once (row keys only), then ``group`` factors at a time walk the dates once each in a numba
+    kernel (``flyer.factors.eval_kernels``), so no per-factor table is ever built. Same tables as
+    ``evaluate_factor`` (up to summation order)."""
     names = [c for c in values.columns if c not in ("date", "symbol")]
     horizons = tuple(sorted({*horizons, horizon}))
-    base, n_in = join_inputs(values, fwd, universe, horizons)
-    return {n: evaluate_factor(base, n, None, horizon=horizon, quantiles=quantiles, horizons=horizons,
-                               max_loss=max_loss, rows_in=n_in)
-            for n in progress.tracked(names, "evaluating factors", "factors", info=str)}
+    ins = _stream_inputs(values, fwd, universe, horizons)
+    out: dict[str, FactorEvaluation] = {}
+    chunks = [names[i:i + group] for i in range(0, len(names), group)]
+    mat = np.empty((min(group, len(names)), ins.rows.size))
+    for chunk in progress.tracked(chunks, "evaluating factors", "groups", info=lambda c: c[0]):
+        for k, n in enumerate(chunk):  # the column as stored (float32 or float64; NaN for null), gathered in order
+            ek.gather_nb(values[n].to_numpy(), ins.rows, mat[k])
+        res = ek.evaluate_nb(mat[:len(chunk)], ins.rets, ins.ok, ins.order, ins.n_ok, ins.seg, ins.sym, ins.n_sym,
+                             horizons.index(horizon), quantiles)
+        for k, name in enumerate(chunk):
+            out[name] = _evaluation(name, k, res, ins, horizon, horizons, max_loss)
+    return out
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The row keys of a streamed evaluation: ``rows`` into ``values`` of the universe's rows
+    sorted by (date, symbol), their returns ``(H, M)``, ``ok`` (every return finite), each
+    date's rows sorted by return (``eval_kernels.date_ret_order``), date segments, symbol codes,
+    the dates and the row counts."""
+
+    rows: np.ndarray
+    rets: np.ndarray
+    ok: np.ndarray
+    order: np.ndarray
+    n_ok: np.ndarray
+    seg: np.ndarray
+    sym: np.ndarray
+    n_sym: int
+    dates: pl.Series
+    rows_in: int
+
+
+def _stream_inputs(values: pl.DataFrame, fwd: pl.DataFrame, universe: pl.DataFrame | None,
+                   horizons: tuple[int, ...]) -> _Inputs:
+    rets = [ret_col(h) for h in horizons]
+    keys = values.select("date", "symbol").with_row_index("_row")
+    if universe is not None:
+        keys = keys.join(universe.select("date", "symbol").unique(), on=["date", "symbol"], how="semi")
+    keys = keys.join(fwd.select("date", "symbol", *rets), on=["date", "symbol"], how="left").sort("date", "symbol")
+    ret = np.ascontiguousarray(keys.select(pl.col(r).cast(pl.Float64) for r in rets).to_numpy().T) if keys.height \
+        else np.empty((len(rets), 0))
+    ok = np.asarray(np.isfinite(ret).all(axis=0))
+    _, first = np.unique(keys["date"].to_physical().to_numpy(), return_index=True)
+    seg = np.append(first, keys.height).astype(np.int64)
+    symbols = keys["symbol"].unique().sort()
+    sym = symbols.search_sorted(keys["symbol"]).to_numpy().astype(np.int64) if keys.height else np.empty(0, np.int64)
+    order, n_ok = ek.date_ret_order(ret, ok, seg)
+    return _Inputs(keys["_row"].to_numpy().astype(np.int64), ret, ok, order, n_ok, seg, sym,
+                   max(symbols.len(), 1), keys["date"].unique().sort(), values.height)
+
+
+def _evaluation(name: str, k: int, res: tuple[np.ndarray, ...], ins: _Inputs, horizon: int,
+                horizons: tuple[int, ...], max_loss: float) -> FactorEvaluation:
+    """One factor's ``FactorEvaluation`` from row ``k`` of ``evaluate_nb``'s arrays."""
+    n_kept, ic, ric, qsum, qcnt, turn, auto, has_auto, counts = (a[k] for a in res)
+    n_univ = ins.rows.size
+    clean = Cleaning(name, ins.rows_in, ins.rows_in - n_univ, int(counts[0]), int(counts[1]), int(n_kept.sum()))
+    if n_univ and clean.loss > max_loss:
+        raise FlyerError(f"{clean.line()}: more than max_loss={max_loss:.0%} of rows dropped")
+    if clean.rows_kept == 0:
+        raise FlyerError(f"{clean.line()}: nothing left to evaluate")
+    days = ins.dates
+    three = n_kept >= 3
+    ic_frame = pl.concat([pl.DataFrame({
+        "date": days.filter(three), "horizon": pl.Series([h] * int(three.sum()), dtype=pl.Int32),
+        "ic": pl.Series(ic[j][three], nan_to_null=True), "rank_ic": pl.Series(ric[j][three], nan_to_null=True),
+        "n": pl.Series(n_kept[three], dtype=pl.UInt32)}) for j, h in enumerate(horizons)])
+    d_idx, q_idx = np.nonzero(qcnt > 0)
+    daily = pl.DataFrame({"date": days.gather(d_idx), "quantile": pl.Series(q_idx + 1, dtype=pl.Int32),
+                          "ret": qsum[d_idx, q_idx] / qcnt[d_idx, q_idx],
+                          "n": pl.Series(qcnt[d_idx, q_idx], dtype=pl.UInt32)})
+    top = int(q_idx.max()) if q_idx.size else 0
+    on = n_kept > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        top_ret = np.where(qcnt[:, top] > 0, qsum[:, top] / qcnt[:, top], np.nan)[on]
+        univ = qsum.sum(axis=1)[on] / n_kept[on]
+    excess = pl.DataFrame({"date": days.filter(on), "top": pl.Series(top_ret, nan_to_null=True), "universe": univ})
+    excess = excess.with_columns((pl.col("top") - pl.col("universe")).alias("excess"))
+    t_on = ~np.isnan(turn[top])
+    return FactorEvaluation(
+        name, horizon, clean, ic_frame, ic_summary(ic_frame), _quantile_means(daily, horizon), daily, excess,
+        pl.DataFrame({"date": days.filter(t_on), "turnover": turn[top][t_on]}),
+        pl.DataFrame({"date": days.filter(has_auto), "autocorr": auto[has_auto]}))
 
 
 def summary_table(evals: dict[str, FactorEvaluation], by: str = "rank_icir") -> pl.DataFrame:
@@ -288,12 +377,17 @@ def wide_summary(wide: pl.DataFrame, horizon: int = 5) -> pl.DataFrame:
     wide = wide.sort("date")
     rows = []
     for n in names:
-        s = wide[n].drop_nulls()
-        m, sd = (s.mean(), s.std()) if s.len() > 1 else (None, None)
+        s = wide[n].drop_nulls().cast(pl.Float64)
+        m, sd = (_num(s.mean()), _num(s.std())) if s.len() > 1 else (None, None)
         ir = m / sd if m is not None and sd else float("nan")
         rows.append({"factor": n, "rank_ic_mean": m, "rank_icir": ir,
                      "rank_ic_t": newey_west_t(s.to_numpy(), horizon), "days": s.len()})
     return pl.DataFrame(rows).sort(pl.col("rank_icir").abs(), descending=True, nulls_last=True)
+
+
+def _num(value: object) -> float | None:
+    """A polars float aggregate as a float (None stays None)."""
+    return None if value is None else float(cast(float, value))
 
 
 def correlation_matrix(values: pl.DataFrame, factors: list[str] | None = None) -> pl.DataFrame:

@@ -25,9 +25,11 @@ and ``MAX_NODES`` nodes, windows to ``MAX_WINDOW`` rows).
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator
+from typing import TypeVar
 
 MAX_DEPTH = 64        # nesting levels of one formula (Alpha158 / WQ101 use at most ~12)
 MAX_NODES = 2_000     # nodes of one formula
@@ -144,9 +146,13 @@ class Expr:
         return BinOp("-", Const(0.0), self)
 
 
-def _fold(root: Expr, combine) -> object:  # noqa: ANN001 - combine(node, child results) -> result
-    """``combine`` applied bottom-up over the tree without recursion (shared nodes once)."""
-    done: dict[int, object] = {}
+T = TypeVar("T")
+
+
+def _fold(root: Expr, combine: Callable[[Expr, list[T]], T]) -> T:
+    """``combine(node, child results)`` applied bottom-up over the tree without recursion
+    (shared nodes once)."""
+    done: dict[int, T] = {}
     stack: list[tuple[Expr, bool]] = [(root, False)]
     while stack:
         node, expanded = stack.pop()
@@ -167,7 +173,7 @@ def _lift(value: Expr | float) -> Expr:
 
 def _num(value: float) -> str:
     text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,7 +200,7 @@ class Const(Expr):
 
     def __post_init__(self) -> None:
         value = float(self.value)
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError(f"constants must be finite, got {value}")
         object.__setattr__(self, "value", value + 0.0)  # -0.0 -> 0.0 (hash agrees with ==)
 

@@ -7,8 +7,8 @@ edited file gets a new one.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
 
 from flyer.factors.expr import CrossSection, Expr
 from flyer.factors.parser import FormulaError, parse
@@ -18,7 +18,9 @@ from flyer.factors.parser import FormulaError, parse
 #: changes with it, so values stored by an older engine are never read as current.
 #: 2: x/0 and Log(x<=0) null; values computed per half-year epoch; every rolling operator runs
 #: as a numba kernel (running sums, deques); stored values are float32.
-ENGINE_VERSION = 2
+#: 3: fused programs (``flyer.factors.program``): element-wise operators in numba instead of
+#: polars (same IEEE operations; a float32 value may differ from version 2 in its last bit).
+ENGINE_VERSION = 3
 
 
 @dataclass(frozen=True)

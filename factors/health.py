@@ -14,13 +14,12 @@ import datetime as dt
 import os
 
 import polars as pl
-
 from flyer.data.health import Finding
 from flyer.data.store import MarketStore
 from flyer.factors.engine import FactorSpec, as_factor_set
 
 
-def _chunks(store: MarketStore, home: str | os.PathLike, fs, start: dt.date | None, end: dt.date | None):  # noqa: ANN001, ANN202
+def _chunks(store: MarketStore, home: str | os.PathLike, fs, start: dt.date | None, end: dt.date | None):
     """Value chunks ``[date, symbol, f...]``: stored values when every day is stored, else computed."""
     from flyer.factors import storage
     from flyer.factors.pipeline import compute_range

@@ -14,9 +14,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from flyer.factors.expr import (ALIASES, CS_OPS, FIELDS, FUNCS, MAX_DEPTH, MAX_NODES, MAX_WINDOW,
-                          NEUTRALIZE_BY, PAIR_OPS, PRECEDENCE, ROLLING_OPS, BinOp, Const, CrossSection,
-                          Expr, Field, Func, PairRolling, Rolling)
+from flyer.factors.expr import (
+    ALIASES,
+    CS_OPS,
+    FIELDS,
+    FUNCS,
+    MAX_DEPTH,
+    MAX_NODES,
+    MAX_WINDOW,
+    NEUTRALIZE_BY,
+    PAIR_OPS,
+    PRECEDENCE,
+    ROLLING_OPS,
+    BinOp,
+    Const,
+    CrossSection,
+    Expr,
+    Field,
+    Func,
+    PairRolling,
+    Rolling,
+)
+
 from flyer.core.errors import FlyerError
 
 
@@ -80,9 +99,7 @@ def check_size(expr: Expr) -> None:
     """``FormulaError`` when ``expr`` nests deeper than ``MAX_DEPTH`` or has more than
     ``MAX_NODES`` nodes (computed without recursion)."""
     depth: dict[int, int] = {}
-    nodes = 0
-    for node in expr.walk():
-        nodes += 1
+    for nodes, node in enumerate(expr.walk(), start=1):
         if nodes > MAX_NODES:
             raise FormulaError(f"formula too large: more than {MAX_NODES} nodes (split it into several factors)")
         depth[id(node)] = 1 + max((depth[id(c)] for c in node.children()), default=0)

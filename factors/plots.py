@@ -1,10 +1,11 @@
 """Plotly figures of factor evaluation tables (``flyer.factors.evaluation``); no computation here."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 import polars as pl
-
 from flyer.factors.evaluation import FactorEvaluation
 
 
@@ -77,9 +78,9 @@ def ic_bars(ev: FactorEvaluation, rolling: pl.DataFrame) -> go.Figure:
     fig = go.Figure([go.Bar(x=rolling["date"].to_list(), y=rolling["rank_ic"].to_list(), name="daily RankIC",
                             marker_color="#9ab"),
                      go.Scatter(x=rolling["date"].to_list(), y=rolling["rank_ic_ma"].to_list(),
-                                name="20-day moving average", line=dict(color="#c33", width=2))])
+                                name="20-day moving average", line={"color": "#c33", "width": 2})])
     fig.update_layout(title=f"{ev.factor}: daily RankIC ({ev.horizon}-day forward return)", yaxis_title="RankIC",
-                      height=_H, bargap=0, legend=dict(orientation="h", y=1.1), template="plotly_white")
+                      height=_H, bargap=0, legend={"orientation": "h", "y": 1.1}, template="plotly_white")
     return fig
 
 
@@ -88,14 +89,14 @@ def ic_histogram(ev: FactorEvaluation, stats: dict[str, float], qq: pl.DataFrame
     from plotly.subplots import make_subplots
 
     x = ev.ic.filter(pl.col("horizon") == ev.horizon)["rank_ic"].drop_nulls().to_list()
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        f"daily RankIC: mean {stats.get('mean', float('nan')):.4f}, sd {stats.get('sd', float('nan')):.4f}, "
-        f"skew {stats.get('skew', float('nan')):.2f}", "normal QQ (standardised)"))
+    title = (f"daily RankIC: mean {stats.get('mean', float('nan')):.4f}, sd {stats.get('sd', float('nan')):.4f}, "
+             f"skew {stats.get('skew', float('nan')):.2f}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(title, "normal QQ (standardised)"))
     fig.add_trace(go.Histogram(x=x, nbinsx=60, name="days", marker_color="#69c"), row=1, col=1)
     fig.add_trace(go.Scatter(x=qq["theoretical"].to_list(), y=qq["observed"].to_list(), mode="markers",
-                             marker=dict(size=3), name="quantiles"), row=1, col=2)
+                             marker={"size": 3}, name="quantiles"), row=1, col=2)
     lim = [min(qq["theoretical"].min() or -3, -3), max(qq["theoretical"].max() or 3, 3)] if qq.height else [-3, 3]
-    fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", line=dict(color="#c33", dash="dot"), name="normal"),
+    fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", line={"color": "#c33", "dash": "dot"}, name="normal"),
                   row=1, col=2)
     fig.update_xaxes(title_text="RankIC", row=1, col=1)
     fig.update_xaxes(title_text="normal quantile", row=1, col=2)
@@ -109,11 +110,11 @@ def monthly_ic_heatmap(ev: FactorEvaluation, grid: pl.DataFrame) -> go.Figure:
     months = [str(k) for k in range(1, 13)]
     z = grid.select(months).to_numpy().astype(float)
     lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 0.05
-    text = [["" if v != v else f"{v:.3f}" for v in row] for row in z]
+    text = [["" if math.isnan(v) else f"{v:.3f}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(z=z, x=["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
                                y=[str(y) for y in grid["year"].to_list()], text=text, texttemplate="%{text}",
                                zmin=-lim, zmax=lim, colorscale="RdYlGn"))
-    fig.update_layout(title=f"{ev.factor}: monthly mean RankIC", yaxis=dict(autorange="reversed", type="category"),
+    fig.update_layout(title=f"{ev.factor}: monthly mean RankIC", yaxis={"autorange": "reversed", "type": "category"},
                       height=max(300, 140 + 36 * grid.height), template="plotly_white")
     return fig
 
@@ -125,9 +126,9 @@ def quantile_cumulative(ev: FactorEvaluation, cum: pl.DataFrame) -> go.Figure:
     for q in qs:
         part = cum.filter(pl.col("quantile") == q)
         fig.add_scatter(x=part["date"].to_list(), y=part["cumulative"].to_list(), name=f"Q{q}",
-                        line=dict(width=3 if q in (qs[0], qs[-1]) else 1))
+                        line={"width": 3 if q in (qs[0], qs[-1]) else 1})
     fig.update_layout(title=f"{ev.factor}: cumulative return by quantile (Q1 = lowest factor; equal weight)",
-                      yaxis_title="growth of 1", height=_H, template="plotly_white", legend=dict(orientation="h", y=1.1))
+                      yaxis_title="growth of 1", height=_H, template="plotly_white", legend={"orientation": "h", "y": 1.1})
     return fig
 
 
@@ -135,13 +136,13 @@ def spread_band(ev: FactorEvaluation, sp: pl.DataFrame) -> go.Figure:
     """Top-minus-bottom mean return with its rolling mean and +-1 sd band (``tearsheet.spread``)."""
     d = sp["date"].to_list()
     fig = go.Figure([
-        go.Scatter(x=d, y=sp["upper"].to_list(), line=dict(width=0), showlegend=False, hoverinfo="skip"),
-        go.Scatter(x=d, y=sp["lower"].to_list(), line=dict(width=0), fill="tonexty", fillcolor="rgba(70,130,180,0.2)",
+        go.Scatter(x=d, y=sp["upper"].to_list(), line={"width": 0}, showlegend=False, hoverinfo="skip"),
+        go.Scatter(x=d, y=sp["lower"].to_list(), line={"width": 0}, fill="tonexty", fillcolor="rgba(70,130,180,0.2)",
                    name="+-1 sd (20 days)"),
-        go.Scatter(x=d, y=sp["spread"].to_list(), mode="lines", line=dict(color="#bbb", width=1), name="daily"),
-        go.Scatter(x=d, y=sp["mean"].to_list(), line=dict(color="steelblue", width=2), name="20-day mean")])
+        go.Scatter(x=d, y=sp["spread"].to_list(), mode="lines", line={"color": "#bbb", "width": 1}, name="daily"),
+        go.Scatter(x=d, y=sp["mean"].to_list(), line={"color": "steelblue", "width": 2}, name="20-day mean")])
     fig.update_layout(title=f"{ev.factor}: top minus bottom quantile, {ev.horizon}-day forward return",
-                      yaxis_tickformat=".1%", height=_H, template="plotly_white", legend=dict(orientation="h", y=1.1))
+                      yaxis_tickformat=".1%", height=_H, template="plotly_white", legend={"orientation": "h", "y": 1.1})
     return fig
 
 
@@ -158,7 +159,7 @@ def turnover_autocorr(ev: FactorEvaluation) -> go.Figure:
     fig.update_yaxes(title_text="turnover (share of names per day)", tickformat=".0%", secondary_y=False)
     fig.update_yaxes(title_text="autocorrelation", secondary_y=True)
     fig.update_layout(title=f"{ev.factor}: turnover and rank autocorrelation", height=_H, template="plotly_white",
-                      legend=dict(orientation="h", y=1.12))
+                      legend={"orientation": "h", "y": 1.12})
     return fig
 
 

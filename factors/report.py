@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 
 import plotly.graph_objects as go
 import polars as pl
-
 from flyer.factors import plots
-from flyer.factors.evaluation import FactorEvaluation, correlation_matrix, ic_decay, summary_table
+from flyer.factors.evaluation import (
+    FactorEvaluation,
+    correlation_matrix,
+    ic_decay,
+    summary_table,
+)
 
 _FMT = {"mean_names": "{:.1f}", "ic_mean": "{:.4f}", "icir": "{:.3f}", "ic_t": "{:.2f}", "rank_ic_mean": "{:.4f}",
         "rank_icir": "{:.3f}", "rank_ic_t": "{:.2f}", "top_minus_bottom": "{:.4%}", "top_excess": "{:.4%}",
@@ -23,6 +28,17 @@ LABELS = {"factor": "factor", "horizon": "horizon (days)", "ic_mean": "IC", "ici
           "rows_kept": "rows kept", "dropped": "rows dropped", "industry": "industry", "mean_names": "names per day"}
 
 
+def _cell(column: str, v: object) -> str:
+    """One table cell: the column's format, ``-`` for NaN, thousands separators for counts."""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "-"
+        return _FMT[column].format(v) if column in _FMT else f"{v:.2f}"
+    if isinstance(v, int) and column != "horizon":
+        return f"{v:,}"
+    return "" if v is None else str(v)
+
+
 def table_html(df: pl.DataFrame) -> str:
     """A plain HTML table of a frame (numbers formatted per column, headers with units)."""
     head = "".join(f"<th>{html.escape(LABELS.get(c, c))}</th>" for c in df.columns)
@@ -30,9 +46,7 @@ def table_html(df: pl.DataFrame) -> str:
     for r in df.iter_rows(named=True):
         cells = []
         for c, v in r.items():
-            text = (_FMT[c].format(v) if c in _FMT and isinstance(v, float) and v == v else "-" if isinstance(v, float)
-                    and v != v else f"{v:,}" if isinstance(v, int) and c != "horizon" else "" if v is None else
-                    f"{v:.2f}" if isinstance(v, float) else str(v))
+            text = _cell(c, v)
             cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

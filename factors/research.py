@@ -13,16 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import polars as pl
-
 from flyer.data.store import MarketStore, flyer_home
-from flyer.core.errors import FlyerError
 from flyer.factors.evaluation import HORIZONS, FactorEvaluation
 from flyer.factors.factorset import FactorSet
 
-FactorInput = Union[str, FactorSet, dict, pl.DataFrame]
+from flyer.core.errors import FlyerError
+
+FactorInput = str | FactorSet | dict | pl.DataFrame
 
 
 def as_set(what: str | FactorSet | dict) -> FactorSet:
@@ -61,11 +61,12 @@ def values(store: MarketStore, what: FactorInput, *, start: dt.date | None = Non
 
 def _forward(store: MarketStore, vals: pl.DataFrame, horizons: tuple[int, ...]) -> pl.DataFrame:
     from flyer.factors.evaluation import forward_returns
+    from flyer.factors.pipeline import as_day
 
-    last = vals["date"].max()
+    last = as_day(vals["date"].max())
     after = store.calendar(start=last)
-    end = after[min(max(horizons) + 1, after.len() - 1)] if after.len() else last
-    return forward_returns(store.bars(vals["date"].min(), end).select("symbol", "date", "close"), horizons)
+    end = as_day(after[min(max(horizons) + 1, after.len() - 1)]) if after.len() else last
+    return forward_returns(store.bars(as_day(vals["date"].min()), end).select("symbol", "date", "close"), horizons)
 
 
 def evaluate(store: MarketStore, what: FactorInput, *, universe: str = "all", horizon: int = 5,

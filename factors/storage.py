@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from flyer.factors.factorset import ENGINE_VERSION, FactorSet
 
 from flyer.core.errors import FlyerError
-from flyer.factors.factorset import ENGINE_VERSION, FactorSet
 
 PART = "part.parquet"
 MANIFEST = "manifest.json"
@@ -64,7 +64,7 @@ def ensure_manifest(root: Path, factor_set: FactorSet, qlib_compat: bool = False
                              f"(key {want['key']}): the folder was edited by hand; move it away")
         return
     root.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({**want, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+    text = json.dumps({**want, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
                       indent=1)
     tmp = root / f".{MANIFEST}.tmp{os.getpid()}"
     tmp.write_text(text)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
 from flyer.factors.evaluation import FactorEvaluation, ic_decay, summary_table
 
 TABLES = ("summary", "ic", "ic_decay", "quantiles", "quantile_daily", "top_excess", "turnover", "autocorr")

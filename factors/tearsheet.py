@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 import polars as pl
-
 from flyer.data.store import MarketStore
 from flyer.factors.evaluation import FactorEvaluation
 

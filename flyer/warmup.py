@@ -52,7 +52,8 @@ def warm_factors() -> None:
     days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(30)]
     bars = pl.DataFrame({"symbol": ["A"] * 30, "date": days, "close": [10.0 + i % 7 for i in range(30)],
                          "volume": [1e5 + 37 * i for i in range(30)], "high": [11.0 + i % 5 for i in range(30)]})
-    compute(bars, {"a": "Corr($close, $volume, 5) + Rank($close, 5) + Mean($close, 5)"})
+    for dtype in (pl.Float64, pl.Float32):  # the fused program, one compiled version per output dtype
+        compute(bars, {"a": "Corr($close, $volume, 5) + Rank($close, 5) + Mean($close, 5)"}, dtype=dtype)
 
 
 def warm_backtest() -> None:

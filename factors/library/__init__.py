@@ -8,11 +8,11 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
 
 from flyer.factors.factorset import FactorSet
+
 from flyer.core.errors import FlyerError
 
 from . import alpha158, alpha360, wq101

@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from flyer.factors.expr import Expr
 from flyer.factors.mining.grammar import size_of
 from flyer.factors.mining.kernels import RANK, ZSCORE, segment_means_nb, standardize_nb

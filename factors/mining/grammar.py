@@ -14,11 +14,23 @@ operator that produced it retries. Depth, node count and lookback are bounded by
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from flyer.factors.expr import (BIN_OPS, CS_OPS, PAIR_OPS, ROLLING_OPS, BinOp, Const, CrossSection, Expr,
-                          Field, Func, PairRolling, Rolling)
+from flyer.factors.expr import (
+    BIN_OPS,
+    CS_OPS,
+    PAIR_OPS,
+    ROLLING_OPS,
+    BinOp,
+    Const,
+    CrossSection,
+    Expr,
+    Field,
+    Func,
+    PairRolling,
+    Rolling,
+)
 
 Path = tuple[int, ...]
 
@@ -191,8 +203,9 @@ def canonical(expr: Expr) -> Expr:
     if isinstance(expr, CrossSection):
         x = canonical(expr.x)
         inner = x.op if isinstance(x, CrossSection) else ""
-        if (expr.op, inner) in (("CSRank", "CSRank"), ("CSRank", "CSZScore"), ("CSZScore", "CSZScore")):
-            x = x.x  # type: ignore[union-attr]  # the inner transform does not change the result
+        if isinstance(x, CrossSection) and (expr.op, inner) in (("CSRank", "CSRank"), ("CSRank", "CSZScore"),
+                                                                 ("CSZScore", "CSZScore")):
+            x = x.x  # the inner transform does not change the result
         return CrossSection(expr.op, x, expr.by)
     return expr
 
@@ -220,7 +233,7 @@ def _grow(rng: random.Random, g: Grammar, depth: int, full: bool) -> Expr:
                               ("pair", g.pair), ("cs", g.cross)) if ops]
     weights = {"bin": 3, "func": 1, "roll": 4, "pair": 1, "cs": 1}
     kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
-    sub = lambda: _grow(rng, g, depth - 1, full)  # noqa: E731
+    sub = lambda: _grow(rng, g, depth - 1, full)
     if kind == "bin":
         return BinOp(rng.choice(g.binary), sub(), sub())
     if kind == "func":

@@ -24,9 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-
 from flyer.factors.engine import AGE, node_expr
-from flyer.factors.expr import Const, CrossSection, Expr, Field, PairRolling, Rolling, fields_of
+from flyer.factors.expr import (
+    Const,
+    CrossSection,
+    Expr,
+    Field,
+    PairRolling,
+    Rolling,
+    fields_of,
+)
 from flyer.factors.mining.panel import MEMBER, MiningData
 
 

@@ -19,20 +19,19 @@ by the search (``flyer.factors.mining.search``); only the report reads it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-
 from flyer.data.fields import attach
 from flyer.data.returns import forward_return
 from flyer.data.universe import UNIVERSES
 from flyer.data.universe import members as universe_members
-from flyer.core.errors import FlyerError
 from flyer.factors.engine import AGE, prepare_panel
+
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
@@ -91,10 +90,23 @@ def build_data(bars: pl.DataFrame, members: pl.DataFrame | None, horizon: int, t
             period_of[_span_idx(date_list, span, embargo=horizon + 1 if p < 2 else 0)] = p
     cells = _cells(panel, member, label, period_of)
     data = _assemble(panel, starts, cells, label, period_of, date_list, symbols, horizon, spans)
-    if data.period_dates(0).size < 20:
-        raise FlyerError(f"training span {train[0]}:{train[1]} has {data.period_dates(0).size} usable dates "
-                         f"(need 20+ with {MIN_CELLS}+ labelled members)")
+    _check_usable(data, date_list)
     return data
+
+
+#: usable dates each span needs (training, validation, test when given)
+MIN_DATES = (20, 1, 1)
+
+
+def _check_usable(data: MiningData, dates: list[dt.date]) -> None:
+    """``FlyerError`` (one line, before any mining) naming the first span with too few usable dates:
+    dates inside it with ``MIN_CELLS``+ members whose label ends inside it too."""
+    for p, (name, span) in enumerate(zip(("training", "validation", "test"), data.spans)):
+        n = data.period_dates(p).size
+        if span is not None and n < MIN_DATES[p]:
+            have = f"the bars loaded run {dates[0]}..{dates[-1]}" if dates else "no bars were loaded"
+            raise FlyerError(f"{name} span {span[0]}:{span[1]} has {n} usable dates (need {MIN_DATES[p]}+ with "
+                             f"{MIN_CELLS}+ labelled members, a {data.horizon}-day label inside the span; {have})")
 
 
 def build_scoring_data(bars: pl.DataFrame, members: pl.DataFrame | None, span: Span,

@@ -5,24 +5,40 @@ evaluation is deterministic and independent of what a cache holds, so both give 
 results. ``RayEvaluator`` puts the ``MiningData`` into Ray's object store once and starts one
 actor per CPU (``workers``; by default every CPU of the cluster); each actor keeps its own
 ``Scorer`` (node cache and pool vectors) for the whole run, so a worker reuses what it
-computed in earlier generations. A local instance stays on a loopback address (``LOOPBACK``).
+computed in earlier generations.
+
+A local instance (``local_ray``) listens on 127.0.0.1 only, every process of it (GCS, raylet,
+agents, workers, the driver's own server), and starts no dashboard: Ray 2.60 binds its servers to
+127.0.0.1 only when the node address is 127.0.0.1, and rewrites 127.0.0.1 to the machine's
+interface address unless its loopback-only mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the
+mode Ray uses on laptops) is on; its API server (``dashboard.py``, started even with
+``include_dashboard=False``) is skipped. ``tests/mining/test_mining_ray.py`` lists the listening
+sockets of every Ray process. A cluster ``address`` is checked with a TCP connection of
+``CONNECT_TIMEOUT_S`` seconds before Ray is touched, so an unreachable one fails in one line.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
-from typing import Any, Callable
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any, Self
 
-from flyer.core.errors import FlyerError
 from flyer.factors.mining.evaluate import DEFAULT_CACHE_MB, EvalResult, Scorer
 from flyer.factors.mining.nodes import CacheStats
 from flyer.factors.mining.panel import MiningData
 
+from flyer.core.errors import FlyerError
+
 Progress = Callable[[int, int], None]
-#: the address of a local Ray instance: loopback, but not 127.0.0.1, which Ray 2.60 rewrites to the
-#: machine's network interface address (``ray._private.services.resolve_ip_for_localhost``)
-LOOPBACK = "127.0.0.2"
+#: the address of a local Ray instance (see the module docstring)
+LOOPBACK = "127.0.0.1"
+#: Ray's loopback-only mode, read by every Ray process at start (children inherit it)
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+#: seconds to wait for a TCP connection to a cluster's address before giving up
+CONNECT_TIMEOUT_S = 5.0
 #: each actor computes single-threaded: parallelism comes from the actors
 WORKER_ENV = {"POLARS_MAX_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
@@ -60,7 +76,7 @@ class SerialEvaluator:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> SerialEvaluator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -96,6 +112,8 @@ class RayEvaluator:
     def __init__(self, data: MiningData, *, workers: int | None = None, address: str | None = None,
                  batch_size: int = 16, norm: str = "rank", cache_mb: int = DEFAULT_CACHE_MB,
                  driver_cache_mb: int = 256) -> None:
+        if address:
+            check_reachable(address)    # before Ray is imported: nothing of Ray's on the terminal
         import ray
         from ray.util import ActorPool
 
@@ -107,8 +125,8 @@ class RayEvaluator:
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         ref = ray.put(data)
         actor = ray.remote(num_cpus=1, max_restarts=0)(_Worker)
-        self._actors = [actor.options(runtime_env={"env_vars": WORKER_ENV}).remote(ref, norm, cache_mb)
-                        for _ in range(n)]
+        self._actors: list[Any] = [actor.options(runtime_env={"env_vars": WORKER_ENV}).remote(ref, norm, cache_mb)
+                                   for _ in range(n)]
         self._pool = ActorPool(self._actors)
         self.workers = n
         self.local = Scorer(data, norm, driver_cache_mb)
@@ -151,7 +169,7 @@ class RayEvaluator:
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
 
-    def __enter__(self) -> RayEvaluator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -159,7 +177,7 @@ class RayEvaluator:
 
 
 def _init_ray(ray: Any, workers: int | None, address: str | None) -> None:
-    """Quiet ``ray.init``: a local instance on ``LOOPBACK`` without dashboard, or a connection to ``address``."""
+    """Quiet ``ray.init``: a local loopback instance (``local_ray``) or a connection to ``address``."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     opts: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
                             "configure_logging": True}
@@ -167,10 +185,53 @@ def _init_ray(ray: Any, workers: int | None, address: str | None) -> None:
         if address:
             ray.init(address=address, **_loopback(address), **opts)
         else:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                     _node_ip_address=LOOPBACK, **opts)
-    except Exception as exc:  # noqa: BLE001 - connection problems are user errors
+            with local_ray(ray):
+                ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
+                         _node_ip_address=LOOPBACK, **opts)
+    except Exception as exc:
         raise FlyerError(f"cannot start Ray{' at ' + address if address else ''}: {_first_line(exc)}") from exc
+
+
+@contextlib.contextmanager
+def local_ray(ray: Any) -> Iterator[None]:
+    """Around ``ray.init`` of a local instance: Ray's loopback-only mode (for this driver and the
+    processes it starts) and no API server (see the module docstring); restored afterwards."""
+    from ray._private import node as ray_node
+    from ray._private import ray_constants
+
+    def no_api_server(self: Any, *, include_dashboard: bool | None, raise_on_failure: bool) -> None:
+        self._webui_url = ""
+
+    saved_env = {k: os.environ.get(k) for k in LOOPBACK_ENV}
+    saved = ray_constants.ENABLE_RAY_CLUSTER, ray_node.Node.start_api_server
+    os.environ.update(LOOPBACK_ENV)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    setattr(ray_node.Node, "start_api_server", no_api_server)  # noqa: B010 - a method swapped for the block
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved[0]
+        setattr(ray_node.Node, "start_api_server", saved[1])  # noqa: B010
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """``FlyerError`` in one line unless a TCP connection to ``address`` (``host:port`` or
+    ``ray://host:port``) opens within ``timeout`` seconds; Ray itself would retry for minutes."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise FlyerError(f"--address must be HOST:PORT (a Ray head's GCS address), got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise FlyerError(f"cannot reach a Ray cluster at {address}: {why} within {timeout:.0f} s "
+                         "(is `ray start --head` running there, and is the port open?)") from None
 
 
 def _loopback(address: str) -> dict[str, str]:

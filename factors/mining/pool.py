@@ -24,7 +24,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from flyer.factors.mining.evaluate import EvalResult, PeriodStats
 
 DEFAULT_RIDGE = 1e-3

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyer.core.atomic import atomic_text
-from flyer.core.errors import FlyerError
 from flyer.factors.factorset import FactorSet
 from flyer.factors.mining.state import PoolEntry
+
+from flyer.core.atomic import atomic_text
+from flyer.core.errors import FlyerError
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def write_pool(path: Path, pool: tuple[PoolEntry, ...] | list[PoolEntry], weight
         lines.append(f"# train IC {p.train_ic:.4f} ICIR {p.train_icir:.3f} | valid IC {p.valid_ic:.4f} "
                      f"ICIR {p.valid_icir:.3f} | {p.nodes} nodes, generation {p.generation + 1}")
         lines.append(f"{p.name} = {json.dumps(p.formula)}")
-    lines += ["", "[weights]"] + [f"{p.name} = {repr(float(w))}" for p, w in zip(pool, weights)]
+    lines += ["", "[weights]"] + [f"{p.name} = {float(w)!r}" for p, w in zip(pool, weights)]
     lines += ["", "[pool]"] + [f"{k} = {_toml_value(v)}" for k, v in meta.items()]
     atomic_text("\n".join(lines) + "\n", path)
 

@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from flyer.factors.mining.evaluate import Scorer
 from flyer.factors.mining.kernels import daily_ic_nb, segment_means_nb, standardize_nb
 from flyer.factors.mining.panel import PERIODS, MiningData

@@ -9,20 +9,19 @@ score of date t uses bars up to t only (the scores contract: it trades on the ne
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-
-from flyer.core.errors import FlyerError
 from flyer.factors.expr import fields_of
+from flyer.factors.mining.evaluate import NORMS
 from flyer.factors.mining.kernels import standardize_nb
 from flyer.factors.mining.nodes import NodeCache, tree_values
-from flyer.factors.mining.evaluate import NORMS
 from flyer.factors.mining.panel import build_scoring_data, load_bars
 from flyer.factors.mining.poolfile import PoolFile
+
+from flyer.core.errors import FlyerError
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore

@@ -30,18 +30,33 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from flyer.factors.expr import Expr
 from flyer.factors.mining.evaluate import EvalResult, Scorer
-from flyer.factors.mining.grammar import (canonical, crossover, is_valid, point_mutation, ramped_population,
-                                          random_tree, subtree_mutation)
+from flyer.factors.mining.grammar import (
+    canonical,
+    crossover,
+    is_valid,
+    point_mutation,
+    ramped_population,
+    random_tree,
+    subtree_mutation,
+)
 from flyer.factors.mining.nodes import CacheStats
 from flyer.factors.mining.pool import PoolStats, max_corr, trial
-from flyer.factors.mining.state import (GenerationReport, PoolEntry, SearchConfig, SearchState, jsonable,
-                                        load_checkpoint, save_checkpoint)
+from flyer.factors.mining.state import (
+    GenerationReport,
+    PoolEntry,
+    SearchConfig,
+    SearchState,
+    jsonable,
+    load_checkpoint,
+    save_checkpoint,
+)
 from flyer.factors.parser import parse
 
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flyer.core.errors import FlyerError
 from flyer.factors.mining.grammar import Grammar
 from flyer.factors.mining.pool import DEFAULT_RIDGE, PoolStats
+
+from flyer.core.errors import FlyerError
 
 CHECKPOINT_VERSION = 2
 OBJECTIVES = ("pool", "single")

@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_span
-from flyer.core.errors import FlyerError
+from flyer.core.errors import FlyerError, UsageError
 
 
 def mine_cmd(
@@ -54,8 +54,12 @@ def mine_cmd(
     train, valid = parse_span(train_span, "--train"), parse_span(valid_span, "--valid")
     test = parse_span(test_span, "--test") if test_span else None
     assert train is not None and valid is not None
-    if horizon < 1:
-        raise FlyerError(f"--horizon must be >= 1, got {horizon}")
+    _check_options(horizon=horizon, population=population, generations=generations, batch_size=batch_size,
+                   workers=workers, max_pool=max_pool, cache_mb=cache_mb)
+    if address:
+        from flyer.factors.mining.parallel import check_reachable
+
+        check_reachable(address)   # seconds, before loading anything: Ray would retry for minutes
     cfg = SearchConfig(objective=objective, population=population, generations=generations, seed=seed,
                        max_pool=max_pool, norm=norm, min_valid_gain=min_valid_gain, grammar=Grammar())
     out = (out or flyer_home(home) / "mining" / "mined.toml").expanduser()
@@ -95,6 +99,19 @@ def mine_cmd(
     console.print(f"run: {result.evaluated:,} candidates evaluated in {result.seconds:.1f} s "
                   f"({result.per_second:.2f} candidates/s, node cache hit rate {c.hit_rate:.1%}); "
                   f"wall time {time.perf_counter() - t_start:.1f} s")
+
+
+def _check_options(**values: int) -> None:
+    """``UsageError`` (exit 2) naming the option when a count is out of range."""
+    from flyer.factors.mining import SearchConfig
+
+    elite = SearchConfig.elite  # the best formulas carried unchanged into each next generation
+    low = {"horizon": 1, "population": elite + 1, "generations": 1, "batch_size": 1, "workers": 0,
+           "max_pool": 1, "cache_mb": 1}
+    why = {"population": f" (the {elite} elites carried into each next generation plus one new formula)"}
+    for name, value in values.items():
+        if value < low[name]:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= {low[name]}{why.get(name, '')}, got {value}")
 
 
 def _run(evaluator: Any, cfg: Any, ckpt: Path, identity: dict) -> Any:

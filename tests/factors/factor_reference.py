@@ -91,3 +91,52 @@ def full(values: pd.Series, lookback: int) -> pd.Series:
     out = values.copy()
     out.iloc[:lookback] = np.nan
     return out
+
+
+def node_by_node(bars: pl.DataFrame, formulas: dict, compat: bool) -> dict[str, np.ndarray]:
+    """Each formula evaluated node by node with the engine's polars node semantics
+    (``flyer.factors.engine.node_expr``, what the miner uses): every node materialised as a
+    column of the prepared panel, windowed inputs broadcast, cross-section inputs masked during
+    their warm-up, each factor masked (default mode) or rounded through float32 (qlib mode).
+    The slow reference of the fused programs; returns float64 arrays (NaN = missing) in
+    (symbol, date) order."""
+    from flyer.factors.engine import AGE, node_expr, prepare_panel
+    from flyer.factors.expr import CrossSection, PairRolling, Rolling, fields_of
+    from flyer.factors.parser import parse
+
+    exprs = {k: parse(v) if isinstance(v, str) else v for k, v in formulas.items()}
+    fields = set().union(*(fields_of(e) for e in exprs.values()))
+    for e in exprs.values():
+        for n in e.walk():
+            if isinstance(n, CrossSection):
+                fields |= set(n.by)
+    industries = bars.select("symbol", "industry").unique("symbol") if "industry" in bars.columns else None
+    panel, starts = prepare_panel(bars, fields, qlib_compat=compat, industries=industries)
+    cols: dict[object, pl.Series] = {}
+
+    def value(node) -> pl.Series:  # noqa: ANN001 - an Expr
+        if node in cols:
+            return cols[node]
+        args, inputs = [], []
+        for k, c in enumerate(node.children()):
+            inputs.append(value(c).alias(f"_c{k}"))
+            e = pl.col(f"_c{k}")
+            if isinstance(node, CrossSection) and not compat and c.lookback:
+                e = pl.when(pl.col(AGE) >= c.lookback).then(e)
+            args.append(e)
+        expr = node_expr(node, args, starts, compat)
+        frame = panel.with_columns(inputs) if inputs else panel
+        out = frame.select((expr.cast(pl.Float64) + pl.col(AGE).cast(pl.Float64) * 0.0).alias("v"))["v"]
+        cols[node] = out
+        return out
+
+    result = {}
+    for name, e in exprs.items():
+        v = value(e)
+        if compat:
+            v = v.cast(pl.Float32).cast(pl.Float64)
+        arr = v.fill_null(np.nan).to_numpy().astype(float, copy=True)
+        if not compat and e.lookback:
+            arr[panel[AGE].to_numpy() < e.lookback] = np.nan
+        result[name] = arr
+    return result

@@ -120,3 +120,83 @@ def test_rank_ic_wide_equals_per_factor_ic_table():
         np.testing.assert_allclose(both["rank_ic"].to_numpy(), both["w"].to_numpy(), rtol=1e-12)
     summ = ev.wide_summary(wide)
     assert summ["factor"][0] == "good" and summ.height == 3
+
+
+def _same_frame(a: pl.DataFrame, b: pl.DataFrame, what: str) -> None:
+    """Equal columns, dtypes and rows; floats to 1e-9 relative, NaN and null alike. A correlation
+    with a constant side is NaN in the kernel, while polars' per-factor path gives NaN or a
+    rounding residue (|r| < 1e-12): those count as equal."""
+    assert a.columns == b.columns and a.height == b.height, f"{what}: {a.shape} vs {b.shape}"
+    for c in a.columns:
+        x, y = a[c], b[c]
+        assert x.dtype == y.dtype, f"{what}.{c}: {x.dtype} vs {y.dtype}"
+        if x.dtype.is_float():
+            xs, ys = x.fill_null(np.nan).to_numpy().copy(), y.fill_null(np.nan).to_numpy()
+            if c in ("ic", "rank_ic", "autocorr"):
+                residue = np.isnan(xs) & (np.abs(ys) < 1e-12)
+                xs[residue] = ys[residue]
+            np.testing.assert_allclose(xs, ys, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=f"{what}.{c}")
+        else:
+            assert x.to_list() == y.to_list(), f"{what}.{c}"
+
+
+@pytest.mark.parametrize("quantiles", [5, 4])
+def test_streamed_set_equals_the_per_factor_tables(sim_bars: pl.DataFrame, quantiles: int) -> None:
+    """``evaluate_set`` (one pass per date over many factors in a numba kernel) gives the tables
+    of ``evaluate_factor`` (one polars frame per factor), on a sim panel with missing values,
+    ties (a 0/1 flag whose top quantile is never reached), a point-in-time universe and
+    several horizons."""
+    from flyer.factors import compute
+
+    bars = sim_bars.filter(pl.col("date") >= dt.date(2019, 6, 1))
+    values = compute(bars, {"MOM": "$close / Ref($close, 5) - 1", "VOL": "Std($close / Ref($close, 1), 10)",
+                            "UP": "$close > Ref($close, 1)", "KLEN": "($high - $low) / $open",
+                            "CS": "CSRank(Mean($volume, 3))", "FLAT": "$close * 0 + 1"}, dtype=pl.Float32)
+    rng = np.random.default_rng(3)
+    values = values.with_columns(pl.when(pl.Series(rng.random(values.height) < 0.05)).then(None)
+                                 .otherwise(pl.col("KLEN")).alias("KLEN"))
+    fwd = ev.forward_returns(bars.select("symbol", "date", "close"), (1, 5, 10))
+    univ = values.select("date", "symbol").filter(pl.Series(rng.random(values.height) < 0.7))
+    streamed = ev.evaluate_set(values, fwd, horizon=5, universe=univ, quantiles=quantiles, horizons=(1, 5, 10),
+                               group=2)
+    base, n_in = ev.join_inputs(values, fwd, univ, (1, 5, 10))
+    assert list(streamed) == ["MOM", "VOL", "UP", "KLEN", "CS", "FLAT"]
+    for name, got in streamed.items():
+        ref = ev.evaluate_factor(base, name, None, horizon=5, quantiles=quantiles, horizons=(1, 5, 10),
+                                 rows_in=n_in)
+        assert got.cleaning == ref.cleaning, name
+        tables = ["ic", "summary", "quantiles", "quantile_daily", "top_excess", "turnover", "autocorr"]
+        if name == "FLAT":  # constant: no correlation is defined (polars' path reports its rounding residue, 0)
+            tables = tables[2:-1]
+        for table in tables:
+            _same_frame(getattr(got, table), getattr(ref, table), f"{name}.{table}")
+        assert got.row().keys() == ref.row().keys()
+    flat = streamed["FLAT"]   # all tied: every row in the middle quantile, no IC, turnover of that quantile
+    assert flat.quantile_daily["quantile"].unique().to_list() == [(quantiles + 2) // 2]
+    assert flat.ic["ic"].null_count() == flat.ic.height and flat.turnover.height > 0
+
+
+def test_streamed_set_keeps_the_cleaning_limits(sim_bars: pl.DataFrame) -> None:
+    bars = sim_bars.filter(pl.col("date") >= dt.date(2020, 6, 1))
+    fwd = ev.forward_returns(bars.select("symbol", "date", "close"), (1,))
+    values = bars.select("date", "symbol", pl.col("close").alias("ok"),
+                         pl.when(pl.col("symbol") < "300").then(None).otherwise(pl.col("close")).alias("holey"))
+    with pytest.raises(FlyerError, match=r"holey: .* more than max_loss=30%"):
+        ev.evaluate_set(values, fwd, horizon=1, horizons=(1,), max_loss=0.3)
+    empty = values.with_columns(pl.lit(None, pl.Float64).alias("holey"))
+    with pytest.raises(FlyerError, match="max_loss|nothing left"):
+        ev.evaluate_set(empty, fwd, horizon=1, horizons=(1,), max_loss=1.0)
+
+
+def test_radix_ranks_equal_average_ranks() -> None:
+    """The evaluation's radix sort: average ranks equal scipy's on negatives, ties, +-0 and
+    extremes."""
+    from flyer.factors import eval_kernels as ek
+
+    rng = np.random.default_rng(9)
+    cases = [rng.normal(size=500), np.round(rng.normal(size=300), 1), np.array([0.0, -0.0, 1e-300, -1e300, 5.0, 0.0]),
+             np.full(7, 2.5), np.array([3.0]), rng.normal(size=64).astype(np.float32).astype(np.float64)]
+    for x in cases:
+        out = np.empty(x.size)
+        ek.avg_ranks(np.ascontiguousarray(x), out)
+        np.testing.assert_array_equal(out, stats.rankdata(x, method="average"))

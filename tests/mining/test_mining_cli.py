@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from flyer.cli import app
-from flyer.core.errors import FlyerError
+from flyer.core.errors import FlyerError, UsageError
 from flyer.factors.library import load
 
 ARGS = ["mine", "--universe", "all", "--horizon", "5", "--population", "12", "--train",
@@ -66,3 +66,27 @@ def test_mine_reports_user_errors(sim_home: Path, tmp_path: Path) -> None:
     assert isinstance(bad_obj.exception, FlyerError) and "objective" in str(bad_obj.exception)
     empty = runner.invoke(app, [*ARGS, "--home", str(tmp_path / "nohome"), "--out", str(tmp_path / "y.toml")])
     assert isinstance(empty.exception, FlyerError) and "no market store" in str(empty.exception)
+
+
+def test_mine_names_the_option_and_refuses_spans_without_data(sim_home: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    small = runner.invoke(app, [*ARGS, "--population", "4", "--home", str(sim_home), "--out", str(tmp_path / "p.toml")])
+    assert isinstance(small.exception, UsageError) and small.exception.exit_code == 2
+    assert "--population must be >= 5" in str(small.exception) and "elite" in str(small.exception)
+    assert "--" in str(small.exception).split()[0]            # names the option, not a config field
+    batch = runner.invoke(app, [*ARGS, "--batch-size", "0", "--home", str(sim_home)])
+    assert isinstance(batch.exception, UsageError) and "--batch-size must be >= 1" in str(batch.exception)
+    # the store holds 2018-2020: a validation or test span after it has no usable date
+    for opt, span, name in (("--valid", "2021-01-01:2021-06-30", "validation"),
+                            ("--test", "2021-01-01:2021-12-31", "test")):
+        args = [a for a in ARGS]
+        if opt == "--valid":
+            args[args.index("--valid") + 1] = span
+            args = args[:args.index("--test")] + args[args.index("--test") + 2:]
+        else:
+            args[args.index("--test") + 1] = span
+        res = runner.invoke(app, [*args, "--home", str(sim_home), "--out", str(tmp_path / f"{name}.toml")])
+        assert isinstance(res.exception, FlyerError), res.output
+        msg = str(res.exception)
+        assert f"{name} span {span.replace(':', ':')}" in msg and "has 0 usable dates" in msg and "\n" not in msg
+        assert "gen 1" not in res.output and not (tmp_path / f"{name}.toml").exists()

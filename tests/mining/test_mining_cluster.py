@@ -56,7 +56,9 @@ def _env() -> dict[str, str]:
 
 def _node(args: list[str], temp: Path) -> subprocess.Popen:
     ports = _free_ports(6)
-    cmd = [str(BIN / "ray"), "start", "--block", "--num-cpus", "1", "--temp-dir", str(temp), "--disable-usage-stats",
+    # ``python -m ray.scripts.scripts``, not the ``ray`` script: a copied venv's script may name
+    # another interpreter in its shebang
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-cpus", "1", "--temp-dir", str(temp), "--disable-usage-stats",
            "--node-manager-port", str(ports[0]), "--object-manager-port", str(ports[1]),
            "--dashboard-agent-listen-port", str(ports[2]), "--dashboard-agent-grpc-port", str(ports[3]),
            "--runtime-env-agent-port", str(ports[4]), "--metrics-export-port", str(ports[5]), *args]
