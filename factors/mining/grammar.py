@@ -233,7 +233,7 @@ def _grow(rng: random.Random, g: Grammar, depth: int, full: bool) -> Expr:
                               ("pair", g.pair), ("cs", g.cross)) if ops]
     weights = {"bin": 3, "func": 1, "roll": 4, "pair": 1, "cs": 1}
     kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
-    sub = lambda: _grow(rng, g, depth - 1, full)
+    sub = lambda: _grow(rng, g, depth - 1, full)  # noqa: E731
     if kind == "bin":
         return BinOp(rng.choice(g.binary), sub(), sub())
     if kind == "func":

@@ -101,7 +101,7 @@ def node_by_node(bars: pl.DataFrame, formulas: dict, compat: bool) -> dict[str, 
     The slow reference of the fused programs; returns float64 arrays (NaN = missing) in
     (symbol, date) order."""
     from flyer.factors.engine import AGE, node_expr, prepare_panel
-    from flyer.factors.expr import CrossSection, PairRolling, Rolling, fields_of
+    from flyer.factors.expr import CrossSection, fields_of
     from flyer.factors.parser import parse
 
     exprs = {k: parse(v) if isinstance(v, str) else v for k, v in formulas.items()}
