@@ -106,7 +106,9 @@ def save(home: str | os.PathLike | None, result: BacktestResult, rid: str, data_
     shutil.rmtree(tmp, ignore_errors=True)
     export(result, tmp, "parquet")
     if report_html is not None:
-        (tmp / "report.html").write_text(report_html, encoding="utf-8")
+        from flyer.core.pages import write
+
+        write(report_html, tmp / "report.html")  # plotly.js beside it (a hard link where possible)
     info = {"id": rid, "run": None, **(meta or {}), "config_key": result.config.key(),
             "config": result.config.to_dict(), "data_key": data_key, "benchmark": result.benchmark_name,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}

@@ -279,6 +279,10 @@ def _link(target: Path, link: Path) -> Path:
         link.symlink_to(os.path.relpath(target, link.parent))
     except OSError:
         shutil.copyfile(target, link)
+    if target.suffix == ".html":  # a browser resolves the page's plotly.js beside the link
+        from flyer.core.pages import ensure_script
+
+        ensure_script(link.parent)
     return link
 
 
