@@ -122,16 +122,20 @@ def save(home: str | os.PathLike | None, result: BacktestResult, rid: str, data_
 
 
 def load(home: str | os.PathLike | None, record: str) -> Record:
-    """The saved backtest ``record`` (a unique prefix is accepted)."""
+    """The saved backtest ``record`` (a unique prefix is accepted; ``flyer.core.names.resolve_id``:
+    id-shaped and inside ``backtests/``, else a ``UsageError``)."""
+    from flyer.core.names import resolve_id
+
     base = root(home)
-    path = base / record
-    if not (path / "meta.json").exists():
-        hits = [p for p in base.glob(f"{record}*") if (p / "meta.json").exists()] if base.exists() else []
-        if len(hits) != 1:
-            raise FlyerError(f"no saved backtest {record!r} under {base}" if not hits
-                             else f"saved backtest id {record!r} is ambiguous")
-        path = hits[0]
-    return Record(path.name, path, json.loads((path / "meta.json").read_text()))
+    path = resolve_id(base, record, "saved backtest")
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise FlyerError(f"saved backtest {path.name}: meta.json unreadable ({type(exc).__name__}): "
+                         "remove the folder or rerun the backtest") from None
+    if not isinstance(meta, dict):
+        raise FlyerError(f"saved backtest {path.name}: meta.json is not a table")
+    return Record(path.name, path, meta)
 
 
 def find(home: str | os.PathLike | None, rid: str) -> Record | None:
@@ -149,7 +153,12 @@ def list_records(home: str | os.PathLike | None, run_id: str | None = None) -> l
     for p in base.iterdir():
         if p.name.startswith(".") or not (p / "meta.json").exists():
             continue
-        meta = json.loads((p / "meta.json").read_text())
+        try:
+            meta = json.loads((p / "meta.json").read_text())
+        except (OSError, ValueError):
+            continue  # a damaged record is left out of listings (``load`` names it)
+        if not isinstance(meta, dict):
+            continue
         if run_id is None or meta.get("run") == run_id:
             out.append(Record(p.name, p, meta))
     return sorted(out, key=lambda r: (r.meta.get("created", ""), (r.path / "meta.json").stat().st_mtime_ns),

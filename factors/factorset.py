@@ -49,8 +49,11 @@ class FactorSet:
         """Build from ``{factor_name: formula text or Expr}`` (and optional ``{factor_name: weight}``
         covering every factor); a bad formula raises ``FormulaError`` naming the factor:
         ``bad formula 'X' (MA5): ...``."""
+        from flyer.core.names import safe_name
+
         items = []
         for fname, formula in formulas.items():
+            safe_name(fname, "factor name")  # names become file and column names
             if isinstance(formula, Expr):
                 items.append((fname, formula))
                 continue

@@ -48,20 +48,22 @@ def resolve(home: Home, ident: str) -> list[Item]:
     """What ``ident`` names (see the module docstring); FlyerError when nothing matches."""
     from flyer import experiments
     from flyer.backtest import records
+    from flyer.core.names import NotFoundError, safe_name
 
+    safe_name(ident, "id")  # an id, never a path: refused with exit 2
     try:
         return [_from_backtest(home, records.load(home, ident))]
-    except FlyerError:
+    except NotFoundError:
         pass
     try:
         row = _run_row(home, ident)
         latest = records.list_records(home, row["id"])
         return [Item(row["id"], row, latest[0] if latest else None)]
-    except FlyerError:
+    except NotFoundError:
         pass
     try:
         exp = experiments.load(home, ident)
-    except FlyerError:
+    except NotFoundError:
         raise FlyerError(f"{ident!r} is neither a saved backtest, a run nor an experiment "
                          "(see `flyer runs`, `flyer experiments`)") from None
     if not exp.summary:

@@ -67,15 +67,27 @@ def root(home: str | os.PathLike | None) -> Path:
 
 
 def load(home: str | os.PathLike | None, exp_id: str) -> Experiment:
-    """The experiment ``exp_id`` (a unique prefix is accepted); FlyerError when absent."""
-    base = root(home)
-    hits = [p for p in base.glob(f"{exp_id}*") if p.is_dir() and not p.name.startswith(".")] if base.exists() else []
-    exact = [p for p in hits if p.name == exp_id]
-    if len(exact) != 1 and len(hits) != 1:
-        raise FlyerError(f"no experiment {exp_id!r} under {base}" if not hits else f"experiment id {exp_id!r} is ambiguous")
-    path = (exact or hits)[0]
+    """The experiment ``exp_id`` (a unique prefix is accepted; ``flyer.core.names.resolve_id``:
+    id-shaped, inside ``experiments/``); FlyerError when absent or its summary is unreadable."""
+    from flyer.core.names import resolve_id
+
+    path = resolve_id(root(home), exp_id, "experiment")
+    return Experiment(path.name, path, _summary(path))
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    """``summary.json`` of an experiment folder ({} while incomplete); FlyerError when damaged."""
     summary = path / "summary.json"
-    return Experiment(path.name, path, json.loads(summary.read_text()) if summary.exists() else {})
+    if not summary.exists():
+        return {}
+    try:
+        data = json.loads(summary.read_text())
+    except (OSError, ValueError) as exc:
+        raise FlyerError(f"experiment {path.name}: summary.json unreadable ({type(exc).__name__}): "
+                         "rerun its workflow with --force, or remove the folder") from None
+    if not isinstance(data, dict):
+        raise FlyerError(f"experiment {path.name}: summary.json is not a table")
+    return data
 
 
 def list_experiments(home: str | os.PathLike | None) -> pl.DataFrame:
@@ -86,18 +98,26 @@ def list_experiments(home: str | os.PathLike | None) -> pl.DataFrame:
     for p in sorted(base.iterdir()) if base.exists() else []:
         if not p.is_dir() or p.name.startswith("."):
             continue
-        exp = load(home, p.name)
-        s = exp.summary
-        resolved = json.loads((p / "resolved.json").read_text()) if (p / "resolved.json").exists() else {}
-        bts = [b for b in s.get("backtests", []) if b.get("excess_annual_return") is not None]
-        best: dict[str, Any] = max(bts, key=lambda b: b["excess_annual_return"], default={})
-        rows.append({"id": p.name, "created": s.get("created", ""), "name": s.get("name", resolved.get("name", "")),
-                     "status": "complete" if s else "incomplete", "models": len(resolved.get("models", [])),
-                     "backtests": len(s.get("backtests", [])), "best_excess": best.get("excess_annual_return"),
-                     "best_ir": best.get("information_ratio")})
+        try:
+            rows.append(_listing_row(p))
+        except (FlyerError, OSError, ValueError, TypeError, AttributeError, KeyError):
+            # one damaged folder never breaks the listing: it is shown as such
+            rows.append({"id": p.name, "created": "", "name": "", "status": "damaged", "models": 0,
+                         "backtests": 0, "best_excess": None, "best_ir": None})
     schema = {"id": pl.Utf8, "created": pl.Utf8, "name": pl.Utf8, "status": pl.Utf8, "models": pl.Int64,
               "backtests": pl.Int64, "best_excess": pl.Float64, "best_ir": pl.Float64}
     return pl.DataFrame(rows, schema=schema).sort("created", descending=True)
+
+
+def _listing_row(p: Path) -> dict[str, Any]:
+    s = _summary(p)
+    resolved = json.loads((p / "resolved.json").read_text()) if (p / "resolved.json").exists() else {}
+    bts = [b for b in s.get("backtests", []) if isinstance(b.get("excess_annual_return"), (int, float))]
+    best: dict[str, Any] = max(bts, key=lambda b: b["excess_annual_return"], default={})
+    return {"id": p.name, "created": str(s.get("created", "")), "name": str(s.get("name", resolved.get("name", ""))),
+            "status": "complete" if s else "incomplete", "models": len(resolved.get("models", [])),
+            "backtests": len(s.get("backtests", [])), "best_excess": best.get("excess_annual_return"),
+            "best_ir": best.get("information_ratio")}
 
 
 # --------------------------------------------------------------------------------- running

@@ -27,6 +27,9 @@ def preflight(night: Night) -> None:
     if not cfg.runs and cfg.retrain.schedule == "never":
         raise FlyerError("config: no model run configured: set runs = [\"<id>\"] (see `flyer runs`) "
                          "or [retrain] schedule = \"monthly\"")
+    from flyer.data import markets
+
+    markets.check(night.store, markets.market_of(cfg.source))  # another market than the store's: refused now
     _configured_runs(night)
     if cfg.portfolio.holdings_file is not None and not Path(cfg.portfolio.holdings_file).is_file():
         raise FlyerError(f"config: portfolio.holdings_file {cfg.portfolio.holdings_file} is not a file")

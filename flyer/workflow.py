@@ -256,11 +256,42 @@ def resolve_factor(raw: dict[str, Any], i: int) -> FactorStep:
             fs = FactorSet.from_formulas(str(raw.get("name", f"formulas{i}")), dict(_table(raw["formulas"], where)))
         if raw.get("factors"):
             fs = fs.select([f.strip() for f in str(raw["factors"]).split(",")])
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise WorkflowError(f"workflow: {where}: {str(exc).splitlines()[0]}") from exc
-    label = str(raw.get("name") or raw.get("set") or fs.name)
-    return FactorStep(Path(label).stem, fs, str(raw.get("universe", "all")), int(raw.get("horizon", 5)),
-                      int(raw.get("quantiles", 5)), _date(raw.get("start"), where), _date(raw.get("end"), where))
+    except (FileNotFoundError, KeyError, ValueError, FlyerError) as exc:
+        raise WorkflowError(f"workflow: {where}: {str(exc).splitlines()[0]}") from None
+    label = _label(str(raw.get("name") or Path(str(raw.get("set") or fs.name)).stem), f"{where} name")
+    horizon = _int(raw.get("horizon", 5), f"{where} horizon", 1, 250)
+    quantiles = _int(raw.get("quantiles", 5), f"{where} quantiles", 2, 20)
+    universe = raw.get("universe", "all")
+    if not isinstance(universe, str) or not universe:
+        raise WorkflowError(f"workflow: {where} universe: must be a universe name (all, csi500, csi300 or an index "
+                            f"code), got {universe!r}")
+    start, end = _date(raw.get("start"), where), _date(raw.get("end"), where)
+    if start is not None and end is not None and start > end:
+        raise WorkflowError(f"workflow: {where}: start {start} is after end {end}")
+    return FactorStep(label, fs, universe, horizon, quantiles, start, end)
+
+
+def _int(value: Any, where: str, lo: int, hi: int) -> int:
+    """An integer setting in [lo, hi] (a ``WorkflowError`` naming it otherwise)."""
+    from flyer.core.config import coerce
+
+    try:
+        v = coerce(value, int, where)
+    except ConfigError as exc:
+        raise WorkflowError(f"workflow: {exc}") from None
+    if not lo <= v <= hi:
+        raise WorkflowError(f"workflow: {where}: must be in {lo}..{hi}, got {v}")
+    return int(v)
+
+
+def _label(value: Any, where: str) -> str:
+    """A name that becomes a file or folder name and is printed (``flyer.core.names.safe_name``)."""
+    from flyer.core.names import safe_name
+
+    try:
+        return safe_name(value, where)
+    except FlyerError as exc:
+        raise WorkflowError(f"workflow: {exc}") from None
 
 
 def resolve_model(raw: dict[str, Any], i: int) -> ModelStep:
@@ -270,8 +301,10 @@ def resolve_model(raw: dict[str, Any], i: int) -> ModelStep:
     raw = dict(raw)
     if "model" not in raw:
         raise WorkflowError(f"workflow: {where}: missing key model (lgbm, linear, mlp, gru, lstm, transformer)")
-    kind = str(raw.pop("model"))
-    name = str(raw.pop("name", kind))
+    kind = raw.pop("model")
+    if not isinstance(kind, str):
+        raise WorkflowError(f"workflow: {where} model: must be a model kind (lgbm, linear, ...), got {kind!r}")
+    name = _label(raw.pop("name", kind), f"{where} name")
     data_keys = {f.name for f in dataclasses.fields(DataConfig)} - {"factor_key"}
     unknown = sorted(set(raw) - set(SPLIT_KEYS) - data_keys)
     if unknown:
@@ -295,17 +328,19 @@ def resolve_backtest(raw: dict[str, Any], i: int, model_names: list[str]) -> Bac
 
     where = f"[[backtests]] {i}"
     raw = dict(raw)
-    name = str(raw.pop("name", f"backtest{i}"))
+    name = _label(raw.pop("name", f"backtest{i}"), f"{where} name")
     models = raw.pop("models", None) or list(model_names)
-    models = [models] if isinstance(models, str) else list(models)
+    models = [models] if isinstance(models, str) else models
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise WorkflowError(f"workflow: {where} models: must be a list of model names, got {models!r}")
     missing = [m for m in models if m not in model_names]
     if missing:
         raise WorkflowError(f"workflow: {where}: no model named {', '.join(map(repr, missing))} "
                             f"(models: {', '.join(model_names) or 'none'})")
     try:
-        cfg = BacktestConfig.from_dict(raw)
+        cfg = BacktestConfig.from_dict(raw, f"{where}")
     except (TypeError, ValueError) as exc:
-        raise WorkflowError(f"workflow: {where}: {str(exc).splitlines()[0]}") from exc
+        raise WorkflowError(f"workflow: {str(exc).splitlines()[0]}") from None
     return BacktestStep(name, tuple(models), cfg)
 
 
@@ -326,9 +361,19 @@ def resolve(raw: dict[str, Any], *, text: str = "", path: str = "", overrides: t
     bad = sorted(set(reports) - {"backtest", "factors"})
     if bad:
         raise WorkflowError(f"workflow: [reports]: unknown key(s) {', '.join(bad)} (takes: backtest, factors)")
+    if not all(isinstance(v, bool) for v in reports.values()):
+        raise WorkflowError(f"workflow: [reports]: values must be true or false, got {reports!r}")
     if not (factors or models):
         raise WorkflowError("workflow: nothing to do: add [[factors]] or [[models]]")
-    return Workflow(str(raw.get("name", Path(path).stem if path else "workflow")), str(raw.get("description", "")),
+    labels = [f.label for f in factors]
+    for kind, names_ in (("[[factors]]", labels), ("[[backtests]]", [b.name for b in backtests])):
+        twice = sorted({n for n in names_ if names_.count(n) > 1})
+        if twice:
+            raise WorkflowError(f"workflow: {kind} name(s) {', '.join(twice)} used twice: give each a name")
+    description = raw.get("description", "")
+    if not isinstance(description, str) or len(description) > 2000 or any(ord(c) < 32 and c not in "\n\t" for c in description):
+        raise WorkflowError("workflow: description must be text (at most 2,000 characters, no control characters)")
+    return Workflow(_label(raw.get("name", Path(path).stem if path else "workflow"), "name"), description,
                     data, factors, models, backtests,
                     {"backtest": bool(reports.get("backtest", True)), "factors": bool(reports.get("factors", True))},
                     text, path, tuple(overrides))

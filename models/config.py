@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from flyer.core.config import Config, canonical_json as _canonical, check
+from flyer.core.config import Config, ConfigError, canonical_json as _canonical, check, coerce
 from flyer.core.errors import FlyerError
 from flyer.data.universe import UNIVERSES
 from flyer.models.features import resolve
@@ -224,11 +224,48 @@ def make_config(model: str, train: DateRange, valid: DateRange, test: DateRange 
         data.setdefault("label_norm", "cszscore")
     objective = objective or ("regression" if model in ("lgbm", "linear") else "mse")
     rank = LAMBDARANK_PARAMS if (model, objective) == ("lgbm", "lambdarank") else {}
-    merged = {**DEFAULT_PARAMS[model], **rank, **(PRESETS[model][preset] if preset else {}), **(params or {})}
-    cfg = TrainConfig(DataConfig.from_dict(data),
-                      SplitConfig(train, valid, test, walk_forward, retrain_months, window),
-                      ModelConfig(model, objective, Params(merged)), seed)
+    given = check_params(model, params or {})
+    merged = {**DEFAULT_PARAMS[model], **rank, **(PRESETS[model][preset] if preset else {}), **given}
+    split = SplitConfig.from_dict({"train": train, "valid": valid, "test": test, "walk_forward": walk_forward,
+                                   "retrain_months": retrain_months, "window": window}, "split")
+    seed = coerce(seed, int, "seed")
+    cfg = TrainConfig(DataConfig.from_dict(data), split, ModelConfig.from_dict(
+        {"kind": model, "objective": objective, "params": Params(merged)}, "model"), seed)
     return with_factor_key(cfg)
+
+
+def check_params(model: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` checked where they enter: a known hyper-parameter takes its default's type (an
+    integer, a finite number, a string, true/false); any other value must be a finite number, a
+    string, true/false or a list of them. A ``ConfigError`` naming ``params.<key>`` otherwise."""
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"params: must be a table of hyper-parameters, got {params!r}")
+    out: dict[str, Any] = {}
+    defaults = DEFAULT_PARAMS.get(model, {})
+    for key, value in params.items():
+        where = f"params.{key}"
+        default = defaults.get(str(key))
+        if isinstance(default, bool):
+            out[str(key)] = coerce(value, bool, where)
+        elif isinstance(default, int):
+            out[str(key)] = coerce(value, int, where)
+        elif isinstance(default, float):
+            out[str(key)] = coerce(value, float, where)
+        elif isinstance(default, str):
+            out[str(key)] = coerce(value, str, where)
+        else:
+            out[str(key)] = _plain_param(value, where)
+    return out
+
+
+def _plain_param(value: Any, where: str) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain_param(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return coerce(value, float, where) if isinstance(value, float) else value
+    raise ConfigError(f"{where}: must be a number, a string, true/false or a list, got {value!r}")
 
 
 def reads_factors(cfg: TrainConfig) -> bool:

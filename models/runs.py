@@ -34,7 +34,7 @@ import polars as pl
 
 from flyer.core.config import content_key
 from flyer.core.errors import FlyerError
-from flyer.core.names import safe_name
+from flyer.core.names import NotFoundError, resolve_id, safe_name
 from flyer.data.store import flyer_home
 from flyer.models.config import TrainConfig, from_dict, identity, to_dict
 from flyer.models.features import FeatureSpec
@@ -213,19 +213,13 @@ class Run:
         return lr
 
 
-def _resolve_path(base: Path, run_id: str) -> Path:
-    """``base/<run_id>``, or the one folder whose name starts with ``run_id``; the id must be
-    a plain name (``flyer.core.names.safe_name``: no separators, no ``..``), so it never leaves ``base``."""
-    safe_name(run_id, "run id")
+def _resolve_path(base: Path, ident: str) -> Path:
+    """``base/<ident>``, or the one folder whose name starts with ``ident``
+    (``flyer.core.names.resolve_id``: id-shaped, inside ``base``)."""
     if not base.is_dir():
-        raise FlyerError(f"no run {run_id!r}: {base} does not exist (train one with `flyer train`)")
-    path = base / run_id
-    if path.is_dir():
-        return path
-    hits = [p for p in base.iterdir() if p.is_dir() and p.name.startswith(run_id) and not p.name.startswith(".")]
-    if len(hits) != 1:
-        raise FlyerError(f"no run {run_id!r} under {base}" if not hits else f"run id {run_id!r} is ambiguous")
-    return hits[0]
+        safe_name(ident, "run id")
+        raise NotFoundError(f"no run {ident!r}: {base} does not exist (train one with `flyer train`)")
+    return resolve_id(base, ident, "run")
 
 
 def load_run(home: Home, ident: str) -> Run:

@@ -527,6 +527,15 @@ class SimSource:
     lose_amount_from: dt.date | None = None
     lose_st_from: dt.date | None = None
 
+    def __post_init__(self) -> None:
+        """Every setting checked where it enters (``SimConfig``'s checks), before any work."""
+        from flyer.core.config import ConfigError
+
+        try:
+            self.config()
+        except (SimError, TypeError, ValueError) as exc:
+            raise ConfigError(str(exc).splitlines()[0].replace("n_stocks", "stocks")) from None
+
     def config(self) -> SimConfig:
         return SimConfig(n_stocks=self.stocks, start=self.start, end=self.end, seed=self.seed,
                          crisis_start=self.crisis_start, crisis_days=self.crisis_days,

@@ -32,6 +32,12 @@ def print_info(store: MarketStore) -> None:
     console.print(f"[bold]store[/] {info.path}")
     console.print(f"  symbols {info.symbols:,}  bars {info.bar_rows:,}  "
                   f"span {info.first_date} .. {info.last_date}  calendar days {info.calendar_days:,}")
+    from flyer.data.markets import held
+
+    markets = held(store)
+    console.print("  market: " + ("; ".join(m.describe() for m in markets) if markets else
+                                  "not recorded (a store written before markets were recorded)")
+                  + (" (mixed on request)" if len(markets) > 1 else ""), markup=False)
     table = Table("index", "first", "last", "bars", "member snapshots", "last snapshot")
     members = {r["index_code"]: r for r in info.memberships.iter_rows(named=True)}
     for r in info.indexes.iter_rows(named=True):

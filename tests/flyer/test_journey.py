@@ -139,3 +139,22 @@ def test_the_demo_writes_the_nightly_config_of_its_run(tmp_path: Path) -> None:
     assert night.runs == ("abc123def456",) and night.source.stocks == 60 and night.source.seed == 42
     assert night.source.end > cfg.end and night.portfolio.backtest.k == cfg.k
     assert night.source.start == dt.date(2019, 1, 1)
+
+
+def test_a_nightly_on_another_market_is_refused_before_any_stage(tmp_path: Path) -> None:
+    from flyer.config import NightlyConfig
+    from flyer.data.markets import MarketMismatchError
+    from flyer.data.sources import ingest, make_source
+    from flyer.data.sources.sim import SimSource
+    from flyer.data.store import MarketStore
+    from flyer.nightly import run_night
+
+    with MarketStore.open(tmp_path) as store:
+        ingest(store, make_source("sim", stocks=20, seed=3, start=dt.date(2021, 1, 1), end=dt.date(2021, 4, 30)))
+        before = store.info().bar_rows
+    other = NightlyConfig(runs=("abc123def456",), source=SimSource(stocks=30, seed=3, start=dt.date(2021, 1, 1),
+                                                                    end=dt.date(2021, 6, 30)))
+    with pytest.raises(MarketMismatchError, match=r"holds sim \(stocks 20.*stocks 30.*a different market"):
+        run_night(tmp_path, other, dt.date(2021, 4, 30))
+    with MarketStore.open(tmp_path, read_only=True) as store:
+        assert store.info().bar_rows == before and store.query("SELECT count(*) AS n FROM nightly_log")["n"][0] == 0
