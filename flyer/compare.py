@@ -172,23 +172,23 @@ def curves(its: list[Item]) -> dict[str, Any]:
 
 
 def page(its: list[Item], title: str = "flyer compare") -> str:
-    """The HTML page: the comparison table, then the overlaid curves (plotly.js inlined once)."""
+    """The HTML page: the comparison table, then the overlaid curves (plotly.js loaded from the
+    page's folder: ``flyer.core.pages``)."""
+    from flyer.core.pages import document, figure_html
+
     t = table(its)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in t.iter_rows())
-    figs = [f for f in curves(its).values() if f.data]
-    charts = "".join(f.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False) for i, f in enumerate(figs))
-    style = ("body{font-family:sans-serif;margin:24px;max-width:1300px} table{border-collapse:collapse}"
-             "th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right} td:first-child{text-align:left}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"
-            f"</head><body><h1>{html.escape(title)}</h1><table><tr>{head}</tr>{body}</table>{charts}</body></html>")
+    charts = "".join(figure_html(f) for f in curves(its).values() if f.data)
+    return document(title, f"<table class='grid' id='compare'><tr>{head}</tr>{body}</table>{charts}")
 
 
-def write_page(its: list[Item], path: str | os.PathLike, title: str = "flyer compare") -> Path:
-    out = Path(path).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page(its, title), encoding="utf-8")
-    return out
+def write_page(its: list[Item], path: str | os.PathLike, title: str = "flyer compare", *,
+               self_contained: bool = False) -> Path:
+    """Write ``page`` (plotly.js beside it, or inlined with ``self_contained``); returns the path."""
+    from flyer.core.pages import write
+
+    return write(page(its, title), path, self_contained=self_contained)
 
 
 def runs_overview(home: Home) -> pl.DataFrame:

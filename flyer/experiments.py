@@ -230,10 +230,11 @@ def evaluate_factors(store: Any, home: Path, path: Path, step: FactorStep, repor
     best = ev.summary_table(evals).head(3)
     row["best"] = best.select("factor", "rank_ic_mean", "rank_icir").to_dicts()
     if report:
-        from flyer.factors.tearsheet import report_industry
+        from flyer.factors.tearsheet import report_sheets
 
+        sheets, note = report_sheets(store, evals, values)
         page = rep.build(evals, title=f"{step.label}: {step.universe}, {step.horizon}-day horizon", values=values,
-                         industry=report_industry(store, evals, values, step.horizon))
+                         sheets=sheets, detail_note=note)
         row["report"] = str(rep.write(path / "reports" / f"factors_{step.label}.html", page))
     log(f"    {step.label} ({step.factor_set.key()}): {len(evals)} factors, best "
         + ", ".join(f"{r['factor']} RankIC {r['rank_ic_mean']:.4f}" for r in row["best"]))

@@ -35,6 +35,7 @@ def capacity_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML/YAML file with backtest settings"),
     capitals: str = typer.Option(DEFAULT_LADDER, "--capitals", help="capital levels, CNY, comma-separated"),
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML page with the curve"),
+    self_contained: bool = typer.Option(False, "--self-contained", help="--report: one file with plotly.js inlined"),
     home: Optional[Path] = HomeOpt,
     **kwargs: Any,
 ) -> None:
@@ -57,7 +58,7 @@ def capacity_cmd(
     if report is not None:
         from flyer.backtest.stress_report import write_capacity_report
 
-        console.print(f"report saved: {write_capacity_report(cap, report)}")
+        console.print(f"report saved: {write_capacity_report(cap, report, self_contained=self_contained)}", markup=False)
 
 
 def print_capacity(cap: Capacity) -> None:
