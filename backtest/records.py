@@ -10,7 +10,8 @@
   last day): the same scores under the same config on the same data name the same folder, and
   nothing is ever reused across different data. It holds the export (Parquet), ``meta.json``
   (id, run id, config, data key, benchmark, created) and, when written, ``report.html``.
-  ``flyer runs`` shows each run's latest saved backtest; ``flyer compare`` overlays their curves.
+  ``flyer runs`` shows each run's canonical saved backtest (``flyer.backtest.canonical``: the
+  one marked, else the first saved); ``flyer compare`` overlays their curves.
 """
 from __future__ import annotations
 

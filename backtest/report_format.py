@@ -58,6 +58,24 @@ LABELS = {
 RATIO_PCT = {"max_drawdown", "annual_volatility", "alpha"}
 
 
+#: short headers with units for terminal tables (``short_label``)
+SHORT = {
+    "capital": "capital (CNY)", "excess_annual_return": "excess / yr", "information_ratio": "IR",
+    "annual_return": "return / yr", "impact_drag": "impact drag / yr", "cost_drag": "cost drag / yr",
+    "annual_turnover": "turnover / yr, x NAV", "avg_participation": "avg participation", "fill_rate": "fill rate",
+    "unfilled_days": "unfilled days", "benchmark_return": "bench", "benchmark_tr_return": "bench TR",
+    "excess_arith": "excess arith", "max_drawdown": "max DD", "turnover": "turnover (x NAV)", "return": "return",
+    "excess": "excess", "costs": "costs (CNY)", "country": "country", "industry": "industry", "style": "style",
+    "specific": "specific", "execution": "execution", "benchmark_gap": "benchmark gap", "realised_te": "TE realised",
+    "predicted_te": "TE predicted", "bias": "bias", "bias_model": "bias (model)",
+}
+
+
+def short_label(key: str) -> str:
+    """A column name as a short terminal header with its unit (``SHORT``; else spaces for '_')."""
+    return SHORT.get(key, key.replace("_", " "))
+
+
 def label(key: str) -> str:
     """A metric or column name as people read it (with its unit)."""
     return LABELS.get(key, key.replace("_", " "))

@@ -275,6 +275,10 @@ def backtest(home: Home, store: MarketStore, source: ScoreSource, config: Backte
         meta = {"run": scores.run, "runs": list(scores.runs), "source": scores.description}
         rec = records.save(home, result, rid, data_key(store, result.config.end), meta,
                            page if options.record_report else None)
+        if scores.run:  # the run's first saved backtest stays its canonical one (``flyer.backtest.canonical``)
+            from flyer.backtest.canonical import pin_first
+
+            pin_first(home, scores.run, rec.id)
     return Session(scores, result, rec, att, stress, report, out)
 
 

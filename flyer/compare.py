@@ -2,7 +2,7 @@
 
 ``items(home, ids)`` resolves each id (a unique prefix is enough) to what it names, in this
 order: a saved backtest (``$FLYER_HOME/backtests/<id>``; with its run), a run (with its
-latest saved backtest, if any), an experiment (each of its backtests, or its runs when it has
+canonical saved backtest, if any: ``flyer.backtest.canonical``), an experiment (each of its backtests, or its runs when it has
 none). ``table(items)`` is one row per field (config key fields, test IC / RankIC / ICIR,
 backtest figures) and one column per item; ``page(items, table)`` is an HTML page with the
 table and the NAV, excess and cumulative RankIC curves overlaid.
@@ -57,8 +57,9 @@ def resolve(home: Home, ident: str) -> list[Item]:
         pass
     try:
         row = _run_row(home, ident)
-        latest = records.list_records(home, row["id"])
-        return [Item(row["id"], row, latest[0] if latest else None)]
+        from flyer.backtest.canonical import canonical
+
+        return [Item(row["id"], row, canonical(home, row["id"]).record)]
     except NotFoundError:
         pass
     try:
@@ -192,17 +193,16 @@ def write_page(its: list[Item], path: str | os.PathLike, title: str = "flyer com
 
 
 def runs_overview(home: Home) -> pl.DataFrame:
-    """``models.list_runs`` with each run's latest saved backtest: ``backtest`` (its id),
+    """``models.list_runs`` with each run's canonical saved backtest (``flyer.backtest.canonical``:
+    the one marked, else the first saved): ``backtest`` (its id), ``how`` (marked | first),
     ``excess`` (annualised geometric excess return) and ``IR``."""
-    from flyer.backtest import records
+    from flyer.backtest.canonical import canonical_all
     from flyer.models.runs import list_runs
 
     runs = list_runs(home)
-    latest: dict[str, Any] = {}
-    for rec in records.list_records(home):  # newest first
-        if rec.meta.get("run") and rec.meta["run"] not in latest:
-            latest[rec.meta["run"]] = rec
-    rows = [{"id": rid, "backtest": rec.id, "excess": rec.metrics.get("excess_annual_return"),
-             "IR": rec.metrics.get("information_ratio")} for rid, rec in latest.items()]
-    extra = pl.DataFrame(rows, schema={"id": pl.Utf8, "backtest": pl.Utf8, "excess": pl.Float64, "IR": pl.Float64})
+    rows = [{"id": rid, "backtest": c.record.id, "how": c.how, "excess": c.record.metrics.get("excess_annual_return"),
+             "IR": c.record.metrics.get("information_ratio")}
+            for rid, c in canonical_all(home).items() if c.record is not None]
+    extra = pl.DataFrame(rows, schema={"id": pl.Utf8, "backtest": pl.Utf8, "how": pl.Utf8, "excess": pl.Float64,
+                                       "IR": pl.Float64})
     return runs.join(extra, on="id", how="left")

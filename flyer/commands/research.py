@@ -92,13 +92,10 @@ def compare_cmd(
     from flyer.data.store import flyer_home
 
     its = items(home, list(ids))
+    from flyer.commands.common import fitted_table
+
     t = table(its)
-    rt = Table(box=box.SIMPLE_HEAD, title=f"compare {len(its)} item(s)")
-    for c in t.columns:
-        rt.add_column(c, justify="left" if c == "field" else "right", no_wrap=c == "field")
-    for row in t.iter_rows():
-        rt.add_row(*row)
-    console.print(rt)
+    console.print(fitted_table(list(t.columns), [list(r) for r in t.iter_rows()], title=f"compare {len(its)} item(s)"))
     path = out or flyer_home(home) / "reports" / f"compare_{'_'.join(i[:8] for i in ids)[:80]}.html"
     page = write_page(its, path, title="flyer compare: " + ", ".join(ids), self_contained=self_contained)
     console.print(f"page -> {page}", markup=False)
