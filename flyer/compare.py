@@ -50,16 +50,16 @@ def resolve(home: Home, ident: str) -> list[Item]:
     from flyer.backtest import records
     from flyer.core.names import NotFoundError, safe_name
 
+    from flyer.backtest.canonical import canonical
+
     safe_name(ident, "id")  # an id, never a path: refused with exit 2
-    try:
-        return [_from_backtest(home, records.load(home, ident))]
+    try:  # a run first: its saved backtests' ids start with the run's id
+        row = _run_row(home, ident)
+        return [Item(row["id"], row, canonical(home, row["id"]).record)]
     except NotFoundError:
         pass
     try:
-        row = _run_row(home, ident)
-        from flyer.backtest.canonical import canonical
-
-        return [Item(row["id"], row, canonical(home, row["id"]).record)]
+        return [_from_backtest(home, records.load(home, ident))]
     except NotFoundError:
         pass
     try:
