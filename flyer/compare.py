@@ -1,9 +1,10 @@
 """Side-by-side comparison of runs, saved backtests and experiments (``flyer compare A B ...``).
 
-``items(home, ids)`` resolves each id (a unique prefix is enough) to what it names, in this
-order: a saved backtest (``$FLYER_HOME/backtests/<id>``; with its run), a run (with its
-canonical saved backtest, if any: ``flyer.backtest.canonical``), an experiment (each of its backtests, or its runs when it has
-none). ``table(items)`` is one row per field (config key fields, test IC / RankIC / ICIR,
+``items(home, ids)`` resolves each id (a unique prefix is enough; id-shaped, never a path:
+``flyer.core.names.resolve_id``) to what it names, in this order: a run (with its canonical saved
+backtest, if any: ``flyer.backtest.canonical``), a saved backtest (``$FLYER_HOME/backtests/<id>``;
+with its run), an experiment (each of its backtests, or its runs when it has none).
+``table(items)`` is one row per field (config key fields, test IC / RankIC / ICIR,
 backtest figures) and one column per item; ``page(items, table)`` is an HTML page with the
 table and the NAV, excess and cumulative RankIC curves overlaid.
 """
@@ -48,9 +49,8 @@ def resolve(home: Home, ident: str) -> list[Item]:
     """What ``ident`` names (see the module docstring); FlyerError when nothing matches."""
     from flyer import experiments
     from flyer.backtest import records
-    from flyer.core.names import NotFoundError, safe_name
-
     from flyer.backtest.canonical import canonical
+    from flyer.core.names import NotFoundError, safe_name
 
     safe_name(ident, "id")  # an id, never a path: refused with exit 2
     try:  # a run first: its saved backtests' ids start with the run's id

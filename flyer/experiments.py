@@ -22,6 +22,7 @@ running the same workflow again does nothing (``Experiment.reused``).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -40,7 +41,7 @@ from flyer.workflow import BacktestStep, FactorStep, Workflow
 Log = Callable[[str], None]
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Experiment:
     """A saved experiment: ``summary`` is ``summary.json`` (empty while incomplete)."""
 
@@ -149,8 +150,7 @@ def run(home: str | os.PathLike | None, wf: Workflow, *, force: bool = False, lo
         key = experiment_key(store, wf)
         path = root(home) / key
         if (path / "summary.json").exists() and not force:
-            exp = load(home, key)
-            exp.reused = True
+            exp = dataclasses.replace(load(home, key), reused=True)
             log(f"experiment {key} ({wf.name}) is complete on the same data: nothing to do -> {path}")
             return exp
         (path / "reports").mkdir(parents=True, exist_ok=True)

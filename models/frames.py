@@ -64,8 +64,7 @@ def train_frame(store: MarketStore, features: pl.DataFrame, model: str = "lgbm",
     last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
     dkey = data_key(store, last)
     if not force and (existing := find_run(home, cfg, dkey)) is not None:
-        existing.reused = True
-        return existing
+        return dataclasses.replace(existing, reused=True)
     t0 = time.perf_counter()
     universe = universe_mask(store, cfg.data.universe, cfg.split.train[0], last)
     first, end = shift_days(store, cfg.split.train[0], 2), shift_days(store, last, -(cfg.data.label_horizon + 2))

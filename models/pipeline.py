@@ -15,6 +15,7 @@ nightly's score stage; ``flyer.models.predict.predict_values``).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -199,8 +200,7 @@ def train(store: MarketStore, cfg: TrainConfig, home: Home = None, threads: int 
     last = cfg.split.test[1] if cfg.split.test else cfg.split.valid[1]
     dkey = data_key(store, last)
     if not force and (existing := find_run(home, cfg, dkey)) is not None:
-        existing.reused = True
-        return existing
+        return dataclasses.replace(existing, reused=True)
     t0 = time.perf_counter()
     spec = current_spec(cfg)
     inputs = load_inputs(store, cfg, cfg.split.train[0], last, spec=spec)

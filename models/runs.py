@@ -160,7 +160,7 @@ def _write_artefacts(tmp: Path, cfg: TrainConfig, spec: FeatureSpec | None, resu
     val.select("fold", "date", "symbol", "score", "label").write_parquet(tmp / "valid_predictions.parquet")
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Run:
     """A saved run. ``predictions()`` -> out-of-sample ``[date, symbol, score]``; a day is
     scored by ``flyer.models.predict.predict_day(run, store, day)``. ``reused``: returned by
