@@ -248,7 +248,8 @@ def train_model(store: Any, home: Path, step: Any, log: Log) -> Any:
     run = models.train(store, step.config, home=home)
     test = run.metrics.get("test", {})
     how = "exists with the same config and data: reused" if run.reused else "trained"
-    log(f"    {step.name}: run {run.id} {how} (test IC {_f(test.get('IC'))}, RankIC {_f(test.get('RankIC'))})")
+    log(f"    {step.name}: run {run.id} {how} (test, all folds out of sample: IC {_f(test.get('IC'))}, "
+        f"RankIC {_f(test.get('RankIC'))})")
     return run
 
 

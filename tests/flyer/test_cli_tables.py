@@ -1,7 +1,7 @@
-"""CLI tables that fit: at 100 columns no number is cut (no '…'), headers wrap instead, wide
-tables split into stacked parts repeating their key column, wide matrices print as compact
-heatmap rows; the commands that print tables (capacity, backtest with stress and attribution
-tables, runs, factors eval) hold to it."""
+"""CLI output people read: tables that fit (at 100 columns no number is cut, no '…'; headers
+wrap instead; wide tables split into stacked parts repeating their key column; wide matrices
+print as compact heatmap rows), the commands that print tables (capacity, backtest with its
+stress tables, factors eval) holding to it, and --help free of markup."""
 from __future__ import annotations
 
 import datetime as dt
@@ -103,3 +103,27 @@ def test_commands_print_tables_that_fit(narrow: None, sim_home: Path, scores_fil
                               "vol20=Std($close / Ref($close, 1), 20)", "--universe", "csi500", *home])
     assert res.exit_code == 0, res.output
     _tables_fit(res.output)
+
+
+def test_help_is_free_of_markup() -> None:
+    """Every command's --help: no RST (``x``, :func:`x`), paragraphs joined (the terminal wraps)."""
+    from typer.main import get_command
+
+    from flyer.cli import plain_help
+
+    assert plain_help("Run ``ensemble`` / :func:`train`\n  on two\n  lines.\n\nNext.") == \
+        "Run ensemble / train on two lines.\n\nNext."
+    paths: list[list[str]] = []
+
+    def walk(cmd: object, path: list[str]) -> None:  # typer's click command tree (typer vendors click)
+        paths.append(path)
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+
+    walk(get_command(app), [])
+    assert len(paths) > 20
+    runner = CliRunner()
+    for path in paths:
+        res = runner.invoke(app, [*path, "--help"])
+        assert res.exit_code == 0 and "``" not in res.output and ":func:" not in res.output, (path, res.output)
