@@ -215,7 +215,7 @@ def returns_analysis(table: pl.DataFrame, year_days: Mapping[int, int] | None = 
     top, bottom = q["quantile"].max(), q["quantile"].min()
     rows: dict[str, list[object]] = {"measure": ["alpha per year (factor-weighted)", "beta (factor-weighted)",
                                                  "top quantile, bp per day", "bottom quantile, bp per day",
-                                                 "top - bottom, bp per day"]}
+                                                 "top - bottom, bp per day"]}  # alphalens halves it: "100% gross"
     for h in hs:
         a, b = _ols(both[ret_col(h)].to_numpy(), both[f"{ret_col(h)}_u"].to_numpy())
         qh = q.filter(pl.col("horizon") == h)
@@ -276,7 +276,8 @@ def turnover_table(table: pl.DataFrame) -> pl.DataFrame:
     from flyer.factors.evaluation import rank_autocorr
 
     qs = sorted(table["quantile"].unique().to_list())
-    rows: dict[str, list[object]] = {"measure": [f"Q{q} turnover" for q in qs] + ["rank autocorrelation"]}
+    measures: list[object] = [*(f"Q{q} turnover" for q in qs), "rank autocorrelation"]
+    rows: dict[str, list[object]] = {"measure": measures}
     for h in horizons_of(table):
         t = quantile_turnover(table, h).group_by("quantile").agg(pl.col("turnover").mean()).sort("quantile")
         by_q = dict(zip(t["quantile"].to_list(), t["turnover"].to_list()))
