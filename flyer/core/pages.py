@@ -44,8 +44,33 @@ def script_tag() -> str:
 
 
 def figure_html(fig: Any) -> str:
-    """A figure as a ``<div>`` and its drawing script (no plotly.js: the page loads it once)."""
-    return str(fig.to_html(full_html=False, include_plotlyjs=False))
+    """A figure as a ``<div>`` and its drawing script (no plotly.js: the page loads it once);
+    numeric x / y / z arrays travel as 32-bit floats in base64 (``compact``), about a third of the
+    text of their decimal digits."""
+    return str(compact(fig).to_html(full_html=False, include_plotlyjs=False))
+
+
+def compact(fig: Any) -> Any:
+    """A copy of ``fig`` whose numeric x / y / z data are float32 arrays (NaN for missing, drawn
+    as a gap like None); text, dates and booleans are left as they are."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    out = go.Figure(fig)
+    for trace in out.data:
+        for key in ("x", "y", "z"):
+            if key not in trace or trace[key] is None:
+                continue
+            try:
+                arr = np.asarray(trace[key], dtype=object)
+            except ValueError:  # ragged
+                continue
+            flat = arr.ravel()
+            if flat.size < 16 or not all(v is None or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
+                                         for v in flat):
+                continue
+            trace[key] = np.array([np.nan if v is None else v for v in flat], dtype=np.float32).reshape(arr.shape)
+    return out
 
 
 def document(title: str, body: str, style: str = STYLE) -> str:
