@@ -169,6 +169,15 @@ def test_runs_export_csv_and_mlflow(experiment: tuple[Path, str, str], capsys: p
     assert "<script src=" not in page and len(page) > 3_000_000  # plotly.js inlined
     preds = pl.read_parquet(client.download_artifacts(rid, "predictions/predictions.parquet", str(tmp_path)))
     assert preds.equals(pl.read_parquet(home / "runs" / gbdt.info.run_name / "predictions.parquet"))
+    pytest.importorskip("sqlalchemy")  # flyer[mlflow] installs it (and alembic): a sqlite: URI works
+    pytest.importorskip("alembic")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, out = _cli(["runs", "export", "--mlflow", uri, "--home", str(home)], capsys)
+    assert code == 0, out
+    db = mlflow.tracking.MlflowClient(uri)
+    (hit,) = db.search_runs([db.get_experiment_by_name("flyer").experiment_id],
+                            filter_string=f"tags.flyer_run = '{gbdt.info.run_name}'")
+    assert len(db.get_metric_history(hit.info.run_id, "daily_nav")) == daily.height
 
 
 def test_every_example_workflow_resolves() -> None:
