@@ -31,7 +31,7 @@ def test_fitted_table_never_cuts_a_cell() -> None:
                "turnover / yr, x NAV", "avg participation", "fill rate", "unfilled days", "another long header"]
     rows = [[f"{10 ** k:,}", "-10.25%", "-0.997", "-20.14%", "20.77%", "26.14%", "35.505", "1.93%", "97.46%",
              "25.93%", "123,456.789"] for k in range(7, 11)]
-    text = _render(common.fitted_table(headers, rows, title="capacity"))
+    text = _render(common.fitted_table(headers, rows, title="capacity", width=WIDTH))
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= WIDTH
     for r in rows:
         for cell in r:
@@ -42,7 +42,7 @@ def test_fitted_table_never_cuts_a_cell() -> None:
 def test_long_text_keys_wrap_and_values_stay_whole() -> None:
     rows = [["excess return per year (arithmetic: mean daily difference x days)", "3.08%"],
             ["total-return benchmark", "000905.SH + members' cash dividends (estimated total return)"]]
-    text = _render(common.fitted_table(["metric", "value"], rows))
+    text = _render(common.fitted_table(["metric", "value"], rows, width=WIDTH))
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= WIDTH
     assert "000905.SH + members' cash dividends (estimated total return)" in text and "3.08%" in text
 
