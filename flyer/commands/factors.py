@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
-from flyer.core.errors import FlyerError
+from flyer.core.errors import FlyerError, UsageError
 
 sub = typer.Typer(no_args_is_help=True, help="Factor values: compute, evaluate, list libraries.")
 
@@ -92,6 +92,10 @@ def eval_cmd(
         raise FlyerError("--horizon must be >= 1 and --quantiles >= 2")
     picked: int | str = int(detail) if detail.strip().isdigit() else detail
     fs = _load(set_name, factors, formula)
+    if report and isinstance(picked, str) and picked.strip() != "all":  # names checked before any work
+        unknown = [n.strip() for n in picked.split(",") if n.strip() and n.strip() not in {name for name, _ in fs}]
+        if unknown:
+            raise UsageError(f"--detail: no factor {', '.join(unknown)} in {fs.name}")
     t0 = time.perf_counter()
     with open_store(home, read_only=True, must_exist=True) as store:
         console.print(f"evaluating {fs.name} ({len(fs)} factors) on {universe} ...")

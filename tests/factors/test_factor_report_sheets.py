@@ -109,3 +109,14 @@ def test_factor_page_has_alphalens_sections_at_every_horizon(sim_store, tmp_path
     assert evals["ROC5"].row()["rank_ic_mean"] == pytest.approx(evals["rev5"].row()["rank_ic_mean"])
     absolute, _ = ts.report_sheets(sim_store, evals, values, 1, demean=False)
     assert "<b>absolute</b>" in report.build(evals, title="t", sheets=absolute)
+
+
+def test_cli_detail_names_are_checked_before_any_work(sim_home, tmp_path, capsys) -> None:  # noqa: ANN001
+    from flyer.cli import main
+
+    with pytest.raises(SystemExit) as ex:
+        main(["factors", "eval", "--formula", "rev5=-Delta($close, 5)", "--detail", "nope",
+              "--report", str(tmp_path / "r.html"), "--home", str(sim_home)])
+    out = capsys.readouterr()
+    assert ex.value.code == 2 and "--detail: no factor nope" in out.err
+    assert "evaluating" not in out.out and not (tmp_path / "r.html").exists()
