@@ -146,3 +146,42 @@ def exposure_figure(exposures: pl.DataFrame, factors: list[str]) -> go.Figure:
     dates = exposures["date"].to_list()
     fig = go.Figure([go.Scatter(x=dates, y=exposures[f].to_list(), name=f) for f in factors])
     return fig.update_layout(title="Active style exposures (sd)", **_LAYOUT)
+
+
+# ------------------------------------------------------------------ performance (quantstats' set)
+def worst_drawdowns_figure(daily: pl.DataFrame, periods: pl.DataFrame, n: int = 5) -> go.Figure:
+    """The NAV (start = 1) with the ``n`` deepest drawdowns of ``tearsheet.drawdown_table`` shaded
+    from their start to their recovery (or the last day)."""
+    nav, _, _ = curves(daily)
+    dates = daily["date"].to_list()
+    fig = go.Figure([go.Scatter(x=dates, y=nav, name="portfolio NAV")])
+    for row in periods.head(n).iter_rows(named=True):
+        fig.add_vrect(x0=row["start"], x1=row["recovery"] or dates[-1], fillcolor="#e76f51", opacity=0.15,
+                      line_width=0, annotation_text=f"{row['depth']:.1%}", annotation_position="top left")
+    return fig.update_layout(title=f"The {min(n, periods.height)} deepest drawdowns (start to recovery)",
+                             yaxis_title="NAV", **_LAYOUT)
+
+
+def rolling_beta_figure(rolling: pl.DataFrame) -> go.Figure:
+    """Rolling beta to the benchmark (top) and annualised volatility (bottom)
+    (``tearsheet.rolling_beta_vol``)."""
+    dates = rolling["date"].to_list()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("beta to the benchmark", "annualised volatility"))
+    for c in [c for c in rolling.columns if c.startswith("beta_")]:
+        fig.add_trace(go.Scatter(x=dates, y=rolling[c].to_list(), name=f"beta, {c[5:]} days"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=dates, y=rolling["volatility"].to_list(), name="portfolio volatility"), row=2, col=1)
+    fig.add_trace(go.Scatter(x=dates, y=rolling["benchmark_volatility"].to_list(), name="benchmark volatility",
+                             line=dict(dash="dot")), row=2, col=1)
+    fig.add_hline(y=1, line=dict(color="#999", width=1), row=1, col=1)
+    fig.update_yaxes(tickformat=".0%", row=2, col=1)
+    layout = {**_LAYOUT, "height": 520}
+    return fig.update_layout(title="Rolling beta and volatility", **layout)
+
+
+def yearly_bars(yearly: pl.DataFrame) -> go.Figure:
+    """Return per calendar year of the portfolio and of the benchmark (``BacktestResult.yearly``)."""
+    years = [str(y) for y in yearly["year"].to_list()]
+    fig = go.Figure([go.Bar(x=years, y=yearly["return"].to_list(), name="portfolio"),
+                     go.Bar(x=years, y=yearly["benchmark_return"].to_list(), name="benchmark")])
+    return fig.update_layout(title="Return per year", yaxis_tickformat=".0%", barmode="group", **_LAYOUT)

@@ -169,3 +169,81 @@ def yearly(daily: pl.DataFrame) -> pl.DataFrame:
     cols = ["year", "days", "return", "benchmark_return", *(["benchmark_tr_return"] if has_tr else []),
             "excess", "excess_arith", "max_drawdown", "turnover", "costs"]
     return out.select(cols)
+
+
+# ------------------------------------------------------------------ ratios of daily returns (quantstats' set)
+# Pure functions of (n,) daily simple returns; ``per_year``: returns per year of the calendar
+# (``flyer.core.stats.periods_per_year``), never a fixed 252. NaN when undefined.
+def daily_returns(daily: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(portfolio, benchmark, excess) daily simple returns (n - 1,) of the curves (``curves``);
+    the excess return is that of the geometric excess curve."""
+    nav, bench, excess = curves(daily)
+    return _returns(nav), _returns(bench), _returns(excess)
+
+
+def sortino(r: np.ndarray, per_year: float) -> float:
+    """Mean daily return over the downside deviation ``sqrt(sum(min(r, 0)^2) / n)``, x sqrt(per_year)."""
+    r = r[np.isfinite(r)]
+    down = math.sqrt(float(np.sum(np.minimum(r, 0.0) ** 2)) / r.size) if r.size else 0.0
+    return float(np.mean(r) / down * math.sqrt(per_year)) if down > 0 else float("nan")
+
+
+def calmar(annual_return: float, max_drawdown: float) -> float:
+    """Annual return over the absolute max drawdown."""
+    return annual_return / abs(max_drawdown) if max_drawdown < 0 else float("nan")
+
+
+def omega(r: np.ndarray, threshold: float = 0.0) -> float:
+    """Sum of daily gains above ``threshold`` over the sum of shortfalls below it."""
+    d = r[np.isfinite(r)] - threshold
+    loss = -float(d[d < 0].sum())
+    return float(d[d > 0].sum()) / loss if loss > 0 else float("nan")
+
+
+def tail_ratio(r: np.ndarray, q: float = 0.95) -> float:
+    """|q-quantile| / |(1 - q)-quantile| of daily returns (right tail against left tail)."""
+    r = r[np.isfinite(r)]
+    if r.size < 3:
+        return float("nan")
+    left = abs(float(np.quantile(r, 1 - q)))
+    return abs(float(np.quantile(r, q))) / left if left > 0 else float("nan")
+
+
+def gain_pain(r: np.ndarray) -> float:
+    """Sum of returns over the absolute sum of negative returns (per period given: days or months)."""
+    r = r[np.isfinite(r)]
+    pain = -float(r[r < 0].sum())
+    return float(r.sum()) / pain if pain > 0 else float("nan")
+
+
+def beta_alpha(r: np.ndarray, b: np.ndarray, per_year: float) -> tuple[float, float, float]:
+    """(beta, alpha per year, correlation) of daily returns ``r`` on benchmark returns ``b``:
+    OLS slope, intercept x per_year (arithmetic), Pearson correlation; days where both are finite."""
+    ok = np.isfinite(r) & np.isfinite(b)
+    if ok.sum() < 3 or float(np.var(b[ok])) == 0:
+        return float("nan"), float("nan"), float("nan")
+    x, y = b[ok], r[ok]
+    beta = float(np.cov(y, x, ddof=1)[0, 1] / np.var(x, ddof=1))
+    return beta, float((y.mean() - beta * x.mean()) * per_year), float(np.corrcoef(y, x)[0, 1])
+
+
+def drawdown_periods(dates: list, curve: np.ndarray) -> list[dict[str, object]]:
+    """Every drawdown of ``curve`` (T,): ``start`` (first day below the running peak), ``valley``
+    (lowest day), ``recovery`` (first day back at the peak; None when not recovered), ``depth``
+    (fraction <= 0), ``days`` (trading days below the peak: from the start to the day before the
+    recovery, or to the last day)."""
+    dd = drawdown(curve) if curve.size else curve
+    out: list[dict[str, object]] = []
+    i = 0
+    while i < dd.size:
+        if dd[i] >= 0 or not np.isfinite(dd[i]):
+            i += 1
+            continue
+        j = i
+        while j < dd.size and dd[j] < 0:
+            j += 1
+        low = i + int(np.argmin(dd[i:j]))
+        out.append({"start": dates[i], "valley": dates[low], "recovery": dates[j] if j < dd.size else None,
+                    "depth": float(dd[low]), "days": j - i})
+        i = j
+    return out

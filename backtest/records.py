@@ -10,7 +10,8 @@
   last day): the same scores under the same config on the same data name the same folder, and
   nothing is ever reused across different data. It holds the export (Parquet), ``meta.json``
   (id, run id, config, data key, benchmark, created) and, when written, ``report.html``.
-  ``flyer runs`` shows each run's latest saved backtest; ``flyer compare`` overlays their curves.
+  ``flyer runs`` shows each run's canonical saved backtest (``flyer.backtest.canonical``: the
+  one marked, else the first saved); ``flyer compare`` overlays their curves.
 """
 from __future__ import annotations
 
@@ -106,7 +107,9 @@ def save(home: str | os.PathLike | None, result: BacktestResult, rid: str, data_
     shutil.rmtree(tmp, ignore_errors=True)
     export(result, tmp, "parquet")
     if report_html is not None:
-        (tmp / "report.html").write_text(report_html, encoding="utf-8")
+        from flyer.core.pages import write
+
+        write(report_html, tmp / "report.html")  # plotly.js beside it (a hard link where possible)
     info = {"id": rid, "run": None, **(meta or {}), "config_key": result.config.key(),
             "config": result.config.to_dict(), "data_key": data_key, "benchmark": result.benchmark_name,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}

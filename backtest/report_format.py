@@ -11,7 +11,8 @@ _PCT = {"total_return", "annual_return", "annual_volatility", "max_drawdown", "b
         "excess_annual_return", "tracking_error", "excess_max_drawdown", "monthly_win_rate", "cost_drag",
         "return", "benchmark_return", "excess", "country", "industry", "style", "specific", "execution",
         "benchmark_gap", "realised_te", "predicted_te", "member_share", "excess_annual_return_arith",
-        "benchmark_tr_annual_return", "excess_tr_annual_return", "benchmark_tr_return", "excess_arith"}
+        "benchmark_tr_annual_return", "excess_tr_annual_return", "benchmark_tr_return", "excess_arith", "depth",
+        "alpha", "volatility", "benchmark_volatility", "beat_benchmark", "best", "worst", "beat_rate", "up_rate"}
 
 
 _MONEY = {"costs", "traded_value", "nav", "cash", "capital", "value", "total_cost", "commission", "stamp_duty",
@@ -29,7 +30,7 @@ LABELS = {
     "excess_tr_annual_return": "excess over the total-return benchmark (geometric)",
     "days_per_year": "trading days per year (calendar)", "excess_arith": "excess (arithmetic)",
     "benchmark_tr_return": "total-return benchmark return", "days": "trading days",
-    "tracking_error": "tracking error per year", "information_ratio": "information ratio",
+    "tracking_error": "tracking error per year", "information_ratio": "information ratio (annualised)",
     "excess_max_drawdown": "excess max drawdown", "monthly_win_rate": "months beating the benchmark",
     "annual_turnover": "turnover per year (x NAV, one side)", "cost_drag": "cost drag per year (share of NAV)",
     "year": "year", "return": "return", "benchmark_return": "benchmark return", "excess": "excess (geometric)",
@@ -42,7 +43,37 @@ LABELS = {
     "max_weight": "max weight", "first": "first held", "last": "last held", "total_cost": "costs (CNY)",
     "value": "value (CNY)", "price": "price (CNY)", "shares": "shares", "side": "side", "symbol": "symbol",
     "date": "date", "reason": "reason",
+    # performance (quantstats' set): ratios of daily returns, drawdown periods, trailing returns, win rates
+    "sortino": "Sortino ratio (downside deviation, risk-free 0)", "calmar": "Calmar ratio (annual return / |max drawdown|)",
+    "omega": "Omega ratio (gains / losses, threshold 0)", "tail_ratio": "tail ratio (95th / |5th| percentile day)",
+    "gain_pain": "gain/pain ratio (sum / |sum of losses|, days)", "gain_pain_monthly": "gain/pain ratio (months)",
+    "longest_drawdown_days": "longest drawdown (trading days)", "beta": "beta to the benchmark (daily OLS)",
+    "alpha": "alpha per year (daily OLS intercept x days)", "correlation": "correlation with the benchmark (daily)",
+    "ratio": "measure", "portfolio": "portfolio", "valley": "valley (lowest close)", "recovery": "recovered on",
+    "depth": "depth", "calendar_days": "calendar days", "period": "period", "periods": "periods",
+    "beat_benchmark": "beat the benchmark", "best": "best", "worst": "worst",
 }
+
+#: rows of a ratio table whose values are fractions (the rest are ratios or counts)
+RATIO_PCT = {"max_drawdown", "annual_volatility", "alpha"}
+
+
+#: short headers with units for terminal tables (``short_label``)
+SHORT = {
+    "capital": "capital (CNY)", "excess_annual_return": "excess / yr", "information_ratio": "IR",
+    "annual_return": "return / yr", "impact_drag": "impact drag / yr", "cost_drag": "cost drag / yr",
+    "annual_turnover": "turnover / yr, x NAV", "avg_participation": "avg participation", "fill_rate": "fill rate",
+    "unfilled_days": "unfilled days", "benchmark_return": "bench", "benchmark_tr_return": "bench TR",
+    "excess_arith": "excess arith", "max_drawdown": "max DD", "turnover": "turnover (x NAV)", "return": "return",
+    "excess": "excess", "costs": "costs (CNY)", "country": "country", "industry": "industry", "style": "style",
+    "specific": "specific", "execution": "execution", "benchmark_gap": "benchmark gap", "realised_te": "TE realised",
+    "predicted_te": "TE predicted", "bias": "bias", "bias_model": "bias (model)",
+}
+
+
+def short_label(key: str) -> str:
+    """A column name as a short terminal header with its unit (``SHORT``; else spaces for '_')."""
+    return SHORT.get(key, key.replace("_", " "))
 
 
 def label(key: str) -> str:
@@ -81,8 +112,12 @@ def kv_table(rows: list[tuple[str, str]]) -> str:
     return f"<table class='kv'>{body}</table>"
 
 
-def frame_table(df: pl.DataFrame) -> str:
+def frame_table(df: pl.DataFrame, keys: dict[str, str] | None = None, table_id: str = "") -> str:
+    """An HTML table of ``df`` (headers through ``label``, cells through ``fmt``; ``keys`` maps a
+    column to the ``fmt`` key formatting it); ``table_id`` names it for links and tests."""
+    keys = keys or {}
     head = "".join(f"<th>{html.escape(label(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(c, v))}</td>" for c, v in row.items()) + "</tr>"
-                   for row in df.iter_rows(named=True))
-    return f"<table class='grid'><tr>{head}</tr>{body}</table>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(keys.get(c, c), v))}</td>" for c, v in row.items())
+                   + "</tr>" for row in df.iter_rows(named=True))
+    ident = f" id='{html.escape(table_id)}'" if table_id else ""
+    return f"<table class='grid'{ident}><tr>{head}</tr>{body}</table>"

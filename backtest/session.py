@@ -202,6 +202,7 @@ class SessionOptions:
     HTML report here; ``report_title``; ``out`` / ``out_format``: export the tables into this
     folder as csv or parquet; ``save``: write the saved record (sources with a run behind them,
     or ``save_all`` for any source); ``record_report``: the record keeps the report too;
+    ``self_contained``: the report inlines plotly.js (else it loads the copy beside it);
     ``reuse``: return a saved record of the same source, config and data instead of running
     (both dates must be given)."""
 
@@ -216,6 +217,7 @@ class SessionOptions:
     save_all: bool = False
     record_report: bool = False
     reuse: bool = False
+    self_contained: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,7 +265,8 @@ def backtest(home: Home, store: MarketStore, source: ScoreSource, config: Backte
     att = _attribution(store, result, options.attribution)
     stress = _stress(store, result, options) if options.stress or options.report or options.record_report else None
     page = _page(store, result, scores, att, stress, options) if options.report or options.record_report else None
-    report = _write_page(page, options.report) if page is not None and options.report is not None else None
+    report = (_write_page(page, options.report, options.self_contained)
+              if page is not None and options.report is not None else None)
     out = records.export(result, options.out, options.out_format) if options.out is not None else None
     rec = None
     if saving:
@@ -272,6 +275,10 @@ def backtest(home: Home, store: MarketStore, source: ScoreSource, config: Backte
         meta = {"run": scores.run, "runs": list(scores.runs), "source": scores.description}
         rec = records.save(home, result, rid, data_key(store, result.config.end), meta,
                            page if options.record_report else None)
+        if scores.run:  # the run's first saved backtest stays its canonical one (``flyer.backtest.canonical``)
+            from flyer.backtest.canonical import pin_first
+
+            pin_first(home, scores.run, rec.id)
     return Session(scores, result, rec, att, stress, report, out)
 
 
@@ -300,9 +307,7 @@ def _page(store: MarketStore, result: BacktestResult, scores: Scores, att: Attri
     return render(result, title, store=store, scores=scores.frame, attribution=att, sections=sections)
 
 
-def _write_page(page: str, path: Path) -> Path:
-    from flyer.core.atomic import atomic_text
+def _write_page(page: str, path: Path, self_contained: bool = False) -> Path:
+    from flyer.core.pages import write
 
-    target = Path(path).expanduser().resolve()
-    atomic_text(page, target)
-    return target
+    return write(page, path, self_contained=self_contained)

@@ -43,13 +43,13 @@ def table_html(df: pl.DataFrame) -> str:
 
 def stress_html(windows: pl.DataFrame, regimes: pl.DataFrame) -> str:
     """The stress section: the window table and the regime table, with their conventions."""
-    return ("<h2>Stress windows</h2><p>Returns from the close before each window to its last day; "
+    return ("<section id='stress'><h2>Stress windows</h2><p>Returns from the close before each window to its last day; "
             "excess is geometric; exposures are value-weighted z-scores of log cap (size) and log "
             "20-day ADV (liquidity) over the backtest's stocks, the 20 days before vs inside the window. "
             "Windows the backtest does not cover are listed as such.</p>" + table_html(windows)
             + "<h2>Regimes</h2><p>Terciles of the benchmark's trailing 20-day volatility and of market "
             "breadth (trailing 20-day share of stocks up), both known the day before; returns are "
-            "annualised mean daily returns.</p>" + table_html(regimes))
+            "annualised mean daily returns.</p>" + table_html(regimes) + "</section>")
 
 
 def capacity_figure(table: pl.DataFrame, half_aum: float | None) -> go.Figure:
@@ -74,28 +74,25 @@ def capacity_figure(table: pl.DataFrame, half_aum: float | None) -> go.Figure:
                              legend=dict(orientation="h", y=1.12))
 
 
-def capacity_html(cap: Capacity, include_plotlyjs: bool | str = False) -> str:
+def capacity_html(cap: Capacity) -> str:
     """The capacity section: figure, table and the AUM at half excess return."""
-    fig = capacity_figure(cap.table, cap.half_aum).to_html(full_html=False, include_plotlyjs=include_plotlyjs)
+    from flyer.core.pages import figure_html
+
+    fig = figure_html(capacity_figure(cap.table, cap.half_aum))
     half = f"{cap.half_aum:,.0f} CNY" if cap.half_aum is not None else "not reached"
-    return (f"<h2>Capacity</h2><p>AUM at half excess return: <b>{html.escape(half)}</b> "
-            f"({html.escape(cap.note)}).</p>{fig}{table_html(cap.table)}")
+    return (f"<section id='capacity'><h2>Capacity</h2><p>AUM at half excess return: <b>{html.escape(half)}</b> "
+            f"({html.escape(cap.note)}).</p>{fig}{table_html(cap.table)}</section>")
 
 
-def write_capacity_report(cap: Capacity, path: str | Path, title: str = "flyer capacity") -> Path:
-    """A self-contained HTML page of the capacity curve (plotly.js inlined); returns the path."""
-    from flyer.core.atomic import atomic_text
+def write_capacity_report(cap: Capacity, path: str | Path, title: str = "flyer capacity", *,
+                          self_contained: bool = False) -> Path:
+    """The HTML page of the capacity curve (plotly.js beside it, or inlined with
+    ``self_contained``: ``flyer.core.pages.write``); returns the path."""
+    from flyer.core.pages import document, write
 
     cfg = cap.results[0].config
-    style = ("body{font-family:sans-serif;margin:24px;max-width:1200px} table{border-collapse:collapse;margin:8px 0}"
-             "th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right} th{text-align:left}")
     settings = (f"strategy {cfg.strategy}, k {cfg.k}, n_drop {cfg.n_drop}, participation {cfg.participation:.0%} "
                 f"(rest: {cfg.remainder}), impact {cfg.costs.impact} k={cfg.costs.impact_k}, "
                 f"{cfg.start}..{cfg.end}, benchmark {cap.results[0].benchmark_name}")
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(settings)}</p>"
-            f"{capacity_html(cap, include_plotlyjs='inline')}</body></html>")
-    path = Path(path).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_text(page, path)
-    return path
+    return write(document(title, f"<p>{html.escape(settings)}</p>{capacity_html(cap)}"), path,
+                 self_contained=self_contained)

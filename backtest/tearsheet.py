@@ -23,14 +23,17 @@ Returns are fractions; money in CNY.
 """
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 import polars as pl
 
 from flyer.backtest.metrics import curves, monthly
 from flyer.core.stats import elapsed_years, periods_per_year
+from flyer.core.values import as_float
 from flyer.backtest.result import BacktestResult
 
 if TYPE_CHECKING:
@@ -214,3 +217,156 @@ def size_exposure(store: MarketStore, result: BacktestResult) -> pl.DataFrame:
         return w.join(ranks, on=["date", "symbol"], how="inner").group_by("date").agg(
             ((pl.col("w") * pl.col("p")).sum() / pl.col("w").sum()).alias(name))
     return wavg(port, "portfolio").join(wavg(bench, "benchmark"), on="date", how="left").sort("date")
+
+
+# ------------------------------------------------------------------ performance tables (quantstats' set)
+# Annualised by the calendar's trading days per year (``year_days``: ``BacktestResult.year_days``;
+# default: the table's own dates), never a fixed 252.
+def _per_year(daily: pl.DataFrame, year_days: Mapping[int, int] | None) -> float:
+    return periods_per_year(daily["date"].to_list(), year_days)
+
+
+def ratio_table(daily: pl.DataFrame, year_days: Mapping[int, int] | None = None) -> pl.DataFrame:
+    """``[ratio, portfolio, benchmark]``: Sharpe, Sortino, Calmar, Omega (threshold 0), tail ratio
+    (95th / 5th percentile), gain/pain (daily and monthly), max drawdown, longest drawdown
+    (trading days), annual volatility, beta, alpha per year (arithmetic), correlation. Benchmark
+    cells that compare with itself (beta, alpha, correlation) are null."""
+    from flyer.backtest import metrics as mx
+
+    per_year = _per_year(daily, year_days)
+    years = elapsed_years(daily["date"].to_list(), year_days)
+    nav, bench, _ = curves(daily)
+    r, b, _ = mx.daily_returns(daily)
+    m = monthly(daily)
+    beta, alpha, corr = mx.beta_alpha(r, b, per_year)
+    rows: dict[str, list] = {"ratio": [], "portfolio": [], "benchmark": []}
+
+    def add(name: str, port: float, ref: float | None) -> None:
+        rows["ratio"].append(name)
+        rows["portfolio"].append(port)
+        rows["benchmark"].append(ref)
+
+    def each(curve: np.ndarray, ret: np.ndarray, month: np.ndarray) -> list[float]:
+        sd = float(np.std(ret, ddof=1)) if ret.size > 1 else float("nan")
+        dd = mx.drawdown_periods(daily["date"].to_list(), curve)
+        growth = float(curve[-1] / curve[0]) ** (1 / years) - 1 if years > 0 and curve.size > 1 else float("nan")
+        return [float(np.mean(ret) / sd * math.sqrt(per_year)) if sd > 0 else float("nan"), mx.sortino(ret, per_year),
+                mx.calmar(growth, float(np.min(mx.drawdown(curve))) if curve.size else float("nan")),
+                mx.omega(ret), mx.tail_ratio(ret), mx.gain_pain(ret), mx.gain_pain(month),
+                float(np.min(mx.drawdown(curve))) if curve.size else float("nan"),
+                float(max([int(str(p["days"])) for p in dd], default=0)), sd * math.sqrt(per_year)]
+    names = ["sharpe", "sortino", "calmar", "omega", "tail_ratio", "gain_pain", "gain_pain_monthly", "max_drawdown",
+             "longest_drawdown_days", "annual_volatility"]
+    port = each(nav, r, m["return"].to_numpy())
+    ref = each(bench, b, m["benchmark_return"].to_numpy()) if np.all(np.isfinite(bench)) else [None] * len(names)
+    for name, p, q in zip(names, port, ref):
+        add(name, p, q)
+    for name, v in (("beta", beta), ("alpha", alpha), ("correlation", corr)):
+        add(name, v, None)
+    return pl.DataFrame(rows, schema={"ratio": pl.Utf8, "portfolio": pl.Float64, "benchmark": pl.Float64})
+
+
+def drawdown_table(daily: pl.DataFrame, n: int = 10, column: str = "nav") -> pl.DataFrame:
+    """``[start, valley, recovery, depth, days, calendar_days]``: the ``n`` deepest drawdowns of
+    the NAV (``column="excess"``: of the geometric excess curve), deepest first; ``recovery``
+    null while not recovered; ``days``: trading days below the peak, ``calendar_days`` from
+    the start to the recovery (or the last day)."""
+    from flyer.backtest.metrics import drawdown_periods
+
+    nav, _, excess = curves(daily)
+    dates = daily["date"].to_list()
+    periods = drawdown_periods(dates, excess if column == "excess" else nav)
+    periods = sorted(periods, key=lambda p: float(str(p["depth"])))[:n]
+    last = dates[-1] if dates else None
+    schema = {"start": pl.Date, "valley": pl.Date, "recovery": pl.Date, "depth": pl.Float64, "days": pl.Int64,
+              "calendar_days": pl.Int64}
+    rows = [{**p, "calendar_days": ((p["recovery"] or last) - p["start"]).days} for p in periods]  # type: ignore[operator]
+    return pl.DataFrame(rows, schema=schema)
+
+
+#: trailing windows: (label, months back, annualised); MTD / YTD / all are anchored specially
+TRAILING: tuple[tuple[str, int, bool], ...] = (("MTD", 0, False), ("3M", 3, False), ("6M", 6, False),
+                                               ("YTD", 0, False), ("1Y", 12, False), ("3Y (per year)", 36, True),
+                                               ("5Y (per year)", 60, True), ("all (per year)", 0, True))
+
+
+_FIRST_WEEK = 8  # calendar days: China's October holiday opens a month 8 days late
+
+
+def _anchor(dates: list[dt.date], label: str, months: int) -> int | None:
+    """Index of the close a trailing window starts from (None when the data starts later)."""
+    import bisect
+
+    last = dates[-1]
+    if label == "MTD":
+        cut = last.replace(day=1)
+    elif label == "YTD":
+        cut = dt.date(last.year, 1, 1)
+    elif months:
+        y, m = divmod(last.year * 12 + last.month - 1 - months, 12)
+        cut = dt.date(y, m + 1, min(last.day, calendar.monthrange(y, m + 1)[1])) + dt.timedelta(days=1)
+    else:
+        return 0
+    i = bisect.bisect_left(dates, cut) - 1  # the last close before the window
+    if i < 0 and (dates[0] - cut).days <= _FIRST_WEEK:
+        return 0  # the data starts in the window's first week (its first close: holidays open some months)
+    return i if i >= 0 else None
+
+
+def trailing_returns(daily: pl.DataFrame, year_days: Mapping[int, int] | None = None) -> pl.DataFrame:
+    """``[period, start, portfolio, benchmark, excess]``: returns over the trailing windows
+    ``TRAILING`` ending on the last day, from the close before the window (MTD: the previous
+    month's last close; 3M: the last close at least three months back; ...); 3Y, 5Y and all are
+    annualised by the calendar; excess is geometric. A window the data starts inside of is null,
+    never a shorter window, unless the data starts in the window's first 8 calendar days (then
+    it runs from the first close, as every flyer return does)."""
+    nav, bench, _ = curves(daily)
+    dates = daily["date"].to_list()
+    rows = []
+    for label, months, ann in TRAILING:
+        i = _anchor(dates, label, months) if dates else None
+        row: dict[str, object] = {"period": label, "start": dates[i] if i is not None else None}
+        for name, curve in (("portfolio", nav), ("benchmark", bench)):
+            g = float(curve[-1] / curve[i]) if i is not None and curve.size else float("nan")
+            years = elapsed_years(dates[i:], year_days) if i is not None else 0.0
+            row[name] = (g ** (1 / years) - 1 if years > 0 else float("nan")) if ann else g - 1
+        p, b = float(str(row["portfolio"])), float(str(row["benchmark"]))
+        row["excess"] = (1 + p) / (1 + b) - 1
+        rows.append(row)
+    return pl.DataFrame(rows, schema={"period": pl.Utf8, "start": pl.Date, "portfolio": pl.Float64,
+                                      "benchmark": pl.Float64, "excess": pl.Float64}).fill_nan(None)
+
+
+def win_rates(daily: pl.DataFrame) -> pl.DataFrame:
+    """``[period, periods, portfolio, benchmark, beat_benchmark, best, worst]`` per day, month,
+    quarter and year: the share of periods with a positive return, of the benchmark's, and of
+    periods the portfolio beat the benchmark (geometric excess > 0); best and worst portfolio
+    return. The first and last month, quarter and year may be partial (counted as they are)."""
+    rows = []
+    g = daily.select("date", (pl.col("nav") / pl.col("nav").shift(1)).alias("g"),
+                     (pl.col("benchmark").fill_null(strategy="forward") / pl.col("benchmark").fill_null(
+                         strategy="forward").shift(1)).alias("gb")).slice(1)
+    for label, every in (("day", "1d"), ("month", "1mo"), ("quarter", "1q"), ("year", "1y")):
+        p = g.group_by(pl.col("date").dt.truncate(every).alias("p")).agg(
+            (pl.col("g").product() - 1).alias("r"), (pl.col("gb").product() - 1).alias("b"))
+        p = p.with_columns(((1 + pl.col("r")) / (1 + pl.col("b")) - 1).alias("x"))
+        rows.append({"period": label, "periods": p.height, "portfolio": as_float((p["r"] > 0).mean()),
+                     "benchmark": as_float((p["b"] > 0).mean()), "beat_benchmark": as_float((p["x"] > 0).mean()),
+                     "best": as_float(p["r"].max()), "worst": as_float(p["r"].min())})
+    return pl.DataFrame(rows)
+
+
+def rolling_beta_vol(daily: pl.DataFrame, windows: tuple[int, ...] = (126, 243),
+                     year_days: Mapping[int, int] | None = None) -> pl.DataFrame:
+    """``[date, beta_<w>..., volatility, benchmark_volatility]``: OLS beta of the daily returns on
+    the benchmark's over the last ``w`` days (126 ~ half a year, 243 ~ a year of A-share days) and
+    the annualised volatility of both over the first window (null before a window fills)."""
+    r = daily_returns(daily)
+    nav, bench, _ = curves(daily)
+    b = np.concatenate([[np.nan], bench[1:] / bench[:-1] - 1])
+    df = pl.DataFrame({"date": daily["date"][1:], "r": r["return"], "b": b[1:]}).fill_nan(None)
+    ann = math.sqrt(_per_year(daily, year_days))
+    w0 = windows[0]
+    cols = [(pl.rolling_cov("r", "b", window_size=w) / pl.col("b").rolling_var(w)).alias(f"beta_{w}") for w in windows]
+    return df.select("date", *cols, (pl.col("r").rolling_std(w0) * ann).alias("volatility"),
+                     (pl.col("b").rolling_std(w0) * ann).alias("benchmark_volatility"))

@@ -21,12 +21,54 @@ def cumulative_ic(ev: FactorEvaluation) -> go.Figure:
 
 
 def quantile_bars(ev: FactorEvaluation) -> go.Figure:
-    """Mean forward return per quantile (basis points per day of holding)."""
+    """Mean absolute forward return per quantile (basis points per day of holding) at the
+    evaluation horizon (``quantile_returns_bars`` shows them demeaned, at every horizon)."""
     q = ev.quantiles
     fig = go.Figure(go.Bar(x=[str(v) for v in q["quantile"].to_list()],
                            y=(q["mean_ret_per_day"] * 1e4).to_list()))
-    fig.update_layout(title=f"{ev.factor}: mean return by quantile (bp/day, {ev.horizon}d)",
+    fig.update_layout(title=f"{ev.factor}: mean absolute return by quantile (bp/day, {ev.horizon}d)",
                       xaxis_title="quantile (1 = lowest factor)", height=350)
+    return fig
+
+
+def quantile_returns_bars(factor: str, q: pl.DataFrame, kind: str = "demeaned") -> go.Figure:
+    """Mean return per quantile at every horizon, bp per day with +-1 standard error
+    (``tearsheet.quantile_returns``); ``kind`` names the returns (demeaned, absolute, group-neutral)."""
+    fig = go.Figure()
+    for h in sorted(q["horizon"].unique().to_list()):
+        part = q.filter(pl.col("horizon") == h)
+        fig.add_bar(x=[f"Q{v}" for v in part["quantile"].to_list()], y=part["bp_per_day"].to_list(), name=f"{h}D",
+                    error_y=dict(type="data", array=part["std_error_bp"].to_list(), visible=True))
+    fig.update_layout(title=f"{factor}: mean {kind} return by quantile (bp per day of holding)",
+                      xaxis_title="quantile (Q1 = lowest factor)", yaxis_title="bp per day", height=_H,
+                      template="plotly_white", barmode="group", legend=dict(orientation="h", y=1.1))
+    return fig
+
+
+def factor_cumulative(factor: str, cum: pl.DataFrame) -> go.Figure:
+    """The factor-weighted long/short portfolio's cumulative return per horizon
+    (``tearsheet.factor_cumulative``)."""
+    fig = go.Figure()
+    for h in sorted(cum["horizon"].unique().to_list()):
+        part = cum.filter(pl.col("horizon") == h)
+        fig.add_scatter(x=part["date"].to_list(), y=part["cumulative"].to_list(), name=f"{h}D")
+    fig.update_layout(title=f"{factor}: factor-weighted long/short portfolio (dollar neutral), growth of 1",
+                      yaxis_title="growth of 1", height=_H, template="plotly_white",
+                      legend=dict(orientation="h", y=1.1))
+    return fig
+
+
+def quantile_turnover_figure(factor: str, turnover: pl.DataFrame, lag: int) -> go.Figure:
+    """Top and bottom quantile turnover at ``lag`` dates over time, 20-date means
+    (``tearsheet.quantile_turnover``)."""
+    qs = sorted(turnover["quantile"].unique().to_list())
+    fig = go.Figure()
+    for q in (qs[-1], qs[0]) if qs else ():
+        part = turnover.filter(pl.col("quantile") == q).sort("date")
+        fig.add_scatter(x=part["date"].to_list(), y=part["turnover"].rolling_mean(20, min_samples=5).to_list(),
+                        name=f"Q{q} ({'top' if q == qs[-1] else 'bottom'})")
+    fig.update_layout(title=f"{factor}: quantile turnover at a {lag}-day lag (20-date mean)",
+                      yaxis_tickformat=".0%", height=_H, template="plotly_white", legend=dict(orientation="h", y=1.1))
     return fig
 
 

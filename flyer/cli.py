@@ -17,6 +17,7 @@ are imported inside the command that uses them.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from typing import Sequence
@@ -32,6 +33,36 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="flyer: A-share factors, models and backtests against CSI 500.")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"flyer.commands.{_name}").register(app)
+
+
+def plain_help(text: str | None) -> str | None:
+    """A docstring as ``--help`` shows it: RST markup dropped (``x`` and :func:`x` -> x) and the
+    lines of each paragraph joined, so the terminal wraps them (paragraphs stay apart)."""
+    import re
+
+    if not text:
+        return text
+    text = re.sub(r":[a-z]+:`([^`]+)`", r"\1", inspect.cleandoc(text)).replace("``", "")
+    paragraphs = re.split(r"\n\s*\n", text)
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+def _plain_helps(typer_app: typer.Typer) -> None:
+    """``plain_help`` on every command and group help of ``typer_app`` (recursively)."""
+    for cmd in typer_app.registered_commands:
+        cmd.help = plain_help(cmd.help or (inspect.getdoc(cmd.callback) if cmd.callback else None))
+    for group in typer_app.registered_groups:
+        group.help = plain_help(group.help)
+        sub = group.typer_instance
+        if sub is not None:
+            sub.info.help = plain_help(sub.info.help)
+            cb = sub.registered_callback
+            if cb is not None and cb.callback is not None:
+                cb.help = plain_help(cb.help or inspect.getdoc(cb.callback))
+            _plain_helps(sub)
+
+
+_plain_helps(app)
 
 
 def _usage_exception(exc: BaseException) -> bool:

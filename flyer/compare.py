@@ -1,9 +1,10 @@
 """Side-by-side comparison of runs, saved backtests and experiments (``flyer compare A B ...``).
 
 ``items(home, ids)`` resolves each id (a unique prefix is enough; id-shaped, never a path:
-``flyer.core.names.resolve_id``) to what it names, in this order: a run (with its latest saved
-backtest, if any), a saved backtest (``$FLYER_HOME/backtests/<id>``; with its run), an
-experiment (each of its backtests, or its runs when it has none). ``table(items)`` is one row per field (config key fields, test IC / RankIC / ICIR,
+``flyer.core.names.resolve_id``) to what it names, in this order: a run (with its canonical saved
+backtest, if any: ``flyer.backtest.canonical``), a saved backtest (``$FLYER_HOME/backtests/<id>``;
+with its run), an experiment (each of its backtests, or its runs when it has none).
+``table(items)`` is one row per field (config key fields, test IC / RankIC / ICIR,
 backtest figures) and one column per item; ``page(items, table)`` is an HTML page with the
 table and the NAV, excess and cumulative RankIC curves overlaid.
 """
@@ -48,13 +49,13 @@ def resolve(home: Home, ident: str) -> list[Item]:
     """What ``ident`` names (see the module docstring); FlyerError when nothing matches."""
     from flyer import experiments
     from flyer.backtest import records
+    from flyer.backtest.canonical import canonical
     from flyer.core.names import NotFoundError, safe_name
 
     safe_name(ident, "id")  # an id, never a path: refused with exit 2
     try:  # a run first: its saved backtests' ids start with the run's id
         row = _run_row(home, ident)
-        latest = records.list_records(home, row["id"])
-        return [Item(row["id"], row, latest[0] if latest else None)]
+        return [Item(row["id"], row, canonical(home, row["id"]).record)]
     except NotFoundError:
         pass
     try:
@@ -172,37 +173,36 @@ def curves(its: list[Item]) -> dict[str, Any]:
 
 
 def page(its: list[Item], title: str = "flyer compare") -> str:
-    """The HTML page: the comparison table, then the overlaid curves (plotly.js inlined once)."""
+    """The HTML page: the comparison table, then the overlaid curves (plotly.js loaded from the
+    page's folder: ``flyer.core.pages``)."""
+    from flyer.core.pages import document, figure_html
+
     t = table(its)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in t.iter_rows())
-    figs = [f for f in curves(its).values() if f.data]
-    charts = "".join(f.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False) for i, f in enumerate(figs))
-    style = ("body{font-family:sans-serif;margin:24px;max-width:1300px} table{border-collapse:collapse}"
-             "th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right} td:first-child{text-align:left}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"
-            f"</head><body><h1>{html.escape(title)}</h1><table><tr>{head}</tr>{body}</table>{charts}</body></html>")
+    charts = "".join(figure_html(f) for f in curves(its).values() if f.data)
+    return document(title, f"<table class='grid' id='compare'><tr>{head}</tr>{body}</table>{charts}")
 
 
-def write_page(its: list[Item], path: str | os.PathLike, title: str = "flyer compare") -> Path:
-    out = Path(path).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page(its, title), encoding="utf-8")
-    return out
+def write_page(its: list[Item], path: str | os.PathLike, title: str = "flyer compare", *,
+               self_contained: bool = False) -> Path:
+    """Write ``page`` (plotly.js beside it, or inlined with ``self_contained``); returns the path."""
+    from flyer.core.pages import write
+
+    return write(page(its, title), path, self_contained=self_contained)
 
 
 def runs_overview(home: Home) -> pl.DataFrame:
-    """``models.list_runs`` with each run's latest saved backtest: ``backtest`` (its id),
+    """``models.list_runs`` with each run's canonical saved backtest (``flyer.backtest.canonical``:
+    the one marked, else the first saved): ``backtest`` (its id), ``how`` (marked | first),
     ``excess`` (annualised geometric excess return) and ``IR``."""
-    from flyer.backtest import records
+    from flyer.backtest.canonical import canonical_all
     from flyer.models.runs import list_runs
 
     runs = list_runs(home)
-    latest: dict[str, Any] = {}
-    for rec in records.list_records(home):  # newest first
-        if rec.meta.get("run") and rec.meta["run"] not in latest:
-            latest[rec.meta["run"]] = rec
-    rows = [{"id": rid, "backtest": rec.id, "excess": rec.metrics.get("excess_annual_return"),
-             "IR": rec.metrics.get("information_ratio")} for rid, rec in latest.items()]
-    extra = pl.DataFrame(rows, schema={"id": pl.Utf8, "backtest": pl.Utf8, "excess": pl.Float64, "IR": pl.Float64})
+    rows = [{"id": rid, "backtest": c.record.id, "how": c.how, "excess": c.record.metrics.get("excess_annual_return"),
+             "IR": c.record.metrics.get("information_ratio")}
+            for rid, c in canonical_all(home).items() if c.record is not None]
+    extra = pl.DataFrame(rows, schema={"id": pl.Utf8, "backtest": pl.Utf8, "how": pl.Utf8, "excess": pl.Float64,
+                                       "IR": pl.Float64})
     return runs.join(extra, on="id", how="left")

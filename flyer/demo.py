@@ -76,7 +76,8 @@ class DemoConfig:
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """The figures the demo prints."""
+    """The figures the demo prints: test IC / RankIC of the run over all folds (stitched out of
+    sample), the backtest's figures from the experiment's own saved backtest (``backtest``)."""
 
     run_id: str
     ic: float
@@ -94,6 +95,7 @@ class DemoSummary:
     reused: bool = False
     nightly_config: Path | None = None
     last_date: dt.date | None = None
+    backtest: str = ""  # the saved backtest the figures come from (the experiment's own)
 
 
 def store_factors(home: Path, run_id: str) -> Any:
@@ -145,4 +147,4 @@ def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
                        num(model.get("RankICIR")), num(bt.get("excess_annual_return")), num(bt.get("information_ratio")),
                        num(bt.get("max_drawdown")), num(bt.get("annual_return")), str(bt.get("benchmark")),
                        Path(bt.get("report") or exp.path / "summary.md"), dict(exp.summary.get("seconds", {})),
-                       exp.id, exp.reused, nightly, last)
+                       exp.id, exp.reused, nightly, last, str(bt.get("backtest") or ""))

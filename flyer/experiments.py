@@ -230,10 +230,11 @@ def evaluate_factors(store: Any, home: Path, path: Path, step: FactorStep, repor
     best = ev.summary_table(evals).head(3)
     row["best"] = best.select("factor", "rank_ic_mean", "rank_icir").to_dicts()
     if report:
-        from flyer.factors.tearsheet import report_industry
+        from flyer.factors.tearsheet import report_sheets
 
+        sheets, note = report_sheets(store, evals, values)
         page = rep.build(evals, title=f"{step.label}: {step.universe}, {step.horizon}-day horizon", values=values,
-                         industry=report_industry(store, evals, values, step.horizon))
+                         sheets=sheets, detail_note=note)
         row["report"] = str(rep.write(path / "reports" / f"factors_{step.label}.html", page))
     log(f"    {step.label} ({step.factor_set.key()}): {len(evals)} factors, best "
         + ", ".join(f"{r['factor']} RankIC {r['rank_ic_mean']:.4f}" for r in row["best"]))
@@ -247,7 +248,8 @@ def train_model(store: Any, home: Path, step: Any, log: Log) -> Any:
     run = models.train(store, step.config, home=home)
     test = run.metrics.get("test", {})
     how = "exists with the same config and data: reused" if run.reused else "trained"
-    log(f"    {step.name}: run {run.id} {how} (test IC {_f(test.get('IC'))}, RankIC {_f(test.get('RankIC'))})")
+    log(f"    {step.name}: run {run.id} {how} (test, all folds out of sample: IC {_f(test.get('IC'))}, "
+        f"RankIC {_f(test.get('RankIC'))})")
     return run
 
 
@@ -299,6 +301,10 @@ def _link(target: Path, link: Path) -> Path:
         link.symlink_to(os.path.relpath(target, link.parent))
     except OSError:
         shutil.copyfile(target, link)
+    if target.suffix == ".html":  # a browser resolves the page's plotly.js beside the link
+        from flyer.core.pages import ensure_script
+
+        ensure_script(link.parent)
     return link
 
 

@@ -22,6 +22,8 @@ class Learner:
     suffix = ".bin"
     #: what ``fit`` calls its progress task (boosting rounds, epochs); the pipeline names the fold
     progress_label = "fit"
+    #: the fold being fitted (0 = the first: progress text that holds for every fold is said there)
+    fold_index = 0
 
     def __init__(self, cfg: TrainConfig, threads: int = 0) -> None:
         self.cfg = cfg

@@ -141,11 +141,23 @@ class LGBMLearner(Learner):
             self.booster = lgb.train(self._params(), train, num_boost_round=rounds, valid_sets=[valid],
                                      valid_names=["valid"], feval=feval, callbacks=[_round_progress(bar), stop])
             best = int(stop.best_iter or self.booster.current_iteration())
-            bar.close(info=f"best round {best} (validation peak {stop.raw_best}), valid {stop.metric} "
-                      f"{stop.best_value:.5f}")
+            bar.close(info=self._kept_info(stop, best))
         self.info = {"best_iteration": best, "trees_fitted": int(self.booster.current_iteration()),
                      "valid_peak_iteration": stop.raw_best, "stop_metric": self._metric(),
                      "valid_best": stop.best_value}
+
+    def _kept_info(self, stop: FloorStop, best: int) -> str:
+        """The fold's closing line: trees kept and why; the floor on trees is explained on the
+        first fold only (it holds for every fold)."""
+        metric = f"valid {stop.metric} {stop.best_value:.5f}"
+        floor = stop.floor if stop.floor > 1 else 0
+        if floor and best == floor and stop.raw_best < floor:
+            if self.fold_index == 0:
+                return (f"kept {best} trees: the floor (min_trees: every fold keeps at least {floor}, whatever the "
+                        f"validation says); validation peaked at round {stop.raw_best}; {metric} at the floor")
+            return f"kept {best} trees: the floor (validation peak at round {stop.raw_best}); {metric}"
+        rule = f", at least {floor} kept by every fold" if floor and self.fold_index == 0 else ""
+        return f"kept {best} trees: the best validation round{rule}; {metric}"
 
     def predict_rows(self, x, panel, rows, state):
         return self.booster.predict(x[rows], num_iteration=self.info.get("best_iteration") or None,

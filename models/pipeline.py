@@ -150,6 +150,7 @@ def fit_folds(inputs: Inputs, cfg: TrainConfig, threads: int = 0,
                 raise FlyerError(f"fold {fold.index}: no labelled samples in train {fold.train} or valid {fold.valid}")
             learner = make_learner(cfg, threads)
             learner.progress_label = f"fold {fold.index + 1}/{len(folds)} {cfg.model.kind}"
+            learner.fold_index = fold.index
             learner.fit(fd, panel)
             res = FoldResult(fold, learner, fd.state)
             for name in ("train", "valid", "test"):
@@ -158,11 +159,14 @@ def fit_folds(inputs: Inputs, cfg: TrainConfig, threads: int = 0,
             learner.info["fit_seconds"] = time.perf_counter() - t0
             test = f"{fold.test[0]}..{fold.test[1]}" if fold.test else "none"
             valid_ic = metrics.summary(res.scores["valid"]).get("RankIC")
-            bar.advance(info=f"train {fold.train[0]}..{fold.train[1]}, test {test}, valid RankIC {_num(valid_ic)}")
+            bar.advance(info=f"fold {fold.index + 1}: train {fold.train[0]}..{fold.train[1]}, test {test}, "
+                             f"this fold's valid RankIC {_num(valid_ic)}")
             if log:
                 log(f"fold {fold.index}: train {fold.train[0]}..{fold.train[1]} test {test} ({time.perf_counter() - t0:.1f}s)")
             results.append(res)
             del fd  # the fold's processed matrix goes before the next fold builds its own
+        pooled = metrics.summary(pl.concat([r.scores["valid"] for r in results])).get("RankIC")
+        bar.close(info=f"valid RankIC over all {len(results)} fold(s) pooled {_num(pooled)} (each fold's above)")
     return panel, results
 
 

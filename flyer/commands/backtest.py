@@ -109,7 +109,8 @@ def backtest_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML/YAML file with backtest settings"),
     stress: bool = typer.Option(False, "--stress", help="print the stress-window and regime tables"),
     windows: Optional[Path] = typer.Option(None, "--windows", help="TOML/YAML file of extra stress windows"),
-    report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
+    report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here (plotly.js beside it)"),
+    self_contained: bool = typer.Option(False, "--self-contained", help="--report: one file with plotly.js inlined"),
     out: Optional[Path] = typer.Option(None, "--out", help="export daily NAV, trades, positions, yearly, monthly "
                                        "and metrics.json into this folder"),
     fmt: str = typer.Option("csv", "--format", help="--out files: csv | parquet"),
@@ -129,7 +130,7 @@ def backtest_cmd(
     source = score_source(scores, run_id, blend_target, factor_set, combined, from_file)
     report = report or (Path(from_file["report"]) if "report" in from_file else None)
     options = SessionOptions(attribution=attribution, stress=stress, report=report, out=out,
-                             out_format="parquet" if fmt == "parquet" else "csv",
+                             self_contained=self_contained, out_format="parquet" if fmt == "parquet" else "csv",
                              windows=stress_mod.load_windows(windows) if windows is not None else None)
     with open_store(home, read_only=True, must_exist=True) as store:
         with console.status("backtest ..."):

@@ -42,14 +42,10 @@ def print_blend(scores: Scores) -> None:
 
 def print_result(result: BacktestResult) -> None:
     """Metrics and the per-year table as rich tables, then execution, the plan and the notes."""
-    from rich.table import Table
-
     from flyer.backtest.report_format import fmt, label
 
-    table = Table("metric", "value", title=f"backtest vs {result.benchmark_name}")
-    for k, v in result.metrics().items():
-        table.add_row(label(k), fmt(k, v))
-    console.print(table)
+    console.print(fitted_table(["metric", "value"], [[label(k), fmt(k, v)] for k, v in result.metrics().items()],
+                               title=f"backtest vs {result.benchmark_name}"))
     yearly = result.yearly()
     short = {"benchmark_return": "bench", "benchmark_tr_return": "bench TR", "excess_arith": "exc arith",
              "max_drawdown": "max DD", "turnover": "turn", "return": "ret", "excess": "excess"}
@@ -77,15 +73,12 @@ def print_plan(plan: StrategyPlan) -> None:
 
 def print_attribution(att: Attribution) -> None:
     """The per-year attribution table (arithmetic sums of the daily parts)."""
-    from rich.table import Table
-
-    from flyer.backtest.report_format import fmt
+    from flyer.backtest.report_format import fmt, short_label
 
     yearly = att.yearly()
-    table = Table(*yearly.columns, title="attribution per year (daily excess = parts, arithmetic)")
-    for row in yearly.iter_rows(named=True):
-        table.add_row(*(fmt(k, v) for k, v in row.items()))
-    console.print(table)
+    rows = [[fmt(k, v) for k, v in row.items()] for row in yearly.iter_rows(named=True)]
+    console.print(fitted_table([short_label(c) for c in yearly.columns], rows,
+                               title="attribution per year (daily excess = parts, arithmetic)"))
 
 
 def execution_line(result: BacktestResult) -> str:
@@ -140,16 +133,12 @@ def print_stress(windows: pl.DataFrame, regimes: pl.DataFrame) -> None:
 
 
 def _short_table(title: str, df: pl.DataFrame) -> None:
-    from rich.table import Table
-
     pct = {"ret", "bench", "excess", "xMDD", "fill", "hit"}
-    table = Table(*df.columns, title=title)
-    for row in df.iter_rows(named=True):
-        table.add_row(*("-" if v is None or (isinstance(v, float) and v != v)
-                        else f"{v:.1%}" if k in pct else f"{v:.2f}x" if k == "turn"  # turnover: x NAV
-                        else f"{v:.2f}" if isinstance(v, float) else str(v)
-                        for k, v in row.items()))
-    console.print(table)
+    rows = [["-" if v is None or (isinstance(v, float) and v != v)
+             else f"{v:.1%}" if k in pct else f"{v:.2f}x" if k == "turn"  # turnover: x NAV
+             else f"{v:.2f}" if isinstance(v, float) else str(v)
+             for k, v in row.items()] for row in df.iter_rows(named=True)]
+    console.print(fitted_table(list(df.columns), rows, title=title))
 
 
 def _year_cell(key: str, value: object) -> str:

@@ -35,6 +35,7 @@ def capacity_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML/YAML file with backtest settings"),
     capitals: str = typer.Option(DEFAULT_LADDER, "--capitals", help="capital levels, CNY, comma-separated"),
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML page with the curve"),
+    self_contained: bool = typer.Option(False, "--self-contained", help="--report: one file with plotly.js inlined"),
     home: Optional[Path] = HomeOpt,
     **kwargs: Any,
 ) -> None:
@@ -57,21 +58,20 @@ def capacity_cmd(
     if report is not None:
         from flyer.backtest.stress_report import write_capacity_report
 
-        console.print(f"report saved: {write_capacity_report(cap, report)}")
+        console.print(f"report saved: {write_capacity_report(cap, report, self_contained=self_contained)}", markup=False)
 
 
 def print_capacity(cap: Capacity) -> None:
     """The curve as a rich table and the half-excess AUM line."""
-    from rich.table import Table
-
+    from flyer.backtest.report_format import short_label
     from flyer.backtest.stress_report import cell
+    from flyer.commands.common import fitted_table
 
     res = cap.results[0]
     cfg = res.config
-    table = Table(*cap.table.columns, title=f"capacity vs {res.benchmark_name}")
-    for row in cap.table.iter_rows(named=True):
-        table.add_row(*(cell(c, v) for c, v in row.items()))
-    console.print(table)
+    rows = [[cell(c, v) for c, v in row.items()] for row in cap.table.iter_rows(named=True)]
+    console.print(fitted_table([short_label(c) for c in cap.table.columns], rows,
+                               title=f"capacity vs {res.benchmark_name} (per year: annualised by the calendar)"))
     console.print(f"participation {cfg.participation:.0%} of the day's volume (rest: {cfg.remainder}); impact "
                   f"{cfg.costs.impact} k={cfg.costs.impact_k}; {cfg.start}..{cfg.end}")
     half = f"{cap.half_aum:,.0f} CNY" if cap.half_aum is not None else "not reached"

@@ -26,10 +26,10 @@ def demo(home: Optional[Path] = HomeOpt,
     t0 = time.perf_counter()
     s = run_demo(home, cfg, log=lambda m: console.print(m, markup=False, highlight=False))
     rows = [
-        ("test IC / RankIC", f"{s.ic:.4f} / {s.rank_ic:.4f}"),
-        ("test ICIR / RankICIR", f"{s.icir:.3f} / {s.rank_icir:.3f}"),
+        ("test IC / RankIC (all folds)", f"{s.ic:.4f} / {s.rank_ic:.4f}"),
+        ("test ICIR / RankICIR (all folds)", f"{s.icir:.3f} / {s.rank_icir:.3f}"),
         ("annualized return", f"{s.annual_return:.2%}"),
-        ("annualized excess (geometric)", f"{s.annual_excess:.2%}  vs {s.benchmark}"),
+        ("annualized excess (geometric)", f"{s.annual_excess:.2%}  vs {s.benchmark} (backtest {s.backtest})"),
         ("information ratio", f"{s.information_ratio:.2f}"),
         ("max drawdown", f"{s.max_drawdown:.2%}"),
         ("report", str(s.report)),

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date
-from flyer.core.errors import FlyerError
+from flyer.core.errors import FlyerError, UsageError
 
 sub = typer.Typer(no_args_is_help=True, help="Factor values: compute, evaluate, list libraries.")
 
@@ -69,7 +69,12 @@ def eval_cmd(
     quantiles: int = typer.Option(5, "--quantiles", help="quantile groups per date (5 or 10)"),
     start: Optional[str] = typer.Option(None, "--start", help="first date"),
     end: Optional[str] = typer.Option(None, "--end", help="last date"),
-    report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here"),
+    report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report here (plotly.js beside it)"),
+    detail: str = typer.Option("5", "--detail", help="report: per-factor sheets for the N best by |RankIC ICIR|, "
+                               "for named factors (KMID,ROC5) or for all (at most 40)"),
+    absolute: bool = typer.Option(False, "--absolute-returns", help="report: quantile returns as they are "
+                                  "(default: demeaned, minus the date's universe mean)"),
+    self_contained: bool = typer.Option(False, "--self-contained", help="report: one file with plotly.js inlined"),
     out: Optional[Path] = typer.Option(None, "--out", help="write the evaluation tables (summary, daily IC, "
                                        "quantiles, turnover, ...) into this folder"),
     fmt: str = typer.Option("csv", "--format", help="--out files: csv | parquet"),
@@ -81,19 +86,27 @@ def eval_cmd(
     from flyer.factors import evaluation as ev
     from flyer.factors import report as rep
     from flyer.factors.pipeline import evaluate
-    from flyer.factors.tearsheet import report_industry
+    from flyer.factors.tearsheet import report_sheets
 
     if horizon < 1 or quantiles < 2:
         raise FlyerError("--horizon must be >= 1 and --quantiles >= 2")
+    picked: int | str = int(detail) if detail.strip().isdigit() else detail
     fs = _load(set_name, factors, formula)
+    if report and isinstance(picked, str) and picked.strip() != "all":  # names checked before any work
+        unknown = [n.strip() for n in picked.split(",") if n.strip() and n.strip() not in {name for name, _ in fs}]
+        if unknown:
+            raise UsageError(f"--detail: no factor {', '.join(unknown)} in {fs.name}")
     t0 = time.perf_counter()
     with open_store(home, read_only=True, must_exist=True) as store:
         console.print(f"evaluating {fs.name} ({len(fs)} factors) on {universe} ...")
         evals, values = evaluate(store, flyer_home(home), fs, start=parse_date(start, "--start"),
                                  end=parse_date(end, "--end"), universe=universe, horizon=horizon,
                                  quantiles=quantiles)
-        page = rep.build(evals, title=f"{fs.name}: {universe}, {horizon}-day horizon", values=values,
-                         industry=report_industry(store, evals, values, horizon)) if report else ""
+        page = ""
+        if report:
+            sheets, note = report_sheets(store, evals, values, picked, demean=not absolute)
+            page = rep.build(evals, title=f"{fs.name}: {universe}, {horizon}-day horizon", values=values,
+                             sheets=sheets, detail_note=note)
     summary = ev.summary_table(evals)
     _print_summary(summary.head(top), f"{fs.name} on {universe}, {horizon}-day forward return")
     dropped = sum(e.cleaning.rows_in - e.cleaning.rows_kept for e in evals.values())
@@ -101,7 +114,7 @@ def eval_cmd(
     console.print(f"factor-rows kept {kept:,}, dropped {dropped:,} (missing factor value or forward return; "
                   f"per factor in the report; the universe is applied when loading) in {time.perf_counter() - t0:.1f}s")
     if report:
-        console.print(f"report -> {rep.write(report, page)}")
+        console.print(f"report -> {rep.write(report, page, self_contained=self_contained)}", markup=False)
     if out:
         from flyer.factors.tables import export_tables
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_span
 from flyer.core.errors import FlyerError, UsageError
@@ -185,11 +184,11 @@ def _report(out: Path, scorer: Any, result: Any, cfg: Any, baseline: int, meta: 
         note = (f"baseline: the {len(names)} Alpha158 factors with the largest |validation IC| among {n_ok} that "
                 f"evaluate, skipping any correlated >= {cfg.corr_bound} with one already chosen; weights "
                 "fitted on training as the miner's")
-    for p in pools:
-        _print_pool(p)
     notes = _notes(meta, note)
     path = out.with_name(out.stem + ".report.md")
     atomic_text(to_markdown(f"flyer mine report: {out.name}", notes, pools), path)
+    for p in pools:
+        _print_pool(p, path)
     console.print(f"report -> {path}")
 
 
@@ -210,39 +209,29 @@ def _notes(meta: dict, baseline_note: str) -> list[str]:
     return notes
 
 
-def _show(table: Any) -> None:
-    """Print a table at the terminal's width, or wide (no wrapping) when not a terminal."""
-    console.print(table, width=None if console.is_terminal else 240)
+def _print_pool(p: Any, report: Path | None = None) -> None:
+    """The pool's figures as tables that fit the terminal (``fitted_table``; numbers never cut),
+    the members' formulas one per line, the correlation matrix as compact heatmap rows."""
+    from flyer.commands.common import fitted_table, matrix_rows
 
-
-def _print_pool(p: Any) -> None:
     for title, figs in ((f"{p.title}: combined signal per period", p.periods),
                         (f"{p.title}: combined signal per year", p.years)):
-        t = Table(title=title)
-        for head in ("", "days", "IC", "ICIR", "IC t(NW)", "RankIC", "RankICIR", "RankIC t(NW)"):
-            t.add_column(head, justify="right")
-        for f in figs:
-            t.add_row(f.label, str(f.days), f"{f.ic:.4f}", f"{f.icir:.3f}", f"{f.ic_t:.2f}", f"{f.rank_ic:.4f}",
-                      f"{f.rank_icir:.3f}", f"{f.rank_ic_t:.2f}")
-        _show(t)
+        rows = [[f.label, str(f.days), f"{f.ic:.4f}", f"{f.icir:.3f}", f"{f.ic_t:.2f}", f"{f.rank_ic:.4f}",
+                 f"{f.rank_icir:.3f}", f"{f.rank_ic_t:.2f}"] for f in figs]
+        console.print(fitted_table(["", "days", "IC", "ICIR", "IC t(NW)", "RankIC", "RankICIR", "RankIC t(NW)"],
+                                   rows, title=title))
     if not p.names:
         return
-    t = Table(title=f"{p.title}: members (own IC / RankIC)")
-    t.add_column("name", no_wrap=True)
-    t.add_column("weight", justify="right")
-    t.add_column("formula", overflow="fold", ratio=1)
-    for f in p.members[0]:
-        t.add_column(f.label, justify="right")
-    for n, f, w, figs in zip(p.names, p.formulas, p.weights, p.members):
-        t.add_row(n, f"{w:+.4f}", f, *(f"{x.ic:.4f} / {x.rank_ic:.4f}" for x in figs))
-    _show(t)
-    c = Table(title=f"{p.title}: correlation matrix (training dates; columns in row order)", box=None)
-    c.add_column("")
-    for i in range(len(p.names)):
-        c.add_column(str(i + 1), justify="right")
-    for i, (n, row) in enumerate(zip(p.names, p.corr)):
-        c.add_row(f"{i + 1} {n}", *(f"{x:.2f}" for x in row))
-    _show(c)
+    rows = [[n, f"{w:+.4f}", *(f"{x.ic:.4f} / {x.rank_ic:.4f}" for x in figs)]
+            for n, w, figs in zip(p.names, p.weights, p.members)]
+    console.print(fitted_table(["name", "weight", *(f.label for f in p.members[0])], rows,
+                               title=f"{p.title}: members (own IC / RankIC)"))
+    for n, f in zip(p.names, p.formulas):
+        console.print(f"  {n} = {f}", markup=False, highlight=False)
+    console.print(matrix_rows(list(p.names), p.corr, f"{p.title}: correlation matrix (training dates)"),
+                  markup=False, highlight=False)
+    if report is not None:
+        console.print(f"every figure with two decimals: {report}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

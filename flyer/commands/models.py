@@ -5,8 +5,6 @@ from pathlib import Path
 from typing import Optional, TypeVar
 
 import typer
-from rich import box
-from rich.table import Table
 
 from flyer.commands.common import HomeOpt, console, open_store, parse_date, parse_span
 from flyer.core.errors import FlyerError, UsageError
@@ -188,51 +186,61 @@ def predict(
             raise FlyerError(f"--out must end in .parquet or .csv, not {out.name!r}")
         console.print(f"{scores.height} scores for {day} -> {out}")
         return
+    from flyer.commands.common import fitted_table
+
     top = scores.sort("score", descending=True)
-    table = Table("rank", "symbol", "score", title=f"run {run.id} scores for {day} ({scores.height} stocks)")
-    for i, r in enumerate(top.head(20).iter_rows(named=True), 1):
-        table.add_row(str(i), r["symbol"], f"{r['score']:.5f}")
-    console.print(table)
+    rows = [[str(i), r["symbol"], f"{r['score']:.5f}"] for i, r in enumerate(top.head(20).iter_rows(named=True), 1)]
+    console.print(fitted_table(["rank", "symbol", "score"], rows,
+                               title=f"run {run.id} scores for {day} ({scores.height} stocks)"))
 
 
 runs_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
-                       help="List saved runs (newest first); `flyer runs export` writes them to CSV or MLflow.")
+                       help="List saved runs (newest first); `flyer runs mark` picks the backtest a run shows; "
+                            "`flyer runs export` writes them to CSV or MLflow.")
 
 
 @runs_app.callback()
 def runs(ctx: typer.Context, home: Optional[Path] = HomeOpt) -> None:
     """List the saved runs, newest first: creation time, key config fields, test-period IC and
-    RankIC, and the latest saved backtest's excess return and information ratio."""
+    RankIC, and the excess return and information ratio of the run's canonical saved backtest
+    (the one marked with `flyer runs mark`, else the first saved: a later backtest of the same
+    run never changes them)."""
     if ctx.invoked_subcommand is not None:
         return
+    from flyer.commands.common import fitted_table
     from flyer.compare import runs_overview
 
     df = runs_overview(home)
     if df.height == 0:
         console.print("no runs yet: `flyer train ...` or `flyer run workflow.toml` creates one")
         return
-    # fits 80 columns: fixed columns never wrap, factors/univ shrink with an ellipsis
-    table = Table(title=f"{df.height} runs (newest first; created in UTC, test = years, excess/IR: latest backtest)",
-                  box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
-    table.add_column("id", no_wrap=True, min_width=12)
-    table.add_column("created", no_wrap=True, min_width=14)
-    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=8)
-    table.add_column("factors", overflow="ellipsis", min_width=4, max_width=10)
-    table.add_column("univ", overflow="ellipsis", min_width=3, max_width=7)
-    table.add_column("h", no_wrap=True, justify="right")
-    table.add_column("test", no_wrap=True)
-    for col in ("RankIC", "excess", "IR", "fit"):
-        table.add_column(col, no_wrap=True, justify="right")
     fmt = lambda v, f="{:.3f}": "-" if v is None or v != v else f.format(v)  # noqa: E731
+    rows = []
     for r in df.iter_rows(named=True):
         test = f"{r['test'][2:4]}-{r['test'][13:15]}" if r["test"] else "-"
         created = r["created"][2:16].replace("T", " ")  # YY-MM-DD HH:MM
-        table.add_row(r["id"], created, r["model"] + ("/wf" if r["walk_forward"] else ""), r["factors"], r["universe"],
-                      str(r["horizon"] or ""), test, fmt(r["RankIC"]), fmt(r["excess"], "{:.1%}"),
-                      fmt(r["IR"], "{:.2f}"), _fit(r))
-    console.print(table)
-    console.print("fit = fewest trees a fold kept / distinct test scores per date (%)"
+        mark = {"marked": "*", "first": ""}.get(r["how"] or "", "")
+        rows.append([r["id"], created, r["model"] + ("/wf" if r["walk_forward"] else ""), r["factors"],
+                     r["universe"], str(r["horizon"] or ""), test, fmt(r["RankIC"]),
+                     fmt(r["excess"], "{:.1%}") + mark, fmt(r["IR"], "{:.2f}"), _fit(r)])
+    console.print(fitted_table(["id", "created", "model", "factors", "univ.", "h", "test", "test RankIC",
+                                "excess", "IR", "fit"], rows,
+                               title=f"{df.height} runs (newest first; created in UTC; test: years)"))
+    console.print("excess / yr (geometric) and IR: the run's canonical backtest, the first saved"
+                  + (" (* = marked with `flyer runs mark`)" if (df["how"] == "marked").any() else "")
+                  + "; fit = fewest trees a fold kept / distinct test scores per date (%)"
                   + ("; [bold red]![/] = collapsed folds (`flyer train` prints which)" if df["warnings"].sum() else ""))
+
+
+@runs_app.command("mark")
+def mark_cmd(backtest: str = typer.Argument(..., help="a saved backtest id (or a unique prefix)"),
+             home: Optional[Path] = HomeOpt) -> None:
+    """Make a saved backtest the one its run shows in `flyer runs`, `flyer compare` and the exports
+    (its canonical backtest; no record is rewritten)."""
+    from flyer.backtest.canonical import mark
+
+    rec = mark(home, backtest)
+    console.print(f"run {rec.meta.get('run')}: canonical backtest {rec.id} (marked)", markup=False)
 
 
 def _fit(r: dict) -> str:
@@ -246,12 +254,14 @@ def _fit(r: dict) -> str:
 @runs_app.command("export")
 def export_cmd(
     ids: Optional[list[str]] = typer.Argument(None, help="run ids (default: every run)"),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="one row per run (config fields, metrics, latest backtest)"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="one row per run (config fields, metrics, canonical backtest)"),
     mlflow: Optional[str] = typer.Option(None, "--mlflow", help="an MLflow tracking folder or URI (sqlite:///m.db); "
                                          "needs `pip install 'flyer[mlflow]'`"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
-    """Export runs: a CSV table (--csv) and/or MLflow runs with params, metrics and artefacts (--mlflow)."""
+    """Export runs: a CSV table (--csv) and/or MLflow runs (--mlflow) with params, metrics per split, per fold
+    and per day (NAV, excess, IC of the canonical backtest and the scores), model files, predictions and the
+    backtest report as artefacts."""
     from flyer import tracking
 
     if csv is None and mlflow is None:

@@ -83,6 +83,7 @@ def compare_cmd(
     ids: list[str] = typer.Argument(..., help="two or more run ids, saved backtest ids or experiment ids"),
     out: Optional[Path] = typer.Option(None, "--out", help="HTML page (default $FLYER_HOME/reports/compare_<ids>.html)"),
     csv: Optional[Path] = typer.Option(None, "--csv", help="also write the raw values here (CSV)"),
+    self_contained: bool = typer.Option(False, "--self-contained", help="one page file with plotly.js inlined"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
     """Side-by-side table of runs / backtests / experiments, and an HTML page with their NAV,
@@ -91,15 +92,13 @@ def compare_cmd(
     from flyer.data.store import flyer_home
 
     its = items(home, list(ids))
+    from flyer.commands.common import fitted_table
+
     t = table(its)
-    rt = Table(box=box.SIMPLE_HEAD, title=f"compare {len(its)} item(s)")
-    for c in t.columns:
-        rt.add_column(c, justify="left" if c == "field" else "right", no_wrap=c == "field")
-    for row in t.iter_rows():
-        rt.add_row(*row)
-    console.print(rt)
+    console.print(fitted_table(list(t.columns), [list(r) for r in t.iter_rows()], title=f"compare {len(its)} item(s)"))
     path = out or flyer_home(home) / "reports" / f"compare_{'_'.join(i[:8] for i in ids)[:80]}.html"
-    console.print(f"page -> {write_page(its, path, title='flyer compare: ' + ', '.join(ids))}", markup=False)
+    page = write_page(its, path, title="flyer compare: " + ", ".join(ids), self_contained=self_contained)
+    console.print(f"page -> {page}", markup=False)
     if csv is not None:
         csv.parent.mkdir(parents=True, exist_ok=True)
         values(its).write_csv(csv)

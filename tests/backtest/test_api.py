@@ -98,13 +98,24 @@ def test_metrics_on_known_series() -> None:
     assert yearly(daily)["return"][0] == pytest.approx(0.2)
 
 
-def test_report_is_self_contained(rand, tmp_path) -> None:
+def test_report_shares_one_local_plotly_or_inlines_it(rand, tmp_path) -> None:
+    """Pages of a folder load one plotly.js beside them (offline; a page weighs what its data
+    weighs); ``self_contained`` inlines it: one file that opens anywhere. Never the network."""
+    from flyer.core.pages import script_name
+
     store, days, scores = rand
     res = run(store, scores, BacktestConfig(k=3, n_drop=1, start=days[3]))
     path = write_report(res, tmp_path / "r" / "out.html")
+    second = write_report(res, tmp_path / "r" / "again.html")
     text = path.read_text()
-    assert "000905.SH" in text and "Per year" in text and "<script src=" not in text
-    assert len(text) > 1_000_000   # plotly.js inlined
+    assert "000905.SH" in text and "Per year" in text and f'<script src="{script_name()}"' in text
+    assert len(text.encode()) < 1_000_000 and "http" not in text.split("<body>")[0]
+    js = tmp_path / "r" / script_name()
+    assert js.stat().st_size > 3_000_000 and second.parent == js.parent  # one copy for the folder
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(["out.html", "again.html", script_name()])
+    inlined = write_report(res, tmp_path / "single" / "out.html", self_contained=True).read_text()
+    assert "<script src=" not in inlined and len(inlined) > 3_000_000
+    assert [p.name for p in (tmp_path / "single").iterdir()] == ["out.html"]
 
 
 def test_input_errors(rand) -> None:

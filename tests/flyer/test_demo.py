@@ -25,8 +25,12 @@ def test_demo_pipeline_small(fresh_home: Path) -> None:
     # progress of every long step reached the log (plain lines: no terminal here)
     text = "\n".join(lines)
     for needle in ("ingest sim: done", "training lgbm: 1/2 folds", "fold 1/2 lgbm: started", "valid ic ",
-                   "features alpha158", "top20 on lgbm: ran"):
+                   "features alpha158", "top20 on lgbm: ran", "fold 2: train", "this fold's valid RankIC",
+                   "valid RankIC over all 2 fold(s) pooled", "test, all folds out of sample"):
         assert needle in text, needle
+    # each fold says how many trees it kept and why; the floor on trees is explained once
+    assert text.count("kept ") >= 2 and text.count("every fold") == 1, text
+    assert "best round" not in text and s.backtest and s.backtest in str(s.report.resolve())
     again: list[str] = []
     s2 = run_demo(fresh_home, cfg, log=again.append)  # the same workflow: nothing to do
     assert s2.reused and s2.run_id == s.run_id and s2.annual_excess == s.annual_excess

@@ -106,12 +106,22 @@ def test_runs_experiments_and_compare(experiment: tuple[Path, str, str], capsys:
     summary = json.loads((home / "experiments" / exp / "summary.json").read_text())
     gbdt = summary["models"][0]["run"]
     line = next(x for x in out.splitlines() if x.startswith(gbdt))
-    assert code == 0 and re.search(r"\d+\.\d%\s+-?\d+\.\d\d\s+\d+/\d+$", line), line  # latest backtest: excess, IR; fit
+    assert code == 0 and re.search(r"\d+\.\d%\s+-?\d+\.\d\d\s+\d+/\d+$", line), line  # canonical backtest: excess, IR; fit
+    # the canonical backtest is the first saved (top20), however many came after (top40, and top30 of the rerun)
+    first, later = (next(b for b in summary["backtests"] if b["model"] == "gbdt" and b["name"] == n)
+                    for n in ("top20", "top40"))
+    assert f"{first['excess_annual_return']:.1%}" in line and "the first saved" in out
+    code, out = _cli(["runs", "mark", later["backtest"], "--home", str(home)], capsys)
+    assert code == 0 and f"canonical backtest {later['backtest']} (marked)" in out
+    code, out = _cli(["runs", "--home", str(home)], capsys)
+    line = next(x for x in out.splitlines() if x.startswith(gbdt))
+    assert f"{later['excess_annual_return']:.1%}*" in line and "* = marked" in out
+    assert json.loads((home / "backtests" / later["backtest"] / "meta.json").read_text())["id"] == later["backtest"]
     code, out = _cli(["experiments", "--home", str(home)], capsys)
     assert code == 0 and exp in out and "done" in out
     page, csv = tmp_path / "cmp.html", tmp_path / "cmp.csv"
     code, out = _cli(["compare", exp, gbdt, "--out", str(page), "--csv", str(csv), "--home", str(home)], capsys)
-    assert code == 0 and "information ratio" in out and "excess / yr (geometric)" in out
+    assert code == 0 and "information ratio" in out and "excess / yr (geometric)" in out, out
     text = page.read_text()
     assert "plotly" in text and "Cumulative daily RankIC" in text and "NAV (start = 1)" in text
     values = pl.read_csv(csv)
@@ -126,7 +136,9 @@ def test_runs_export_csv_and_mlflow(experiment: tuple[Path, str, str], capsys: p
     home, _, _ = experiment
     code, out = _cli(["runs", "export", "--csv", str(tmp_path / "runs.csv"), "--home", str(home)], capsys)
     runs = pl.read_csv(tmp_path / "runs.csv")
-    assert code == 0 and runs.height == 2 and {"test.IC", "model.kind", "backtest.information_ratio"} <= set(runs.columns)
+    assert code == 0 and runs.height == 2 and {"test.IC", "model.kind", "backtest.information_ratio",
+                                               "backtest.how"} <= set(runs.columns)
+    assert set(runs["backtest.how"].to_list()) <= {"first", "marked"}
     mlflow = pytest.importorskip("mlflow")
     folder = tmp_path / "mlruns"
     for _ in range(2):  # exporting twice replaces, never duplicates
@@ -136,6 +148,36 @@ def test_runs_export_csv_and_mlflow(experiment: tuple[Path, str, str], capsys: p
     found = client.search_runs([client.get_experiment_by_name("flyer").experiment_id])
     assert sorted(r.info.run_name for r in found) == sorted(runs["run"].to_list())
     assert all("test_IC" in r.data.metrics and r.data.params["model.kind"] in ("lgbm", "linear") for r in found)
+    gbdt = next(r for r in found if r.data.params["model.kind"] == "lgbm")
+    rid, row = gbdt.info.run_id, runs.filter(pl.col("run") == gbdt.info.run_name).row(0, named=True)
+    assert gbdt.data.tags["backtest"] == row["backtest.id"] and gbdt.data.tags["backtest_how"] == row["backtest.how"]
+    # series MLflow's UI can plot: per day (NAV, excess, benchmark, IC) and per fold, read back
+    daily = pl.read_parquet(home / "backtests" / row["backtest.id"] / "daily.parquet")
+    nav = client.get_metric_history(rid, "daily_nav")
+    assert len(nav) == daily.height and [m.step for m in nav] == list(range(daily.height))
+    assert nav[-1].value == pytest.approx(daily["nav"][-1] / daily["nav"][0])
+    assert len(client.get_metric_history(rid, "daily_excess")) == daily.height
+    ic = client.get_metric_history(rid, "daily_rank_ic")
+    assert len(ic) > 100 and len(client.get_metric_history(rid, "cumulative_rank_ic")) == len(ic)
+    folds = client.get_metric_history(rid, "fold_test_RankIC")
+    assert [m.step for m in folds] == [0] and folds[0].value == pytest.approx(row["test.RankIC"])
+    # artefacts: the run's files, the model, the predictions, the backtest with a report that opens alone
+    arts = {f.path for d in ("run", "model", "predictions", "backtest") for f in client.list_artifacts(rid, d)}
+    assert {"run/config.json", "model/model_0.txt", "predictions/predictions.parquet",
+            "backtest/daily.parquet", "backtest/report.html"} <= arts, arts
+    page = Path(client.download_artifacts(rid, "backtest/report.html", str(tmp_path))).read_text()
+    assert "<script src=" not in page and len(page) > 3_000_000  # plotly.js inlined
+    preds = pl.read_parquet(client.download_artifacts(rid, "predictions/predictions.parquet", str(tmp_path)))
+    assert preds.equals(pl.read_parquet(home / "runs" / gbdt.info.run_name / "predictions.parquet"))
+    pytest.importorskip("sqlalchemy")  # flyer[mlflow] installs it (and alembic): a sqlite: URI works
+    pytest.importorskip("alembic")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, out = _cli(["runs", "export", "--mlflow", uri, "--home", str(home)], capsys)
+    assert code == 0, out
+    db = mlflow.tracking.MlflowClient(uri)
+    (hit,) = db.search_runs([db.get_experiment_by_name("flyer").experiment_id],
+                            filter_string=f"tags.flyer_run = '{gbdt.info.run_name}'")
+    assert len(db.get_metric_history(hit.info.run_id, "daily_nav")) == daily.height
 
 
 def test_every_example_workflow_resolves() -> None:
