@@ -151,6 +151,13 @@ class BacktestConfig(Config):
                                          and not self.rebalance_kept), "backtest.rules",
               "'qlib' reproduces qlib's TopkDropout: strategy topk, equal weighting, kept names not rebalanced")
 
+    @property
+    def charged_impact_k(self) -> float:
+        """The square-root impact prefactor the engine charges: ``costs.impact_k`` with
+        ``costs.impact="sqrt"``, else 0 (and 0 under qlib rules); the enhance optimiser prices
+        its trades with the same (``flyer.backtest.params.Params.impact_k``)."""
+        return self.costs.impact_k if self.costs.impact == "sqrt" and self.rules != "qlib" else 0.0
+
     def replace(self, **changes: Any) -> "BacktestConfig":
         """A copy with ``changes``; cost fields (``commission``, ...) may be given flat."""
         cost_keys = {f.name for f in dataclasses.fields(CostConfig)}
