@@ -29,6 +29,8 @@ def _attribution_html(att: Attribution, styles: list[str]) -> str:
             "the parts add up to the excess every day. Predicted TE from the risk model at the previous close; "
             "bias = std(excess / predicted), bias_model = std(holdings' active return / predicted)."
             f"</p><ul>{notes}</ul>{frame_table(att.yearly())}"
+            + (f"<p>The risk model's own bias statistic over these years, random and optimised portfolios "
+               f"(ideal 1): {frame_table(att.model_bias)}</p>" if att.model_bias.height else "")
             + "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figs))
 
 
