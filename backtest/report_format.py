@@ -11,7 +11,9 @@ _PCT = {"total_return", "annual_return", "annual_volatility", "max_drawdown", "b
         "excess_annual_return", "tracking_error", "excess_max_drawdown", "monthly_win_rate", "cost_drag",
         "return", "benchmark_return", "excess", "country", "industry", "style", "specific", "execution",
         "benchmark_gap", "realised_te", "predicted_te", "member_share", "excess_annual_return_arith",
-        "benchmark_tr_annual_return", "excess_tr_annual_return", "benchmark_tr_return", "excess_arith"}
+        "benchmark_tr_annual_return", "excess_tr_annual_return", "benchmark_tr_return", "excess_arith",
+        "annual_return_after_fees", "excess_annual_return_after_fees", "excess_tr_annual_return_after_fees",
+        "fee_drag", "excess_after_fees", "management_fee", "custody_fee"}
 
 
 _MONEY = {"costs", "traded_value", "nav", "cash", "capital", "value", "total_cost", "commission", "stamp_duty",
@@ -42,6 +44,12 @@ LABELS = {
     "max_weight": "max weight", "first": "first held", "last": "last held", "total_cost": "costs (CNY)",
     "value": "value (CNY)", "price": "price (CNY)", "shares": "shares", "side": "side", "symbol": "symbol",
     "date": "date", "reason": "reason",
+    "annual_return_after_fees": "annual return after fund fees",
+    "excess_annual_return_after_fees": "excess return per year after fund fees (geometric)",
+    "excess_tr_annual_return_after_fees": "excess over the total-return benchmark after fund fees",
+    "information_ratio_after_fees": "information ratio after fund fees", "fee_drag": "fund fees per year (share of NAV)",
+    "excess_after_fees": "excess after fund fees", "management_fee": "management fee (per year)",
+    "custody_fee": "custody fee (per year)",
 }
 
 
