@@ -71,6 +71,7 @@ class RiskConfig(Config):
     eigen_halflife: int = 90           # EWMA half-life the simulation re-estimates with (the volatility one)
     eigen_every: int = 21              # trading days between refreshes of the simulated bias
     factor_min_obs: int = 42           # a factor with fewer returns gets its group's median variance
+    corr_min_obs: int = 126            # days with both factors before a pair's correlation is estimated (zero before)
 
     SECTION = "risk"
 
@@ -84,7 +85,7 @@ class RiskConfig(Config):
         check(self.industry_level in (1, 2, 3), "risk.industry_level", f"must be 1, 2 or 3, got {self.industry_level}")
         windows = ("beta_window", "beta_halflife", "momentum_window", "momentum_halflife", "dastd_window",
                    "dastd_halflife", "cmra_months", "vol_halflife", "corr_halflife", "specific_halflife",
-                   "specific_min_obs", "factor_min_obs", "min_listed_days")
+                   "specific_min_obs", "factor_min_obs", "corr_min_obs", "min_listed_days")
         for name in windows:
             check(getattr(self, name) >= 1, f"risk.{name}", f"must be >= 1, got {getattr(self, name)}")
         check(all(w >= 1 for w in self.liquidity_windows), "risk.liquidity_windows", "windows must be >= 1 day")

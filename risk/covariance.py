@@ -10,7 +10,8 @@ and including day i (no look-ahead).
   factors exist (industries come and go with classification versions). A factor with fewer
   than ``min_obs`` returns takes the median variance of its group (country, industries or
   styles) and zero correlations (while no factor of the group has that many, the raw estimates
-  stand: the first weeks of a model are a warm-up). The result is made positive semi-definite by clipping
+  stand: the first weeks of a model are a warm-up); a pair's correlation needs ``corr_min_obs``
+  days with both factors (zero before). The result is made positive semi-definite by clipping
   eigenvalues at ``1e-12`` of the largest.
 * ``specific_var_nb``: per stock, the same EWMA + Newey-West of its residuals.
 * ``shrink_specific_nb``: Bayesian shrinkage of each stock's specific volatility toward the
@@ -84,18 +85,26 @@ def _psd(c: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def factor_cov_nb(f: np.ndarray, lam_vol: float, lam_corr: float, lags: int, min_obs: int,
-                  group: np.ndarray) -> np.ndarray:
+                  group: np.ndarray, corr_min_obs: int) -> np.ndarray:
     """(T, K, K) daily factor covariance forecasts (see module docstring). ``f`` (T, K) factor
-    returns, NaN where a factor does not exist; ``group`` (K,) int group of each factor."""
+    returns, NaN where a factor does not exist; ``group`` (K,) int group of each factor; a
+    pair's correlation is estimated once both have ``min_obs`` returns and the pair
+    ``corr_min_obs`` days with both (zero before: after a reclassification dozens of new
+    industries would otherwise get a correlation matrix from a few weeks of returns, nearly
+    singular, whose smallest eigenvalues an optimiser would take for riskless directions)."""
     t, k = f.shape
     sv, wv = np.zeros((lags + 1, k, k)), np.zeros((lags + 1, k, k))
     sc, wc = np.zeros((lags + 1, k, k)), np.zeros((lags + 1, k, k))
     out = np.zeros((t, k, k))
     count = np.zeros(k, dtype=np.int64)
+    joint = np.zeros((k, k), dtype=np.int64)
     for i in range(t):
         for a in range(k):
             if not np.isnan(f[i, a]):
                 count[a] += 1
+                for b in range(k):
+                    if not np.isnan(f[i, b]):
+                        joint[a, b] += 1
         _ew_lag_update(sv, wv, f, i, lam_vol)
         _ew_lag_update(sc, wc, f, i, lam_corr)
         cv = _newey_west(sv, wv, lags)
@@ -118,7 +127,7 @@ def factor_cov_nb(f: np.ndarray, lam_vol: float, lam_corr: float, lags: int, min
             for b in range(k):
                 if a == b:
                     c[a, a] = var[a]
-                elif ok[a] and ok[b]:
+                elif ok[a] and ok[b] and joint[a, b] >= corr_min_obs:
                     rho = cc[a, b] / np.sqrt(cc[a, a] * cc[b, b])
                     c[a, b] = max(min(rho, 1.0), -1.0) * np.sqrt(var[a] * var[b])
         out[i] = _psd(c) if var.max() > 0 else c

@@ -233,7 +233,7 @@ def forecasts(f: np.ndarray, resid: np.ndarray, cap: np.ndarray, estu: np.ndarra
     volatility-regime adjustment when ``config.vra_halflife`` > 0."""
     group = np.array([0] + [1] * n_ind + [2] * (f.shape[1] - 1 - n_ind), dtype=np.int64)
     cov = cv.factor_cov_nb(f, ds.decay(config.vol_halflife), ds.decay(config.corr_halflife), config.nw_lags,
-                           config.factor_min_obs, group)
+                           config.factor_min_obs, group, config.corr_min_obs)
     if config.eigen_sims > 0:
         cov, _ = cv.eigen_adjust_nb(cov, config.eigen_every, 4 * config.eigen_halflife, ds.decay(config.eigen_halflife),
                                     config.eigen_sims, config.eigen_scale, EIGEN_SEED)

@@ -107,14 +107,17 @@ def optimised_portfolios(model: RiskModel, seed: int = 0, n: int = 20) -> Callab
 
 def optimised_factor_bias(model: RiskModel, seed: int = 0, n: int = 20) -> np.ndarray:
     """z (T-1, n) of ``n`` minimum-variance factor portfolios h = F_i^-1 alpha_k (alpha_k a fixed
-    N(0, 1) draw per factor) over the factors that have a return on day i+1: z = h'f_(i+1) /
-    sqrt(h'F_i h); NaN on rows without a forecast."""
+    N(0, 1) draw per factor) over the factors that have a return on day i+1 and had at least
+    ``factor_min_obs`` returns by day i (a newer factor's variance is a stand-in, not an
+    estimate: a new industry after a reclassification): z = h'f_(i+1) / sqrt(h'F_i h); NaN on
+    rows without a forecast."""
     alpha = np.random.default_rng(seed).standard_normal((n, model.cov.shape[1]))
     t = len(model.dates)
     z = np.full((t - 1, n), np.nan)
+    seen = np.cumsum(np.isfinite(model.f), axis=0)
     for i in range(t - 1):
         f = model.f[i + 1]
-        ok = np.isfinite(f)
+        ok = np.isfinite(f) & (seen[i] >= model.config.factor_min_obs)
         c = model.cov[i][np.ix_(ok, ok)]
         if ok.sum() < 2 or not np.max(np.diag(c)) > 0:
             continue

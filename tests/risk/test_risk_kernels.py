@@ -187,7 +187,7 @@ def test_factor_covariance_matches_explicit_ewma_newey_west() -> None:
     f = rng.normal(0, 0.01, (t, k)) @ np.array([[1, .3, 0, 0], [0, 1, .2, 0], [0, 0, 1, 0], [0, 0, 0, 1.]])
     f[:30, 3] = np.nan                                       # a factor that starts later
     lv, lc = ds.decay(20), ds.decay(60)
-    cov = cv.factor_cov_nb(f, lv, lc, 2, 10, np.array([0, 1, 1, 1]))
+    cov = cv.factor_cov_nb(f, lv, lc, 2, 10, np.array([0, 1, 1, 1]), 10)
     for i in (80, 149):
         a, b = _nw_reference(f, i, lv, 2), _nw_reference(f, i, lc, 2)
         dv = np.sqrt(np.diag(a))
@@ -196,6 +196,10 @@ def test_factor_covariance_matches_explicit_ewma_newey_west() -> None:
         vals, vecs = np.linalg.eigh(ref)
         ref = (vecs * np.maximum(vals, vals.max() * 1e-12)) @ vecs.T
         np.testing.assert_allclose(cov[i], ref, rtol=1e-8, atol=1e-14)
+    late = cv.factor_cov_nb(f, lv, lc, 2, 10, np.array([0, 1, 1, 1]), 60)     # the late factor's pairs need 60 days
+    assert np.all(late[80, 3, :3] == 0) and np.all(late[80, :3, 3] == 0) and late[80, 3, 3] == pytest.approx(cov[80, 3, 3])
+    np.testing.assert_allclose(late[80, :3, :3], cov[80, :3, :3], rtol=1e-12)
+    np.testing.assert_allclose(late[149], cov[149], rtol=1e-12)
 
 
 def test_specific_variance_and_shrinkage() -> None:
