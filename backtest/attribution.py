@@ -21,14 +21,17 @@ For each trading day D after the first (``attribute``):
   * ``predicted_te``: sqrt(y' F y + sum a^2 d), annualised, from the forecasts made at D-1.
 Per year (``yearly``): sums of the daily parts (arithmetic; the geometric excess of
 ``flyer.backtest.metrics`` differs by compounding), realised TE (std of daily excess x
-sqrt(trading days per year)), mean predicted TE and two bias statistics: ``bias`` =
-std(excess / predicted) (what a fund sees) and ``bias_model`` = std(a'r / predicted) (the risk
-model's own check: the active return it forecasts, without execution and benchmark gaps).
+sqrt(trading days per year)), mean predicted TE, their ratio ``te_ratio`` = realised /
+predicted, and two bias statistics: ``bias`` = std(excess / predicted) (what a fund sees) and
+``bias_model`` = std(a'r / predicted) (the risk model's own check: the active return it
+forecasts, without execution and benchmark gaps). ``attribution_for`` adds ``model_bias``: the
+risk model's bias statistic per year of random and of optimised portfolios over the same
+dates (``flyer.risk.validation.model_bias``), the yardstick for the portfolio's own.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,15 +50,18 @@ PARTS = ("country", "industry", "style", "specific", "execution", "benchmark_gap
 @dataclass(frozen=True)
 class Attribution:
     """``daily``: [date, excess, <PARTS>..., active_return, replica_return, predicted_te]; ``exposures``:
-    [date, <industry and style factors>...] active exposures; ``periods_per_year``."""
+    [date, <industry and style factors>...] active exposures; ``periods_per_year``;
+    ``model_bias``: [year, random, optimised, optimised factors] the risk model's bias statistic
+    of those portfolios per year (empty unless ``attribution_for`` computed it)."""
 
     daily: pl.DataFrame
     exposures: pl.DataFrame
     periods_per_year: float
     notes: tuple[str, ...] = ()
+    model_bias: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def yearly(self) -> pl.DataFrame:
-        """Per year: [year, days, excess, <PARTS>..., realised_te, predicted_te, bias, bias_model]."""
+        """Per year: [year, days, excess, <PARTS>..., realised_te, predicted_te, te_ratio, bias, bias_model]."""
         ppy = self.periods_per_year
         sd = pl.col("predicted_te") / np.sqrt(ppy)
         df = self.daily.with_columns(pl.col("date").dt.year().alias("year"), (pl.col("excess") / sd).alias("z"),
@@ -63,7 +69,9 @@ class Attribution:
         return df.group_by("year", maintain_order=True).agg(
             pl.len().alias("days"), pl.col("excess").sum(), *(pl.col(p).sum() for p in PARTS),
             (pl.col("excess").std() * np.sqrt(ppy)).alias("realised_te"), pl.col("predicted_te").mean(),
-            pl.col("z").std().alias("bias"), pl.col("zm").std().alias("bias_model"))
+            pl.col("z").std().alias("bias"), pl.col("zm").std().alias("bias_model")).with_columns(
+            (pl.col("realised_te") / pl.col("predicted_te")).alias("te_ratio")).select(
+            "year", "days", "excess", *PARTS, "realised_te", "predicted_te", "te_ratio", "bias", "bias_model")
 
     def cumulative(self) -> pl.DataFrame:
         """[date, excess, <PARTS>...] cumulative sums of the daily parts."""
@@ -164,10 +172,11 @@ def _predicted(model: RiskModel, prev: int, cols: np.ndarray, a: np.ndarray, y: 
 
 
 def attribution_for(store: MarketStore, result: BacktestResult, config: RiskConfig | None = None,
-                    home: str | Path | None = None) -> Attribution:
+                    home: str | Path | None = None, model_bias: bool = True) -> Attribution:
     """:func:`attribute` with the risk model of ``config`` (default: the enhance strategy's,
     else ``RiskConfig()``; built or appended under the store's home) and the benchmark weights
-    of ``result.config.universe``."""
+    of ``result.config.universe``; with ``model_bias`` the model's bias statistics of random and
+    optimised portfolios per year over the result's dates."""
     from flyer.backtest.enhance import risk_model
     from flyer.risk.benchmark import benchmark_weights
 
@@ -176,4 +185,13 @@ def attribution_for(store: MarketStore, result: BacktestResult, config: RiskConf
     model, notes = risk_model(store, cfg, start, end, home)
     bench = benchmark_weights(store, result.config.universe, start, end)
     att = attribute(result, model, bench.weights)
-    return Attribution(att.daily, att.exposures, att.periods_per_year, att.notes + notes + bench.notes)
+    return Attribution(att.daily, att.exposures, att.periods_per_year, att.notes + notes + bench.notes,
+                       _model_bias(model, start) if model_bias else pl.DataFrame())
+
+
+def _model_bias(model: RiskModel, start: dt.date) -> pl.DataFrame:
+    """[year, random, optimised, optimised factors] bias means of the model from ``start`` on."""
+    from flyer.risk.validation import model_bias
+
+    table = model_bias(model).filter((pl.col("year") == "all") | (pl.col("year") >= str(start.year)))
+    return table.pivot(on="portfolios", index="year", values="bias_mean") if table.height else table

@@ -45,7 +45,11 @@ QLIB_TRADE_UNIT, QLIB_ROUND_SLACK = 100.0, 0.1
 
 @dataclass(frozen=True)
 class CostConfig(Config):
-    """Trading costs. Stamp duty and transfer fee follow ``flyer.data.rules`` by trade date."""
+    """Trading costs, and the fund's own fees. Stamp duty and transfer fee follow
+    ``flyer.data.rules`` by trade date. ``management_fee`` and ``custody_fee`` are annual
+    fractions of NAV accrued daily (``flyer.backtest.metrics.accrue_fees``): the result reports
+    NAV and excess return before and after them (default 0: no fees, and no change to a
+    config's key)."""
 
     SECTION = "costs"
 
@@ -56,14 +60,24 @@ class CostConfig(Config):
     transfer_fee: bool = True       # per-side transfer fee by date and exchange
     impact: Impact = "none"         # "sqrt": square-root market impact charged per fill
     impact_k: float = IMPACT_K      # prefactor Y of the square-root law (see IMPACT_K)
+    management_fee: float = 0.0     # fund management fee, fraction of NAV a year, accrued daily
+    custody_fee: float = 0.0        # custody fee, fraction of NAV a year, accrued daily
 
     def __post_init__(self) -> None:
         check(self.impact in IMPACTS, "costs.impact", f"must be one of {', '.join(IMPACTS)}, got {self.impact!r}")
-        for name in ("commission", "min_commission", "slippage_bps", "impact_k"):
+        for name in ("commission", "min_commission", "slippage_bps", "impact_k", "management_fee", "custody_fee"):
             v = getattr(self, name)
             check(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf"),
                   f"costs.{name}", f"must be a finite number >= 0, got {v!r}")
         check(self.commission < 1, "costs.commission", f"is a fraction of traded value (< 1), got {self.commission}")
+        for name in ("management_fee", "custody_fee"):
+            check(getattr(self, name) < 0.2, f"costs.{name}",
+                  f"is a fraction of NAV a year (0.01 = 1 %), got {getattr(self, name)}")
+
+    @property
+    def fund_fee(self) -> float:
+        """Management plus custody fee, fraction of NAV a year."""
+        return self.management_fee + self.custody_fee
 
 
 ENHANCE_KEYS = frozenset(f.name for f in dataclasses.fields(EnhanceConfig)) - {"risk"}
@@ -170,6 +184,13 @@ class BacktestConfig(Config):
                                          and not self.rebalance_kept), "backtest.rules",
               "'qlib' reproduces qlib's TopkDropout: strategy topk, equal weighting, kept names not rebalanced")
 
+    @property
+    def charged_impact_k(self) -> float:
+        """The square-root impact prefactor the engine charges: ``costs.impact_k`` with
+        ``costs.impact="sqrt"``, else 0 (and 0 under qlib rules); the enhance optimiser prices
+        its trades with the same (``flyer.backtest.params.Params.impact_k``)."""
+        return self.costs.impact_k if self.costs.impact == "sqrt" and self.rules != "qlib" else 0.0
+
     def replace(self, **changes: Any) -> "BacktestConfig":
         """A copy with ``changes``; cost fields (``commission``, ...) may be given flat."""
         cost_keys = {f.name for f in dataclasses.fields(CostConfig)}
@@ -186,6 +207,9 @@ class BacktestConfig(Config):
         d = super().to_dict()
         if self.strategy != "enhance":
             d.pop("enhance")
+        for fee in ("management_fee", "custody_fee"):  # no fees: the key of a config without them
+            if not d["costs"][fee]:
+                d["costs"].pop(fee)
         return d
 
     @classmethod

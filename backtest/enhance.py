@@ -14,10 +14,24 @@
      bounds (can't trade: held at w0; can't buy: <= w0; can't sell: >= w0), exposures and
      covariances at t, and costs; ``flyer.backtest.optimizer.Optimizer`` solves it;
   5. the weights, dated t (the engine trades them on D through the A-share execution rules:
-     lots, T+1, limits, fees), plus one diagnostics row per rebalance.
-Costs in the objective: (commission + slippage + half the stamp duty + ``impact_bps``) per unit
-of weight traded, times ``periods_per_year / alpha_horizon`` (alpha is annual; a trade pays
-once for an alpha that lasts about ``alpha_horizon`` days).
+     lots, T+1, limits, fees, the participation cap, market impact), plus one diagnostics row
+     per rebalance.
+Costs in the objective, per rebalance and amortised by ``periods_per_year / alpha_horizon``
+(alpha is annual; a trade pays once for an alpha that lasts about ``alpha_horizon`` days):
+  * linear: commission + slippage + half the stamp duty per unit of weight traded
+    (``cost_rate``), plus ``impact_bps`` only when the engine charges no impact;
+  * market impact, the engine's own model (``costs.impact="sqrt"``): ``impact_k * sigma_i *
+    sqrt(NAV / ADV_i) * |z_i|^(3/2)`` of NAV for a trade z_i, with sigma and ADV the market
+    arrays the engine prices fills on (``MarketArrays.sigma`` / ``adv`` of the trade day: the
+    20 traded bars before it, known at the signal close) and the engine's prefactor
+    (``BacktestConfig.charged_impact_k``) - ``optimizer.expected_impact`` is what a fill pays;
+  * each trade is bounded by ``participation x ADV_i / NAV`` (the engine's volume cap, on the
+    trailing ADV since the day's volume is not known at the signal); a name without ADV is not
+    traded. A book the bounds cannot fully invest (built from cash at a large size) keeps cash.
+NAV is the *paper* NAV: ``capital`` grown by the planned book's returns (``model.ret``) net of
+the costs the optimiser expected - not the engine's NAV, which the plan cannot see (it is made
+before execution); the two differ by what execution adds (fills capped below the target, lot
+rounding, fees beyond the expected ones).
 """
 from __future__ import annotations
 
@@ -31,7 +45,7 @@ import numpy as np
 import polars as pl
 
 from flyer.backtest.enhance_config import EnhanceConfig
-from flyer.backtest.optimizer import Limits, Optimizer, Problem, Solution
+from flyer.backtest.optimizer import Limits, Optimizer, Problem, Solution, fit, trade_bounds
 from flyer.data import rules
 from flyer.core.errors import FlyerError
 from flyer.core.values import as_date
@@ -50,7 +64,8 @@ SLOT = 50  # problems are padded to a multiple of this many names, so compiled p
 class EnhancePlan:
     """``weights`` [date, symbol, weight] by signal date; ``diagnostics`` one row per rebalance
     [date, trade_date, status, relaxed, predicted_te, turnover, member_share, n_names, n_fixed,
-    seconds]; ``notes`` (risk model, benchmark estimate, relaxations); ``problems`` (only with
+    seconds, nav, invested, expected_cost, expected_impact, capped] (``plan.StrategyPlan``);
+    ``notes`` (risk model, benchmark estimate, relaxations); ``problems`` (only with
     ``keep_problems``) the (symbols, Problem, Solution, final weights after the dust step) of
     every rebalance, for checks."""
 
@@ -108,19 +123,22 @@ def plan(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, home:
     opt = Optimizer(limits(ec))
     w_prev: dict[str, float] = {}
     last_trade: dt.date | None = None
+    nav = config.capital  # the paper NAV (module docstring)
     for t in signal_dates(scores, config.rebalance_every):
         d = ctx.next_day(t)
         if d is None:
             break
-        w0 = ctx.drift(w_prev, last_trade, t)
-        syms, prob = ctx.problem_for(t, d, w0, first=last_trade is None)
+        w0, growth = ctx.drift(w_prev, last_trade, t)
+        nav *= growth
+        syms, prob = ctx.problem_for(t, d, w0, nav, first=last_trade is None)
         sol = opt.solve(prob)
         w = _dust(sol.weights, prob, ec.min_weight)
         w_prev = {s: float(x) for s, x in zip(syms, w) if x > 0}
         last_trade = d
         parts.append(pl.DataFrame({"date": [t] * len(w_prev), "symbol": list(w_prev), "weight": list(w_prev.values())},
                                   schema={"date": pl.Date, "symbol": pl.Utf8, "weight": pl.Float64}))
-        rows.append(_diag_row(t, d, sol, prob, len(w_prev)))
+        rows.append(_diag_row(t, d, sol, prob, len(w_prev), nav))
+        nav *= 1.0 - sol.expected_cost - sol.expected_impact
         if keep_problems:
             kept.append((tuple(syms), prob, sol, w))
     diag = pl.DataFrame(rows) if rows else pl.DataFrame()
@@ -129,11 +147,16 @@ def plan(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, home:
                        diag, tuple(notes) + bench.notes + _relax_notes(diag), tuple(kept))
 
 
-def _diag_row(t: dt.date, d: dt.date, sol: Solution, prob: Problem, n_names: int) -> dict:
+def _diag_row(t: dt.date, d: dt.date, sol: Solution, prob: Problem, n_names: int, nav: float) -> dict:
     fixed = int(((prob.lb >= prob.ub - 1e-15) & (prob.w0 > 0)).sum())
+    capped = 0
+    if prob.trade_cap is not None:
+        free = prob.lb < prob.ub - 1e-15
+        capped = int((free & (prob.trade_cap > 0) & (np.abs(sol.weights - prob.w0) >= prob.trade_cap * (1 - 1e-6))).sum())
     return {"date": t, "trade_date": d, "status": sol.status, "relaxed": ",".join(sol.relaxed),
             "predicted_te": sol.predicted_te, "turnover": sol.turnover, "member_share": sol.member_share,
-            "n_names": n_names, "n_fixed": fixed, "seconds": sol.seconds}
+            "n_names": n_names, "n_fixed": fixed, "seconds": sol.seconds, "nav": nav, "invested": sol.invested,
+            "expected_cost": sol.expected_cost, "expected_impact": sol.expected_impact, "capped": capped}
 
 
 def _relax_notes(diag: pl.DataFrame) -> tuple[str, ...]:
@@ -148,14 +171,14 @@ def _relax_notes(diag: pl.DataFrame) -> tuple[str, ...]:
 
 
 def _dust(w: np.ndarray, prob: Problem, floor: float) -> np.ndarray:
-    """Weights below ``floor`` (not held fixed) set to 0, the rest of the free weight rescaled."""
-    fixed = prob.lb >= prob.ub - 1e-15
-    out = np.where(~fixed & (w < floor), 0.0, w)
-    free = ~fixed & (out > 0)
-    gap = 1.0 - out.sum()
-    if free.any() and out[free].sum() > 0:
-        out[free] *= 1.0 + gap / out[free].sum()
-    return out
+    """Weights below ``floor`` set to 0 where the trade bounds allow selling them out, the
+    weight freed spread pro rata over the other free names within their trade bounds
+    (``optimizer.fit``), so the book keeps the solution's total (1, or less when participation
+    left cash)."""
+    lb, ub = trade_bounds(prob)
+    fixed = lb >= ub - 1e-15
+    out = np.where(~fixed & (w < floor) & (lb <= 0), 0.0, w)
+    return fit(out, lb, ub, float(w.sum()), ~fixed & (out > 0))
 
 
 class _Context:
@@ -176,11 +199,12 @@ class _Context:
         i = self.row.get(t)
         return self.days[i + 1] if i is not None and i + 1 < len(self.days) else None
 
-    def drift(self, w: dict[str, float], since: dt.date | None, until: dt.date) -> dict[str, float]:
-        """Weights ``w`` set on trade day ``since``, grown with each stock's total returns
-        through ``until``'s close and renormalised."""
+    def drift(self, w: dict[str, float], since: dt.date | None, until: dt.date) -> tuple[dict[str, float], float]:
+        """(weights ``w`` set on trade day ``since`` grown with each stock's total returns through
+        ``until``'s close, as fractions of the grown book (cash, 1 - sum(w), earns nothing);
+        the book's growth factor)."""
         if not w or since is None:
-            return {}
+            return {}, 1.0
         m = self.model
         lo, hi = m.row(since), m.row(until)
         cols = m.columns(list(w))
@@ -190,13 +214,20 @@ class _Context:
             r = np.nan_to_num(m.ret[lo:hi + 1][:, cols[ok]])
             growth[ok] = np.prod(1.0 + r, axis=0)
         v = np.array(list(w.values())) * growth
-        return dict(zip(w, v / v.sum()))
+        book = v.sum() + max(1.0 - sum(w.values()), 0.0)
+        return dict(zip(w, v / book)), float(book)
 
-    def problem_for(self, t: dt.date, d: dt.date, w0: dict[str, float], first: bool
+    def problem_for(self, t: dt.date, d: dt.date, w0: dict[str, float], nav: float, first: bool
                     ) -> tuple[list[str], Problem]:
-        """(symbols, padded Problem) of the rebalance at signal date t, trading on day d."""
+        """(symbols, padded Problem) of the rebalance at signal date t, trading on day d at a
+        (paper) NAV of ``nav`` CNY."""
         return build_problem(self.model, self.config, t, d, self.bench.get(d, {}), self.scores.get(t, {}), w0,
-                             lambda syms: self._blocks(syms, d), first)
+                             Trading(lambda syms: self._blocks(syms, d), lambda syms: self._liquidity(syms, d), nav),
+                             first)
+
+    def _liquidity(self, syms: list[str], d: dt.date) -> tuple[np.ndarray, np.ndarray]:
+        """(sigma, ADV CNY) of ``syms`` on trade day d: the engine's ``MarketArrays`` (NaN unknown)."""
+        return market_liquidity(self.market, self.row[d], syms)
 
     def _blocks(self, syms: list[str], d: dt.date) -> tuple[np.ndarray, np.ndarray]:
         """(no buy, no sell) on day d as the engine will see it (no bar counts as both)."""
@@ -209,27 +240,75 @@ class _Context:
 
 
 Blocks = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+Liquidity = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Trading:
+    """What a rebalance can trade: ``blocks(symbols)`` -> (no buy, no sell) (n,) bool;
+    ``liquidity(symbols)`` -> (sigma, ADV in CNY) (n,), NaN unknown; ``nav`` CNY."""
+
+    blocks: Blocks
+    liquidity: Liquidity
+    nav: float
+
+
+def market_liquidity(market: Market, row: int, syms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(sigma (n,), ADV (n,) CNY) of ``syms`` at ``row`` of ``market``: the arrays the engine
+    prices a fill's impact on (NaN for a name the market lacks)."""
+    col = {s: j for j, s in enumerate(market.symbols)}
+    cols = np.array([col.get(s, -1) for s in syms], dtype=np.int64)
+    known = cols >= 0
+    a = market.arrays
+    sigma = np.where(known, a.sigma[row, np.maximum(cols, 0)], np.nan)
+    adv = np.where(known, a.adv[row, np.maximum(cols, 0)], np.nan)
+    return sigma, adv
+
+
+def impact_coefficients(config: BacktestConfig, sigma: np.ndarray, adv: np.ndarray, nav: float) -> np.ndarray | None:
+    """(n,) coefficient of |z|^(3/2) in a rebalance's impact (fraction of NAV), the engine's
+    square-root charge: ``k * sigma * sqrt(nav / adv)`` (0 where sigma or ADV is unknown, as
+    the engine charges nothing there); None when the engine charges no impact."""
+    k = config.charged_impact_k
+    if k <= 0:
+        return None
+    ok = (adv > 0) & (sigma >= 0)
+    return np.where(ok, k * np.nan_to_num(sigma) * np.sqrt(nav / np.where(ok, adv, 1.0)), 0.0)
+
+
+def trade_caps(config: BacktestConfig, adv: np.ndarray, nav: float) -> np.ndarray | None:
+    """(n,) most |w - w0| a rebalance may trade: ``participation x ADV / nav`` (0 without ADV);
+    None when participation is unlimited (0)."""
+    if config.participation <= 0:
+        return None
+    return np.where(adv > 0, config.participation * np.nan_to_num(adv) / nav, 0.0)
 
 
 def build_problem(model: RiskModel, config: BacktestConfig, t: dt.date, d: dt.date, bench: dict[str, float],
-                  scores: dict[str, float], w0: dict[str, float], blocks: Blocks, first: bool
+                  scores: dict[str, float], w0: dict[str, float], trading: Trading, first: bool
                   ) -> tuple[list[str], Problem]:
     """(symbols, padded Problem) at signal date t for trade day d: candidates are the members
     (``bench``: start-of-day weights on d), the scored names and the held ones (``w0``);
-    ``blocks(symbols)`` says which cannot be bought / sold on d (no buy: ub = w0, no sell:
-    lb = w0); ``first``: the book is built from cash, no turnover cap."""
+    ``trading.blocks`` says which cannot be bought / sold on d (no buy: ub = w0, no sell:
+    lb = w0), ``trading.liquidity`` and ``nav`` price the impact and bound each trade (module
+    docstring); ``first``: the book is built from cash, no turnover cap (cash left by the
+    participation bounds is deployed outside the cap too)."""
     ec: EnhanceConfig = config.enhance
     syms = sorted(set(bench) | set(scores) | set(w0))
     b = np.array([bench.get(s, 0.0) for s in syms])
     b = b / b.sum() if b.sum() > 0 else b
     cur = np.array([w0.get(s, 0.0) for s in syms])
-    no_buy, no_sell = blocks(syms)
+    no_buy, no_sell = trading.blocks(syms)
+    sigma, adv = trading.liquidity(syms)
+    cash = max(1.0 - float(cur.sum()), 0.0)
     prob = Problem(
         alpha=ec.alpha_scale * zscores(np.array([scores.get(s, np.nan) for s in syms], dtype=float)),
         bench=b, w0=cur, exposures=model.exposure_matrix(t, syms), factor_cov=model.factor_cov(t),
         specific=model.specific_var(t, syms), lb=np.where(no_sell, cur, 0.0), ub=np.where(no_buy, cur, 1.0),
-        member=np.array([s in bench for s in syms]), n_ind=model.n_ind, turnover=2.0 if first else None,
-        cost=np.full(len(syms), cost_rate(config, d) * model.periods_per_year / ec.alpha_horizon))
+        member=np.array([s in bench for s in syms]), n_ind=model.n_ind,
+        turnover=2.0 if first else (ec.turnover + cash if cash > 1e-6 else None),
+        cost=np.full(len(syms), cost_rate(config, d)), impact=impact_coefficients(config, sigma, adv, trading.nav),
+        trade_cap=trade_caps(config, adv, trading.nav), amortise=model.periods_per_year / ec.alpha_horizon)
     return syms, _pad(prob, int(np.ceil(max(len(syms), 1) / SLOT) * SLOT))
 
 
@@ -243,11 +322,12 @@ def zscores(raw: np.ndarray) -> np.ndarray:
 
 
 def cost_rate(config: BacktestConfig, d: dt.date) -> float:
-    """Cost of trading one unit of weight one way on day d: commission, slippage, half the
-    seller's stamp duty and the assumed impact."""
+    """Linear cost of trading one unit of weight one way on day d: commission, slippage, half
+    the seller's stamp duty, and ``enhance.impact_bps`` when the engine charges no impact (an
+    assumption then; with ``costs.impact="sqrt"`` the optimiser prices the engine's impact)."""
     c = config.costs
-    return (c.commission + c.slippage_bps / 1e4 + config.enhance.impact_bps / 1e4
-            + 0.5 * rules.stamp_duty_rate(d) * float(c.stamp_duty))
+    assumed = config.enhance.impact_bps / 1e4 if config.charged_impact_k <= 0 else 0.0
+    return c.commission + c.slippage_bps / 1e4 + assumed + 0.5 * rules.stamp_duty_rate(d) * float(c.stamp_duty)
 
 
 def _pad(p: Problem, slots: int) -> Problem:
@@ -260,7 +340,9 @@ def _pad(p: Problem, slots: int) -> Problem:
     return dataclasses.replace(
         p, alpha=cat(p.alpha), bench=cat(p.bench), w0=cat(p.w0), specific=cat(p.specific), lb=cat(p.lb),
         ub=cat(p.ub), cost=cat(p.cost), member=cat(p.member, np.zeros(extra, dtype=bool)),
-        exposures=np.vstack([p.exposures, np.zeros((extra, p.exposures.shape[1]))]))
+        exposures=np.vstack([p.exposures, np.zeros((extra, p.exposures.shape[1]))]),
+        impact=None if p.impact is None else cat(p.impact),
+        trade_cap=None if p.trade_cap is None else cat(p.trade_cap))
 
 
 def day_weights(store: MarketStore, scores: pl.DataFrame, holdings: pl.DataFrame, cash: float,
@@ -273,7 +355,9 @@ def day_weights(store: MarketStore, scores: pl.DataFrame, holdings: pl.DataFrame
 
     The benchmark is tonight's closing weights (a review effective tomorrow that the store does
     not hold yet is not seen); tomorrow's limits are unknown tonight, so only names suspended
-    (or without a bar) tonight are held where they are - the broker enforces the rest.
+    (or without a bar) tonight are held where they are - the broker enforces the rest. Impact
+    and participation bounds use the NAV of the book and tomorrow's trailing sigma and ADV
+    (the 20 traded bars through tonight: what the engine would price tomorrow's fills on).
     """
     from flyer.risk.benchmark import benchmark_weights
 
@@ -293,11 +377,40 @@ def day_weights(store: MarketStore, scores: pl.DataFrame, holdings: pl.DataFrame
         return stuck, stuck
 
     sc = dict(zip(scores["symbol"].to_list(), scores["score"].to_list()))
-    syms, prob = build_problem(model, config, date, date, bench, sc, w0, blocks, first=not w0)
+    names = sorted(set(bench) | set(sc) | set(w0))
+    liq = tonight_liquidity(store, names, date)
+    trading = Trading(blocks, lambda syms: (np.array([liq[0].get(s, np.nan) for s in syms]),
+                                            np.array([liq[1].get(s, np.nan) for s in syms])), nav or config.capital)
+    syms, prob = build_problem(model, config, date, date, bench, sc, w0, trading, first=not w0)
     sol = Optimizer(limits(ec)).solve(prob)
     w = _dust(sol.weights, prob, ec.min_weight)[:len(syms)]
     out = pl.DataFrame({"symbol": syms, "weight": w}, schema={"symbol": pl.Utf8, "weight": pl.Float64})
-    return out.filter(pl.col("weight") > 0), sol, notes + _relax_notes(pl.DataFrame([_diag_row(date, date, sol, prob, int((w > 0).sum()))]))
+    row = _diag_row(date, date, sol, prob, int((w > 0).sum()), trading.nav)
+    return out.filter(pl.col("weight") > 0), sol, notes + _relax_notes(pl.DataFrame([row]))
+
+
+def tonight_liquidity(store: MarketStore, symbols: list[str], date: dt.date
+                      ) -> tuple[dict[str, float], dict[str, float]]:
+    """({symbol: sigma}, {symbol: ADV CNY}) for a fill tomorrow: the engine's trailing window
+    (``flyer.backtest.market_nb.trailing_liquidity_nb`` over the traded bars through ``date``)."""
+    from flyer.backtest.market import LIQUIDITY_WINDOW
+    from flyer.backtest.market_nb import trailing_liquidity_nb
+
+    bars = store.bars(date - dt.timedelta(days=3 * LIQUIDITY_WINDOW + 30), date, symbols=symbols, adjust=False,
+                      columns=["close", "volume", "adj_factor", "is_suspended"])
+    if bars.height == 0:
+        return {}, {}
+    nxt = bars.group_by("symbol").agg(pl.col("date").max() + dt.timedelta(days=1)).with_columns(
+        pl.lit(None, pl.Float64).alias("close"), pl.lit(0.0).alias("volume"), pl.lit(1.0).alias("adj_factor"),
+        pl.lit(True).alias("is_suspended"))
+    rows = pl.concat([bars.select(nxt.columns), nxt], how="vertical_relaxed").sort("symbol", "date")
+    traded = ~rows["is_suspended"].fill_null(False).to_numpy() & (rows["volume"].fill_null(0.0).to_numpy() > 0)
+    adv, sigma = trailing_liquidity_nb(
+        rows["symbol"].rle_id().to_numpy(), (rows["volume"] * rows["close"]).fill_null(0.0).to_numpy().astype(np.float64),
+        (rows["close"] * rows["adj_factor"]).fill_null(np.nan).to_numpy().astype(np.float64), traded, LIQUIDITY_WINDOW)
+    last = rows.with_columns(pl.Series("adv", adv), pl.Series("sigma", sigma)).group_by("symbol").last()
+    return (dict(zip(last["symbol"].to_list(), last["sigma"].to_list())),
+            dict(zip(last["symbol"].to_list(), last["adv"].to_list())))
 
 
 def _closing_weights(start: pl.DataFrame, model: RiskModel, date: dt.date) -> dict[str, float]:

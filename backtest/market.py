@@ -114,7 +114,7 @@ def build(data: RunData, symbols: list[str], rules: str = "ashare") -> Market:
         long = qlib_rules(long)
     present = long["symbol"].unique(maintain_order=True).to_list()
     # qlib keeps a delisted stock after its last bar at its last price: nobody is force-sold
-    arrays = dense_arrays(long, days, present, set() if rules == "qlib" else delisted(data.instruments))
+    arrays = dense_arrays(long, days, present, {} if rules == "qlib" else delisted(data.instruments))
     if rules == "qlib":  # qlib's costs (sell = open cost + the flat rest) and one trade unit on every board
         arrays = arrays._replace(stamp=np.full(len(days), QLIB_CLOSE_COST - QLIB_OPEN_COST),
                                  transfer=np.zeros((len(days), len(EXCHANGES))),
@@ -181,10 +181,12 @@ def list_dates(instruments: pl.DataFrame) -> dict[str, dt.date | None]:
     return dict(zip(instruments["symbol"].to_list(), instruments["list_date"].to_list()))
 
 
-def delisted(instruments: pl.DataFrame) -> set[str]:
-    """Symbols with a known delisting date. A stock whose bars end without one (a source file
-    ended, the delisting is unknown) is neither force-sold nor tradable after its last bar."""
-    return set(instruments.filter(pl.col("delist_date").is_not_null())["symbol"].to_list())
+def delisted(instruments: pl.DataFrame) -> dict[str, dt.date]:
+    """Symbols with a known delisting date -> that date. A stock whose bars end without one (a
+    source file ended, the delisting is unknown) is neither force-sold nor tradable after its
+    last bar."""
+    known = instruments.filter(pl.col("delist_date").is_not_null())
+    return dict(zip(known["symbol"].to_list(), known["delist_date"].to_list()))
 
 
 def stock_days(bars: pl.DataFrame, lists: dict[str, dt.date | None], days: list[dt.date],
@@ -230,11 +232,13 @@ def stock_days(bars: pl.DataFrame, lists: dict[str, dt.date | None], days: list[
 
 
 def dense_arrays(long: pl.DataFrame, days: list[dt.date], present: list[str],
-                 delisted: set[str] | None = None) -> MarketArrays:
+                 delisted: dict[str, dt.date] | None = None) -> MarketArrays:
     """Scatter the :func:`stock_days` frame into the (T, N) kernel arrays over ``days``
     (the stocks ``present`` in order of their ``sid``). ``delisted``: the symbols force-sold
-    after their last bar (None: every stock whose bars end); the others' holdings stay, frozen
-    at their last close (no bar: neither buyable nor sellable)."""
+    (at their last close) on their delisting date, or the day after their last bar when that is
+    later (None: every stock whose bars end, the day after its last bar); the others' holdings
+    stay, frozen at their last close (no bar: neither buyable nor sellable), as do delisted
+    ones between their last bar and their delisting date."""
     last_bar = long.group_by("sid").agg(pl.col("date").max().alias("last")).sort("sid")
     long = long.filter(pl.col("date") >= days[0])
     shape = (len(days), len(present))
@@ -262,11 +266,15 @@ def dense_arrays(long: pl.DataFrame, days: list[dt.date], present: list[str],
     )
 
 
-def _delist_rows(last: pl.Series, days: list[dt.date], present: list[str], delisted: set[str] | None) -> np.ndarray:
-    rows = market_nb.delist_rows(last.to_numpy().astype("datetime64[D]"), np.array(days, dtype="datetime64[D]"))
+def _delist_rows(last: pl.Series, days: list[dt.date], present: list[str],
+                 delisted: dict[str, dt.date] | None) -> np.ndarray:
+    day_arr = np.array(days, dtype="datetime64[D]")
+    rows = market_nb.delist_rows(last.to_numpy().astype("datetime64[D]"), day_arr)
     if delisted is not None:
         known = np.array([s in delisted for s in present], dtype=np.bool_)
-        rows = np.where(known, rows, len(days)).astype(np.int64)
+        dates = np.array([delisted.get(s, days[0]) for s in present], dtype="datetime64[D]")
+        on = np.searchsorted(day_arr, dates, side="left")   # first trading day on or after the delisting
+        rows = np.where(known, np.maximum(rows, on), len(days)).astype(np.int64)
     return rows
 
 

@@ -13,6 +13,10 @@ Conventions (stated in every summary):
 * the benchmark is the series the result names (a price index excludes dividends); when the
   daily table has ``benchmark_tr`` (a total-return benchmark, stored or estimated), its return
   and the geometric excess over it are reported next to the price index's.
+* fund fees (management and custody, ``CostConfig``): accrued daily on the NAV, each day
+  ``rate / (trading days of its calendar year)`` (``accrue_fees``); with fees the daily table
+  has ``nav_after_fees`` and ``fees`` and the summary adds the ``*_after_fees`` figures and
+  ``fee_drag``; every other figure is before fees (the engine's NAV).
 Sharpe uses a zero risk-free rate. Days without a benchmark value are forward-filled (a missing
 benchmark leaves benchmark metrics NaN).
 """
@@ -93,6 +97,36 @@ def _excess(daily: pl.DataFrame, years: float) -> dict[str, float | str]:
     return out
 
 
+def accrue_fees(dates: list, nav: np.ndarray, annual_rate: float, year_days: YearDays = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(fees (T,) CNY, nav_after_fees (T,) CNY): a fee of ``annual_rate / days`` of each day's NAV
+    (after the fees before it; ``days`` = trading days of the day's calendar year, 243 when
+    unknown) accrued every day from the first, so a full year costs about ``annual_rate``.
+    Pro rata on the NAV: the engine sizes its trades on the NAV before fees."""
+    per_day = np.array([annual_rate / (year_days or {}).get(d.year, 243) for d in dates], dtype=np.float64)
+    keep = np.cumprod(1.0 - per_day)
+    before = np.concatenate([[1.0], keep[:-1]])
+    return nav * before * per_day, nav * keep
+
+
+def _after_fees(daily: pl.DataFrame, years: float) -> dict[str, float | str]:
+    """The ``*_after_fees`` figures of a daily table with ``nav_after_fees`` (else none)."""
+    if "nav_after_fees" not in daily.columns:
+        return {}
+    net = _curve(daily, "nav_after_fees")
+    after = _excess(daily.with_columns(pl.col("nav_after_fees").alias("nav")), years)
+    avg_nav = as_float(daily["nav"].mean())
+    out: dict[str, float | str] = {
+        "annual_return_after_fees": _ann_growth(net, years),
+        "excess_annual_return_after_fees": after["excess_annual_return"],
+        "information_ratio_after_fees": after["information_ratio"],
+        "fee_drag": as_float(daily["fees"].sum()) / avg_nav / years if avg_nav else float("nan"),
+    }
+    if "excess_tr_annual_return" in after:
+        out["excess_tr_annual_return_after_fees"] = after["excess_tr_annual_return"]
+    return out
+
+
 def summary(daily: pl.DataFrame, benchmark_name: str = "", year_days: YearDays = None) -> dict[str, float | str]:
     """Headline metrics of a daily table (``BacktestResult.daily()``); ``year_days``: trading
     days per calendar year (``flyer.core.stats.year_days`` of the store calendar; default: from
@@ -118,6 +152,7 @@ def summary(daily: pl.DataFrame, benchmark_name: str = "", year_days: YearDays =
         "annual_turnover": as_float(daily["turnover"].sum()) / years,
         "cost_drag": as_float(daily["costs"].sum()) / avg_nav / years if avg_nav else float("nan"),
     })
+    out.update(_after_fees(daily, years))
     return out
 
 
@@ -143,8 +178,9 @@ def monthly_win_rate(daily: pl.DataFrame) -> float:
 def yearly(daily: pl.DataFrame) -> pl.DataFrame:
     """Per calendar year: [year, days, return, benchmark_return, excess (geometric),
     excess_arith (sum of daily r_p - r_b), max_drawdown, turnover, costs] (+ benchmark_tr_return
-    when the table has ``benchmark_tr``). ``days``: daily returns counted in the year; a year
-    with none (only the first, base day) is left out."""
+    when the table has ``benchmark_tr``; + excess_after_fees, the geometric excess of the NAV
+    after fund fees, when it has ``nav_after_fees``). ``days``: daily returns counted in the year; a
+    year with none (only the first, base day) is left out."""
     nav, bench, excess = curves(daily)
     tr = _curve(daily, "benchmark_tr")
     has_tr = "benchmark_tr" in daily.columns and bool(np.all(np.isfinite(tr)))
@@ -168,6 +204,10 @@ def yearly(daily: pl.DataFrame) -> pl.DataFrame:
     out = out.filter(pl.col("days") > 0)  # a year holding only the base day (qlib rules: the signal day) has no returns
     cols = ["year", "days", "return", "benchmark_return", *(["benchmark_tr_return"] if has_tr else []),
             "excess", "excess_arith", "max_drawdown", "turnover", "costs"]
+    if "nav_after_fees" in daily.columns:
+        net = yearly(daily.drop("nav").rename({"nav_after_fees": "nav"}))
+        out = out.join(net.select("year", pl.col("excess").alias("excess_after_fees")), on="year", how="left")
+        cols.insert(cols.index("excess_arith"), "excess_after_fees")
     return out.select(cols)
 
 

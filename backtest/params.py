@@ -73,8 +73,7 @@ class Params(NamedTuple):
             # qlib rules: no volume limit and no market impact (qlib's exchange defaults)
             participation=col([pick(c, 0.0, c.participation) for c in configs], np.float64),
             remainder=col([REMAINDERS[c.remainder] for c in configs], np.int64),
-            impact_k=col([pick(c, 0.0, c.costs.impact_k if c.costs.impact == "sqrt" else 0.0) for c in configs],
-                         np.float64),
+            impact_k=col([c.charged_impact_k for c in configs], np.float64),
         )
 
     @property

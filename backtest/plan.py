@@ -21,8 +21,13 @@ class StrategyPlan:
     """``strategy``: its registry name. ``weights``: [date, symbol, weight] targets by signal
     date (fractions of NAV), None for a strategy that chooses inside the engine (top-k).
     ``rebalances``: one row per rebalance of an optimising strategy [date, trade_date, status,
-    relaxed, predicted_te, turnover, member_share, n_names, n_fixed, seconds] (empty
-    otherwise). ``notes``: what it assumed or relaxed, one line each."""
+    relaxed, predicted_te, turnover, member_share, n_names, n_fixed, seconds, nav, invested,
+    expected_cost, expected_impact, capped] (empty otherwise): ``predicted_te`` annual, the
+    optimiser's; ``nav`` the paper NAV the rebalance was sized on (CNY); ``invested`` the
+    book's weight (below 1 when the participation bounds kept cash); ``expected_cost`` /
+    ``expected_impact`` the linear costs and market impact the optimiser expected its trades
+    to pay (fractions of NAV); ``capped`` names traded up to their participation bound.
+    ``notes``: what it assumed or relaxed, one line each."""
 
     strategy: str
     weights: pl.DataFrame | None = None
@@ -40,6 +45,9 @@ class StrategyPlan:
         if d.height == 0:
             return ""
         te, top, turn = as_float(d["predicted_te"].mean()), as_float(d["predicted_te"].max()), as_float(d["turnover"].mean())
+        impact = (f", expected impact {as_float(d['expected_impact'].sum()):.2%} of NAV in all, "
+                  f"{int(d['capped'].sum()):,} trades at their participation bound"
+                  if "expected_impact" in d.columns and as_float(d["expected_impact"].sum()) > 0 else "")
         return (f"{self.strategy}: {d.height} rebalances, predicted TE mean {te:.2%} (max {top:.2%}), turnover mean "
-                f"{turn:.2%}, member share min {as_float(d['member_share'].min()):.1%}, "
+                f"{turn:.2%}, member share min {as_float(d['member_share'].min()):.1%}{impact}, "
                 f"solve {as_float(d['seconds'].sum()):.1f}s")

@@ -62,7 +62,8 @@ class Reference:
         names = set(scores["symbol"].to_list()) | (set(weights["symbol"].to_list()) if weights is not None else set())
         bars = store.bars(self.start0, config.end, symbols=sorted(names), adjust=False)
         self.list_date = {r["symbol"]: r["list_date"] for r in store.instruments().iter_rows(named=True)}
-        self.delisted = {r["symbol"] for r in store.instruments().iter_rows(named=True) if r["delist_date"] is not None}
+        self.delisted = {r["symbol"]: r["delist_date"] for r in store.instruments().iter_rows(named=True)
+                         if r["delist_date"] is not None}
         self.bar: dict[tuple[str, dt.date], dict] = {}
         self.prev: dict[tuple[str, dt.date], dict] = {}
         self.nth: dict[tuple[str, dt.date], int] = {}
@@ -116,7 +117,7 @@ class Reference:
 
     def gone(self, s: str, d: dt.date) -> bool:
         """Delisted before ``d`` (bars that end without a delisting date leave the stock held)."""
-        return self.last[s] < d and s in self.delisted
+        return self.last[s] < d and s in self.delisted and d >= self.delisted[s]
 
     def tradable(self, s: str, d: dt.date, buy: bool) -> bool:
         """Bar present, not suspended, not at the limit that blocks this side."""
@@ -219,9 +220,11 @@ class Reference:
                 self.carry.discard(s)
                 if s not in self.delisted:
                     continue  # bars ended without a delisting: held at the last close, untradable
+                if d < self.delisted[s]:
+                    continue  # delisted later: held at the last close until the delisting date
                 prev_day = self.days[self.days.index(d) - 1] if self.days.index(d) > 0 else None
-                if prev_day != self.last[s] and self.days.index(d) > 0:
-                    continue  # the forced sale was on the first day after the last bar
+                if prev_day is not None and prev_day > self.last[s] and prev_day >= self.delisted[s]:
+                    continue  # the forced sale was on the first day after the last bar and the delisting
                 value = self.shares[s] * self.close[s]
                 fee = self.fee(value, True, d, s)
                 if value - fee < 0:

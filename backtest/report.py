@@ -35,6 +35,8 @@ def _attribution_html(att: Attribution, styles: list[str]) -> str:
             "the parts add up to the excess every day. Predicted TE from the risk model at the previous close; "
             "bias = std(excess / predicted), bias_model = std(holdings' active return / predicted)."
             f"</p><ul>{notes}</ul>{frame_table(att.yearly(), table_id='attribution-yearly')}"
+            + (f"<p>The risk model's own bias statistic over these years, random and optimised portfolios "
+               f"(ideal 1):</p>{frame_table(att.model_bias, table_id='model-bias')}" if att.model_bias.height else "")
             + "".join(figure_html(f) for f in figs) + "</section>")
 
 

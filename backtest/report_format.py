@@ -12,7 +12,9 @@ _PCT = {"total_return", "annual_return", "annual_volatility", "max_drawdown", "b
         "return", "benchmark_return", "excess", "country", "industry", "style", "specific", "execution",
         "benchmark_gap", "realised_te", "predicted_te", "member_share", "excess_annual_return_arith",
         "benchmark_tr_annual_return", "excess_tr_annual_return", "benchmark_tr_return", "excess_arith", "depth",
-        "alpha", "volatility", "benchmark_volatility", "beat_benchmark", "best", "worst", "beat_rate", "up_rate"}
+        "alpha", "volatility", "benchmark_volatility", "beat_benchmark", "best", "worst", "beat_rate", "up_rate",
+        "annual_return_after_fees", "excess_annual_return_after_fees", "excess_tr_annual_return_after_fees",
+        "fee_drag", "excess_after_fees", "management_fee", "custody_fee"}
 
 
 _MONEY = {"costs", "traded_value", "nav", "cash", "capital", "value", "total_cost", "commission", "stamp_duty",
@@ -52,6 +54,12 @@ LABELS = {
     "ratio": "measure", "portfolio": "portfolio", "valley": "valley (lowest close)", "recovery": "recovered on",
     "depth": "depth", "calendar_days": "calendar days", "period": "period", "periods": "periods",
     "beat_benchmark": "beat the benchmark", "best": "best", "worst": "worst",
+    "annual_return_after_fees": "annual return after fund fees",
+    "excess_annual_return_after_fees": "excess return per year after fund fees (geometric)",
+    "excess_tr_annual_return_after_fees": "excess over the total-return benchmark after fund fees",
+    "information_ratio_after_fees": "information ratio after fund fees", "fee_drag": "fund fees per year (share of NAV)",
+    "excess_after_fees": "excess after fund fees", "management_fee": "management fee (per year)",
+    "custody_fee": "custody fee (per year)",
 }
 
 #: rows of a ratio table whose values are fractions (the rest are ratios or counts)

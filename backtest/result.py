@@ -116,10 +116,12 @@ class BacktestResult:
         return self._book[1]
 
     def daily(self) -> pl.DataFrame:
-        """[date, nav, cash, positions_value, n_holdings, traded_value, turnover, costs, benchmark].
+        """[date, nav, cash, positions_value, n_holdings, traded_value, turnover, costs, benchmark]
+        (+ fees, nav_after_fees with management / custody fees: ``metrics.accrue_fees``).
 
-        turnover = traded value / 2 / previous NAV (two-sided average, fraction);
-        costs = commission + stamp duty + transfer fee + slippage of the day (CNY).
+        nav: the engine's NAV (before fund fees); turnover = traded value / 2 / previous NAV
+        (two-sided average, fraction); costs = commission + stamp duty + transfer fee + slippage
+        + impact of the day (CNY); fees = the fund fees accrued that day (CNY).
         Built on first use and kept (the result is immutable).
         """
         return self._daily
@@ -140,6 +142,11 @@ class BacktestResult:
         else:
             df = df.with_columns(pl.lit(0.0).alias("costs"))
         df = df.with_columns(pl.col("costs").fill_null(0.0))
+        if self.config.costs.fund_fee > 0:
+            from flyer.backtest.metrics import accrue_fees
+
+            fees, after = accrue_fees(self.dates, nav, self.config.costs.fund_fee, self.year_days)
+            df = df.with_columns(pl.Series("fees", fees), pl.Series("nav_after_fees", after))
         if self.benchmark.height:
             tr = [pl.col("tr").alias("benchmark_tr")] if "tr" in self.benchmark.columns else []
             df = df.join(self.benchmark.select("date", pl.col("close").alias("benchmark"), *tr), on="date", how="left")

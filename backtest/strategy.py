@@ -8,6 +8,7 @@ A strategy turns a run's scores (and, for tomorrow's orders, tonight's book) int
         holds_k: ClassVar[bool]      # holds ``k`` names (``k`` must fit the scored stocks)
         settings: ClassVar[str|None] # the config table of its own settings (``enhance``), if any
         index_codes(config)          # membership it reads besides the benchmark's
+        sized_by_capital(config)     # whether its plan depends on the capital (capacity re-plans)
         plan(ctx) -> StrategyPlan    # the run's per-date target weights (or none), notes
         day_weights(...)             # tomorrow's given weights [symbol, weight] (or none)
 
@@ -63,6 +64,11 @@ class Strategy(Protocol):
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]: ...
 
+    def sized_by_capital(self, config: BacktestConfig) -> bool:
+        """True when the plan depends on ``config.capital`` (so a capacity curve must plan each
+        capital level anew); False when one plan serves every level."""
+        ...
+
     def plan(self, ctx: PlanContext) -> StrategyPlan: ...
 
     def day_weights(self, store: MarketStore, scores: pl.DataFrame, holdings: pl.DataFrame, cash: float,
@@ -85,6 +91,9 @@ class TopK:
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]:
         return ()
 
+    def sized_by_capital(self, config: BacktestConfig) -> bool:
+        return False
+
     def plan(self, ctx: PlanContext) -> StrategyPlan:
         return StrategyPlan(self.name)
 
@@ -104,6 +113,9 @@ class BenchmarkTilt:
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]:
         return (config.universe,)
+
+    def sized_by_capital(self, config: BacktestConfig) -> bool:
+        return False
 
     def plan(self, ctx: PlanContext) -> StrategyPlan:
         members = ctx.data.members_of(ctx.config.universe)
@@ -132,6 +144,10 @@ class Enhance:
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]:
         return (config.universe,)
+
+    def sized_by_capital(self, config: BacktestConfig) -> bool:
+        """The optimiser prices impact on the NAV and bounds trades by participation x ADV / NAV."""
+        return config.charged_impact_k > 0 or config.participation > 0
 
     def plan(self, ctx: PlanContext) -> StrategyPlan:
         from flyer.backtest.enhance import plan

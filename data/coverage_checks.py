@@ -8,6 +8,8 @@ these checks add what a backtest makes of the gaps:
   delisting date (a source file ended): never force-sold, untradable after their last bar.
 * ``members_without_bars``: per index and year, members with no bar on a day and their share
   of the index weight (null weights: equal): what a portfolio cannot hold.
+* ``survivor_biased``: spans whose bars hold only the stocks that survived (``coverage`` rows
+  of table ``bars``, key ``survivors``): results there are biased upward.
 """
 from __future__ import annotations
 
@@ -51,6 +53,16 @@ def ended_without_delisting(store: MarketStore) -> list[Finding]:
     return [Finding("warning", "coverage",
                     f"{n} stock(s) have bars that end before the store does with no delisting date (a source "
                     "ended): backtests hold them at their last close, untradable, and never force-sell them", t)]
+
+
+@check("coverage")
+def survivor_biased(store: MarketStore) -> list[Finding]:
+    """The survivor-biased spans a source recorded (``bars`` / ``survivors`` coverage rows)."""
+    if not store.has_table("coverage"):
+        return []
+    spans = store.query("SELECT first, last, note FROM coverage WHERE tbl = 'bars' AND key = 'survivors' ORDER BY first")
+    return [Finding("warning", "coverage", f"bars survivor-biased {r['first']} .. {r['last']}: {r['note']}; "
+                    "backtests there are biased upward") for r in spans.iter_rows(named=True)]
 
 
 @check("coverage")

@@ -28,6 +28,12 @@ class RiskConfig(Config):
       risk are computed for every stock with a bar and a cap.
     * ``industry_standard``: the store's classification (``sw`` real data, ``sim``); None = the
       store's main one.
+    * ``eigen_*``: the eigenfactor risk adjustment of the factor covariance
+      (``flyer.risk.covariance.eigen_adjust_nb``): ``eigen_sims`` simulated histories of
+      ``4 x eigen_halflife`` days re-estimated with that EWMA half-life (one half-life for
+      volatilities and correlations alike: a simplification of the vol/corr split, and no
+      Newey-West in the simulation), refreshed every ``eigen_every`` days; applied before the
+      volatility-regime adjustment (``vra_halflife``).
     * ``start``: first date of the model (None = first date with enough history). ``start``
       is part of the key (EWMA estimates depend on where they start); later dates are appended
       by ``flyer.risk.storage.update``.
@@ -60,7 +66,12 @@ class RiskConfig(Config):
     specific_min_obs: int = 21         # fewer residuals: specific vol = its size decile's mean
     shrinkage: float = 0.1             # Bayesian shrinkage toward the size-decile mean (convention)
     vra_halflife: int = 42             # volatility-regime adjustment of both forecasts (0 = off)
+    eigen_sims: int = 100              # eigenfactor adjustment: simulated histories per refresh (0 = off)
+    eigen_scale: float = 1.2           # a in gamma_k = a (v_k - 1) + 1 (papers: 1.2-1.5; convention)
+    eigen_halflife: int = 90           # EWMA half-life the simulation re-estimates with (the volatility one)
+    eigen_every: int = 21              # trading days between refreshes of the simulated bias
     factor_min_obs: int = 42           # a factor with fewer returns gets its group's median variance
+    corr_min_obs: int = 126            # days with both factors before a pair's correlation is estimated (zero before)
 
     SECTION = "risk"
 
@@ -74,11 +85,16 @@ class RiskConfig(Config):
         check(self.industry_level in (1, 2, 3), "risk.industry_level", f"must be 1, 2 or 3, got {self.industry_level}")
         windows = ("beta_window", "beta_halflife", "momentum_window", "momentum_halflife", "dastd_window",
                    "dastd_halflife", "cmra_months", "vol_halflife", "corr_halflife", "specific_halflife",
-                   "specific_min_obs", "factor_min_obs", "min_listed_days")
+                   "specific_min_obs", "factor_min_obs", "corr_min_obs", "min_listed_days")
         for name in windows:
             check(getattr(self, name) >= 1, f"risk.{name}", f"must be >= 1, got {getattr(self, name)}")
         check(all(w >= 1 for w in self.liquidity_windows), "risk.liquidity_windows", "windows must be >= 1 day")
         check(self.momentum_lag >= 0 and self.vra_halflife >= 0, "risk.momentum_lag", "lags must be >= 0")
+        check(isinstance(self.eigen_sims, int) and self.eigen_sims >= 0, "risk.eigen_sims",
+              f"must be an integer >= 0 (0 = no eigenfactor adjustment), got {self.eigen_sims!r}")
+        check(0 <= self.eigen_scale <= 5, "risk.eigen_scale", f"must be in [0, 5], got {self.eigen_scale}")
+        check(self.eigen_halflife >= 1 and self.eigen_every >= 1, "risk.eigen_halflife",
+              "the simulation's half-life and refresh interval must be >= 1 day")
         check(self.max_abs_return > 0 and self.winsor_sd > 0, "risk.max_abs_return", "bounds must be > 0")
         check(0 < self.min_obs_fraction <= 1 and 0 <= self.min_style_coverage <= 1, "risk.min_obs_fraction",
               "fractions must be in (0, 1]")

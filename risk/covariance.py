@@ -10,12 +10,21 @@ and including day i (no look-ahead).
   factors exist (industries come and go with classification versions). A factor with fewer
   than ``min_obs`` returns takes the median variance of its group (country, industries or
   styles) and zero correlations (while no factor of the group has that many, the raw estimates
-  stand: the first weeks of a model are a warm-up). The result is made positive semi-definite by clipping
+  stand: the first weeks of a model are a warm-up); a pair's correlation needs ``corr_min_obs``
+  days with both factors (zero before). The result is made positive semi-definite by clipping
   eigenvalues at ``1e-12`` of the largest.
 * ``specific_var_nb``: per stock, the same EWMA + Newey-West of its residuals.
 * ``shrink_specific_nb``: Bayesian shrinkage of each stock's specific volatility toward the
   cap-weighted mean of its size decile, ``v = q|s - m| / (D + q|s - m|)`` (D: the decile's
   dispersion); a stock with fewer than ``min_obs`` residuals takes the decile mean.
+* ``eigen_adjust_nb``: the eigenfactor risk adjustment (Menchero, Wang & Orr 2011; USE4 / CNE5):
+  an optimiser loads on the directions whose estimated variance is smallest, and sampling
+  error makes the smallest eigenvalues too small. Each forecast F = U D U' is rescaled to
+  U diag(gamma^2 D) U' with gamma_k = scale (v_k - 1) + 1 and v_k the simulated bias of the k-th
+  eigenvalue (``eigen_bias_nb``: Monte Carlo histories drawn from N(0, D), re-estimated with the
+  same EWMA, realised / predicted variance of each simulated eigenfactor), refreshed every
+  ``every`` rows and applied to each day's own eigen-decomposition (``eigen_scale_nb``).
+  Applied before the volatility-regime adjustment, as in USE4.
 * ``vra_factor_nb`` / ``vra_specific_nb``: volatility-regime adjustment (USE4): both forecasts
   are scaled by an EWMA of how far the recent returns ran beyond (or within) their forecasts.
 """
@@ -76,18 +85,26 @@ def _psd(c: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def factor_cov_nb(f: np.ndarray, lam_vol: float, lam_corr: float, lags: int, min_obs: int,
-                  group: np.ndarray) -> np.ndarray:
+                  group: np.ndarray, corr_min_obs: int) -> np.ndarray:
     """(T, K, K) daily factor covariance forecasts (see module docstring). ``f`` (T, K) factor
-    returns, NaN where a factor does not exist; ``group`` (K,) int group of each factor."""
+    returns, NaN where a factor does not exist; ``group`` (K,) int group of each factor; a
+    pair's correlation is estimated once both have ``min_obs`` returns and the pair
+    ``corr_min_obs`` days with both (zero before: after a reclassification dozens of new
+    industries would otherwise get a correlation matrix from a few weeks of returns, nearly
+    singular, whose smallest eigenvalues an optimiser would take for riskless directions)."""
     t, k = f.shape
     sv, wv = np.zeros((lags + 1, k, k)), np.zeros((lags + 1, k, k))
     sc, wc = np.zeros((lags + 1, k, k)), np.zeros((lags + 1, k, k))
     out = np.zeros((t, k, k))
     count = np.zeros(k, dtype=np.int64)
+    joint = np.zeros((k, k), dtype=np.int64)
     for i in range(t):
         for a in range(k):
             if not np.isnan(f[i, a]):
                 count[a] += 1
+                for b in range(k):
+                    if not np.isnan(f[i, b]):
+                        joint[a, b] += 1
         _ew_lag_update(sv, wv, f, i, lam_vol)
         _ew_lag_update(sc, wc, f, i, lam_corr)
         cv = _newey_west(sv, wv, lags)
@@ -110,7 +127,7 @@ def factor_cov_nb(f: np.ndarray, lam_vol: float, lam_corr: float, lags: int, min
             for b in range(k):
                 if a == b:
                     c[a, a] = var[a]
-                elif ok[a] and ok[b]:
+                elif ok[a] and ok[b] and joint[a, b] >= corr_min_obs:
                     rho = cc[a, b] / np.sqrt(cc[a, a] * cc[b, b])
                     c[a, b] = max(min(rho, 1.0), -1.0) * np.sqrt(var[a] * var[b])
         out[i] = _psd(c) if var.max() > 0 else c
@@ -191,6 +208,67 @@ def shrink_specific_nb(var: np.ndarray, nobs: np.ndarray, cap: np.ndarray, q: fl
                 else:
                     out[i, j] = mean ** 2
     return out
+
+
+@njit(cache=True)
+def eigen_bias_nb(vals: np.ndarray, n_obs: int, lam: float, sims: int, seed: int) -> np.ndarray:
+    """(K,) simulated eigenvalue bias v_k of a covariance with eigenvalues ``vals`` (K,),
+    ascending: for ``sims`` draws, an ``n_obs``-day history of eigenfactor returns from
+    N(0, diag(vals)) is re-estimated with EWMA weights ``lam`` (newest weighted most, zero mean);
+    its eigenvectors u_k have predicted variance d_k and true variance u_k' diag(vals) u_k;
+    v_k = sqrt(mean over draws of true / predicted), k in ascending order of d_k. Working in
+    the true eigenbasis is the same as in the factor basis (the estimate rotates with it).
+    Deterministic: numba's generator seeded with ``seed``."""
+    np.random.seed(seed)
+    k = vals.shape[0]
+    sd = np.sqrt(np.maximum(vals, 0.0))
+    w = lam ** np.arange(n_obs - 1, -1, -1).astype(np.float64)
+    w /= w.sum()
+    acc = np.zeros(k)
+    for _ in range(sims):
+        b = np.random.standard_normal((n_obs, k)) * sd
+        c = (b * w.reshape(n_obs, 1)).T @ b
+        pred, vecs = np.linalg.eigh(0.5 * (c + c.T))
+        for j in range(k):
+            true = 0.0
+            for a in range(k):
+                true += vecs[a, j] * vecs[a, j] * vals[a]
+            acc[j] += true / max(pred[j], 1e-300)
+    return np.sqrt(acc / sims)
+
+
+@njit(cache=True)
+def eigen_scale_nb(cov: np.ndarray, bias: np.ndarray, scale: float) -> np.ndarray:
+    """(K, K) U diag(gamma^2 D) U' for cov = U D U' (eigenvalues ascending), gamma_k =
+    ``scale`` (bias_k - 1) + 1 (floored at 0)."""
+    vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
+    g = np.maximum(scale * (bias - 1.0) + 1.0, 0.0)
+    out = (vecs * (g * g * np.maximum(vals, 0.0))) @ vecs.T
+    return 0.5 * (out + out.T)
+
+
+@njit(cache=True)
+def eigen_adjust_nb(cov: np.ndarray, every: int, n_obs: int, lam: float, sims: int, scale: float,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """((T, K, K) eigen-adjusted forecasts, (T, K) the bias v used on each row): the bias is
+    simulated (``eigen_bias_nb``) on the first row with a forecast and every ``every`` rows
+    after it, from that row's eigenvalues; rows without a forecast (all zero) stay as they are."""
+    t, k = cov.shape[0], cov.shape[1]
+    out = cov.copy()
+    used = np.ones((t, k))
+    bias = np.ones(k)
+    last = -every
+    for i in range(t):
+        c = cov[i]
+        if not np.max(np.diag(c)) > 0:
+            continue
+        if i - last >= every:
+            vals = np.linalg.eigvalsh(0.5 * (c + c.T))
+            bias = eigen_bias_nb(vals, n_obs, lam, sims, seed)
+            last = i
+        out[i] = eigen_scale_nb(c, bias, scale)
+        used[i] = bias
+    return out, used
 
 
 @njit(cache=True)

@@ -8,9 +8,9 @@
      orthogonalised, filled style exposures (``flyer.risk.exposures``);
   4. ``flyer.risk.regression.factor_returns_nb``: daily constrained WLS -> factor returns,
      residuals, R^2;
-  5. ``forecasts``: factor covariance (EWMA + Newey-West) and shrunk specific variances
-     (``flyer.risk.covariance``), from the model's own dates only (so an incremental update
-     reproduces a full build).
+  5. ``forecasts``: factor covariance (EWMA + Newey-West, eigenfactor-adjusted) and shrunk
+     specific variances (``flyer.risk.covariance``), volatility-regime adjusted, from the
+     model's own dates only (so an incremental update reproduces a full build).
 Rows before ``config.start`` are lookback history and are dropped from the result.
 Units: returns are daily fractions; ``cov`` and ``specific`` are daily variances (the
 accessors annualise with ``periods_per_year``, the calendar's trading days per year).
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 RESVOL_MIX = (0.74, 0.16, 0.10)      # DASTD, CMRA, HSIGMA (CNE5)
 LIQUIDITY_MIX = (0.35, 0.35, 0.30)   # STOM, STOQ, STOA (CNE5)
+EIGEN_SEED = 20110601                # the eigenfactor simulation's seed (fixed: a model is reproducible)
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,10 +229,14 @@ def _raw_styles(p: RiskPanel, config: RiskConfig, size: np.ndarray, estu: np.nda
 def forecasts(f: np.ndarray, resid: np.ndarray, cap: np.ndarray, estu: np.ndarray, n_ind: int,
               config: RiskConfig) -> tuple[np.ndarray, np.ndarray]:
     """(cov (T, K, K), specific (T, N)) daily forecasts from the model's own rows, with the
+    eigenfactor adjustment of the factor covariance when ``config.eigen_sims`` > 0, then the
     volatility-regime adjustment when ``config.vra_halflife`` > 0."""
     group = np.array([0] + [1] * n_ind + [2] * (f.shape[1] - 1 - n_ind), dtype=np.int64)
     cov = cv.factor_cov_nb(f, ds.decay(config.vol_halflife), ds.decay(config.corr_halflife), config.nw_lags,
-                           config.factor_min_obs, group)
+                           config.factor_min_obs, group, config.corr_min_obs)
+    if config.eigen_sims > 0:
+        cov, _ = cv.eigen_adjust_nb(cov, config.eigen_every, 4 * config.eigen_halflife, ds.decay(config.eigen_halflife),
+                                    config.eigen_sims, config.eigen_scale, EIGEN_SEED)
     var, nobs = cv.specific_var_nb(resid, ds.decay(config.specific_halflife), config.specific_nw_lags)
     spec = cv.shrink_specific_nb(var, nobs, np.nan_to_num(cap), config.shrinkage, config.specific_min_obs)
     if config.vra_halflife > 0:

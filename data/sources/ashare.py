@@ -22,6 +22,25 @@ Steps (each names the function that owns it):
      2010-01-04..2022-02-11, plus the 300 CSI 300 (2025) names 2020-01-02..2025-04-07 (whose
      ``isST`` also gives their ST flags after 2022-01-14); ``coverage`` rows say which table is
      known where (everything here is a back-fill: history supplied later).
+Addendum B (each step skipped when its file is absent):
+  9. ``read_tushare``: the tushare daily file (qfq as of 2023-03-17, 2021-07-01..2023-03-16) gives
+     the bars after 2022-01-14 of the stocks the qlib extension lacks (mostly later-delisted
+     names): raw = qfq x (xbx raw close / qfq close on their last common day), exact where no
+     ex-date falls after that day (the others are counted: their raw level after it is off by
+     that ratio; returns are exact either way), the hfq factor carried from xbx, volume lots x
+     100, amount thousand CNY x 1000, ST carried from the last xbx name (such names stay ST into
+     their delisting); and the amount of every stock 2022-01-17..2023-03-16;
+ 10. ``read_delistings``: official delisting dates (tushare ``stock_basic``, list status D);
+     ``with_delistings``: a stock delisted by the data's end gets its official date (the engine
+     force-sells it on that day at its last close, frozen in between); a stock whose bars end
+     without one (a file ended: xbx, tushare or the qlib extension's gap) keeps an unknown
+     delisting date (held at its last close, untradable, never force-sold);
+ 11. ``read_st_names``: ST / *ST / 退 names of the whole market from the daily ``stock_basic``
+     snapshots (2024-06-20..2026-03-04): a day is ST when the latest snapshot on or before it
+     says so (the last snapshot's flags carry to the data's end);
+ 12. ``coverage``: the survivor-biased span (from ``SURVIVOR_FIRST``, 2023-03-17: only the qlib
+     extension, which holds the stocks listed on 2026-05-08, has bars there), ST unknown
+     2022-01-17..2024-06-19 (the CSI 300 (2025) names' BaoStock flags apart).
 """
 from __future__ import annotations
 
@@ -79,11 +98,15 @@ def read(root: str | os.PathLike = DEFAULT_ROOT, start: dt.date | None = None,
          end: dt.date | None = None) -> dict[str, pl.DataFrame]:
     """All store frames from the staged data: calendar, instruments, bars, index_bars, index_members."""
     base = resolve_root(root)
-    bars = stitch(read_xbx(base), read_qlib(base))
+    xbx, qlib = read_xbx(base), read_qlib(base)
+    extension, amounts = read_tushare(base, xbx, qlib)
+    bars = with_amounts(stitch(xbx, qlib), amounts)
+    bars = pl.concat([bars, extension.select(bars.columns)], how="vertical_relaxed").sort("symbol", "date")
+    bars = _st_after(bars, read_st_names(base, bars))
     lo, hi = as_date(bars["date"].min()), as_date(bars["date"].max())
     days = read_calendar(base).filter((pl.col("date") >= lo) & (pl.col("date") <= hi))["date"]
     out = files.assemble(bars, days, start, end)
-    out["instruments"] = file_ends(_listing_dates(out["instruments"], base), bars, hi)
+    out["instruments"] = with_delistings(_listing_dates(out["instruments"], base), bars, read_delistings(base), hi)
     first, last = start or lo, min(end or hi, hi)
     out["index_bars"] = files.clip_dates(read_index_bars(base), max(first, lo), last)
     out["index_members"] = panel.clip_snapshots(read_members(base), first, last)
@@ -94,7 +117,7 @@ def read(root: str | os.PathLike = DEFAULT_ROOT, start: dt.date | None = None,
         out["fundamentals"] = files.clip_dates(fund, max(first, lo), last).join(
             out["bars"].select("symbol", "date"), on=["symbol", "date"], how="semi")
         out["bars"] = _st_after(out["bars"], st_after)
-    out["coverage"] = coverage(out)
+    out["coverage"] = coverage(out, extension, base)
     return out
 
 
@@ -181,17 +204,37 @@ def _listing_dates(instruments: pl.DataFrame, base: Path) -> pl.DataFrame:
             .drop("_name", "_listed"))
 
 
-def file_ends(instruments: pl.DataFrame, bars: pl.DataFrame, data_end: dt.date) -> pl.DataFrame:
-    """``delist_date`` null (unknown) for stocks whose bars end only because the xbx file ends
-    there (last bar on ``XBX_LAST``, absent from the qlib extension) while the data goes on:
-    the file ending says nothing about a delisting (SOURCE.md: mostly ST names delisted later)."""
-    if data_end <= XBX_LAST:
-        return instruments
-    ended = bars.group_by("symbol").agg(pl.col("date").max().alias("_last")).filter(pl.col("_last") == XBX_LAST)
-    return (instruments.join(ended, on="symbol", how="left")
-            .with_columns(pl.when(pl.col("_last").is_not_null()).then(None)
-                          .otherwise(pl.col("delist_date")).alias("delist_date"))
-            .drop("_last"))
+def with_delistings(instruments: pl.DataFrame, bars: pl.DataFrame, official: pl.DataFrame,
+                    data_end: dt.date) -> pl.DataFrame:
+    """``delist_date`` of every stock: the official date (``official`` [symbol, delist_date]) when
+    the stock was delisted by ``data_end`` and its bars end on or before that date; null
+    (unknown) when its bars end on or after ``XBX_LAST`` and before ``data_end`` without one (a
+    file ended - the xbx file, the tushare file, a gap of the qlib extension - or a suspension
+    runs past a file's end: neither says the stock was delisted); otherwise the files' rule (the
+    last bar of a stock that stopped inside the xbx file, which keeps delisted names to their
+    last day)."""
+    last = bars.group_by("symbol").agg(pl.col("date").max().alias("_last"))
+    got = official.filter(pl.col("delist_date") <= data_end).select("symbol", pl.col("delist_date").alias("_official"))
+    df = instruments.join(last, on="symbol", how="left").join(got, on="symbol", how="left")
+    dated = pl.col("_official").is_not_null() & (pl.col("_official") >= pl.col("_last"))
+    file_end = (pl.col("_last") >= XBX_LAST) & (pl.col("_last") < data_end)
+    return (df.with_columns(pl.when(dated).then(pl.col("_official"))
+                            .when(file_end).then(None)
+                            .otherwise(pl.col("delist_date")).alias("delist_date"))
+            .drop("_last", "_official"))
+
+
+def read_delistings(base: Path) -> pl.DataFrame:
+    """[symbol, delist_date] of the stocks delisted (list status D) in the tushare
+    ``stock_basic`` file (``reference/``); empty without it. A code change (300114.SZ ->
+    302132.SZ) is no delisting."""
+    found = sorted(base.glob("reference/tushare_stock_basic_LD_*.csv"))
+    if not found:
+        return pl.DataFrame(schema={"symbol": pl.Utf8, "delist_date": pl.Date})
+    raw = pl.read_csv(found[-1], infer_schema=False).filter((pl.col("status") == "D") & pl.col("delist_date").is_not_null())
+    out = raw.select(files.normalize_symbols(raw["ts_code"]).alias("symbol"),
+                     pl.col("delist_date").str.to_date("%Y%m%d").alias("delist_date"))
+    return out.filter(~pl.col("symbol").is_in(list(RENAMED))).unique("symbol", keep="last").sort("symbol")
 
 
 def read_index_bars(base: Path) -> pl.DataFrame:
@@ -278,6 +321,66 @@ def read_valuation(base: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 XBX_LAST = dt.date(2022, 1, 14)  # the xbx file's last day: dated names (ST) end here
+TUSHARE_LAST = dt.date(2023, 3, 16)  # the tushare file's last complete day (2023-03-17 is partial)
+SURVIVOR_FIRST = dt.date(2023, 3, 17)  # from here only the qlib extension (survivors to 2026) has bars
+
+
+def read_tushare(base: Path, xbx: pl.DataFrame, qlib: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(bars in store columns of the stocks the qlib extension lacks after ``XBX_LAST``, from the
+    tushare qfq file up to ``TUSHARE_LAST``, converted to raw prices (module docstring, step 9);
+    [symbol, date, amount] of every stock of the file in (``XBX_LAST``, ``TUSHARE_LAST``]).
+    Both empty without the file. The bars carry ``_k`` (the raw / qfq scale) for the coverage note."""
+    empty = pl.DataFrame(schema={c: xbx.schema[c] for c in _BAR_KEEP} | {"_k": pl.Float64})
+    found = sorted(base.glob("daily/tushare_daily_qfq*_*.parquet"))
+    if not found:
+        return empty, pl.DataFrame(schema={"symbol": pl.Utf8, "date": pl.Date, "amount": pl.Float64})
+    raw = pl.read_parquet(found[-1])
+    df = raw.select(files.normalize_symbols(raw["ts_code"]).replace(RENAMED).alias("symbol"),
+                    pl.col("trade_date").str.to_date("%Y%m%d").alias("date"),
+                    *(pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close")),
+                    (pl.col("vol").cast(pl.Float64) * 100.0).round(0).alias("volume"),
+                    (pl.col("amount").cast(pl.Float64) * 1000.0).alias("amount")).filter(pl.col("date") <= TUSHARE_LAST)
+    after = pl.col("date") > XBX_LAST
+    amounts = df.filter(after).select("symbol", "date", "amount")
+    extended = qlib.filter(after)["symbol"].unique().implode()
+    anchor = (xbx.select("symbol", "date", pl.col("close").alias("_raw"), pl.col("adj_factor").alias("_f"),
+                         pl.col("is_st").alias("_st"))
+              .join(df.select("symbol", "date", pl.col("close").alias("_q")), on=["symbol", "date"])
+              .sort("date").group_by("symbol").last()
+              .select("symbol", (pl.col("_raw") / pl.col("_q")).alias("_k"), "_f", "_st"))
+    ext = df.filter(after & ~pl.col("symbol").is_in(extended)).join(anchor, on="symbol", how="left")
+    k = pl.col("_k").fill_null(1.0)
+    ext = ext.with_columns(*((pl.col(c) * k).round(2).alias(c) for c in ("open", "high", "low", "close")),
+                           pl.col("_f").fill_null(1.0).alias("adj_factor"), pl.col("_st").fill_null(False).alias("is_st"),
+                           (pl.col("volume") <= 0).alias("is_suspended"), pl.lit(None, pl.Utf8).alias("name"),
+                           pl.lit(None, pl.Float64).alias("total_cap"), pl.lit(None, pl.Float64).alias("float_cap"),
+                           k.alias("_k"))
+    return ext.select(*_BAR_KEEP, "_k").cast({c: empty.schema[c] for c in _BAR_KEEP}), amounts
+
+
+def with_amounts(bars: pl.DataFrame, amounts: pl.DataFrame) -> pl.DataFrame:
+    """``amount`` filled from ``amounts`` [symbol, date, amount] where the bars have none."""
+    if amounts.height == 0:
+        return bars
+    return (bars.join(amounts.rename({"amount": "_amount"}), on=["symbol", "date"], how="left", maintain_order="left")
+            .with_columns(pl.coalesce("amount", "_amount").alias("amount")).drop("_amount"))
+
+
+def read_st_names(base: Path, bars: pl.DataFrame) -> pl.DataFrame:
+    """[symbol, date] of the bars ST by the whole-market name snapshots (step 11); empty without them."""
+    found = sorted(base.glob("reference/tushare_name_intervals_*.parquet"))
+    if not found:
+        return pl.DataFrame(schema={"symbol": pl.Utf8, "date": pl.Date})
+    raw = pl.read_parquet(found[-1]).filter(pl.col("is_st"))
+    iv = raw.select(files.normalize_symbols(raw["ts_code"]).replace(RENAMED).alias("symbol"),
+                    pl.col("first_seen").alias("_from"), pl.col("next_snapshot_after").alias("_until"))
+    first = as_date(iv["_from"].min()) if iv.height else None
+    if first is None:
+        return pl.DataFrame(schema={"symbol": pl.Utf8, "date": pl.Date})
+    days = bars.filter(pl.col("date") >= first).select("symbol", "date")
+    hit = days.join(iv, on="symbol").filter((pl.col("date") >= pl.col("_from"))
+                                            & (pl.col("_until").is_null() | (pl.col("date") < pl.col("_until"))))
+    return hit.select("symbol", "date").unique()
 
 
 def _st_after(bars: pl.DataFrame, st_days: pl.DataFrame) -> pl.DataFrame:
@@ -289,22 +392,37 @@ def _st_after(bars: pl.DataFrame, st_days: pl.DataFrame) -> pl.DataFrame:
             .drop("_st"))
 
 
-def coverage(out: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Which spans of the staged data each table knows (all back-filled: history supplied later)."""
+def coverage(out: dict[str, pl.DataFrame], extension: pl.DataFrame | None = None, base: Path | None = None
+             ) -> pl.DataFrame:
+    """Which spans of the staged data each table knows (all back-filled: history supplied later),
+    where ST flags are unknown, which stocks' bars end without a delisting, and the
+    survivor-biased span."""
     bars = out["bars"]
     first, last = as_date(bars["date"].min()), as_date(bars["date"].max())
     xbx_last = min(XBX_LAST, last)
     rows = [span("st", "*", "backfill", first, xbx_last, "ST/*ST prefixes of the dated xbx names", "ashare")]
+    rows += _st_spans(bars, xbx_last, last, base)
     after = bars.filter(pl.col("date") > xbx_last)["date"]
-    if after.len():
-        rows.append(span("st", "*", "unknown", after.min(), after.max(), "no dated names after the xbx file (stored "
-                         "False) except the 300 CSI 300 (2025) names' BaoStock isST through 2025-04-07", "ashare"))
+    if extension is not None and extension.height:
+        off = extension.group_by("symbol").agg(((pl.col("_k") - 1).abs() > 2e-3).any().alias("_off"))
+        rows.append(span("bars", "tushare", "backfill", extension["date"].min(), extension["date"].max(),
+                         f"{off.height} stocks the qlib extension lacks (mostly delisted later) from the tushare qfq "
+                         f"file: raw = qfq x (xbx close / qfq close on their last common day) - {int(off['_off'].sum())} of "
+                         "them had an ex-date after it (raw level off by its ratio, returns exact); ST carried from "
+                         "the last xbx name", "ashare"))
     ended = out["instruments"].join(bars.group_by("symbol").agg(pl.col("date").max().alias("_last")), on="symbol")
     ended = ended.filter(pl.col("delist_date").is_null() & (pl.col("_last") < last))
     if ended.height and after.len():
-        rows.append(span("bars", "*", "unknown", after.min(), after.max(),
-                         f"{ended.height} stocks' bars end with the xbx file on {xbx_last} and the qlib extension "
-                         "lacks them: delist dates unknown", "ashare"))
+        ends = ", ".join(f"{r['n']} on {r['_last']}" for r in ended.group_by("_last").agg(pl.len().alias("n"))
+                         .sort("_last").iter_rows(named=True))
+        rows.append(span("bars", "*", "unknown", ended["_last"].min(), last,
+                         f"{ended.height} stocks' bars end with a source file ({ends}) and no delisting is known: "
+                         "held at their last close, untradable, never force-sold", "ashare"))
+    if last >= SURVIVOR_FIRST and after.len():
+        rows.append(span("bars", "survivors", "unknown", SURVIVOR_FIRST, last,
+                         "survivor-biased: after 2023-03-16 only the qlib extension (stocks listed on 2026-05-08) has "
+                         "bars; stocks delisted later have none from then to their delisting (held at their last "
+                         "close, untradable, force-sold on the delisting date)", "ashare"))
     for code in out["index_members"]["index_code"].unique().sort().to_list():
         m = out["index_members"].filter(pl.col("index_code") == code)
         rows.append(span("index_members", code, "backfill", m["date"].min(), last,
@@ -318,3 +436,27 @@ def coverage(out: dict[str, pl.DataFrame]) -> pl.DataFrame:
             rows.append(span("fundamentals", ex, "backfill", part["date"].min(), part["date"].max(),
                              f"BaoStock PE/PB/turnover, {part['symbol'].n_unique()} stocks", "ashare"))
     return coverage_frame(rows)
+
+
+def _st_spans(bars: pl.DataFrame, xbx_last: dt.date, last: dt.date, base: Path | None) -> list:
+    """ST coverage after the xbx names: unknown until the name snapshots start, back-filled by
+    them through their last snapshot, unknown (the last snapshot's flags carried) after it."""
+    after = bars.filter(pl.col("date") > xbx_last)["date"]
+    if not after.len():
+        return []
+    found = sorted(base.glob("reference/tushare_name_snapshot_dates.csv")) if base is not None else []
+    snaps = pl.read_csv(found[-1], try_parse_dates=True)["snapshot_date"].cast(pl.Date) if found else None
+    if snaps is None or snaps.len() == 0:
+        return [span("st", "*", "unknown", after.min(), after.max(), "no dated names after the xbx file (stored "
+                     "False) except the 300 CSI 300 (2025) names' BaoStock isST through 2025-04-07", "ashare")]
+    s0, s1 = as_date(snaps.min()), as_date(snaps.max())
+    rows = [span("st", "*", "unknown", after.min(), s0 - dt.timedelta(days=1),
+                 "no dated names between the xbx file and the first name snapshot (stored False) except the 300 "
+                 "CSI 300 (2025) names' BaoStock isST through 2025-04-07", "ashare"),
+            span("st", "*", "backfill", s0, min(s1, last), f"ST/*ST names of the whole market from {snaps.len()} daily "
+                 "tushare stock_basic snapshots (a day takes the latest snapshot on or before it)", "ashare")]
+    if last > s1:
+        rows.append(span("st", "*", "unknown", s1 + dt.timedelta(days=1), last,
+                         f"after the last name snapshot ({s1}) its flags are carried: later ST changes are missed",
+                         "ashare"))
+    return rows

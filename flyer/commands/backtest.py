@@ -49,6 +49,8 @@ SETTINGS = (
     Setting("remainder", "carry | cancel: a capped order's rest at the next rebalance"),
     Setting("impact", "none | sqrt: square-root market impact"),
     Setting("impact_k", "square-root impact prefactor (default 1.0)"),
+    Setting("management_fee", "fund management fee, fraction of NAV a year, accrued daily (default 0)"),
+    Setting("custody_fee", "custody fee, fraction of NAV a year, accrued daily (default 0)"),
 )
 
 

@@ -76,7 +76,8 @@ def info_cmd(
     key: Optional[str] = typer.Option(None, "--key", help="a stored model's key (or unique prefix)"),
     home: Optional[Path] = HomeOpt,
 ) -> None:
-    """List stored risk models, or show one: fit by year, factor volatilities, factor returns."""
+    """List stored risk models, or show one: fit by year, factor volatilities, factor returns,
+    and the bias statistic per year of random and of optimised portfolios."""
     import polars as pl
 
     from flyer.data.store import flyer_home
@@ -106,7 +107,7 @@ def _show(home: Path, meta: dict) -> None:
 
     from flyer.risk.config import RiskConfig
     from flyer.risk.storage import load, risk_root
-    from flyer.risk.validation import factor_summary, r2_by_year
+    from flyer.risk.validation import factor_summary, model_bias, r2_by_year
 
     cfg = RiskConfig.from_dict(json.loads((risk_root(home) / meta["key"] / "config.json").read_text()))
     model = load(home, cfg)
@@ -123,6 +124,12 @@ def _show(home: Path, meta: dict) -> None:
     _table(styles, f"forecast volatility on {model.dates[-1]} (annual) and style coverage", ("forecast_vol", "coverage"))
     last = factor_summary(model).filter(pl.col("year") == pl.col("year").max())
     _table(last, "factor returns, latest year", ("return", "volatility"))
+    bias = model_bias(model).pivot(on="portfolios", index="year", values="bias_mean")
+    adj = (f"eigenfactor-adjusted ({cfg.eigen_sims} sims, a = {cfg.eigen_scale})" if cfg.eigen_sims
+           else "no eigenfactor adjustment")
+    _table(bias, f"bias statistic std(r / predicted sigma) per year, mean of 20 portfolios each: random 50-stock, "
+                 f"optimised (Sigma^-1 alpha) stocks and factors; ideal 1 (band 1 +- sqrt(2/days)); {adj}, "
+                 f"volatility-regime half-life {cfg.vra_halflife}")
 
 
 def register(app: typer.Typer) -> None:

@@ -30,12 +30,13 @@ def build_store(path: Path, closes: dict[str, list[float | None]], start: dt.dat
                 st: dict[str, list[int]] | None = None,
                 members: dict[str, float] | None = None,
                 volumes: dict[str, list[float]] | None = None,
-                ends_unknown: tuple[str, ...] = ()) -> MarketStore:
+                ends_unknown: tuple[str, ...] = (), delist: dict[str, int] | None = None) -> MarketStore:
     """A MarketStore at ``path`` holding the given bars, a flat 000905.SH index and (optionally)
     a membership snapshot with ``members`` weights on the first day. Volume is 1e6 shares a day
     unless ``volumes`` gives it (0 on suspended days); amount = volume x (open + close) / 2.
     A stock whose rows end before the last day is delisted on its last row, unless it is in
-    ``ends_unknown`` (its bars end, its delisting date is unknown: a source file ended)."""
+    ``ends_unknown`` (its bars end, its delisting date is unknown: a source file ended) or
+    ``delist`` gives the day index of its (later) official delisting."""
     n = len(next(iter(closes.values())))
     days = days_from(start, n)
     rows = []
@@ -58,6 +59,10 @@ def build_store(path: Path, closes: dict[str, list[float | None]], start: dt.dat
         pl.when((pl.col("_last") < days[-1]) & ~pl.col("symbol").is_in(list(ends_unknown)))
         .then(pl.col("_last")).otherwise(None).alias("delist_date"),
         pl.lit(dt.date(2000, 1, 1)).alias("list_date")).drop("_last")
+    if delist:
+        official = pl.DataFrame({"symbol": list(delist), "_d": [days[i] for i in delist.values()]})
+        inst = inst.join(official, on="symbol", how="left").with_columns(
+            pl.coalesce("_d", "delist_date").alias("delist_date")).drop("_d")
     level = np.linspace(1000, 1010, n)
     index = pl.DataFrame({"index_code": "000905.SH", "date": days, "open": level, "high": level,
                           "low": level, "close": level, "volume": 1.0, "amount": 1.0})

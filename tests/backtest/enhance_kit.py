@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from flyer.backtest.optimizer import Limits, Problem, active_risk
+from flyer.backtest.optimizer import Limits, Problem, active_risk, investable, trade_bounds
 from flyer.data.store import MarketStore
 
 TOL = 1e-6
@@ -29,13 +29,20 @@ def reversal_scores(store: MarketStore, start: dt.date = START, end: dt.date = E
 
 
 def check(p: Problem, w: np.ndarray, lim: Limits, relaxed: tuple[str, ...]) -> None:
-    """Every constraint the solution claims to hold."""
-    assert abs(w.sum() - 1) < TOL and (w >= -TOL).all()
-    fixed = p.lb >= p.ub - 1e-15
-    np.testing.assert_allclose(w[fixed], p.lb[fixed], atol=1e-12)        # untradeable names held
-    assert (w >= p.lb - TOL).all() and (w <= p.ub + TOL).all()
-    if "stock" not in relaxed:
-        assert (np.abs(w - p.bench)[~fixed] <= lim.stock_limit + TOL).all()
+    """Every constraint the solution claims to hold (fully invested unless the participation
+    bounds keep cash; every trade within them)."""
+    full = investable(p) >= 1 - 1e-12
+    assert (abs(w.sum() - 1) < TOL if full else w.sum() <= investable(p) + TOL) and (w >= -TOL).all()
+    lb, ub = trade_bounds(p)
+    fixed = lb >= ub - 1e-15
+    np.testing.assert_allclose(w[fixed], lb[fixed], atol=1e-12)          # untradeable names held
+    assert (w >= lb - TOL).all() and (w <= ub + TOL).all()
+    if p.trade_cap is not None:
+        assert (np.abs(w - p.w0) <= p.trade_cap + TOL).all()             # participation x ADV / NAV
+    if "stock" not in relaxed:  # |w - b| <= stock_limit, where the trade bounds reach that range
+        lo = np.clip(p.bench - lim.stock_limit, lb, ub)
+        hi = np.clip(p.bench + lim.stock_limit, lb, ub)
+        assert (w[~fixed] >= lo[~fixed] - TOL).all() and (w[~fixed] <= hi[~fixed] + TOL).all()
     if "te" not in relaxed:
         assert active_risk(p, w) <= lim.te + 1e-4
     if "turnover" not in relaxed:

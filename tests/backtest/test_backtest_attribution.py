@@ -78,6 +78,11 @@ def test_enhance_tracks_closer_than_topk_and_report_shows_it(results) -> None:
     assert enh["realised_te"].item() < topk["realised_te"].item()
     html = render(results["enhance"][0], "t", attribution=results["enhance"][1])
     assert "Attribution (risk model)" in html and "Optimiser (enhance)" in html and "specific" in html
+    y = results["enhance"][1].yearly()
+    np.testing.assert_allclose(y["te_ratio"], y["realised_te"] / y["predicted_te"])
+    mb = results["enhance"][1].model_bias
+    assert {"year", "random", "optimised", "optimised factors"} <= set(mb.columns) and "all" in mb["year"].to_list()
+    assert "random and optimised portfolios" in html
 
 
 def test_cli_prints_the_attribution(home: Path, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Capacity curve: one engine call over capital levels equals separate runs, fills and impact
-worsen with size, the half-excess AUM is interpolated in log capital, and the CLI prints it."""
+worsen with size, the half-excess AUM is interpolated in log capital, the CLI prints it, and
+the enhance strategy is planned anew at each level (its optimiser sizes trades on the NAV)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -90,3 +91,30 @@ def test_cli_capacity_prints_the_curve_and_writes_a_page(sim_home: Path, scores:
     page = out.read_text()
     assert "Capacity curve" in page and "AUM at half excess return" in page and "100,000,000" in page
     assert "between 1,000,000 and" in res.output
+
+
+@pytest.fixture(scope="module")
+def enhance_curve(sim_frames, tmp_path_factory):
+    """The enhance strategy's curve on a sim home of its own (the risk model is written there)."""
+    from tests.backtest.enhance_kit import END, START, reversal_scores, sim_home_copy
+
+    home = sim_home_copy(sim_frames, tmp_path_factory.mktemp("capacity_enhance") / "home")
+    cfg = BacktestConfig(strategy="enhance", rebalance_every=10, start=START, end=END).replace(impact="sqrt")
+    with MarketStore.open(home, read_only=True) as store:
+        return capacity_curve(store, reversal_scores(store), cfg, (1e7, 1e9, 1e10))
+
+
+def test_enhance_curve_plans_each_level_anew(enhance_curve) -> None:
+    """The optimiser sizes trades on the NAV: each level is planned on its own capital, a big
+    book trades less of its NAV, pays more impact, hits its participation bounds, earns less."""
+    cap = enhance_curve
+    assert cap.replanned and "planned anew" in cap.note
+    plans = [r.diagnostics.plan.rebalances for r in cap.results]
+    assert [p["nav"][0] for p in plans] == [1e7, 1e9, 1e10]
+    assert plans[0]["capped"].sum() < plans[-1]["capped"].sum()
+    assert plans[0]["turnover"].sum() > plans[-1]["turnover"].sum()
+    t = cap.table
+    assert t.columns == list(COLUMNS)
+    assert t["impact_drag"][0] < min(t["impact_drag"][1:])       # a big book pays more impact ...
+    assert t["excess_annual_return"][0] > t["excess_annual_return"][-1]
+    assert (t["avg_participation"] <= 0.1 + 1e-9).all()

@@ -1,6 +1,7 @@
 """The ``enhance`` strategy on the sim market: the optimiser's constraints hold on every
-rebalance of a backtest (property test over its settings), its weights go through the A-share
-engine, and the CLI / config file run it."""
+rebalance of a backtest (property test over its settings), so do the participation bounds at
+sizes where they bind, the impact the optimiser expects is what the engine charges (a
+hand-computed case), its weights go through the A-share engine, and the CLI / config file run it."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,9 +16,12 @@ from typer.testing import CliRunner
 
 from flyer.backtest.api import run
 from flyer.backtest.config import BacktestConfig
-from flyer.backtest.enhance import limits, plan
+from flyer.backtest.enhance import impact_coefficients, limits, market_liquidity, plan
+from flyer.backtest.market import load_market
+from flyer.backtest.optimizer import Problem, expected_impact
 from flyer.cli import app
 from flyer.data.store import MarketStore
+from tests.backtest.conftest import HISTORY
 from tests.backtest.enhance_kit import END, START, check, reversal_scores, sim_home_copy
 
 
@@ -55,6 +59,71 @@ def test_constraints_hold_on_every_rebalance(home: Path, scores: pl.DataFrame, t
     assert p.weights["weight"].min() >= cfg.enhance.min_weight - 1e-12 or p.weights.height == 0
     w = p.weights.group_by("date").agg(pl.col("weight").sum())["weight"]
     np.testing.assert_allclose(w, 1.0, atol=1e-9)
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(capital=st.sampled_from([1e8, 3e9]), participation=st.sampled_from([0.02, 0.1]), every=st.sampled_from([5, 10]))
+def test_every_rebalance_respects_the_participation_bounds(home: Path, scores: pl.DataFrame, capital: float,
+                                                           participation: float, every: int) -> None:
+    """Each trade of each rebalance stays within participation x ADV / NAV, with the engine's
+    ADV of the trade day and the plan's paper NAV; at a size where the bounds bind, some do."""
+    cfg = BacktestConfig(strategy="enhance", rebalance_every=every, start=START, end=END, capital=capital,
+                         participation=participation).replace(impact="sqrt")
+    with MarketStore.open(home, read_only=True) as store:
+        p = plan(store, scores, cfg, keep_problems=True)
+        names = sorted(set(store.members("000905.SH", START)["symbol"].to_list()) | set(scores["symbol"].to_list()))
+        market = load_market(store, names, scores["date"].min(), END, cfg.deal_price)
+    row = {d: i for i, d in enumerate(market.dates)}
+    lim = limits(cfg.enhance)
+    for (syms, prob, sol, final), r in zip(p.problems, p.diagnostics.iter_rows(named=True)):
+        n = len(syms)
+        sigma, adv = market_liquidity(market, row[r["trade_date"]], list(syms))
+        assert prob.trade_cap is not None and prob.impact is not None
+        np.testing.assert_allclose(prob.trade_cap[:n], np.where(adv > 0, participation * np.nan_to_num(adv) / r["nav"], 0.0))
+        np.testing.assert_allclose(prob.impact[:n], impact_coefficients(cfg, sigma, adv, r["nav"]))
+        check(prob, sol.weights, lim, sol.relaxed)
+        assert (np.abs(final - prob.w0) <= prob.trade_cap + 1e-9).all()       # after the dust step too
+    if capital > 1e9:
+        assert p.diagnostics["capped"].sum() > 0
+
+
+def test_expected_impact_is_the_engines_charge(tiny) -> None:
+    """Two stocks, closes alternating around 10 and 20 CNY, 1e6 shares a day; from 1e6 CNY of
+    cash the book buys 50 % and 25 %: the engine's fees (commission, transfer and stamp off) are
+    its impact, k sigma sqrt(Q / ADV) Q by hand, and the optimiser expects the same."""
+    from flyer.backtest import engine
+    from flyer.backtest.params import Params
+
+    n = 30
+    closes = {"600000.SH": [10.0 if i % 2 else 10.5 for i in range(n)],
+              "600001.SH": [20.0 if i % 2 else 20.8 for i in range(n)]}
+    store, days = tiny(closes)
+    market = load_market(store, list(closes), days[22], days[-1], "open")
+    cfg = BacktestConfig(strategy="enhance", capital=1e6, participation=0.0).replace(
+        commission=0.0, min_commission=0.0, transfer_fee=False, stamp_duty=False, impact="sqrt", impact_k=0.8)
+    t, m = market.shape
+    weights = np.full((t, m), np.nan)
+    weights[0] = [0.5, 0.25]
+    sc = np.full((t, m), np.nan)
+    sc[0] = 1.0
+    fills = engine.simulate(market, sc, weights, Params.from_configs([cfg]))
+    rec = fills.records
+    assert rec.shape[0] == 2 and (rec["idx"] == 1).all()
+    charged = rec["fees"][np.argsort(rec["col"])]
+    for j, (sym, px, w) in enumerate(zip(closes, (10.0, 20.0), (0.5, 0.25))):
+        c = np.array(closes[sym])
+        sigma = np.std(np.diff(np.log(c[2:23])), ddof=1)            # the 20 returns before the trade day
+        adv = np.mean(1e6 * c[3:23])                                 # the 20 traded values before it
+        q = w * 1e6
+        assert market.arrays.deal[1, j] == px and HISTORY < 22
+        assert charged[j] == pytest.approx(0.8 * sigma * np.sqrt(q / adv) * q, rel=1e-12)
+    sig, adv = market_liquidity(market, 1, list(closes))
+    coef = impact_coefficients(cfg, sig, adv, 1e6)
+    assert coef is not None
+    z = np.zeros(2)
+    prob = Problem(alpha=z, bench=z, w0=z, exposures=np.ones((2, 1)), factor_cov=np.eye(1), specific=z, lb=z,
+                   ub=np.ones(2), member=np.ones(2, bool), cost=z, n_ind=0, impact=coef)
+    assert expected_impact(prob, np.array([0.5, 0.25])) * 1e6 == pytest.approx(charged.sum(), rel=1e-12)
 
 
 def test_enhance_backtest_runs_through_the_engine(home: Path, scores: pl.DataFrame) -> None:

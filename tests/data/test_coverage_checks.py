@@ -1,7 +1,8 @@
 """Fields that vanish are never silent: a sim built to lose amount, caps and ST flags from a
 date; ``flyer check`` names what vanished and when, vwap is null there (a substitution only
 when configured, and then counted in the backtest's notes); a stock whose bars end because a
-file ends keeps an unknown delisting date."""
+file ends keeps an unknown delisting date (an official one replaces the last bar); the
+survivor-biased span is named."""
 from __future__ import annotations
 
 import datetime as dt
@@ -76,13 +77,30 @@ def test_backtest_notes_count_missing_vwap_and_unknown_st(lossy: MarketStore) ->
 
 
 def test_file_end_is_not_a_delisting() -> None:
-    """ashare: a stock whose bars stop on the xbx file's last day, while the data goes on, has an
-    unknown delisting date; one that stopped earlier keeps its delisting."""
-    end = ashare.XBX_LAST
-    bars = pl.DataFrame({"symbol": ["000001.SZ", "000002.SZ", "000003.SZ"],
-                         "date": [end, end - dt.timedelta(days=30), D(2024, 5, 6)]})
-    inst = pl.DataFrame({"symbol": ["000001.SZ", "000002.SZ", "000003.SZ"],
-                         "delist_date": [end, end - dt.timedelta(days=30), None]})
-    out = ashare.file_ends(inst, bars, D(2024, 5, 6))
-    assert out["delist_date"].to_list() == [None, end - dt.timedelta(days=30), None]
-    assert ashare.file_ends(inst, bars, end)["delist_date"].to_list() == inst["delist_date"].to_list()
+    """ashare: a stock whose bars stop when a file ends (the xbx file, the tushare file), while
+    the data goes on, has an unknown delisting date unless one is known officially; the official
+    date replaces the last bar; a stock that stopped inside the xbx file keeps its delisting."""
+    end, data_end = ashare.XBX_LAST, D(2024, 5, 6)
+    syms = ["000001.SZ", "000002.SZ", "000003.SZ", "000004.SZ", "000005.SZ"]
+    last = [end, end - dt.timedelta(days=30), data_end, ashare.TUSHARE_LAST, ashare.TUSHARE_LAST]
+    bars = pl.DataFrame({"symbol": syms, "date": last})
+    inst = pl.DataFrame({"symbol": syms, "delist_date": [end, end - dt.timedelta(days=30), None, last[3], last[4]]})
+    official = pl.DataFrame({"symbol": ["000004.SZ", "000002.SZ"], "delist_date": [D(2023, 6, 2), D(2021, 12, 24)]})
+    out = ashare.with_delistings(inst, bars, official, data_end)
+    assert out["delist_date"].to_list() == [None, D(2021, 12, 24), None, D(2023, 6, 2), None]
+    later = pl.DataFrame({"symbol": ["000004.SZ"], "delist_date": [D(2025, 1, 2)]})   # after the data: unknown yet
+    assert ashare.with_delistings(inst, bars, later, data_end)["delist_date"][3] is None
+    unofficial = ashare.with_delistings(inst, bars, official.clear(), end)
+    assert unofficial["delist_date"].to_list()[:2] == inst["delist_date"].to_list()[:2]
+
+
+def test_check_names_the_survivor_biased_span(tmp_path) -> None:
+    from flyer.data.coverage import coverage_frame, span
+
+    frames = generate(BASE)
+    frames["coverage"] = coverage_frame([span("bars", "survivors", "unknown", D(2020, 3, 2), BASE.end,
+                                              "only the stocks that survived have bars", "test")])
+    with MarketStore.open(tmp_path / "h") as store:
+        store.write("sim", frames, start=BASE.start, end=BASE.end)
+        text = [f.message for f in health.run(store, ("coverage",))]
+    assert any(m.startswith(f"bars survivor-biased 2020-03-02 .. {BASE.end}") and "biased upward" in m for m in text)

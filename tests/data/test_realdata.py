@@ -49,7 +49,8 @@ def test_counts_and_span(imported: Any) -> None:
     assert info["symbols"] == 1835 and info["instruments"] == 1835
     assert (info["first_date"], info["last_date"]) == (D(2010, 1, 4), D(2026, 5, 8))
     assert info["calendar_days"] == 3966
-    assert report.written["bars"] == info["bar_rows"] == 6_095_753
+    # + 17,061 rows 2022-01-17..2023-03-16 of the 61 stocks the qlib extension lacks (addendum B, tushare file)
+    assert report.written["bars"] == info["bar_rows"] == 6_112_814
     bars = store.bars(adjust=False)
     xbx_part = bars.filter(pl.col("date") <= XBX_END)
     filled = xbx_part.filter(pl.col("is_suspended") & (pl.col("volume") == 0))
@@ -93,16 +94,29 @@ def test_zero_volume_rows_are_flagged_suspended(imported: Any) -> None:
 
 def test_qlib_suspended_fills_after_the_stitch(imported: Any) -> None:
     store, _, _ = imported
-    q = pl.read_parquet(next((ROOT / "daily").glob("qlib_hfq_*.parquet")), columns=["date", "volume"])
+    q = pl.read_parquet(next((ROOT / "daily").glob("qlib_hfq_*.parquet")), columns=["instrument", "date", "volume"])
     untraded = q.filter((pl.col("date") > XBX_END) & (pl.col("volume").fill_nan(None).fill_null(0) == 0)).height
+    in_qlib = q.filter(pl.col("date") > XBX_END)["instrument"].unique().str.slice(2).to_list()
     after = store.bars(D(2022, 1, 17), adjust=False)
-    assert after["is_suspended"].sum() == untraded
-    assert after["amount"].null_count() == after.height - untraded  # no amount after 2022-01-14
-    assert after["total_cap"].null_count() == after.height  # nor caps: nothing carried over from xbx
-    # no dated names after 2022-01-14: only the BaoStock isST of the 300 CSI 300 (2025) names, of
-    # which sh600515 alone was ST (2022-01-17 .. 2022-10-13, 177 days; SOURCE.md A.4)
-    st = after.filter(pl.col("is_st"))
-    assert set(st["symbol"]) == {"600515.SH"} and st.height == 177
+    qlib_part = after.filter(pl.col("symbol").str.slice(0, 6).is_in(in_qlib))
+    assert qlib_part["is_suspended"].sum() == untraded
+    # addendum B: amount from the tushare file through 2023-03-16, none after (0 on suspended days)
+    cut = pl.col("date") > ashare.TUSHARE_LAST
+    assert after.filter(~cut)["amount"].null_count() == 0
+    assert after.filter(cut)["amount"].null_count() == after.filter(cut & ~pl.col("is_suspended")).height
+    # the tushare-extended stocks (absent from the qlib extension) stop by 2023-03-16
+    ext = after.join(qlib_part.select("symbol").unique(), on="symbol", how="anti")
+    capped = after.filter(pl.col("total_cap").is_not_null())     # no caps after 2022-01-14, but for the
+    assert capped["is_suspended"].all() and set(capped["symbol"]) <= set(ext["symbol"])  # suspended days filled
+    assert qlib_part["total_cap"].null_count() == qlib_part.height   # after an extended stock's xbx bar
+    assert ext["symbol"].n_unique() == 61 and ext["date"].max() == ashare.TUSHARE_LAST
+    # dated names after 2022-01-14: the BaoStock isST of the 300 CSI 300 (2025) names (sh600515 alone,
+    # 2022-01-17 .. 2022-10-13, 177 days; SOURCE.md A.4), the last xbx name carried for the extended
+    # stocks, and the whole-market name snapshots from 2024-06-20 (addendum B)
+    st = after.filter(pl.col("is_st") & (pl.col("date") < D(2024, 6, 20)))
+    assert st.filter(pl.col("symbol") == "600515.SH").height == 177
+    assert set(st["symbol"]) - {"600515.SH"} <= set(ext["symbol"].unique().to_list())
+    assert after.filter(pl.col("date") == D(2024, 7, 1))["is_st"].sum() > 10
 
 
 def test_factor_continues_across_the_stitch(imported: Any) -> None:
@@ -191,5 +205,7 @@ def test_info_reports_point_in_time_and_unknown_spans(imported: Any) -> None:
     lines = {f"{s.tbl} {s.key}": s.line() for s in summary(store)}
     for line in lines.values():
         print("coverage", line)
-    assert lines["st *"].startswith("st *: back-filled 2010-01-04 .. 2022-01-14; unknown 2022-01-17 .. 2026-05-08")
+    # xbx names to 2022-01-14, then unknown until the name snapshots (2024-06-20 .. 2026-03-04), carried after
+    assert lines["st *"].startswith("st *: back-filled 2010-01-04 .. 2026-03-04; unknown 2022-01-17 .. 2026-05-08")
+    assert "unknown" in lines["bars survivors"] and "back-filled 2022-01-17 .. 2023-03-16" in lines["bars tushare"]
     assert "back-filled" in lines["industries sw"] and "back-filled 2010-01-04" in lines["fundamentals SZ"]

@@ -26,6 +26,7 @@ def test_build_info_and_errors(sim_frames, tmp_path: Path) -> None:
     assert r.exit_code == 0 and key in r.output
     r = runner.invoke(app, ["risk", "info", "--home", str(home), "--key", key[:5]])
     assert r.exit_code == 0 and "forecast volatility" in r.output and "momentum" in r.output
+    assert "bias statistic" in r.output and "optimised" in r.output and "eigenfactor-adjusted" in r.output
     cfg = tmp_path / "risk.toml"
     cfg.write_text('[risk]\nshrinkage = 0.3\nestimation_universe = "000905.SH+000300.SH"\n')
     r = runner.invoke(app, ["risk", "build", "--home", str(home), "--config", str(cfg)])

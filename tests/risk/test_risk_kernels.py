@@ -1,6 +1,7 @@
 """Risk-model kernels against slow, obvious references: the constrained WLS per date (a KKT
 system in plain numpy), the truncated-EW descriptors (explicit weighted sums), standardisation,
-the EWMA + Newey-West covariances and the specific-risk shrinkage."""
+the EWMA + Newey-West covariances and the specific-risk shrinkage; the eigenfactor adjustment
+against a hand-computed rotation and the known direction of the simulated bias."""
 from __future__ import annotations
 
 import numpy as np
@@ -186,7 +187,7 @@ def test_factor_covariance_matches_explicit_ewma_newey_west() -> None:
     f = rng.normal(0, 0.01, (t, k)) @ np.array([[1, .3, 0, 0], [0, 1, .2, 0], [0, 0, 1, 0], [0, 0, 0, 1.]])
     f[:30, 3] = np.nan                                       # a factor that starts later
     lv, lc = ds.decay(20), ds.decay(60)
-    cov = cv.factor_cov_nb(f, lv, lc, 2, 10, np.array([0, 1, 1, 1]))
+    cov = cv.factor_cov_nb(f, lv, lc, 2, 10, np.array([0, 1, 1, 1]), 10)
     for i in (80, 149):
         a, b = _nw_reference(f, i, lv, 2), _nw_reference(f, i, lc, 2)
         dv = np.sqrt(np.diag(a))
@@ -195,6 +196,10 @@ def test_factor_covariance_matches_explicit_ewma_newey_west() -> None:
         vals, vecs = np.linalg.eigh(ref)
         ref = (vecs * np.maximum(vals, vals.max() * 1e-12)) @ vecs.T
         np.testing.assert_allclose(cov[i], ref, rtol=1e-8, atol=1e-14)
+    late = cv.factor_cov_nb(f, lv, lc, 2, 10, np.array([0, 1, 1, 1]), 60)     # the late factor's pairs need 60 days
+    assert np.all(late[80, 3, :3] == 0) and np.all(late[80, :3, 3] == 0) and late[80, 3, 3] == pytest.approx(cov[80, 3, 3])
+    np.testing.assert_allclose(late[80, :3, :3], cov[80, :3, :3], rtol=1e-12)
+    np.testing.assert_allclose(late[149], cov[149], rtol=1e-12)
 
 
 def test_specific_variance_and_shrinkage() -> None:
@@ -225,3 +230,47 @@ def test_specific_variance_and_shrinkage() -> None:
     s = np.sqrt(var[i, j])
     v = 0.1 * abs(s - mean) / (disp + 0.1 * abs(s - mean))
     assert shrunk[i, j] == pytest.approx((v * mean + (1 - v) * s) ** 2, rel=1e-12)
+
+
+def test_eigen_scale_matches_a_hand_computed_rotation() -> None:
+    """F = U diag(1, 4) U' with U a 30-degree rotation; biases (1.5, 0.9) at a = 1.2 give
+    gamma = (1.6, 0.88): F~ = U diag(1.6^2 x 1, 0.88^2 x 4) U' = U diag(2.56, 3.0976) U'."""
+    c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    u = np.array([[c, -s], [s, c]])
+    f = u @ np.diag([1.0, 4.0]) @ u.T
+    got = cv.eigen_scale_nb(f, np.array([1.5, 0.9]), 1.2)
+    want = np.array([[2.56 * c * c + 3.0976 * s * s, (2.56 - 3.0976) * c * s],
+                     [(2.56 - 3.0976) * c * s, 2.56 * s * s + 3.0976 * c * c]])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(cv.eigen_scale_nb(f, np.ones(2), 1.2), f, rtol=1e-12)   # no bias, no change
+
+
+def test_simulated_eigenvalue_bias_is_above_one_for_the_smallest_and_fades_with_history() -> None:
+    """Few observations per factor: the smallest eigenvalues are under-estimated (v > 1), the
+    largest over-estimated (v < 1); with long histories v -> 1. Deterministic by seed."""
+    vals = np.linspace(1.0, 10.0, 10)
+    short = cv.eigen_bias_nb(vals, 30, 1.0, 200, 7)
+    assert short[0] > 1.3 and short[-1] < 0.9 and np.all(np.diff(short) < 0.05)
+    np.testing.assert_array_equal(short, cv.eigen_bias_nb(vals, 30, 1.0, 200, 7))
+    long = cv.eigen_bias_nb(vals, 5000, 1.0, 50, 7)
+    np.testing.assert_allclose(long, 1.0, atol=0.02)
+    ewma = cv.eigen_bias_nb(vals, 360, 0.5 ** (1 / 90), 100, 7)       # fewer effective days: more bias
+    mid = cv.eigen_bias_nb(vals, 360, 1.0, 100, 7)
+    assert ewma[0] > mid[0] > 1.0
+
+
+def test_eigen_adjust_refreshes_the_bias_on_schedule() -> None:
+    """The bias is simulated on the first row with a forecast and every ``every`` rows after;
+    rows without a forecast are left alone; each row's own eigenvectors are rescaled."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(4, 4))
+    base = a @ a.T + 0.1 * np.eye(4)
+    cov = np.stack([np.zeros((4, 4))] * 2 + [base + np.diag([0.5 * i, 0.0, 0.0, 0.0]) for i in range(7)])
+    out, used = cv.eigen_adjust_nb(cov, 3, 20, 1.0, 50, 1.2, 11)
+    np.testing.assert_array_equal(out[:2], 0.0)
+    np.testing.assert_array_equal(used[:2], 1.0)
+    for i in range(2, 9):
+        refresh = 2 + 3 * ((i - 2) // 3)
+        np.testing.assert_array_equal(used[i], used[refresh])
+        np.testing.assert_allclose(out[i], cv.eigen_scale_nb(cov[i], used[i], 1.2), rtol=1e-12)
+    assert not np.array_equal(used[2], used[5])      # each refresh simulates from its own row
