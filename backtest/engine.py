@@ -5,7 +5,8 @@ records (checked by a test):
   * ``vectorbt``: ``vectorbt.portfolio.nb.flex_simulate_nb`` (the loop behind
     ``Portfolio.from_order_func(flexible=True)``) with ``pre_segment_nb`` / ``flex_order_nb``;
   * ``loop`` (default): ``simulate_loop_nb``, a plain loop calling the same functions and
-    vectorbt's ``process_order_nb`` for every fill.
+    vectorbt's ``process_order_nb`` for every fill (``flyer.backtest.fill_nb``: its arithmetic
+    without importing vectorbt, which only the ``vectorbt`` backend loads).
 Why the default is the loop (measured on this 2-core machine, 60 stocks x 1 year, load ~5):
 numba cannot cache a function that receives other jitted functions as arguments ("uses dynamic
 globals"), so the vectorbt backend recompiles in every process: 18-40 s before the first run,
@@ -47,23 +48,27 @@ bought today are not sellable today) always holds; ``sell_lot_nb`` enforces it r
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
 from numba.core.errors import NumbaWarning
-from vectorbt.portfolio import nb as vbt_nb
-from vectorbt.portfolio.enums import Direction, NoOrder, ProcessOrderState
-from vectorbt.portfolio.enums import log_dt as vbt_log_dt
-from vectorbt.portfolio.enums import order_dt as vbt_order_dt
 
+from flyer.backtest import fill_nb as vbt_nb  # vectorbt's order processing, without importing vectorbt
 from flyer.backtest import rules_nb
+from flyer.backtest.fill_nb import Direction, NoOrder, ProcessOrderState
+from flyer.backtest.fill_nb import log_dt as vbt_log_dt
+from flyer.backtest.fill_nb import order_dt as vbt_order_dt
 from flyer.backtest.market import Market, MarketArrays
 from flyer.backtest.params import REMAINDER_CARRY, RETRY_REBALANCE, RULES_QLIB, Params
 from flyer.backtest.strategies import MODE_WEIGHTS, hash_keys, rank_desc_nb, target_weights_nb, tie_keys_nb
 
 SELL, BUY, DELIST = 0, 1, 2   # kinds of listed orders
 TINY = 1e-9
+#: ``vectorbt.portfolio.nb``, bound by :func:`simulate` when the ``vectorbt`` backend is asked for
+#: (importing vectorbt costs seconds: the ``loop`` backend never does)
+vectorbt_nb: Any = None
+VectorbtOrder: Any = None
 
 
 class Signals(NamedTuple):
@@ -355,8 +360,16 @@ def flex_order_nb(c, mkt: MarketArrays, params: Params, state: State):
                                      state.okind[r], state.otarget[r], mkt, params)
         settle_nb(c.i, c.group, r, capped, state)
         if not np.isnan(order.size):
-            return col, order
-    return -1, NoOrder
+            return col, vectorbt_order_nb(order)
+    return -1, vectorbt_order_nb(NoOrder)
+
+
+@njit
+def vectorbt_order_nb(o):
+    """The same order as vectorbt's own ``Order`` type (its loop accepts no other)."""
+    return VectorbtOrder(o.size, o.price, o.size_type, o.direction, o.fees, o.fixed_fees, o.slippage, o.min_size,
+                         o.max_size, o.size_granularity, o.reject_prob, o.lock_cash, o.allow_partial, o.raise_reject,
+                         o.log)
 
 
 @njit(cache=True)
@@ -366,7 +379,7 @@ def simulate_vbt_nb(mkt: MarketArrays, sig: Signals, params: Params, state: Stat
     with this module's callbacks. Not cacheable: numba recompiles it in every process."""
     t, n = mkt.deal.shape
     g = params.k.shape[0]
-    records, _ = vbt_nb.flex_simulate_nb(
+    records, _ = vectorbt_nb.flex_simulate_nb(
         (t, g * n), np.full(g, n, dtype=np.int64), params.capital.copy(), True,
         segment_mask=np.ones((t, g), dtype=np.bool_),
         pre_group_func_nb=pre_group_nb, pre_group_args=(state,),
@@ -423,6 +436,8 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Pa
     if max_orders is None:
         max_orders = order_capacity(t, n, params)
     state = State.empty(t, n, params.n_groups)
+    if backend == "vectorbt":
+        _bind_vectorbt()
     try:
         warnings.filterwarnings("ignore", message=".*simulate_vbt_nb.*", category=NumbaWarning)
         kernel = simulate_vbt_nb if backend == "vectorbt" else simulate_loop_nb
@@ -432,6 +447,13 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Pa
             raise
         return simulate(market, scores, weights, params, min(4 * max_orders, t * params.n_groups * n), backend)
     return Fills(records, state.blocked, state.capped, state.demand)
+
+
+def _bind_vectorbt() -> None:
+    """Import vectorbt for the ``vectorbt`` backend (its loop, and its ``Order`` type)."""
+    global vectorbt_nb, VectorbtOrder
+    from vectorbt.portfolio import nb as vectorbt_nb
+    from vectorbt.portfolio.enums import Order as VectorbtOrder
 
 
 def rebalance_mask(scores: np.ndarray, every: np.ndarray) -> np.ndarray:
