@@ -48,9 +48,11 @@ bought today are not sellable today) always holds; ``sell_lot_nb`` enforces it r
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
+from numba import config as numba_config
 from numba import njit
 from numba.core.errors import NumbaWarning
 
@@ -79,6 +81,8 @@ class Signals(NamedTuple):
     rebalance: (T, G) bool, portfolio g trades on day i from row i-1.
     sym_keys: (N,) / day_keys: (T,) uint64 ``strategies.hash_keys`` of the symbols and dates:
     equal scores are ranked by ``strategies.tie_keys_nb`` of them, not by column order.
+    order: (T, N) int64 ``strategies.rank_desc_nb`` of each row with those keys (:func:`rank_rows_nb`:
+    ranked once per day for every portfolio of a sweep).
     """
 
     scores: np.ndarray
@@ -86,6 +90,7 @@ class Signals(NamedTuple):
     rebalance: np.ndarray
     sym_keys: np.ndarray
     day_keys: np.ndarray
+    order: np.ndarray
 
 
 class State(NamedTuple):
@@ -157,7 +162,7 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
     for j in range(n):
         marks[j] = mark_nb(deal, adj, close_val, i, j)
         nav += pos[j] * marks[j]
-    order = rank_desc_nb(sc, tie_keys_nb(sig.sym_keys, sig.day_keys[i - 1]))
+    order = sig.order[i - 1]
     for r in range(n):
         prio[order[r]] = r
     held = (pos > TINY) & (mkt.delist_row > i)
@@ -420,19 +425,43 @@ def simulate_loop_nb(mkt: MarketArrays, sig: Signals, params: Params, state: Sta
     return records[:oidx]
 
 
+@njit(nogil=True, cache=True)
+def rank_rows_nb(scores: np.ndarray, sym_keys: np.ndarray, day_keys: np.ndarray) -> np.ndarray:
+    """(T, N) ``rank_desc_nb`` of every row of ``scores`` with the day's tie keys."""
+    t, n = scores.shape
+    out = np.empty((t, n), dtype=np.int64)
+    for i in range(t):
+        out[i] = rank_desc_nb(scores[i], tie_keys_nb(sym_keys, day_keys[i]))
+    return out
+
+
+@njit(nogil=True, cache=True)
+def simulate_free_nb(mkt: MarketArrays, sig: Signals, params: Params, state: State, max_orders: int) -> np.ndarray:
+    """:func:`simulate_loop_nb` without the GIL: the portfolios of a sweep run in threads."""
+    return simulate_loop_nb(mkt, sig, params, state, max_orders)
+
+
 # ------------------------------------------------------------------------- entry point
 def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Params,
-             max_orders: int | None = None, backend: str = "loop") -> Fills:
+             max_orders: int | None = None, backend: str = "loop", threads: int | None = None) -> Fills:
     """Run the G portfolios of ``params`` over ``market`` in one kernel call.
 
     ``scores``: (T, N) signal of each day (NaN = none); ``weights``: (T, N) target weights for
     ``MODE_WEIGHTS`` portfolios (else any (1, N) array). Portfolio g trades on day i from row
     i-1 (:func:`rebalance_mask` with ``params.rebalance_every``). ``backend``: ``loop`` or
-    ``vectorbt`` (identical records). Returns :class:`Fills`.
+    ``vectorbt`` (identical records). With several portfolios, the ``loop`` backend runs them
+    in ``threads`` threads (default: numba's thread count, ``NUMBA_NUM_THREADS``), one kernel
+    call per portfolio, records identical to one call (:func:`simulate_groups`). Returns
+    :class:`Fills`.
     """
     t, n = market.shape
-    sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every),
-                  hash_keys(market.symbols), hash_keys(market.dates))
+    threads = threads or int(getattr(numba_config, "NUMBA_NUM_THREADS", 1))
+    sym_keys, day_keys = hash_keys(market.symbols), hash_keys(market.dates)
+    sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every), sym_keys, day_keys,
+                  rank_rows(scores, sym_keys, day_keys, threads))
+    workers = min(params.n_groups, threads)
+    if backend == "loop" and max_orders is None and workers > 1:
+        return simulate_groups(market.arrays, sig, params, workers)
     if max_orders is None:
         max_orders = order_capacity(t, n, params)
     state = State.empty(t, n, params.n_groups)
@@ -447,6 +476,48 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Pa
             raise
         return simulate(market, scores, weights, params, min(4 * max_orders, t * params.n_groups * n), backend)
     return Fills(records, state.blocked, state.capped, state.demand)
+
+
+def rank_rows(scores: np.ndarray, sym_keys: np.ndarray, day_keys: np.ndarray, threads: int) -> np.ndarray:
+    """:func:`rank_rows_nb` in ``threads`` blocks of rows at once (the same array)."""
+    t = scores.shape[0]
+    if threads < 2 or t < 256:
+        return rank_rows_nb(scores, sym_keys, day_keys)
+    cuts = np.linspace(0, t, threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(lambda ab: rank_rows_nb(scores[ab[0]:ab[1]], sym_keys, day_keys[ab[0]:ab[1]]),
+                              zip(cuts[:-1], cuts[1:])))
+    return np.concatenate(parts)
+
+
+def simulate_groups(mkt: MarketArrays, sig: Signals, params: Params, workers: int) -> Fills:
+    """Each portfolio of ``params`` in its own ``simulate_free_nb`` call, ``workers`` at a time,
+    stitched into what one call over all of them returns: records in portfolio order with their
+    columns (g * N + j) and ids (running) as one call numbers them. Every portfolio starts from
+    empty scratch buffers (one call resets them per portfolio too), so the records are identical."""
+    t, n = mkt.deal.shape
+
+    def one(g: int) -> tuple[np.ndarray, State]:
+        p = Params(*(np.ascontiguousarray(a[g:g + 1]) for a in params))
+        s = sig._replace(rebalance=np.ascontiguousarray(sig.rebalance[:, g:g + 1]))
+        cap = order_capacity(t, n, p)
+        while True:
+            state = State.empty(t, n, 1)
+            try:
+                return simulate_free_nb(mkt, s, p, state, cap), state
+            except IndexError:  # more fills than the estimate: grow the record buffer and rerun
+                if cap >= t * n:
+                    raise
+                cap = min(4 * cap, t * n)
+
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(one, range(params.n_groups)))
+    records = np.concatenate([r for r, _ in parts]) if parts else np.empty(0, dtype=vbt_order_dt)
+    records["col"] += np.repeat(np.arange(len(parts)) * n, [len(r) for r, _ in parts])
+    records["id"] = np.arange(len(records))
+    return Fills(records, np.concatenate([s.blocked for _, s in parts], axis=1),
+                 np.concatenate([s.capped for _, s in parts], axis=1),
+                 np.concatenate([s.demand for _, s in parts], axis=1))
 
 
 def _bind_vectorbt() -> None:

@@ -7,6 +7,7 @@ A strategy turns a run's scores (and, for tomorrow's orders, tonight's book) int
         mode: ClassVar[int]          # the engine kernel's code (``strategies.MODE_*``)
         holds_k: ClassVar[bool]      # holds ``k`` names (``k`` must fit the scored stocks)
         settings: ClassVar[str|None] # the config table of its own settings (``enhance``), if any
+        reads_data: ClassVar[bool]   # False: it plans nothing (StrategyPlan(name)), so a cached run loads no data
         index_codes(config)          # membership it reads besides the benchmark's
         plan(ctx) -> StrategyPlan    # the run's per-date target weights (or none), notes
         day_weights(...)             # tomorrow's given weights [symbol, weight] (or none)
@@ -60,6 +61,7 @@ class Strategy(Protocol):
     mode: ClassVar[int]
     holds_k: ClassVar[bool]
     settings: ClassVar[str | None]
+    reads_data: ClassVar[bool]
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]: ...
 
@@ -81,6 +83,7 @@ class TopK:
     mode: ClassVar[int] = MODE_TOPK
     holds_k: ClassVar[bool] = True
     settings: ClassVar[str | None] = None
+    reads_data: ClassVar[bool] = False
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]:
         return ()
@@ -101,6 +104,7 @@ class BenchmarkTilt:
     mode: ClassVar[int] = MODE_WEIGHTS
     holds_k: ClassVar[bool] = False
     settings: ClassVar[str | None] = None
+    reads_data: ClassVar[bool] = True
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]:
         return (config.universe,)
@@ -129,6 +133,7 @@ class Enhance:
     mode: ClassVar[int] = MODE_WEIGHTS
     holds_k: ClassVar[bool] = False
     settings: ClassVar[str | None] = "enhance"
+    reads_data: ClassVar[bool] = True
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]:
         return (config.universe,)
