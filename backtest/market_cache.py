@@ -13,7 +13,8 @@ Two kinds of entries, each keyed by ``flyer.core.config.content_key`` of everyth
      array costs nothing until a kernel touches its pages, and nothing writes back to the file),
      checked against the key (``key.npy``) and by ``decode`` (shapes): a foreign, tampered or
      partial entry is ignored and rebuilt, never executed;
-  3. ``build()``, then kept in both (written into a temporary folder and renamed into place).
+  3. ``build()``, then kept in both (written by a background thread into a temporary folder
+     renamed into place, while the backtest goes on; the process waits for it at exit).
 Every key hashes the store's state (its path, the last ingest's id and finish time and the
 number of ingests: every write logs one, so any change of data changes the key, and so does a
 store deleted and ingested again) and ``code_stamp()``: the source of every module that shapes a
@@ -31,6 +32,7 @@ import functools
 import importlib.util
 import os
 import shutil
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
@@ -76,6 +78,10 @@ CODE = ("flyer.backtest.market", "flyer.backtest.market_nb", "flyer.backtest.loa
         "flyer.backtest.benchmark", "flyer.backtest.diagnostics", "flyer.data.rules", "flyer.data.symbols",
         "flyer.data.store")
 _MEMO: dict[str, OrderedDict[str, Any]] = {}
+#: entries being written by a background thread (folder -> thread)
+_PENDING: dict[str, threading.Thread] = {}
+_DONE = threading.Thread(target=lambda: None)
+_DONE.start()
 #: how the last ``cached`` call of each kind got its entry: ``memo``, ``disk`` or ``built``
 LAST = {"source": ""}
 
@@ -135,6 +141,7 @@ def cached(kind: str, store: MarketStore, key: str, build: Callable[[], T], enco
         hit: T = memo[key]
         return hit
     folder = kind_dir(store, kind) / key
+    _PENDING.pop(str(folder), _DONE).join()      # this process is still writing it
     entry = _read(folder, key, decode)
     _note(kind, "disk")
     if entry is not None:
@@ -143,7 +150,10 @@ def cached(kind: str, store: MarketStore, key: str, build: Callable[[], T], enco
     if entry is None:
         entry = build()
         _note(kind, "built")
-        _write(folder, key, encode(entry), KEEP.get(kind, 2))
+        write = threading.Thread(target=_write, args=(folder, key, encode(entry), KEEP.get(kind, 2)),
+                                 name=f"flyer-cache-{kind}")
+        write.start()   # not a daemon: the process waits for it at exit; the backtest goes on meanwhile
+        _PENDING[str(folder)] = write
     memo[key] = entry
     while len(memo) > MEMO_SIZE:
         memo.popitem(last=False)
@@ -179,8 +189,15 @@ def cached_market(store: MarketStore, symbols: list[str], start: dt.date | None,
 
 
 def clear_memo() -> None:
-    """Forget the process memo of every kind (the disk cache stays)."""
+    """Forget the process memo of every kind (the disk cache stays, its writes finished)."""
+    flush()
     _MEMO.clear()
+
+
+def flush() -> None:
+    """Wait for this process's cache writes."""
+    while _PENDING:
+        _PENDING.popitem()[1].join()
 
 
 def _read(folder: Path, key: str, decode: Callable[[Arrays], T]) -> T | None:

@@ -45,6 +45,7 @@ def test_memo_then_disk_then_rebuild_after_a_write(store):
     ingest(store, make_source("sim", stocks=20, start=dt.date(2023, 1, 1), end=dt.date(2023, 7, 31)))
     load_market(store, syms, start, end, "open")  # the store changed: built again
     assert market_cache.LAST["source"] == "built"
+    market_cache.flush()
     entries = [p for p in market_cache.cache_dir(store).iterdir() if p.is_dir()]
     assert 0 < len(entries) <= market_cache.KEEP["market"]
 
@@ -83,8 +84,10 @@ def test_foreign_or_tampered_cache_files_are_rebuilt_never_loaded_as_code(store,
     fresh = build_market(store, sorted(syms), start, end, "open")
     market_cache.clear_memo()
     load_market(store, syms, start, end, "open")
+    market_cache.flush()
     (folder,) = [p for p in market_cache.cache_dir(store).iterdir() if p.is_dir()]
     load_market(store, syms[:3], start, end, "open")  # another request's entry
+    market_cache.flush()
     other = next(p for p in market_cache.cache_dir(store).iterdir() if p.is_dir() and p != folder)
     marker = tmp_path / "ran"
 
@@ -105,4 +108,5 @@ def test_foreign_or_tampered_cache_files_are_rebuilt_never_loaded_as_code(store,
         market_cache.clear_memo()
         _same(load_market(store, syms, start, end, "open"), fresh)
         assert market_cache.LAST["source"] == "built", name
+        market_cache.flush()
         assert not marker.exists()

@@ -109,6 +109,7 @@ def test_a_tampered_universe_entry_is_rebuilt(home) -> None:
         scores = _scores(store)
         market_cache.clear_memo()
         cold = prepare(store, scores, BacktestConfig(k=5))
+        market_cache.flush()
         (folder,) = list(market_cache.kind_dir(store, "universe").iterdir())
         for name, payload in (("status.npy", (folder / "dates.npy").read_bytes()), ("meta.npy", b"not numpy")):
             good = (folder / name).read_bytes()
@@ -116,4 +117,5 @@ def test_a_tampered_universe_entry_is_rebuilt(home) -> None:
             market_cache.clear_memo()
             _same_inputs(cold, prepare(store, scores, BacktestConfig(k=5)))
             assert market_cache.LAST["universe"] == "built"
+            market_cache.flush()
             (folder / name).write_bytes(good)
