@@ -1,20 +1,26 @@
 """Orchestration: scores + store + config -> ``BacktestResult`` (``run``) or many (``sweep``).
 
   1. ``check_scores``: validate the [date, symbol, score] frame (one-line ``FlyerError``s);
-  2. ``flyer.backtest.loader.load``: everything the run reads from the store, once (``RunData``:
-     calendar, instruments, coverage, membership, bars, benchmark closes), its dates resolved;
-     ``tradable_scores`` drops scores of symbols not trading on their date;
-  3. the strategy (``flyer.backtest.strategy.strategy_for``) plans: top-k nothing, the benchmark
-     tilt and the enhance optimiser their per-date weights (``StrategyPlan``);
-  4. ``flyer.backtest.market.cached``: dense execution arrays of the scored and weighted
-     symbols; the benchmark (and its total-return estimate, ``flyer.backtest.benchmark``) and
-     the run's diagnostics (``flyer.backtest.diagnostics.RunDiagnostics``: days per year,
-     scores dropped, members without bars, coverage notes) -> ``RunInputs``;
-  5. ``flyer.backtest.engine.simulate``: one kernel call for all parameter sets (column groups,
-     ``flyer.backtest.params.Params.from_configs``);
-  6. ``execute``: one immutable ``BacktestResult`` per parameter set; its ``diagnostics`` (picks
+  2. ``flyer.backtest.loader``: the store's calendar (``reference``, one read) resolves the run's
+     dates (``window``); the rest of what the run reads (membership, bars, benchmark closes:
+     ``RunData``) is loaded once, and only when something below needs it (``LazyData``);
+  3. ``flyer.backtest.universe.cached``: what any scores on the loaded universe share (bar
+     status, the benchmark and its total-return estimate, members without bars), keyed by the
+     store's state and the request: from the process memo, the disk cache or built from the
+     data; ``Universe.tradable`` drops scores of symbols not trading on their date;
+  4. the strategy (``flyer.backtest.strategy.strategy_for``) plans: top-k nothing, the benchmark
+     tilt and the enhance optimiser their per-date weights (``StrategyPlan``, from the data);
+  5. ``flyer.backtest.market.cached``: dense execution arrays of the scored and weighted
+     symbols (memo, memory-mapped disk cache, or built from the data) and the run's
+     diagnostics (``flyer.backtest.diagnostics.RunDiagnostics``: days per year, scores
+     dropped, members without bars, coverage notes) -> ``RunInputs``;
+  6. ``flyer.backtest.engine.simulate``: one kernel call for all parameter sets (column groups,
+     ``flyer.backtest.params.Params.from_configs``; a sweep's groups run in parallel threads);
+  7. ``execute``: one immutable ``BacktestResult`` per parameter set; its ``diagnostics`` (picks
      made from ties, holdings without bars, orders blocked and capped, notes) are derived from
      its records on demand.
+A top-k backtest whose universe and market are cached reads the store twice (calendar, state)
+and loads nothing else: its prepare costs the scores' checks and lookups.
 ``flyer.backtest.session`` adds the score sources, attribution, stress tables, report and the
 saved record on top: the CLI, the workflow and the nightly call that.
 """
@@ -27,12 +33,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import polars as pl
 
-from flyer.backtest import loader
+from flyer.backtest import loader, market_cache, universe
 from flyer.backtest import market as market_mod
-from flyer.backtest.benchmark import benchmark_series
 from flyer.backtest.config import BacktestConfig
-from flyer.backtest.diagnostics import (ResultContext, RunDiagnostics, bar_mask, coverage_notes,
-                                        members_without_bars)
+from flyer.backtest.diagnostics import ResultContext, RunDiagnostics, unknown_coverage_notes
 from flyer.backtest.market import Market
 from flyer.backtest.params import Params
 from flyer.backtest.plan import StrategyPlan
@@ -67,16 +71,14 @@ def check_scores(scores: pl.DataFrame) -> pl.DataFrame:
 def tradable_scores(data: loader.RunData, scores: pl.DataFrame) -> tuple[pl.DataFrame, int, int]:
     """(scores of symbols with a bar on the score date that are not suspended that day, the
     count dropped as unlisted (no bar: not listed yet, or delisted), the count dropped as
-    suspended). A score for a stock that lists later would otherwise take a top-k slot (and
-    have its buy blocked), so whether a stock lists in the future changed past trades."""
+    suspended), from loaded data (a backtest asks its cached ``Universe.tradable``)."""
     if scores.height == 0:
         return scores, 0, 0
-    status = data.bars.select("date", "symbol", "is_suspended")
-    tagged = scores.join(status, on=["date", "symbol"], how="left")
-    unlisted = tagged["is_suspended"].is_null()
-    suspended = tagged["is_suspended"].fill_null(False)
-    kept = tagged.filter(~unlisted & ~suspended).drop("is_suspended")
-    return kept, int(unlisted.sum()), int(suspended.sum())
+    rows = data.rows_of(scores["date"], scores["symbol"])
+    unlisted = rows < 0
+    suspended = np.zeros(rows.shape[0], dtype=np.bool_)
+    suspended[~unlisted] = data.bars["is_suspended"].fill_null(False).to_numpy()[rows[~unlisted]]
+    return scores.filter(pl.Series(~unlisted & ~suspended)), int(unlisted.sum()), int(suspended.sum())
 
 
 def _strictly_sorted(df: pl.DataFrame) -> bool:
@@ -91,12 +93,11 @@ def _strictly_sorted(df: pl.DataFrame) -> bool:
 def dense_signals(market: Market, frame: pl.DataFrame, column: str) -> np.ndarray:
     """(T, N) array of ``column`` from a [date, symbol, column] frame; NaN where absent."""
     out = np.full(market.shape, np.nan)
-    row = {d: i for i, d in enumerate(market.dates)}
-    col = {s: j for j, s in enumerate(market.symbols)}
-    df = frame.filter(pl.col("date").is_in(list(row)) & pl.col("symbol").is_in(list(col)))
-    ri = df["date"].replace_strict(row, return_dtype=pl.Int64).to_numpy()
-    ci = df["symbol"].replace_strict(col, return_dtype=pl.Int64).to_numpy()
-    out[ri, ci] = df[column].to_numpy()
+    days = np.array(market.dates, dtype="datetime64[D]").astype(np.int64)
+    ri = loader.day_positions(days, frame["date"])
+    ci = loader.symbol_positions(market.symbols, frame["symbol"])
+    ok = (ri >= 0) & (ci >= 0)
+    out[ri[ok], ci[ok]] = frame[column].cast(pl.Float64).to_numpy()[ok]
     return out
 
 
@@ -120,30 +121,40 @@ class RunInputs:
 
 
 def prepare(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig) -> RunInputs:
-    """Steps 1-4 of the module docstring."""
+    """Steps 1-5 of the module docstring."""
     scores = check_scores(scores)
     strategy = strategy_for(config.strategy)
-    data, config, scores = loader.load(store, scores, config, strategy.index_codes(config))
-    scores, unlisted, suspended = tradable_scores(data, scores)
-    ctx = PlanContext(store, data, scores, config)
-    plan = strategy.plan(ctx)
+    ref = loader.reference(store)
+    win, scores = loader.window(ref, scores, config)
+    config, codes = win.config, strategy.index_codes(win.config)
+    data = loader.LazyData(store, ref, win, scores, codes)
+    state = market_cache.store_state(store)
+    uni = universe.cached(store, universe.universe_key(store, state, win, scores, codes), config, data.get)
+    tradable = uni.tradable(scores)
+    scores = tradable.scores
+    plan = strategy.plan(PlanContext(store, data.get(), scores, config)) if strategy.reads_data \
+        else StrategyPlan(strategy.name)
     names = set(scores["symbol"].unique().to_list())
     if plan.weights is not None:
         names |= set(plan.weights["symbol"].unique().to_list())
-    market = market_mod.cached(store, data, sorted(names), config.rules)
-    dense = dense_signals(market, scores, "score")
+    market = market_mod.cached(store, data, sorted(names), config.rules, state=state)
+    dense = np.full(market.shape, np.nan)   # market days are the universe's, its symbols a subset
+    to_market = np.full(len(uni.symbols), -1, dtype=np.int64)
+    to_market[uni.columns(market.symbols)] = np.arange(market.shape[1])
+    dense[tradable.rows, to_market[tradable.cols]] = scores["score"].to_numpy()
     weights = (dense_signals(market, plan.weights, "weight") if plan.weights is not None
                else np.full((1, market.shape[1]), np.nan))
     kept = int((~np.isnan(dense)).sum())
-    bench, label, tr_name = benchmark_series(data, config.benchmark)
-    gaps = members_without_bars(data, config.benchmark)
-    notes = coverage_notes(data, list(market.symbols))
+    notes = [*unknown_coverage_notes(ref.coverage, win.days[0], win.days[-1]),
+             *uni.vwap_note(market.symbols, config.deal_price, config.vwap_fill)]
+    gaps = uni.gaps
     if gaps.height and gaps["missing"].max() > 0:  # type: ignore[operator]
         per = ", ".join(f"{r['year']}: {r['weight_missing']:.1%}" for r in gaps.iter_rows(named=True) if r["missing"] > 0)
         notes.append(f"benchmark members without bars (index weight the portfolio cannot hold): {per}")
-    diag = RunDiagnostics(tuple(sorted(year_days(data.calendar).items())), scores.height - kept, unlisted, suspended,
-                          gaps, tr_name, tuple(notes))
-    return RunInputs(config, market, dense, weights, bench, label, plan, diag, bar_mask(data, market))
+    diag = RunDiagnostics(tuple(sorted(year_days(list(ref.calendar)).items())), scores.height - kept,
+                          tradable.unlisted, tradable.suspended, gaps, uni.tr_name, tuple(notes))
+    return RunInputs(config, market, dense, weights, uni.benchmark, uni.benchmark_name, plan, diag,
+                     uni.has_bar(market.symbols))
 
 
 SHARED_FIELDS = ("deal_price", "vwap_fill", "rules", "strategy", "start", "end", "universe", "active_limit",

@@ -15,8 +15,10 @@ cash dividends to the price index:
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from flyer.core.errors import FlyerError
@@ -34,14 +36,31 @@ def member_dividends(data: RunData, code: str) -> pl.DataFrame:
     if members.height == 0:
         return pl.DataFrame(schema={"date": pl.Date, "div": pl.Float64})
     first = data.lookback[-1] if data.lookback else data.days[0]  # the day before: the step on the start itself
-    bars = data.bars_of(members["symbol"].unique().to_list(), first).select("symbol", "date", "adj_factor", "float_cap")
-    step = (pl.col("adj_factor") / pl.col("adj_factor").shift(1).over("symbol") - 1).fill_null(0.0)
-    bars = bars.with_columns(step.alias("step"), pl.col("float_cap").shift(1).over("symbol").alias("cap0"))
-    df = members.join(bars, on=["date", "symbol"], how="inner").with_columns(
+    rows = data.rows_of(members["date"], members["symbol"])   # the member's bar that day (-1: none)
+    found = rows >= 0
+    rows = rows[found]
+    b = data.bars
+    sid = b["symbol"].rle_id().to_numpy()
+    date = b["date"].cast(pl.Int32).to_numpy()
+    prev = rows - 1                      # the stock's previous bar, when it is on or after ``first``
+    has_prev = (rows > 0) & (sid[np.maximum(prev, 0)] == sid[rows]) & (date[np.maximum(prev, 0)] >= date_int(first))
+    prev = np.where(has_prev, prev, 0)
+    adj = b["adj_factor"].cast(pl.Float64).to_numpy()
+    cap = b["float_cap"].cast(pl.Float64).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(has_prev, adj[rows] / adj[prev] - 1, 0.0)
+    df = members.filter(pl.Series(found)).with_columns(
+        pl.Series("step", step), pl.Series("cap0", np.where(has_prev, cap[prev], np.nan)).fill_nan(None))
+    df = df.with_columns(
         pl.coalesce("weight", "cap0", pl.lit(1.0)).alias("w"),
         pl.when((pl.col("step") > 0) & (pl.col("step") < DIV_MAX)).then(pl.col("step")).otherwise(0.0).alias("y"))
     return (df.group_by("date").agg(((pl.col("w") * pl.col("y")).sum() / pl.col("w").sum()).alias("div"))
             .sort("date"))
+
+
+def date_int(d: dt.date) -> int:
+    """Days since 1970-01-01 (polars' physical Date)."""
+    return (d - dt.date(1970, 1, 1)).days
 
 
 def estimated_total_return(data: RunData, code: str, price: pl.DataFrame) -> tuple[pl.DataFrame, str] | None:

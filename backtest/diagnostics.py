@@ -21,6 +21,7 @@ never the store:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,15 +88,7 @@ def tie_picks(market: Market, scores: np.ndarray, records: np.ndarray, rebalance
 
 def bar_mask(data: RunData, market: Market) -> np.ndarray:
     """(T, N) bool: the stock has a bar (any status) that day."""
-    bars = data.bars_of(list(market.symbols), market.dates[0]).select("date", "symbol")
-    row = {d: i for i, d in enumerate(market.dates)}
-    col = {s: j for j, s in enumerate(market.symbols)}
-    out = np.zeros(market.shape, dtype=np.bool_)
-    ri = bars["date"].replace_strict(row, default=-1, return_dtype=pl.Int64).to_numpy()
-    ci = bars["symbol"].replace_strict(col, default=-1, return_dtype=pl.Int64).to_numpy()
-    ok = (ri >= 0) & (ci >= 0)
-    out[ri[ok], ci[ok]] = True
-    return out
+    return data.bar_index.mask(market.dates, market.symbols)
 
 
 def held_without_bars(market: Market, records: np.ndarray, has_bar: np.ndarray, nav: np.ndarray) -> pl.DataFrame:
@@ -117,9 +110,8 @@ def members_without_bars(data: RunData, code: str) -> pl.DataFrame:
     if m.height == 0:
         return pl.DataFrame(schema={"year": pl.Int32, "members": pl.Float64, "missing": pl.Float64,
                                     "weight_missing": pl.Float64})
-    have = data.bars_of(start=data.days[0]).select("date", "symbol").with_columns(pl.lit(True).alias("bar"))
-    m = (m.join(have, on=["date", "symbol"], how="left")
-         .with_columns(pl.col("bar").fill_null(False), pl.col("weight").fill_null(1.0)))
+    bar = data.rows_of(m["date"], m["symbol"]) >= 0   # members are dated within the run's days
+    m = m.with_columns(pl.Series("bar", bar), pl.col("weight").fill_null(1.0))
     day = m.group_by("date").agg(pl.len().alias("members"), (~pl.col("bar")).sum().alias("missing"),
                                  (pl.col("weight").filter(~pl.col("bar")).sum() / pl.col("weight").sum())
                                  .alias("weight_missing"))
@@ -130,22 +122,36 @@ def members_without_bars(data: RunData, code: str) -> pl.DataFrame:
 
 def coverage_notes(data: RunData, symbols: list[str]) -> list[str]:
     """One line per gap the run crosses (see module doc)."""
-    start, end = data.days[0], data.days[-1]
-    notes = []
-    unk = data.coverage.filter((pl.col("mode") == "unknown") & (pl.col("first") <= end) & (pl.col("last") >= start))
-    for r in unk.iter_rows(named=True):
-        what = " (price limits assume the stock is not ST)" if r["tbl"] == "st" else ""
-        notes.append(f"{r['tbl']} {r['key']} unknown {max(r['first'], start)}..{min(r['last'], end)}: "
-                     f"{r['note']}{what}")
+    start = data.days[0]
+    notes = unknown_coverage_notes(data.coverage, start, data.days[-1])
     if data.deal_price == "vwap" and "amount" in data.bars.columns:
         gaps = (data.bars_of(symbols, start)
                 .filter((pl.col("volume") > 0) & (pl.col("amount").is_null() | (pl.col("amount") <= 0)))
                 .group_by(pl.col("date").dt.year().alias("year")).len("n").sort("year"))
-        if gaps.height:
-            per = ", ".join(f"{r['year']}: {r['n']:,}" for r in gaps.iter_rows(named=True))
-            how = "vwap substituted by (high+low+close)/3" if data.vwap_fill == "typical" else "no vwap: no fill"
-            notes.append(f"vwap deal price: {int(gaps['n'].sum()):,} traded stock-days without amount ({per}): {how}")
+        note = vwap_gap_note(dict(zip(gaps["year"].to_list(), gaps["n"].to_list())), data.vwap_fill)
+        notes += [note] if note else []
     return notes
+
+
+def unknown_coverage_notes(coverage: pl.DataFrame, start: dt.date, end: dt.date) -> list[str]:
+    """One line per ``unknown`` coverage span of the store crossing [start, end]."""
+    notes = []
+    unk = coverage.filter((pl.col("mode") == "unknown") & (pl.col("first") <= end) & (pl.col("last") >= start))
+    for r in unk.iter_rows(named=True):
+        what = " (price limits assume the stock is not ST)" if r["tbl"] == "st" else ""
+        notes.append(f"{r['tbl']} {r['key']} unknown {max(r['first'], start)}..{min(r['last'], end)}: "
+                     f"{r['note']}{what}")
+    return notes
+
+
+def vwap_gap_note(per_year: dict[int, int], vwap_fill: str) -> str | None:
+    """The note for traded stock-days without amount under a vwap deal price (``per_year``:
+    year -> count, years without any left out), None when there are none."""
+    if not per_year:
+        return None
+    per = ", ".join(f"{y}: {n:,}" for y, n in sorted(per_year.items()))
+    how = "vwap substituted by (high+low+close)/3" if vwap_fill == "typical" else "no vwap: no fill"
+    return f"vwap deal price: {sum(per_year.values()):,} traded stock-days without amount ({per}): {how}"
 
 
 def as_rows(df: pl.DataFrame) -> list[dict[str, Any]]:

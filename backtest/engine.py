@@ -5,7 +5,8 @@ records (checked by a test):
   * ``vectorbt``: ``vectorbt.portfolio.nb.flex_simulate_nb`` (the loop behind
     ``Portfolio.from_order_func(flexible=True)``) with ``pre_segment_nb`` / ``flex_order_nb``;
   * ``loop`` (default): ``simulate_loop_nb``, a plain loop calling the same functions and
-    vectorbt's ``process_order_nb`` for every fill.
+    vectorbt's ``process_order_nb`` for every fill (``flyer.backtest.fill_nb``: its arithmetic
+    without importing vectorbt, which only the ``vectorbt`` backend loads).
 Why the default is the loop (measured on this 2-core machine, 60 stocks x 1 year, load ~5):
 numba cannot cache a function that receives other jitted functions as arguments ("uses dynamic
 globals"), so the vectorbt backend recompiles in every process: 18-40 s before the first run,
@@ -54,24 +55,30 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import NamedTuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
 
 import numpy as np
+from numba import config as numba_config
 from numba import njit
 from numba.core.errors import NumbaWarning
-from vectorbt.portfolio import nb as vbt_nb
-from vectorbt.portfolio.enums import Direction, NoOrder, ProcessOrderState
-from vectorbt.portfolio.enums import log_dt as vbt_log_dt
-from vectorbt.portfolio.enums import order_dt as vbt_order_dt
 
+from flyer.backtest import fill_nb as vbt_nb  # vectorbt's order processing, without importing vectorbt
 from flyer.backtest import rules_nb
 from flyer.backtest.config import QLIB_ROUND_SLACK
+from flyer.backtest.fill_nb import Direction, NoOrder, ProcessOrderState
+from flyer.backtest.fill_nb import log_dt as vbt_log_dt
+from flyer.backtest.fill_nb import order_dt as vbt_order_dt
 from flyer.backtest.market import Market, MarketArrays
 from flyer.backtest.params import REMAINDER_CARRY, RETRY_REBALANCE, RULES_QLIB, Params
 from flyer.backtest.strategies import MODE_WEIGHTS, hash_keys, rank_desc_nb, target_weights_nb, tie_keys_nb
 
 SELL, BUY, DELIST = 0, 1, 2   # kinds of listed orders
 TINY = 1e-9
+#: ``vectorbt.portfolio.nb``, bound by :func:`simulate` when the ``vectorbt`` backend is asked for
+#: (importing vectorbt costs seconds: the ``loop`` backend never does)
+vectorbt_nb: Any = None
+VectorbtOrder: Any = None
 
 
 class Signals(NamedTuple):
@@ -85,6 +92,8 @@ class Signals(NamedTuple):
     code_keys: (N,) uint64 rank of each symbol's qlib instrument code (``qlib_code_keys``):
     under ``rules="qlib"`` equal scores, and holdings without a score, rank in that order
     instead (qlib sorts a pandas index of codes: NaN last, in code order).
+    order: (T, N) int64 ``strategies.rank_desc_nb`` of each row with those keys (:func:`rank_rows_nb`:
+    ranked once per day for every portfolio of a sweep).
     """
 
     scores: np.ndarray
@@ -93,6 +102,7 @@ class Signals(NamedTuple):
     sym_keys: np.ndarray
     day_keys: np.ndarray
     code_keys: np.ndarray
+    order: np.ndarray
 
 
 class State(NamedTuple):
@@ -166,7 +176,7 @@ def plan_nb(i: int, g: int, pos: np.ndarray, cash: float, mkt: MarketArrays, sig
         marks[j] = mark_nb(deal, adj, close_val, i, j)
         nav += pos[j] * marks[j]
     qlib = params.rules[g] == RULES_QLIB
-    order = rank_desc_nb(sc, sig.code_keys if qlib else tie_keys_nb(sig.sym_keys, sig.day_keys[i - 1]))
+    order = rank_desc_nb(sc, sig.code_keys) if qlib else sig.order[i - 1]
     for r in range(n):
         prio[order[r]] = r
     held = (pos > TINY) & (mkt.delist_row > i)
@@ -374,8 +384,16 @@ def flex_order_nb(c, mkt: MarketArrays, params: Params, state: State):
                                      state.okind[r], state.otarget[r], mkt, params)
         settle_nb(c.i, c.group, r, capped, state)
         if not np.isnan(order.size):
-            return col, order
-    return -1, NoOrder
+            return col, vectorbt_order_nb(order)
+    return -1, vectorbt_order_nb(NoOrder)
+
+
+@njit
+def vectorbt_order_nb(o):
+    """The same order as vectorbt's own ``Order`` type (its loop accepts no other)."""
+    return VectorbtOrder(o.size, o.price, o.size_type, o.direction, o.fees, o.fixed_fees, o.slippage, o.min_size,
+                         o.max_size, o.size_granularity, o.reject_prob, o.lock_cash, o.allow_partial, o.raise_reject,
+                         o.log)
 
 
 @njit(cache=True)
@@ -385,7 +403,7 @@ def simulate_vbt_nb(mkt: MarketArrays, sig: Signals, params: Params, state: Stat
     with this module's callbacks. Not cacheable: numba recompiles it in every process."""
     t, n = mkt.deal.shape
     g = params.k.shape[0]
-    records, _ = vbt_nb.flex_simulate_nb(
+    records, _ = vectorbt_nb.flex_simulate_nb(
         (t, g * n), np.full(g, n, dtype=np.int64), params.capital.copy(), True,
         segment_mask=np.ones((t, g), dtype=np.bool_),
         pre_group_func_nb=pre_group_nb, pre_group_args=(state,),
@@ -426,22 +444,48 @@ def simulate_loop_nb(mkt: MarketArrays, sig: Signals, params: Params, state: Sta
     return records[:oidx]
 
 
+@njit(nogil=True, cache=True)
+def rank_rows_nb(scores: np.ndarray, sym_keys: np.ndarray, day_keys: np.ndarray) -> np.ndarray:
+    """(T, N) ``rank_desc_nb`` of every row of ``scores`` with the day's tie keys."""
+    t, n = scores.shape
+    out = np.empty((t, n), dtype=np.int64)
+    for i in range(t):
+        out[i] = rank_desc_nb(scores[i], tie_keys_nb(sym_keys, day_keys[i]))
+    return out
+
+
+@njit(nogil=True, cache=True)
+def simulate_free_nb(mkt: MarketArrays, sig: Signals, params: Params, state: State, max_orders: int) -> np.ndarray:
+    """:func:`simulate_loop_nb` without the GIL: the portfolios of a sweep run in threads."""
+    return simulate_loop_nb(mkt, sig, params, state, max_orders)
+
+
 # ------------------------------------------------------------------------- entry point
 def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Params,
-             max_orders: int | None = None, backend: str = "loop") -> Fills:
+             max_orders: int | None = None, backend: str = "loop", threads: int | None = None) -> Fills:
     """Run the G portfolios of ``params`` over ``market`` in one kernel call.
 
     ``scores``: (T, N) signal of each day (NaN = none); ``weights``: (T, N) target weights for
     ``MODE_WEIGHTS`` portfolios (else any (1, N) array). Portfolio g trades on day i from row
     i-1 (:func:`rebalance_mask` with ``params.rebalance_every``). ``backend``: ``loop`` or
-    ``vectorbt`` (identical records). Returns :class:`Fills`.
+    ``vectorbt`` (identical records). With several portfolios, the ``loop`` backend runs them
+    in ``threads`` threads (default: numba's thread count, ``NUMBA_NUM_THREADS``), one kernel
+    call per portfolio, records identical to one call (:func:`simulate_groups`). Returns
+    :class:`Fills`.
     """
     t, n = market.shape
-    sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every),
-                  hash_keys(market.symbols), hash_keys(market.dates), qlib_code_keys(market.symbols))
+    threads = threads or int(getattr(numba_config, "NUMBA_NUM_THREADS", 1))
+    sym_keys, day_keys = hash_keys(market.symbols), hash_keys(market.dates)
+    sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every), sym_keys, day_keys,
+                  qlib_code_keys(market.symbols), rank_rows(scores, sym_keys, day_keys, threads))
+    workers = min(params.n_groups, threads)
+    if backend == "loop" and max_orders is None and workers > 1:
+        return simulate_groups(market.arrays, sig, params, workers)
     if max_orders is None:
         max_orders = order_capacity(t, n, params)
     state = State.empty(t, n, params.n_groups)
+    if backend == "vectorbt":
+        _bind_vectorbt()
     try:
         warnings.filterwarnings("ignore", message=".*simulate_vbt_nb.*", category=NumbaWarning)
         kernel = simulate_vbt_nb if backend == "vectorbt" else simulate_loop_nb
@@ -466,6 +510,55 @@ def qlib_code_keys(symbols: Sequence[str]) -> np.ndarray:
     keys = np.empty(len(codes), dtype=np.uint64)
     keys[np.argsort(np.array(codes, dtype=object), kind="stable")] = np.arange(len(codes), dtype=np.uint64)
     return keys
+
+
+def rank_rows(scores: np.ndarray, sym_keys: np.ndarray, day_keys: np.ndarray, threads: int) -> np.ndarray:
+    """:func:`rank_rows_nb` in ``threads`` blocks of rows at once (the same array)."""
+    t = scores.shape[0]
+    if threads < 2 or t < 256:
+        return rank_rows_nb(scores, sym_keys, day_keys)
+    cuts = np.linspace(0, t, threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(lambda ab: rank_rows_nb(scores[ab[0]:ab[1]], sym_keys, day_keys[ab[0]:ab[1]]),
+                              zip(cuts[:-1], cuts[1:])))
+    return np.concatenate(parts)
+
+
+def simulate_groups(mkt: MarketArrays, sig: Signals, params: Params, workers: int) -> Fills:
+    """Each portfolio of ``params`` in its own ``simulate_free_nb`` call, ``workers`` at a time,
+    stitched into what one call over all of them returns: records in portfolio order with their
+    columns (g * N + j) and ids (running) as one call numbers them. Every portfolio starts from
+    empty scratch buffers (one call resets them per portfolio too), so the records are identical."""
+    t, n = mkt.deal.shape
+
+    def one(g: int) -> tuple[np.ndarray, State]:
+        p = Params(*(np.ascontiguousarray(a[g:g + 1]) for a in params))
+        s = sig._replace(rebalance=np.ascontiguousarray(sig.rebalance[:, g:g + 1]))
+        cap = order_capacity(t, n, p)
+        while True:
+            state = State.empty(t, n, 1)
+            try:
+                return simulate_free_nb(mkt, s, p, state, cap), state
+            except IndexError:  # more fills than the estimate: grow the record buffer and rerun
+                if cap >= t * n:
+                    raise
+                cap = min(4 * cap, t * n)
+
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(one, range(params.n_groups)))
+    records = np.concatenate([r for r, _ in parts]) if parts else np.empty(0, dtype=vbt_order_dt)
+    records["col"] += np.repeat(np.arange(len(parts)) * n, [len(r) for r, _ in parts])
+    records["id"] = np.arange(len(records))
+    return Fills(records, np.concatenate([s.blocked for _, s in parts], axis=1),
+                 np.concatenate([s.capped for _, s in parts], axis=1),
+                 np.concatenate([s.demand for _, s in parts], axis=1))
+
+
+def _bind_vectorbt() -> None:
+    """Import vectorbt for the ``vectorbt`` backend (its loop, and its ``Order`` type)."""
+    global vectorbt_nb, VectorbtOrder
+    from vectorbt.portfolio import nb as vectorbt_nb
+    from vectorbt.portfolio.enums import Order as VectorbtOrder
 
 
 def rebalance_mask(scores: np.ndarray, every: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ import polars as pl
 
 from flyer.backtest import market_cache, market_nb
 from flyer.backtest.config import QLIB_CLOSE_COST, QLIB_LIMIT, QLIB_OPEN_COST, QLIB_TRADE_UNIT
-from flyer.backtest.loader import LOOKBACK, RunData
+from flyer.backtest.loader import LOOKBACK, LazyData, RunData
 from flyer.data import rules
 from flyer.data.symbols import board_expr
 
@@ -105,16 +105,15 @@ class Market:
 def build(data: RunData, symbols: list[str], rules: str = "ashare") -> Market:
     """Steps 1-4 of the module docstring over ``data`` (no store read, no cache)."""
     days = list(data.days)
-    names = sorted(set(symbols))
-    bars = data.bars_of(names)
-    if bars.height == 0:
-        bars = data.bars.clear()
-    long = stock_days(bars, list_dates(data.instruments), list(data.lookback) + days, data.deal_price)
+    long = stock_days(data)
     if rules == "qlib":
         long = qlib_rules(long)
-    present = long["symbol"].unique(maintain_order=True).to_list()
+    index = data.bar_index
+    cols = np.flatnonzero(np.isin(np.array(index.symbols, dtype=object), np.array(sorted(set(symbols)), dtype=object)))
+    present = [index.symbols[c] for c in cols]
     # qlib keeps a delisted stock after its last bar at its last price: nobody is force-sold
-    arrays = dense_arrays(long, days, present, {} if rules == "qlib" else delisted(data.instruments))
+    arrays = dense_arrays(long, index.rows, len(data.lookback), cols, days, present,
+                          {} if rules == "qlib" else delisted(data.instruments))
     if rules == "qlib":  # qlib's costs (sell = open cost + the flat rest) and one trade unit on every board
         arrays = arrays._replace(stamp=np.full(len(days), QLIB_CLOSE_COST - QLIB_OPEN_COST),
                                  transfer=np.zeros((len(days), len(EXCHANGES))),
@@ -123,11 +122,16 @@ def build(data: RunData, symbols: list[str], rules: str = "ashare") -> Market:
     return Market(dates=tuple(days), symbols=tuple(present), deal_price=data.deal_price, arrays=arrays)
 
 
-def cached(store: MarketStore, data: RunData, symbols: list[str], rules: str = "ashare") -> Market:
-    """``build`` once per store state and request (``flyer.backtest.market_cache``)."""
+def cached(store: MarketStore, data: RunData | LazyData, symbols: list[str], rules: str = "ashare",
+           state: tuple[int, int, str] | None = None) -> Market:
+    """``build`` once per store state and request (``flyer.backtest.market_cache``); ``data``
+    may be a ``LazyData`` (read only when the market is built), ``state`` the store's
+    ``market_cache.store_state`` when the caller read it already."""
     names = sorted(set(symbols))
+    load = data.get if isinstance(data, LazyData) else (lambda: data)
     return market_cache.cached_market(store, names, data.days[0], data.days[-1], data.deal_price,
-                                      lambda: build(data, names, rules), assemble, variant=f"{data.vwap_fill}|{rules}")
+                                      lambda: build(load(), names, rules), assemble,
+                                      variant=f"{data.vwap_fill}|{rules}", state=state)
 
 
 def assemble(dates: tuple[dt.date, ...], symbols: tuple[str, ...], deal_price: str,
@@ -165,15 +169,41 @@ def build_market(store: MarketStore, symbols: list[str], start: dt.date | None, 
     return load_market(store, symbols, start, end, deal_price, vwap_fill, rules, cache=False)
 
 
-def qlib_rules(long: pl.DataFrame) -> pl.DataFrame:
+class StockDays(NamedTuple):
+    """Per stock-day columns of the loaded bars (``RunData.bars``, rows sorted by (stock, date)
+    from the first lookback day): ``sid`` (R,) int64 stock of each row (in order of
+    ``RunData.bar_index.symbols``), ``date`` (R,) int days since 1970, raw ``close``, ``adj``,
+    ``volume`` (NaN when null), ``suspended`` (R,) bool, ``prev_close`` (raw, in today's share
+    basis; NaN on a stock's first row), the raw ``deal`` price (NaN without one), ``limit_up`` /
+    ``limit_down`` (NaN: no limit), the ``buy_block`` / ``sell_block`` flags and the trailing
+    ``adv`` / ``sigma``."""
+
+    sid: np.ndarray
+    date: np.ndarray
+    close: np.ndarray
+    adj: np.ndarray
+    volume: np.ndarray
+    suspended: np.ndarray
+    prev_close: np.ndarray
+    deal: np.ndarray
+    limit_up: np.ndarray
+    limit_down: np.ndarray
+    buy_block: np.ndarray
+    sell_block: np.ndarray
+    adv: np.ndarray
+    sigma: np.ndarray
+
+
+def qlib_rules(long: StockDays) -> StockDays:
     """qlib's exchange (``rules="qlib"``): a stock whose close moved ``QLIB_LIMIT`` (9.5 %) or
     more from the previous close, up or down, on any board, cannot be bought or sold that day;
     suspended days and missing prices stay blocked."""
-    change = (pl.col("close") / pl.col("prev_close") - 1).fill_nan(None)
-    at_limit = (change.abs() >= QLIB_LIMIT - 1e-12).fill_null(False)
-    deal_ok = pl.col("deal").is_not_null() & (pl.col("deal").fill_nan(0.0) > 0)
-    blocked = at_limit | pl.col("is_suspended").fill_null(False) | ~deal_ok
-    return long.with_columns(blocked.alias("buy_block"), blocked.alias("sell_block"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = long.close / long.prev_close - 1
+    at_limit = np.abs(change) >= QLIB_LIMIT - 1e-12   # NaN (no previous close) compares False
+    deal_ok = ~np.isnan(long.deal) & (np.nan_to_num(long.deal, nan=0.0) > 0)
+    blocked = at_limit | long.suspended | ~deal_ok
+    return long._replace(buy_block=blocked, sell_block=blocked.copy())
 
 
 def list_dates(instruments: pl.DataFrame) -> dict[str, dt.date | None]:
@@ -189,87 +219,90 @@ def delisted(instruments: pl.DataFrame) -> dict[str, dt.date]:
     return dict(zip(known["symbol"].to_list(), known["delist_date"].to_list()))
 
 
-def stock_days(bars: pl.DataFrame, lists: dict[str, dt.date | None], days: list[dt.date],
-               deal_price: str) -> pl.DataFrame:
-    """Long frame of raw ``bars`` (sorted by (symbol, date), from ``days[0]``) with stock id
-    ``sid``, prev close, day of listing, limit prices, ``deal``, the block flags and the
-    trailing ``adv`` / ``sigma`` (see ``MarketArrays``).
+def _column(bars: pl.DataFrame, name: str) -> np.ndarray:
+    """A float64 column of ``bars`` (null -> NaN)."""
+    return bars[name].cast(pl.Float64).to_numpy()
+
+
+def _flag(bars: pl.DataFrame, name: str) -> np.ndarray:
+    return bars[name].fill_null(False).to_numpy()
+
+
+def stock_days(data: RunData) -> StockDays:
+    """``StockDays`` of every loaded bar, whole columns at a time (the market of a subset of the
+    symbols picks its columns when it scatters them: every figure here is per stock).
 
     Day of listing counts the stock's bars from its first one; a stock whose first loaded bar is
-    the first lookback day (and not its list date in ``lists``) listed earlier: counted as
-    listed long ago.
+    the first lookback day (and not its list date in ``data.instruments``) listed earlier:
+    counted as listed long ago.
     """
-    sid = bars["symbol"].rle_id().to_numpy()
-    names = bars["symbol"].unique(maintain_order=True)
-    info = pl.DataFrame({"board": _boards(names.to_list()),
-                         "list_date": [lists.get(x) for x in names.to_list()]},
-                        schema={"board": pl.Utf8, "list_date": pl.Date})
-    date_int = bars["date"].cast(pl.Int32).to_numpy().astype(np.int64)
-    prev, nth, first = market_nb.per_stock_nb(sid, bars["close"].to_numpy().astype(np.float64),
-                                              bars["adj_factor"].to_numpy().astype(np.float64), date_int)
+    bars, days = data.bars, list(data.lookback) + list(data.days)
+    present = data.bar_index.symbols
+    sid = bars["symbol"].rle_id().to_numpy().astype(np.int64)
+    date = bars["date"].cast(pl.Int32).to_numpy().astype(np.int64)
+    close, adj, volume = (_column(bars, c) for c in ("close", "adj_factor", "volume"))
+    suspended, is_st = _flag(bars, "is_suspended"), _flag(bars, "is_st")
+    deal = _column(bars, data.deal_price)
+    prev, nth, first = market_nb.per_stock_nb(sid, close, adj, date)
+    lists = list_dates(data.instruments)
+    listed = np.array([lists.get(s) for s in present], dtype="datetime64[D]").astype(np.int64)  # NaT: never equal
+    day0 = np.datetime64(days[0], "D").astype(np.int64)
+    dol = np.where((first > day0) | (first == listed[sid]), nth, nth + 1000)
+    board = pl.Series("b", _boards(list(present)), dtype=pl.Categorical).gather(sid)
+    up, down = limit_prices(prev, board, is_st, date, dol)
+    buy, sell = market_nb.block_flags_nb(deal, close, up, down, suspended, data.deal_price == "open")
+    traded = ~suspended & (np.nan_to_num(volume, nan=0.0) > 0)
+    adv, sigma = market_nb.trailing_liquidity_nb(sid, np.nan_to_num(volume * close, nan=0.0), close * adj, traded,
+                                                 LIQUIDITY_WINDOW)
+    return StockDays(sid, date, close, adj, volume, suspended, prev, deal, up, down, buy, sell, adv, sigma)
+
+
+def limit_prices(prev_close: np.ndarray, board: pl.Series, is_st: np.ndarray, date: np.ndarray,
+                 dol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(limit up, limit down) raw prices (R,) by ``flyer.data.rules.limit_prices_expr`` from the
+    previous close, the board of each row (categorical), ST flag, day and day of listing; NaN
+    where no limit applies or without a previous close."""
+    frame = pl.DataFrame([pl.Series("p", prev_close, dtype=pl.Float64), board.alias("b"),
+                          pl.Series("st", is_st, dtype=pl.Boolean), pl.Series("d", date.astype(np.int32)),
+                          pl.Series("n", dol, dtype=pl.Int64)])
     c = pl.col
-    df = bars.with_columns(
-        pl.Series("sid", sid), pl.Series("prev_close", prev), pl.Series("nth", nth),
-        pl.Series("first", first).cast(pl.Int32).cast(pl.Date),
-        info["board"].gather(sid).alias("board"), info["list_date"].gather(sid).alias("list_date"),
-    ).with_columns(
-        pl.when((c("first") > days[0]) | (c("first") == c("list_date")))
-        .then(c("nth")).otherwise(c("nth") + 1000).alias("dol"),
-    )
-    up, down = rules.limit_prices_expr(c("prev_close").fill_nan(None), c("board"), c("is_st"), c("date"), c("dol"))
-    df = df.with_columns(up.alias("limit_up"), down.alias("limit_down"), c(deal_price).alias("deal"))
-    buy, sell = market_nb.block_flags_nb(
-        df["deal"].to_numpy().astype(np.float64), df["close"].to_numpy().astype(np.float64),
-        df["limit_up"].fill_null(np.nan).to_numpy().astype(np.float64),
-        df["limit_down"].fill_null(np.nan).to_numpy().astype(np.float64),
-        df["is_suspended"].fill_null(False).to_numpy(), deal_price == "open")
-    traded = ~df["is_suspended"].fill_null(False).to_numpy() & (df["volume"].fill_null(0.0).to_numpy() > 0)
-    adv, sigma = market_nb.trailing_liquidity_nb(
-        sid, (df["volume"] * df["close"]).fill_null(0.0).to_numpy().astype(np.float64),
-        (df["close"] * df["adj_factor"]).to_numpy().astype(np.float64), traded, LIQUIDITY_WINDOW)
-    return df.with_columns(pl.Series("buy_block", buy), pl.Series("sell_block", sell),
-                           pl.Series("adv", adv), pl.Series("sigma", sigma))
+    up, down = rules.limit_prices_expr(c("p").fill_nan(None), c("b"), c("st"), c("d").cast(pl.Date), c("n"))
+    out = frame.select(up.alias("up"), down.alias("down"))
+    return (out["up"].fill_null(np.nan).to_numpy().astype(np.float64, copy=False),
+            out["down"].fill_null(np.nan).to_numpy().astype(np.float64, copy=False))
 
 
-def dense_arrays(long: pl.DataFrame, days: list[dt.date], present: list[str],
-                 delisted: dict[str, dt.date] | None = None) -> MarketArrays:
-    """Scatter the :func:`stock_days` frame into the (T, N) kernel arrays over ``days``
-    (the stocks ``present`` in order of their ``sid``). ``delisted``: the symbols force-sold
-    (at their last close) on their delisting date, or the day after their last bar when that is
-    later (None: every stock whose bars end, the day after its last bar); the others' holdings
-    stay, frozen at their last close (no bar: neither buyable nor sellable), as do delisted
-    ones between their last bar and their delisting date."""
-    last_bar = long.group_by("sid").agg(pl.col("date").max().alias("last")).sort("sid")
-    long = long.filter(pl.col("date") >= days[0])
-    shape = (len(days), len(present))
-    day_int = np.array(days, dtype="datetime64[D]").astype(np.int64)
-    ri = np.searchsorted(day_int, long["date"].cast(pl.Int32).to_numpy().astype(np.int64))
-    ci = long["sid"].to_numpy().astype(np.int64)
+def dense_arrays(long: StockDays, rows: np.ndarray, first_day: int, cols: np.ndarray, days: list[dt.date],
+                 present: list[str], delisted: dict[str, dt.date] | None = None) -> MarketArrays:
+    """Scatter the :func:`stock_days` columns into the (T, N) kernel arrays over ``days``: the
+    stocks ``cols`` (``present``) of ``rows`` ((lookback + T, S) row of each stock-day's bar,
+    -1 without one; ``RunData.bar_index``) from row ``first_day`` on (``market_nb.dense_market_nb``).
+    ``delisted``: the symbols force-sold (at their last close) on their delisting date, or the
+    day after their last bar when that is later (None: every stock whose bars end, the day after
+    its last bar); the others' holdings stay, frozen at their last close (no bar: neither
+    buyable nor sellable), as do delisted ones between their last bar and their delisting date."""
+    last = np.ones(long.sid.shape[0], dtype=np.bool_)
+    last[:-1] = long.sid[1:] != long.sid[:-1]
+    last_bar = long.date[last][cols]                             # (N,) each stock's last loaded day
+    deal, adj, close_val, buy, sell, volume, adv, sigma = market_nb.dense_market_nb(
+        rows, first_day, cols.astype(np.int64), long.deal, long.adj, long.close, long.volume, long.buy_block,
+        long.sell_block, long.adv, long.sigma)
     stamp, transfer = fee_rates(days)
-    dense, ffill = market_nb.dense, market_nb.ffill_nb
-    adj = ffill(dense(ri, ci, long["adj_factor"].to_numpy().astype(np.float64), shape, np.nan), 1.0)
-    close_val = ffill(dense(ri, ci, (long["close"] * long["adj_factor"]).to_numpy(), shape, np.nan), np.nan)
     boards = _boards(present)
     return MarketArrays(
-        deal=dense(ri, ci, long["deal"].to_numpy().astype(np.float64), shape, np.nan),
-        adj=adj, close_val=close_val,
-        buy_block=dense(ri, ci, long["buy_block"].to_numpy(), shape, True),
-        sell_block=dense(ri, ci, long["sell_block"].to_numpy(), shape, True),
-        delist_row=_delist_rows(last_bar["last"], days, present, delisted),
+        deal=deal, adj=adj, close_val=close_val, buy_block=buy, sell_block=sell,
+        delist_row=_delist_rows(last_bar, days, present, delisted),
         min_lot=np.array([rules.lot_rules(b)[0] for b in boards], dtype=np.float64),
         lot_inc=np.array([rules.lot_rules(b)[1] for b in boards], dtype=np.float64),
         exch=np.array([EXCHANGES.index(s.split(".")[1]) for s in present], dtype=np.int64),
-        stamp=stamp, transfer=transfer,
-        volume=dense(ri, ci, long["volume"].fill_null(0.0).to_numpy().astype(np.float64), shape, np.nan),
-        adv=dense(ri, ci, long["adv"].to_numpy().astype(np.float64), shape, np.nan),
-        sigma=dense(ri, ci, long["sigma"].to_numpy().astype(np.float64), shape, np.nan),
+        stamp=stamp, transfer=transfer, volume=volume, adv=adv, sigma=sigma,
     )
 
 
-def _delist_rows(last: pl.Series, days: list[dt.date], present: list[str],
+def _delist_rows(last: np.ndarray, days: list[dt.date], present: list[str],
                  delisted: dict[str, dt.date] | None) -> np.ndarray:
     day_arr = np.array(days, dtype="datetime64[D]")
-    rows = market_nb.delist_rows(last.to_numpy().astype("datetime64[D]"), day_arr)
+    rows = market_nb.delist_rows(last.astype("datetime64[D]"), day_arr)
     if delisted is not None:
         known = np.array([s in delisted for s in present], dtype=np.bool_)
         dates = np.array([delisted.get(s, days[0]) for s in present], dtype="datetime64[D]")

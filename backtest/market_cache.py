@@ -1,22 +1,29 @@
-"""Prepared markets cached by the store's content: dense arrays are built once per store state.
+"""Prepared arrays cached by the store's content: built once per store state, memory-mapped after.
 
-``cached_market(store, symbols, start, end, deal_price, build)`` returns the :class:`Market`
-for a request from, in order:
-  1. the process memo (the last ``MEMO_SIZE`` markets: a notebook's or a sweep's repeated runs);
-  2. the disk cache ``<store folder>/cache/market/<key>.npz`` (a new CLI process): NumPy arrays
-     read with ``allow_pickle=False`` and checked against the request (a foreign, tampered or
-     partial file is ignored and rebuilt, never executed);
-  3. ``build()`` (``flyer.backtest.market.build``: loaded bars -> arrays), then kept in both.
-The key (``market_key``) is ``flyer.core.config.content_key`` of the store's state (its path,
-the last ingest's id and finish time and the number of ingests: every write logs one, so any
-change of data changes the key, and so does a store deleted and ingested again), the request
-(symbols, start, end, deal price, vwap fill, rules) and the source of every module that shapes
-the arrays (``CODE``: the market builder and its kernels, the loader, the exchange rules and
-symbols, and the store's reader, whose derived vwap feeds them): an edited rule never reads
-arrays built by the old one. At most ``DISK_FILES`` files are kept (oldest removed). A cache
-that cannot be written (read-only folder, full disk) is skipped: the market is built as
-before, and ``flyer.backtest.market_cache.LAST`` says which way it came. Only the market is
-cached: everything else a backtest needs is read once per run (``flyer.backtest.loader``).
+Two kinds of entries, each keyed by ``flyer.core.config.content_key`` of everything that shapes it:
+  * ``market``: a ``flyer.backtest.market.Market`` (``cached_market``; key ``market_key``: the
+    request's symbols, start, end, deal price, vwap fill and rules);
+  * ``universe``: a ``flyer.backtest.universe.Universe``, what any scores on one loaded universe
+    share (bar status, the benchmark, members without bars; key built there).
+``cached(kind, store, key, build, encode, decode)`` returns an entry from, in order:
+  1. the process memo (the last ``MEMO_SIZE`` entries of each kind: a notebook's or a sweep's
+     repeated runs);
+  2. the disk cache ``<store folder>/cache/<kind>/<key>/``: one ``.npy`` file per array, read
+     with ``allow_pickle=False`` and memory-mapped copy-on-write (``mmap_mode="c"``: a large
+     array costs nothing until a kernel touches its pages, and nothing writes back to the file),
+     checked against the key (``key.npy``) and by ``decode`` (shapes): a foreign, tampered or
+     partial entry is ignored and rebuilt, never executed;
+  3. ``build()``, then kept in both (written by a background thread into a temporary folder
+     renamed into place, while the backtest goes on; the process waits for it at exit).
+Every key hashes the store's state (its path, the last ingest's id and finish time and the
+number of ingests: every write logs one, so any change of data changes the key, and so does a
+store deleted and ingested again) and ``code_stamp()``: the source of every module that shapes a
+cached array (``CODE``: the market builder and its kernels, the loader, the universe, the
+benchmark estimate, the diagnostics, the exchange rules and symbols, and the store's reader,
+whose derived vwap feeds them): an edited rule never reads arrays built by the old one. At
+most ``KEEP[kind]`` entries of a kind are kept (oldest removed). A cache that cannot be written
+(read-only folder, full disk) is skipped: the entry is built as before, and ``LAST[kind]`` says
+which way it came (``LAST["source"]``: the last market's). No pickle anywhere.
 """
 from __future__ import annotations
 
@@ -24,10 +31,11 @@ import contextlib
 import functools
 import importlib.util
 import os
-import zipfile
+import shutil
+import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
 
 import numpy as np
 
@@ -55,22 +63,32 @@ class Market(Protocol):
     def arrays(self) -> Any: ...
 
 
+T = TypeVar("T")
 M = TypeVar("M", bound=Market)
+Arrays = dict[str, np.ndarray]
 
 MEMO_SIZE = 2
-DISK_FILES = 4
-CACHE_VERSION = 2
-#: the modules whose source shapes a prepared market (hashed into every key)
-CODE = ("flyer.backtest.market", "flyer.backtest.market_nb", "flyer.backtest.loader", "flyer.data.rules",
-        "flyer.data.symbols", "flyer.data.store")
-_MEMO: OrderedDict[str, Any] = OrderedDict()
-#: how the last ``cached_market`` call got its market: ``memo``, ``disk`` or ``built``
+KEEP = {"market": 3, "universe": 6}
+DISK_FILES = KEEP["market"]
+CACHE_VERSION = 3
+#: arrays of at least this many bytes are memory-mapped, smaller ones read whole
+MMAP_BYTES = 1 << 20
+#: the modules whose source shapes a cached entry (hashed into every key)
+CODE = ("flyer.backtest.market", "flyer.backtest.market_nb", "flyer.backtest.loader", "flyer.backtest.universe",
+        "flyer.backtest.benchmark", "flyer.backtest.diagnostics", "flyer.data.rules", "flyer.data.symbols",
+        "flyer.data.store")
+_MEMO: dict[str, OrderedDict[str, Any]] = {}
+#: entries being written by a background thread (folder -> thread)
+_PENDING: dict[str, threading.Thread] = {}
+_DONE = threading.Thread(target=lambda: None)
+_DONE.start()
+#: how the last ``cached`` call of each kind got its entry: ``memo``, ``disk`` or ``built``
 LAST = {"source": ""}
 
 
 @functools.lru_cache(maxsize=1)
 def code_stamp() -> str:
-    """Hash of the source files the dense arrays are computed by (``CODE``), found without
+    """Hash of the source files the cached arrays are computed by (``CODE``), found without
     importing them."""
     parts = [str(CACHE_VERSION)]
     for name in CODE:
@@ -80,23 +98,6 @@ def code_stamp() -> str:
     return digest("\n".join(parts).encode())
 
 
-def _write_atomic(path: Path, dump: Callable[[BinaryIO], None], keep: int) -> None:
-    """Write ``path`` through ``dump(file)`` atomically (temp file + rename), then keep only the
-    ``keep`` newest files of its suffix in its folder; a write that fails is skipped."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            dump(f)
-        os.replace(tmp, path)
-        old = sorted(path.parent.glob(f"*{path.suffix}"), key=lambda p: p.stat().st_mtime)[:-keep]
-        for p in old:
-            p.unlink(missing_ok=True)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
 def store_state(store: MarketStore) -> tuple[int, int, str]:
     """(last ingest id, number of ingests, time the last one finished): changes with every
     write, and differs for a store deleted and ingested again at the same path."""
@@ -104,69 +105,138 @@ def store_state(store: MarketStore) -> tuple[int, int, str]:
     return int(last), int(n), str(at)
 
 
+def entry_key(store: MarketStore, state: tuple[int, int, str] | None, request: dict[str, Any]) -> str:
+    """Content key (24 hex) of an entry: the store's path and ``state`` (read when None), the
+    code stamp and the ``request`` (JSON-able)."""
+    return content_key({"store": str(store.path.resolve()), "state": state or store_state(store),
+                        "code": code_stamp(), **request}, 24)
+
+
 def market_key(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
-               deal_price: str, variant: str = "") -> str:
-    """Content key (24 hex) of a prepared market request (see module docstring); ``variant``:
-    the other settings the arrays depend on (vwap fill, rules)."""
-    return content_key({"store": str(store.path.resolve()), "state": store_state(store), "code": code_stamp(),
-                        "symbols": digest("\n".join(symbols).encode()), "start": str(start), "end": str(end),
-                        "deal": deal_price, "variant": variant}, 24)
+               deal_price: str, variant: str = "", state: tuple[int, int, str] | None = None) -> str:
+    """Content key of a prepared market request (see module docstring); ``variant``: the other
+    settings the arrays depend on (vwap fill, rules)."""
+    return entry_key(store, state, {"symbols": digest("\n".join(symbols).encode()), "start": str(start),
+                                    "end": str(end), "deal": deal_price, "variant": variant})
 
 
 def cache_dir(store: MarketStore) -> Path:
+    """The folder of the market entries; other kinds sit beside it (``<cache>/<kind>``)."""
     return store.path.parent / "cache" / "market"
+
+
+def kind_dir(store: MarketStore, kind: str) -> Path:
+    return cache_dir(store).parent / kind
+
+
+def cached(kind: str, store: MarketStore, key: str, build: Callable[[], T], encode: Callable[[T], Arrays],
+           decode: Callable[[Arrays], T]) -> T:
+    """The entry ``key`` of ``kind`` from the memo, the disk (``decode`` turns the arrays back
+    into the entry; arrays it refuses with ``ValueError`` / ``TypeError`` / ``KeyError`` are
+    rebuilt) or ``build()`` (module doc)."""
+    memo = _MEMO.setdefault(kind, OrderedDict())
+    if key in memo:
+        memo.move_to_end(key)
+        _note(kind, "memo")
+        hit: T = memo[key]
+        return hit
+    folder = kind_dir(store, kind) / key
+    _PENDING.pop(str(folder), _DONE).join()      # this process is still writing it
+    entry = _read(folder, key, decode)
+    _note(kind, "disk")
+    if entry is not None:
+        with contextlib.suppress(OSError):
+            os.utime(folder)  # recently used: the last to be trimmed
+    if entry is None:
+        entry = build()
+        _note(kind, "built")
+        write = threading.Thread(target=_write, args=(folder, key, encode(entry), KEEP.get(kind, 2)),
+                                 name=f"flyer-cache-{kind}")
+        write.start()   # not a daemon: the process waits for it at exit; the backtest goes on meanwhile
+        _PENDING[str(folder)] = write
+    memo[key] = entry
+    while len(memo) > MEMO_SIZE:
+        memo.popitem(last=False)
+    return entry
+
+
+def _note(kind: str, how: str) -> None:
+    LAST[kind] = how
+    if kind == "market":
+        LAST["source"] = how
 
 
 def cached_market(store: MarketStore, symbols: list[str], start: dt.date | None, end: dt.date | None,
                   deal_price: str, build: Callable[[], M],
-                  assemble: Callable[[tuple[dt.date, ...], tuple[str, ...], str, dict[str, np.ndarray]], M],
-                  variant: str = "") -> M:
-    """The market of the request from the memo, the disk cache (``assemble`` turns a file's
-    arrays back into a market; a file it refuses is rebuilt) or ``build()`` (module doc)."""
-    key = market_key(store, symbols, start, end, deal_price, variant)
-    if key in _MEMO:
-        _MEMO.move_to_end(key)
-        LAST["source"] = "memo"
-        hit: M = _MEMO[key]
-        return hit
-    path = cache_dir(store) / f"{key}.npz"
-    market = _read(path, key, deal_price, assemble)
-    LAST["source"] = "disk"
-    if market is None:
-        market = build()
-        LAST["source"] = "built"
-        _write(path, market, key)
-    _MEMO[key] = market
-    while len(_MEMO) > MEMO_SIZE:
-        _MEMO.popitem(last=False)
-    return market
+                  assemble: Callable[[tuple[dt.date, ...], tuple[str, ...], str, Arrays], M],
+                  variant: str = "", state: tuple[int, int, str] | None = None) -> M:
+    """The market of the request (``cached`` of kind ``market``; ``assemble`` turns arrays back
+    into a market and refuses ones that do not fit)."""
+    key = market_key(store, symbols, start, end, deal_price, variant, state)
+
+    def encode(m: M) -> Arrays:
+        return {"dates": np.array(m.dates, dtype="datetime64[D]"), "symbols": np.array(m.symbols, dtype=str),
+                "deal_price": np.array(m.deal_price), **m.arrays._asdict()}
+
+    def decode(a: Arrays) -> M:
+        if str(a.pop("deal_price")) != deal_price:
+            raise ValueError("another deal price")
+        dates = tuple(a.pop("dates").astype("datetime64[D]").astype(object))
+        names = tuple(str(s) for s in a.pop("symbols"))
+        return assemble(dates, names, deal_price, a)
+
+    return cached("market", store, key, build, encode, decode)
 
 
 def clear_memo() -> None:
-    """Forget the process memo of markets (the disk cache stays)."""
+    """Forget the process memo of every kind (the disk cache stays, its writes finished)."""
+    flush()
     _MEMO.clear()
 
 
-def _read(path: Path, key: str, deal_price: str,
-          assemble: Callable[[tuple[dt.date, ...], tuple[str, ...], str, dict[str, np.ndarray]], M]) -> M | None:
-    """The market in ``path`` when it is this module's file of request ``key`` and ``assemble``
-    accepts its arrays; None otherwise (missing, foreign, tampered, partial)."""
-    if not path.exists():
+def flush() -> None:
+    """Wait for this process's cache writes."""
+    while _PENDING:
+        _PENDING.popitem()[1].join()
+
+
+def _read(folder: Path, key: str, decode: Callable[[Arrays], T]) -> T | None:
+    """The entry in ``folder`` when it holds this module's arrays of ``key`` and ``decode``
+    accepts them; None otherwise (missing, foreign, tampered, partial)."""
+    if not (folder / "key.npy").exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["key"]) != key or str(z["deal_price"]) != deal_price:
-                return None
-            dates = tuple(z["dates"].astype("datetime64[D]").astype(object))
-            symbols = tuple(str(s) for s in z["symbols"])
-            arrays = {f: np.ascontiguousarray(z[f]) for f in z.files if f not in ("key", "dates", "symbols", "deal_price")}
-        return assemble(dates, symbols, deal_price, arrays)
-    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile):
+        if str(np.load(folder / "key.npy", allow_pickle=False)) != key:
+            return None
+        arrays = {}
+        for path in folder.glob("*.npy"):
+            if path.name != "key.npy":
+                big = path.stat().st_size >= MMAP_BYTES
+                a = np.load(path, mmap_mode="c" if big else None, allow_pickle=False)
+                arrays[path.stem] = np.asarray(a) if big else a
+        return decode(arrays)
+    except (OSError, KeyError, ValueError, TypeError, EOFError):
         return None
 
 
-def _write(path: Path, market: Market, key: str) -> None:
-    _write_atomic(path, lambda f: np.savez(f, key=np.array(key), dates=np.array(market.dates, dtype="datetime64[D]"),
-                                           symbols=np.array(market.symbols, dtype=str),
-                                           deal_price=np.array(market.deal_price), **market.arrays._asdict()),
-                  DISK_FILES)
+def _write(folder: Path, key: str, arrays: Arrays, keep: int) -> None:
+    """Write ``arrays`` as ``folder`` (a temporary folder renamed into place, ``key.npy`` last),
+    then keep the ``keep`` newest entries beside it; a write that fails is skipped."""
+    tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name, a in arrays.items():
+            c_order = a if a.ndim == 0 or a.flags.c_contiguous else np.ascontiguousarray(a)
+            np.save(tmp / f"{name}.npy", c_order, allow_pickle=False)
+        np.save(tmp / "key.npy", np.array(key), allow_pickle=False)
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+        entries = [p for p in folder.parent.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        for old in sorted(entries, key=lambda p: p.stat().st_mtime)[:-keep] if keep > 0 else entries:
+            shutil.rmtree(old, ignore_errors=True)
+        for legacy in folder.parent.glob("*.npz"):  # single-file entries of cache version 2
+            legacy.unlink(missing_ok=True)
+    except OSError:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -98,6 +98,38 @@ def ffill_nb(a: np.ndarray, fill_first: float) -> np.ndarray:
     return a
 
 
+@njit(cache=True)
+def dense_market_nb(rows: np.ndarray, first_day: int, cols: np.ndarray, deal: np.ndarray, adj: np.ndarray,
+                    close: np.ndarray, volume: np.ndarray, buy_block: np.ndarray, sell_block: np.ndarray,
+                    adv: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The (T, n) market arrays in one pass over ``rows[first_day:, cols]`` (``rows``: (T', N)
+    row of each day's bar in the flat per stock-day columns, -1 without one): (deal, adj
+    forward-filled from 1, adjusted close forward-filled from NaN, buy block, sell block,
+    volume (null -> 0), adv, sigma); a day without a bar is NaN / blocked (True)."""
+    t_n, n = rows.shape[0] - first_day, cols.shape[0]
+    out_deal, out_adj, out_cv = np.empty((t_n, n)), np.empty((t_n, n)), np.empty((t_n, n))
+    out_vol, out_adv, out_sig = np.empty((t_n, n)), np.empty((t_n, n)), np.empty((t_n, n))
+    out_buy, out_sell = np.empty((t_n, n), dtype=np.bool_), np.empty((t_n, n), dtype=np.bool_)
+    last_adj, last_cv = np.ones(n), np.full(n, np.nan)
+    for i in range(t_n):
+        for k in range(n):
+            r = rows[first_day + i, cols[k]]
+            if r < 0:
+                out_deal[i, k], out_vol[i, k], out_adv[i, k], out_sig[i, k] = np.nan, np.nan, np.nan, np.nan
+                out_buy[i, k], out_sell[i, k] = True, True
+            else:
+                out_deal[i, k], out_adv[i, k], out_sig[i, k] = deal[r], adv[r], sigma[r]
+                out_vol[i, k] = 0.0 if np.isnan(volume[r]) else volume[r]
+                out_buy[i, k], out_sell[i, k] = buy_block[r], sell_block[r]
+                if not np.isnan(adj[r]):
+                    last_adj[k] = adj[r]
+                cv = close[r] * adj[r]
+                if not np.isnan(cv):
+                    last_cv[k] = cv
+            out_adj[i, k], out_cv[i, k] = last_adj[k], last_cv[k]
+    return out_deal, out_adj, out_cv, out_buy, out_sell, out_vol, out_adv, out_sig
+
+
 def dense(ri: np.ndarray, ci: np.ndarray, values: np.ndarray, shape: tuple[int, int], fill: object
           ) -> np.ndarray:
     """(T, N) array of ``values``' dtype: ``values[r]`` at (ri[r], ci[r]), ``fill`` elsewhere."""

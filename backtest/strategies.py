@@ -59,25 +59,67 @@ def tie_keys(symbols: Sequence[str], date: dt.date) -> dict[str, int]:
 @njit(cache=True)
 def rank_desc_nb(values: np.ndarray, tie: np.ndarray) -> np.ndarray:
     """Column indices sorted by value descending, NaN last; equal values ordered by ``tie``
-    ((N,) uint64 keys, ``tie_keys_nb``), never by column (i.e. ticker) order."""
+    ((N,) uint64 keys, ``tie_keys_nb``), never by column (i.e. ticker) order (equal tie keys,
+    a hash collision: by column).
+
+    Sorted in two blocks with a stable radix sort (``radix_order_nb``): the names with a finite
+    sort key (-value) by key, runs of equal keys by tie; then the rest (NaN, or a -inf value:
+    key +inf, all tied) by tie. The same order as a stable sort by (key, tie, column)."""
     n = values.shape[0]
     key = np.empty(n)
+    n_fin = 0
     for j in range(n):
-        key[j] = np.inf if np.isnan(values[j]) else -values[j]
-    order = np.argsort(key, kind="mergesort")
+        k = np.inf if np.isnan(values[j]) else -values[j]
+        key[j] = 0.0 if k == 0 else k      # -0.0 and 0.0 are one key
+        if k < np.inf:
+            n_fin += 1
+    fin, rest = np.empty(n_fin, dtype=np.int64), np.empty(n - n_fin, dtype=np.int64)
+    a = b = 0
+    for j in range(n):
+        if key[j] < np.inf:
+            fin[a] = j
+            a += 1
+        else:
+            rest[b] = j
+            b += 1
+    bits = key.view(np.uint64)
+    sortable = np.where(bits >> np.uint64(63) == 1, ~bits, bits | np.uint64(1 << 63))
+    order = np.empty(n, dtype=np.int64)
+    order[:n_fin] = radix_order_nb(sortable, fin)
+    order[n_fin:] = radix_order_nb(tie, rest)
     a = 0
-    while a < n:
+    while a < n_fin:
         b = a + 1
-        while b < n and key[order[b]] == key[order[a]]:
+        while b < n_fin and key[order[b]] == key[order[a]]:
             b += 1
         if b - a > 1:  # a run of equal scores: order it by the day's tie keys
-            run = order[a:b].copy()
-            sub = np.empty(b - a, dtype=np.uint64)
-            for r in range(b - a):
-                sub[r] = tie[run[r]]
-            order[a:b] = run[np.argsort(sub, kind="mergesort")]
+            order[a:b] = radix_order_nb(tie, order[a:b].copy())
         a = b
     return order
+
+
+@njit(cache=True)
+def radix_order_nb(keys: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``idx`` stably sorted by ``keys[idx]`` (uint64): LSD radix sort, 8 bits a pass, a pass
+    skipped when every key has the same byte there."""
+    n = idx.shape[0]
+    src, dst = idx.copy(), np.empty(n, dtype=np.int64)
+    count = np.empty(257, dtype=np.int64)
+    for p in range(8):
+        shift = np.uint64(8 * p)
+        count[:] = 0
+        for r in range(n):
+            count[((keys[src[r]] >> shift) & np.uint64(255)) + 1] += 1
+        if n == 0 or count.max() == n:
+            continue
+        for d in range(256):
+            count[d + 1] += count[d]
+        for r in range(n):
+            d = (keys[src[r]] >> shift) & np.uint64(255)
+            dst[count[d]] = src[r]
+            count[d] += 1
+        src, dst = dst, src
+    return src
 
 
 @njit(cache=True)

@@ -7,6 +7,7 @@ A strategy turns a run's scores (and, for tomorrow's orders, tonight's book) int
         mode: ClassVar[int]          # the engine kernel's code (``strategies.MODE_*``)
         holds_k: ClassVar[bool]      # holds ``k`` names (``k`` must fit the scored stocks)
         settings: ClassVar[str|None] # the config table of its own settings (``enhance``), if any
+        reads_data: ClassVar[bool]   # False: it plans nothing (StrategyPlan(name)), so a cached run loads no data
         index_codes(config)          # membership it reads besides the benchmark's
         sized_by_capital(config)     # whether its plan depends on the capital (capacity re-plans)
         plan(ctx) -> StrategyPlan    # the run's per-date target weights (or none), notes
@@ -61,6 +62,7 @@ class Strategy(Protocol):
     mode: ClassVar[int]
     holds_k: ClassVar[bool]
     settings: ClassVar[str | None]
+    reads_data: ClassVar[bool]
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]: ...
 
@@ -87,6 +89,7 @@ class TopK:
     mode: ClassVar[int] = MODE_TOPK
     holds_k: ClassVar[bool] = True
     settings: ClassVar[str | None] = None
+    reads_data: ClassVar[bool] = False
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]:
         return ()
@@ -110,6 +113,7 @@ class BenchmarkTilt:
     mode: ClassVar[int] = MODE_WEIGHTS
     holds_k: ClassVar[bool] = False
     settings: ClassVar[str | None] = None
+    reads_data: ClassVar[bool] = True
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]:
         return (config.universe,)
@@ -141,6 +145,7 @@ class Enhance:
     mode: ClassVar[int] = MODE_WEIGHTS
     holds_k: ClassVar[bool] = False
     settings: ClassVar[str | None] = "enhance"
+    reads_data: ClassVar[bool] = True
 
     def index_codes(self, config: BacktestConfig) -> tuple[str, ...]:
         return (config.universe,)
