@@ -285,6 +285,16 @@ def compute_core(store: MarketStore, config: RiskConfig, end: dt.date | None = N
     f, resid, r2, r2c, nobs = factor_returns_nb(p.ret, ind, x, p.cap, estu_r, style_on, len(p.industries))
     a = p.first_row
     notes = []
+    k = 1 + len(p.industries) + x.shape[2]
+    b = max(a, 1)  # row 0 has no previous close: never regressed
+    short = nobs[b:] <= k  # days whose regression did not run: no more estimation stocks than factors
+    if short.size and short.all():
+        raise FlyerError(f"the estimation universe never holds more stocks than the model's {k} factors "
+                         f"(at most {int(nobs[b:].max(initial=0)):,} stocks a day): no factor return can be "
+                         "estimated; use a wider estimation universe or more stocks")
+    if short.any():
+        notes.append(f"{int(short.sum()):,} of {short.size:,} days had no more estimation stocks than the {k} "
+                     f"factors (first {p.dates[b + int(np.argmax(short))]}): no factor returns, no R^2 those days")
     carried = int(p.carried[a:].sum())
     if carried:
         first = p.dates[a + int(np.argmax(p.carried[a:].any(axis=1)))]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Callable, Iterator
 
 import polars as pl
 import pytest
@@ -80,3 +81,19 @@ def shared_ashare() -> Path:
     if not (SHARED_ASHARE / "SOURCE.md").exists():
         pytest.skip(f"real data not found at {SHARED_ASHARE}")
     return SHARED_ASHARE
+
+
+@pytest.fixture()
+def console_width() -> Iterator[Callable[[int], None]]:
+    """Set the CLI console's width for a test (``flyer.commands.common.console`` keeps the width
+    of the environment it was created in, and ``flyer.cli.main`` widens it for pipes); the
+    previous setting is restored afterwards, so tests do not depend on their order."""
+    from flyer.commands.common import console
+
+    saved = console._width
+
+    def set_width(n: int) -> None:
+        console.width = n
+
+    yield set_width
+    console._width = saved

@@ -44,11 +44,18 @@ def print_result(result: BacktestResult) -> None:
     """Metrics and the per-year table as rich tables, then execution, the plan and the notes."""
     from flyer.backtest.report_format import fmt, label
 
-    console.print(fitted_table(["metric", "value"], [[label(k), fmt(k, v)] for k, v in result.metrics().items()],
+    metrics = result.metrics()
+    # text longer than a figure (the benchmark's description) goes under the table: in the value
+    # column it would squeeze every metric's name onto several lines
+    texts = {k: v for k, v in metrics.items() if isinstance(v, str) and len(v) > 24}
+    console.print(fitted_table(["metric", "value"], [[label(k), fmt(k, v)] for k, v in metrics.items() if k not in texts],
                                title=f"backtest vs {result.benchmark_name}"))
+    for k, v in texts.items():
+        console.print(f"{label(k)}: {v}", soft_wrap=True)
     yearly = result.yearly()
     short = {"benchmark_return": "bench", "benchmark_tr_return": "bench TR", "excess_arith": "exc arith",
-             "max_drawdown": "max DD", "turnover": "turn", "return": "ret", "excess": "excess"}
+             "max_drawdown": "max DD", "turnover": "turn", "return": "ret", "excess": "excess",
+             "excess_after_fees": "excess after fees"}
     rows = [[_year_cell(k, v) for k, v in row.items()] for row in yearly.iter_rows(named=True)]
     console.print(fitted_table([short.get(c, c) for c in yearly.columns], rows,
                                title="per year (excess geometric; exc arith = sum of daily differences)"))

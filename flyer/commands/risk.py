@@ -86,6 +86,8 @@ def info_cmd(
     root = risk_root(flyer_home(home))
     metas = [m for p in sorted(root.glob("*")) if p.is_dir() and (m := read_meta(p)) is not None]
     if not metas:
+        if key is not None:  # asked for one: that it does not exist is an error, not a listing
+            raise FlyerError(f"no risk model matches {key!r}: none under {root} (`flyer risk build` makes one)")
         console.print(f"no risk models under {root}: `flyer risk build` makes one")
         return
     if key is None:

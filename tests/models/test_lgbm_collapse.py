@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from typer.testing import CliRunner
@@ -57,13 +58,14 @@ def test_defaults_train_a_real_model(fits: dict[str, dict]) -> None:
     assert min(peaks) < 100 and all(f["info"]["stop_metric"] == "ic" for f in m["folds"])
 
 
-def test_cli_warns_loudly(sim_home: Path, tmp_path: Path) -> None:
+def test_cli_warns_loudly(sim_home: Path, tmp_path: Path, console_width: Callable[[int], None]) -> None:
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(sim_home / "market.duckdb", home / "market.duckdb")
     r = CliRunner().invoke(app, ["train", "--model", "lgbm", "--preset", "qlib", *ARGS, "--home", str(home)])
     assert r.exit_code == 0, r.output
     assert "WARNING fold" in r.output and "model collapsed" in r.output and "trees kept per fold" in r.output
-    runs = CliRunner().invoke(app, ["runs", "--home", str(home)], terminal_width=80)
+    console_width(100)
+    runs = CliRunner().invoke(app, ["runs", "--home", str(home)])
     line = next(x for x in runs.output.splitlines() if x[:4].strip() and "lgbm" in x)
     assert line.rstrip().endswith("!") and line.split()[-1].startswith("1/") and "collapsed folds" in runs.output

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -100,7 +101,8 @@ def test_tampered_config_is_refused(mstore, tmp_path: Path) -> None:
     assert json.loads((run.path / "config.json").read_text())["data"]["label_horizon"] == 5  # left as it was
 
 
-def test_cli_reuse_message_force_and_runs_table(models_home: Path, tmp_path: Path) -> None:
+def test_cli_reuse_message_force_and_runs_table(models_home: Path, tmp_path: Path,
+                                                console_width: Callable[[int], None]) -> None:
     import shutil
 
     from flyer.cli import app
@@ -117,13 +119,20 @@ def test_cli_reuse_message_force_and_runs_table(models_home: Path, tmp_path: Pat
     assert r2.exit_code == 0 and f"run {rid} exists with the same config and data: reused" in r2.output
     r3 = CliRunner().invoke(app, [*args, "--force"])
     assert r3.exit_code == 0 and "reused" not in r3.output and rid in r3.output
-    r = CliRunner().invoke(app, ["runs", "--home", str(home)], env={"COLUMNS": "80"}, terminal_width=80)
+    console_width(100)
+    r = CliRunner().invoke(app, ["runs", "--home", str(home)])
     assert r.exit_code == 0, r.output
     row = list_runs(home).row(0, named=True)
     line = next(x for x in r.output.splitlines() if x.startswith(rid))
     assert row["created"][2:16].replace("T", " ") in line and f"{row['RankIC']:.3f}" in line  # nothing cut
-    assert line.rstrip().endswith(f"- -/{min(round(row['distinct'] * 100), 99)}")  # no backtest yet; a ridge: no trees
-    assert max(len(line) for line in r.output.splitlines()) <= 80
+    fit = f"-/{min(round(row['distinct'] * 100), 99)}"
+    assert line.rstrip().split()[-3:] == ["-", "-", fit]  # no backtest yet (excess, IR); a ridge: no trees
+    table = [x for x in r.output.splitlines() if not x.startswith("excess / yr")]  # the footnote is prose: it wraps
+    assert max(len(x) for x in table) <= 100
+    console_width(80)
+    narrow = CliRunner().invoke(app, ["runs", "--home", str(home)])
+    table = [x for x in narrow.output.splitlines() if not x.startswith("excess / yr")]
+    assert max(len(x) for x in table) <= 80 and "(2/2)" in narrow.output  # split, not cut
 
 
 def _imports(path: Path) -> set[str]:

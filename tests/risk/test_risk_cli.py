@@ -38,3 +38,35 @@ def test_build_info_and_errors(sim_frames, tmp_path: Path) -> None:
     assert r.exit_code != 0 and "unknown setting(s) in risk: halflife" in str(r.exception or r.output)
     meta = pl.read_parquet(home / "risk" / key / "factors.parquet")
     assert {"country", "size", "r2"} <= set(meta.columns)
+
+
+def _main(args: list[str], capsys) -> tuple[int, str]:
+    """``flyer ...`` as the console entry point runs it: (exit code, stdout + stderr)."""
+    import pytest
+
+    from flyer.cli import main
+
+    with pytest.raises(SystemExit) as ex:
+        main(args)
+    out = capsys.readouterr()
+    return int(ex.value.code or 0), out.out + out.err
+
+
+def test_too_few_stocks_and_no_models_are_errors(tmp_path: Path, capsys) -> None:
+    """A market too small for the model's factors fails in one line, nothing stored; asking for
+    a model by key where none exists is an error (exit 1), not an empty listing."""
+    import datetime as dt
+
+    from flyer.data.sources.sim import SimConfig, generate
+
+    home = tmp_path / "tiny"
+    with MarketStore.open(home) as store:
+        store.write("sim", generate(SimConfig(n_stocks=10, start=dt.date(2019, 1, 1), end=dt.date(2019, 12, 31), seed=3)))
+    code, out = _main(["risk", "info", "--home", str(home), "--key", "bogus"], capsys)
+    assert code == 1 and "no risk model matches 'bogus'" in out and len(out.strip().splitlines()) == 1, out
+    code, out = _main(["risk", "info", "--home", str(home)], capsys)
+    assert code == 0 and "no risk models" in out
+    code, out = _main(["risk", "build", "--home", str(home)], capsys)
+    assert code == 1 and "never holds more stocks than the model's" in out, out
+    assert len(out.strip().splitlines()) == 1, out
+    assert not (home / "risk").exists() or not any(p.is_dir() for p in (home / "risk").iterdir())
