@@ -162,12 +162,16 @@ def _diag_row(t: dt.date, d: dt.date, sol: Solution, prob: Problem, n_names: int
 def _relax_notes(diag: pl.DataFrame) -> tuple[str, ...]:
     if diag.height == 0:
         return ("enhance: no rebalance date had a next trading day",)
+    inaccurate = int((diag["status"] == "optimal_inaccurate").sum())
+    rough = ((f"enhance: {inaccurate} of {diag.height} rebalances solved to the solver's reduced accuracy "
+              "(status optimal_inaccurate: the weights are used, the plan's rebalance table marks them)",)
+             if inaccurate else ())
     relaxed = diag.filter(pl.col("relaxed") != "")
     if relaxed.height == 0:
-        return (f"enhance: all {diag.height} rebalances solved with every constraint",)
+        return (f"enhance: all {diag.height} rebalances solved with every constraint", *rough)
     counts = relaxed.group_by("relaxed").len().sort("len", descending=True)
     text = ", ".join(f"{r['relaxed']} x{r['len']}" for r in counts.iter_rows(named=True))
-    return (f"enhance: {relaxed.height} of {diag.height} rebalances relaxed constraints ({text})",)
+    return (f"enhance: {relaxed.height} of {diag.height} rebalances relaxed constraints ({text})", *rough)
 
 
 def _dust(w: np.ndarray, prob: Problem, floor: float) -> np.ndarray:

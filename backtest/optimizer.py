@@ -44,6 +44,7 @@ Untradeable names' bounds, the participation bounds and the investment level are
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,7 +224,9 @@ class Optimizer:
         for name, v in values.items():
             par[name].value = v
         try:
-            prob.solve(solver=lim.solver)  # no warm start: CLARABEL's failed on re-solves with power cones
+            with warnings.catch_warnings():  # "solution may be inaccurate": the status says so, and is recorded
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+                prob.solve(solver=lim.solver)  # no warm start: CLARABEL's failed on re-solves with power cones
         except cp.error.SolverError:
             return None, "solver_error"
         if prob.status not in OK_STATUS or w.value is None:

@@ -216,3 +216,15 @@ def test_orders_for_tomorrow_follow_the_optimiser(home: Path, scores: pl.DataFra
             assert share > 0.75 and cash > -1e-6
             if before:
                 assert traded <= 0.2 + 0.02   # the cap, plus lot rounding
+
+
+def test_reduced_accuracy_solves_are_noted() -> None:
+    """A rebalance the solver finished only to reduced accuracy is used and said, never silent."""
+    from flyer.backtest.enhance import _relax_notes
+
+    diag = pl.DataFrame({"status": ["optimal", "optimal_inaccurate", "optimal"], "relaxed": ["", "", "turnover"]})
+    notes = _relax_notes(diag)
+    assert notes[0] == "enhance: 1 of 3 rebalances relaxed constraints (turnover x1)"
+    assert notes[1].startswith("enhance: 1 of 3 rebalances solved to the solver's reduced accuracy")
+    assert _relax_notes(diag.with_columns(pl.lit("optimal").alias("status"))) == (
+        "enhance: 1 of 3 rebalances relaxed constraints (turnover x1)",)
