@@ -48,6 +48,7 @@ from flyer.core.stats import year_days
 
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
+    from flyer.models.parallel import Runner
 
 SCORE_COLUMNS = ("date", "symbol", "score")
 
@@ -161,14 +162,9 @@ SHARED_FIELDS = ("deal_price", "vwap_fill", "rules", "strategy", "start", "end",
                  "benchmark", "enhance")
 
 
-def execute(inputs: RunInputs, configs: Sequence[BacktestConfig], backend: str = "loop") -> list[BacktestResult]:
-    """Steps 5-6: simulate every config (sharing ``inputs``' data) in one engine call.
-
-    A sweep may vary what ``Params`` holds (k, costs, capital, ...), not the ``SHARED_FIELDS``
-    that ``inputs`` were built with (its market, signals and benchmark).
-    """
-    from flyer.backtest import engine  # the numba engine: only when a backtest runs
-
+def check_points(inputs: RunInputs, configs: Sequence[BacktestConfig]) -> None:
+    """Refuse parameter sets that cannot share ``inputs``: a varied ``SHARED_FIELDS`` setting,
+    or a ``k`` beyond the stocks scored on any date."""
     for c in configs:
         varied = [f for f in SHARED_FIELDS if getattr(c, f) != getattr(inputs.config, f)]
         if varied:
@@ -177,10 +173,44 @@ def execute(inputs: RunInputs, configs: Sequence[BacktestConfig], backend: str =
     for c in configs:
         if strategy_for(c.strategy).holds_k and c.k > widest:
             raise UsageError(f"k = {c.k} exceeds the {widest:,} tradable stocks scored on any date: choose k <= {widest:,}")
+
+
+def execute(inputs: RunInputs, configs: Sequence[BacktestConfig], backend: str = "loop",
+            runner: Runner | None = None) -> list[BacktestResult]:
+    """Steps 6-7: simulate every config (sharing ``inputs``' data) in one engine call, or with
+    a ``runner`` (``flyer.models.parallel``) one task per config (the inputs in the object
+    store once), the same records either way.
+
+    A sweep may vary what ``Params`` holds (k, costs, capital, ...), not the ``SHARED_FIELDS``
+    that ``inputs`` were built with (its market, signals and benchmark).
+    """
+    from flyer.backtest import engine  # the numba engine: only when a backtest runs
+
+    check_points(inputs, configs)
     params = Params.from_configs(configs)
-    records, blocked, capped, demand = engine.simulate(inputs.market, inputs.scores, inputs.weights, params,
-                                                       backend=backend)
-    rebalance = engine.rebalance_mask(inputs.scores, params.rebalance_every)
+    if runner is not None and runner.workers > 1 and len(configs) > 1 and backend == "loop":
+        m = inputs.market
+        ranks = engine.rank_rows(inputs.scores, engine.hash_keys(m.symbols), engine.hash_keys(m.dates), 0)
+        parts = runner.map(_point_task, [Params(*(a[g:g + 1] for a in params)) for g in range(len(configs))],
+                           (m, inputs.scores, inputs.weights, ranks))
+        fills = engine.stitch(parts, inputs.market.shape[1])
+    else:
+        fills = engine.simulate(inputs.market, inputs.scores, inputs.weights, params, backend=backend)
+    return assemble(inputs, configs, fills, engine.rebalance_mask(inputs.scores, params.rebalance_every))
+
+
+def _point_task(shared: tuple[Market, np.ndarray, np.ndarray, np.ndarray], params: Params) -> Any:
+    """A runner task: one portfolio's ``engine.simulate`` (single-threaded, the shared ranks)."""
+    from flyer.backtest import engine
+
+    market, scores, weights, ranks = shared
+    return engine.simulate(market, scores, weights, params, threads=1, ranks=ranks)
+
+
+def assemble(inputs: RunInputs, configs: Sequence[BacktestConfig], fills: Any, rebalance: np.ndarray
+             ) -> list[BacktestResult]:
+    """One ``BacktestResult`` per config from the engine's ``Fills`` (columns g * N + j)."""
+    records, blocked, capped, demand = fills
     n = inputs.market.shape[1]
     out = []
     for g, cfg in enumerate(configs):
@@ -211,9 +241,10 @@ def grid_configs(config: BacktestConfig, grid: dict[str, Sequence[Any]]) -> list
     return [config.replace(**dict(zip(keys, values))) for values in itertools.product(*grid.values())]
 
 
-def sweep(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, grid: dict[str, Sequence[Any]]
-          ) -> tuple[list[BacktestResult], pl.DataFrame]:
-    """Run every point of ``grid`` in one vectorised engine call.
+def sweep(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, grid: dict[str, Sequence[Any]],
+          runner: Runner | None = None) -> tuple[list[BacktestResult], pl.DataFrame]:
+    """Run every point of ``grid`` on one prepared market: one engine call (its portfolios in
+    threads), or one task per point on a ``runner`` (``flyer.models.parallel``: Ray).
 
     Returns the results and a table [<grid keys>..., <metrics>...] with one row per point.
     """
@@ -221,7 +252,7 @@ def sweep(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig, grid
         inputs = prepare(store, scores, config)
         configs = grid_configs(inputs.config, grid)
         bar.advance(info=f"market {inputs.market.shape[0]} days x {inputs.market.shape[1]} symbols")
-        results = execute(inputs, configs)
+        results = execute(inputs, configs, runner=runner)
         bar.advance(info=f"{len(configs)} parameter sets simulated")
         rows = []
         for cfg, res in progress.tracked(list(zip(configs, results)), "sweep metrics", "points"):

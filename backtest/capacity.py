@@ -39,6 +39,7 @@ from flyer.core.values import as_float
 if TYPE_CHECKING:
     from flyer.backtest.result import BacktestResult
     from flyer.data.store import MarketStore
+    from flyer.models.parallel import Runner
 
 DEFAULT_CAPITALS = (1e7, 1e8, 5e8, 1e9, 5e9, 1e10)
 COLUMNS = ("capital", "excess_annual_return", "tracking_error", "information_ratio", "annual_return", "impact_drag",
@@ -60,9 +61,10 @@ class Capacity:
 
 
 def capacity_curve(store: MarketStore, scores: pl.DataFrame, config: BacktestConfig,
-                   capitals: Sequence[float] = DEFAULT_CAPITALS) -> Capacity:
-    """Run ``config`` at every capital in ``capitals`` (CNY, sorted ascending): one engine call,
-    or one plan and run per level for a strategy sized by capital (module docstring)."""
+                   capitals: Sequence[float] = DEFAULT_CAPITALS, runner: Runner | None = None) -> Capacity:
+    """Run ``config`` at every capital in ``capitals`` (CNY, sorted ascending): one engine call
+    (or one task per level on a ``runner``: ``flyer.models.parallel``, the same records), or one
+    plan and run per level for a strategy sized by capital (module docstring)."""
     levels = sorted({float(c) for c in capitals})
     if len(levels) < 2 or levels[0] <= 0:
         raise FlyerError(f"a capacity curve needs at least two positive capital levels, got {list(capitals)}")
@@ -74,7 +76,7 @@ def capacity_curve(store: MarketStore, scores: pl.DataFrame, config: BacktestCon
             results += execute(prep, [prep.config])
     else:
         prep = prepare(store, scores, config)
-        results = execute(prep, [prep.config.replace(capital=c) for c in levels])
+        results = execute(prep, [prep.config.replace(capital=c) for c in levels], runner=runner)
     table = pl.DataFrame([level_row(r) for r in results]).select(COLUMNS)
     half, note = half_excess_aum(table["capital"].to_list(), table["excess_annual_return"].to_list())
     if replan:

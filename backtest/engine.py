@@ -462,7 +462,8 @@ def simulate_free_nb(mkt: MarketArrays, sig: Signals, params: Params, state: Sta
 
 # ------------------------------------------------------------------------- entry point
 def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Params,
-             max_orders: int | None = None, backend: str = "loop", threads: int | None = None) -> Fills:
+             max_orders: int | None = None, backend: str = "loop", threads: int | None = None,
+             ranks: np.ndarray | None = None) -> Fills:
     """Run the G portfolios of ``params`` over ``market`` in one kernel call.
 
     ``scores``: (T, N) signal of each day (NaN = none); ``weights``: (T, N) target weights for
@@ -470,14 +471,15 @@ def simulate(market: Market, scores: np.ndarray, weights: np.ndarray, params: Pa
     i-1 (:func:`rebalance_mask` with ``params.rebalance_every``). ``backend``: ``loop`` or
     ``vectorbt`` (identical records). With several portfolios, the ``loop`` backend runs them
     in ``threads`` threads (default: numba's thread count, ``NUMBA_NUM_THREADS``), one kernel
-    call per portfolio, records identical to one call (:func:`simulate_groups`). Returns
+    call per portfolio, records identical to one call (:func:`simulate_groups`). ``ranks``:
+    the :func:`rank_rows` of ``scores`` when the caller has them (tasks of a sweep). Returns
     :class:`Fills`.
     """
     t, n = market.shape
     threads = threads or int(getattr(numba_config, "NUMBA_NUM_THREADS", 1))
     sym_keys, day_keys = hash_keys(market.symbols), hash_keys(market.dates)
     sig = Signals(scores, weights, rebalance_mask(scores, params.rebalance_every), sym_keys, day_keys,
-                  qlib_code_keys(market.symbols), rank_rows(scores, sym_keys, day_keys, threads))
+                  qlib_code_keys(market.symbols), ranks if ranks is not None else rank_rows(scores, sym_keys, day_keys, threads))
     workers = min(params.n_groups, threads)
     if backend == "loop" and max_orders is None and workers > 1:
         return simulate_groups(market.arrays, sig, params, workers)
@@ -513,7 +515,9 @@ def qlib_code_keys(symbols: Sequence[str]) -> np.ndarray:
 
 
 def rank_rows(scores: np.ndarray, sym_keys: np.ndarray, day_keys: np.ndarray, threads: int) -> np.ndarray:
-    """:func:`rank_rows_nb` in ``threads`` blocks of rows at once (the same array)."""
+    """:func:`rank_rows_nb` in ``threads`` blocks of rows at once (the same array; 0: numba's
+    thread count)."""
+    threads = threads or int(getattr(numba_config, "NUMBA_NUM_THREADS", 1))
     t = scores.shape[0]
     if threads < 2 or t < 256:
         return rank_rows_nb(scores, sym_keys, day_keys)
@@ -546,12 +550,17 @@ def simulate_groups(mkt: MarketArrays, sig: Signals, params: Params, workers: in
 
     with ThreadPoolExecutor(workers) as pool:
         parts = list(pool.map(one, range(params.n_groups)))
-    records = np.concatenate([r for r, _ in parts]) if parts else np.empty(0, dtype=vbt_order_dt)
-    records["col"] += np.repeat(np.arange(len(parts)) * n, [len(r) for r, _ in parts])
+    return stitch([Fills(r, s.blocked, s.capped, s.demand) for r, s in parts], n)
+
+
+def stitch(parts: list[Fills], n: int) -> Fills:
+    """The ``Fills`` of one call over the portfolios of ``parts`` (one portfolio each, in order,
+    N = ``n`` symbols): columns shifted to g * N + j, record ids running."""
+    records = np.concatenate([p.records for p in parts]) if parts else np.empty(0, dtype=vbt_order_dt)
+    records["col"] += np.repeat(np.arange(len(parts)) * n, [len(p.records) for p in parts])
     records["id"] = np.arange(len(records))
-    return Fills(records, np.concatenate([s.blocked for _, s in parts], axis=1),
-                 np.concatenate([s.capped for _, s in parts], axis=1),
-                 np.concatenate([s.demand for _, s in parts], axis=1))
+    return Fills(records, np.concatenate([p.blocked for p in parts], axis=1),
+                 np.concatenate([p.capped for p in parts], axis=1), np.concatenate([p.demand for p in parts], axis=1))
 
 
 def _bind_vectorbt() -> None:

@@ -29,6 +29,7 @@ from flyer.models.runs import Home, Run, runs_dir
 if TYPE_CHECKING:
     from flyer.data.store import MarketStore
     from flyer.models.config import TrainConfig
+    from flyer.models.parallel import Runner
 
 COMBINES = ("rank", "ic")
 
@@ -123,12 +124,14 @@ def ensemble(runs: Sequence[Run], combine: str = "rank") -> tuple[pl.DataFrame, 
 
 
 def train_ensemble(store: MarketStore, cfgs: Sequence[TrainConfig], home: Home = None, combine: str = "rank",
-                   threads: int = 0, log: Callable[[str], None] | None = None, force: bool = False
-                   ) -> tuple[Path, list[Run]]:
-    """Train (or reuse) one run per config and save their ``ensemble``; returns (folder, runs)."""
-    from flyer.models.pipeline import train
+                   threads: int = 0, log: Callable[[str], None] | None = None, force: bool = False,
+                   runner: Runner | None = None) -> tuple[Path, list[Run]]:
+    """Train (or reuse) one run per config and save their ``ensemble``; returns (folder, runs).
+    The members share their panel; with a ``runner`` their folds are parallel tasks
+    (``flyer.models.pipeline.train_many``)."""
+    from flyer.models.pipeline import train_many
 
-    runs = [train(store, c, home, threads, log, force=force) for c in cfgs]
+    runs = train_many(store, cfgs, home, threads, log, force=force, runner=runner)
     scores, weights = ensemble(runs, combine)
     path = save_combined(home, "ensemble", runs, scores, extra={"combine": combine},
                          info={"weights": weights, "members": _members(runs)})
@@ -136,13 +139,14 @@ def train_ensemble(store: MarketStore, cfgs: Sequence[TrainConfig], home: Home =
 
 
 def train_stack(store: MarketStore, cfgs: Sequence[TrainConfig], home: Home = None, alpha: float = 1.0,
-                threads: int = 0, log: Callable[[str], None] | None = None, force: bool = False
-                ) -> tuple[Path, list[Run]]:
+                threads: int = 0, log: Callable[[str], None] | None = None, force: bool = False,
+                runner: Runner | None = None) -> tuple[Path, list[Run]]:
     """Train (or reuse) one run per config (e.g. horizons 1, 5, 20) and save their ``stack`` on
-    the first run's label; returns (folder, runs)."""
-    from flyer.models.pipeline import train
+    the first run's label; returns (folder, runs). With a ``runner`` the horizons' folds are
+    parallel tasks (``flyer.models.pipeline.train_many``)."""
+    from flyer.models.pipeline import train_many
 
-    runs = [train(store, c, home, threads, log, force=force) for c in cfgs]
+    runs = train_many(store, cfgs, home, threads, log, force=force, runner=runner)
     _same_folds(runs)
     scores, weights = stack(runs, target=0, alpha=alpha)
     path = save_combined(home, "stack", runs, scores, extra={"target": 0, "alpha": alpha},

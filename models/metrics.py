@@ -38,7 +38,8 @@ def _ir(x: np.ndarray) -> float:
 def distinct_share(frame: pl.DataFrame, score: str = "score") -> float:
     """Mean over dates of (distinct non-null scores / non-null scores) of a ``[date, score]`` frame."""
     s = pl.col(score).cast(pl.Float64).fill_nan(None)
-    per = frame.group_by("date").agg((s.drop_nulls().n_unique() / s.count()).alias("d")).drop_nulls()
+    per = (frame.group_by("date").agg((s.drop_nulls().n_unique() / s.count()).alias("d")).drop_nulls()
+           .sort("date"))  # a fixed summation order: the same scores give the same figure to the last bit
     return as_float(per["d"].mean()) if per.height else float("nan")
 
 

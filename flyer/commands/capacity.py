@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from flyer.commands.backtest import SETTINGS, _classes, build_config, score_source
-from flyer.commands.common import HomeOpt, console, open_store
+from flyer.commands.common import HomeOpt, console, open_store, research_runner
 from flyer.commands.settings import chosen, with_settings
 from flyer.core.errors import UsageError
 
@@ -36,6 +36,10 @@ def capacity_cmd(
     capitals: str = typer.Option(DEFAULT_LADDER, "--capitals", help="capital levels, CNY, comma-separated"),
     report: Optional[Path] = typer.Option(None, "--report", help="write an HTML page with the curve"),
     self_contained: bool = typer.Option(False, "--self-contained", help="--report: one file with plotly.js inlined"),
+    mode: str = typer.Option("serial", "--mode", help="serial | ray: one Ray task per capital level (a local Ray on "
+                             "loopback, or --address); the same records"),
+    address: Optional[str] = typer.Option(None, "--address", help="existing Ray cluster HOST:PORT (implies --mode ray)"),
+    workers: int = typer.Option(0, "--workers", help="Ray workers (0 = every CPU of the machine or cluster)"),
     home: Optional[Path] = HomeOpt,
     **kwargs: Any,
 ) -> None:
@@ -50,10 +54,11 @@ def capacity_cmd(
     given.setdefault("impact", "sqrt")
     cfg, from_file = build_config(config, given)
     source = score_source(scores, run_id, None, None, False, from_file)
-    with open_store(home, read_only=True, must_exist=True) as store:
+    with open_store(home, read_only=True, must_exist=True) as store, research_runner(mode, workers, address) as runner:
         frame = scores_of(home, store, source, cfg).frame
-        with console.status(f"capacity curve over {len(levels)} capital levels ..."):
-            cap = capacity_curve(store, frame, cfg, levels)
+        on = f" on {runner.describe()}" if runner.workers > 1 else ""
+        with console.status(f"capacity curve over {len(levels)} capital levels{on} ..."):
+            cap = capacity_curve(store, frame, cfg, levels, runner=runner)
     print_capacity(cap)
     if report is not None:
         from flyer.backtest.stress_report import write_capacity_report

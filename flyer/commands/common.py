@@ -144,3 +144,14 @@ def matrix_rows(names: list[str], matrix: list[list[float]] | Any, title: str, w
         lines += [keys[i].ljust(pad) + "".join(f"{code(i, j, float(row[j])):>3}" for j in cols)
                   for i, row in enumerate(matrix)]
     return "\n".join(lines)
+
+
+def research_runner(mode: str, workers: int, address: str | None) -> Any:
+    """The runner of ``--mode`` / ``--workers`` / ``--address`` (``flyer.models.parallel``): a
+    context manager; ``serial`` runs in this process, ``ray`` on a local Ray on loopback or the
+    cluster at ``address``. Checked before any work (one line, exit 2)."""
+    from flyer.models.parallel import make_runner
+
+    if workers < 0:
+        raise UsageError(f"--workers must be >= 0 (0 = every CPU), not {workers}")
+    return make_runner(mode, workers or None, address)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, TypeVar
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 import typer
 
-from flyer.commands.common import HomeOpt, console, open_store, parse_date, parse_span
+from flyer.commands.common import HomeOpt, console, open_store, parse_date, parse_span, research_runner
 from flyer.core.errors import FlyerError, UsageError
+
+if TYPE_CHECKING:
+    from flyer.models.parallel import Runner
 
 
 def train(
@@ -30,6 +33,10 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="torch models: maximum epochs"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", help="LightGBM threads (0 = all cores)"),
+    mode: str = typer.Option("serial", "--mode", help="serial | ray: walk-forward folds, ensemble members and "
+                             "stacked horizons as Ray tasks (a local Ray on loopback, or --address); same results"),
+    address: Optional[str] = typer.Option(None, "--address", help="existing Ray cluster HOST:PORT (implies --mode ray)"),
+    workers: int = typer.Option(0, "--workers", help="Ray workers (0 = every CPU of the machine or cluster)"),
     force: bool = typer.Option(False, "--force", help="retrain even when a run of the same config exists"),
     refuse_null: bool = typer.Option(False, "--refuse-null-features", help="refuse to train when a feature is mostly "
                                      "null in the test span but not in training (default: warn)"),
@@ -56,13 +63,14 @@ def train(
                            universe=universe, label_horizon=h)
 
     cfgs = [cfg_for(k, h) for k in kinds for h in hs]
-    with open_store(home, read_only=True, must_exist=True) as store:
-        console.print(f"training {model} on {factors} ({universe}) ...")
+    with open_store(home, read_only=True, must_exist=True) as store, research_runner(mode, workers, address) as runner:
+        console.print(f"training {model} on {factors} ({universe}) ..."
+                      + (f" on {runner.describe()}" if runner.workers > 1 else ""))
         if model in ("ensemble", "stack"):
-            _train_combined(store, model, cfgs, home, combine, threads, force)
+            _train_combined(store, model, cfgs, home, combine, threads, force, runner)
             return
         run = train_run(store, cfgs[0], home=home, threads=threads, force=force,  # progress: per fold and round
-                        log=_warnings_only, null_features="refuse" if refuse_null else "warn")
+                        log=_warnings_only, null_features="refuse" if refuse_null else "warn", runner=runner)
     if run.reused:
         console.print(f"run {run.id} exists with the same config and data: reused (--force retrains it) -> {run.path}")
     else:
@@ -109,16 +117,16 @@ def _horizons(text: Optional[str]) -> list[int]:
 
 
 def _train_combined(store, model: str, cfgs: list, home: Optional[Path], combine: str, threads: int,  # noqa: ANN001
-                    force: bool) -> None:
+                    force: bool, runner: Runner) -> None:
     """Train the members, combine them, print members and combined test metrics."""
     import json
 
     from flyer.models.ensemble import train_ensemble, train_stack
 
     if model == "ensemble":
-        path, runs = train_ensemble(store, cfgs, home, combine, threads, _warnings_only, force)
+        path, runs = train_ensemble(store, cfgs, home, combine, threads, _warnings_only, force, runner=runner)
     else:
-        path, runs = train_stack(store, cfgs, home, 1.0, threads, _warnings_only, force)
+        path, runs = train_stack(store, cfgs, home, 1.0, threads, _warnings_only, force, runner=runner)
     for r in runs:
         state = "reused" if r.reused else "trained"
         console.print(f"member {r.id} {r.config.model.kind} h={r.config.data.label_horizon} ({state}): "

@@ -1,4 +1,5 @@
-"""A real two-node Ray cluster on this machine: ``flyer mine --address`` equals the serial run.
+"""A real two-node Ray cluster on this machine: ``flyer mine --address`` and ``flyer train
+--address`` (walk-forward folds as tasks) equal the serial runs.
 
 The test starts its own head and worker nodes with ``ray start --block`` (so each node's
 processes stay children of the ``ray start`` process it launched), on loopback addresses, on
@@ -15,6 +16,7 @@ be reached on the interface. Other loopback addresses are kept as given: the hea
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -78,6 +80,18 @@ def _wait_port(host: str, port: int, proc: subprocess.Popen, seconds: float = 40
     raise TimeoutError(f"Ray head did not listen on {port}")
 
 
+def _wait_started(log: Path, proc: subprocess.Popen, seconds: float = 60) -> None:
+    """Until ``ray start`` says the node is up (its log), or fail."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ray start exited with {proc.returncode}")
+        if "Ray runtime started" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"the Ray node did not start: {log}")
+
+
 def _stop(proc: subprocess.Popen) -> list[int]:
     """SIGTERM then SIGKILL the ``ray start`` process and every process below it; their PIDs."""
     try:
@@ -114,6 +128,7 @@ def cluster() -> Iterator[str]:
     try:
         _wait_port(HEAD_IP, port, head)
         nodes.append(_node(["--address", f"{HEAD_IP}:{port}", "--node-ip-address", WORKER_IP], root / "w"))
+        _wait_started(root / "w" / "start.log", nodes[-1])  # both nodes up before a driver counts them
         yield f"{HEAD_IP}:{port}"
     finally:
         pids = [pid for n in reversed(nodes) for pid in _stop(n)]
@@ -134,3 +149,44 @@ def test_mine_on_a_two_node_cluster_equals_the_serial_run(cluster: str, sim_home
     assert a == b                                     # formulas, weights and figures, to the last digit
     ra, rb = (tmp_path / "ray.report.md").read_text(), (tmp_path / "serial.report.md").read_text()
     assert ra.replace("ray.toml", "x") == rb.replace("serial.toml", "x")
+
+
+TRAIN = ["train", "--model", "lgbm", "--factors", "basic", "--train", "2018-01-01:2018-12-31",
+         "--valid", "2019-01-01:2019-06-30", "--test", "2019-07-01:2020-12-31", "--walk-forward",
+         "--retrain-months", "6", "--threads", "1"]
+
+
+def test_walk_forward_training_on_a_two_node_cluster_equals_the_serial_run(cluster: str, sim_home: Path,
+                                                                            tmp_path: Path) -> None:
+    """``flyer train --address``: the folds run as tasks on both nodes; the run (id, predictions,
+    per-fold metrics) is the serial run's."""
+    import shutil
+
+    import polars as pl
+
+    flyer = str(BIN / "flyer")
+    homes = {m: tmp_path / m for m in ("ray", "serial")}
+    for h in homes.values():
+        h.mkdir()
+        shutil.copy(sim_home / "market.duckdb", h / "market.duckdb")
+    on_ray = subprocess.run([flyer, *TRAIN, "--address", cluster, "--workers", "2", "--home", str(homes["ray"])],
+                            env=_env(), capture_output=True, text=True, timeout=300)
+    assert on_ray.returncode == 0, on_ray.stdout + on_ray.stderr
+    assert "Ray: 2 worker(s) on 2 node(s)" in on_ray.stdout
+    serial = subprocess.run([flyer, *TRAIN, "--home", str(homes["serial"])], env=_env(), capture_output=True,
+                            text=True, timeout=300)
+    assert serial.returncode == 0, serial.stdout + serial.stderr
+    (ra,), (rb,) = ([p for p in (h / "runs").iterdir() if p.is_dir()] for h in (homes["ray"], homes["serial"]))
+    assert ra.name == rb.name                                 # the same config and data: the same run id
+    pa, pb = (pl.read_parquet(r / "predictions.parquet") for r in (ra, rb))
+    assert pa.height > 0 and pa.equals(pb)
+    assert _untimed(json.loads((ra / "metrics.json").read_text())) == _untimed(json.loads((rb / "metrics.json").read_text()))
+
+
+def _untimed(value: object) -> object:
+    """A metrics tree without its wall-clock seconds (the only field that may differ)."""
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if "seconds" not in k}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
