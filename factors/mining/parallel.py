@@ -7,23 +7,13 @@ actor per CPU (``workers``; by default every CPU of the cluster); each actor kee
 ``Scorer`` (node cache and pool vectors) for the whole run, so a worker reuses what it
 computed in earlier generations.
 
-A local instance (``local_ray``) listens on 127.0.0.1 only, every process of it (GCS, raylet,
-agents, workers, the driver's own server), and starts no dashboard: Ray 2.60 binds its servers to
-127.0.0.1 only when the node address is 127.0.0.1, and rewrites 127.0.0.1 to the machine's
-interface address unless its loopback-only mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the
-mode Ray uses on laptops) is on; its API server (``dashboard.py``, started even with
-``include_dashboard=False``) is skipped. ``tests/mining/test_mining_ray.py`` lists the listening
-sockets of every Ray process. A cluster ``address`` is checked with a TCP connection of
-``CONNECT_TIMEOUT_S`` seconds before Ray is touched, so an unreachable one fails in one line.
+Ray runs as ``flyer.core.ray_local`` starts it: a local instance on loopback only (every
+process of it, no dashboard), or a cluster ``address`` checked with a TCP connection first, so
+an unreachable one fails in one line.
 """
 from __future__ import annotations
 
-import contextlib
-import ipaddress
-import logging
-import os
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Self
 
 from flyer.factors.mining.evaluate import DEFAULT_CACHE_MB, EvalResult, Scorer
@@ -31,16 +21,17 @@ from flyer.factors.mining.nodes import CacheStats
 from flyer.factors.mining.panel import MiningData
 
 from flyer.core.errors import FlyerError
+from flyer.core.ray_local import (  # noqa: F401 - LOOPBACK, local_ray, check_reachable: this module's API too
+    CONNECT_TIMEOUT_S,
+    LOOPBACK,
+    WORKER_ENV,
+    check_reachable,
+    first_line,
+    init_ray,
+    local_ray,
+)
 
 Progress = Callable[[int, int], None]
-#: the address of a local Ray instance (see the module docstring)
-LOOPBACK = "127.0.0.1"
-#: Ray's loopback-only mode, read by every Ray process at start (children inherit it)
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-#: seconds to wait for a TCP connection to a cluster's address before giving up
-CONNECT_TIMEOUT_S = 5.0
-#: each actor computes single-threaded: parallelism comes from the actors
-WORKER_ENV = {"POLARS_MAX_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def batches(items: list[str], size: int) -> list[list[str]]:
@@ -121,7 +112,7 @@ class RayEvaluator:
         self.batch_size = batch_size
         self._owns = not ray.is_initialized()
         if self._owns:
-            _init_ray(ray, workers, address)
+            init_ray(ray, workers, address)
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         ref = ray.put(data)
         actor = ray.remote(num_cpus=1, max_restarts=0)(_Worker)
@@ -160,7 +151,7 @@ class RayEvaluator:
         try:
             return fn()
         except self._ray.exceptions.RayError as exc:  # a worker died or cannot import flyer
-            raise FlyerError(f"Ray evaluation failed: {_first_line(exc)}") from exc
+            raise FlyerError(f"Ray evaluation failed: {first_line(exc)}") from exc
 
     def close(self) -> None:
         for a in getattr(self, "_actors", []):
@@ -174,79 +165,6 @@ class RayEvaluator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _init_ray(ray: Any, workers: int | None, address: str | None) -> None:
-    """Quiet ``ray.init``: a local loopback instance (``local_ray``) or a connection to ``address``."""
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    opts: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
-                            "configure_logging": True}
-    try:
-        if address:
-            ray.init(address=address, **_loopback(address), **opts)
-        else:
-            with local_ray(ray):
-                ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                         _node_ip_address=LOOPBACK, **opts)
-    except Exception as exc:
-        raise FlyerError(f"cannot start Ray{' at ' + address if address else ''}: {_first_line(exc)}") from exc
-
-
-@contextlib.contextmanager
-def local_ray(ray: Any) -> Iterator[None]:
-    """Around ``ray.init`` of a local instance: Ray's loopback-only mode (for this driver and the
-    processes it starts) and no API server (see the module docstring); restored afterwards."""
-    from ray._private import node as ray_node
-    from ray._private import ray_constants
-
-    def no_api_server(self: Any, *, include_dashboard: bool | None, raise_on_failure: bool) -> None:
-        self._webui_url = ""
-
-    saved_env = {k: os.environ.get(k) for k in LOOPBACK_ENV}
-    saved = ray_constants.ENABLE_RAY_CLUSTER, ray_node.Node.start_api_server
-    os.environ.update(LOOPBACK_ENV)
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    setattr(ray_node.Node, "start_api_server", no_api_server)  # noqa: B010 - a method swapped for the block
-    try:
-        yield
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = saved[0]
-        setattr(ray_node.Node, "start_api_server", saved[1])  # noqa: B010
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """``FlyerError`` in one line unless a TCP connection to ``address`` (``host:port`` or
-    ``ray://host:port``) opens within ``timeout`` seconds; Ray itself would retry for minutes."""
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise FlyerError(f"--address must be HOST:PORT (a Ray head's GCS address), got {address!r}")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
-    except OSError as exc:
-        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
-        raise FlyerError(f"cannot reach a Ray cluster at {address}: {why} within {timeout:.0f} s "
-                         "(is `ray start --head` running there, and is the port open?)") from None
-
-
-def _loopback(address: str) -> dict[str, str]:
-    """A driver connecting to a cluster on a loopback address stays on it (``_node_ip_address``)."""
-    host = address.removeprefix("ray://").rsplit(":", 1)[0]
-    host = LOOPBACK if host == "localhost" else host
-    try:
-        return {"_node_ip_address": host} if ipaddress.ip_address(host).is_loopback else {}
-    except ValueError:      # a host name: Ray resolves it
-        return {}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def make_evaluator(data: MiningData, mode: str = "serial", *, workers: int | None = None,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flyer.core.errors import FlyerError
+from flyer.core import ray_local
 from flyer.factors.mining import MiningData, RayEvaluator, SearchConfig, SerialEvaluator, mine
 from flyer.factors.mining import parallel
 
@@ -107,7 +108,7 @@ def test_check_reachable_names_a_timeout_and_a_bad_address(monkeypatch: pytest.M
     def silent(*args: object, **kwargs: object) -> None:
         raise TimeoutError("timed out")
 
-    monkeypatch.setattr(parallel.socket, "create_connection", silent)
+    monkeypatch.setattr(ray_local.socket, "create_connection", silent)
     with pytest.raises(FlyerError, match=r"cannot reach a Ray cluster at 127.0.0.9:6379: no answer within 5 s"):
         parallel.check_reachable("127.0.0.9:6379")
     with pytest.raises(FlyerError, match="HOST:PORT"):
