@@ -33,11 +33,13 @@ def test_perturbing_prices_after_fit_period_leaves_model_unchanged(mstore, leak_
     features and labels are recomputed; the trained model is byte-identical."""
     cfg, inputs, model = leak_setup
     end = cfg.split.valid[1]
+    full = mstore.bars(inputs.days[0], inputs.days[-1])  # every column (the inputs keep only what the panel reads)
+    assert full.select("date", "symbol").equals(inputs.bars.select("date", "symbol"))
     rng = np.random.default_rng(seed)
-    noise = rng.uniform(0.8, 1.25, inputs.bars.height) * scale
-    after = (inputs.bars["date"] > end).to_numpy()
-    bars = inputs.bars.with_columns(
-        *(pl.Series(c, np.where(after, inputs.bars[c].to_numpy() * noise, inputs.bars[c].to_numpy()))
+    noise = rng.uniform(0.8, 1.25, full.height) * scale
+    after = (full["date"] > end).to_numpy()
+    bars = full.with_columns(
+        *(pl.Series(c, np.where(after, full[c].to_numpy() * noise, full[c].to_numpy()))
           for c in ("open", "high", "low", "close", "vwap")))
     from flyer.models.features import compute_features, compute_label
     inputs2 = type(inputs)(bars, compute_features(bars, cfg.data.factors),
