@@ -19,6 +19,7 @@ Progress (per fold, per boosting round) goes to the reporter in force, else to `
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -135,7 +136,9 @@ def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
     with progress.reporting(reporter):
         exp = experiments.run(home, wf, log=log)
     model, bt = exp.runs()[0], exp.backtests()[0]
+    t_values = time.perf_counter()
     rep = store_factors(home, model["run"])
+    values_s = time.perf_counter() - t_values
     if rep is not None and rep.dates_written:
         log(f"    stored {rep.dates_written:,} dates of {rep.set_name} values ({rep.key}) for `flyer nightly`")
     nightly = write_nightly_config(home, cfg, model["run"])
@@ -146,5 +149,6 @@ def run_demo(home: str | Path | None = None, cfg: DemoConfig = DemoConfig(),
     return DemoSummary(model["run"], num(model.get("IC")), num(model.get("RankIC")), num(model.get("ICIR")),
                        num(model.get("RankICIR")), num(bt.get("excess_annual_return")), num(bt.get("information_ratio")),
                        num(bt.get("max_drawdown")), num(bt.get("annual_return")), str(bt.get("benchmark")),
-                       Path(bt.get("report") or exp.path / "summary.md"), dict(exp.summary.get("seconds", {})),
+                       Path(bt.get("report") or exp.path / "summary.md"),
+                       {**exp.summary.get("seconds", {}), "values for the nightly": values_s},
                        exp.id, exp.reused, nightly, last, str(bt.get("backtest") or ""))

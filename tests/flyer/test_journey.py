@@ -64,6 +64,10 @@ def test_everyday_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert m, out
     config, last = m.group(1), m.group(2)
     assert last == "2021-12-31"
+    wall = re.search(r"wall time +(\d+)s \((.*)\)", out)
+    assert wall and "values for the nightly" in wall.group(2), out   # every step named: the parts add up
+    parts = [int(x) for x in re.findall(r" (\d+)s", " " + wall.group(2))]
+    assert abs(sum(parts) - int(wall.group(1))) <= len(parts), out  # whole seconds, each rounded
 
     # 2. the nightly on the demo's last date, 3. again (nothing to do), 4. --force
     code, out = _cli(["nightly", "--config", config, "--date", last, *h], capsys)
