@@ -80,6 +80,8 @@ def main() -> int:
     print(f"  Ray, {a.workers} workers x 1 thread          {on_ray:7.1f} s   "
           f"{one / on_ray:.2f}x the 1-thread loop, {full / on_ray:.2f}x the {a.threads}-thread loop "
           f"(target >= {TARGET}x the serial loop)")
+    fit = lambda rs: sum(r.learner.info.get("fit_seconds", 0.0) for r in rs)  # noqa: E731
+    print(f"  fold fits summed: serial 1 thread {fit(ref):.1f} s, Ray {fit(got):.1f} s (in the workers)")
     print(f"  Ray predictions equal the 1-thread serial run's, fold by fold: {same}")
     return 0 if same else 1
 

@@ -85,6 +85,14 @@ def test_backtest_sweeps_and_capacity_ladders_on_ray_equal_one_engine_call(mstor
     assert prep.market.shape[1] > 100
 
 
+def test_local_workers_run_at_the_drivers_priority(runner) -> None:
+    """Not at the raylet's default nice 15: beside any other job they would run at half speed."""
+    import os
+
+    niceness = lambda _s, _i: __import__("os").nice(0)  # noqa: E731 - a lambda travels by value
+    assert set(runner.map(niceness, [0, 1, 2, 3], None)) == {os.nice(0)}
+
+
 def test_an_unreachable_address_fails_at_once_in_one_line() -> None:
     t = time.perf_counter()
     with pytest.raises(FlyerError) as err:
