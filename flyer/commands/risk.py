@@ -84,21 +84,21 @@ def info_cmd(
     from flyer.risk.storage import read_meta, risk_root
 
     root = risk_root(flyer_home(home))
+    if key is not None:  # a key the user typed: id-shaped and inside risk/ (exit 2), then it must exist (exit 1)
+        from flyer.core.names import resolve_id
+
+        meta = read_meta(resolve_id(root, key, "risk model"))
+        if meta is None:
+            raise FlyerError(f"risk model {key!r} under {root} is incomplete or damaged: `flyer risk build` rebuilds it")
+        _show(flyer_home(home), meta)
+        return
     metas = [m for p in sorted(root.glob("*")) if p.is_dir() and (m := read_meta(p)) is not None]
     if not metas:
-        if key is not None:  # asked for one: that it does not exist is an error, not a listing
-            raise FlyerError(f"no risk model matches {key!r}: none under {root} (`flyer risk build` makes one)")
         console.print(f"no risk models under {root}: `flyer risk build` makes one")
         return
-    if key is None:
-        rows = [{"key": m["key"], "first": m["first"], "last": m["last"], "factors": len(m["factors"]),
-                 "industries": len(m["industries"]), "build_s": m.get("build_seconds")} for m in metas]
-        _table(pl.DataFrame(rows), f"{len(rows)} risk model(s) in {root}")
-        return
-    found = [m for m in metas if m["key"].startswith(key)]
-    if len(found) != 1:
-        raise FlyerError(f"{'no' if not found else 'more than one'} risk model matches {key!r} in {root}")
-    _show(flyer_home(home), found[0])
+    rows = [{"key": m["key"], "first": m["first"], "last": m["last"], "factors": len(m["factors"]),
+             "industries": len(m["industries"]), "build_s": m.get("build_seconds")} for m in metas]
+    _table(pl.DataFrame(rows), f"{len(rows)} risk model(s) in {root}")
 
 
 def _show(home: Path, meta: dict) -> None:

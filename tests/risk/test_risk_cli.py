@@ -63,7 +63,9 @@ def test_too_few_stocks_and_no_models_are_errors(tmp_path: Path, capsys) -> None
     with MarketStore.open(home) as store:
         store.write("sim", generate(SimConfig(n_stocks=10, start=dt.date(2019, 1, 1), end=dt.date(2019, 12, 31), seed=3)))
     code, out = _main(["risk", "info", "--home", str(home), "--key", "bogus"], capsys)
-    assert code == 1 and "no risk model matches 'bogus'" in out and len(out.strip().splitlines()) == 1, out
+    assert code == 1 and "no risk model 'bogus'" in out and len(out.strip().splitlines()) == 1, out
+    code, out = _main(["risk", "info", "--home", str(home), "--key", "../runs"], capsys)
+    assert code == 2 and "bad risk model id '../runs'" in out and len(out.strip().splitlines()) == 1, out
     code, out = _main(["risk", "info", "--home", str(home)], capsys)
     assert code == 0 and "no risk models" in out
     code, out = _main(["risk", "build", "--home", str(home)], capsys)
