@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 _PCT = {"return", "benchmark_return", "excess", "max_drawdown", "excess_max_drawdown", "turnover", "fill_rate",
         "hit_rate", "excess_annual_return", "annual_return", "impact_drag", "cost_drag", "avg_participation",
-        "unfilled_days"}
+        "unfilled_days", "tracking_error"}
 _PLAIN = {"annual_turnover", "information_ratio", "size_before", "size_in", "liquidity_before", "liquidity_in",
           "low", "high"}
 

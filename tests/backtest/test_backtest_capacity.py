@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,9 @@ def test_cli_capacity_prints_the_curve_and_writes_a_page(sim_home: Path, scores:
     page = out.read_text()
     assert "Capacity curve" in page and "AUM at half excess return" in page and "100,000,000" in page
     assert "between 1,000,000 and" in res.output
+    row = next(x for x in res.output.splitlines() if x.startswith("10,000,000"))
+    capital, excess, te = row.split()[:3]
+    assert re.fullmatch(r"-?\d+\.\d\d%", excess) and re.fullmatch(r"\d+\.\d\d%", te), row  # TE a percent too
 
 
 @pytest.fixture(scope="module")
