@@ -112,6 +112,16 @@ def _client(target: str | os.PathLike) -> Any:
     return mlflow.tracking.MlflowClient(tracking_uri=uri)
 
 
+def _artifact_root(target: str | os.PathLike) -> str | None:
+    """Where a new experiment keeps its artefacts: beside a ``sqlite:`` database
+    (``<db folder>/mlartifacts``); MLflow's default there is ``./mlruns`` under whatever folder the
+    command ran in. None (MLflow's choice) for a folder store or a server, which have their own."""
+    text = str(target)
+    if not text.startswith("sqlite:///"):
+        return None
+    return (Path(text.removeprefix("sqlite:///")).expanduser().resolve().parent / "mlartifacts").as_uri()
+
+
 def export_mlflow(home: Home, folder: str | os.PathLike, ids: list[str] | None = None) -> int:
     """Log each run to the MLflow store ``folder`` (see the module docstring); a run already
     exported (same flyer run id) is replaced, so exporting twice gives one run."""
@@ -120,7 +130,7 @@ def export_mlflow(home: Home, folder: str | os.PathLike, ids: list[str] | None =
 
     client = _client(folder)
     exp = client.get_experiment_by_name("flyer")
-    exp_id = exp.experiment_id if exp is not None else client.create_experiment("flyer")
+    exp_id = exp.experiment_id if exp is not None else client.create_experiment("flyer", _artifact_root(folder))
     data = rows(home, ids)
     for row in data:
         for old in client.search_runs([exp_id], filter_string=f"tags.flyer_run = '{row['run']}'"):

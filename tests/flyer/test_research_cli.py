@@ -183,6 +183,7 @@ def test_runs_export_csv_and_mlflow(experiment: tuple[Path, str, str], capsys: p
     (hit,) = db.search_runs([db.get_experiment_by_name("flyer").experiment_id],
                             filter_string=f"tags.flyer_run = '{gbdt.info.run_name}'")
     assert len(db.get_metric_history(hit.info.run_id, "daily_nav")) == daily.height
+    assert (tmp_path / "mlartifacts").is_dir() and not Path("mlruns").exists()  # artefacts beside the db, not in cwd
 
 
 def test_every_example_workflow_resolves() -> None:
